@@ -1,0 +1,14 @@
+/* eddy — asynchronous I/O and structured concurrency for C on Linux.
+ * Umbrella header: include this one. See docs/ and shared SPEC rows named in each header. */
+#ifndef EDDY_H
+#define EDDY_H
+
+#include "eddy/base.h"
+#include "eddy/loop.h"
+#include "eddy/task.h"
+#include "eddy/time.h"
+#include "eddy/sync.h"
+#include "eddy/chan.h"
+#include "eddy/debug.h"
+
+#endif

@@ -1,0 +1,68 @@
+/* eddy — common definitions shared by every public header.
+ *
+ * Conventions (hold for the whole API):
+ *  - functions return 0, a count, or a negative errno value; there is no global errno;
+ *  - every function that can block is a cancellation point: inside a cancelled cancel
+ *    scope it returns -ECANCELED (-ETIMEDOUT for a fail-after scope) without blocking;
+ *  - times are int64_t nanoseconds on the loop's monotonic clock (eddy_now()).
+ */
+#ifndef EDDY_BASE_H
+#define EDDY_BASE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(EDDY_BUILDING)
+#define EDDY_API __attribute__((visibility("default")))
+#else
+#define EDDY_API
+#endif
+
+/* D4: a dropped result of a fallible call is a compiler warning (C's "never awaited"). */
+#define EDDY_WUR __attribute__((warn_unused_result))
+
+#define EDDY__STR2(x) #x
+#define EDDY__STR(x) EDDY__STR2(x)
+/* Creation/spawn site recorded by the macros that wrap creating functions. */
+#define EDDY__SITE (__FILE__ ":" EDDY__STR(__LINE__))
+#define EDDY__CAT2(a, b) a##b
+#define EDDY__CAT(a, b) EDDY__CAT2(a, b)
+#define EDDY__UNIQ(p) EDDY__CAT(p, __COUNTER__)
+
+/* Time units: integer or floating seconds (or ms, us) to int64_t nanoseconds. */
+#define EDDY_SEC(s) ((int64_t)((s) * 1000000000.0))
+#define EDDY_MSEC(ms) ((int64_t)((ms) * 1000000.0))
+#define EDDY_USEC(us) ((int64_t)((us) * 1000.0))
+#define EDDY_NSEC(ns) ((int64_t)(ns))
+/* "No deadline". */
+#define EDDY_FOREVER INT64_MAX
+
+/* Intrusive doubly linked list node used inside public structs that callers allocate
+ * (nurseries, scopes, timers, sync objects). Private: never touch its fields. */
+typedef struct eddy__link {
+    struct eddy__link *prev, *next;
+} eddy__link;
+
+/* Leak-tracking record embedded in every object with a lifetime (D4, "beyond" #14):
+ * objects still open when eddy_run() returns are reported with their creation site. */
+typedef struct eddy__handle {
+    eddy__link link;
+    const char *kind;
+    const char *site;
+} eddy__handle;
+
+typedef struct eddy_loop eddy_loop;
+typedef struct eddy_task eddy_task;
+typedef struct eddy_nursery eddy_nursery;
+typedef struct eddy_cancel_scope eddy_cancel_scope;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

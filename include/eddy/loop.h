@@ -1,0 +1,169 @@
+/* eddy — the loop: running, time, callback timers, fd watchers, thread-safe calls.
+ * SPEC rows A1, A9, T3, X1 (virtual clock), X2 (seeded scheduler), I1 (backend choice). */
+#ifndef EDDY_LOOP_H
+#define EDDY_LOOP_H
+
+#include "base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A custom clock (T3): now() returns monotonic nanoseconds. */
+typedef struct eddy_clock {
+    int64_t (*now)(void *ctx);
+    void *ctx;
+} eddy_clock;
+
+enum {
+    EDDY_CLOCK_MONOTONIC = 0, /* CLOCK_MONOTONIC (default) */
+    EDDY_CLOCK_VIRTUAL = 1,   /* X1: starts at 0, moves only by eddy_clock_jump() or autojump */
+    EDDY_CLOCK_CUSTOM = 2,    /* eddy_opts.clock */
+};
+
+enum {
+    EDDY_OPT_NO_SIGNALS = 1u << 0,   /* B9 opt-out: do not handle SIGINT/SIGTERM */
+    EDDY_OPT_FAIL_ON_LEAK = 1u << 1, /* D4 test mode: leaks make eddy_run return -ENOTRECOVERABLE */
+    EDDY_OPT_QUIET = 1u << 2,        /* do not print the leak report (still counted) */
+};
+
+typedef struct eddy_opts {
+    int clock_kind;              /* EDDY_CLOCK_*; env EDDY_CLOCK=virtual overrides MONOTONIC */
+    const eddy_clock *clock;     /* for EDDY_CLOCK_CUSTOM */
+    int64_t autojump_threshold;  /* virtual clock: jump to the next timer after this much real
+                                    time with every task blocked; 0 = at once; <0 = never */
+    uint64_t sched_seed;         /* X2: nonzero permutes ready-queue order reproducibly;
+                                    env EDDY_SCHED_SEED */
+    size_t stack_size;           /* default task stack size (0 = EDDY_DEFAULT_STACK) */
+    unsigned flags;              /* EDDY_OPT_* */
+    int poll_interval;           /* poll I/O at least every N task runs (0 = 64) */
+    const char *backend;         /* "epoll" (NULL = env EDDY_BACKEND or best) */
+} eddy_opts;
+
+/* A1: create a loop on this thread, run main(arg) as the root task until it and everything
+ * it spawned have finished, check for leaks, return main's status.
+ * Returns: main's return value; -EBUSY if a loop already runs on this thread; -ENOMEM if the
+ * loop or the root task's stack cannot be allocated; -EMFILE/-ENFILE if the backend's fds
+ * cannot be created; -EDEADLK if every task blocked forever (nothing could wake them: no
+ * timer, fd, thread or signal) — the tasks are cancelled first so they unwind, and the task
+ * tree is printed; -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles were left open. */
+EDDY_API int eddy_run(int (*main)(void *), void *arg);
+/* eddy_run with options (NULL = defaults). Same returns as eddy_run; -EINVAL for a bad
+ * option (unknown backend, CUSTOM clock without a clock). */
+EDDY_API int eddy_run_opts(int (*main)(void *), void *arg, const eddy_opts *opts);
+
+/* The loop running on this thread, or NULL. */
+EDDY_API eddy_loop *eddy_loop_current(void);
+
+/* T3: monotonic time in ns, cached once per loop iteration (cheap). 0 outside a loop. */
+EDDY_API int64_t eddy_now(void);
+/* T3: re-read the clock now and update the cache. */
+EDDY_API int64_t eddy_now_fresh(void);
+
+/* X1: advance the virtual clock by ns (>= 0); timers due fire on the next iteration.
+ * Returns 0; -EINVAL if the loop's clock is not virtual or ns < 0; -EPERM outside a loop. */
+EDDY_API EDDY_WUR int eddy_clock_jump(int64_t ns);
+
+/* ---- A9: callbacks on the loop thread ------------------------------------------------
+ * Callbacks run on the loop thread in callback context: they must not block. A blocking
+ * call made from a callback returns -EPERM. */
+
+/* A callback timer; storage owned by the caller (no heap, no close-callback puzzles:
+ * eddy_timer_cancel returns only when the loop no longer references it). */
+typedef struct eddy_timer {
+    int64_t deadline;
+    uint64_t seq;
+    size_t heap_index; /* private */
+    void (*fn)(void *);
+    void *arg;
+    const char *site; /* private: creation site, NULL for internal timers */
+} eddy_timer;
+
+/* Arm t to call fn(arg) at absolute time deadline (already armed: re-armed = reset).
+ * Returns 0; -EPERM outside a loop thread; -ENOMEM if the timer heap cannot grow. */
+#define eddy_call_at(t, deadline, fn, arg) eddy__call_at((t), (deadline), (fn), (arg), EDDY__SITE)
+/* Same, relative to eddy_now(). */
+#define eddy_call_later(t, delay, fn, arg) \
+    eddy__call_at((t), eddy_now() + (delay), (fn), (arg), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__call_at(eddy_timer *t, int64_t deadline, void (*fn)(void *), void *arg,
+                                    const char *site);
+/* Disarm t. Returns true if it was armed (its callback will now never run). Safe on a timer
+ * that already fired or was never armed (then returns false). */
+EDDY_API bool eddy_timer_cancel(eddy_timer *t);
+/* True while t is armed. */
+EDDY_API bool eddy_timer_pending(const eddy_timer *t);
+
+/* Run fn(arg) on the loop thread soon (after currently ready work). Node from a per-loop
+ * pool: no steady-state allocation. Returns 0; -EPERM outside a loop thread; -ENOMEM. */
+EDDY_API EDDY_WUR int eddy_call_soon(void (*fn)(void *), void *arg);
+
+/* ---- fd readiness watchers ------------------------------------------------------------ */
+enum { EDDY_READ = 1, EDDY_WRITE = 4, EDDY_ERR = 8, EDDY_HUP = 16 };
+
+/* A level-triggered fd watcher, caller-owned. At most one watcher per direction per fd:
+ * one reader and one writer may share an fd. */
+typedef struct eddy_io {
+    int fd;
+    unsigned events;
+    void (*cb)(struct eddy_io *w, unsigned revents);
+    void *data;
+    bool active;
+    bool unref; /* private: does not keep the loop alive (internal watchers) */
+    const char *site;
+    eddy__handle handle; /* private */
+} eddy_io;
+
+/* Start calling cb(w, revents) whenever fd is ready for events (EDDY_READ|EDDY_WRITE);
+ * revents may also carry EDDY_ERR/EDDY_HUP. Restarting an active watcher changes its events.
+ * Returns 0; -EPERM outside a loop thread; -EINVAL for fd < 0 or no events; -EBUSY if another
+ * watcher already watches this fd in that direction; -EBADF, -ENOMEM, -ENOSPC, -EPERM (fd
+ * type not pollable, e.g. a regular file) from the backend. */
+#define eddy_io_start(w, fd, events, cb, data) \
+    eddy__io_start((w), (fd), (events), (cb), (data), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__io_start(eddy_io *w, int fd, unsigned events,
+                                     void (*cb)(eddy_io *, unsigned), void *data, const char *site);
+/* Stop w (no callback after this returns). Safe on an inactive watcher. */
+EDDY_API void eddy_io_stop(eddy_io *w);
+
+/* N5 (used by C8): suspend the calling task until fd is ready for events.
+ * Returns the ready events (> 0); -ECANCELED/-ETIMEDOUT when cancelled; -EBUSY if another task
+ * waits on fd in the same direction; -EPERM outside a task; the errors of eddy_io_start. */
+EDDY_API EDDY_WUR int eddy_wait_fd(int fd, unsigned events);
+/* N5: tell the loop fd is about to be closed: tasks waiting on it get -EBADF. Call before
+ * close(fd). Returns the number of waiters woken. */
+EDDY_API int eddy_fd_forget(int fd);
+
+/* ---- thread-safe call queue (H3 substrate, used by C9 and A6) --------------------------- */
+
+/* Caller-owned node for eddy_loop_post_ts: no allocation on any path. */
+typedef struct eddy_ts_call {
+    struct eddy_ts_call *_Atomic next;
+    void (*fn)(void *);
+    void *arg;
+} eddy_ts_call;
+
+/* From any thread: run c->fn(c->arg) on loop's thread as a callback. The node must stay valid
+ * until the callback starts. Lock-free (MPSC); the loop is woken with one eventfd write at most
+ * per sleep. Returns 0; -ESHUTDOWN if the loop has finished. */
+EDDY_API int eddy_loop_post_ts(eddy_loop *loop, eddy_ts_call *c);
+/* From any thread: like eddy_loop_post_ts with a heap node freed after the call.
+ * Returns 0; -ENOMEM; -ESHUTDOWN. */
+EDDY_API EDDY_WUR int eddy_loop_call_ts(eddy_loop *loop, void (*fn)(void *), void *arg);
+/* Keep loop alive while a foreign thread may still post to it (the deadlock detector
+ * otherwise ends a loop whose tasks all wait for such posts). Pair each ref with an unref;
+ * both are thread-safe. */
+EDDY_API void eddy_loop_ref(eddy_loop *loop);
+EDDY_API void eddy_loop_unref(eddy_loop *loop);
+
+/* Per-loop statistics (D6 subset). */
+typedef struct eddy_loop_stats {
+    uint64_t tasks_spawned, tasks_live, switches, polls, timers_fired, ts_calls;
+} eddy_loop_stats;
+EDDY_API void eddy_loop_get_stats(eddy_loop_stats *out);
+/* Name of the active backend ("epoll"), or NULL outside a loop. */
+EDDY_API const char *eddy_backend_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

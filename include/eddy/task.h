@@ -1,0 +1,265 @@
+/* eddy — tasks, nurseries and cancel scopes.
+ * SPEC rows A2, A4, A5, A7, A8, B1–B7. */
+#ifndef EDDY_TASK_H
+#define EDDY_TASK_H
+
+#include "base.h"
+#include "loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef EDDY_DEFAULT_STACK
+#define EDDY_DEFAULT_STACK (64 * 1024)
+#endif
+#define EDDY_MIN_STACK (16 * 1024)
+#define EDDY_TASK_NAME_MAX 32
+#define EDDY_NURSERY_MAX_ERRORS 8
+
+/* ---- cancel scopes (B3–B7) ------------------------------------------------------------- */
+
+enum {
+    EDDY_SCOPE_SHIELD = 1u << 0, /* B5: outer cancellation does not reach inside */
+    EDDY_SCOPE_FAIL = 1u << 1,   /* B6: deadline expiry makes calls return -ETIMEDOUT */
+    EDDY__SCOPE_TASK = 1u << 4,  /* private kinds */
+    EDDY__SCOPE_NURSERY = 1u << 5,
+    EDDY__SCOPE_ROOT = 1u << 6,
+};
+
+/* A cancel scope: a lexical block with an absolute deadline that can be cancelled. Caller
+ * storage (usually the stack of the task that enters it). Fields marked private are the
+ * runtime's. */
+struct eddy_cancel_scope {
+    bool cancel_called;    /* read-only: the scope was cancelled (explicitly or by deadline) */
+    bool cancelled_caught; /* read-only, valid after exit: it was cancelled while active */
+    unsigned flags;        /* EDDY_SCOPE_* */
+    int code;              /* private: -ECANCELED or -ETIMEDOUT once cancelled */
+    int64_t deadline;      /* absolute ns, EDDY_FOREVER = none; see eddy_cancel_scope_set_deadline */
+    struct eddy_cancel_scope *parent; /* private */
+    eddy__link children;              /* private: nested scopes */
+    eddy__link sibling;               /* private: in parent->children */
+    eddy_task *owner;                 /* private: task that entered it */
+    const char *site;                 /* private: where it was entered */
+    eddy_timer timer;                 /* private: deadline timer */
+};
+
+typedef struct eddy_scope_opts {
+    int64_t deadline; /* absolute ns; 0 = none */
+    int64_t timeout;  /* relative ns from entry; 0 = none; both given: the earlier wins */
+    bool fail;        /* -ETIMEDOUT instead of -ECANCELED when the deadline passes */
+    bool shield;      /* B5; a shield must have a deadline or timeout (cleanup cannot hang) */
+} eddy_scope_opts;
+
+/* Enter cs (caller storage) in the calling task. Every enter needs an exit in the same task,
+ * innermost first; the block macros below do that for you, including on return/break.
+ * Returns 0; -EPERM outside a task; -EINVAL for a shield without deadline or timeout. */
+#define eddy_cancel_scope_enter(cs, ...) \
+    eddy__scope_enter((cs), &(eddy_scope_opts){__VA_ARGS__}, EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o,
+                                        const char *site);
+/* Leave cs. Sets cs->cancelled_caught. Leaving from another task than entered it, or not
+ * innermost first, is a programming error: eddy prints both sites and aborts ("beyond" #11). */
+EDDY_API void eddy_cancel_scope_exit(eddy_cancel_scope *cs);
+/* B4: cancel cs (a state change, never an error at the canceller): every blocking call inside
+ * it, in nested non-shielded scopes and in tasks of nurseries opened inside it, returns
+ * -ECANCELED (-ETIMEDOUT for a fail scope) until they leave it. Idempotent. */
+EDDY_API void eddy_cancel_scope_cancel(eddy_cancel_scope *cs);
+/* Change the absolute deadline of an entered scope (EDDY_FOREVER removes it). */
+EDDY_API void eddy_cancel_scope_set_deadline(eddy_cancel_scope *cs, int64_t deadline);
+/* The innermost scope of the calling task (NULL outside a task). */
+EDDY_API eddy_cancel_scope *eddy_current_scope(void);
+/* B7: the earliest deadline over the calling task's enclosing scopes up to the first shield
+ * (EDDY_FOREVER if none; eddy_now() or earlier if already cancelled). */
+EDDY_API int64_t eddy_effective_deadline(void);
+
+EDDY_API void eddy__scope_cleanup(eddy_cancel_scope **csp);
+
+/* Block form: for-loop trick + cleanup attribute; leaving the block any way (end, break,
+ * return, goto) exits the scope. If entering fails (outside a task, bad options) the block
+ * is skipped. */
+EDDY_API eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o,
+                                                    const char *site);
+#define EDDY__SCOPE_BLOCK(csp, u, ...) EDDY__SCOPE_BLOCK_(csp, u, __VA_ARGS__)
+#define EDDY__SCOPE_BLOCK_(csp, u, ...)                                                         \
+    for (eddy_cancel_scope *u##_p __attribute__((cleanup(eddy__scope_cleanup))) =             \
+             eddy__scope_block_enter((csp), &(eddy_scope_opts){__VA_ARGS__}, EDDY__SITE);     \
+         u##_p != NULL; eddy__scope_cleanup(&u##_p))
+#define EDDY__ANON_SCOPE(u, ...) EDDY__ANON_SCOPE_(u, __VA_ARGS__)
+#define EDDY__ANON_SCOPE_(u, ...)                                                               \
+    for (eddy_cancel_scope u##_s,                                                              \
+         *u##_p __attribute__((cleanup(eddy__scope_cleanup))) =                                \
+             eddy__scope_block_enter(&u##_s, &(eddy_scope_opts){__VA_ARGS__}, EDDY__SITE);     \
+         u##_p != NULL; eddy__scope_cleanup(&u##_p))
+
+/* B4: EDDY_CANCEL_SCOPE(&cs, .timeout = EDDY_SEC(1)) { ... }  then read cs.cancelled_caught.
+ * If entering fails (outside a task, bad options) the block is skipped. */
+#define EDDY_CANCEL_SCOPE(csp, ...) EDDY__SCOPE_BLOCK(csp, EDDY__UNIQ(eddy__cs), __VA_ARGS__)
+/* B6: blocking calls inside return -ECANCELED once ns have passed since entry; leave quietly. */
+#define EDDY_MOVE_ON_AFTER(ns) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__mo), .timeout = (ns))
+#define EDDY_MOVE_ON_AT(t) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ma), .deadline = (t))
+/* B6: blocking calls inside return -ETIMEDOUT once the deadline passes. */
+#define EDDY_FAIL_AFTER(ns) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__fa), .timeout = (ns), .fail = true)
+#define EDDY_FAIL_AT(t) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ft), .deadline = (t), .fail = true)
+/* B5: shielded from outer cancellation, bounded by grace_ns (calls then get -ETIMEDOUT). */
+#define EDDY_SHIELD(grace_ns) \
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__sh), .timeout = (grace_ns), .shield = true, .fail = true)
+
+/* ---- nurseries (B1, B2) ---------------------------------------------------------------- */
+
+enum {
+    EDDY_CANCEL_ON_ERROR = 1u << 0,      /* a failing child cancels its siblings (default) */
+    EDDY_CANCEL_ON_FIRST_DONE = 1u << 1, /* the first child to finish (any status) cancels the rest */
+    EDDY_WAIT_ALL = 1u << 2,             /* only wait; failures do not cancel siblings */
+};
+
+/* B2: one failed child. */
+typedef struct eddy_task_error {
+    int code;                        /* negative errno the task returned */
+    uint64_t task_id;
+    char name[EDDY_TASK_NAME_MAX];   /* task name at exit */
+    const char *site;                /* spawn site "file:line" */
+    const char *detail;              /* optional static string set by eddy_task_set_error_detail */
+} eddy_task_error;
+
+struct eddy_nursery {
+    eddy_cancel_scope cs;  /* private */
+    unsigned flags;
+    int first_error;       /* private */
+    size_t nerrors;        /* failures so far (may exceed EDDY_NURSERY_MAX_ERRORS) */
+    eddy_task_error errors[EDDY_NURSERY_MAX_ERRORS];
+    eddy__link children;   /* private: live tasks */
+    eddy__link done;       /* private: finished joinable tasks, in completion order */
+    size_t nlive;          /* private */
+    eddy_task *waiter;     /* private */
+    const char *site;      /* private */
+    int *status_out;       /* private: EDDY_NURSERY's status pointer */
+    int state;             /* private: 0 unopened, 1 open, 2 closing, 3 closed */
+};
+
+/* Open n (caller storage, usually the stack) in the calling task, with EDDY_CANCEL_ON_ERROR.
+ * The nursery is also a cancel scope around the code up to eddy_nursery_close: a failing
+ * child cancels the parent's blocking calls there too (trio).
+ * Returns 0; -EPERM outside a task. */
+#define eddy_nursery_open(n) eddy__nursery_open((n), EDDY_CANCEL_ON_ERROR, EDDY__SITE)
+#define eddy_nursery_open_flags(n, flags) eddy__nursery_open((n), (flags), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__nursery_open(eddy_nursery *n, unsigned flags, const char *site);
+/* Wait for every child (not a cancellation point: cancel the scope instead), free finished
+ * unjoined tasks, leave the nursery's scope. Returns 0 or the first child error (children
+ * cancelled by the nursery itself do not count). Must be called by the task that opened n. */
+EDDY_API EDDY_WUR int eddy_nursery_close(eddy_nursery *n);
+/* B2: copy up to len error records (first failures first); returns how many failed in all. */
+EDDY_API size_t eddy_nursery_errors(const eddy_nursery *n, eddy_task_error *out, size_t len);
+/* Cancel every child and the body of the nursery. */
+EDDY_API void eddy_nursery_cancel(eddy_nursery *n);
+
+EDDY_API void eddy__nursery_cleanup(eddy_nursery **np);
+EDDY_API eddy_nursery *eddy__nursery_block_open(eddy_nursery *n, unsigned flags, int *statusp,
+                                                const char *site);
+/* B1: EDDY_NURSERY(n, &rc) { eddy_spawn(n, ...); }  — leaving the block (end, break, return)
+ * waits for every child and stores eddy_nursery_close's result in *statusp (-EPERM and the
+ * block skipped outside a task). */
+#define EDDY__NURSERY_BLOCK(n, statusp, flags, u) EDDY__NURSERY_BLOCK_(n, statusp, flags, u)
+#define EDDY__NURSERY_BLOCK_(n, statusp, flags, u)                                              \
+    for (eddy_nursery u##_s,                                                                   \
+         *n __attribute__((cleanup(eddy__nursery_cleanup))) =                                  \
+             eddy__nursery_block_open(&u##_s, (flags), (statusp), EDDY__SITE);                 \
+         n != NULL; eddy__nursery_cleanup(&n))
+#define EDDY_NURSERY(n, statusp) \
+    EDDY__NURSERY_BLOCK(n, statusp, EDDY_CANCEL_ON_ERROR, EDDY__UNIQ(eddy__nu))
+#define EDDY_NURSERY_FLAGS(n, statusp, flags) \
+    EDDY__NURSERY_BLOCK(n, statusp, flags, EDDY__UNIQ(eddy__nu))
+
+
+/* ---- spawning (A2, A8) ----------------------------------------------------------------- */
+
+typedef struct eddy_spawn_opts {
+    const char *name;     /* copied (truncated to EDDY_TASK_NAME_MAX-1); default "task-<id>" */
+    size_t stack_size;    /* 0 = loop default; rounded up to pages, at least EDDY_MIN_STACK */
+    eddy_task **handle;   /* non-NULL: the task is joinable and *handle receives it; it stays
+                             valid until eddy_task_join or eddy_nursery_close */
+} eddy_spawn_opts;
+
+/* Spawn fn(arg) as a child of nursery n. The child runs at once until it first blocks
+ * (eager, A8), then the spawner continues. Its int return is its status: negative errno is a
+ * failure recorded in n (and cancelling siblings per n's flags).
+ * Returns 0; -ENOMEM if no stack can be had (never aborts); -EINVAL if n is not open (closed
+ * or never opened) or fn is NULL; -EPERM outside a task. */
+#define eddy_spawn(n, fn, arg, ...) \
+    eddy__spawn((n), (fn), (arg), &(eddy_spawn_opts){__VA_ARGS__}, EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__spawn(eddy_nursery *n, int (*fn)(void *), void *arg,
+                                  const eddy_spawn_opts *o, const char *site);
+/* Function form of eddy_spawn (no options, site unknown). Same returns. */
+EDDY_API EDDY_WUR int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg);
+
+/* A8: spawn fn(arg) in n and wait until it calls eddy_started(value) (e.g. once it listens);
+ * *value (if value != NULL) receives that value. A failure before eddy_started is returned
+ * here and not recorded in n. If the caller is cancelled while waiting, the child is cancelled
+ * too and eddy_start waits for it to start or exit.
+ * Returns 0; the child's negative status if it failed before starting; -ECHILD if it returned
+ * 0 without calling eddy_started; -ECANCELED/-ETIMEDOUT if the caller was cancelled; the
+ * errors of eddy_spawn. */
+#define eddy_start(n, fn, arg, value, ...) \
+    eddy__start((n), (fn), (arg), (value), &(eddy_spawn_opts){__VA_ARGS__}, EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__start(eddy_nursery *n, int (*fn)(void *), void *arg, void **value,
+                                  const eddy_spawn_opts *o, const char *site);
+/* Called by a task started with eddy_start. Returns 0; -EINVAL if the task was not started
+ * with eddy_start or already called it. */
+EDDY_API int eddy_started(void *value);
+
+/* ---- joining (A5) ---------------------------------------------------------------------- */
+
+/* Wait for joinable task t (spawned with .handle) to finish; *status gets its return value and
+ * t is released (the handle becomes invalid). Returns 0; -EINVAL if t is NULL, not joinable or
+ * already being joined; -ECANCELED/-ETIMEDOUT if the caller is cancelled (t stays joinable). */
+EDDY_API EDDY_WUR int eddy_task_join(eddy_task *t, int *status);
+/* A5 as_completed: wait for the next joinable child of n to finish, in completion order, and
+ * return it in *t (join it to get its status and release it). Returns 0; -ENOENT when n has no
+ * unreturned joinable children left; -ECANCELED/-ETIMEDOUT if cancelled. */
+EDDY_API EDDY_WUR int eddy_nursery_next_done(eddy_nursery *n, eddy_task **t);
+
+/* A5 gather: run every item concurrently in an internal nursery (cancel on error) and write
+ * each status into items[i].status. No heap. Returns 0 or the first failure; -EPERM outside a
+ * task; -ENOMEM if a task could not be spawned (already spawned ones are cancelled and
+ * awaited; unstarted items get status -ECANCELED). */
+typedef struct eddy_gather_item {
+    int (*fn)(void *);
+    void *arg;
+    int status;
+} eddy_gather_item;
+EDDY_API EDDY_WUR int eddy_gather(eddy_gather_item *items, size_t n);
+
+/* ---- the current task (A4, A7) --------------------------------------------------------- */
+
+/* A4: let other ready tasks and I/O polling run. Cancellation point.
+ * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled; -EPERM outside a task. */
+EDDY_API EDDY_WUR int eddy_yield(void);
+/* A4: 0, or -ECANCELED/-ETIMEDOUT if the calling task is inside a cancelled scope; never
+ * switches. -EPERM outside a task. */
+EDDY_API EDDY_WUR int eddy_checkpoint_if_cancelled(void);
+
+/* A7 */
+EDDY_API eddy_task *eddy_current(void);                 /* NULL in callback context */
+EDDY_API uint64_t eddy_task_id(const eddy_task *t);     /* NULL = current; ids start at 1 */
+EDDY_API const char *eddy_task_name(const eddy_task *t); /* NULL = current */
+EDDY_API void eddy_task_set_name(eddy_task *t, const char *name); /* NULL = current */
+/* B2: a static string shown with this task's error record (why it failed). */
+EDDY_API void eddy_task_set_error_detail(const char *detail);
+/* B3: cancel t's own scope (t and everything it spawned). No-op on a finished task. */
+EDDY_API void eddy_task_cancel(eddy_task *t);
+
+/* A7: task-local values, copied into children at spawn (contextvar-like), and per-loop
+ * variables (trio RunVar), both keyed by eddy_key. */
+#define EDDY_MAX_KEYS 16
+typedef int eddy_key;
+/* Allocate a process-wide key. Returns the key (>= 0); -EAGAIN when EDDY_MAX_KEYS are taken. */
+EDDY_API EDDY_WUR int eddy_key_create(void);
+EDDY_API void *eddy_tls_get(eddy_key k);               /* NULL if unset or bad key */
+EDDY_API EDDY_WUR int eddy_tls_set(eddy_key k, void *v); /* 0; -EINVAL; -EPERM outside a task */
+EDDY_API void *eddy_loopvar_get(eddy_key k);
+EDDY_API EDDY_WUR int eddy_loopvar_set(eddy_key k, void *v); /* 0; -EINVAL; -EPERM no loop */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,77 @@
+/* eddy — test support (X4): EDDY_TEST cases, each run in a fresh process and a fresh runtime
+ * with the virtual clock (autojump), leak checking and a per-test real-time limit. The runner
+ * (link libeddy_test) prints TAP and a final "N passed, N failed" line.
+ *
+ *   EDDY_TEST(sleep_is_virtual) {
+ *       int64_t t0 = eddy_now();
+ *       EDDY_CHECK(eddy_sleep(EDDY_SEC(5)) == 0);
+ *       EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(5));
+ *       return 0;
+ *   }
+ */
+#ifndef EDDY_TEST_H
+#define EDDY_TEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../eddy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_test_opts {
+    bool real_clock;     /* run on the monotonic clock instead of the virtual one */
+    bool no_fork;        /* run in the runner's process (for tests of process-wide state) */
+    bool raw;            /* call fn(NULL) directly, without eddy_run (for tests of eddy_run) */
+    int timeout_s;       /* real-time limit (default 20 s; env EDDY_TEST_TIMEOUT multiplies) */
+    uint64_t sched_seed; /* X2 */
+    size_t stack_size;
+} eddy_test_opts;
+
+typedef struct eddy_test_case {
+    const char *name;
+    int (*fn)(void *);
+    const char *file;
+    int line;
+    eddy_test_opts opts;
+    struct eddy_test_case *next;
+} eddy_test_case;
+
+void eddy_test_register(eddy_test_case *c);
+/* Run the registered tests. Arguments: substrings selecting tests by name; -l lists them.
+ * Returns 0 if every selected test passed. */
+int eddy_test_main(int argc, char **argv);
+/* Print a failed check and end the test (the test process exits with status 1). */
+__attribute__((noreturn)) void eddy_test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define EDDY_TEST_EX(tname, ...)                                                          \
+    static int tname(void *);                                                             \
+    __attribute__((constructor)) static void eddy__test_reg_##tname(void)                 \
+    {                                                                                     \
+        static eddy_test_case c = {#tname, tname, __FILE__, __LINE__, {__VA_ARGS__}, NULL}; \
+        eddy_test_register(&c);                                                           \
+    }                                                                                     \
+    static int tname(void *eddy_test_arg __attribute__((unused)))
+#define EDDY_TEST(tname) EDDY_TEST_EX(tname, .timeout_s = 0)
+
+#define EDDY_CHECK(cond)                                                   \
+    do {                                                                   \
+        if (!(cond)) eddy_test_fail(__FILE__, __LINE__, "check failed: %s", #cond); \
+    } while (0)
+#define EDDY_CHECK_EQ(a, b)                                                                   \
+    do {                                                                                      \
+        long long eddy__a = (long long)(a), eddy__b = (long long)(b);                         \
+        if (eddy__a != eddy__b)                                                               \
+            eddy_test_fail(__FILE__, __LINE__, "%s == %s failed: %lld != %lld", #a, #b, eddy__a, \
+                           eddy__b);                                                          \
+    } while (0)
+/* Assert a result, consuming it (fallible calls are warn_unused_result). */
+#define EDDY_OK(expr) EDDY_CHECK_EQ((expr), 0)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,289 @@
+/* eddy internals shared by the loop and task layers. Never installed.
+ *
+ * Blocking protocol (every blocking primitive is built on it):
+ *   1. put a waiter for the current task on the object's wait list (eddy__waitq or own list);
+ *   2. rc = eddy__park(&wait) — wait.cancel unlinks the waiter if a cancel scope wakes the task;
+ *   3. rc < 0 means cancelled (already unlinked by wait.cancel) or the primitive's own error;
+ *      otherwise the waker unlinked the waiter and passed rc to eddy__wake.
+ * eddy__park checks cancellation first (level-triggered) and never suspends if cancelled. */
+#ifndef EDDY_INTERNAL_H
+#define EDDY_INTERNAL_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "arch/ctx.h"
+#include "arch/stack.h"
+#include "eddy.h"
+
+#define EDDY__HIDDEN __attribute__((visibility("hidden")))
+#define eddy__likely(x) __builtin_expect(!!(x), 1)
+#define eddy__unlikely(x) __builtin_expect(!!(x), 0)
+#define eddy__container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+/* ---- circular doubly linked lists ------------------------------------------------------ */
+static inline void eddy__list_init(eddy__link *h) { h->prev = h->next = h; }
+static inline bool eddy__list_empty(const eddy__link *h) { return h->next == h; }
+static inline bool eddy__linked(const eddy__link *l) { return l->next != NULL && l->next != l; }
+static inline void eddy__list_insert_before(eddy__link *pos, eddy__link *l)
+{
+    l->next = pos;
+    l->prev = pos->prev;
+    pos->prev->next = l;
+    pos->prev = l;
+}
+static inline void eddy__list_push_back(eddy__link *h, eddy__link *l) { eddy__list_insert_before(h, l); }
+static inline void eddy__list_push_front(eddy__link *h, eddy__link *l) { eddy__list_insert_before(h->next, l); }
+static inline void eddy__list_remove(eddy__link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->next = l->prev = l; /* self-linked = unlinked; removing twice is harmless */
+}
+static inline eddy__link *eddy__list_pop_front(eddy__link *h)
+{
+    if (eddy__list_empty(h)) return NULL;
+    eddy__link *l = h->next;
+    eddy__list_remove(l);
+    return l;
+}
+
+/* ---- run queue items ------------------------------------------------------------------- */
+/* A ready-queue entry: either a task (fn == NULL) or a callback. */
+typedef struct eddy__work {
+    eddy__link link;
+    void (*fn)(struct eddy__work *);
+} eddy__work;
+
+/* ---- waits ----------------------------------------------------------------------------- */
+typedef struct eddy__wait {
+    const char *reason;  /* shown by eddy_dump: "sleep", "mutex", "chan recv", ... */
+    const void *obj;     /* the object waited on, shown as ch=0x... */
+    int64_t deadline;    /* for eddy_dump only (EDDY_FOREVER/0 = none) */
+    /* Called when cancellation wakes the task, before it runs: unlink from the object. */
+    void (*cancel)(eddy_task *t, void *arg);
+    void *arg;
+    bool uncancellable;  /* nursery close and similar: only an explicit wake ends it */
+} eddy__wait;
+
+/* Generic FIFO wait queue for sync primitives. */
+typedef struct eddy__waitq {
+    eddy__link head;
+} eddy__waitq;
+typedef struct eddy__waiter {
+    eddy__link link;
+    eddy_task *task;
+    void *data; /* primitive-specific (e.g. where a channel copies an element) */
+    int rc;
+} eddy__waiter;
+
+enum { EDDY__READY = 1, EDDY__RUNNING, EDDY__BLOCKED, EDDY__DONE };
+enum {
+    EDDY__T_JOINABLE = 1u << 0,
+    EDDY__T_JOINED = 1u << 1,    /* a joiner waits or joined */
+    EDDY__T_PRESTART = 1u << 2,  /* started by eddy_start, eddy_started not yet called */
+    EDDY__T_ROOT = 1u << 3,
+    EDDY__T_HANDED = 1u << 4,    /* returned by eddy_nursery_next_done, not yet joined */
+};
+
+typedef struct eddy__start_rec eddy__start_rec;
+
+/* A task. Lives at the top of its own stack: spawning allocates nothing else. */
+struct eddy_task {
+    eddy__ctx ctx;
+    eddy__work work;              /* ready-queue entry (fn == NULL) */
+    eddy_loop *loop;
+    int (*fn)(void *);
+    void *arg;
+    int status;
+    int wake_rc;
+    uint8_t state;
+    uint8_t flags;
+    eddy_cancel_scope own;        /* the task's own scope (eddy_task_cancel) */
+    eddy_cancel_scope *cs;        /* innermost scope */
+    eddy_nursery *nursery;
+    eddy__link nlink;             /* in nursery->children, later nursery->done */
+    const eddy__wait *wait;
+    eddy_task *joiner;
+    eddy__start_rec *start;
+    uint64_t id;
+    int64_t spawned_at;
+    const char *site;
+    const char *error_detail;
+    eddy__stack stack;
+    void *tls[EDDY_MAX_KEYS];
+    char name[EDDY_TASK_NAME_MAX];
+#if defined(__SANITIZE_ADDRESS__)
+    void *asan_fake;
+#endif
+#if defined(__SANITIZE_THREAD__)
+    void *tsan_fiber;
+#endif
+};
+
+/* ---- the backend table (I1) ------------------------------------------------------------ */
+typedef struct eddy__backend {
+    const char *name;
+    int (*init)(eddy_loop *l);
+    void (*fini)(eddy_loop *l);
+    /* Apply pending interest changes and wait up to timeout_ns (-1 = forever, 0 = poll) for
+     * events, dispatching them. Returns the number of events or a negative errno. */
+    int (*poll)(eddy_loop *l, int64_t timeout_ns);
+    /* fd's interest changed (mask of EDDY_READ|EDDY_WRITE wanted now, 0 = none). */
+    int (*update)(eddy_loop *l, int fd, unsigned old_mask, unsigned new_mask);
+    /* fd is about to be closed and has no watcher: drop any kernel registration now. */
+    void (*forget)(eddy_loop *l, int fd);
+} eddy__backend;
+
+extern const eddy__backend eddy__backend_epoll EDDY__HIDDEN;
+
+typedef struct eddy__fdent {
+    eddy_io *r, *w; /* watcher per direction */
+    unsigned registered;
+} eddy__fdent;
+
+typedef struct eddy__heap_ent {
+    int64_t deadline;
+    eddy_timer *t;
+} eddy__heap_ent;
+
+typedef struct eddy__soon {
+    eddy__work work;
+    void (*fn)(void *);
+    void *arg;
+    struct eddy__soon *next_free;
+} eddy__soon;
+
+struct eddy_loop {
+    eddy__ctx sched_ctx;          /* the OS thread's own stack: polls, timers, callbacks */
+#if defined(__SANITIZE_ADDRESS__)
+    void *sched_asan_fake;
+    const void *sched_stack_bottom;
+    size_t sched_stack_size;
+#endif
+#if defined(__SANITIZE_THREAD__)
+    void *sched_tsan_fiber;
+#endif
+    eddy_task *current;           /* running task, NULL in scheduler/callback context */
+    eddy_task *dead;              /* finished task whose stack is freed after the switch */
+    eddy_task *root;
+    eddy_cancel_scope root_cs;
+    eddy__link ready;
+    size_t nready;
+    int budget, poll_interval;
+    bool stopping;
+
+    /* time */
+    int64_t now;
+    int clock_kind;
+    int64_t vnow;
+    int64_t autojump;
+    eddy_clock clock;
+
+    /* timers: 4-ary min-heap on (deadline, seq) */
+    eddy__heap_ent *heap;
+    size_t nheap, heap_cap;
+    uint64_t timer_seq;
+
+    /* backend */
+    const eddy__backend *be;
+    int epfd;
+    void *be_data;
+    eddy__fdent *fds;
+    size_t nfds_cap;
+    size_t nwatch_ref;            /* active watchers that keep the loop alive */
+    int wakefd;
+    eddy_io wake_io;
+
+    /* cross-thread */
+    _Atomic(eddy_ts_call *) ts_head; /* MPSC stack, reversed when drained */
+    _Atomic int sleeping;
+    _Atomic int wake_pending;
+    _Atomic long ext_refs;
+    _Atomic bool finished;
+
+    /* callbacks */
+    eddy__soon *soon_free;
+    size_t nsoon_blocks;
+    void **soon_blocks;
+    bool in_callback;
+
+    /* handles & bookkeeping */
+    eddy__link handles;
+    size_t ntasks;
+    uint64_t next_task_id;
+    uint64_t rng;
+    unsigned opt_flags;
+    size_t default_stack;
+    void *loopvars[EDDY_MAX_KEYS];
+    eddy_loop_stats stats;
+    _Atomic int sig_count;        /* SIGINT/SIGTERM received (B9) */
+    int sig_handled;              /* how many of them the loop acted on */
+    bool deadlocked;
+    bool signals_installed;
+};
+
+extern __thread eddy_loop *eddy__tl_loop EDDY__HIDDEN;
+
+/* ---- loop internals -------------------------------------------------------------------- */
+EDDY__HIDDEN void eddy__ready_task(eddy_loop *l, eddy_task *t, bool front);
+/* Switch away from the current task to whatever runs next (the current task must already be
+ * queued, blocked or dead). */
+EDDY__HIDDEN void eddy__schedule(eddy_loop *l);
+EDDY__HIDDEN void eddy__after_switch(eddy_loop *l);
+EDDY__HIDDEN void eddy__switch_to(eddy_loop *l, eddy__ctx *from, eddy_task *from_task,
+                                  eddy_task *to_task, bool from_dying);
+EDDY__HIDDEN int64_t eddy__clock_read(eddy_loop *l);
+EDDY__HIDDEN int eddy__timer_start(eddy_loop *l, eddy_timer *t, int64_t deadline,
+                                   void (*fn)(void *), void *arg);
+EDDY__HIDDEN bool eddy__timer_stop(eddy_loop *l, eddy_timer *t);
+EDDY__HIDDEN void eddy__timers_run(eddy_loop *l);
+EDDY__HIDDEN int64_t eddy__timers_next(eddy_loop *l);
+EDDY__HIDDEN void eddy__io_dispatch(eddy_loop *l, int fd, unsigned revents);
+EDDY__HIDDEN void eddy__ts_drain(eddy_loop *l);
+EDDY__HIDDEN void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site);
+EDDY__HIDDEN void eddy__handle_del(eddy__handle *h);
+EDDY__HIDDEN int eddy__signals_install(eddy_loop *l);
+EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
+EDDY__HIDDEN void eddy__signals_check(eddy_loop *l);
+
+/* ---- task internals -------------------------------------------------------------------- */
+static inline eddy_loop *eddy__loop(void) { return eddy__tl_loop; }
+static inline eddy_task *eddy__cur(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    return l ? l->current : NULL;
+}
+/* Suspend the current task until eddy__wake. See the protocol at the top. Returns -EPERM
+ * outside a task (callback context included). */
+EDDY__HIDDEN int eddy__park(const eddy__wait *w);
+/* Make a blocked task ready; its eddy__park returns rc. Returns false if t was not blocked. */
+EDDY__HIDDEN bool eddy__wake(eddy_task *t, int rc);
+/* 0 or the cancel code that applies to t now. */
+EDDY__HIDDEN int eddy__cancel_code(eddy_task *t);
+EDDY__HIDDEN void eddy__scope_attach(eddy_cancel_scope *cs, eddy_cancel_scope *parent,
+                                     eddy_task *owner, unsigned flags, const char *site);
+EDDY__HIDDEN void eddy__scope_detach(eddy_cancel_scope *cs);
+EDDY__HIDDEN void eddy__scope_cancel_code(eddy_cancel_scope *cs, int code);
+EDDY__HIDDEN void eddy__task_exit_to_nursery(eddy_task *t);
+EDDY__HIDDEN void eddy__task_release(eddy_task *t);
+EDDY__HIDDEN int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
+                                const eddy_spawn_opts *o, const char *site, eddy_task **out);
+EDDY__HIDDEN const char *eddy__state_name(const eddy_task *t);
+EDDY__HIDDEN void eddy__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+EDDY__HIDDEN void eddy__overflow_handler_install(void);
+
+/* Wait queue helpers. */
+static inline void eddy__waitq_init(eddy__waitq *q) { eddy__list_init(&q->head); }
+static inline bool eddy__waitq_empty(const eddy__waitq *q) { return eddy__list_empty(&q->head); }
+/* Park the current task on q until woken by eddy__waitq_wake_*; returns the wake rc or the
+ * cancel code (then w is already unlinked). */
+EDDY__HIDDEN int eddy__waitq_wait(eddy__waitq *q, eddy__waiter *w, const char *reason,
+                                  const void *obj);
+/* Unlink and wake the first waiter with rc; returns it (NULL if none). */
+EDDY__HIDDEN eddy__waiter *eddy__waitq_wake_one(eddy__waitq *q, int rc);
+EDDY__HIDDEN size_t eddy__waitq_wake_all(eddy__waitq *q, int rc);
+
+#endif

@@ -1,0 +1,613 @@
+/* eddy loop: the scheduler, time, callbacks, the thread-safe call queue and eddy_run.
+ *
+ * Shape of one iteration (scheduler context = the OS thread's own stack):
+ *   poll the backend (timeout 0 if work is ready, else until the next timer), refresh the
+ *   cached time, drain cross-thread calls, act on signals, fire due timers, then run up to
+ *   poll_interval ready items. Tasks hand the CPU directly to the next ready task
+ *   (eddy__schedule) instead of bouncing through the scheduler, so a task-to-task hand-off
+ *   is one context switch; they return to the scheduler when the budget is spent, the queue is
+ *   empty or a callback is next. The budget is what guarantees I/O is polled at least every
+ *   poll_interval task runs, whatever the tasks do. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdarg.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+__thread eddy_loop *eddy__tl_loop;
+
+void eddy__fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("eddy: fatal: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    if (eddy__tl_loop) eddy_dump(stderr, EDDY_DUMP_TREE);
+    abort();
+}
+
+/* ---- time ---- */
+
+int64_t eddy__clock_read(eddy_loop *l)
+{
+    switch (l->clock_kind) {
+    case EDDY_CLOCK_VIRTUAL: return l->vnow;
+    case EDDY_CLOCK_CUSTOM: return l->clock.now(l->clock.ctx);
+    default: {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    }
+}
+
+int64_t eddy_now(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    return l ? l->now : 0;
+}
+
+int64_t eddy_now_fresh(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return 0;
+    l->now = eddy__clock_read(l);
+    return l->now;
+}
+
+int eddy_clock_jump(int64_t ns)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return -EPERM;
+    if (l->clock_kind != EDDY_CLOCK_VIRTUAL || ns < 0) return -EINVAL;
+    l->vnow += ns;
+    l->now = l->vnow;
+    return 0;
+}
+
+/* ---- ready queue and switching ---- */
+
+void eddy__ready_task(eddy_loop *l, eddy_task *t, bool front)
+{
+    t->state = EDDY__READY;
+    if (front)
+        eddy__list_push_front(&l->ready, &t->work.link);
+    else
+        eddy__list_push_back(&l->ready, &t->work.link);
+    l->nready++;
+}
+
+static void push_work(eddy_loop *l, eddy__work *w)
+{
+    eddy__list_push_back(&l->ready, &w->link);
+    l->nready++;
+}
+
+/* xorshift64*: the seeded scheduler's only source of randomness (X2). */
+static uint64_t rng_next(eddy_loop *l)
+{
+    uint64_t x = l->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    l->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* The next ready item without removing it: the head, or with a seed a reproducible pick
+ * among the first few (bounded walk, so seeded runs stay O(1) per step). */
+static eddy__link *peek_ready(eddy_loop *l)
+{
+    if (eddy__list_empty(&l->ready)) return NULL;
+    eddy__link *x = l->ready.next;
+    if (l->rng) {
+        size_t span = l->nready < 8 ? l->nready : 8;
+        size_t k = (size_t)(rng_next(l) % span);
+        while (k--) x = x->next;
+    }
+    return x;
+}
+
+static eddy__link *pop_ready(eddy_loop *l)
+{
+    eddy__link *x = peek_ready(l);
+    if (x) {
+        eddy__list_remove(x);
+        l->nready--;
+    }
+    return x;
+}
+
+void eddy__after_switch(eddy_loop *l)
+{
+    eddy_task *d = l->dead;
+    if (d) {
+        l->dead = NULL;
+        eddy__task_release(d);
+    }
+}
+
+void eddy__switch_to(eddy_loop *l, eddy__ctx *from, eddy_task *from_task, eddy_task *to_task,
+                     bool from_dying)
+{
+    eddy__ctx *to = to_task ? &to_task->ctx : &l->sched_ctx;
+    if (to_task) to_task->state = EDDY__RUNNING;
+    l->current = to_task;
+    l->stats.switches++;
+#if defined(__SANITIZE_ADDRESS__)
+    void **fake = from_dying ? NULL : (from_task ? &from_task->asan_fake : &l->sched_asan_fake);
+    if (to_task)
+        __sanitizer_start_switch_fiber(fake, to_task->stack.lo, to_task->stack.size);
+    else
+        __sanitizer_start_switch_fiber(fake, l->sched_stack_bottom, l->sched_stack_size);
+#else
+    (void)from_dying;
+#endif
+#if defined(__SANITIZE_THREAD__)
+    __tsan_switch_to_fiber(to_task ? to_task->tsan_fiber : l->sched_tsan_fiber, 0);
+#endif
+    eddy__ctx_switch(from, to);
+    /* Resumed: we are from_task (or the scheduler) again. */
+#if defined(__SANITIZE_ADDRESS__)
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(from_task ? from_task->asan_fake : l->sched_asan_fake, &bottom,
+                                    &size);
+#else
+    (void)from_task;
+#endif
+    eddy__after_switch(l);
+}
+
+void eddy__schedule(eddy_loop *l)
+{
+    eddy_task *self = l->current;
+    bool dying = self->state == EDDY__DONE;
+    eddy_task *next = NULL;
+    if (l->budget > 0) {
+        eddy__link *x = peek_ready(l);
+        if (x) {
+            eddy__work *w = eddy__container_of(x, eddy__work, link);
+            if (w->fn == NULL) {
+                eddy__list_remove(x);
+                l->nready--;
+                l->budget--;
+                next = eddy__container_of(w, eddy_task, work);
+            }
+        }
+    }
+    if (next == self) { /* yielded with nothing else to run */
+        self->state = EDDY__RUNNING;
+        return;
+    }
+    eddy__switch_to(l, &self->ctx, self, next, dying);
+}
+
+/* ---- callbacks: eddy_call_soon ---- */
+
+static void soon_run(eddy__work *w)
+{
+    eddy__soon *s = (eddy__soon *)w;
+    eddy_loop *l = eddy__tl_loop;
+    void (*fn)(void *) = s->fn;
+    void *arg = s->arg;
+    s->next_free = l->soon_free;
+    l->soon_free = s;
+    fn(arg);
+}
+
+int eddy_call_soon(void (*fn)(void *), void *arg)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return -EPERM;
+    if (!fn) return -EINVAL;
+    if (!l->soon_free) {
+        enum { N = 64 };
+        void **blocks = realloc(l->soon_blocks, (l->nsoon_blocks + 1) * sizeof *blocks);
+        if (!blocks) return -ENOMEM;
+        l->soon_blocks = blocks;
+        eddy__soon *b = malloc(N * sizeof *b);
+        if (!b) return -ENOMEM;
+        blocks[l->nsoon_blocks++] = b;
+        for (int i = 0; i < N; i++) {
+            b[i].next_free = l->soon_free;
+            l->soon_free = &b[i];
+        }
+    }
+    eddy__soon *s = l->soon_free;
+    l->soon_free = s->next_free;
+    s->work.fn = soon_run;
+    s->fn = fn;
+    s->arg = arg;
+    push_work(l, &s->work);
+    return 0;
+}
+
+/* ---- the thread-safe call queue ----
+ * Producers push onto a lock-free stack (one CAS); the loop takes the whole stack with one
+ * exchange and reverses it into FIFO order. The eventfd is written only when the loop is
+ * (about to be) asleep and no wake is already pending: a busy loop costs producers one CAS. */
+
+static void wake_loop(eddy_loop *l)
+{
+    if (atomic_load(&l->sleeping) && !atomic_exchange(&l->wake_pending, 1)) {
+        uint64_t one = 1;
+        ssize_t r = write(l->wakefd, &one, sizeof one);
+        (void)r; /* EAGAIN: counter saturated, the loop is awake anyway */
+    }
+}
+
+int eddy_loop_post_ts(eddy_loop *l, eddy_ts_call *c)
+{
+    if (!l || !c || !c->fn) return -EINVAL;
+    if (atomic_load(&l->finished)) return -ESHUTDOWN;
+    eddy_ts_call *head = atomic_load(&l->ts_head);
+    do {
+        atomic_store_explicit(&c->next, head, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak(&l->ts_head, &head, c));
+    wake_loop(l);
+    return 0;
+}
+
+typedef struct heap_call {
+    eddy_ts_call c;
+    void (*fn)(void *);
+    void *arg;
+} heap_call;
+
+static void heap_call_run(void *p)
+{
+    heap_call *h = p;
+    void (*fn)(void *) = h->fn;
+    void *arg = h->arg;
+    free(h);
+    fn(arg);
+}
+
+int eddy_loop_call_ts(eddy_loop *l, void (*fn)(void *), void *arg)
+{
+    if (!l || !fn) return -EINVAL;
+    heap_call *h = malloc(sizeof *h);
+    if (!h) return -ENOMEM;
+    h->fn = fn;
+    h->arg = arg;
+    h->c.fn = heap_call_run;
+    h->c.arg = h;
+    int rc = eddy_loop_post_ts(l, &h->c);
+    if (rc < 0) free(h);
+    return rc;
+}
+
+void eddy_loop_ref(eddy_loop *l)
+{
+    if (l) atomic_fetch_add(&l->ext_refs, 1);
+}
+
+void eddy_loop_unref(eddy_loop *l)
+{
+    if (l) {
+        atomic_fetch_sub(&l->ext_refs, 1);
+        wake_loop(l); /* the deadlock check may now apply */
+    }
+}
+
+void eddy__ts_drain(eddy_loop *l)
+{
+    if (!atomic_load_explicit(&l->ts_head, memory_order_relaxed)) return;
+    eddy_ts_call *c = atomic_exchange(&l->ts_head, NULL), *rev = NULL;
+    while (c) {
+        eddy_ts_call *n = atomic_load_explicit(&c->next, memory_order_relaxed);
+        atomic_store_explicit(&c->next, rev, memory_order_relaxed);
+        rev = c;
+        c = n;
+    }
+    bool was = l->in_callback;
+    l->in_callback = true;
+    while (rev) {
+        eddy_ts_call *n = atomic_load_explicit(&rev->next, memory_order_relaxed);
+        l->stats.ts_calls++;
+        rev->fn(rev->arg); /* may reuse rev: read next first */
+        rev = n;
+    }
+    l->in_callback = was;
+}
+
+static void wake_io_cb(eddy_io *w, unsigned revents)
+{
+    (void)revents;
+    eddy_loop *l = w->data;
+    uint64_t v;
+    ssize_t r = read(l->wakefd, &v, sizeof v);
+    (void)r;
+}
+
+/* ---- handles (leak tracking) ---- */
+
+void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site)
+{
+    h->kind = kind;
+    h->site = site ? site : "?";
+    eddy__list_push_back(&l->handles, &h->link);
+}
+
+void eddy__handle_del(eddy__handle *h)
+{
+    if (h->link.next) eddy__list_remove(&h->link);
+}
+
+static size_t leak_report(eddy_loop *l)
+{
+    size_t n = 0;
+    bool quiet = l->opt_flags & EDDY_OPT_QUIET;
+    for (eddy__link *x = l->handles.next; x != &l->handles;) {
+        eddy__handle *h = eddy__container_of(x, eddy__handle, link);
+        x = x->next;
+        if (!quiet) fprintf(stderr, "eddy: leak: %s created at %s is still open\n", h->kind, h->site);
+        eddy__list_remove(&h->link);
+        n++;
+    }
+    while (l->nheap) {
+        eddy_timer *t = l->heap[0].t;
+        if (!quiet)
+            fprintf(stderr, "eddy: leak: timer armed at %s is still pending\n",
+                    t->site ? t->site : "(internal)");
+        eddy__timer_stop(l, t);
+        n++;
+    }
+    return n;
+}
+
+/* ---- the scheduler ---- */
+
+static bool root_done(eddy_loop *l) { return l->root->state == EDDY__DONE; }
+
+/* Nothing can ever make progress: no ready work, no timer, no fd, no other thread, no signal. */
+static bool nothing_can_happen(eddy_loop *l)
+{
+    if (l->nready || l->nwatch_ref || atomic_load(&l->ext_refs) > 0) return false;
+    if (atomic_load(&l->ts_head)) return false;
+    if (l->nheap && !(l->clock_kind == EDDY_CLOCK_VIRTUAL && l->autojump < 0)) return false;
+    return true;
+}
+
+static void handle_deadlock(eddy_loop *l)
+{
+    if (!l->deadlocked) {
+        l->deadlocked = true;
+        fprintf(stderr, "eddy: deadlock: every task is blocked and nothing can wake them\n");
+        eddy_dump(stderr, EDDY_DUMP_TREE);
+        /* Cancel everything so the tasks unwind and release what they hold. */
+        eddy__scope_cancel_code(&l->root_cs, -ECANCELED);
+    } else {
+        l->stopping = true; /* even cancellation could not unblock them: abandon */
+    }
+}
+
+static void poll_once(eddy_loop *l)
+{
+    int64_t timeout;
+    bool virt = l->clock_kind == EDDY_CLOCK_VIRTUAL;
+    if (l->nready) {
+        timeout = 0;
+    } else {
+        int64_t next = eddy__timers_next(l);
+        if (virt) {
+            timeout = next == EDDY_FOREVER ? -1 : (l->autojump < 0 ? -1 : l->autojump);
+        } else {
+            timeout = next == EDDY_FOREVER ? -1 : next - l->now;
+            if (next != EDDY_FOREVER && timeout < 0) timeout = 0;
+        }
+        if (nothing_can_happen(l)) {
+            handle_deadlock(l);
+            return;
+        }
+    }
+    int n = 0;
+    if (timeout == 0 && l->nwatch_ref == 0) {
+        /* Only internal fds (wake-up eventfd): check their sources directly, no syscall. */
+    } else {
+        atomic_store(&l->sleeping, 1);
+        if (atomic_load(&l->ts_head) || atomic_load(&l->sig_count) != l->sig_handled) timeout = 0;
+        n = l->be->poll(l, timeout);
+        atomic_store(&l->sleeping, 0);
+        atomic_store(&l->wake_pending, 0);
+        l->stats.polls++;
+    }
+    if (virt) {
+        /* Autojump (X1): nothing happened within the threshold and no task is ready: move
+         * virtual time to the next timer. */
+        int64_t next = eddy__timers_next(l);
+        if (n == 0 && l->nready == 0 && l->autojump >= 0 && next != EDDY_FOREVER && next > l->vnow &&
+            !atomic_load(&l->ts_head))
+            l->vnow = next;
+    }
+    l->now = eddy__clock_read(l);
+}
+
+static void sched_loop(eddy_loop *l)
+{
+    while (!root_done(l) && !l->stopping) {
+        poll_once(l);
+        if (l->stopping) break;
+        eddy__ts_drain(l);
+        eddy__signals_check(l);
+        eddy__timers_run(l);
+        l->budget = l->poll_interval;
+        while (l->budget > 0) {
+            eddy__link *x = pop_ready(l);
+            if (!x) break;
+            l->budget--;
+            eddy__work *w = eddy__container_of(x, eddy__work, link);
+            if (w->fn) {
+                l->in_callback = true;
+                w->fn(w);
+                l->in_callback = false;
+            } else {
+                eddy__switch_to(l, &l->sched_ctx, NULL, eddy__container_of(w, eddy_task, work), false);
+            }
+        }
+    }
+}
+
+/* ---- eddy_run ---- */
+
+static int parse_opts(eddy_loop *l, const eddy_opts *o)
+{
+    eddy_opts d = {0};
+    if (!o) o = &d;
+    l->clock_kind = o->clock_kind;
+    l->autojump = o->autojump_threshold;
+    l->opt_flags = o->flags;
+    l->poll_interval = o->poll_interval > 0 ? o->poll_interval : 64;
+    l->default_stack = o->stack_size ? o->stack_size : EDDY_DEFAULT_STACK;
+    uint64_t seed = o->sched_seed;
+    const char *e;
+    if (l->clock_kind == EDDY_CLOCK_MONOTONIC && (e = getenv("EDDY_CLOCK")) && !strcmp(e, "virtual"))
+        l->clock_kind = EDDY_CLOCK_VIRTUAL;
+    if (!seed && (e = getenv("EDDY_SCHED_SEED"))) seed = strtoull(e, NULL, 0);
+    if (seed) l->rng = seed * 0x9E3779B97F4A7C15ULL | 1;
+    if (l->clock_kind == EDDY_CLOCK_CUSTOM) {
+        if (!o->clock || !o->clock->now) return -EINVAL;
+        l->clock = *o->clock;
+    } else if (l->clock_kind != EDDY_CLOCK_MONOTONIC && l->clock_kind != EDDY_CLOCK_VIRTUAL) {
+        return -EINVAL;
+    }
+    const char *be = o->backend ? o->backend : getenv("EDDY_BACKEND");
+    if (be && *be && strcmp(be, "epoll") != 0) return -EINVAL;
+    l->be = &eddy__backend_epoll;
+    return 0;
+}
+
+static void loop_free(eddy_loop *l)
+{
+    if (l->be) l->be->fini(l);
+    if (l->wakefd >= 0) close(l->wakefd);
+    for (size_t i = 0; i < l->nsoon_blocks; i++) free(l->soon_blocks[i]);
+    free(l->soon_blocks);
+    free(l->heap);
+    free(l->fds);
+    free(l);
+}
+
+int eddy_run(int (*main_fn)(void *), void *arg)
+{
+    return eddy_run_opts(main_fn, arg, NULL);
+}
+
+int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
+{
+    if (eddy__tl_loop) return -EBUSY;
+    if (!main_fn) return -EINVAL;
+    eddy_loop *l = calloc(1, sizeof *l);
+    if (!l) return -ENOMEM;
+    l->epfd = -1;
+    l->wakefd = -1;
+    eddy__list_init(&l->ready);
+    eddy__list_init(&l->handles);
+    int rc = parse_opts(l, opts);
+    if (rc < 0) {
+        l->be = NULL;
+        loop_free(l);
+        return rc;
+    }
+    rc = l->be->init(l);
+    if (rc < 0) {
+        l->be = NULL;
+        loop_free(l);
+        return rc;
+    }
+    l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->wakefd < 0) {
+        rc = -errno;
+        loop_free(l);
+        return rc;
+    }
+    eddy__tl_loop = l;
+    l->now = eddy__clock_read(l);
+    l->next_task_id = 1;
+    l->wake_io.unref = true;
+    rc = eddy_io_start(&l->wake_io, l->wakefd, EDDY_READ, wake_io_cb, l);
+    if (rc < 0) {
+        eddy__tl_loop = NULL;
+        loop_free(l);
+        return rc;
+    }
+#if defined(__SANITIZE_THREAD__)
+    l->sched_tsan_fiber = __tsan_get_current_fiber();
+#endif
+    eddy__overflow_handler_install();
+    eddy__scope_attach(&l->root_cs, NULL, NULL, EDDY__SCOPE_ROOT, "eddy_run");
+    if (!(l->opt_flags & EDDY_OPT_NO_SIGNALS)) (void)eddy__signals_install(l);
+
+    rc = eddy__task_new(l, NULL, main_fn, arg, &(eddy_spawn_opts){.name = "main"}, "eddy_run", &l->root);
+    if (rc == 0) {
+        l->root->flags |= EDDY__T_ROOT | EDDY__T_JOINABLE;
+        eddy__ready_task(l, l->root, false);
+        sched_loop(l);
+        if (root_done(l)) {
+            rc = l->root->status;
+            eddy__task_release(l->root);
+            if (l->deadlocked) rc = -EDEADLK;
+        } else {
+            rc = -EDEADLK; /* abandoned: the blocked tasks' stacks are leaked on purpose */
+        }
+    }
+    atomic_store(&l->finished, true);
+    /* Threads holding a ref may still post (and get -ESHUTDOWN): the memory must outlive
+     * them, so wait for the last unref. */
+    while (atomic_load(&l->ext_refs) > 0) {
+        atomic_store(&l->sleeping, 1);
+        if (atomic_load(&l->ext_refs) > 0) (void)l->be->poll(l, -1);
+        atomic_store(&l->sleeping, 0);
+        atomic_store(&l->wake_pending, 0);
+        eddy__ts_drain(l);
+    }
+    eddy__ts_drain(l);
+    eddy_io_stop(&l->wake_io);
+    size_t leaks = leak_report(l);
+    if (leaks && (l->opt_flags & EDDY_OPT_FAIL_ON_LEAK) && rc >= 0) rc = -ENOTRECOVERABLE;
+    eddy__signals_restore(l);
+    eddy__scope_detach(&l->root_cs);
+    /* Other threads may still hold the loop pointer for eddy_loop_post_ts: they see
+     * "finished" only while the memory lives. Refs taken by such threads must be dropped
+     * before eddy_run returns; see eddy_loop_ref. */
+    eddy__tl_loop = NULL;
+    loop_free(l);
+    eddy__stack_pool_trim();
+    return rc;
+}
+
+eddy_loop *eddy_loop_current(void) { return eddy__tl_loop; }
+
+void eddy_loop_get_stats(eddy_loop_stats *out)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!out) return;
+    if (!l) {
+        *out = (eddy_loop_stats){0};
+        return;
+    }
+    *out = l->stats;
+    out->tasks_live = l->ntasks;
+}
+
+const char *eddy_backend_name(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    return l ? l->be->name : NULL;
+}

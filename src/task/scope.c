@@ -1,0 +1,230 @@
+/* eddy task layer: cancel scopes (B3–B7).
+ *
+ * Scopes form one tree per loop: the root scope, each task's own scope under the nursery it
+ * was spawned into, each nursery's scope under the scope current in its parent when opened,
+ * and plain scopes under the task's innermost scope. A task is cancelled when any scope on the
+ * path from its innermost scope up to the first shield is cancelled; that check walks only
+ * that path (eddy__cancel_code), so cancellation is level-triggered and cannot be swallowed.
+ * Cancelling a scope walks its subtree once, iteratively (no recursion: nesting can be deep
+ * and the canceller may be a task on a small stack), and wakes each blocked task that is now
+ * cancelled. Blocking calls need no timer of their own: a deadline is one timer per scope. */
+#include <string.h>
+
+#include "internal.h"
+
+void eddy__scope_attach(eddy_cancel_scope *cs, eddy_cancel_scope *parent, eddy_task *owner,
+                        unsigned flags, const char *site)
+{
+    cs->cancel_called = false;
+    cs->cancelled_caught = false;
+    cs->flags = flags;
+    cs->code = 0;
+    cs->deadline = EDDY_FOREVER;
+    cs->parent = parent;
+    cs->owner = owner;
+    cs->site = site;
+    cs->timer.heap_index = SIZE_MAX;
+    cs->timer.site = NULL;
+    eddy__list_init(&cs->children);
+    if (parent)
+        eddy__list_push_back(&parent->children, &cs->sibling);
+    else
+        eddy__list_init(&cs->sibling);
+}
+
+void eddy__scope_detach(eddy_cancel_scope *cs)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (l) eddy__timer_stop(l, &cs->timer);
+    eddy__list_remove(&cs->sibling);
+}
+
+static int scope_code(const eddy_cancel_scope *cs)
+{
+    return (cs->flags & EDDY_SCOPE_FAIL) ? -ETIMEDOUT : -ECANCELED;
+}
+
+int eddy__cancel_code(eddy_task *t)
+{
+    int64_t now = t->loop->now;
+    for (eddy_cancel_scope *cs = t->cs; cs; cs = cs->parent) {
+        if (cs->cancel_called) return cs->code;
+        if (cs->deadline <= now) return scope_code(cs); /* due; its timer fires this iteration */
+        if (cs->flags & EDDY_SCOPE_SHIELD) break;
+    }
+    return 0;
+}
+
+static void wake_if_cancelled(eddy_task *t)
+{
+    if (!t || t->state != EDDY__BLOCKED) return;
+    const eddy__wait *w = t->wait;
+    if (!w || w->uncancellable) return;
+    int c = eddy__cancel_code(t);
+    if (!c) return;
+    if (w->cancel) w->cancel(t, w->arg);
+    eddy__wake(t, c);
+}
+
+/* First child of cs that cancellation reaches (shields stop it), or NULL. */
+static eddy_cancel_scope *first_reached(eddy_cancel_scope *parent, eddy__link *from)
+{
+    for (eddy__link *x = from; x != &parent->children; x = x->next) {
+        eddy_cancel_scope *c = eddy__container_of(x, eddy_cancel_scope, sibling);
+        if (!(c->flags & EDDY_SCOPE_SHIELD)) return c;
+    }
+    return NULL;
+}
+
+static void wake_subtree(eddy_cancel_scope *root)
+{
+    eddy_cancel_scope *x = root;
+    for (;;) {
+        wake_if_cancelled(x->owner);
+        eddy_cancel_scope *down = first_reached(x, x->children.next);
+        if (down) {
+            x = down;
+            continue;
+        }
+        /* No child: the next sibling, else climb until an ancestor has one. */
+        for (;;) {
+            if (x == root) return;
+            eddy_cancel_scope *p = x->parent, *next = first_reached(p, x->sibling.next);
+            if (next) {
+                x = next;
+                break;
+            }
+            x = p;
+        }
+    }
+}
+
+void eddy__scope_cancel_code(eddy_cancel_scope *cs, int code)
+{
+    if (cs->cancel_called) return;
+    cs->cancel_called = true;
+    cs->code = code;
+    eddy_loop *l = eddy__tl_loop;
+    if (l) eddy__timer_stop(l, &cs->timer);
+    wake_subtree(cs);
+}
+
+void eddy_cancel_scope_cancel(eddy_cancel_scope *cs)
+{
+    if (cs) eddy__scope_cancel_code(cs, -ECANCELED);
+}
+
+static void deadline_fired(void *arg)
+{
+    eddy_cancel_scope *cs = arg;
+    eddy__scope_cancel_code(cs, scope_code(cs));
+}
+
+void eddy_cancel_scope_set_deadline(eddy_cancel_scope *cs, int64_t deadline)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!cs || !l) return;
+    cs->deadline = deadline;
+    if (cs->cancel_called) return;
+    if (deadline == EDDY_FOREVER) {
+        eddy__timer_stop(l, &cs->timer);
+        return;
+    }
+    if (deadline <= l->now) {
+        eddy__timer_stop(l, &cs->timer);
+        deadline_fired(cs);
+        return;
+    }
+    if (eddy__timer_start(l, &cs->timer, deadline, deadline_fired, cs) < 0) {
+        /* No memory for the timer: fail safe, as if the deadline had passed. */
+        deadline_fired(cs);
+    }
+}
+
+int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o, const char *site)
+{
+    eddy_loop *l = eddy__tl_loop;
+    eddy_task *t = l ? l->current : NULL;
+    if (!t || l->in_callback) return -EPERM;
+    if (!cs || !o) return -EINVAL;
+    int64_t d = EDDY_FOREVER;
+    if (o->deadline) d = o->deadline;
+    if (o->timeout) {
+        int64_t rel = o->timeout < 0 ? l->now - 1 : l->now + o->timeout;
+        if (o->timeout > 0 && rel < l->now) rel = EDDY_FOREVER; /* overflow: effectively never */
+        if (rel < d) d = rel;
+    }
+    if (o->shield && d == EDDY_FOREVER) return -EINVAL;
+    unsigned flags = (o->shield ? EDDY_SCOPE_SHIELD : 0) | (o->fail ? EDDY_SCOPE_FAIL : 0);
+    eddy__scope_attach(cs, t->cs, t, flags, site);
+    t->cs = cs;
+    if (d != EDDY_FOREVER) eddy_cancel_scope_set_deadline(cs, d);
+    return 0;
+}
+
+eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o,
+                                           const char *site)
+{
+    return eddy__scope_enter(cs, o, site) == 0 ? cs : NULL;
+}
+
+static void exit_checks(eddy_task *t, eddy_cancel_scope *cs, const char *what)
+{
+    if (!t || cs->owner != t)
+        eddy__fatal("%s entered at %s by task '%s' is left by %s: a scope must be left by the "
+                    "task that entered it",
+                    what, cs->site, cs->owner ? eddy_task_name(cs->owner) : "?",
+                    t ? eddy_task_name(t) : "a callback");
+    if (t->cs != cs)
+        eddy__fatal("%s entered at %s is left while the scope entered at %s inside it is still "
+                    "active: leave scopes innermost first",
+                    what, cs->site, t->cs->site);
+}
+
+void eddy_cancel_scope_exit(eddy_cancel_scope *cs)
+{
+    eddy_task *t = eddy__cur();
+    exit_checks(t, cs, "cancel scope");
+    eddy_loop *l = t->loop;
+    cs->cancelled_caught = cs->cancel_called || cs->deadline <= l->now;
+    if (cs->cancelled_caught && !cs->cancel_called) {
+        cs->cancel_called = true;
+        cs->code = scope_code(cs);
+    }
+    eddy__scope_detach(cs);
+    t->cs = cs->parent;
+}
+
+void eddy__scope_cleanup(eddy_cancel_scope **csp)
+{
+    if (*csp) {
+        eddy_cancel_scope_exit(*csp);
+        *csp = NULL;
+    }
+}
+
+eddy_cancel_scope *eddy_current_scope(void)
+{
+    eddy_task *t = eddy__cur();
+    return t ? t->cs : NULL;
+}
+
+int64_t eddy_effective_deadline(void)
+{
+    eddy_task *t = eddy__cur();
+    if (!t) return EDDY_FOREVER;
+    int64_t d = EDDY_FOREVER;
+    for (eddy_cancel_scope *cs = t->cs; cs; cs = cs->parent) {
+        if (cs->cancel_called) return t->loop->now < d ? t->loop->now : d;
+        if (cs->deadline < d) d = cs->deadline;
+        if (cs->flags & EDDY_SCOPE_SHIELD) break;
+    }
+    return d;
+}
+
+/* Used by nursery.c: the same owner/innermost checks with the nursery's words. */
+void eddy__nursery_exit_checks(eddy_task *t, eddy_cancel_scope *cs);
+void eddy__nursery_exit_checks(eddy_task *t, eddy_cancel_scope *cs)
+{
+    exit_checks(t, cs, "nursery");
+}

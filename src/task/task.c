@@ -1,0 +1,400 @@
+/* eddy task layer: task creation, entry and exit, parking, spawning, task-local values.
+ *
+ * A task's struct lives at the top of its own stack, so spawning from the pool allocates
+ * nothing: take a stack, build the struct and a first frame in it, switch. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* ---- parking ---- */
+
+int eddy__park(const eddy__wait *w)
+{
+    eddy_loop *l = eddy__tl_loop;
+    eddy_task *t = l ? l->current : NULL;
+    if (!t || l->in_callback) return -EPERM;
+    if (!w->uncancellable) {
+        int c = eddy__cancel_code(t);
+        if (c) return c;
+    }
+    t->wait = w;
+    t->state = EDDY__BLOCKED;
+    eddy__schedule(l);
+    t->wait = NULL;
+    return t->wake_rc;
+}
+
+bool eddy__wake(eddy_task *t, int rc)
+{
+    if (t->state != EDDY__BLOCKED) return false;
+    t->wake_rc = rc;
+    eddy__ready_task(t->loop, t, false);
+    return true;
+}
+
+/* ---- wait queues ---- */
+
+static void waitq_cancel(eddy_task *t, void *arg)
+{
+    (void)t;
+    eddy__list_remove(&((eddy__waiter *)arg)->link);
+}
+
+int eddy__waitq_wait(eddy__waitq *q, eddy__waiter *w, const char *reason, const void *obj)
+{
+    eddy_task *t = eddy__cur();
+    if (!t) return -EPERM;
+    w->task = t;
+    w->rc = 0;
+    eddy__list_push_back(&q->head, &w->link);
+    eddy__wait wt = {.reason = reason, .obj = obj, .cancel = waitq_cancel, .arg = w};
+    int rc = eddy__park(&wt);
+    if (rc < 0 && eddy__linked(&w->link)) eddy__list_remove(&w->link); /* cancelled before parking */
+    return rc;
+}
+
+eddy__waiter *eddy__waitq_wake_one(eddy__waitq *q, int rc)
+{
+    eddy__link *x = eddy__list_pop_front(&q->head);
+    if (!x) return NULL;
+    eddy__waiter *w = eddy__container_of(x, eddy__waiter, link);
+    w->rc = rc;
+    eddy__wake(w->task, rc);
+    return w;
+}
+
+size_t eddy__waitq_wake_all(eddy__waitq *q, int rc)
+{
+    size_t n = 0;
+    while (eddy__waitq_wake_one(q, rc)) n++;
+    return n;
+}
+
+/* ---- task lifecycle ---- */
+
+static void task_entry(void *p);
+
+int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
+                   const eddy_spawn_opts *o, const char *site, eddy_task **out)
+{
+    eddy__stack st;
+    size_t want = o && o->stack_size ? o->stack_size : l->default_stack;
+    if (eddy__stack_get(&st, want) < 0) return -ENOMEM;
+    uintptr_t top = (uintptr_t)st.lo + st.size;
+    eddy_task *t = (eddy_task *)((top - sizeof(eddy_task)) & ~(uintptr_t)63);
+    memset(t, 0, sizeof *t);
+    t->stack = st;
+    t->loop = l;
+    t->fn = fn;
+    t->arg = arg;
+    t->site = site;
+    t->id = l->next_task_id++;
+    t->spawned_at = l->now;
+    t->nursery = n;
+    if (o && o->name) {
+        strncpy(t->name, o->name, sizeof t->name - 1);
+    }
+    eddy__ctx_make(&t->ctx, st.lo, (size_t)((char *)t - (char *)st.lo), task_entry, t);
+#if defined(__SANITIZE_THREAD__)
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    eddy_cancel_scope *parent = n ? &n->cs : &l->root_cs;
+    eddy__scope_attach(&t->own, parent, t, EDDY__SCOPE_TASK, site);
+    t->cs = &t->own;
+    eddy_task *cur = l->current;
+    if (cur) memcpy(t->tls, cur->tls, sizeof t->tls);
+    if (n) {
+        eddy__list_push_back(&n->children, &t->nlink);
+        n->nlive++;
+    } else {
+        eddy__list_init(&t->nlink);
+    }
+    l->ntasks++;
+    l->stats.tasks_spawned++;
+    *out = t;
+    return 0;
+}
+
+void eddy__task_release(eddy_task *t)
+{
+    eddy_loop *l = t->loop;
+    if (!eddy__stack_canary_ok(&t->stack))
+        eddy__fatal("stack overflow in task '%s' (id %llu) spawned at %s: the canary at the bottom "
+                    "of its %zu-byte stack was overwritten",
+                    eddy_task_name(t), (unsigned long long)t->id, t->site, t->stack.size);
+#if defined(__SANITIZE_THREAD__)
+    __tsan_destroy_fiber(t->tsan_fiber);
+#endif
+    l->ntasks--;
+    eddy__stack st = t->stack;
+    eddy__stack_put(&st);
+}
+
+static void task_entry(void *p)
+{
+    eddy_task *t = p;
+    eddy_loop *l = t->loop;
+#if defined(__SANITIZE_ADDRESS__)
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(NULL, &bottom, &size);
+    if (!l->sched_stack_bottom && l->root == t) {
+        /* First switch ever comes from the scheduler: learn its stack for switching back. */
+        l->sched_stack_bottom = bottom;
+        l->sched_stack_size = size;
+    }
+#endif
+    eddy__after_switch(l);
+    t->status = t->fn(t->arg);
+    if (t->cs != &t->own)
+        eddy__fatal("task '%s' spawned at %s returned inside a cancel scope entered at %s that it "
+                    "never left",
+                    eddy_task_name(t), t->site, t->cs->site);
+    eddy__scope_detach(&t->own);
+    t->state = EDDY__DONE;
+    if (t->nursery) eddy__task_exit_to_nursery(t);
+    if (!(t->flags & EDDY__T_JOINABLE)) l->dead = t; /* freed by whoever runs next */
+    eddy__schedule(l);
+    __builtin_trap(); /* a finished task is never resumed */
+}
+
+/* ---- spawning ---- */
+
+int eddy__spawn(eddy_nursery *n, int (*fn)(void *), void *arg, const eddy_spawn_opts *o,
+                const char *site)
+{
+    eddy_loop *l = eddy__tl_loop;
+    eddy_task *cur = l ? l->current : NULL;
+    if (!cur || l->in_callback) return -EPERM;
+    if (!n || !fn || (n->state != 1 && n->state != 2)) return -EINVAL;
+    eddy_task *t;
+    int rc = eddy__task_new(l, n, fn, arg, o, site, &t);
+    if (rc < 0) return rc;
+    if (o && o->handle) {
+        t->flags |= EDDY__T_JOINABLE;
+        *o->handle = t;
+    }
+    /* A8: run the child now, until it first blocks; the spawner resumes right after. */
+    eddy__ready_task(l, cur, true);
+    eddy__switch_to(l, &cur->ctx, cur, t, false);
+    return 0;
+}
+
+int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg)
+{
+    return eddy__spawn(n, fn, arg, NULL, "?");
+}
+
+/* ---- the current task ---- */
+
+int eddy_yield(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    eddy_task *t = l ? l->current : NULL;
+    if (!t || l->in_callback) return -EPERM;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    eddy__ready_task(l, t, false);
+    eddy__schedule(l);
+    return 0;
+}
+
+int eddy_checkpoint_if_cancelled(void)
+{
+    eddy_task *t = eddy__cur();
+    if (!t) return -EPERM;
+    return eddy__cancel_code(t);
+}
+
+eddy_task *eddy_current(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    return l && !l->in_callback ? l->current : NULL;
+}
+
+uint64_t eddy_task_id(const eddy_task *t)
+{
+    if (!t) t = eddy__cur();
+    return t ? t->id : 0;
+}
+
+const char *eddy_task_name(const eddy_task *t)
+{
+    if (!t) t = eddy__cur();
+    if (!t) return NULL;
+    if (!t->name[0]) { /* default name formatted lazily: spawn stays free of snprintf */
+        eddy_task *m = (eddy_task *)t;
+        snprintf(m->name, sizeof m->name, "task-%llu", (unsigned long long)t->id);
+    }
+    return t->name;
+}
+
+void eddy_task_set_name(eddy_task *t, const char *name)
+{
+    if (!t) t = eddy__cur();
+    if (!t) return;
+    memset(t->name, 0, sizeof t->name);
+    if (name) strncpy(t->name, name, sizeof t->name - 1);
+}
+
+void eddy_task_set_error_detail(const char *detail)
+{
+    eddy_task *t = eddy__cur();
+    if (t) t->error_detail = detail;
+}
+
+void eddy_task_cancel(eddy_task *t)
+{
+    if (t && t->state != EDDY__DONE) eddy_cancel_scope_cancel(&t->own);
+}
+
+const char *eddy__state_name(const eddy_task *t)
+{
+    switch (t->state) {
+    case EDDY__READY: return "ready";
+    case EDDY__RUNNING: return "running";
+    case EDDY__BLOCKED: return "blocked";
+    case EDDY__DONE: return "done";
+    default: return "?";
+    }
+}
+
+/* ---- task-local and loop-local values (A7) ---- */
+
+static _Atomic int nkeys;
+
+int eddy_key_create(void)
+{
+    int k = atomic_fetch_add(&nkeys, 1);
+    if (k >= EDDY_MAX_KEYS) {
+        atomic_fetch_sub(&nkeys, 1);
+        return -EAGAIN;
+    }
+    return k;
+}
+
+static bool key_ok(eddy_key k) { return k >= 0 && k < atomic_load(&nkeys); }
+
+void *eddy_tls_get(eddy_key k)
+{
+    eddy_task *t = eddy__cur();
+    return t && key_ok(k) ? t->tls[k] : NULL;
+}
+
+int eddy_tls_set(eddy_key k, void *v)
+{
+    if (!key_ok(k)) return -EINVAL;
+    eddy_task *t = eddy__cur();
+    if (!t) return -EPERM;
+    t->tls[k] = v;
+    return 0;
+}
+
+void *eddy_loopvar_get(eddy_key k)
+{
+    eddy_loop *l = eddy__tl_loop;
+    return l && key_ok(k) ? l->loopvars[k] : NULL;
+}
+
+int eddy_loopvar_set(eddy_key k, void *v)
+{
+    if (!key_ok(k)) return -EINVAL;
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return -EPERM;
+    l->loopvars[k] = v;
+    return 0;
+}
+
+/* ---- stack overflow reporting ----
+ * A fault in the guard below the running task's stack is an overflow: name the task and its
+ * spawn site (with write(2): we are in a signal handler on the alternate stack), then let
+ * the previous handler (the default, or a sanitizer's) take the fault. */
+
+static struct sigaction prev_segv, prev_bus;
+static _Atomic int handler_installed;
+
+static void put_str(const char *s)
+{
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+static void put_u64(uint64_t v)
+{
+    char b[24];
+    int i = 23;
+    b[i] = 0;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && i > 0);
+    put_str(b + i);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    eddy_loop *l = eddy__tl_loop;
+    eddy_task *t = l ? l->current : NULL;
+    if (t && eddy__stack_overflowed_at(&t->stack, si->si_addr)) {
+        put_str("eddy: stack overflow in task '");
+        put_str(t->name[0] ? t->name : "(unnamed)");
+        put_str("' (id ");
+        put_u64(t->id);
+        put_str(") spawned at ");
+        put_str(t->site ? t->site : "?");
+        put_str(", stack size ");
+        put_u64(t->stack.size);
+        put_str(" bytes; spawn it with a larger .stack_size\n");
+    }
+    struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
+    if (prev->sa_flags & SA_SIGINFO && prev->sa_sigaction) {
+        prev->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL); /* returning re-executes the fault under the default action */
+}
+
+void eddy__overflow_handler_install(void)
+{
+    /* Each loop thread needs an alternate stack: the overflowing stack cannot run a handler. */
+    static __thread void *altstack;
+    if (!altstack) {
+        size_t sz = 64 * 1024;
+        stack_t ss = {0}, old;
+        if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)) {
+            altstack = old.ss_sp; /* the program (or a sanitizer) already set one */
+        } else if ((altstack = malloc(sz))) {
+            ss.ss_sp = altstack;
+            ss.ss_size = sz;
+            if (sigaltstack(&ss, NULL) != 0) {
+                free(altstack);
+                altstack = NULL;
+            }
+        }
+    }
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&handler_installed, &expect, 1)) return;
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+    sigaction(SIGBUS, &sa, &prev_bus);
+}

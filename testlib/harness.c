@@ -1,0 +1,142 @@
+/* eddy test harness (X4): registry, forked runner with a real-time limit, TAP output.
+ *
+ * Each test runs in a child process so a crash, an abort (including eddy's own fatal checks)
+ * or a hang fails that test alone; the child runs the test as eddy_run's main task on the
+ * virtual clock with autojump, EDDY_OPT_FAIL_ON_LEAK and EDDY_OPT_NO_SIGNALS, once per
+ * compiled backend. */
+#include "eddy/test.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static eddy_test_case *head, **tail = &head;
+
+void eddy_test_register(eddy_test_case *c)
+{
+    c->next = NULL;
+    *tail = c;
+    tail = &c->next;
+}
+
+void eddy_test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "# %s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(1);
+}
+
+static const char *backends[] = {"epoll"};
+
+static int run_in_process(eddy_test_case *c, const char *backend)
+{
+    if (c->opts.raw) return c->fn(NULL);
+    eddy_opts o = {
+        .clock_kind = c->opts.real_clock ? EDDY_CLOCK_MONOTONIC : EDDY_CLOCK_VIRTUAL,
+        .autojump_threshold = 0,
+        .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS,
+        .sched_seed = c->opts.sched_seed,
+        .stack_size = c->opts.stack_size,
+        .backend = backend,
+    };
+    return eddy_run_opts(c->fn, NULL, &o);
+}
+
+static bool selected(eddy_test_case *c, int argc, char **argv)
+{
+    bool any = false;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') continue;
+        any = true;
+        if (strstr(c->name, argv[i])) return true;
+    }
+    return !any;
+}
+
+int eddy_test_main(int argc, char **argv)
+{
+    int mult = 1;
+    const char *e = getenv("EDDY_TEST_TIMEOUT");
+    if (e && atoi(e) > 0) mult = atoi(e);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-l")) {
+            for (eddy_test_case *c = head; c; c = c->next) printf("%s\n", c->name);
+            return 0;
+        }
+    size_t nb = sizeof backends / sizeof backends[0];
+    int total = 0;
+    for (eddy_test_case *c = head; c; c = c->next)
+        if (selected(c, argc, argv)) total += (int)nb;
+    printf("TAP version 13\n1..%d\n", total);
+    fflush(stdout);
+    int passed = 0, failed = 0, n = 0;
+    for (eddy_test_case *c = head; c; c = c->next) {
+        if (!selected(c, argc, argv)) continue;
+        for (size_t b = 0; b < nb; b++) {
+            n++;
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int ok;
+            char why[96] = "";
+            if (c->opts.no_fork) {
+                int rc = run_in_process(c, backends[b]);
+                ok = rc == 0;
+                if (!ok) snprintf(why, sizeof why, "returned %d (%s)", rc, strerror(rc < 0 ? -rc : rc));
+            } else {
+                fflush(stdout);
+                fflush(stderr);
+                pid_t pid = fork();
+                if (pid < 0) {
+                    ok = 0;
+                    snprintf(why, sizeof why, "fork: %s", strerror(errno));
+                } else if (pid == 0) {
+                    int limit = (c->opts.timeout_s > 0 ? c->opts.timeout_s : 20) * mult;
+                    alarm((unsigned)limit);
+                    int rc = run_in_process(c, backends[b]);
+                    fflush(stdout);
+                    if (rc != 0)
+                        fprintf(stderr, "# %s returned %d (%s)\n", c->name, rc, strerror(rc < 0 ? -rc : rc));
+                    fflush(stderr);
+                    _exit(rc == 0 ? 0 : 1);
+                } else {
+                    int st = 0;
+                    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+                    }
+                    ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+                    if (!ok) {
+                        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+                            snprintf(why, sizeof why, "timed out");
+                        else if (WIFSIGNALED(st))
+                            snprintf(why, sizeof why, "killed by signal %d (%s)", WTERMSIG(st),
+                                     strsignal(WTERMSIG(st)));
+                        else
+                            snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(st));
+                    }
+                }
+            }
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+            if (ok) {
+                passed++;
+                printf("ok %d - %s [%s] (%.1f ms)\n", n, c->name, backends[b], ms);
+            } else {
+                failed++;
+                printf("not ok %d - %s [%s] %s (%s:%d)\n", n, c->name, backends[b], why, c->file, c->line);
+            }
+            fflush(stdout);
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+__attribute__((weak)) int main(int argc, char **argv) { return eddy_test_main(argc, argv); }
