@@ -225,10 +225,19 @@ struct eddy_loop {
     bool signals_installed;
 };
 
-extern __thread eddy_loop *eddy__tl_loop EDDY__HIDDEN;
+/* initial-exec: in libeddy.so a plain __thread access calls __tls_get_addr on every use. */
+extern __thread eddy_loop *eddy__tl_loop EDDY__HIDDEN __attribute__((tls_model("initial-exec")));
 
 /* ---- loop internals -------------------------------------------------------------------- */
-EDDY__HIDDEN void eddy__ready_task(eddy_loop *l, eddy_task *t, bool front);
+static inline void eddy__ready_task(eddy_loop *l, eddy_task *t, bool front)
+{
+    t->state = EDDY__READY;
+    if (front)
+        eddy__list_push_front(&l->ready, &t->work.link);
+    else
+        eddy__list_push_back(&l->ready, &t->work.link);
+    l->nready++;
+}
 /* Switch away from the current task to whatever runs next (the current task must already be
  * queued, blocked or dead). */
 EDDY__HIDDEN void eddy__schedule(eddy_loop *l);
@@ -262,7 +271,14 @@ EDDY__HIDDEN int eddy__park(const eddy__wait *w);
 /* Make a blocked task ready; its eddy__park returns rc. Returns false if t was not blocked. */
 EDDY__HIDDEN bool eddy__wake(eddy_task *t, int rc);
 /* 0 or the cancel code that applies to t now. */
-EDDY__HIDDEN int eddy__cancel_code(eddy_task *t);
+EDDY__HIDDEN int eddy__cancel_code_slow(eddy_task *t);
+static inline int eddy__cancel_code(eddy_task *t)
+{
+    const eddy_cancel_scope *in = t->cs;
+    /* Fast path, taken by every checkpoint of a task that is not cancelled. */
+    if (eddy__likely(!in->eff_cancelled && in->eff_deadline > t->loop->now)) return 0;
+    return eddy__cancel_code_slow(t);
+}
 EDDY__HIDDEN void eddy__scope_attach(eddy_cancel_scope *cs, eddy_cancel_scope *parent,
                                      eddy_task *owner, unsigned flags, const char *site);
 EDDY__HIDDEN void eddy__scope_detach(eddy_cancel_scope *cs);

@@ -42,6 +42,11 @@ struct eddy_cancel_scope {
     eddy_task *owner;                 /* private: task that entered it */
     const char *site;                 /* private: where it was entered */
     eddy_timer timer;                 /* private: deadline timer */
+    /* private caches for the O(1) cancellation check: some scope on the path up to the first
+     * shield is cancelled; the earliest deadline on that path. Kept current by the subtree
+     * walks of cancel and set_deadline. */
+    bool eff_cancelled;
+    int64_t eff_deadline;
 };
 
 typedef struct eddy_scope_opts {

@@ -27,7 +27,7 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-__thread eddy_loop *eddy__tl_loop;
+__thread eddy_loop *eddy__tl_loop __attribute__((tls_model("initial-exec")));
 
 void eddy__fatal(const char *fmt, ...)
 {
@@ -82,16 +82,6 @@ int eddy_clock_jump(int64_t ns)
 
 /* ---- ready queue and switching ---- */
 
-void eddy__ready_task(eddy_loop *l, eddy_task *t, bool front)
-{
-    t->state = EDDY__READY;
-    if (front)
-        eddy__list_push_front(&l->ready, &t->work.link);
-    else
-        eddy__list_push_back(&l->ready, &t->work.link);
-    l->nready++;
-}
-
 static void push_work(eddy_loop *l, eddy__work *w)
 {
     eddy__list_push_back(&l->ready, &w->link);
@@ -136,14 +126,15 @@ static eddy__link *pop_ready(eddy_loop *l)
 void eddy__after_switch(eddy_loop *l)
 {
     eddy_task *d = l->dead;
-    if (d) {
+    if (eddy__unlikely(d != NULL)) {
         l->dead = NULL;
         eddy__task_release(d);
     }
 }
 
-void eddy__switch_to(eddy_loop *l, eddy__ctx *from, eddy_task *from_task, eddy_task *to_task,
-                     bool from_dying)
+static inline __attribute__((always_inline)) void switch_to(eddy_loop *l, eddy__ctx *from,
+                                                            eddy_task *from_task,
+                                                            eddy_task *to_task, bool from_dying)
 {
     eddy__ctx *to = to_task ? &to_task->ctx : &l->sched_ctx;
     if (to_task) to_task->state = EDDY__RUNNING;
@@ -174,6 +165,12 @@ void eddy__switch_to(eddy_loop *l, eddy__ctx *from, eddy_task *from_task, eddy_t
     eddy__after_switch(l);
 }
 
+void eddy__switch_to(eddy_loop *l, eddy__ctx *from, eddy_task *from_task, eddy_task *to_task,
+                     bool from_dying)
+{
+    switch_to(l, from, from_task, to_task, from_dying);
+}
+
 void eddy__schedule(eddy_loop *l)
 {
     eddy_task *self = l->current;
@@ -195,7 +192,7 @@ void eddy__schedule(eddy_loop *l)
         self->state = EDDY__RUNNING;
         return;
     }
-    eddy__switch_to(l, &self->ctx, self, next, dying);
+    switch_to(l, &self->ctx, self, next, dying);
 }
 
 /* ---- callbacks: eddy_call_soon ---- */

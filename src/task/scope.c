@@ -30,6 +30,9 @@ void eddy__scope_attach(eddy_cancel_scope *cs, eddy_cancel_scope *parent, eddy_t
         eddy__list_push_back(&parent->children, &cs->sibling);
     else
         eddy__list_init(&cs->sibling);
+    bool inherit = parent && !(flags & EDDY_SCOPE_SHIELD);
+    cs->eff_cancelled = inherit && parent->eff_cancelled;
+    cs->eff_deadline = inherit ? parent->eff_deadline : EDDY_FOREVER;
 }
 
 void eddy__scope_detach(eddy_cancel_scope *cs)
@@ -44,9 +47,11 @@ static int scope_code(const eddy_cancel_scope *cs)
     return (cs->flags & EDDY_SCOPE_FAIL) ? -ETIMEDOUT : -ECANCELED;
 }
 
-int eddy__cancel_code(eddy_task *t)
+int eddy__cancel_code_slow(eddy_task *t)
 {
     int64_t now = t->loop->now;
+    /* Something applies (see the inline fast path in internal.h): walk to find the innermost
+     * scope responsible, for its code. */
     for (eddy_cancel_scope *cs = t->cs; cs; cs = cs->parent) {
         if (cs->cancel_called) return cs->code;
         if (cs->deadline <= now) return scope_code(cs); /* due; its timer fires this iteration */
@@ -76,11 +81,25 @@ static eddy_cancel_scope *first_reached(eddy_cancel_scope *parent, eddy__link *f
     return NULL;
 }
 
-static void wake_subtree(eddy_cancel_scope *root)
+/* Recompute x's caches from its parent (x is not a shield, or is the walk's root). */
+static void refresh_eff(eddy_cancel_scope *x)
+{
+    eddy_cancel_scope *p = x->parent;
+    bool inherit = p && !(x->flags & EDDY_SCOPE_SHIELD);
+    x->eff_cancelled = x->cancel_called || (inherit && p->eff_cancelled);
+    int64_t d = inherit ? p->eff_deadline : EDDY_FOREVER;
+    x->eff_deadline = x->deadline < d ? x->deadline : d;
+}
+
+/* Pre-order walk of root's subtree, skipping shielded subtrees (nothing outside a shield
+ * reaches in): refresh each scope's caches (parents come before children), and when
+ * wake is set, wake the scope's owner if it is blocked and now cancelled. */
+static void walk_subtree(eddy_cancel_scope *root, bool wake)
 {
     eddy_cancel_scope *x = root;
     for (;;) {
-        wake_if_cancelled(x->owner);
+        refresh_eff(x);
+        if (wake) wake_if_cancelled(x->owner);
         eddy_cancel_scope *down = first_reached(x, x->children.next);
         if (down) {
             x = down;
@@ -106,7 +125,7 @@ void eddy__scope_cancel_code(eddy_cancel_scope *cs, int code)
     cs->code = code;
     eddy_loop *l = eddy__tl_loop;
     if (l) eddy__timer_stop(l, &cs->timer);
-    wake_subtree(cs);
+    walk_subtree(cs, true);
 }
 
 void eddy_cancel_scope_cancel(eddy_cancel_scope *cs)
@@ -125,6 +144,7 @@ void eddy_cancel_scope_set_deadline(eddy_cancel_scope *cs, int64_t deadline)
     eddy_loop *l = eddy__tl_loop;
     if (!cs || !l) return;
     cs->deadline = deadline;
+    walk_subtree(cs, false); /* a new scope has no children: O(1) on scope entry */
     if (cs->cancel_called) return;
     if (deadline == EDDY_FOREVER) {
         eddy__timer_stop(l, &cs->timer);
