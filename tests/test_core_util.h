@@ -1,0 +1,64 @@
+/* Shared helpers for the core test files (tests/test_core_*.c). */
+#ifndef EDDY_TEST_CORE_UTIL_H
+#define EDDY_TEST_CORE_UTIL_H
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "eddy/test.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CORE_SANITIZED 1
+#else
+#define CORE_SANITIZED 0
+#endif
+
+/* Run fn() in a forked child whose stderr (and stdout) go to a pipe; collect up to len-1 bytes
+ * of that output in buf and return the raw wait status. The child exits with fn's value. */
+static inline int core_run_child(int (*fn)(void *), void *arg, char *buf, size_t len)
+{
+    int p[2];
+    if (pipe(p) != 0) eddy_test_fail(__FILE__, __LINE__, "pipe failed");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) eddy_test_fail(__FILE__, __LINE__, "fork failed");
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        dup2(p[1], 1);
+        close(p[1]);
+        int rc = fn(arg);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(rc < 0 ? 100 + (-rc % 100) : rc);
+    }
+    close(p[1]);
+    size_t got = 0;
+    for (;;) {
+        char tmp[512];
+        ssize_t r = read(p[0], tmp, sizeof tmp);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        for (ssize_t i = 0; i < r && got + 1 < len; i++) buf[got++] = tmp[i];
+    }
+    buf[got] = 0;
+    close(p[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return st;
+}
+
+/* Exit code core_run_child gives a child whose fn returned the negative errno e. */
+#define CORE_EXIT_OF(e) (100 + ((e) % 100))
+
+static inline eddy_opts core_opts(void)
+{
+    return (eddy_opts){.clock_kind = EDDY_CLOCK_VIRTUAL,
+                       .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS};
+}
+
+#endif
