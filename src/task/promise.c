@@ -1,0 +1,129 @@
+/* eddy task layer: promises (A6), settable from any thread.
+ *
+ * state is a bit set, changed only with atomics because a foreign thread reads and claims it:
+ *   ARMED   — a loop ref is held for a foreign setter (taken by arm_ts on the loop thread);
+ *   CLAIMED — some setter won the right to set (value/status are being or have been written);
+ *   DONE    — the result was delivered on the loop thread: waiters may read value/status.
+ * A foreign setter writes value/status after claiming and before posting p->ts; the post's
+ * atomic push and the loop's atomic take of the queue order those writes before deliver()
+ * reads them. The ARMED ref is dropped in deliver(), on the loop thread, exactly once; the
+ * only other place is a post that fails because the loop has finished. */
+#include "internal.h"
+
+enum { ARMED = 1, CLAIMED = 2, DONE = 4 };
+
+int eddy_promise_init(eddy_promise *p)
+{
+    if (!p) return -EINVAL;
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return -EPERM;
+    p->loop = l;
+    atomic_init(&p->state, 0);
+    p->status = 0;
+    p->value = NULL;
+    eddy__list_init(&p->waiters);
+    p->ts = (eddy_ts_call){.fn = NULL};
+    return 0;
+}
+
+int eddy_promise_arm_ts(eddy_promise *p)
+{
+    if (!p) return -EINVAL;
+    if (eddy__tl_loop != p->loop) return -EPERM;
+    int s = 0;
+    /* Only a fresh promise can be armed; foreign threads cannot claim an unarmed one, so
+     * nothing else changes state concurrently here. */
+    if (!atomic_compare_exchange_strong(&p->state, &s, ARMED)) return -EALREADY;
+    eddy_loop_ref(p->loop);
+    return 0;
+}
+
+/* On the loop thread: publish the result and wake the waiters. */
+static void deliver(eddy_promise *p)
+{
+    int s = atomic_fetch_or(&p->state, DONE);
+    eddy__link *x;
+    while ((x = eddy__list_pop_front(&p->waiters))) {
+        eddy__waiter *w = eddy__container_of(x, eddy__waiter, link);
+        eddy__wake(w->task, 0);
+    }
+    if (s & ARMED) eddy_loop_unref(p->loop);
+}
+
+static void deliver_cb(void *arg) { deliver(arg); }
+
+static void wait_cancel(eddy_task *t, void *arg)
+{
+    (void)t;
+    eddy__list_remove((eddy__link *)arg);
+}
+
+/* Claim the right to set; false if someone already did. */
+static bool claim(eddy_promise *p, int *old)
+{
+    int s = atomic_load(&p->state);
+    do {
+        if (s & CLAIMED) return false;
+    } while (!atomic_compare_exchange_weak(&p->state, &s, s | CLAIMED));
+    *old = s;
+    return true;
+}
+
+int eddy_promise_set(eddy_promise *p, void *value, int status)
+{
+    if (!p) return -EINVAL;
+    if (eddy__tl_loop != p->loop) return -EPERM;
+    int s;
+    if (!claim(p, &s)) return -EALREADY;
+    p->value = value;
+    p->status = status;
+    deliver(p);
+    return 0;
+}
+
+int eddy_promise_set_ts(eddy_promise *p, void *value, int status)
+{
+    if (!p) return -EINVAL;
+    eddy_loop *l = p->loop;
+    if (eddy__tl_loop == l) return eddy_promise_set(p, value, status);
+    int s = atomic_load(&p->state);
+    if (s & CLAIMED) return -EALREADY;
+    /* Unarmed: no ref keeps the loop alive for us, it may already be gone. */
+    if (!(s & ARMED)) return -EINVAL;
+    if (!claim(p, &s)) return -EALREADY;
+    p->value = value;
+    p->status = status;
+    p->ts.fn = deliver_cb;
+    p->ts.arg = p;
+    /* Our ARMED ref keeps l valid until deliver() has run on the loop thread. */
+    int rc = eddy_loop_post_ts(l, &p->ts);
+    if (rc < 0) {
+        /* The loop finished before we came: nobody can deliver, drop the ref ourselves. */
+        eddy_loop_unref(l);
+        return rc;
+    }
+    return 0;
+}
+
+int eddy_promise_wait(eddy_promise *p, void **value)
+{
+    eddy_loop *l = eddy__tl_loop;
+    eddy_task *t = l ? l->current : NULL;
+    if (!t || l->in_callback) return -EPERM;
+    if (!p || p->loop != l) return -EINVAL;
+    if (!(atomic_load(&p->state) & DONE)) {
+        eddy__waiter w = {.task = t};
+        eddy__list_push_back(&p->waiters, &w.link);
+        eddy__wait wt = {.reason = "promise", .obj = p, .cancel = wait_cancel, .arg = &w.link};
+        int rc = eddy__park(&wt);
+        if (rc < 0 && eddy__linked(&w.link)) eddy__list_remove(&w.link); /* cancelled early */
+        if (rc < 0) return rc;
+    }
+    if (value) *value = p->value;
+    return p->status;
+}
+
+bool eddy_promise_is_set(const eddy_promise *p)
+{
+    return p && (atomic_load((_Atomic int *)&p->state) & DONE);
+}
