@@ -1,0 +1,214 @@
+/* Benchmark 5: calls sent from another OS thread to the loop thread, items per second.
+ *
+ * A producer thread (pinned to one CPU) sends n items as fast as it can; the loop thread
+ * (pinned to the other CPU) runs one tiny callback per item (a counter increment). The clock
+ * starts when the producer starts and stops when the loop has run the n-th item.
+ *   eddy_post: eddy_loop_post_ts with caller-owned eddy_ts_call nodes (no allocation);
+ *   eddy_call: eddy_loop_call_ts (malloc per item on the producer, free on the loop);
+ *   uv_async:  the usual libuv pattern: a pthread mutex-protected intrusive queue (caller-
+ *              owned nodes, like eddy_post) and uv_async_send; the async callback swaps the
+ *              queue out under the lock and runs the items.
+ * Rounds alternate the variants. Goal: eddy at least as fast as uv_async. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "bench.h"
+#include "eddy.h"
+
+static int cpu_loop = 1, cpu_producer = 0;
+
+static void pin_self(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
+        /* Fewer CPUs than expected: run unpinned (the figures will say less). */
+    }
+}
+
+static long n_items;
+static _Atomic int64_t t_start;
+static int64_t t_end;
+static long consumed;
+
+/* ---- eddy ---- */
+static eddy_ts_call *nodes;
+static eddy_loop *e_loop;
+static int e_done_fd;
+static int e_mode; /* 0 post, 1 call */
+
+static void e_item(void *arg)
+{
+    (void)arg;
+    if (++consumed == n_items) {
+        t_end = bench_now_ns();
+        uint64_t one = 1;
+        if (write(e_done_fd, &one, sizeof one) < 0) abort();
+    }
+}
+
+static void *e_producer(void *p)
+{
+    (void)p;
+    pin_self(cpu_producer);
+    atomic_store(&t_start, bench_now_ns());
+    if (e_mode == 0) {
+        for (long i = 0; i < n_items; i++) {
+            nodes[i].fn = e_item;
+            nodes[i].arg = NULL;
+            if (eddy_loop_post_ts(e_loop, &nodes[i]) != 0) abort();
+        }
+    } else {
+        for (long i = 0; i < n_items; i++)
+            if (eddy_loop_call_ts(e_loop, e_item, NULL) != 0) abort();
+    }
+    return NULL;
+}
+
+static int e_main(void *p)
+{
+    (void)p;
+    e_loop = eddy_loop_current();
+    e_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (e_done_fd < 0) return -errno;
+    consumed = 0;
+    eddy_loop_ref(e_loop);
+    pthread_t th;
+    if (pthread_create(&th, NULL, e_producer, NULL) != 0) return -EAGAIN;
+    int rc = 0;
+    while (consumed < n_items && rc >= 0) rc = eddy_wait_fd(e_done_fd, EDDY_READ);
+    pthread_join(th, NULL);
+    eddy_loop_unref(e_loop);
+    (void)eddy_fd_forget(e_done_fd);
+    close(e_done_fd);
+    return rc < 0 ? rc : 0;
+}
+
+static double eddy_rate(int mode)
+{
+    e_mode = mode;
+    eddy_opts o = {.flags = EDDY_OPT_NO_SIGNALS};
+    int rc = eddy_run_opts(e_main, NULL, &o);
+    if (rc != 0) {
+        fprintf(stderr, "bench_tsq: eddy_run failed (%d)\n", rc);
+        exit(1);
+    }
+    return (double)n_items / ((double)(t_end - atomic_load(&t_start)) * 1e-9);
+}
+
+/* ---- libuv: mutex-protected queue + uv_async_send ---- */
+typedef struct uv_item {
+    struct uv_item *next;
+    void (*fn)(void *);
+    void *arg;
+} uv_item;
+
+static uv_item *uv_nodes;
+static pthread_mutex_t uv_mu = PTHREAD_MUTEX_INITIALIZER;
+static uv_item *uv_head, *uv_tail;
+static uv_async_t uv_as;
+
+static void u_item(void *arg)
+{
+    (void)arg;
+    if (++consumed == n_items) t_end = bench_now_ns();
+}
+
+static void u_async_cb(uv_async_t *a)
+{
+    pthread_mutex_lock(&uv_mu);
+    uv_item *q = uv_head;
+    uv_head = uv_tail = NULL;
+    pthread_mutex_unlock(&uv_mu);
+    while (q) {
+        uv_item *next = q->next; /* the node may be reused once its call starts */
+        q->fn(q->arg);
+        q = next;
+    }
+    if (consumed == n_items) uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *u_producer(void *p)
+{
+    (void)p;
+    pin_self(cpu_producer);
+    atomic_store(&t_start, bench_now_ns());
+    for (long i = 0; i < n_items; i++) {
+        uv_item *it = &uv_nodes[i];
+        it->next = NULL;
+        it->fn = u_item;
+        it->arg = NULL;
+        pthread_mutex_lock(&uv_mu);
+        if (uv_tail)
+            uv_tail->next = it;
+        else
+            uv_head = it;
+        uv_tail = it;
+        pthread_mutex_unlock(&uv_mu);
+        uv_async_send(&uv_as);
+    }
+    return NULL;
+}
+
+static double uv_rate(void)
+{
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &uv_as, u_async_cb) != 0) exit(1);
+    consumed = 0;
+    pthread_t th;
+    if (pthread_create(&th, NULL, u_producer, NULL) != 0) exit(1);
+    uv_run(&loop, UV_RUN_DEFAULT); /* returns once the async handle is closed */
+    pthread_join(th, NULL);
+    uv_loop_close(&loop);
+    return (double)n_items / ((double)(t_end - atomic_load(&t_start)) * 1e-9);
+}
+
+enum { V_POST, V_CALL, V_UV, NV };
+static const char *names[NV] = {"eddy_post_ts_items_per_s", "eddy_call_ts_items_per_s",
+                                "uv_async_mutex_items_per_s"};
+
+static double run_variant(int v)
+{
+    switch (v) {
+    case V_POST: return eddy_rate(0);
+    case V_CALL: return eddy_rate(1);
+    default: return uv_rate();
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int quick = bench_quick(argc, argv);
+    int rounds = bench_rounds(argc, argv, quick ? 3 : 7);
+    n_items = quick ? 500000 : 2000000;
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) cpu_loop = cpu_producer = 0;
+    pin_self(cpu_loop);
+    nodes = calloc((size_t)n_items, sizeof *nodes);
+    uv_nodes = calloc((size_t)n_items, sizeof *uv_nodes);
+    if (!nodes || !uv_nodes) return 1;
+    /* Page the node arrays in up front: first-touch faults are not what is measured. */
+    memset(nodes, 0, (size_t)n_items * sizeof *nodes);
+    memset(uv_nodes, 0, (size_t)n_items * sizeof *uv_nodes);
+    double v[NV][256];
+    for (int k = 0; k < NV; k++) (void)run_variant(k); /* warm-up */
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < NV; i++) {
+            int k = (i + r) % NV;
+            v[k][r] = run_variant(k);
+        }
+    printf("bench=tsq\nrounds=%d\nitems=%ld\nloop_cpu=%d\nproducer_cpu=%d\n", rounds, n_items,
+           cpu_loop, cpu_producer);
+    double m[NV];
+    for (int k = 0; k < NV; k++) {
+        m[k] = bench_median(v[k], rounds);
+        printf("%s=%.0f\n", names[k], m[k]);
+    }
+    bench_kv("ratio_post_ts_vs_uv", m[V_POST] / m[V_UV]);
+    bench_kv("ratio_call_ts_vs_uv", m[V_CALL] / m[V_UV]);
+    return 0;
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Run eddy's benchmarks (bench/) and print each figure next to its anchor, measured in the
+# same run, with the ratio.
+#
+#   scripts/bench.sh [--quick] [--reps N] [--cpu N] [--build-dir DIR] [--no-build] [--raw FILE]
+#
+#   --quick      fewer rounds and smaller N (CI-like smoke run, ~15 s)
+#   --reps N     run every benchmark binary N times (default 3; 1 with --quick), interleaved
+#                (switch spawn timers tsq sleepers, switch spawn ...); the table shows the
+#                median over the N runs of each binary's own median over its rounds
+#   --cpu N      CPU the single-threaded benchmarks are pinned to (default 1; 0 if only one)
+#   --build-dir  build tree (default build/release, as `make demo`); configured with
+#                -DEDDY_BUILD_BENCH=ON and the bench targets built unless --no-build
+#   --raw FILE   also keep every key=value line of every run in FILE
+#
+# Each binary alternates eddy and its anchors round by round (A B A B ...) inside one process,
+# pinned with taskset; bench_tsq pins its loop thread and producer thread to two different
+# CPUs itself. docs/benchmarks.md says what each figure means.
+
+# Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
+# util-linux gives taskset). The Makefile's dependency step installs these.
+BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux"
+
+set -uo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+
+quick=0 reps= cpu=1 dir=build/release build=1 raw=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=1 ;;
+    --reps) reps=$2; shift ;;
+    --reps=*) reps=${1#*=} ;;
+    --cpu) cpu=$2; shift ;;
+    --cpu=*) cpu=${1#*=} ;;
+    --build-dir) dir=$2; shift ;;
+    --build-dir=*) dir=${1#*=} ;;
+    --no-build) build=0 ;;
+    --raw) raw=$2; shift ;;
+    --raw=*) raw=${1#*=} ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ -n "$reps" ] || reps=$([ $quick = 1 ] && echo 1 || echo 3)
+ncpu=$(nproc 2>/dev/null || echo 1)
+[ "$ncpu" -gt "$cpu" ] || cpu=0
+benches=(bench_switch bench_spawn bench_timers bench_tsq bench_sleepers)
+
+if [ $build = 1 ]; then
+    mkdir -p "$dir"
+    echo "== building the benchmarks in $dir (log: $dir/bench-build.log)"
+    if ! { cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=ON &&
+        cmake --build "$dir" -j"${JOBS:-2}" --target "${benches[@]}"; } >"$dir/bench-build.log" 2>&1; then
+        tail -n 30 "$dir/bench-build.log"
+        echo "bench.sh: build failed (see $dir/bench-build.log; packages: $BENCH_DEB_PACKAGES)" >&2
+        exit 1
+    fi
+fi
+for b in "${benches[@]}"; do
+    [ -x "$dir/bench/$b" ] || { echo "bench.sh: $dir/bench/$b is missing" >&2; exit 1; }
+done
+
+out=$(mktemp /tmp/eddy-bench.XXXXXX)
+trap 'rm -f "$out"' EXIT
+args=()
+[ $quick = 1 ] && args+=(--quick)
+pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+status=0
+start=$(date +%s)
+echo "== running: ${#benches[@]} benchmarks x $reps repetitions, pinned to CPU $cpu$([ $quick = 1 ] && echo ', --quick')"
+for ((r = 1; r <= reps; r++)); do
+    for b in "${benches[@]}"; do
+        if [ "$b" = bench_tsq ]; then
+            cpus=$([ "$ncpu" -ge 2 ] && echo 0,1 || echo 0)
+            res=$(pin "$cpus" "$dir/bench/$b" "${args[@]}")
+        else
+            res=$(pin "$cpu" "$dir/bench/$b" "${args[@]}")
+        fi
+        rc=$?
+        if [ $rc -ne 0 ]; then
+            echo "bench.sh: $b failed (exit status $rc)" >&2
+            status=1
+            continue
+        fi
+        # bench=NAME first, then key=value lines: store as "NAME.key value".
+        printf '%s\n' "$res" | awk -F= -v rep="$r" '
+            $1 == "bench" { name = $2; next }
+            NF == 2 { print name "." $1, $2, rep }' >>"$out"
+    done
+done
+[ -n "$raw" ] && cp "$out" "$raw"
+
+# Median over repetitions of every key, then the table.
+awk -v quick=$quick -v reps="$reps" '
+function median(k,   n, i, j, t, a) {
+    n = cnt[k]
+    for (i = 1; i <= n; i++) a[i] = val[k, i]
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{ cnt[$1]++; val[$1, cnt[$1]] = $2 }
+function has(k) { return (k in cnt) }
+function m(k) { return has(k) ? median(k) : -1 }
+function row(what, unit, ek, ak, aname, goal,   e, a) {
+    e = m(ek); a = m(ak)
+    if (e < 0 || a <= 0) { printf "%-34s %s\n", what, "(missing)"; return }
+    printf "%-34s %12s %-7s %12s %-18s %7.2f   %s\n", what, fmt(e), unit, fmt(a), aname, e / a, goal
+}
+function fmt(x) { return x >= 100000 ? sprintf("%.3g", x) : sprintf("%.2f", x) }
+END {
+    printf "\n%-34s %12s %-7s %12s %-18s %7s   %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "goal"
+    printf "%-34s %12s %-7s %12s %-18s %7s   %s\n", "---------", "----", "----", "------", "--------", "-----", "----"
+    row("switch: eddy_yield hand-off", "ns", "switch.eddy_yield_ns", "switch.asm_best_switch_ns", "minimal asm", "<= 2")
+    row("switch: eddy_yield hand-off", "ns", "switch.eddy_yield_ns", "switch.boost_fcontext_ns", "jump_fcontext", "")
+    row("switch: eddy__ctx_switch raw", "ns", "switch.eddy_raw_switch_ns", "switch.asm_best_switch_ns", "minimal asm", "")
+    row("switch: eddy__ctx_switch raw", "ns", "switch.eddy_raw_switch_ns", "switch.boost_fcontext_ns", "jump_fcontext", "")
+    row("spawn+exit, pooled stack", "ns", "spawn.eddy_spawn_ns", "spawn.boost_fiber_spawn_ns", "boost fiber", "eddy <= 150 ns")
+    row("1M sleepers: RSS per task", "KiB", "sleepers.rss_per_task_kib", "sleepers.page_kib", "one page", "eddy <= 4.5 KiB")
+    row("1M sleepers: spawn (fresh stacks)", "ns", "sleepers.spawn_ns", "spawn.eddy_spawn_ns", "pooled spawn", "")
+    row("timers: start+stop", "ns", "timers.eddy_start_stop_ns", "timers.libev_start_stop_ns", "libev", "<= 1")
+    row("timers: start+stop", "ns", "timers.eddy_start_stop_ns", "timers.libuv_start_stop_ns", "libuv", "")
+    row("thread calls: post_ts", "items/s", "tsq.eddy_post_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", ">= 1")
+    row("thread calls: call_ts (malloc)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", ">= 1")
+    printf "\nratio = eddy / anchor (for items/s higher is better; for ns and KiB lower is better).\n"
+    printf "figures: median over %d run(s) of each binary'"'"'s median over its rounds%s.\n", reps, quick ? " (--quick)" : ""
+    printf "1M sleepers also: page tables %.0f B/task (not in RSS), teardown %.0f ns/task.\n", m("sleepers.pte_per_task_bytes"), m("sleepers.teardown_ns")
+}' "$out"
+echo "== benchmarks took $(($(date +%s) - start)) s"
+exit $status
