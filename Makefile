@@ -1,0 +1,33 @@
+# The two set-up commands are `make demo` and `make test`. Each installs any missing Debian
+# build dependency first (scripts/deps.sh: needs root, runs apt-get only if something is
+# missing), then builds with CMake under build/.
+#
+#   make test    release and ASan+UBSan builds, whole suite twice; last line "N passed, N failed"
+#   make demo    release build, the example programs, then the benchmarks (QUICK=1: shorter)
+#   make build   release build only (build/release)
+#   make ci      what CI runs (.ci/run): test + ucontext, aarch64/qemu, TSan, install checks
+#   make clean   remove build/
+QUICK ?=
+JOBS ?= 2
+export QUICK JOBS
+
+.PHONY: all build test demo ci clean
+
+all: build
+
+build:
+	@bash scripts/deps.sh build
+	@cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build/release -j$(JOBS)
+
+test:
+	@bash scripts/test.sh release asan
+
+demo:
+	@bash scripts/demo.sh
+
+ci:
+	@bash .ci/run
+
+clean:
+	rm -rf build

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# `make demo`: build the release tree (with the benchmarks), run the example programs and
+# show what they print, then run the benchmarks (scripts/bench.sh) which print their results
+# next to their anchors. QUICK=1 passes --quick to the benchmarks.
+#
+# The examples run on eddy's virtual clock (EDDY_CLOCK=virtual): their sleeps take no real
+# time, so the demo is quick while the output and the order of events stay what the real clock
+# gives.
+set -uo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+dir=build/release
+examples=(hello_sleep switch_foobar fetch_gather nursery taskgroup countdown)
+
+bash scripts/deps.sh build || exit 1
+echo "== building $dir (Release, with benchmarks; log: $dir/build.log)"
+mkdir -p "$dir"
+if ! { cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=ON &&
+    cmake --build "$dir" -j"${JOBS:-2}"; } >"$dir/build.log" 2>&1; then
+    tail -n 40 "$dir/build.log"
+    echo "== build failed (full log: $dir/build.log)"
+    exit 1
+fi
+
+status=0
+# run NAME [ARGS...] [--expect-fail]: show the command and its output, indented.
+run() {
+    local expect=0 args=() rc
+    for a in "$@"; do
+        if [ "$a" = --expect-fail ]; then expect=1; else args+=("$a"); fi
+    done
+    echo
+    echo "\$ EDDY_CLOCK=virtual examples/${args[*]}"
+    EDDY_CLOCK=virtual timeout 60 "$dir/examples/${args[0]}" "${args[@]:1}" 2>&1 </dev/null | sed 's/^/    /'
+    rc=${PIPESTATUS[0]}
+    if [ $expect = 1 ]; then
+        if [ $rc -eq 0 ]; then
+            echo "    (expected a failure exit status, got 0)"
+            status=1
+        else
+            echo "    (exit status $rc, as expected: the error came out of the nursery)"
+        fi
+    elif [ $rc -ne 0 ]; then
+        echo "    (exit status $rc)"
+        status=1
+    fi
+}
+
+echo
+echo "== examples"
+ran=0
+for ex in "${examples[@]}"; do
+    [ -x "$dir/examples/$ex" ] || continue
+    run "$ex"
+    ran=$((ran + 1))
+    if [ "$ex" = nursery ]; then
+        run nursery --fail B --expect-fail
+    fi
+done
+[ $ran -gt 0 ] || echo "(no example programs are built yet)"
+others=()
+for f in "$dir"/examples/*; do
+    [ -x "$f" ] || continue
+    n=$(basename "$f")
+    case " ${examples[*]} " in *" $n "*) ;; *) others+=("$n") ;; esac
+done
+if [ ${#others[@]} -gt 0 ]; then
+    echo
+    echo "Also built (servers and clients, not run here): ${others[*]} — see examples/."
+fi
+
+echo
+echo "== benchmarks"
+if [ -f scripts/bench.sh ]; then
+    bargs=()
+    [ "${QUICK:-}" = 1 ] && bargs+=(--quick)
+    bash scripts/bench.sh "${bargs[@]}" || status=1
+else
+    echo "(scripts/bench.sh is not there yet: no benchmarks to run)"
+fi
+exit $status

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Install what a build needs, from Debian's packages, only if it is missing.
+#
+#   scripts/deps.sh [group...]      groups: build (default), sanitize, cross, install-check
+#
+# A package counts as present when `dpkg -s` says it is installed. `apt-get update` runs only
+# when something is missing, and only once. Installing needs root (as on CI and on a fresh
+# machine); otherwise the missing packages are listed with the command to install them and the
+# script goes on, so a developer with their own toolchain is not stopped.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+pkgs_for() {
+    case "$1" in
+    build)
+        echo gcc make cmake pkgconf
+        # Optional parts of the library are built when their headers exist; install the -dev
+        # package of each one the build files mention, so every part is built and tested.
+        grep -rqsE 'liburing|uring\.h' "$here/CMakeLists.txt" "$here/src" && echo liburing-dev
+        grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev
+        grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
+        true
+        ;;
+    sanitize) echo libasan8 libubsan1 libtsan2 util-linux ;;  # util-linux: setarch
+    cross) echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user ;;
+    install-check) echo pkgconf cmake ;;
+    esac
+}
+
+installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
+
+[ $# -gt 0 ] || set -- build
+want=()
+for g in "$@"; do
+    case "$g" in build | sanitize | cross | install-check) ;;
+    *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
+    esac
+    for p in $(pkgs_for "$g"); do want+=("$p"); done
+done
+
+missing=()
+for p in "${want[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages: ${missing[*]}" >&2
+    echo "deps.sh: install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 0
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+log=$(mktemp /tmp/eddy-apt.XXXXXX)
+export DEBIAN_FRONTEND=noninteractive
+if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
+    </dev/null >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "deps.sh: apt-get failed (full log: $log)" >&2
+    exit 1
+fi
+rm -f "$log"

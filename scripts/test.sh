@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Build and run the test suite in one or more configurations, then print ONE closing line,
+# "N passed, N failed", summed over every configuration (counted in ctest tests: one per
+# test binary). Exits non-zero if anything failed, a build included.
+#
+#   scripts/test.sh [config...]        default: release asan
+#
+#   release    build/release   -O2 (CMAKE_BUILD_TYPE=Release), every test
+#   asan       build/asan      AddressSanitizer + UndefinedBehaviorSanitizer, every test
+#   ucontext   build/ucontext  the ucontext context-switch fallback, core tests
+#   aarch64    build/aarch64   cross-built for aarch64, core tests under qemu-aarch64 (no heavy)
+#   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
+#   install    installs build/release into a scratch prefix and builds README.md's example
+#              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
+#              with eddy::eddy_static): four checks with the install itself
+#
+# Environment: CTEST_ARGS (extra ctest arguments, e.g. "-R test_core_sleep"), EDDY_SUMMARY_FILE
+# (append "config passed failed build_s test_s" per configuration, for .ci/run), JOBS (2).
+set -uo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+jobs=${JOBS:-2}
+[ $# -gt 0 ] || set -- release asan
+
+total_pass=0
+total_fail=0
+
+# config -> build dir, cmake arguments, ctest selection, deps group, test time multiplier
+setup() {
+    dir=build/$1
+    sel=()
+    deps=(build)
+    tmult=1
+    case "$1" in
+    release) cargs=(-DCMAKE_BUILD_TYPE=Release) ;;
+    asan)
+        cargs=(-DCMAKE_BUILD_TYPE=Debug -DEDDY_SANITIZE=address,undefined)
+        deps+=(sanitize)
+        tmult=3
+        ;;
+    ucontext)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_UCONTEXT=ON)
+        sel=(-L '^runtime$')
+        ;;
+    aarch64)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_EXAMPLES=OFF
+            -DCMAKE_TOOLCHAIN_FILE="$top/cmake/toolchain-aarch64.cmake")
+        sel=(-L '^runtime$' -LE '^heavy$')
+        deps+=(cross)
+        tmult=5
+        # qemu-user does not emulate everything a test may rely on (it ignores madvise and
+        # RLIMIT_AS, for one): tests that need such kernel behaviour skip on this variable.
+        export EDDY_TEST_EMULATOR=qemu-aarch64
+        ;;
+    tsan)
+        cargs=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDDY_SANITIZE=thread)
+        sel=(-L '^threads$')
+        deps+=(sanitize)
+        tmult=4
+        ;;
+    *)
+        echo "test.sh: unknown configuration '$1'" >&2
+        return 1
+        ;;
+    esac
+}
+
+# Pull "X tests failed out of Y" from a ctest log; sets pass/fail.
+count() {
+    local line
+    line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -n 1)
+    if [ -n "$line" ]; then
+        fail=$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"$line")
+        pass=$(($(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line") - fail))
+    else
+        pass=0
+        fail=0
+    fi
+}
+
+now() { date +%s; }
+
+run_config() {
+    local cfg=$1 t0 t1 t2 log rc
+    setup "$cfg" || { total_fail=$((total_fail + 1)); return; }
+    echo "== $cfg: ${cargs[*]} (in $dir)"
+    bash "$top/scripts/deps.sh" "${deps[@]}" || { total_fail=$((total_fail + 1)); return; }
+    t0=$(now)
+    mkdir -p "$dir"
+    log=$dir/build.log
+    # Build only the tests this configuration runs (the whole tree when it runs them all),
+    # which keeps the cross and sanitizer steps short on a small machine.
+    local targets=()
+    rc=0
+    cmake -S . -B "$dir" "${cargs[@]}" >"$log" 2>&1 || rc=$?
+    if [ $rc -eq 0 ]; then
+        if [ ${#sel[@]} -gt 0 ]; then
+            mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
+            targets=(eddy_shared "${targets[@]}")
+        fi
+        if [ ${#targets[@]} -gt 0 ]; then
+            cmake --build "$dir" -j"$jobs" --target "${targets[@]}" >>"$log" 2>&1 || rc=$?
+        else
+            cmake --build "$dir" -j"$jobs" >>"$log" 2>&1 || rc=$?
+        fi
+    fi
+    t1=$(now)
+    if [ $rc -ne 0 ]; then
+        tail -n 40 "$log"
+        echo "== $cfg: BUILD FAILED (full log: $dir/build.log)"
+        total_fail=$((total_fail + 1))
+        [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "$cfg 0 1 $((t1 - t0)) 0" >>"$EDDY_SUMMARY_FILE"
+        return
+    fi
+
+    # Tests carry their own limits: ctest's per-binary TIMEOUT and the harness's per-test
+    # alarm, which EDDY_TEST_TIMEOUT multiplies for the slow (sanitized, emulated) builds.
+    local wrap=() extra=()
+    read -r -a extra <<<"${CTEST_ARGS:-}"
+    log=$dir/ctest.log
+    (cd "$dir" && EDDY_TEST_TIMEOUT=$tmult ctest --output-on-failure -j"$jobs" "${sel[@]}" "${extra[@]}") \
+        2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    # ThreadSanitizer's fixed shadow layout clashes with a large mmap randomization
+    # (vm.mmap_rnd_bits > 28 on newer kernels): rerun without ASLR when it says so.
+    if [ "$cfg" = tsan ] && [ $rc -ne 0 ] && grep -q 'unexpected memory mapping' "$log"; then
+        echo "== tsan: retrying with ASLR off (setarch -R)"
+        wrap=(setarch "$(uname -m)" -R)
+        (cd "$dir" && EDDY_TEST_TIMEOUT=$tmult "${wrap[@]}" ctest --output-on-failure -j"$jobs" \
+            "${sel[@]}" "${extra[@]}") 2>&1 | tee "$log"
+        rc=${PIPESTATUS[0]}
+    fi
+    t2=$(now)
+    count "$log"
+    # ctest failing without a count (a crash of ctest itself) still fails the run.
+    if [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
+    echo "== $cfg: $pass passed, $fail failed (build $((t1 - t0)) s, tests $((t2 - t1)) s)"
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+    [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "$cfg $pass $fail $((t1 - t0)) $((t2 - t1))" >>"$EDDY_SUMMARY_FILE"
+    return 0
+}
+
+# The example program of README.md: the C block after the "ci: readme example" marker.
+readme_example() {
+    awk '/<!-- ci: readme example -->/ {m = 1; next}
+         m == 1 && /^```c/ {m = 2; next}
+         m == 2 && /^```/ {exit}
+         m == 2 {print}' "$top/README.md"
+}
+
+# One install check: show what failed, count it.
+check() {
+    local name=$1 log=$2
+    shift 2
+    if "$@" >>"$log" 2>&1; then
+        echo "ok - install: $name"
+        pass=$((pass + 1))
+    else
+        echo "not ok - install: $name (log: $log)"
+        tail -n 20 "$log" | sed 's/^/    /'
+        fail=$((fail + 1))
+    fi
+}
+
+# Build, run and check the example's output (it runs on the virtual clock: no real waiting).
+run_example() {
+    [ -x "$1" ] && EDDY_CLOCK=virtual "$1" | tee /dev/stderr | grep -q 'deadline reached: yes'
+}
+
+install_check() {
+    local t0 t1 w inst log pc
+    t0=$(now)
+    pass=0
+    fail=0
+    echo "== install: cmake --install build/release, then build README.md's example against it"
+    bash "$top/scripts/deps.sh" build install-check || { total_fail=$((total_fail + 1)); return; }
+    w=$(mktemp -d /tmp/eddy-install.XXXXXX)
+    inst=$w/prefix
+    log=$w/log
+    mkdir -p "$w/app"
+    readme_example >"$w/app/example.c"
+    if ! [ -s "$w/app/example.c" ]; then
+        echo "not ok - install: no example found in README.md"
+        fail=$((fail + 1))
+    fi
+    if ! [ -f build/release/CMakeCache.txt ]; then
+        cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >>"$log" 2>&1
+    fi
+    check "cmake --install" "$log" \
+        bash -c "cmake --build build/release -j$jobs && cmake --install build/release --prefix '$inst'"
+    pc=$(dirname "$(find "$inst" -name eddy.pc | head -n 1)")
+    check "pkg-config --cflags --libs eddy" "$log" bash -c "
+        export PKG_CONFIG_PATH='$pc'
+        cc -std=gnu11 -Wall -Wextra -Werror -o '$w/app/by_pkgconfig' '$w/app/example.c' \
+            \$(pkg-config --cflags --libs eddy) -Wl,-rpath,\$(pkg-config --variable=libdir eddy) &&
+        $(declare -f run_example); run_example '$w/app/by_pkgconfig'"
+    cat >"$w/app/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.16)
+project(eddy_consumer C)
+find_package(eddy 0.1 REQUIRED)
+add_executable(by_find_package example.c)
+target_link_libraries(by_find_package PRIVATE eddy::eddy)
+add_executable(by_find_package_static example.c)
+target_link_libraries(by_find_package_static PRIVATE eddy::eddy_static)
+CM
+    check "find_package(eddy) + eddy::eddy" "$log" bash -c "
+        cmake -S '$w/app' -B '$w/app/build' -DCMAKE_PREFIX_PATH='$inst' &&
+        cmake --build '$w/app/build' -j$jobs &&
+        $(declare -f run_example); run_example '$w/app/build/by_find_package'"
+    check "find_package(eddy) + eddy::eddy_static" "$log" bash -c "
+        $(declare -f run_example); run_example '$w/app/build/by_find_package_static' &&
+        ! ldd '$w/app/build/by_find_package_static' | grep -q libeddy"
+    t1=$(now)
+    echo "== install: $pass passed, $fail failed ($((t1 - t0)) s)"
+    [ "$fail" -eq 0 ] && rm -rf "$w"
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+    [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "install $pass $fail $((t1 - t0)) 0" >>"$EDDY_SUMMARY_FILE"
+    return 0
+}
+
+for cfg in "$@"; do
+    if [ "$cfg" = install ]; then install_check; else run_config "$cfg"; fi
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
