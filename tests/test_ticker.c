@@ -1,5 +1,6 @@
 /* T2 tickers: exact tick times on the virtual clock, drift-freedom, missed-tick policies,
  * cancellation, stop, several waiters, error paths and the leak report. */
+#include <malloc.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -362,6 +363,24 @@ EDDY_TEST(ticker_error_paths)
     EDDY_CHECK_EQ(a.rc, -EPERM);
     EDDY_CHECK_EQ(tk.ticks, 0);
     EDDY_CHECK(!eddy_timer_pending(&tk.timer));
+    eddy_ticker_stop(&tk);
+    return 0;
+}
+
+/* No heap growth per tick: the heap in use is the same after 1000 ticks (waited
+ * for, already due, and skipped) as after the first one, which may grow the timer heap. */
+EDDY_TEST(ticker_no_allocation_per_tick)
+{
+    eddy_ticker tk = {0};
+    EDDY_OK(eddy_ticker_start(&tk, P, EDDY_TICK_FIXED_RATE | EDDY_TICK_SKIP_MISSED));
+    EDDY_OK(eddy_ticker_wait(&tk, NULL));
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < 1000; i++) {
+        EDDY_OK(eddy_ticker_wait(&tk, NULL));
+        if (i % 100 == 0) EDDY_OK(eddy_sleep(P * 5 / 2)); /* fall behind now and then */
+    }
+    EDDY_CHECK_EQ(mallinfo2().uordblks, before);
+    EDDY_CHECK(tk.missed > 0);
     eddy_ticker_stop(&tk);
     return 0;
 }

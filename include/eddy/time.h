@@ -18,7 +18,6 @@ EDDY_API EDDY_WUR int eddy_sleep_until(int64_t deadline);
 /* T1: suspend until cancelled. Returns -ECANCELED/-ETIMEDOUT; -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_sleep_forever(void);
 
-
 /* ---- T2: tickers ----------------------------------------------------------------------
  * A ticker delivers periodic ticks to tasks like a channel would: eddy_ticker_wait blocks
  * until the next tick and hands it to one waiter (FIFO among several waiters). Nothing is
