@@ -100,7 +100,10 @@ int eddy_nursery_close(eddy_nursery *n)
     eddy__link *x;
     while ((x = eddy__list_pop_front(&n->done))) {
         eddy_task *c = eddy__container_of(x, eddy_task, nlink);
-        if (c->joiner) eddy__wake(c->joiner, -ECHILD);
+        /* A joiner (possibly a task outside this nursery) was already woken when c finished
+         * and has not run yet: it reads c's status and releases c itself. Freeing c here
+         * would hand it a dangling task and release the stack twice. */
+        if (c->joiner) continue;
         c->flags &= ~EDDY__T_JOINABLE;
         eddy__task_release(c);
     }
@@ -250,11 +253,14 @@ int eddy__start(eddy_nursery *n, int (*fn)(void *), void *arg, void **value,
             eddy_task_cancel(child);
         }
     }
-    if (rec.rc < 0) return rec.rc;
     if (cancelled) {
+        /* The child's -ECANCELED is the cancellation we passed on: report the caller's own
+         * code (-ETIMEDOUT for a fail scope); a different failure is the child's own. */
+        if (rec.rc < 0 && rec.rc != -ECANCELED) return rec.rc;
         int c = eddy__cancel_code(t);
         return c ? c : -ECANCELED;
     }
+    if (rec.rc < 0) return rec.rc;
     if (value) *value = rec.value;
     return 0;
 }
