@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what a build needs, from Debian's packages, only if it is missing.
 #
-#   scripts/deps.sh [group...]      groups: build (default), sanitize, cross, install-check
+#   scripts/deps.sh [group...]      groups: build (default), sanitize, cross, install-check,
+#                                   bench (the list BENCH_DEB_PACKAGES in scripts/bench.sh)
 #
 # A package counts as present when `dpkg -s` says it is installed. `apt-get update` runs only
 # when something is missing, and only once. Installing needs root (as on CI and on a fresh
@@ -25,6 +26,12 @@ pkgs_for() {
     sanitize) echo libasan8 libubsan1 libtsan2 util-linux ;;  # util-linux: setarch
     cross) echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user ;;
     install-check) echo pkgconf cmake ;;
+    bench)
+        # The benchmarks' owner keeps their package list in their script; read it, not a copy.
+        [ -f "$here/scripts/bench.sh" ] &&
+            sed -nE 's/^BENCH_DEB_PACKAGES="([^"]*)".*/\1/p' "$here/scripts/bench.sh"
+        true
+        ;;
     esac
 }
 
@@ -33,7 +40,7 @@ installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'
 [ $# -gt 0 ] || set -- build
 want=()
 for g in "$@"; do
-    case "$g" in build | sanitize | cross | install-check) ;;
+    case "$g" in build | sanitize | cross | install-check | bench) ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
     for p in $(pkgs_for "$g"); do want+=("$p"); done
