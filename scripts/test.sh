@@ -95,27 +95,31 @@ run_config() {
     log=$dir/build.log
     # Build only the tests this configuration runs (the whole tree when it runs them all),
     # which keeps the cross and sanitizer steps short on a small machine.
-    local targets=()
-    rc=0
-    cmake -S . -B "$dir" "${cargs[@]}" >"$log" 2>&1 || rc=$?
-    if [ $rc -eq 0 ]; then
-        if [ ${#sel[@]} -gt 0 ]; then
-            mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
-            targets=(eddy_shared "${targets[@]}")
-        fi
-        if [ ${#targets[@]} -gt 0 ]; then
-            cmake --build "$dir" -j"$jobs" --target "${targets[@]}" >>"$log" 2>&1 || rc=$?
-        else
-            cmake --build "$dir" -j"$jobs" >>"$log" 2>&1 || rc=$?
-        fi
+    local targets=() brc=0
+    if ! cmake -S . -B "$dir" "${cargs[@]}" >"$log" 2>&1; then
+        tail -n 40 "$log"
+        echo "== $cfg: CONFIGURE FAILED (full log: $dir/build.log)"
+        total_fail=$((total_fail + 1))
+        [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "$cfg 0 1 $(($(now) - t0)) 0" >>"$EDDY_SUMMARY_FILE"
+        return 0
+    fi
+    if [ ${#sel[@]} -gt 0 ]; then
+        mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
+        targets=(eddy_shared "${targets[@]}")
+    fi
+    # -k (keep going): one test file that does not compile must not hide every other result;
+    # its test then fails in ctest as "Not Run".
+    local keep=(-k)
+    grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja' "$dir/CMakeCache.txt" && keep=(-k 0)
+    if [ ${#targets[@]} -gt 0 ]; then
+        cmake --build "$dir" -j"$jobs" --target "${targets[@]}" -- "${keep[@]}" >>"$log" 2>&1 || brc=$?
+    else
+        cmake --build "$dir" -j"$jobs" -- "${keep[@]}" >>"$log" 2>&1 || brc=$?
     fi
     t1=$(now)
-    if [ $rc -ne 0 ]; then
-        tail -n 40 "$log"
-        echo "== $cfg: BUILD FAILED (full log: $dir/build.log)"
-        total_fail=$((total_fail + 1))
-        [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "$cfg 0 1 $((t1 - t0)) 0" >>"$EDDY_SUMMARY_FILE"
-        return
+    if [ $brc -ne 0 ]; then
+        { grep -E -A4 'error:|undefined reference' "$log" || tail -n 20 "$log"; } | head -n 40
+        echo "== $cfg: BUILD FAILED (full log: $dir/build.log); running what was built"
     fi
 
     # Tests carry their own limits: ctest's per-binary TIMEOUT and the harness's per-test
@@ -137,8 +141,9 @@ run_config() {
     fi
     t2=$(now)
     count "$log"
-    # ctest failing without a count (a crash of ctest itself) still fails the run.
-    if [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
+    # A failure ctest did not count (a crash of ctest itself, a build error in something that
+    # is not a test) still fails the run, once.
+    if { [ $rc -ne 0 ] || [ $brc -ne 0 ]; } && [ "$fail" -eq 0 ]; then fail=1; fi
     echo "== $cfg: $pass passed, $fail failed (build $((t1 - t0)) s, tests $((t2 - t1)) s)"
     total_pass=$((total_pass + pass))
     total_fail=$((total_fail + fail))
