@@ -11,6 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -252,13 +253,22 @@ static void wake_loop(eddy_loop *l)
 int eddy_loop_post_ts(eddy_loop *l, eddy_ts_call *c)
 {
     if (!l || !c || !c->fn) return -EINVAL;
-    if (atomic_load(&l->finished)) return -ESHUTDOWN;
-    eddy_ts_call *head = atomic_load(&l->ts_head);
-    do {
-        atomic_store_explicit(&c->next, head, memory_order_relaxed);
-    } while (!atomic_compare_exchange_weak(&l->ts_head, &head, c));
-    wake_loop(l);
-    return 0;
+    /* The caller's ref keeps l alive on entry, but once c is pushed the loop may run it, drop
+     * the last ref and finish while we still read l in wake_loop: ts_busy makes eddy_run's
+     * teardown wait until we are out (found by TSan with eddy_promise_set_ts). */
+    atomic_fetch_add(&l->ts_busy, 1);
+    int rc = 0;
+    if (atomic_load(&l->finished)) {
+        rc = -ESHUTDOWN;
+    } else {
+        eddy_ts_call *head = atomic_load(&l->ts_head);
+        do {
+            atomic_store_explicit(&c->next, head, memory_order_relaxed);
+        } while (!atomic_compare_exchange_weak(&l->ts_head, &head, c));
+        wake_loop(l);
+    }
+    atomic_fetch_sub(&l->ts_busy, 1);
+    return rc;
 }
 
 typedef struct heap_call {
@@ -298,8 +308,10 @@ void eddy_loop_ref(eddy_loop *l)
 void eddy_loop_unref(eddy_loop *l)
 {
     if (l) {
+        atomic_fetch_add(&l->ts_busy, 1); /* l must outlive wake_loop: see eddy_loop_post_ts */
         atomic_fetch_sub(&l->ext_refs, 1);
         wake_loop(l); /* the deadlock check may now apply */
+        atomic_fetch_sub(&l->ts_busy, 1);
     }
 }
 
@@ -574,6 +586,8 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
         atomic_store(&l->wake_pending, 0);
         eddy__ts_drain(l);
     }
+    /* The last unref (or a post that dropped it) may still be reading l: wait it out. */
+    while (atomic_load(&l->ts_busy) > 0) sched_yield();
     eddy__ts_drain(l);
     eddy_io_stop(&l->wake_io);
     size_t leaks = leak_report(l);
