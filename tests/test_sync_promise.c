@@ -322,3 +322,39 @@ EDDY_TEST_EX(promise_init_without_loop, .real_clock = true)
     EDDY_CHECK_EQ(rc, -EPERM);
     return 0;
 }
+
+/* Regression (found by TSan): the setting thread is still inside eddy_loop_post_ts when the
+ * loop delivers, drops the armed ref and tears down. The loop spins on eddy_yield so it sees
+ * the post at once; eddy_run must not free the loop under the thread. */
+static eddy_promise *race_p;
+static pthread_t race_tid;
+
+static void *race_setter(void *arg)
+{
+    (void)arg;
+    if (eddy_promise_set_ts(race_p, NULL, 0)) {
+    }
+    return NULL;
+}
+
+static int race_main(void *arg)
+{
+    (void)arg;
+    eddy_promise p;
+    EDDY_OK(eddy_promise_init(&p));
+    EDDY_OK(eddy_promise_arm_ts(&p));
+    race_p = &p;
+    EDDY_OK(pthread_create(&race_tid, NULL, race_setter, NULL));
+    while (!eddy_promise_is_set(&p)) EDDY_OK(eddy_yield());
+    return 0;
+}
+
+EDDY_TEST_EX(promise_set_ts_races_loop_teardown, .raw = true)
+{
+    eddy_opts o = {.flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK};
+    for (int i = 0; i < 150; i++) {
+        EDDY_OK(eddy_run_opts(race_main, NULL, &o));
+        EDDY_OK(pthread_join(race_tid, NULL));
+    }
+    return 0;
+}
