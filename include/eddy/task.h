@@ -66,9 +66,12 @@ EDDY_API EDDY_WUR int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_
 /* Leave cs. Sets cs->cancelled_caught. Leaving from another task than entered it, or not
  * innermost first, is a programming error: eddy prints both sites and aborts ("beyond" #11). */
 EDDY_API void eddy_cancel_scope_exit(eddy_cancel_scope *cs);
+#define eddy_cancel_scope_exit(cs) eddy__scope_exit((cs), EDDY__SITE)
+EDDY_API void eddy__scope_exit(eddy_cancel_scope *cs, const char *site);
 /* B4: cancel cs (a state change, never an error at the canceller): every blocking call inside
  * it, in nested non-shielded scopes and in tasks of nurseries opened inside it, returns
- * -ECANCELED (-ETIMEDOUT for a fail scope) until they leave it. Idempotent. */
+ * -ECANCELED (-ETIMEDOUT for a fail scope) until they leave it. Idempotent. When several
+ * enclosing scopes are cancelled, calls return the code of the innermost cancelled one. */
 EDDY_API void eddy_cancel_scope_cancel(eddy_cancel_scope *cs);
 /* Change the absolute deadline of an entered scope (EDDY_FOREVER removes it). */
 EDDY_API void eddy_cancel_scope_set_deadline(eddy_cancel_scope *cs, int64_t deadline);
@@ -151,8 +154,11 @@ struct eddy_nursery {
 EDDY_API EDDY_WUR int eddy__nursery_open(eddy_nursery *n, unsigned flags, const char *site);
 /* Wait for every child (not a cancellation point: cancel the scope instead), free finished
  * unjoined tasks, leave the nursery's scope. Returns 0 or the first child error (children
- * cancelled by the nursery itself do not count). Must be called by the task that opened n. */
+ * cancelled by the nursery itself do not count); -EINVAL if n is not open. Must be called by
+ * the task that opened n, innermost scope first: otherwise eddy prints both sites and aborts. */
 EDDY_API EDDY_WUR int eddy_nursery_close(eddy_nursery *n);
+#define eddy_nursery_close(n) eddy__nursery_close((n), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__nursery_close(eddy_nursery *n, const char *site);
 /* B2: copy up to len error records (first failures first); returns how many failed in all. */
 EDDY_API size_t eddy_nursery_errors(const eddy_nursery *n, eddy_task_error *out, size_t len);
 /* Cancel every child and the body of the nursery. */
@@ -187,7 +193,9 @@ typedef struct eddy_spawn_opts {
 
 /* Spawn fn(arg) as a child of nursery n. The child runs at once until it first blocks
  * (eager, A8), then the spawner continues. Its int return is its status: negative errno is a
- * failure recorded in n (and cancelling siblings per n's flags).
+ * failure recorded in n (and cancelling siblings per n's flags), except the cancel code that
+ * applies to the child when it returns (-ECANCELED/-ETIMEDOUT from n's cancellation, from
+ * eddy_task_cancel or from a scope above n): a cancelled child has not failed.
  * Returns 0; -ENOMEM if no stack can be had (never aborts); -EINVAL if n is not open (closed
  * or never opened) or fn is NULL; -EPERM outside a task. */
 #define eddy_spawn(n, fn, arg, ...) \

@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-void eddy__nursery_exit_checks(eddy_task *t, eddy_cancel_scope *cs);
+void eddy__nursery_exit_checks(eddy_task *t, eddy_cancel_scope *cs, const char *site);
 
 enum { N_UNOPENED = 0, N_OPEN = 1, N_CLOSING = 2, N_CLOSED = 3 };
 
@@ -68,9 +68,12 @@ void eddy__task_exit_to_nursery(eddy_task *t)
         t->start = NULL;
         eddy__wake(r->parent, 0);
     } else if (t->status < 0) {
-        /* Children cancelled by this nursery's own cancellation are not failures. */
-        bool ours = n->cs.cancel_called && t->status == n->cs.code;
-        if (!ours) {
+        /* A child that returns the cancel code applying to it was cancelled, not failed:
+         * by this nursery, by eddy_task_cancel, or by a scope above the nursery (whose
+         * owner sees the same cancellation at its own next checkpoint). */
+        int cc = eddy__cancel_code_slow(t);
+        bool cancelled = cc != 0 && t->status == cc;
+        if (!cancelled) {
             record_error(n, t);
             if (!(n->flags & EDDY_WAIT_ALL) && (n->flags & EDDY_CANCEL_ON_ERROR))
                 eddy_cancel_scope_cancel(&n->cs);
@@ -84,11 +87,11 @@ void eddy__task_exit_to_nursery(eddy_task *t)
     if (n->waiter) eddy__wake(n->waiter, 0);
 }
 
-int eddy_nursery_close(eddy_nursery *n)
+int eddy__nursery_close(eddy_nursery *n, const char *site)
 {
     eddy_task *t = eddy__cur();
     if (!n || n->state != N_OPEN) return -EINVAL;
-    eddy__nursery_exit_checks(t, &n->cs);
+    eddy__nursery_exit_checks(t, &n->cs, site);
     n->state = N_CLOSING;
     eddy__wait w = {.reason = "nursery close", .obj = n, .uncancellable = true};
     while (n->nlive > 0) {
@@ -113,6 +116,8 @@ int eddy_nursery_close(eddy_nursery *n)
     t->cs = n->cs.parent;
     return n->first_error;
 }
+
+int(eddy_nursery_close)(eddy_nursery *n) { return eddy__nursery_close(n, NULL); }
 
 size_t eddy_nursery_errors(const eddy_nursery *n, eddy_task_error *out, size_t len)
 {
@@ -144,7 +149,7 @@ void eddy__nursery_cleanup(eddy_nursery **np)
     eddy_nursery *n = *np;
     if (!n) return;
     *np = NULL;
-    int rc = eddy_nursery_close(n);
+    int rc = eddy__nursery_close(n, "the end of its EDDY_NURSERY block");
     if (n->status_out) *n->status_out = rc;
 }
 

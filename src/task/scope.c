@@ -170,8 +170,12 @@ int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o, const cha
     int64_t d = EDDY_FOREVER;
     if (o->deadline) d = o->deadline;
     if (o->timeout) {
-        int64_t rel = o->timeout < 0 ? l->now - 1 : l->now + o->timeout;
-        if (o->timeout > 0 && rel < l->now) rel = EDDY_FOREVER; /* overflow: effectively never */
+        /* Checked add: signed overflow is undefined, and "now + t < now" gets folded away. */
+        int64_t rel;
+        if (o->timeout < 0)
+            rel = l->now - 1;
+        else if (__builtin_add_overflow(l->now, o->timeout, &rel))
+            rel = EDDY_FOREVER; /* effectively never */
         if (rel < d) d = rel;
     }
     if (o->shield && d == EDDY_FOREVER) return -EINVAL;
@@ -188,23 +192,25 @@ eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_sco
     return eddy__scope_enter(cs, o, site) == 0 ? cs : NULL;
 }
 
-static void exit_checks(eddy_task *t, eddy_cancel_scope *cs, const char *what)
+static void exit_checks(eddy_task *t, eddy_cancel_scope *cs, const char *what, const char *site)
 {
     if (!t || cs->owner != t)
-        eddy__fatal("%s entered at %s by task '%s' is left by %s: a scope must be left by the "
-                    "task that entered it",
+        eddy__fatal("%s entered at %s by task '%s' (spawned at %s) is left at %s by %s%s%s%s: a "
+                    "scope must be left by the task that entered it",
                     what, cs->site, cs->owner ? eddy_task_name(cs->owner) : "?",
-                    t ? eddy_task_name(t) : "a callback");
+                    cs->owner && cs->owner->site ? cs->owner->site : "?", site ? site : "?",
+                    t ? "task '" : "a callback", t ? eddy_task_name(t) : "",
+                    t ? "' spawned at " : "", t && t->site ? t->site : "");
     if (t->cs != cs)
-        eddy__fatal("%s entered at %s is left while the scope entered at %s inside it is still "
-                    "active: leave scopes innermost first",
-                    what, cs->site, t->cs->site);
+        eddy__fatal("%s entered at %s is left at %s while the scope entered at %s inside it is "
+                    "still active: leave scopes innermost first",
+                    what, cs->site, site ? site : "?", t->cs->site);
 }
 
-void eddy_cancel_scope_exit(eddy_cancel_scope *cs)
+void eddy__scope_exit(eddy_cancel_scope *cs, const char *site)
 {
     eddy_task *t = eddy__cur();
-    exit_checks(t, cs, "cancel scope");
+    exit_checks(t, cs, "cancel scope", site);
     eddy_loop *l = t->loop;
     cs->cancelled_caught = cs->cancel_called || cs->deadline <= l->now;
     if (cs->cancelled_caught && !cs->cancel_called) {
@@ -215,10 +221,12 @@ void eddy_cancel_scope_exit(eddy_cancel_scope *cs)
     t->cs = cs->parent;
 }
 
+void(eddy_cancel_scope_exit)(eddy_cancel_scope *cs) { eddy__scope_exit(cs, NULL); }
+
 void eddy__scope_cleanup(eddy_cancel_scope **csp)
 {
     if (*csp) {
-        eddy_cancel_scope_exit(*csp);
+        eddy__scope_exit(*csp, "the end of its block");
         *csp = NULL;
     }
 }
@@ -243,8 +251,8 @@ int64_t eddy_effective_deadline(void)
 }
 
 /* Used by nursery.c: the same owner/innermost checks with the nursery's words. */
-void eddy__nursery_exit_checks(eddy_task *t, eddy_cancel_scope *cs);
-void eddy__nursery_exit_checks(eddy_task *t, eddy_cancel_scope *cs)
+void eddy__nursery_exit_checks(eddy_task *t, eddy_cancel_scope *cs, const char *site);
+void eddy__nursery_exit_checks(eddy_task *t, eddy_cancel_scope *cs, const char *site)
 {
-    exit_checks(t, cs, "nursery");
+    exit_checks(t, cs, "nursery", site);
 }

@@ -29,8 +29,9 @@ int eddy_sleep(int64_t ns)
     eddy_loop *l = eddy__tl_loop;
     if (!l || !l->current) return -EPERM;
     if (ns <= 0) return eddy_yield();
-    int64_t d = l->now + ns;
-    if (d < l->now) d = EDDY_FOREVER - 1; /* overflow: sleep "forever", still cancellable */
+    int64_t d;
+    /* Checked add: signed overflow is undefined, and "now + ns < now" gets folded away. */
+    if (__builtin_add_overflow(l->now, ns, &d)) d = EDDY_FOREVER - 1; /* "forever", cancellable */
     return eddy_sleep_until(d);
 }
 
