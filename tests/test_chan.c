@@ -868,3 +868,26 @@ EDDY_TEST(choose_cancelled)
     chans_close(&c);
     return 0;
 }
+
+EDDY_TEST(choose_own_handle_closed_while_waiting_ebadf)
+{
+    eddy_chan_tx tx;
+    eddy_chan_rx rx, rx2;
+    EDDY_OK(eddy_chan_open(&tx, &rx, sizeof(int), 0));
+    EDDY_OK(eddy_chan_clone_recv(&rx, &rx2));
+    int v;
+    eddy_clause cl[] = {EDDY_CLAUSE_DEADLINE(EDDY_SEC(10)), EDDY_CLAUSE_RECV(&rx2, &v)};
+    choose_arg a = {.c = cl, .n = 2};
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, chooser, &a));
+        EDDY_OK(eddy_chan_close_recv(&rx2));
+    }
+    EDDY_CHECK_EQ(a.rc, 1);
+    EDDY_CHECK_EQ(cl[1].rc, -EBADF);
+    EDDY_CHECK_EQ(a.t_done, 0);
+    EDDY_CHECK_EQ(eddy_chan_try_send(&tx, &v), -EAGAIN); /* rx still open, nobody waits */
+    EDDY_OK(eddy_chan_close_send(&tx));
+    EDDY_OK(eddy_chan_close_recv(&rx));
+    return 0;
+}

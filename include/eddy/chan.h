@@ -201,7 +201,8 @@ typedef struct eddy_clause {
     unsigned events;
     int64_t deadline;
     int rc;             /* out, for the clause that completed: 0, or the ready fd events, or
-                           -EPIPE (channel end closed: nothing was sent/received) */
+                           -EPIPE (the other end is closed: nothing was sent/received), or
+                           -EBADF (this clause's own handle was closed while waiting) */
     struct {            /* private: the clause's registration while blocked */
         struct eddy__choice *choice;
         union {
@@ -220,9 +221,12 @@ typedef struct eddy_clause {
 /* Complete exactly one of the n clauses, waiting until one can complete (or, with
  * EDDY_CHOOSE_NOWAIT, only if one can complete at once). Returns the index i (>= 0) of the
  * completed clause, with its result in clauses[i].rc: 0 for a send/recv that transferred an
- * element or a deadline that passed, the ready events (> 0) for an fd clause, or -EPIPE for a
- * send/recv clause whose channel is closed at the other end (recv: and drained) — a closed
+ * element or a deadline that passed, the ready events (> 0) for an fd clause, -EPIPE for a
+ * send/recv clause whose channel is closed at the other end (recv: and drained), or -EBADF
+ * for a send/recv clause whose own handle another task closed while it waited — a closed
  * channel completes its clause, like Go's closed-channel receive, so the caller knows which.
+ * The clause array is the registration storage while blocked: keep it alive and unchanged
+ * until eddy_choose returns.
  * Errors (nothing completed): -EAGAIN (NOWAIT and nothing ready); -ECANCELED/-ETIMEDOUT if
  * cancelled (checked first; not with NOWAIT, which never blocks); -EBADF if a clause uses a
  * closed channel handle; -EINVAL (n == 0 without NOWAIT, NULL clauses, unknown op, NULL
