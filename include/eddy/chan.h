@@ -259,7 +259,9 @@ typedef struct eddy_uqueue {
 /* Set up q for elements of elem_size bytes (> 0) with capacity cap (> 0). Any thread.
  * Returns 0; -EINVAL; -ENOMEM. */
 EDDY_API EDDY_WUR int eddy_uqueue_init(eddy_uqueue *q, size_t elem_size, size_t cap);
-/* Free q. Returns 0; -EBUSY if a task or thread still waits on it (nothing freed). */
+/* Free q. Returns 0; -EBUSY if a task or thread is still inside a blocking call on it,
+ * including one already woken (e.g. by close) that has not returned yet (nothing freed):
+ * destroy after the users are done (e.g. after their nursery closed or threads joined). */
 EDDY_API EDDY_WUR int eddy_uqueue_destroy(eddy_uqueue *q);
 /* Copy *elem in, waiting while full. Returns 0; -EPIPE after eddy_uqueue_close (blocked
  * putters are woken with it; elem not added); -ECANCELED/-ETIMEDOUT (task only, elem not
@@ -287,7 +289,7 @@ typedef struct eddy_uevent {
 
 /* Returns 0 (cannot fail on Linux; kept fallible for other platforms); -EINVAL for NULL. */
 EDDY_API EDDY_WUR int eddy_uevent_init(eddy_uevent *ev);
-/* Returns 0; -EBUSY if someone still waits. */
+/* Returns 0; -EBUSY if a task or thread is still inside eddy_uevent_wait (as for uqueue). */
 EDDY_API EDDY_WUR int eddy_uevent_destroy(eddy_uevent *ev);
 /* Set ev and wake every waiter; later waits return at once. Idempotent; any context. */
 EDDY_API void eddy_uevent_set(eddy_uevent *ev);
