@@ -35,6 +35,16 @@ static inline double bench_median(const double *v, int n)
     return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
 }
 
+/* Median over rounds of the per-round ratio a[r] / b[r]: both sides of a round ran back to
+ * back, so the ratio cancels the machine's slow drifts better than a ratio of medians. */
+static inline double bench_median_ratio(const double *a, const double *b, int n)
+{
+    double q[256];
+    if (n <= 0 || n > 256) return 0;
+    for (int i = 0; i < n; i++) q[i] = b[i] > 0 ? a[i] / b[i] : 0;
+    return bench_median(q, n);
+}
+
 /* "--quick" anywhere on the command line: fewer rounds and iterations (CI smoke runs). */
 static inline int bench_quick(int argc, char **argv)
 {
@@ -50,6 +60,17 @@ static inline int bench_rounds(int argc, char **argv, int dflt)
         if (!strncmp(argv[i], "--rounds=", 9)) {
             int r = atoi(argv[i] + 9);
             if (r > 0 && r <= 256) return r;
+        }
+    return dflt;
+}
+
+/* Optional "--n=N" override of the benchmark's size (iterations, tasks, timers, items). */
+static inline long bench_n(int argc, char **argv, long dflt)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--n=", 4)) {
+            long n = atol(argv[i] + 4);
+            if (n > 0) return n;
         }
     return dflt;
 }

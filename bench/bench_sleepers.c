@@ -87,9 +87,7 @@ int main(int argc, char **argv)
 {
     int quick = bench_quick(argc, argv);
     int rounds = bench_rounds(argc, argv, 1);
-    long n = quick ? 100000 : 1000000;
-    for (int i = 1; i < argc; i++)
-        if (!strncmp(argv[i], "--tasks=", 8)) n = atol(argv[i] + 8);
+    long n = bench_n(argc, argv, quick ? 100000 : 1000000);
     double rss[256], pte[256], sp[256], td[256];
     for (int r = 0; r < rounds; r++) {
         sl_arg a = {.n = n};

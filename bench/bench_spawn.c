@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 {
     int quick = bench_quick(argc, argv);
     int rounds = bench_rounds(argc, argv, quick ? 3 : 9);
-    long n = quick ? 200000 : 1000000;
+    long n = bench_n(argc, argv, quick ? 200000 : 1000000);
     double e[256], b[256];
     (void)eddy_spawn_ns(n / 10);
     (void)bench_boost_fiber_spawn_ns(n / 10);
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
     printf("bench=spawn\nrounds=%d\ntasks=%ld\n", rounds, n);
     bench_kv("eddy_spawn_ns", me);
     bench_kv("boost_fiber_spawn_ns", mb);
-    bench_kv("ratio_spawn_vs_boost_fiber", me / mb);
+    bench_kv("ratio_spawn_vs_boost_fiber", bench_median_ratio(e, b, rounds));
     bench_kv("goal_spawn_ns", 150);
     return 0;
 }

@@ -9,8 +9,8 @@
  *   boost_fiber boost::context::fiber resume ping-pong.
  *
  * All figures are ns per single switch (one direction). Rounds alternate the variants; the
- * median per variant is printed, then ratios of eddy against the fastest minimal assembly
- * switch and against jump_fcontext. */
+ * median per variant is printed, then ratios (median over rounds of the per-round ratio) of
+ * eddy against the faster of the two minimal assembly switches and against jump_fcontext. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,7 +236,7 @@ int main(int argc, char **argv)
 {
     int quick = bench_quick(argc, argv);
     int rounds = bench_rounds(argc, argv, quick ? 3 : 9);
-    long n = quick ? 400000 : 2000000;
+    long n = bench_n(argc, argv, quick ? 400000 : 2000000);
     double v[NV][256];
     for (int k = 0; k < NV; k++) (void)run_variant(k, n / 10); /* warm-up */
     for (int r = 0; r < rounds; r++) {
@@ -252,11 +252,14 @@ int main(int argc, char **argv)
         med[k] = bench_median(v[k], rounds);
         bench_kv(names[k], med[k]);
     }
-    double asm_best = med[V_ASM_RET] < med[V_ASM_JMP] ? med[V_ASM_RET] : med[V_ASM_JMP];
-    bench_kv("asm_best_switch_ns", asm_best);
-    bench_kv("ratio_yield_vs_asm", med[V_YIELD] / asm_best);
-    bench_kv("ratio_raw_vs_asm", med[V_RAW] / asm_best);
-    bench_kv("ratio_yield_vs_boost_fcontext", med[V_YIELD] / med[V_BOOST_FCTX]);
-    bench_kv("ratio_raw_vs_boost_fcontext", med[V_RAW] / med[V_BOOST_FCTX]);
+    double best[256];
+    for (int r = 0; r < rounds; r++)
+        best[r] = v[V_ASM_RET][r] < v[V_ASM_JMP][r] ? v[V_ASM_RET][r] : v[V_ASM_JMP][r];
+    bench_kv("asm_best_switch_ns", bench_median(best, rounds));
+    /* Ratios: median over rounds of the per-round ratio. */
+    bench_kv("ratio_yield_vs_asm", bench_median_ratio(v[V_YIELD], best, rounds));
+    bench_kv("ratio_raw_vs_asm", bench_median_ratio(v[V_RAW], best, rounds));
+    bench_kv("ratio_yield_vs_boost_fcontext", bench_median_ratio(v[V_YIELD], v[V_BOOST_FCTX], rounds));
+    bench_kv("ratio_raw_vs_boost_fcontext", bench_median_ratio(v[V_RAW], v[V_BOOST_FCTX], rounds));
     return 0;
 }

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     int quick = bench_quick(argc, argv);
     static tm_arg a;
     a.rounds = bench_rounds(argc, argv, quick ? 3 : 7);
-    a.n = quick ? 200000 : 1000000;
+    a.n = bench_n(argc, argv, quick ? 200000 : 1000000);
     eddy_opts o = {.flags = EDDY_OPT_NO_SIGNALS, .stack_size = 1 << 20};
     int rc = eddy_run_opts(tm_main, &a, &o);
     if (rc != 0) {
@@ -96,20 +96,18 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("bench=timers\nrounds=%d\ntimers=%ld\n", a.rounds, a.n);
-    double both[NL];
+    double both[NL][256];
     for (int k = 0; k < NL; k++) {
-        double sum[256];
-        for (int r = 0; r < a.rounds; r++) sum[r] = a.start[k][r] + a.stop[k][r];
+        for (int r = 0; r < a.rounds; r++) both[k][r] = a.start[k][r] + a.stop[k][r];
         char key[64];
         snprintf(key, sizeof key, "%s_start_ns", lib_names[k]);
         bench_kv(key, bench_median(a.start[k], a.rounds));
         snprintf(key, sizeof key, "%s_stop_ns", lib_names[k]);
         bench_kv(key, bench_median(a.stop[k], a.rounds));
         snprintf(key, sizeof key, "%s_start_stop_ns", lib_names[k]);
-        both[k] = bench_median(sum, a.rounds);
-        bench_kv(key, both[k]);
+        bench_kv(key, bench_median(both[k], a.rounds));
     }
-    bench_kv("ratio_eddy_vs_libev", both[L_EDDY] / both[L_EV]);
-    bench_kv("ratio_eddy_vs_libuv", both[L_EDDY] / both[L_UV]);
+    bench_kv("ratio_eddy_vs_libev", bench_median_ratio(both[L_EDDY], both[L_EV], a.rounds));
+    bench_kv("ratio_eddy_vs_libuv", bench_median_ratio(both[L_EDDY], both[L_UV], a.rounds));
     return 0;
 }

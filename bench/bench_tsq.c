@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 {
     int quick = bench_quick(argc, argv);
     int rounds = bench_rounds(argc, argv, quick ? 3 : 7);
-    n_items = quick ? 500000 : 2000000;
+    n_items = bench_n(argc, argv, quick ? 500000 : 2000000);
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) cpu_loop = cpu_producer = 0;
     pin_self(cpu_loop);
     nodes = calloc((size_t)n_items, sizeof *nodes);
@@ -208,7 +208,7 @@ int main(int argc, char **argv)
         m[k] = bench_median(v[k], rounds);
         printf("%s=%.0f\n", names[k], m[k]);
     }
-    bench_kv("ratio_post_ts_vs_uv", m[V_POST] / m[V_UV]);
-    bench_kv("ratio_call_ts_vs_uv", m[V_CALL] / m[V_UV]);
+    bench_kv("ratio_post_ts_vs_uv", bench_median_ratio(v[V_POST], v[V_UV], rounds));
+    bench_kv("ratio_call_ts_vs_uv", bench_median_ratio(v[V_CALL], v[V_UV], rounds));
     return 0;
 }

@@ -92,40 +92,47 @@ for ((r = 1; r <= reps; r++)); do
 done
 [ -n "$raw" ] && cp "$out" "$raw"
 
-# Median over repetitions of every key, then the table.
+# Median over repetitions of every key, then the table. The ratio column is the median over
+# repetitions of the per-repetition ratio (both sides ran in the same process, interleaved).
 awk -v quick=$quick -v reps="$reps" '
-function median(k,   n, i, j, t, a) {
-    n = cnt[k]
-    for (i = 1; i <= n; i++) a[i] = val[k, i]
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+function med(arr, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
+    return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
 }
-{ cnt[$1]++; val[$1, cnt[$1]] = $2 }
-function has(k) { return (k in cnt) }
-function m(k) { return has(k) ? median(k) : -1 }
+{ val[$1, $3] = $2; seen[$1] = 1; if ($3 > maxrep) maxrep = $3 }
+function m(k,   r, n, a) {
+    n = 0
+    for (r = 1; r <= maxrep; r++) if ((k, r) in val) a[++n] = val[k, r]
+    return n ? med(a, n) : -1
+}
+function mratio(ek, ak,   r, n, a) {
+    n = 0
+    for (r = 1; r <= maxrep; r++) if (((ek, r) in val) && ((ak, r) in val) && val[ak, r] > 0) a[++n] = val[ek, r] / val[ak, r]
+    return n ? med(a, n) : -1
+}
+function fmt(x) { return x >= 100000 ? sprintf("%.3g", x) : sprintf("%.2f", x) }
 function row(what, unit, ek, ak, aname, goal,   e, a) {
     e = m(ek); a = m(ak)
     if (e < 0 || a <= 0) { printf "%-34s %s\n", what, "(missing)"; return }
-    printf "%-34s %12s %-7s %12s %-18s %7.2f   %s\n", what, fmt(e), unit, fmt(a), aname, e / a, goal
+    printf "%-34s %12s %-7s %12s %-16s %7.2f   %s\n", what, fmt(e), unit, fmt(a), aname, mratio(ek, ak), goal
 }
-function fmt(x) { return x >= 100000 ? sprintf("%.3g", x) : sprintf("%.2f", x) }
 END {
-    printf "\n%-34s %12s %-7s %12s %-18s %7s   %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "goal"
-    printf "%-34s %12s %-7s %12s %-18s %7s   %s\n", "---------", "----", "----", "------", "--------", "-----", "----"
-    row("switch: eddy_yield hand-off", "ns", "switch.eddy_yield_ns", "switch.asm_best_switch_ns", "minimal asm", "<= 2")
+    printf "\n%-34s %12s %-7s %12s %-16s %7s   %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "goal"
+    printf "%-34s %12s %-7s %12s %-16s %7s   %s\n", "---------", "----", "----", "------", "--------", "-----", "----"
+    row("switch: eddy_yield hand-off", "ns", "switch.eddy_yield_ns", "switch.asm_best_switch_ns", "minimal asm", "ratio <= 2")
     row("switch: eddy_yield hand-off", "ns", "switch.eddy_yield_ns", "switch.boost_fcontext_ns", "jump_fcontext", "")
     row("switch: eddy__ctx_switch raw", "ns", "switch.eddy_raw_switch_ns", "switch.asm_best_switch_ns", "minimal asm", "")
     row("switch: eddy__ctx_switch raw", "ns", "switch.eddy_raw_switch_ns", "switch.boost_fcontext_ns", "jump_fcontext", "")
     row("spawn+exit, pooled stack", "ns", "spawn.eddy_spawn_ns", "spawn.boost_fiber_spawn_ns", "boost fiber", "eddy <= 150 ns")
-    row("1M sleepers: RSS per task", "KiB", "sleepers.rss_per_task_kib", "sleepers.page_kib", "one page", "eddy <= 4.5 KiB")
-    row("1M sleepers: spawn (fresh stacks)", "ns", "sleepers.spawn_ns", "spawn.eddy_spawn_ns", "pooled spawn", "")
-    row("timers: start+stop", "ns", "timers.eddy_start_stop_ns", "timers.libev_start_stop_ns", "libev", "<= 1")
+    row(sprintf("%dk sleepers: RSS per task", m("sleepers.tasks") / 1000), "KiB", "sleepers.rss_per_task_kib", "sleepers.page_kib", "one page", "eddy <= 4.5 KiB")
+    row("sleepers: spawn, fresh stacks", "ns", "sleepers.spawn_ns", "spawn.eddy_spawn_ns", "pooled spawn", "")
+    row("timers: start+stop", "ns", "timers.eddy_start_stop_ns", "timers.libev_start_stop_ns", "libev", "ratio <= 1")
     row("timers: start+stop", "ns", "timers.eddy_start_stop_ns", "timers.libuv_start_stop_ns", "libuv", "")
-    row("thread calls: post_ts", "items/s", "tsq.eddy_post_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", ">= 1")
-    row("thread calls: call_ts (malloc)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", ">= 1")
-    printf "\nratio = eddy / anchor (for items/s higher is better; for ns and KiB lower is better).\n"
-    printf "figures: median over %d run(s) of each binary'"'"'s median over its rounds%s.\n", reps, quick ? " (--quick)" : ""
-    printf "1M sleepers also: page tables %.0f B/task (not in RSS), teardown %.0f ns/task.\n", m("sleepers.pte_per_task_bytes"), m("sleepers.teardown_ns")
+    row("thread calls: post_ts", "items/s", "tsq.eddy_post_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
+    row("thread calls: call_ts (malloc)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
+    printf "\nratio = eddy / anchor, median over runs of the per-run ratio (items/s: higher is better;\n"
+    printf "ns and KiB: lower is better). Figures: median over %d run(s) of each binary'"'"'s median\n", reps
+    printf "over its rounds%s. Sleepers also: page tables %.0f B/task (not in RSS), teardown %.0f ns/task.\n", quick ? " (--quick)" : "", m("sleepers.pte_per_task_bytes"), m("sleepers.teardown_ns")
 }' "$out"
 echo "== benchmarks took $(($(date +%s) - start)) s"
 exit $status
