@@ -15,7 +15,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pkgs_for() {
     case "$1" in
     build)
-        echo gcc make cmake pkgconf
+        echo gcc libc6-dev make cmake pkgconf
         # Optional parts of the library are built when their headers exist; install the -dev
         # package of each one the build files mention, so every part is built and tested.
         grep -rqsE 'liburing|uring\.h' "$here/CMakeLists.txt" "$here/src" && echo liburing-dev
@@ -35,7 +35,13 @@ pkgs_for() {
     esac
 }
 
-installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
+# Captured, not piped into grep -q: under pipefail, grep quitting early makes dpkg die of
+# SIGPIPE on a long description, and the package would look missing.
+installed() {
+    local st
+    st=$(dpkg -s "$1" 2>/dev/null) || return 1
+    [[ $st == *$'\nStatus: install ok installed'* ]]
+}
 
 [ $# -gt 0 ] || set -- build
 want=()
