@@ -122,15 +122,21 @@ typedef struct eddy_io {
     eddy__io_start((w), (fd), (events), (cb), (data), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__io_start(eddy_io *w, int fd, unsigned events,
                                      void (*cb)(eddy_io *, unsigned), void *data, const char *site);
-/* Stop w (no callback after this returns). Safe on an inactive watcher. */
+/* Stop w (no callback after this returns). Safe on an inactive watcher.
+ * Closing an fd that had a watcher or an eddy_wait_fd waiter: stop its watchers, then call
+ * eddy_fd_forget(fd) before close(fd). The loop drops kernel interest lazily (a stop and a
+ * restart within one iteration cost no syscall), so without the forget a new fd that reuses
+ * the number in the same iteration would never be registered and its watchers never fire. */
 EDDY_API void eddy_io_stop(eddy_io *w);
 
 /* N5 (used by C8): suspend the calling task until fd is ready for events.
  * Returns the ready events (> 0); -ECANCELED/-ETIMEDOUT when cancelled; -EBUSY if another task
  * waits on fd in the same direction; -EPERM outside a task; the errors of eddy_io_start. */
 EDDY_API EDDY_WUR int eddy_wait_fd(int fd, unsigned events);
-/* N5: tell the loop fd is about to be closed: tasks waiting on it get -EBADF. Call before
- * close(fd). Returns the number of waiters woken. */
+/* N5: tell the loop fd is about to be closed: tasks waiting on it get -EBADF, and the
+ * loop's kernel registration of fd is dropped now. Call before close(fd) for every fd that
+ * was ever passed to eddy_wait_fd or eddy_io_start (see eddy_io_stop). Returns the number of
+ * waiters woken (0 outside a loop or for an unknown fd). */
 EDDY_API int eddy_fd_forget(int fd);
 
 /* ---- thread-safe call queue (H3 substrate, used by C9 and A6) --------------------------- */

@@ -417,6 +417,7 @@ static void poll_once(eddy_loop *l)
         int64_t next = eddy__timers_next(l);
         if (virt) {
             timeout = next == EDDY_FOREVER ? -1 : (l->autojump < 0 ? -1 : l->autojump);
+            if (next <= l->vnow) timeout = 0; /* already due (armed by a timer callback) */
         } else {
             timeout = next == EDDY_FOREVER ? -1 : next - l->now;
             if (next != EDDY_FOREVER && timeout < 0) timeout = 0;
@@ -438,11 +439,14 @@ static void poll_once(eddy_loop *l)
         l->stats.polls++;
     }
     if (virt) {
-        /* Autojump (X1): nothing happened within the threshold and no task is ready: move
-         * virtual time to the next timer. */
+        /* Autojump (X1): every task is still blocked after the poll — nothing happened
+         * within the threshold, or (threshold 0) the events only ran callbacks that woke no
+         * task — so move virtual time to the next timer. Requiring "no event at all" with
+         * threshold 0 froze virtual time whenever an fd stayed ready (a writable socket, a
+         * level-triggered watcher not drained) and sleeps never ended. */
         int64_t next = eddy__timers_next(l);
-        if (n == 0 && l->nready == 0 && l->autojump >= 0 && next != EDDY_FOREVER && next > l->vnow &&
-            !atomic_load(&l->ts_head))
+        if ((n == 0 || l->autojump == 0) && l->nready == 0 && l->autojump >= 0 &&
+            next != EDDY_FOREVER && next > l->vnow && !atomic_load(&l->ts_head))
             l->vnow = next;
     }
     l->now = eddy__clock_read(l);

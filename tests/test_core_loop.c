@@ -1,0 +1,502 @@
+/* Core tests: the loop's callback layer (A9), timers (T1-T3), fd watchers and eddy_wait_fd
+ * (N5), the thread-safe call queue (H3 substrate) and the clocks (X1, T3). */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sched.h>
+#include <time.h>
+
+#include "test_core_util.h"
+
+static char log_buf[128];
+static size_t nlog;
+static void log_c(void *arg) { log_buf[nlog++] = (char)(intptr_t)arg; }
+
+static void soon_nested(void *arg)
+{
+    log_c(arg);
+    EDDY_OK(eddy_call_soon(log_c, (void *)(intptr_t)'z')); /* runs after what is queued */
+}
+
+EDDY_TEST(call_soon_runs_in_order)
+{
+    EDDY_OK(eddy_call_soon(log_c, (void *)(intptr_t)'a'));
+    EDDY_OK(eddy_call_soon(soon_nested, (void *)(intptr_t)'b'));
+    EDDY_OK(eddy_call_soon(log_c, (void *)(intptr_t)'c'));
+    EDDY_CHECK_EQ(nlog, 0); /* not run until the task lets the loop run */
+    EDDY_OK(eddy_sleep(1));
+    log_buf[nlog] = 0;
+    EDDY_CHECK(!strcmp(log_buf, "abcz"));
+    EDDY_CHECK_EQ(eddy_call_soon(NULL, NULL), -EINVAL);
+    /* many: the node pool grows past one block, then is reused without allocating */
+    nlog = 0;
+    for (int i = 0; i < 100; i++) EDDY_OK(eddy_call_soon(log_c, (void *)(intptr_t)'x'));
+    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(nlog, 100);
+    return 0;
+}
+
+typedef struct fired {
+    int n;
+    int64_t at[8];
+    char order[16];
+} fired;
+static fired F;
+static void on_timer(void *arg)
+{
+    F.at[F.n] = eddy_now();
+    F.order[F.n++] = (char)(intptr_t)arg;
+}
+
+EDDY_TEST(callback_timers)
+{
+    eddy_timer a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+    EDDY_CHECK(!eddy_timer_pending(&a));
+    EDDY_CHECK(!eddy_timer_cancel(&a)); /* never armed */
+    EDDY_OK(eddy_call_later(&a, EDDY_SEC(3), on_timer, (void *)(intptr_t)'a'));
+    EDDY_OK(eddy_call_at(&b, EDDY_SEC(2), on_timer, (void *)(intptr_t)'b'));
+    EDDY_OK(eddy_call_at(&c, EDDY_SEC(2), on_timer, (void *)(intptr_t)'c')); /* same deadline */
+    EDDY_OK(eddy_call_at(&d, EDDY_SEC(1), on_timer, (void *)(intptr_t)'d'));
+    EDDY_OK(eddy_call_at(&e, EDDY_SEC(1), on_timer, (void *)(intptr_t)'e'));
+    EDDY_CHECK(eddy_timer_pending(&a));
+    EDDY_CHECK(eddy_timer_cancel(&d));  /* armed: now never runs */
+    EDDY_CHECK(!eddy_timer_cancel(&d)); /* second cancel */
+    EDDY_CHECK(!eddy_timer_pending(&d));
+    EDDY_OK(eddy_call_at(&a, EDDY_SEC(2), on_timer, (void *)(intptr_t)'A')); /* re-arm = reset */
+    EDDY_CHECK_EQ(eddy_call_at(&d, 5, NULL, NULL), -EINVAL);
+    EDDY_OK(eddy_sleep(EDDY_SEC(10)));
+    F.order[F.n] = 0;
+    EDDY_CHECK(!strcmp(F.order, "ebcA")); /* equal deadlines fire in arming order */
+    EDDY_CHECK_EQ(F.at[0], EDDY_SEC(1));
+    EDDY_CHECK_EQ(F.at[1], EDDY_SEC(2));
+    EDDY_CHECK_EQ(F.at[3], EDDY_SEC(2));
+    EDDY_CHECK(!eddy_timer_cancel(&a)); /* already fired */
+    EDDY_CHECK(!eddy_timer_pending(&a));
+    /* a timer in the past fires on the next iteration */
+    F.n = 0;
+    EDDY_OK(eddy_call_at(&a, 0, on_timer, (void *)(intptr_t)'p'));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(F.n, 1);
+    eddy_loop_stats s;
+    eddy_loop_get_stats(&s);
+    EDDY_CHECK(s.timers_fired >= 5);
+    return 0;
+}
+
+/* A timer callback that re-arms itself (a periodic timer), stopped by a count. */
+static eddy_timer periodic;
+static int ticks;
+static void tick(void *arg)
+{
+    (void)arg;
+    if (++ticks < 5) EDDY_OK(eddy_call_later(&periodic, EDDY_MSEC(100), tick, NULL));
+}
+
+EDDY_TEST(timer_rearms_from_its_callback)
+{
+    EDDY_OK(eddy_call_later(&periodic, EDDY_MSEC(100), tick, NULL));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    EDDY_CHECK_EQ(ticks, 5);
+    EDDY_CHECK(!eddy_timer_pending(&periodic));
+    return 0;
+}
+
+/* ---- fd watchers ---- */
+
+typedef struct watch {
+    int calls;
+    unsigned last;
+    bool stop;
+} watch;
+
+static void on_io(eddy_io *w, unsigned ev)
+{
+    watch *s = w->data;
+    s->calls++;
+    s->last = ev;
+    if (s->stop) eddy_io_stop(w);
+}
+
+EDDY_TEST(fd_watchers)
+{
+    int p[2];
+    EDDY_OK(pipe2(p, O_NONBLOCK));
+    eddy_io r = {0}, w = {0}, r2 = {0};
+    watch rs = {.stop = true}, ws = {.stop = true}, r2s = {0};
+    EDDY_CHECK_EQ(eddy_io_start(&r, -1, EDDY_READ, on_io, &rs), -EINVAL);
+    EDDY_CHECK_EQ(eddy_io_start(&r, p[0], 0, on_io, &rs), -EINVAL);
+    EDDY_CHECK_EQ(eddy_io_start(&r, p[0], EDDY_ERR, on_io, &rs), -EINVAL);
+    EDDY_CHECK_EQ(eddy_io_start(&r, p[0], EDDY_READ, NULL, &rs), -EINVAL);
+    EDDY_OK(eddy_io_start(&r, p[0], EDDY_READ, on_io, &rs));
+    EDDY_CHECK_EQ(eddy_io_start(&r2, p[0], EDDY_READ, on_io, &r2s), -EBUSY);
+    EDDY_OK(eddy_io_start(&w, p[1], EDDY_WRITE, on_io, &ws));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(rs.calls, 0); /* nothing to read */
+    EDDY_CHECK_EQ(ws.calls, 1); /* writable at once */
+    EDDY_CHECK(ws.last & EDDY_WRITE);
+    EDDY_CHECK(!w.active);
+    EDDY_CHECK_EQ(write(p[1], "hi", 2), 2);
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(rs.calls, 1);
+    EDDY_CHECK(rs.last & EDDY_READ);
+    EDDY_CHECK(!r.active);
+    eddy_io_stop(&r); /* stopping an inactive watcher is harmless */
+    eddy_io_stop(NULL);
+    /* level-triggered: an unstopped watcher is called every iteration until drained */
+    EDDY_OK(eddy_io_start(&r2, p[0], EDDY_READ, on_io, &r2s));
+    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_sleep(1));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK(r2s.calls >= 2);
+    char buf[8];
+    EDDY_CHECK_EQ(read(p[0], buf, sizeof buf), 2);
+    int before = r2s.calls;
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(r2s.calls, before);
+    /* restarting changes the events; the writer's end closing gives HUP */
+    close(p[1]);
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK(r2s.last & (EDDY_HUP | EDDY_READ));
+    eddy_io_stop(&r2);
+    EDDY_CHECK_EQ(eddy_fd_forget(p[0]), 0);
+    close(p[0]);
+    /* a closed fd is refused */
+    EDDY_CHECK_EQ(eddy_io_start(&r, p[0], EDDY_READ, on_io, &rs), -EBADF);
+    EDDY_CHECK(!r.active);
+    return 0;
+}
+
+EDDY_TEST(fd_watcher_regular_file_is_eperm)
+{
+    char path[] = "/tmp/eddy-core-XXXXXX";
+    int fd = mkstemp(path);
+    EDDY_CHECK(fd >= 0);
+    unlink(path);
+    eddy_io w = {0};
+    watch s = {0};
+    EDDY_CHECK_EQ(eddy_io_start(&w, fd, EDDY_READ, on_io, &s), -EPERM);
+    EDDY_CHECK(!w.active);
+    EDDY_CHECK_EQ(eddy_wait_fd(fd, EDDY_READ), -EPERM);
+    close(fd);
+    return 0;
+}
+
+EDDY_TEST(reader_and_writer_share_an_fd)
+{
+    int sv[2];
+    EDDY_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+    eddy_io r = {0}, w = {0}, w2 = {0};
+    watch rs = {.stop = true}, ws = {.stop = true};
+    EDDY_OK(eddy_io_start(&r, sv[0], EDDY_READ, on_io, &rs));
+    EDDY_OK(eddy_io_start(&w, sv[0], EDDY_WRITE, on_io, &ws));
+    EDDY_CHECK_EQ(eddy_io_start(&w2, sv[0], EDDY_WRITE | EDDY_READ, on_io, &ws), -EBUSY);
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(ws.calls, 1);
+    EDDY_CHECK_EQ(rs.calls, 0);
+    EDDY_CHECK(r.active);
+    EDDY_CHECK_EQ(write(sv[1], "x", 1), 1);
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(rs.calls, 1);
+    EDDY_CHECK(rs.last & EDDY_READ);
+    EDDY_CHECK(!(rs.last & EDDY_WRITE)); /* only the directions the watcher asked for */
+    /* one watcher for both directions, then narrowed by restarting */
+    watch bs = {0};
+    EDDY_OK(eddy_io_start(&w2, sv[0], EDDY_READ | EDDY_WRITE, on_io, &bs));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK(bs.last & EDDY_WRITE);
+    EDDY_OK(eddy_io_start(&w2, sv[0], EDDY_WRITE, on_io, &bs)); /* no longer reads */
+    EDDY_OK(eddy_io_start(&r, sv[0], EDDY_READ, on_io, &rs));  /* so a reader may join */
+    eddy_io_stop(&w2);
+    eddy_io_stop(&r);
+    EDDY_CHECK_EQ(eddy_fd_forget(sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
+/* io_stop, eddy_fd_forget, close, and the number reused by a new fd: the new watcher works
+ * even though the old registration's removal was deferred. */
+EDDY_TEST(fd_number_reuse_after_forget)
+{
+    int p[2], q[2];
+    for (int round = 0; round < 3; round++) {
+        EDDY_OK(pipe2(p, O_NONBLOCK));
+        eddy_io r = {0};
+        watch rs = {0};
+        EDDY_OK(eddy_io_start(&r, p[0], EDDY_READ, on_io, &rs));
+        eddy_io_stop(&r);
+        EDDY_CHECK_EQ(eddy_fd_forget(p[0]), 0);
+        close(p[0]);
+        close(p[1]);
+        EDDY_OK(pipe2(q, O_NONBLOCK));
+        EDDY_CHECK_EQ(q[0], p[0]); /* same numbers */
+        EDDY_CHECK_EQ(write(q[1], "x", 1), 1);
+        rs.stop = true;
+        EDDY_OK(eddy_io_start(&r, q[0], EDDY_READ, on_io, &rs));
+        EDDY_MOVE_ON_AFTER(EDDY_SEC(1)) { EDDY_CHECK(eddy_wait_fd(q[1], EDDY_WRITE) > 0); }
+        EDDY_OK(eddy_sleep(1));
+        EDDY_CHECK_EQ(rs.calls, 1);
+        EDDY_CHECK_EQ(eddy_fd_forget(q[0]), 0);
+        EDDY_CHECK_EQ(eddy_fd_forget(q[1]), 0); /* it had an eddy_wait_fd waiter */
+        close(q[0]);
+        close(q[1]);
+    }
+    return 0;
+}
+
+/* ---- eddy_wait_fd and eddy_fd_forget ---- */
+
+static int wait_result;
+static int waits_readable(void *arg)
+{
+    int *fdp = arg;
+    wait_result = eddy_wait_fd(*fdp, EDDY_READ);
+    return 0;
+}
+
+EDDY_TEST(wait_fd_and_forget)
+{
+    int p[2];
+    EDDY_OK(pipe2(p, O_NONBLOCK));
+    int rc = eddy_wait_fd(p[1], EDDY_WRITE);
+    EDDY_CHECK(rc > 0 && (rc & EDDY_WRITE));
+    eddy_task *h, *h2;
+    int st;
+    eddy_nursery n;
+    EDDY_OK(eddy_nursery_open(&n));
+    EDDY_OK(eddy_spawn(&n, waits_readable, &p[0], .handle = &h));
+    EDDY_CHECK_EQ(eddy_wait_fd(p[0], EDDY_READ), -EBUSY); /* one waiter per direction */
+    EDDY_CHECK_EQ(write(p[1], "x", 1), 1);
+    EDDY_OK(eddy_task_join(h, &st));
+    EDDY_CHECK(wait_result > 0 && (wait_result & EDDY_READ));
+    /* forget wakes the waiter with -EBADF */
+    char c;
+    EDDY_CHECK_EQ(read(p[0], &c, 1), 1);
+    EDDY_OK(eddy_spawn(&n, waits_readable, &p[0], .handle = &h2));
+    EDDY_CHECK_EQ(eddy_fd_forget(p[0]), 1);
+    EDDY_CHECK_EQ(eddy_fd_forget(p[0]), 0);
+    EDDY_CHECK_EQ(eddy_fd_forget(-1), 0);
+    EDDY_CHECK_EQ(eddy_fd_forget(100000), 0);
+    EDDY_OK(eddy_task_join(h2, &st));
+    EDDY_CHECK_EQ(wait_result, -EBADF);
+    /* cancelled while waiting: the watcher is gone afterwards (no leak) */
+    EDDY_MOVE_ON_AFTER(EDDY_SEC(1)) { EDDY_CHECK_EQ(eddy_wait_fd(p[0], EDDY_READ), -ECANCELED); }
+    EDDY_CHECK_EQ(eddy_wait_fd(-1, EDDY_READ), -EINVAL);
+    EDDY_CHECK_EQ(eddy_wait_fd(p[0], 0), -EINVAL);
+    EDDY_OK(eddy_nursery_close(&n));
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+/* ---- the thread-safe call queue ---- */
+
+typedef struct ts_state {
+    eddy_loop *loop;
+    eddy_cancel_scope cs;
+    _Atomic int count;
+    int on_loop_thread;
+    pthread_t loop_thread;
+    eddy_ts_call nodes[50];
+    int bad_rc[3];
+} ts_state;
+
+#define TS_N 1000
+
+static void ts_cb(void *arg)
+{
+    ts_state *s = arg;
+    if (pthread_equal(pthread_self(), s->loop_thread) && eddy_current() == NULL) s->on_loop_thread++;
+    if (atomic_fetch_add(&s->count, 1) + 1 == TS_N + 50) eddy_cancel_scope_cancel(&s->cs);
+}
+
+static void *ts_thread(void *arg)
+{
+    ts_state *s = arg;
+    for (int i = 0; i < TS_N; i++) {
+        int rc;
+        while ((rc = eddy_loop_call_ts(s->loop, ts_cb, s)) == -ENOMEM) sched_yield();
+        if (rc != 0) s->bad_rc[0] = rc;
+        if (i % 20 == 0) {
+            s->nodes[i / 20] = (eddy_ts_call){.fn = ts_cb, .arg = s};
+            if (eddy_loop_post_ts(s->loop, &s->nodes[i / 20]) != 0) s->bad_rc[1] = -1;
+        }
+    }
+    s->bad_rc[2] = eddy_loop_post_ts(s->loop, NULL);
+    eddy_loop_unref(s->loop);
+    return NULL;
+}
+
+EDDY_TEST_EX(call_ts_from_a_thread, .real_clock = true)
+{
+    static ts_state s;
+    s.loop = eddy_loop_current();
+    s.loop_thread = pthread_self();
+    EDDY_CHECK(s.loop != NULL);
+    eddy_loop_ref(s.loop); /* the loop stays alive while the thread may post */
+    pthread_t th;
+    EDDY_OK(pthread_create(&th, NULL, ts_thread, &s));
+    int rc = 1;
+    EDDY_CANCEL_SCOPE(&s.cs) { rc = eddy_sleep_forever(); }
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_OK(pthread_join(th, NULL));
+    EDDY_CHECK_EQ(atomic_load(&s.count), TS_N + 50);
+    EDDY_CHECK_EQ(s.on_loop_thread, TS_N + 50);
+    EDDY_CHECK_EQ(s.bad_rc[0], 0);
+    EDDY_CHECK_EQ(s.bad_rc[1], 0);
+    EDDY_CHECK_EQ(s.bad_rc[2], -EINVAL);
+    EDDY_CHECK_EQ(eddy_loop_call_ts(NULL, ts_cb, &s), -EINVAL);
+    EDDY_CHECK_EQ(eddy_loop_call_ts(s.loop, NULL, &s), -EINVAL);
+    eddy_loop_ref(NULL);
+    eddy_loop_unref(NULL);
+    eddy_loop_stats st;
+    eddy_loop_get_stats(&st);
+    EDDY_CHECK_EQ(st.ts_calls, TS_N + 50);
+    return 0;
+}
+
+/* After the loop finished, a thread still holding a ref gets -ESHUTDOWN; eddy_run waits for
+ * its unref before freeing the loop. */
+static _Atomic int shutdown_rc;
+static void nop(void *arg) { (void)arg; }
+static void *late_poster(void *arg)
+{
+    eddy_loop *l = arg;
+    int rc;
+    while ((rc = eddy_loop_call_ts(l, nop, NULL)) == 0) sched_yield();
+    atomic_store(&shutdown_rc, rc);
+    eddy_loop_unref(l);
+    return NULL;
+}
+
+static pthread_t late_th;
+static int shutdown_main(void *arg)
+{
+    (void)arg;
+    eddy_loop *l = eddy_loop_current();
+    eddy_loop_ref(l);
+    EDDY_OK(pthread_create(&late_th, NULL, late_poster, l));
+    EDDY_OK(eddy_sleep(EDDY_MSEC(1)));
+    return 0;
+}
+
+EDDY_TEST_EX(post_after_finish_is_eshutdown, .raw = true)
+{
+    eddy_opts o = {.flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK};
+    EDDY_OK(eddy_run_opts(shutdown_main, NULL, &o));
+    EDDY_OK(pthread_join(late_th, NULL));
+    EDDY_CHECK_EQ(atomic_load(&shutdown_rc), -ESHUTDOWN);
+    return 0;
+}
+
+/* ---- clocks ---- */
+
+EDDY_TEST(virtual_clock_and_jump)
+{
+    EDDY_CHECK_EQ(eddy_now(), 0);
+    EDDY_CHECK_EQ(eddy_now_fresh(), 0);
+    struct timespec r0, r1;
+    clock_gettime(CLOCK_MONOTONIC, &r0);
+    EDDY_OK(eddy_sleep(EDDY_SEC(3600))); /* autojump: no real hour */
+    clock_gettime(CLOCK_MONOTONIC, &r1);
+    EDDY_CHECK(r1.tv_sec - r0.tv_sec < 5);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(3600));
+    eddy_timer t = {0};
+    F.n = 0;
+    EDDY_OK(eddy_call_later(&t, EDDY_SEC(3), on_timer, (void *)(intptr_t)'j'));
+    EDDY_OK(eddy_clock_jump(EDDY_SEC(5)));
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(3605));
+    EDDY_CHECK_EQ(F.n, 0); /* fires on the next iteration */
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(F.n, 1);
+    EDDY_CHECK_EQ(F.at[0], EDDY_SEC(3605));
+    EDDY_OK(eddy_clock_jump(0));
+    EDDY_CHECK_EQ(eddy_clock_jump(-1), -EINVAL);
+    return 0;
+}
+
+EDDY_TEST_EX(real_clock, .real_clock = true)
+{
+    EDDY_CHECK_EQ(eddy_clock_jump(EDDY_SEC(1)), -EINVAL);
+    int64_t a = eddy_now(), b = eddy_now_fresh();
+    EDDY_CHECK(a > 0 && b >= a);
+    EDDY_CHECK_EQ(eddy_now(), b);
+    EDDY_OK(eddy_sleep(EDDY_MSEC(2)));
+    EDDY_CHECK(eddy_now() - b >= EDDY_MSEC(2));
+    return 0;
+}
+
+static int64_t custom_base;
+static int64_t custom_now(void *ctx)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return *(int64_t *)ctx + (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int custom_main(void *arg)
+{
+    (void)arg;
+    EDDY_CHECK(eddy_now() >= custom_base);
+    int64_t t0 = eddy_now_fresh();
+    EDDY_OK(eddy_sleep(EDDY_MSEC(1)));
+    EDDY_CHECK(eddy_now() - t0 >= EDDY_MSEC(1));
+    EDDY_CHECK_EQ(eddy_clock_jump(1), -EINVAL);
+    return 0;
+}
+
+EDDY_TEST_EX(custom_clock, .raw = true)
+{
+    custom_base = (int64_t)1 << 50;
+    eddy_clock c = {custom_now, &custom_base};
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_CUSTOM, .clock = &c, .flags = EDDY_OPT_NO_SIGNALS};
+    EDDY_OK(eddy_run_opts(custom_main, NULL, &o));
+    o.clock = NULL;
+    EDDY_CHECK_EQ(eddy_run_opts(custom_main, NULL, &o), -EINVAL);
+    eddy_clock none = {NULL, NULL};
+    o.clock = &none;
+    EDDY_CHECK_EQ(eddy_run_opts(custom_main, NULL, &o), -EINVAL);
+    return 0;
+}
+
+/* A timer armed for "now" from a timer callback is due at once: the virtual clock must not
+ * wait out the real-time autojump threshold before running it. */
+static eddy_timer due_a, due_b;
+static eddy_cancel_scope *due_cs;
+static void due_second(void *arg)
+{
+    (void)arg;
+    eddy_cancel_scope_cancel(due_cs);
+}
+static void due_first(void *arg)
+{
+    (void)arg;
+    EDDY_OK(eddy_call_at(&due_b, eddy_now(), due_second, NULL));
+}
+
+static int due_main(void *arg)
+{
+    (void)arg;
+    eddy_cancel_scope cs;
+    due_cs = &cs;
+    EDDY_OK(eddy_call_at(&due_a, 0, due_first, NULL));
+    int rc = 1;
+    EDDY_CANCEL_SCOPE(&cs) { rc = eddy_sleep(EDDY_SEC(100)); }
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_CHECK_EQ(eddy_now(), 0);
+    return 0;
+}
+
+EDDY_TEST_EX(virtual_clock_runs_due_timers_without_waiting, .raw = true)
+{
+    eddy_opts o = core_opts();
+    o.autojump_threshold = EDDY_SEC(30); /* real time */
+    struct timespec r0, r1;
+    clock_gettime(CLOCK_MONOTONIC, &r0);
+    EDDY_OK(eddy_run_opts(due_main, NULL, &o));
+    clock_gettime(CLOCK_MONOTONIC, &r1);
+    EDDY_CHECK(r1.tv_sec - r0.tv_sec < 10);
+    return 0;
+}
