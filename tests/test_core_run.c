@@ -1,0 +1,429 @@
+/* Core tests: eddy_run itself (A1): options, nesting, deadlock detection, leak reports (D4),
+ * signals (B9), the seeded scheduler (X2) and eddy_dump (D3). */
+#include <fcntl.h>
+#include <stdatomic.h>
+
+#include "test_core_util.h"
+
+static int ret0(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int ret_arg(void *arg) { return (int)(intptr_t)arg; }
+
+static int nested_run(void *arg)
+{
+    (void)arg;
+    EDDY_CHECK_EQ(eddy_run(ret0, NULL), -EBUSY);
+    eddy_opts o = core_opts();
+    EDDY_CHECK_EQ(eddy_run_opts(ret0, NULL, &o), -EBUSY);
+    return 0;
+}
+
+EDDY_TEST_EX(run_options_and_errors, .raw = true)
+{
+    eddy_opts o = core_opts();
+    EDDY_CHECK_EQ(eddy_run_opts(ret_arg, (void *)(intptr_t)-EXDEV, &o), -EXDEV); /* main's status */
+    EDDY_CHECK_EQ(eddy_run_opts(ret_arg, (void *)(intptr_t)3, &o), 3);
+    EDDY_CHECK_EQ(eddy_run_opts(NULL, NULL, &o), -EINVAL);
+    o.clock_kind = 9;
+    EDDY_CHECK_EQ(eddy_run_opts(ret0, NULL, &o), -EINVAL);
+    o = core_opts();
+    o.backend = "nope";
+    EDDY_CHECK_EQ(eddy_run_opts(ret0, NULL, &o), -EINVAL);
+    o.backend = "epoll";
+    EDDY_OK(eddy_run_opts(nested_run, NULL, &o));
+    o = core_opts();
+    o.stack_size = 256 * 1024;
+    o.poll_interval = 3;
+    EDDY_OK(eddy_run_opts(ret0, NULL, &o));
+    EDDY_OK(eddy_run_opts(ret0, NULL, NULL)); /* defaults (signals installed and restored) */
+    EDDY_OK(eddy_run(ret0, NULL));
+    EDDY_CHECK(eddy_loop_current() == NULL);
+    return 0;
+}
+
+/* ---- deadlock detection ---- */
+
+static int unwound;
+static int sleeps_forever(void *arg)
+{
+    (void)arg;
+    int rc = eddy_sleep_forever();
+    if (rc == -ECANCELED) unwound++; /* the detector cancels everything so tasks unwind */
+    return rc;
+}
+
+static int deadlock_main(void *arg)
+{
+    (void)arg;
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, sleeps_forever, NULL, .name = "stuck-child"));
+        if (eddy_sleep_forever() == -ECANCELED) unwound++;
+    }
+    printf("unwound %d\n", unwound);
+    return 0;
+}
+
+static int deadlock_child(void *arg)
+{
+    eddy_opts o = core_opts();
+    o.flags |= (unsigned)(intptr_t)arg;
+    int rc = eddy_run_opts(deadlock_main, NULL, &o);
+    printf("run %d\n", rc);
+    return 0;
+}
+
+EDDY_TEST_EX(deadlock_is_detected_and_tasks_unwind, .raw = true)
+{
+    unsigned variants[2] = {EDDY_OPT_NO_SIGNALS, 0};
+    for (int i = 0; i < 2; i++) {
+        char out[8192];
+        int st = core_run_child(deadlock_child, (void *)(intptr_t)variants[i], out, sizeof out);
+        EDDY_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        char want[32];
+        snprintf(want, sizeof want, "run %d", -EDEADLK);
+        if (!strstr(out, want) || !strstr(out, "deadlock") || !strstr(out, "stuck-child") ||
+            !strstr(out, "sleep forever") || !strstr(out, "unwound 2"))
+            eddy_test_fail(__FILE__, __LINE__, "unexpected output: %s", out);
+    }
+    return 0;
+}
+
+/* Virtual clock with autojump disabled: a pending timer alone cannot fire, so a task
+ * waiting for it is deadlocked too. */
+static int sleeps_long(void *arg)
+{
+    (void)arg;
+    return eddy_sleep(EDDY_SEC(5)) == -ECANCELED ? 0 : -EPROTO;
+}
+
+EDDY_TEST_EX(deadlock_with_autojump_off, .raw = true)
+{
+    eddy_opts o = core_opts();
+    o.autojump_threshold = -1;
+    o.flags |= EDDY_OPT_QUIET;
+    fflush(stderr);
+    int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    int rc = eddy_run_opts(sleeps_long, NULL, &o);
+    dup2(saved, 2);
+    close(saved);
+    close(devnull);
+    EDDY_CHECK_EQ(rc, -EDEADLK);
+    return 0;
+}
+
+/* ---- leak reports (D4) ---- */
+
+static eddy_timer leaked_timer;
+static eddy_io leaked_io;
+static int leak_fds[2];
+static int leak_line;
+static void never(void *arg) { (void)arg; }
+static void never_io(eddy_io *w, unsigned ev) { (void)w; (void)ev; }
+
+static int leaks_timer(void *arg)
+{
+    (void)arg;
+    leak_line = __LINE__; EDDY_OK(eddy_call_later(&leaked_timer, EDDY_SEC(100), never, NULL));
+    return 0;
+}
+
+static int leaks_watcher(void *arg)
+{
+    (void)arg;
+    EDDY_OK(pipe(leak_fds));
+    leak_line = __LINE__; EDDY_OK(eddy_io_start(&leaked_io, leak_fds[0], EDDY_READ, never_io, NULL));
+    return 0;
+}
+
+typedef struct leak_case {
+    int (*fn)(void *);
+    unsigned flags;
+} leak_case;
+
+static int leak_child(void *arg)
+{
+    leak_case *c = arg;
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_NO_SIGNALS | c->flags};
+    int rc = eddy_run_opts(c->fn, NULL, &o);
+    printf("run %d line %d\n", rc, leak_line);
+    return 0;
+}
+
+EDDY_TEST_EX(leaks_are_reported_with_their_site, .raw = true)
+{
+    leak_case cases[] = {
+        {leaks_timer, EDDY_OPT_FAIL_ON_LEAK},
+        {leaks_watcher, EDDY_OPT_FAIL_ON_LEAK},
+        {leaks_timer, 0},
+        {leaks_watcher, EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET},
+    };
+    for (int i = 0; i < 4; i++) {
+        char out[4096];
+        int st = core_run_child(leak_child, &cases[i], out, sizeof out);
+        EDDY_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        int rc = 1, line = 0;
+        const char *p = strstr(out, "run ");
+        EDDY_CHECK(p && sscanf(p, "run %d line %d", &rc, &line) == 2);
+        EDDY_CHECK_EQ(rc, (cases[i].flags & EDDY_OPT_FAIL_ON_LEAK) ? -ENOTRECOVERABLE : 0);
+        char site[64];
+        snprintf(site, sizeof site, "test_core_run.c:%d", line);
+        bool quiet = cases[i].flags & EDDY_OPT_QUIET;
+        if (quiet ? strstr(out, "leak") != NULL : (!strstr(out, "eddy: leak:") || !strstr(out, site)))
+            eddy_test_fail(__FILE__, __LINE__, "case %d: %s", i, out);
+    }
+    return 0;
+}
+
+/* ---- signals (B9) ---- */
+
+typedef struct sig_case {
+    unsigned flags;
+    bool stuck; /* after the first signal, block in a long shield */
+} sig_case;
+
+static int sig_main(void *arg)
+{
+    sig_case *c = arg;
+    printf("ready\n");
+    fflush(stdout);
+    int rc = eddy_sleep(EDDY_SEC(100));
+    printf("cancelled %d\n", rc);
+    if (c->stuck) {
+        printf("stuck\n");
+        fflush(stdout);
+        EDDY_SHIELD(EDDY_SEC(100)) { rc = eddy_sleep(EDDY_SEC(100)); }
+        printf("unstuck %d\n", rc);
+        return 0;
+    }
+    EDDY_SHIELD(EDDY_SEC(10)) { rc = eddy_sleep(EDDY_MSEC(1)); } /* cleanup still works */
+    printf("cleaned %d then %d\n", rc, eddy_yield());
+    fflush(stdout);
+    return 0;
+}
+
+/* Fork a loop on the real clock; send sig when it prints "ready" (and again on "stuck");
+ * return the wait status and the output. */
+static int run_sig_child(sig_case *c, int sig, char *out, size_t len)
+{
+    int p[2];
+    EDDY_OK(pipe(p));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    EDDY_CHECK(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        eddy_opts o = {.flags = c->flags};
+        int rc = eddy_run_opts(sig_main, c, &o);
+        printf("run %d\n", rc);
+        fflush(stdout);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t got = 0;
+    int sent = 0;
+    for (;;) {
+        ssize_t r = read(p[0], out + got, len - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        out[got] = 0;
+        if (sent == 0 && strstr(out, "ready")) {
+            kill(pid, sig);
+            sent = 1;
+        }
+        if (sent == 1 && strstr(out, "stuck\n")) {
+            kill(pid, sig);
+            sent = 2;
+        }
+    }
+    out[got] = 0;
+    close(p[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return st;
+}
+
+EDDY_TEST_EX(sigint_cancels_root_gracefully, .raw = true)
+{
+    char out[4096];
+    sig_case graceful = {0};
+    int sigs[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        int st = run_sig_child(&graceful, sigs[i], out, sizeof out);
+        char want[64];
+        snprintf(want, sizeof want, "cancelled %d", -ECANCELED);
+        if (!WIFEXITED(st) || !strstr(out, want) || !strstr(out, "cleaned 0 then -125") ||
+            !strstr(out, "run 0"))
+            eddy_test_fail(__FILE__, __LINE__, "signal %d, status 0x%x: %s", sigs[i], st, out);
+    }
+    /* a second signal while shutdown is stuck kills the process */
+    sig_case stuck = {.stuck = true};
+    int st = run_sig_child(&stuck, SIGINT, out, sizeof out);
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGINT || strstr(out, "unstuck"))
+        eddy_test_fail(__FILE__, __LINE__, "status 0x%x: %s", st, out);
+    /* opting out: the signal keeps its default action */
+    sig_case optout = {.flags = EDDY_OPT_NO_SIGNALS};
+    st = run_sig_child(&optout, SIGINT, out, sizeof out);
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGINT || strstr(out, "cancelled"))
+        eddy_test_fail(__FILE__, __LINE__, "status 0x%x: %s", st, out);
+    return 0;
+}
+
+/* ---- seeded scheduler (X2) ---- */
+
+static char strace_buf[256];
+static size_t nstrace;
+
+static int tracer(void *arg)
+{
+    for (int i = 0; i < 6; i++) {
+        strace_buf[nstrace++] = (char)(intptr_t)arg;
+        EDDY_OK(i % 3 == 2 ? eddy_sleep(1) : eddy_yield());
+    }
+    return 0;
+}
+
+static int trace_main(void *arg)
+{
+    (void)arg;
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        for (char c = 'a'; c <= 'e'; c++) EDDY_OK(eddy_spawn(n, tracer, (void *)(intptr_t)c));
+    }
+    strace_buf[nstrace] = 0;
+    return rc;
+}
+
+static void trace_with_seed(uint64_t seed, char *out)
+{
+    eddy_opts o = core_opts();
+    o.sched_seed = seed;
+    nstrace = 0;
+    EDDY_OK(eddy_run_opts(trace_main, NULL, &o));
+    strcpy(out, strace_buf);
+}
+
+EDDY_TEST_EX(seeded_scheduler_is_reproducible, .raw = true)
+{
+    unsetenv("EDDY_SCHED_SEED");
+    char fifo[256], a[256], b[256];
+    trace_with_seed(0, fifo);
+    EDDY_CHECK(!strncmp(fifo, "abcde", 5)); /* eager spawn order */
+    trace_with_seed(0, a);
+    EDDY_CHECK(!strcmp(fifo, a));
+    int differing = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        trace_with_seed(seed, a);
+        trace_with_seed(seed, b);
+        EDDY_CHECK(!strcmp(a, b)); /* same seed, same interleaving */
+        EDDY_CHECK_EQ(strlen(a), 30);
+        if (strcmp(a, fifo)) differing++;
+    }
+    EDDY_CHECK(differing >= 4); /* seeds permute the order */
+    setenv("EDDY_SCHED_SEED", "5", 1); /* the environment supplies a seed */
+    trace_with_seed(0, a);
+    unsetenv("EDDY_SCHED_SEED");
+    trace_with_seed(5, b);
+    EDDY_CHECK(!strcmp(a, b));
+    return 0;
+}
+
+EDDY_TEST_EX(seeded_test_option, .sched_seed = 12345)
+{
+    nstrace = 0;
+    EDDY_OK(trace_main(NULL));
+    EDDY_CHECK_EQ(strlen(strace_buf), 30);
+    return 0;
+}
+
+/* ---- eddy_dump (D3) ---- */
+
+static int sleepy(void *arg)
+{
+    (void)arg;
+    return eddy_sleep(EDDY_SEC(5));
+}
+
+static bool json_balanced(const char *s)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (; *s; s++) {
+        if (in_str) {
+            if (*s == '\\' && s[1]) s++;
+            else if (*s == '"') in_str = false;
+            continue;
+        }
+        if (*s == '"') in_str = true;
+        else if (*s == '{' || *s == '[') depth++;
+        else if (*s == '}' || *s == ']') {
+            if (--depth < 0) return false;
+        }
+    }
+    return depth == 0 && !in_str;
+}
+
+static char *cb_dump;
+static size_t cb_dump_len;
+static void dump_cb(void *arg)
+{
+    (void)arg;
+    FILE *f = open_memstream(&cb_dump, &cb_dump_len);
+    EDDY_OK(eddy_dump(f, EDDY_DUMP_TREE));
+    fclose(f);
+}
+
+EDDY_TEST(dump_text_and_json)
+{
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, sleepy, NULL, .name = "sleepy \"1\""));
+        EDDY_MOVE_ON_AFTER(EDDY_SEC(30)) {
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&buf, &len);
+            EDDY_OK(eddy_dump(f, EDDY_DUMP_TREE));
+            fclose(f);
+            if (!strstr(buf, "sleepy \"1\"") || !strstr(buf, "blocked: sleep deadline=+5.000s") ||
+                !strstr(buf, "test_core_run.c:") || !strstr(buf, "nursery at") ||
+                !strstr(buf, "\"main\" running") || !strstr(buf, "cancel scope at") ||
+                !strstr(buf, "deadline=+30.000s") || !strstr(buf, "epoll"))
+                eddy_test_fail(__FILE__, __LINE__, "dump: %s", buf);
+            free(buf);
+            buf = NULL;
+            f = open_memstream(&buf, &len);
+            EDDY_OK(eddy_dump(f, EDDY_DUMP_JSON));
+            fclose(f);
+            if (!json_balanced(buf) || !strstr(buf, "\"tree\":") ||
+                !strstr(buf, "\"name\":\"sleepy \\\"1\\\"\"") || !strstr(buf, "\"state\":\"blocked\"") ||
+                !strstr(buf, "\"wait\":\"sleep deadline=+5.000s\"") || !strstr(buf, "\"site\":\"") ||
+                !strstr(buf, "\"kind\":\"nursery\"") || !strstr(buf, "\"tasks\":2"))
+                eddy_test_fail(__FILE__, __LINE__, "json: %s", buf);
+            free(buf);
+        }
+    }
+    EDDY_CHECK_EQ(rc, 0);
+    /* from a callback */
+    EDDY_OK(eddy_call_soon(dump_cb, NULL));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK(cb_dump && strstr(cb_dump, "eddy loop"));
+    free(cb_dump);
+    /* errors */
+    EDDY_CHECK_EQ(eddy_dump(NULL, EDDY_DUMP_TREE), -EINVAL);
+    EDDY_CHECK_EQ(eddy_dump(stderr, 1u << 7), -EINVAL);
+    FILE *full = fopen("/dev/full", "w");
+    EDDY_CHECK(full != NULL);
+    EDDY_CHECK_EQ(eddy_dump(full, EDDY_DUMP_TREE), -EIO);
+    fclose(full);
+    return 0;
+}
