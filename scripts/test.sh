@@ -200,11 +200,11 @@ install_check() {
     check "cmake --install" "$log" \
         bash -c "cmake --build build/release -j$jobs && cmake --install build/release --prefix '$inst'"
     pc=$(dirname "$(find "$inst" -name eddy.pc | head -n 1)")
-    check "pkg-config --cflags --libs eddy" "$log" bash -c "
+    check "pkg-config --cflags --libs eddy" "$log" bash -c "$(declare -f run_example)
         export PKG_CONFIG_PATH='$pc'
         cc -std=gnu11 -Wall -Wextra -Werror -o '$w/app/by_pkgconfig' '$w/app/example.c' \
             \$(pkg-config --cflags --libs eddy) -Wl,-rpath,\$(pkg-config --variable=libdir eddy) &&
-        $(declare -f run_example); run_example '$w/app/by_pkgconfig'"
+        run_example '$w/app/by_pkgconfig'"
     cat >"$w/app/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.16)
 project(eddy_consumer C)
@@ -214,12 +214,12 @@ target_link_libraries(by_find_package PRIVATE eddy::eddy)
 add_executable(by_find_package_static example.c)
 target_link_libraries(by_find_package_static PRIVATE eddy::eddy_static)
 CM
-    check "find_package(eddy) + eddy::eddy" "$log" bash -c "
+    check "find_package(eddy) + eddy::eddy" "$log" bash -c "$(declare -f run_example)
         cmake -S '$w/app' -B '$w/app/build' -DCMAKE_PREFIX_PATH='$inst' &&
         cmake --build '$w/app/build' -j$jobs &&
-        $(declare -f run_example); run_example '$w/app/build/by_find_package'"
-    check "find_package(eddy) + eddy::eddy_static" "$log" bash -c "
-        $(declare -f run_example); run_example '$w/app/build/by_find_package_static' &&
+        run_example '$w/app/build/by_find_package'"
+    check "find_package(eddy) + eddy::eddy_static" "$log" bash -c "$(declare -f run_example)
+        run_example '$w/app/build/by_find_package_static' &&
         ! ldd '$w/app/build/by_find_package_static' | grep -q libeddy"
     t1=$(now)
     echo "== install: $pass passed, $fail failed ($((t1 - t0)) s)"
