@@ -15,6 +15,23 @@
 #define CORE_SANITIZED 0
 #endif
 
+/* True when an aarch64 build runs under user-mode qemu on an x86 host (cross-testing): qemu
+ * does not model RLIMIT_AS for the guest or deliver guard-page faults to its handlers. */
+static inline bool core_emulated(void)
+{
+#if defined(__aarch64__)
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return false;
+    char line[256];
+    bool x86 = false;
+    while (!x86 && fgets(line, sizeof line, f)) x86 = strncmp(line, "vendor_id", 9) == 0;
+    fclose(f);
+    return x86;
+#else
+    return false;
+#endif
+}
+
 /* Run fn() in a forked child whose stderr (and stdout) go to a pipe; collect up to len-1 bytes
  * of that output in buf and return the raw wait status. The child exits with fn's value. */
 static inline int core_run_child(int (*fn)(void *), void *arg, char *buf, size_t len)
