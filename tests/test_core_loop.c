@@ -500,3 +500,52 @@ EDDY_TEST_EX(virtual_clock_runs_due_timers_without_waiting, .raw = true)
     EDDY_CHECK(r1.tv_sec - r0.tv_sec < 10);
     return 0;
 }
+
+/* A read callback that starts a watcher on a much higher fd grows the loop's fd table
+ * (realloc) while the dispatcher still has to call the same fd's writer: the dispatcher
+ * must not keep a pointer into the old table (ASan: heap-use-after-free before the fix). */
+typedef struct grow {
+    int high_fd;
+    eddy_io high;
+    watch hs;
+    int writer_calls;
+} grow;
+
+static grow G;
+static void grow_reader(eddy_io *w, unsigned ev)
+{
+    (void)ev;
+    eddy_io_stop(w);
+    EDDY_OK(eddy_io_start(&G.high, G.high_fd, EDDY_WRITE, on_io, &G.hs));
+}
+
+static void grow_writer(eddy_io *w, unsigned ev)
+{
+    (void)ev;
+    G.writer_calls++;
+    eddy_io_stop(w);
+}
+
+EDDY_TEST(watcher_started_from_a_callback_grows_the_table)
+{
+    int sv[2], p[2];
+    EDDY_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+    EDDY_OK(pipe2(p, O_NONBLOCK));
+    G.high_fd = 900;
+    EDDY_CHECK_EQ(dup2(p[1], G.high_fd), G.high_fd);
+    G.hs.stop = true;
+    EDDY_CHECK_EQ(write(sv[1], "x", 1), 1); /* sv[0] readable and writable */
+    eddy_io r = {0}, w = {0};
+    EDDY_OK(eddy_io_start(&r, sv[0], EDDY_READ, grow_reader, NULL));
+    EDDY_OK(eddy_io_start(&w, sv[0], EDDY_WRITE, grow_writer, NULL));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(G.writer_calls, 1);
+    EDDY_CHECK_EQ(G.hs.calls, 1);
+    int fds[] = {sv[0], sv[1], p[0], p[1], G.high_fd};
+    for (int i = 0; i < 5; i++) {
+        EDDY_CHECK_EQ(eddy_fd_forget(fds[i]), 0);
+        close(fds[i]);
+    }
+    return 0;
+}

@@ -89,14 +89,14 @@ void eddy_io_stop(eddy_io *w)
 void eddy__io_dispatch(eddy_loop *l, int fd, unsigned revents)
 {
     if ((size_t)fd >= l->nfds_cap) return;
-    eddy__fdent *f = &l->fds[fd];
     bool was = l->in_callback;
     l->in_callback = true;
-    eddy_io *r = f->r, *w = f->w;
+    eddy_io *r = l->fds[fd].r, *w;
     unsigned extra = revents & (EDDY_ERR | EDDY_HUP);
     if (r && (revents & EDDY_READ)) r->cb(r, (revents & r->events) | extra);
-    /* The read callback may have stopped or replaced the writer: re-read the slot. */
-    w = f->w;
+    /* The read callback may have stopped or replaced the writer, or started a watcher on a
+     * higher fd, which reallocates the table: index it afresh, never keep a pointer in. */
+    w = l->fds[fd].w;
     if (w && w != r && (revents & EDDY_WRITE)) w->cb(w, (revents & w->events) | extra);
     l->in_callback = was;
 }
