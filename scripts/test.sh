@@ -32,6 +32,7 @@ setup() {
     sel=()
     deps=(build)
     tmult=1
+    cenv=()
     case "$1" in
     release)
         # The benchmarks are make demo's (scripts/bench.sh): not built here, so the test run
@@ -55,7 +56,7 @@ setup() {
         tmult=5
         # qemu-user does not emulate everything a test may rely on (it ignores madvise and
         # RLIMIT_AS, for one): tests that need such kernel behaviour skip on this variable.
-        export EDDY_TEST_EMULATOR=qemu-aarch64
+        cenv=(EDDY_TEST_EMULATOR=qemu-aarch64)
         ;;
     tsan)
         cargs=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDDY_SANITIZE=thread)
@@ -127,15 +128,15 @@ run_config() {
     local wrap=() extra=()
     read -r -a extra <<<"${CTEST_ARGS:-}"
     log=$dir/ctest.log
-    (cd "$dir" && EDDY_TEST_TIMEOUT=$tmult ctest --output-on-failure -j"$jobs" "${sel[@]}" "${extra[@]}") \
-        2>&1 | tee "$log"
+    (cd "$dir" && env EDDY_TEST_TIMEOUT=$tmult "${cenv[@]}" ctest --output-on-failure -j"$jobs" \
+        "${sel[@]}" "${extra[@]}") 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     # ThreadSanitizer's fixed shadow layout clashes with a large mmap randomization
     # (vm.mmap_rnd_bits > 28 on newer kernels): rerun without ASLR when it says so.
     if [ "$cfg" = tsan ] && [ $rc -ne 0 ] && grep -q 'unexpected memory mapping' "$log"; then
         echo "== tsan: retrying with ASLR off (setarch -R)"
         wrap=(setarch "$(uname -m)" -R)
-        (cd "$dir" && EDDY_TEST_TIMEOUT=$tmult "${wrap[@]}" ctest --output-on-failure -j"$jobs" \
+        (cd "$dir" && env EDDY_TEST_TIMEOUT=$tmult "${cenv[@]}" "${wrap[@]}" ctest --output-on-failure -j"$jobs" \
             "${sel[@]}" "${extra[@]}") 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
     fi
