@@ -301,6 +301,17 @@ EDDY_TEST(join_status_and_errors)
     return 0;
 }
 
+static eddy_nursery *busy_n;
+static int busy_rc = 1;
+static int second_waiter(void *arg)
+{
+    (void)arg;
+    eddy_task *t;
+    busy_rc = eddy_nursery_next_done(busy_n, &t);
+    if (busy_rc == 0) busy_rc = eddy_task_join(t, NULL);
+    return 0;
+}
+
 EDDY_TEST(next_done_in_completion_order)
 {
     job j[4] = {{.delay = EDDY_SEC(3), .result = 3}, {.delay = EDDY_SEC(1), .result = 1},
@@ -321,6 +332,14 @@ EDDY_TEST(next_done_in_completion_order)
         }
         EDDY_CHECK_EQ(eddy_nursery_next_done(n, &t), -ENOENT);
         EDDY_CHECK_EQ(eddy_nursery_next_done(n, NULL), -EINVAL);
+        /* a second task waiting on the same nursery is refused */
+        busy_n = n;
+        eddy_task *hw;
+        EDDY_OK(eddy_spawn(n, run_job, &slow, .handle = &t));
+        EDDY_OK(eddy_spawn(n, second_waiter, NULL, .handle = &hw)); /* waits at once (eager) */
+        EDDY_CHECK_EQ(eddy_nursery_next_done(n, &t), -EBUSY);
+        EDDY_OK(eddy_task_join(hw, NULL));
+        EDDY_CHECK_EQ(busy_rc, 0);
         /* cancelled while waiting */
         EDDY_OK(eddy_spawn(n, run_job, &slow, .handle = &t));
         eddy_task *u;

@@ -80,7 +80,8 @@ typedef struct eddy_timer {
 } eddy_timer;
 
 /* Arm t to call fn(arg) at absolute time deadline (already armed: re-armed = reset).
- * Returns 0; -EPERM outside a loop thread; -ENOMEM if the timer heap cannot grow. */
+ * Returns 0; -EPERM outside a loop thread; -EINVAL if fn is NULL; -ENOMEM if the timer heap
+ * cannot grow. */
 #define eddy_call_at(t, deadline, fn, arg) eddy__call_at((t), (deadline), (fn), (arg), EDDY__SITE)
 /* Same, relative to eddy_now(). */
 #define eddy_call_later(t, delay, fn, arg) \
@@ -94,7 +95,8 @@ EDDY_API bool eddy_timer_cancel(eddy_timer *t);
 EDDY_API bool eddy_timer_pending(const eddy_timer *t);
 
 /* Run fn(arg) on the loop thread soon (after currently ready work). Node from a per-loop
- * pool: no steady-state allocation. Returns 0; -EPERM outside a loop thread; -ENOMEM. */
+ * pool: no steady-state allocation. Returns 0; -EPERM outside a loop thread; -EINVAL if fn is
+ * NULL; -ENOMEM. */
 EDDY_API EDDY_WUR int eddy_call_soon(void (*fn)(void *), void *arg);
 
 /* ---- fd readiness watchers ------------------------------------------------------------ */
@@ -150,10 +152,11 @@ typedef struct eddy_ts_call {
 
 /* From any thread: run c->fn(c->arg) on loop's thread as a callback. The node must stay valid
  * until the callback starts. Lock-free (MPSC); the loop is woken with one eventfd write at most
- * per sleep. Returns 0; -ESHUTDOWN if the loop has finished. */
+ * per sleep. Returns 0; -EINVAL if loop, c or c->fn is NULL; -ESHUTDOWN if the loop has
+ * finished. */
 EDDY_API int eddy_loop_post_ts(eddy_loop *loop, eddy_ts_call *c);
 /* From any thread: like eddy_loop_post_ts with a heap node freed after the call.
- * Returns 0; -ENOMEM; -ESHUTDOWN. */
+ * Returns 0; -EINVAL if loop or fn is NULL; -ENOMEM; -ESHUTDOWN. */
 EDDY_API EDDY_WUR int eddy_loop_call_ts(eddy_loop *loop, void (*fn)(void *), void *arg);
 /* Keep loop alive while a foreign thread may still post to it (the deadlock detector
  * otherwise ends a loop whose tasks all wait for such posts). Pair each ref with an unref;

@@ -224,17 +224,22 @@ EDDY_API int eddy_started(void *value);
 
 /* Wait for joinable task t (spawned with .handle) to finish; *status gets its return value and
  * t is released (the handle becomes invalid). Returns 0; -EINVAL if t is NULL, not joinable or
- * already being joined; -ECANCELED/-ETIMEDOUT if the caller is cancelled (t stays joinable). */
+ * already being joined; -ECANCELED/-ETIMEDOUT if the caller is cancelled (t stays joinable);
+ * -EPERM outside a task. A joiner may be outside t's nursery: if that nursery closes first,
+ * t stays valid until the woken joiner has taken its status. */
 EDDY_API EDDY_WUR int eddy_task_join(eddy_task *t, int *status);
 /* A5 as_completed: wait for the next joinable child of n to finish, in completion order, and
  * return it in *t (join it to get its status and release it). Returns 0; -ENOENT when n has no
- * unreturned joinable children left; -ECANCELED/-ETIMEDOUT if cancelled. */
+ * unreturned joinable children left; -ECANCELED/-ETIMEDOUT if cancelled; -EINVAL if n is not
+ * open or t is NULL; -EBUSY if another task already waits on n (here or in its close);
+ * -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_nursery_next_done(eddy_nursery *n, eddy_task **t);
 
 /* A5 gather: run every item concurrently in an internal nursery (cancel on error) and write
  * each status into items[i].status. No heap. Returns 0 or the first failure; -EPERM outside a
- * task; -ENOMEM if a task could not be spawned (already spawned ones are cancelled and
- * awaited; unstarted items get status -ECANCELED). */
+ * task; -EINVAL if items is NULL with n > 0 or an item's fn is NULL (nothing after it runs);
+ * -ENOMEM if a task could not be spawned (already spawned ones are cancelled and awaited;
+ * unstarted items get status -ECANCELED). */
 typedef struct eddy_gather_item {
     int (*fn)(void *);
     void *arg;
