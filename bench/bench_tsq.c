@@ -7,8 +7,10 @@
  *   eddy_call: eddy_loop_call_ts (malloc per item on the producer, free on the loop);
  *   uv_async:  the usual libuv pattern: a pthread mutex-protected intrusive queue (caller-
  *              owned nodes, like eddy_post) and uv_async_send; the async callback swaps the
- *              queue out under the lock and runs the items.
- * Rounds alternate the variants. Goal: eddy at least as fast as uv_async. */
+ *              queue out under the lock and runs the items;
+ *   uv_malloc: the same with a malloc'd node per item, freed by the loop (the fair anchor
+ *              for eddy_call).
+ * Rounds rotate the variants. Goal: eddy at least as fast as uv_async. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -109,6 +111,7 @@ typedef struct uv_item {
 } uv_item;
 
 static uv_item *uv_nodes;
+static int uv_heap; /* 1: malloc a node per item, the loop frees it */
 static pthread_mutex_t uv_mu = PTHREAD_MUTEX_INITIALIZER;
 static uv_item *uv_head, *uv_tail;
 static uv_async_t uv_as;
@@ -128,6 +131,7 @@ static void u_async_cb(uv_async_t *a)
     while (q) {
         uv_item *next = q->next; /* the node may be reused once its call starts */
         q->fn(q->arg);
+        if (uv_heap) free(q);
         q = next;
     }
     if (consumed == n_items) uv_close((uv_handle_t *)a, NULL);
@@ -139,7 +143,8 @@ static void *u_producer(void *p)
     pin_self(cpu_producer);
     atomic_store(&t_start, bench_now_ns());
     for (long i = 0; i < n_items; i++) {
-        uv_item *it = &uv_nodes[i];
+        uv_item *it = uv_heap ? malloc(sizeof *it) : &uv_nodes[i];
+        if (!it) abort();
         it->next = NULL;
         it->fn = u_item;
         it->arg = NULL;
@@ -155,8 +160,9 @@ static void *u_producer(void *p)
     return NULL;
 }
 
-static double uv_rate(void)
+static double uv_rate(int heap)
 {
+    uv_heap = heap;
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &uv_as, u_async_cb) != 0) exit(1);
     consumed = 0;
@@ -168,16 +174,17 @@ static double uv_rate(void)
     return (double)n_items / ((double)(t_end - atomic_load(&t_start)) * 1e-9);
 }
 
-enum { V_POST, V_CALL, V_UV, NV };
+enum { V_POST, V_CALL, V_UV, V_UV_MALLOC, NV };
 static const char *names[NV] = {"eddy_post_ts_items_per_s", "eddy_call_ts_items_per_s",
-                                "uv_async_mutex_items_per_s"};
+                                "uv_async_mutex_items_per_s", "uv_async_mutex_malloc_items_per_s"};
 
 static double run_variant(int v)
 {
     switch (v) {
     case V_POST: return eddy_rate(0);
     case V_CALL: return eddy_rate(1);
-    default: return uv_rate();
+    case V_UV: return uv_rate(0);
+    default: return uv_rate(1);
     }
 }
 
@@ -210,5 +217,6 @@ int main(int argc, char **argv)
     }
     bench_kv("ratio_post_ts_vs_uv", bench_median_ratio(v[V_POST], v[V_UV], rounds));
     bench_kv("ratio_call_ts_vs_uv", bench_median_ratio(v[V_CALL], v[V_UV], rounds));
+    bench_kv("ratio_call_ts_vs_uv_malloc", bench_median_ratio(v[V_CALL], v[V_UV_MALLOC], rounds));
     return 0;
 }
