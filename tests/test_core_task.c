@@ -601,3 +601,30 @@ EDDY_TEST_EX(stack_pool_trimmed_after_burst, .raw = true)
     EDDY_OK(eddy_run_opts(ret_val, NULL, &o));
     return 0;
 }
+
+/* ---- frames survive switches (and ASan, told of every switch, sees no false errors) ---- */
+
+static int __attribute__((noinline)) frame_user(int id, int depth)
+{
+    volatile unsigned char buf[6000];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(id + i);
+    int rc = depth ? frame_user(id, depth - 1) : 0;
+    for (int k = 0; k < 5 && rc == 0; k++) {
+        rc = eddy_yield();
+        for (size_t i = 0; i < sizeof buf; i += 97)
+            if (buf[i] != (unsigned char)(id + i)) return -EIO;
+    }
+    return rc;
+}
+
+static int frame_task(void *arg) { return frame_user((int)(intptr_t)arg, 3); }
+
+EDDY_TEST(stack_frames_survive_switches)
+{
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        for (int i = 0; i < 16; i++) EDDY_OK(eddy_spawn(n, frame_task, (void *)(intptr_t)i));
+    }
+    EDDY_CHECK_EQ(rc, 0);
+    return 0;
+}
