@@ -470,6 +470,12 @@ static int overflow_task(void *arg)
     return recurse(1 << 20) == 7 ? -EIO : 0;
 }
 
+static int sleeper(void *arg)
+{
+    (void)arg;
+    return eddy_sleep_forever();
+}
+
 static int overflow_main(void *arg)
 {
     (void)arg;
@@ -477,6 +483,8 @@ static int overflow_main(void *arg)
     EDDY_NURSERY(n, &rc) {
         fprintf(stderr, "guard=%s\n", eddy__stack_guard_mode());
         fflush(stderr);
+        /* land in the middle of a second 256-slot region: every slot is guarded */
+        for (int i = 0; i < 300; i++) EDDY_OK(eddy_spawn(n, sleeper, NULL));
         EDDY_OK(eddy_spawn(n, overflow_task, NULL, .name = "deep-diver"));
     }
     return rc;
@@ -518,12 +526,6 @@ static long vm_bytes(void)
         fclose(f);
     }
     return size * sysconf(_SC_PAGESIZE);
-}
-
-static int sleeper(void *arg)
-{
-    (void)arg;
-    return eddy_sleep_forever();
 }
 
 static int enomem_main(void *arg)
