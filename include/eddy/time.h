@@ -11,7 +11,8 @@ extern "C" {
 
 /* T1: suspend the calling task for ns nanoseconds (ns <= 0: a checkpoint that still yields).
  * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled first (the sleep is abandoned);
- * -EPERM outside a task. */
+ * -EPERM outside a task (callbacks included); -ENOMEM if the loop's timer heap cannot grow.
+ * A deadline beyond the clock's range (ns near INT64_MAX) sleeps until cancelled. */
 EDDY_API EDDY_WUR int eddy_sleep(int64_t ns);
 /* T1: suspend until the absolute loop time deadline. Same returns as eddy_sleep. */
 EDDY_API EDDY_WUR int eddy_sleep_until(int64_t deadline);
