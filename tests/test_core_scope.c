@@ -163,6 +163,13 @@ EDDY_TEST(shield_blocks_outer_cancel_within_grace)
     EDDY_CHECK(eddy_current_scope() == &s);
     eddy_cancel_scope_exit(&s);
     EDDY_CHECK(eddy_current_scope() != &s);
+    /* the function forms of the site-recording macros */
+    EDDY_OK(eddy_cancel_scope_enter(&s));
+    (eddy_cancel_scope_exit)(&s);
+    eddy_nursery n;
+    EDDY_OK(eddy_nursery_open(&n));
+    EDDY_OK((eddy_nursery_close)(&n));
+    EDDY_CHECK_EQ((eddy_nursery_close)(&n), -EINVAL);
     return 0;
 }
 
