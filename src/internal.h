@@ -202,7 +202,7 @@ struct eddy_loop {
     _Atomic int sleeping;
     _Atomic int wake_pending;
     _Atomic long ext_refs;
-    _Atomic int ts_busy;          /* foreign threads inside post_ts/unref: teardown waits for 0 */
+    _Atomic int ts_busy;          /* foreign threads inside eddy_loop_unref: teardown waits for 0 */
     _Atomic bool finished;
 
     /* callbacks */
