@@ -204,6 +204,10 @@ struct eddy_loop {
     _Atomic long ext_refs;
     _Atomic int ts_busy;          /* foreign threads inside eddy_loop_unref: teardown waits for 0 */
     _Atomic bool finished;
+    /* eddy_loop_call_ts nodes (loop.c): run ones, pushed by the loop, taken whole by callers;
+     * and those run during the current drain, pushed in one go at its end (loop thread). */
+    _Atomic(struct eddy__call_node *) ts_free;
+    struct eddy__call_node *ts_batch, *ts_batch_tail;
 
     /* callbacks */
     eddy__soon *soon_free;

@@ -158,8 +158,10 @@ typedef struct eddy_ts_call {
  * it). Returns 0; -EINVAL if loop, c or c->fn is NULL; -ESHUTDOWN if the loop has finished
  * (only seen by a caller that holds a ref: eddy_run waits for the last unref). */
 EDDY_API int eddy_loop_post_ts(eddy_loop *loop, eddy_ts_call *c);
-/* From any thread: like eddy_loop_post_ts (same lifetime rule) with a heap node freed after
- * the call.
+/* From any thread: like eddy_loop_post_ts (same lifetime rule) with a node that eddy
+ * allocates and recycles: the loop hands run nodes back through a per-loop free list, and
+ * each calling thread refills a thread-local cache from it (freed when the thread exits), so
+ * a steady stream allocates nothing.
  * Returns 0; -EINVAL if loop or fn is NULL; -ENOMEM; -ESHUTDOWN. */
 EDDY_API EDDY_WUR int eddy_loop_call_ts(eddy_loop *loop, void (*fn)(void *), void *arg);
 /* Keep loop alive while a foreign thread may still post to it (the deadlock detector
