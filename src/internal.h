@@ -247,6 +247,9 @@ static inline void eddy__ready_task(eddy_loop *l, eddy_task *t, bool front)
  * queued, blocked or dead). */
 EDDY__HIDDEN void eddy__schedule(eddy_loop *l);
 EDDY__HIDDEN void eddy__after_switch(eddy_loop *l);
+/* The rest of eddy_yield once t (current, not in a callback) passed its cancellation check:
+ * queue t, run the next ready item. Returns 0. */
+EDDY__HIDDEN int eddy__yield(eddy_loop *l, eddy_task *t);
 EDDY__HIDDEN void eddy__switch_to(eddy_loop *l, eddy__ctx *from, eddy_task *from_task,
                                   eddy_task *to_task, bool from_dying);
 EDDY__HIDDEN int64_t eddy__clock_read(eddy_loop *l);

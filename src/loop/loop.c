@@ -197,6 +197,37 @@ void eddy__schedule(eddy_loop *l)
     switch_to(l, &self->ctx, self, next, dying);
 }
 
+/* eddy_yield after its checks (t is current, not in a callback, not cancelled). The common
+ * case is handled here in one piece: budget left, no seeded scheduler, and a task (not a
+ * callback) at the head of the queue. Then queueing self and taking the head is the same as
+ * what eddy__schedule would do after eddy__ready_task (self goes to the back, the head
+ * comes off, nready is unchanged, one unit of budget is spent) without the re-derivation of
+ * self, the dying test or the peek through the seeded path. Everything else (a callback next,
+ * budget spent so the scheduler must poll, a seed that must draw from its generator exactly
+ * as before) takes the general path. */
+int eddy__yield(eddy_loop *l, eddy_task *t)
+{
+    if (eddy__likely(l->budget > 0 && !l->rng)) {
+        eddy__link *x = l->ready.next;
+        if (x == &l->ready) { /* alone: as eddy__schedule, spend budget and go on */
+            l->budget--;
+            return 0;
+        }
+        eddy__work *w = eddy__container_of(x, eddy__work, link);
+        if (eddy__likely(w->fn == NULL)) {
+            eddy__list_remove(x);
+            t->state = EDDY__READY;
+            eddy__list_push_back(&l->ready, &t->work.link);
+            l->budget--;
+            switch_to(l, &t->ctx, t, eddy__container_of(w, eddy_task, work), false);
+            return 0;
+        }
+    }
+    eddy__ready_task(l, t, false);
+    eddy__schedule(l);
+    return 0;
+}
+
 /* ---- callbacks: eddy_call_soon ---- */
 
 static void soon_run(eddy__work *w)
