@@ -10,5 +10,8 @@
 #include "eddy/sync.h"
 #include "eddy/chan.h"
 #include "eddy/debug.h"
+#include "eddy/stream.h"
+#include "eddy/net.h"
+#include "eddy/dns.h"
 
 #endif

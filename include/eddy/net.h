@@ -1,0 +1,103 @@
+/* eddy — sockets: addresses, TCP connect/listen/accept, listeners (N1, N2).
+ *
+ * Every socket eddy creates is non-blocking and close-on-exec; accepted sockets come from
+ * accept4(SOCK_NONBLOCK|SOCK_CLOEXEC). TCP streams have TCP_NODELAY set (request/response
+ * traffic is the common case; Go does the same). Writes never raise SIGPIPE (MSG_NOSIGNAL):
+ * a write to a reset peer returns -EPIPE or -ECONNRESET. */
+#ifndef EDDY_NET_H
+#define EDDY_NET_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A socket address of any family, with its length. */
+typedef struct eddy_sockaddr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+} eddy_sockaddr;
+
+/* Parse a numeric host ("127.0.0.1", "::1", "[::1]", "fe80::1%eth0") and port into *out.
+ * NULL or "" host means the IPv6 wildcard "::" (dual-stack where the system allows).
+ * Returns 0; -EINVAL if host is not a numeric address or out is NULL. */
+EDDY_API EDDY_WUR int eddy_sockaddr_parse(const char *host, uint16_t port, eddy_sockaddr *out);
+/* Format "1.2.3.4:80", "[::1]:80" or a Unix path ("@name" for the abstract namespace) into
+ * buf (always NUL-terminated when len > 0). Returns the length it needed (like snprintf);
+ * -EAFNOSUPPORT for an unknown family; -EINVAL for NULL arguments. */
+EDDY_API int eddy_sockaddr_format(const eddy_sockaddr *a, char *buf, size_t len);
+/* The port of an IPv4/IPv6 address (host order), 0 for other families. */
+EDDY_API uint16_t eddy_sockaddr_port(const eddy_sockaddr *a);
+
+/* The local and peer address of a socket stream (or any socket fd via the fd forms).
+ * Returns 0; -ENOTSOCK if s has no socket; -EINVAL; the errors of getsockname/getpeername
+ * (-ENOTCONN). */
+EDDY_API EDDY_WUR int eddy_stream_local_addr(eddy_stream *s, eddy_sockaddr *out);
+EDDY_API EDDY_WUR int eddy_stream_peer_addr(eddy_stream *s, eddy_sockaddr *out);
+
+/* ---- TCP connect ------------------------------------------------------------------------ */
+
+/* Connect a TCP socket to a numeric address. Suspends until connected. A cancelled connect
+ * closes its socket (nothing is left behind).
+ * Returns 0 and *out (a "tcp" stream); -ECONNREFUSED; -ENETUNREACH/-EHOSTUNREACH;
+ * -ETIMEDOUT (the kernel gave up, or a fail-after scope); -ECANCELED; -EAFNOSUPPORT for a
+ * family that is not IPv4/IPv6; -EINVAL for NULL arguments; -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS
+ * when no socket can be had; -EPERM outside a task. */
+#define eddy_tcp_connect_addr(addr, out) eddy__tcp_connect_addr((addr), (out), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__tcp_connect_addr(const eddy_sockaddr *addr, eddy_stream **out,
+                                             const char *site);
+
+/* ---- listeners -------------------------------------------------------------------------- */
+
+typedef struct eddy_listener eddy_listener;
+
+typedef struct eddy_listen_opts {
+    int backlog;        /* 0 = SOMAXCONN */
+    bool reuse_port;    /* SO_REUSEPORT: several listeners (one per loop) share the port */
+    bool no_reuse_addr; /* SO_REUSEADDR is on by default (restart while old connections
+                           are in TIME_WAIT); set this to turn it off */
+    bool v6only;        /* for an IPv6 address: IPV6_V6ONLY (default: dual-stack) */
+} eddy_listen_opts;
+
+/* N2: listen for TCP on host:port. host NULL or "" listens on every address: IPv6 "::"
+ * dual-stack, or 0.0.0.0 where IPv6 is unavailable; a numeric address listens there; a name
+ * is resolved (eddy_getaddrinfo) and the first address that binds is used. port 0 picks a
+ * free port (eddy_listener_addr tells which). o may be NULL.
+ * Returns 0 and *out; -EADDRINUSE; -EACCES (privileged port); -EADDRNOTAVAIL; -EINVAL for
+ * NULL out or a negative backlog; the resolver's errors; -EMFILE/-ENFILE/-ENOMEM; -EPERM
+ * outside a loop thread. */
+#define eddy_tcp_listen(host, port, o, out) eddy__tcp_listen((host), (port), (o), (out), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__tcp_listen(const char *host, uint16_t port, const eddy_listen_opts *o,
+                                       eddy_listener **out, const char *site);
+
+/* Adopt a bound, listening socket (any stream family) as a listener; it owns fd afterwards.
+ * Returns 0; -EINVAL if fd is not a listening stream socket or out is NULL; -ENOMEM. */
+#define eddy_listener_from_fd(fd, out) eddy__listener_from_fd((fd), (out), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__listener_from_fd(int fd, eddy_listener **out, const char *site);
+
+/* Accept one connection, suspending until one arrives. peer (may be NULL) gets its address.
+ * Returns 0 and *out; -ECANCELED/-ETIMEDOUT if cancelled (no connection is lost: one not yet
+ * taken stays in the backlog); -EMFILE/-ENFILE when out of descriptors (the listener stays
+ * usable: back off and retry — eddy_serve does); -ENOBUFS/-ENOMEM; -EBADF if the listener is
+ * being closed; -EBUSY if another task is accepting on it; -EINVAL; -EPERM outside a task.
+ * Connections the peer aborted before accept (ECONNABORTED) are skipped, not reported. */
+EDDY_API EDDY_WUR int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *peer);
+
+/* The address the listener is bound to (port 0 resolved). Returns 0; -EINVAL. */
+EDDY_API EDDY_WUR int eddy_listener_addr(const eddy_listener *l, eddy_sockaddr *out);
+/* The listening descriptor (for socket options); do not close it. -1 for NULL. */
+EDDY_API int eddy_listener_fd(const eddy_listener *l);
+
+/* Stop listening and free l: a task blocked in eddy_listener_accept gets -EBADF first, and
+ * this returns once it has left. A Unix listener created with unlink-on-close removes its
+ * path. Returns 0 or the close error; l is freed in every case. NULL: 0. */
+EDDY_API int eddy_listener_close(eddy_listener *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,137 @@
+/* eddy — the stream interface (N6, N8) and descriptor streams (P3).
+ *
+ * One vtable, implemented by TCP and Unix sockets, pipes and stdio (eddy_fd_stream), the
+ * in-memory pair of the test layer and, later, TLS. Every operation is a blocking call made
+ * from a task: a cancellation point that suspends only the calling task.
+ *
+ * Ownership: a stream is created by a constructor (eddy_fd_stream, eddy_tcp_connect,
+ * eddy_listener_accept, ...) and released by exactly one eddy_stream_close or
+ * eddy_stream_abort, which free it. A stream still open when eddy_run returns is reported as
+ * a leak with its creation site.
+ *
+ * Concurrency on one stream: one reader at a time (a second concurrent read gets -EBUSY, as
+ * trio's BusyResourceError: interleaved readers would see arbitrary pieces); any number of
+ * writers, served in FIFO order, each eddy_stream_write_all's bytes kept contiguous (N8).
+ * Closing a stream that other tasks are reading or writing wakes them with -EBADF and returns
+ * once they have left the stream. */
+#ifndef EDDY_STREAM_H
+#define EDDY_STREAM_H
+
+#include <sys/types.h>
+
+#include "base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_stream eddy_stream;
+
+/* What an implementation provides. Each blocking op is called from a task, with the stream's
+ * bookkeeping (busy reader, FIFO writers, closed flag) already handled by the public calls. */
+typedef struct eddy_stream_vt {
+    const char *kind; /* "tcp", "unix", "fd", "mem": shown in leak reports and eddy_dump */
+    /* Read up to len (> 0) bytes, blocking until at least one is available: the count, 0 at
+     * end of stream, or a negative errno (the cancel code when cancelled). */
+    ssize_t (*read)(eddy_stream *s, void *buf, size_t len);
+    /* Write up to len (> 0) bytes, blocking until at least one is accepted: the count or a
+     * negative errno. Nothing was written when it returns an error. */
+    ssize_t (*write)(eddy_stream *s, const void *buf, size_t len);
+    /* Send end-of-stream to the peer (FIN); reads stay possible. 0 or a negative errno. */
+    int (*shutdown_write)(eddy_stream *s);
+    /* Wake every task blocked inside read/write of s with -EBADF (close is coming). */
+    void (*interrupt)(eddy_stream *s);
+    /* Release everything and free s. graceful: normal close (queued data still goes out);
+     * otherwise abort (TCP: RST). Returns 0 or the close error (the stream is freed anyway). */
+    int (*close)(eddy_stream *s, bool graceful);
+    /* The underlying descriptor, or -1 (optional: NULL means none). */
+    int (*fd)(eddy_stream *s);
+} eddy_stream_vt;
+
+/* The part every stream starts with. Implementations embed it first; fields are private. */
+struct eddy_stream {
+    const eddy_stream_vt *vt;
+    eddy__link writers;  /* writers waiting for their FIFO turn */
+    void *reader;        /* the task inside read, or NULL */
+    void *writer;        /* the task inside write, or NULL */
+    void *closer;        /* the task waiting in close for readers/writers to leave */
+    unsigned users;      /* tasks inside a read or write */
+    bool closing;
+    bool wr_shut;
+    eddy__handle handle;
+};
+
+/* For implementations: initialise the common part (registers the leak-tracking handle).
+ * Call on the loop thread. */
+#define eddy_stream_init(s, vt) eddy__stream_init((s), (vt), EDDY__SITE)
+EDDY_API void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const char *site);
+
+/* N6: read up to len bytes into buf, suspending until at least one byte is there.
+ * Returns the count (> 0); 0 at end of stream (or for len == 0); -EBUSY if another task is
+ * reading this stream; -EBADF if the stream is being closed; -ECANCELED/-ETIMEDOUT if
+ * cancelled (no byte was consumed); -EPERM outside a task; -EINVAL if s or buf is NULL; the
+ * transport's errors (-ECONNRESET, -ETIMEDOUT from TCP keep-alive, -EIO, ...). */
+EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len);
+
+/* N8: write all len bytes, suspending until the transport has accepted them (no user-space
+ * queue: back-pressure reaches the writer). Concurrent writers are served FIFO and each
+ * call's bytes stay contiguous. If written is non-NULL it receives how many bytes were
+ * accepted, also when an error is returned: a cancelled write loses no byte it reported.
+ * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled (while waiting for its turn or part-way);
+ * -EPIPE after eddy_stream_shutdown_write or when the peer has closed; -ECONNRESET; -EBADF if
+ * the stream is being closed; -EPERM outside a task; -EINVAL if s is NULL, or buf is NULL
+ * with len > 0. SIGPIPE never fires. */
+EDDY_API EDDY_WUR int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written);
+/* eddy_stream_write without the count. Same returns. */
+EDDY_API EDDY_WUR int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len);
+
+/* Half-close: the peer reads end-of-stream; this side can still read. Waits for writers
+ * ahead of it (FIFO) so their bytes go first. Returns 0 (also when already shut);
+ * -ENOTSUP if the transport cannot half-close (a read-write tty); -ECANCELED/-ETIMEDOUT if
+ * cancelled while waiting for writers; -EBADF while closing; -EINVAL; transport errors
+ * (-ENOTCONN). */
+EDDY_API EDDY_WUR int eddy_stream_shutdown_write(eddy_stream *s);
+
+/* B8: graceful close: data already written is still delivered (TCP: FIN after it). Tasks
+ * blocked on s are woken with -EBADF first; returns once none of them touches s and the
+ * kernel no longer holds the caller's memory; s is freed. Not a cancellation point.
+ * Returns 0 or the transport's close error (-EIO); s is freed in every case. NULL: 0.
+ * Exceptions, where s is NOT freed: -EBUSY when called outside a task (callback context)
+ * while tasks are inside s (it cannot wait for them); -EBADF for a second close of s made
+ * while the first still waits. */
+EDDY_API int eddy_stream_close(eddy_stream *s);
+/* B8: abort: discard unsent data and reset the connection (TCP: RST); otherwise as
+ * eddy_stream_close. */
+EDDY_API void eddy_stream_abort(eddy_stream *s);
+
+/* The descriptor under s, or -1 (memory streams, NULL). For socket options and sendfile;
+ * do not close it. */
+EDDY_API int eddy_stream_fd(eddy_stream *s);
+/* The implementation's kind string ("tcp", "unix", "fd", "mem", ...). */
+EDDY_API const char *eddy_stream_kind(const eddy_stream *s);
+
+/* ---- P3: descriptors as streams -------------------------------------------------------- */
+
+enum {
+    EDDY_FD_NOCLOSE = 1u << 0, /* closing the stream leaves fd open (stdio, borrowed fds) */
+};
+
+/* Wrap an open descriptor (pipe, socket, tty, character device, regular file) as a stream.
+ * Sets O_NONBLOCK and restores the previous flags when the stream is closed; the stream owns
+ * fd (closes it) unless EDDY_FD_NOCLOSE. Regular files are always ready (reads and writes go
+ * straight to the kernel; use the file layer for asynchronous file I/O). Writing to a pipe
+ * whose reader is gone gives -EPIPE: SIGPIPE is set to ignored if it was at its default.
+ * Returns 0 and *out; -EBADF if fd is not open; -EINVAL if out is NULL; -ENOMEM; -EPERM
+ * outside a loop thread. */
+#define eddy_fd_stream(fd, flags, out) eddy__fd_stream((fd), (flags), (out), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site);
+
+/* P3: standard input and output as streams (EDDY_FD_NOCLOSE: closing them leaves 0 and 1
+ * open, their flags restored). Either pointer may be NULL. Returns 0; the errors of
+ * eddy_fd_stream (a stream already made is closed again on failure). */
+EDDY_API EDDY_WUR int eddy_stdio(eddy_stream **in, eddy_stream **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+/* eddy io: name resolution front end (N11): numeric hosts, the per-loop resolver hook.
+ * Names go to the default resolver (dns_cares.c when c-ares is built in). */
+#include <string.h>
+#include <strings.h>
+
+#include "io/io.h"
+
+static __thread const eddy_resolver *tl_resolver;
+
+int eddy_resolver_set(const eddy_resolver *r)
+{
+    if (!eddy__loop()) return -EPERM;
+    tl_resolver = r;
+    return 0;
+}
+
+/* "localhost" and its subdomains are loopback (RFC 6761), whatever the resolver says. */
+static int resolve_localhost(uint16_t port, int family, eddy_sockaddr *out, size_t max)
+{
+    size_t n = 0;
+    if (family != AF_INET && n < max && eddy_sockaddr_parse("::1", port, &out[n]) == 0) n++;
+    if (family != AF_INET6 && n < max && eddy_sockaddr_parse("127.0.0.1", port, &out[n]) == 0) n++;
+    return (int)n;
+}
+
+static bool is_localhost(const char *h)
+{
+    size_t n = strlen(h);
+    if (n && h[n - 1] == '.') n--;
+    if (n == 9 && strncasecmp(h, "localhost", 9) == 0) return true;
+    return n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0;
+}
+
+EDDY__HIDDEN int eddy__resolve_default(const char *host, uint16_t port, int family,
+                                       eddy_sockaddr *out, size_t max);
+
+int eddy_resolve(const char *host, uint16_t port, int family, eddy_sockaddr *out, size_t max)
+{
+    if (!host || !*host || !out || max == 0) return -EINVAL;
+    if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
+    eddy_loop *l = eddy__loop();
+    if (!l || l->in_callback || !l->current) return -EPERM;
+    int c = eddy__cancel_code(l->current);
+    if (c) return c;
+    if (eddy_sockaddr_parse(host, port, &out[0]) == 0) {
+        int f = out[0].ss.ss_family;
+        if (family != AF_UNSPEC && f != family) return -ENOENT;
+        return 1;
+    }
+    if (tl_resolver) return tl_resolver->resolve(tl_resolver->ctx, host, port, family, out, max);
+    if (is_localhost(host)) return resolve_localhost(port, family, out, max);
+    return eddy__resolve_default(host, port, family, out, max);
+}

@@ -1,0 +1,169 @@
+/* eddy io: streams over non-blocking descriptors (P3), shared by TCP and Unix sockets.
+ *
+ * Reads and writes try the syscall first and wait for readiness only on EAGAIN, except that
+ * a read after a short read waits first (see rhint): on a socket a short read means the
+ * receive queue was drained, so the next read() would almost always be a wasted EAGAIN. */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/io.h"
+
+static eddy__fdstream *fds_of(eddy_stream *s) { return (eddy__fdstream *)s; }
+
+static ssize_t fds_read(eddy_stream *s, void *buf, size_t len)
+{
+    eddy__fdstream *f = fds_of(s);
+    for (;;) {
+        if (f->rhint) {
+            ssize_t n = f->is_sock ? recv(f->fd, buf, len, 0) : read(f->fd, buf, len);
+            if (n >= 0) {
+                if ((size_t)n < len && n > 0) f->rhint = false;
+                return n;
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+            f->rhint = false;
+        }
+        int rc = eddy__io_wait(f->fd, EDDY_READ);
+        if (rc < 0) return rc;
+        if (s->closing) return -EBADF;
+        f->rhint = true;
+    }
+}
+
+static ssize_t fds_write(eddy_stream *s, const void *buf, size_t len)
+{
+    eddy__fdstream *f = fds_of(s);
+    for (;;) {
+        ssize_t n = f->is_sock ? send(f->fd, buf, len, MSG_NOSIGNAL) : write(f->fd, buf, len);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+        int rc = eddy__io_wait(f->fd, EDDY_WRITE);
+        if (rc < 0) return rc;
+        if (s->closing) return -EBADF;
+    }
+}
+
+static int fds_shutdown_write(eddy_stream *s)
+{
+    eddy__fdstream *f = fds_of(s);
+    if (f->is_sock) return shutdown(f->fd, SHUT_WR) < 0 ? -errno : 0;
+    /* A pipe or FIFO write end signals end-of-stream only by being closed; a descriptor open
+     * for reading too (a tty) cannot half-close. */
+    int fl = fcntl(f->fd, F_GETFL);
+    if (fl < 0) return -errno;
+    if ((fl & O_ACCMODE) != O_WRONLY) return -ENOTSUP;
+    if (f->flags & EDDY_FD_NOCLOSE) return -ENOTSUP; /* borrowed: not ours to close */
+    (void)eddy_fd_forget(f->fd);
+    if (f->saved_fl >= 0) (void)fcntl(f->fd, F_SETFL, f->saved_fl);
+    close(f->fd);
+    f->fd = -1;
+    return 0;
+}
+
+static void fds_interrupt(eddy_stream *s)
+{
+    eddy__fdstream *f = fds_of(s);
+    if (f->fd >= 0) (void)eddy_fd_forget(f->fd); /* wakes waiters with -EBADF */
+}
+
+static int fds_close(eddy_stream *s, bool graceful)
+{
+    eddy__fdstream *f = fds_of(s);
+    int rc = 0;
+    if (f->fd >= 0) {
+        (void)eddy_fd_forget(f->fd);
+        if (!graceful && f->is_sock) {
+            /* Linger 0: close sends RST and drops unsent data. */
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            (void)setsockopt(f->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        if (f->saved_fl >= 0) (void)fcntl(f->fd, F_SETFL, f->saved_fl);
+        /* Linux releases the descriptor even when close reports EINTR: never retry. */
+        if (!(f->flags & EDDY_FD_NOCLOSE) && close(f->fd) < 0 && errno != EINTR) rc = -errno;
+    }
+    free(f);
+    return rc;
+}
+
+static int fds_fd(eddy_stream *s) { return fds_of(s)->fd; }
+
+#define FDSTREAM_VT(name, k)                                                                 \
+    const eddy_stream_vt name = {.kind = k, .read = fds_read, .write = fds_write,          \
+                                 .shutdown_write = fds_shutdown_write,                     \
+                                 .interrupt = fds_interrupt, .close = fds_close, .fd = fds_fd}
+FDSTREAM_VT(eddy__fdstream_vt_tcp, "tcp");
+FDSTREAM_VT(eddy__fdstream_vt_unix, "unix");
+FDSTREAM_VT(eddy__fdstream_vt_fd, "fd");
+
+int eddy__fdstream_new(int fd, bool is_sock, int saved_fl, unsigned flags, const eddy_stream_vt *vt,
+                       const char *site, eddy_stream **out)
+{
+    eddy__fdstream *f = malloc(sizeof *f);
+    if (!f) return -ENOMEM;
+    f->fd = fd;
+    f->is_sock = is_sock;
+    f->saved_fl = saved_fl;
+    f->flags = flags;
+    f->rhint = true;
+    eddy__stream_init(&f->base, vt, site);
+    *out = &f->base;
+    return 0;
+}
+
+/* Pipes raise SIGPIPE on a write after the reader left; sockets avoid it per call with
+ * MSG_NOSIGNAL. Ignore it process-wide, but only if nobody installed a handler. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+        !(old.sa_flags & SA_SIGINFO)) {
+        struct sigaction ign = {.sa_handler = SIG_IGN};
+        sigemptyset(&ign.sa_mask);
+        (void)sigaction(SIGPIPE, &ign, NULL);
+    }
+}
+
+int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
+{
+    if (!out) return -EINVAL;
+    *out = NULL;
+    if (!eddy__loop()) return -EPERM;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -EBADF;
+    struct stat st;
+    if (fstat(fd, &st) < 0) return -errno;
+    bool sock = S_ISSOCK(st.st_mode);
+    if (!sock) ignore_sigpipe();
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+    int rc = eddy__fdstream_new(fd, sock, (fl & O_NONBLOCK) ? -1 : fl, flags,
+                                sock ? &eddy__fdstream_vt_unix : &eddy__fdstream_vt_fd, site, out);
+    if (rc < 0 && !(fl & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, fl);
+    if (rc == 0 && sock) {
+        /* Name the kind after the socket's family so reports say "tcp" for TCP sockets. */
+        int dom = 0;
+        socklen_t dl = sizeof dom;
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 && (dom == AF_INET || dom == AF_INET6))
+            (*out)->vt = &eddy__fdstream_vt_tcp;
+        (*out)->handle.kind = (*out)->vt->kind;
+    }
+    return rc;
+}
+
+int eddy_stdio(eddy_stream **in, eddy_stream **out)
+{
+    eddy_stream *i = NULL, *o = NULL;
+    int rc;
+    if (in && (rc = eddy__fd_stream(0, EDDY_FD_NOCLOSE, &i, "stdin")) < 0) return rc;
+    if (out && (rc = eddy__fd_stream(1, EDDY_FD_NOCLOSE, &o, "stdout")) < 0) {
+        if (i) (void)eddy_stream_close(i);
+        return rc;
+    }
+    if (in) *in = i;
+    if (out) *out = o;
+    return 0;
+}

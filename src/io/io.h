@@ -1,0 +1,49 @@
+/* eddy io layer internals: descriptor streams and listeners shared by tcp.c, unix sockets,
+ * pipes and the server helper. Never installed. */
+#ifndef EDDY_IO_INTERNAL_H
+#define EDDY_IO_INTERNAL_H
+
+#include "eddy/dns.h"
+#include "eddy/net.h"
+#include "eddy/stream.h"
+#include "internal.h"
+
+/* A stream over one non-blocking descriptor (sockets, pipes, ttys, files). */
+typedef struct eddy__fdstream {
+    eddy_stream base;
+    int fd;
+    int saved_fl;     /* F_GETFL before we set O_NONBLOCK, restored on close (-1 = leave) */
+    unsigned flags;   /* EDDY_FD_* */
+    bool is_sock;
+    bool rhint;       /* a read may find data without waiting: false after a short read or
+                         EAGAIN, so the next read waits for readiness instead of paying a
+                         read() that returns EAGAIN (level-triggered epoll reports data
+                         that is already there at once) */
+} eddy__fdstream;
+
+/* Make a descriptor stream over fd, which must already be non-blocking. kind is the vtable
+ * kind shown in reports ("tcp", "unix", "fd"). Returns 0 or -ENOMEM (fd untouched). */
+EDDY__HIDDEN int eddy__fdstream_new(int fd, bool is_sock, int saved_fl, unsigned flags,
+                                    const eddy_stream_vt *vt, const char *site, eddy_stream **out);
+/* The vtable used for sockets of kind tcp/unix/fd (same code, different kind strings). */
+extern const eddy_stream_vt eddy__fdstream_vt_tcp EDDY__HIDDEN;
+extern const eddy_stream_vt eddy__fdstream_vt_unix EDDY__HIDDEN;
+extern const eddy_stream_vt eddy__fdstream_vt_fd EDDY__HIDDEN;
+
+struct eddy_listener {
+    int fd;
+    int family;
+    bool rhint;
+    void *acceptor;          /* task inside accept */
+    void *closer;
+    char *unlink_path;       /* Unix listeners with unlink-on-close */
+    eddy__handle handle;
+};
+
+EDDY__HIDDEN int eddy__listener_new(int fd, int family, char *unlink_path, const char *site,
+                                    eddy_listener **out);
+
+/* Suspend until fd is ready for events; like eddy_wait_fd. */
+static inline int eddy__io_wait(int fd, unsigned events) { return eddy_wait_fd(fd, events); }
+
+#endif

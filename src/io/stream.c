@@ -1,0 +1,199 @@
+/* eddy io: the public stream calls (N6, N8): argument checks, the cancellation check every
+ * blocking call starts with, one-reader and FIFO-writer bookkeeping, and close that waits
+ * for the tasks still inside the stream. Implementations (fdstream.c, memstream.c, ...) only
+ * move bytes. */
+#include "io/io.h"
+
+void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const char *site)
+{
+    s->vt = vt;
+    eddy__list_init(&s->writers);
+    s->reader = s->writer = s->closer = NULL;
+    s->users = 0;
+    s->closing = false;
+    s->wr_shut = false;
+    s->handle = (eddy__handle){0};
+    eddy_loop *l = eddy__loop();
+    if (l) eddy__handle_add(l, &s->handle, vt->kind, site);
+}
+
+/* The calling task, if it may block: NULL in callback context or outside a loop. */
+static eddy_task *task_or_null(void)
+{
+    eddy_loop *l = eddy__loop();
+    if (!l || l->in_callback) return NULL;
+    return l->current;
+}
+
+static void leave(eddy_stream *s)
+{
+    s->users--;
+    if (s->users == 0 && s->closer) eddy__wake(s->closer, 0);
+}
+
+ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
+{
+    if (!s || (!buf && len)) return -EINVAL;
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    if (s->closing) return -EBADF;
+    if (len == 0) return 0;
+    if (s->reader) return -EBUSY;
+    s->reader = t;
+    s->users++;
+    ssize_t n = s->vt->read(s, buf, len);
+    s->reader = NULL;
+    leave(s);
+    return n;
+}
+
+/* Wait for this writer's FIFO turn. Returns 0 with s->writer == t, or a negative errno. */
+static int take_turn(eddy_stream *s, eddy_task *t)
+{
+    if (!s->writer && eddy__list_empty(&s->writers)) {
+        s->writer = t;
+        return 0;
+    }
+    eddy__waiter w;
+    int rc = eddy__waitq_wait((eddy__waitq *)(void *)&s->writers, &w, "stream write turn", s);
+    if (rc < 0) return rc;
+    /* The previous writer handed the turn over (s->writer == t). Cancellation that arrived
+     * after the hand-off still applies: level-triggered, the call must not start writing. */
+    int c = eddy__cancel_code(t);
+    if (c == 0 && s->closing) c = -EBADF;
+    if (c) {
+        s->writer = NULL;
+        return c;
+    }
+    return 0;
+}
+
+static void pass_turn(eddy_stream *s)
+{
+    eddy__link *x = eddy__list_pop_front(&s->writers);
+    if (!x) {
+        s->writer = NULL;
+        return;
+    }
+    eddy__waiter *w = eddy__container_of(x, eddy__waiter, link);
+    s->writer = w->task;
+    eddy__wake(w->task, 0);
+}
+
+static int write_checks(eddy_stream *s, eddy_task **tp)
+{
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    if (s->closing) return -EBADF;
+    *tp = t;
+    return 0;
+}
+
+int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || (!buf && len)) return -EINVAL;
+    eddy_task *t;
+    int rc = write_checks(s, &t);
+    if (rc < 0) return rc;
+    if (s->wr_shut) return -EPIPE;
+    s->users++;
+    rc = take_turn(s, t);
+    if (rc < 0) {
+        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
+        leave(s);
+        return rc;
+    }
+    size_t done = 0;
+    const char *p = buf;
+    while (done < len) {
+        if (s->wr_shut) { /* shut down by a writer that went before us */
+            rc = -EPIPE;
+            break;
+        }
+        ssize_t n = s->vt->write(s, p + done, len - done);
+        if (n < 0) {
+            rc = (int)n;
+            break;
+        }
+        done += (size_t)n;
+        if (s->closing && done < len) {
+            rc = -EBADF;
+            break;
+        }
+    }
+    if (written) *written = done;
+    pass_turn(s);
+    leave(s);
+    return rc;
+}
+
+int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
+{
+    return eddy_stream_write(s, buf, len, NULL);
+}
+
+int eddy_stream_shutdown_write(eddy_stream *s)
+{
+    if (!s) return -EINVAL;
+    eddy_task *t;
+    int rc = write_checks(s, &t);
+    if (rc < 0) return rc;
+    if (s->wr_shut) return 0;
+    if (!s->vt->shutdown_write) return -ENOTSUP;
+    s->users++;
+    rc = take_turn(s, t); /* writers queued before us go first */
+    if (rc == 0) {
+        if (!s->wr_shut) {
+            rc = s->vt->shutdown_write(s);
+            if (rc == 0) s->wr_shut = true;
+        }
+        pass_turn(s);
+    } else if (s->writer == NULL && !eddy__list_empty(&s->writers)) {
+        pass_turn(s);
+    }
+    leave(s);
+    return rc;
+}
+
+static int do_close(eddy_stream *s, bool graceful)
+{
+    if (!s) return 0;
+    if (s->closing) return -EBADF; /* a second close while the first waits */
+    s->closing = true;
+    if (s->users) {
+        eddy_task *t = task_or_null();
+        if (!t) {
+            /* Callback context cannot wait for the tasks inside s: refuse, leave s intact. */
+            s->closing = false;
+            return -EBUSY;
+        }
+        /* Queued writers give up with -EBADF; the ones inside the transport are woken by it. */
+        eddy__waitq_wake_all((eddy__waitq *)(void *)&s->writers, -EBADF);
+        if (s->vt->interrupt) s->vt->interrupt(s);
+        s->closer = t;
+        while (s->users) {
+            eddy__wait w = {.reason = "stream close", .obj = s, .uncancellable = true};
+            (void)eddy__park(&w);
+        }
+        s->closer = NULL;
+    }
+    eddy__handle_del(&s->handle);
+    return s->vt->close(s, graceful);
+}
+
+int eddy_stream_close(eddy_stream *s) { return do_close(s, true); }
+
+void eddy_stream_abort(eddy_stream *s) { (void)do_close(s, false); }
+
+int eddy_stream_fd(eddy_stream *s)
+{
+    if (!s || !s->vt->fd) return -1;
+    return s->vt->fd(s);
+}
+
+const char *eddy_stream_kind(const eddy_stream *s) { return s ? s->vt->kind : NULL; }

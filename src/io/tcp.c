@@ -1,0 +1,253 @@
+/* eddy io: TCP connect to a numeric address, TCP listen, and listeners (accept) for every
+ * stream-socket family. Connect by name (happy eyeballs) lives in connect.c. */
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "io/io.h"
+
+static eddy_task *task_or_null(void)
+{
+    eddy_loop *l = eddy__loop();
+    if (!l || l->in_callback) return NULL;
+    return l->current;
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Close a socket the loop may have seen (a connect waited on it). */
+static void close_fd(int fd)
+{
+    (void)eddy_fd_forget(fd);
+    close(fd);
+}
+
+int eddy__tcp_connect_addr(const eddy_sockaddr *a, eddy_stream **out, const char *site)
+{
+    if (!a || !out) return -EINVAL;
+    *out = NULL;
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int fam = a->ss.ss_family;
+    if (fam != AF_INET && fam != AF_INET6) return -EAFNOSUPPORT;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    set_nodelay(fd);
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+        int e = errno;
+        if (e != EINPROGRESS && e != EINTR) {
+            close(fd);
+            return -e;
+        }
+        int rc = eddy__io_wait(fd, EDDY_WRITE);
+        if (rc < 0) { /* cancelled: the half-open socket goes away with it */
+            close_fd(fd);
+            return rc;
+        }
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
+        if (err) {
+            close_fd(fd);
+            return -err;
+        }
+    }
+    int rc = eddy__fdstream_new(fd, true, -1, 0, &eddy__fdstream_vt_tcp, site, out);
+    if (rc < 0) close_fd(fd);
+    return rc;
+}
+
+/* ---- listeners ---- */
+
+int eddy__listener_new(int fd, int family, char *unlink_path, const char *site, eddy_listener **out)
+{
+    eddy_listener *l = calloc(1, sizeof *l);
+    if (!l) return -ENOMEM;
+    l->fd = fd;
+    l->family = family;
+    l->rhint = true;
+    l->unlink_path = unlink_path;
+    eddy_loop *lp = eddy__loop();
+    if (lp) eddy__handle_add(lp, &l->handle, "listener", site);
+    *out = l;
+    return 0;
+}
+
+int eddy__listener_from_fd(int fd, eddy_listener **out, const char *site)
+{
+    if (!out) return -EINVAL;
+    *out = NULL;
+    if (!eddy__loop()) return -EPERM;
+    int v = 0, type = 0, dom = 0;
+    socklen_t len = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || !v) return -EINVAL;
+    len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) return -EINVAL;
+    len = sizeof dom;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0) return -EINVAL;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -EBADF;
+    return eddy__listener_new(fd, dom, NULL, site, out);
+}
+
+static int listen_on(const eddy_sockaddr *a, const eddy_listen_opts *o, int *fdp)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (!o->no_reuse_addr) (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (o->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) goto fail;
+    if (a->ss.ss_family == AF_INET6) {
+        int v6only = o->v6only ? 1 : 0;
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) goto fail;
+    if (listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0) goto fail;
+    *fdp = fd;
+    return 0;
+fail:;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+int eddy__tcp_listen(const char *host, uint16_t port, const eddy_listen_opts *o,
+                     eddy_listener **out, const char *site)
+{
+    if (!out) return -EINVAL;
+    *out = NULL;
+    if (!eddy__loop()) return -EPERM;
+    eddy_listen_opts def = {0};
+    if (!o) o = &def;
+    if (o->backlog < 0) return -EINVAL;
+    eddy_sockaddr addrs[8];
+    int n;
+    if (eddy_sockaddr_parse(host, port, &addrs[0]) == 0) {
+        n = 1;
+    } else {
+        n = eddy_resolve(host, port, AF_UNSPEC, addrs, 8);
+        if (n < 0) return n;
+    }
+    int rc = -EADDRNOTAVAIL, fd = -1;
+    for (int i = 0; i < n; i++) {
+        rc = listen_on(&addrs[i], o, &fd);
+        /* The wildcard on a host without IPv6: fall back to IPv4's. */
+        if (rc == -EAFNOSUPPORT && (!host || !*host)) {
+            eddy_sockaddr a4 = {0};
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&a4.ss;
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons(port);
+            a4.len = sizeof *s4;
+            addrs[i] = a4;
+            rc = listen_on(&addrs[i], o, &fd);
+        }
+        if (rc == 0) break;
+    }
+    if (rc < 0) return rc;
+    rc = eddy__listener_new(fd, addrs[0].ss.ss_family, NULL, site, out);
+    if (rc < 0) close(fd);
+    return rc;
+}
+
+/* accept(2) lists network errors of the new connection that should be treated like EAGAIN. */
+static bool transient_accept_error(int e)
+{
+    switch (e) {
+    case ECONNABORTED: case EINTR: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
+    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *peer)
+{
+    if (!l || !out) return -EINVAL;
+    *out = NULL;
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    if (l->closer) return -EBADF;
+    if (l->acceptor) return -EBUSY;
+    l->acceptor = t;
+    int rc;
+    for (;;) {
+        if (l->rhint) {
+            eddy_sockaddr tmp;
+            eddy_sockaddr *pa = peer ? peer : &tmp;
+            pa->len = sizeof pa->ss;
+            int fd = accept4(l->fd, (struct sockaddr *)&pa->ss, &pa->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0) {
+                bool inet = l->family == AF_INET || l->family == AF_INET6;
+                if (inet) set_nodelay(fd);
+                rc = eddy__fdstream_new(fd, true, -1, 0,
+                                        inet ? &eddy__fdstream_vt_tcp : &eddy__fdstream_vt_unix,
+                                        t->site, out);
+                if (rc < 0) close(fd);
+                break;
+            }
+            int e = errno;
+            if (transient_accept_error(e)) continue;
+            if (e != EAGAIN && e != EWOULDBLOCK) {
+                rc = -e;
+                break;
+            }
+            l->rhint = false;
+        }
+        rc = eddy__io_wait(l->fd, EDDY_READ);
+        if (rc < 0) break;
+        if (l->closer) {
+            rc = -EBADF;
+            break;
+        }
+        l->rhint = true;
+    }
+    l->acceptor = NULL;
+    if (l->closer) eddy__wake(l->closer, 0);
+    return rc < 0 ? rc : 0;
+}
+
+int eddy_listener_addr(const eddy_listener *l, eddy_sockaddr *out)
+{
+    if (!l || !out) return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->len = sizeof out->ss;
+    return getsockname(l->fd, (struct sockaddr *)&out->ss, &out->len) < 0 ? -errno : 0;
+}
+
+int eddy_listener_fd(const eddy_listener *l) { return l ? l->fd : -1; }
+
+int eddy_listener_close(eddy_listener *l)
+{
+    if (!l) return 0;
+    if (l->closer) return -EBADF;
+    if (l->acceptor) {
+        eddy_task *t = task_or_null();
+        if (!t) return -EBUSY;
+        l->closer = t;
+        (void)eddy_fd_forget(l->fd); /* the acceptor wakes with -EBADF */
+        while (l->acceptor) {
+            eddy__wait w = {.reason = "listener close", .obj = l, .uncancellable = true};
+            (void)eddy__park(&w);
+        }
+    }
+    (void)eddy_fd_forget(l->fd);
+    int rc = close(l->fd) < 0 && errno != EINTR ? -errno : 0;
+    if (l->unlink_path) {
+        if (unlink(l->unlink_path) < 0 && errno != ENOENT && rc == 0) rc = -errno;
+        free(l->unlink_path);
+    }
+    eddy__handle_del(&l->handle);
+    free(l);
+    return rc;
+}
