@@ -14,7 +14,8 @@
  * With -P the generator also samples the server process itself, at the two edges of the
  * measured window so that connection set-up and warm-up stay out of the figures: CPU time
  * (utime and stime from /proc/PID/stat) per message, and VmRSS (/proc/PID/status) before the
- * first connection and at the end of the window, per connection.
+ * first connection and at the end of the window, per connection; and, from /proc/stat, how
+ * much CPU other programs took during the window (other_cpu_pct).
  *
  * One thread, level-triggered epoll. Per round trip the generator makes one write and (for
  * messages that arrive in one piece) one read: it reads at most what the current message
@@ -290,6 +291,21 @@ static int server_cpu(double *user_us, double *sys_us)
     return 0;
 }
 
+/* CPU time (µs) all CPUs spent in user, nice and system mode, from /proc/stat: less what the
+ * server and the generator used, it tells how much other programs took from this run (the
+ * machine is shared; a disturbed run shows up here rather than only as a slow one). */
+static int machine_busy_us(double *us)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    unsigned long long user, nice, sys;
+    int n = fscanf(f, "cpu %llu %llu %llu", &user, &nice, &sys);
+    fclose(f);
+    if (n != 3) return -1;
+    *us = (double)(user + nice + sys) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+    return 0;
+}
+
 /* Server VmRSS in KiB; -1 when unreadable. */
 static long server_rss_kib(void)
 {
@@ -412,7 +428,8 @@ int main(int argc, char **argv)
         }
 
     double u0 = 0, s0 = 0, u1 = 0, s1 = 0;
-    int have_cpu = 0;
+    int have_cpu = 0, have_busy = 0;
+    double busy0 = 0, busy1 = 0;
     struct rusage ru0, ru1;
     int in_window = 0;
     for (;;) {
@@ -420,6 +437,7 @@ int main(int argc, char **argv)
         if (!in_window && t >= t_meas0) {
             in_window = 1;
             have_cpu = opt_pid && server_cpu(&u0, &s0) == 0;
+            have_busy = machine_busy_us(&busy0) == 0;
             getrusage(RUSAGE_SELF, &ru0);
         }
         if (t >= t_meas1) break;
@@ -435,6 +453,7 @@ int main(int argc, char **argv)
     if (have_cpu && server_cpu(&u1, &s1) != 0) have_cpu = 0;
     long rss_busy = opt_pid ? server_rss_kib() : -1;
     getrusage(RUSAGE_SELF, &ru1);
+    if (have_busy && machine_busy_us(&busy1) != 0) have_busy = 0;
     double window_s = (double)(now_ns() - t_meas0) / 1e9;
     double self_cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
                         (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
@@ -459,6 +478,11 @@ int main(int argc, char **argv)
         printf("server_user_us_per_msg=%.3f\n", (u1 - u0) / (double)msgs);
         printf("server_sys_us_per_msg=%.3f\n", (s1 - s0) / (double)msgs);
         printf("server_cpu_pct=%.0f\n", 100 * (u1 - u0 + s1 - s0) / 1e6 / window_s);
+        if (have_busy) {
+            /* Tick-sampled on both sides: a few percent either way is noise, not a program. */
+            double other = (busy1 - busy0) - (u1 - u0 + s1 - s0) - self_cpu_s * 1e6;
+            printf("other_cpu_pct=%.0f\n", 100 * (other > 0 ? other : 0) / 1e6 / window_s);
+        }
     }
     if (rss_idle >= 0 && rss_busy >= 0) {
         printf("server_rss_idle_kib=%ld\nserver_rss_kib=%ld\n", rss_idle, rss_busy);

@@ -236,16 +236,17 @@ function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met) {
 }
 END {
     ns = split(servers, S, " "); nsub = split(subjects, E, " "); nz = split(sizes, Z, " ")
-    printf "\n%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "errors"
-    printf "%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", ""
+    printf "\n%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
+    printf "%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
     for (z = 1; z <= nz + 1; z++) {
         c = z <= nz ? Z[z] : "10k"
         for (i = 1; i <= ns; i++) {
             s = S[i]
             if (m(c, s, "msgs_per_s") < 0) { printf "%-14s %-14s (no result)\n", label(c), s; continue }
-            printf "%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
+            printf "%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
                 fmt(m(c, s, "p50_us")), fmt(m(c, s, "p99_us")), fmt(m(c, s, "server_user_us_per_msg")),
-                fmt(m(c, s, "server_sys_us_per_msg")), pct(m(c, s, "server_cpu_pct")), pct(m(c, s, "client_cpu_pct")), err[c, s]
+                fmt(m(c, s, "server_sys_us_per_msg")), pct(m(c, s, "server_cpu_pct")), pct(m(c, s, "client_cpu_pct")),
+                pct(m(c, s, "other_cpu_pct")), err[c, s]
         }
     }
     printf "\n%-14s %-14s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
@@ -281,8 +282,10 @@ END {
     printf "\nratio = eddy / anchor, median over rounds of the per-round ratio (msgs/s: higher is better;\n"
     printf "cpu/msg = server user+system CPU time per round trip, lower is better). Figures: median over\n"
     printf "%d round(s)%s (%d for %d connections). usr/sys us per msg, srv%% cpu: the server process over\n", rounds, quick ? " (--quick)" : "", big_rounds, big_conns
-    printf "the measured window (/proc/PID/stat); load%% cpu: echo_load itself (near 100%%: it may be the\n"
-    printf "bottleneck). RSS/conn: (VmRSS with all connections open - VmRSS before any) / connections.\n"
+    printf "the measured window (/proc/PID/stat); load%% cpu: echo_load itself; other%% cpu: every other\n"
+    printf "program on the machine in the same window (/proc/stat; of 200%% for 2 CPUs): above ~10%%\n"
+    printf "the run was disturbed and its msgs/s says more about the machine than the server; cpu/msg\n"
+    printf "holds up better. RSS/conn: (VmRSS with all connections open - VmRSS before any) / connections.\n"
 }' "$out"
 echo "== echo benchmark took $(($(date +%s) - start)) s"
 exit $status
