@@ -51,7 +51,7 @@ done
 # is made again, up to $retries times; --quick keeps to its time budget instead.
 disturbed=25 reran=0
 if [ $quick = 1 ]; then
-    : "${rounds:=1}"; warm=0.3 dur=1 big_rounds=1 big_warm=0.3 big_dur=1 retries=0
+    : "${rounds:=1}"; warm=0.2 dur=0.8 big_rounds=1 big_warm=0.2 big_dur=0.5 retries=0
 else
     : "${rounds:=5}"; warm=0.5 dur=2 big_rounds=2 big_warm=1 big_dur=2 retries=1
 fi
@@ -219,7 +219,8 @@ done
 [ -n "$raw" ] && cp "$out" "$raw"
 
 awk -v subjects="${subjects[*]}" -v servers="${servers[*]}" -v sizes="${sizes[*]}" \
-    -v rounds="$rounds" -v big_rounds="$big_rounds" -v big_conns="$big_conns" -v quick=$quick '
+    -v rounds="$rounds" -v big_rounds="$big_rounds" -v big_conns="$big_conns" -v quick=$quick \
+    -v disturbed=$disturbed '
 function med(arr, n,   i, j, t) {
     for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
     return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
@@ -250,7 +251,7 @@ function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met) {
     if (ev < 0 || av <= 0) { printf "%-40s %s\n", what, "(missing)"; return }
     q = mratio(c, e, a, k)
     met = op == "" ? "" : (op == ">=" && q >= goal) || (op == "<=" && q <= goal) || (op == ">" && q > goal) ? "yes" : "no"
-    printf "%-40s %10s %-7s %10s %-12s %6.2f   %-12s %s\n", what, fmt(ev), unit, fmt(av), a, q, op == "" ? "" : "ratio " op " " goal, met
+    printf "%-40s %10s %-7s %10s %-12s %6.2f   %-14s %s\n", what, fmt(ev), unit, fmt(av), a, q, op == "" ? "" : "ratio " op " " goal, met
 }
 END {
     ns = split(servers, S, " "); nsub = split(subjects, E, " "); nz = split(sizes, Z, " ")
@@ -275,8 +276,8 @@ END {
             fmt(m("10k", s, "server_rss_per_conn_bytes")), fmt(m("10k", s, "connect_s"))
     }
 
-    printf "\n%-40s %10s %-7s %10s %-12s %6s   %-12s %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "goal", "met?"
-    printf "%-40s %10s %-7s %10s %-12s %6s   %-12s %s\n", "---------", "----", "----", "------", "--------", "-----", "----", "----"
+    printf "\n%-40s %10s %-7s %10s %-12s %6s   %-14s %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "goal", "met?"
+    printf "%-40s %10s %-7s %10s %-12s %6s   %-14s %s\n", "---------", "----", "----", "------", "--------", "-----", "----", "----"
     for (z = 1; z <= nz; z++) {
         c = Z[z]
         for (j = 1; j <= nsub; j++) {
@@ -301,9 +302,10 @@ END {
     printf "cpu/msg = server user+system CPU time per round trip, lower is better). Figures: median over\n"
     printf "%d round(s)%s (%d for %d connections). usr/sys us per msg, srv%% cpu: the server process over\n", rounds, quick ? " (--quick)" : "", big_rounds, big_conns
     printf "the measured window (/proc/PID/stat); load%% cpu: echo_load itself; other%% cpu: every other\n"
-    printf "program on the machine in the same window (/proc/stat; of 200%% for 2 CPUs): above ~10%%\n"
-    printf "the run was disturbed and its msgs/s says more about the machine than the server; cpu/msg\n"
-    printf "holds up better. RSS/conn: (VmRSS with all connections open - VmRSS before any) / connections.\n"
+    printf "program on the machine in the same window (/proc/stat; of 200%% for 2 CPUs): above 10-20%%\n"
+    printf "the run was disturbed and its msgs/s says more about the machine than the server (cpu/msg\n"
+    printf "holds up better); %s. RSS/conn: (VmRSS with all connections\n", quick ? "--quick does not run those again" : "runs above " disturbed "% were run again once"
+    printf "open - VmRSS before any) / connections.\n"
 }' "$out"
 echo "== echo benchmark took $(($(date +%s) - start)) s ($reran run(s) made again: disturbed by other programs)"
 exit $status
