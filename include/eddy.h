@@ -14,5 +14,6 @@
 #include "eddy/net.h"
 #include "eddy/dns.h"
 #include "eddy/udp.h"
+#include "eddy/unix.h"
 
 #endif

@@ -43,6 +43,15 @@ struct eddy_listener {
 EDDY__HIDDEN int eddy__listener_new(int fd, int family, char *unlink_path, const char *site,
                                     eddy_listener **out);
 
+/* For transports with operations of their own (descriptor passing): enter s as its reader,
+ * or take a FIFO write turn, with exactly the checks and bookkeeping of eddy_stream_read /
+ * eddy_stream_write (task, cancellation, closing, -EBUSY reader, -EPIPE after shutdown).
+ * 0 or a negative errno; on 0 the matching end call must follow. */
+EDDY__HIDDEN int eddy__stream_begin_read(eddy_stream *s);
+EDDY__HIDDEN void eddy__stream_end_read(eddy_stream *s);
+EDDY__HIDDEN int eddy__stream_begin_write(eddy_stream *s);
+EDDY__HIDDEN void eddy__stream_end_write(eddy_stream *s);
+
 /* Suspend until fd is ready for events; like eddy_wait_fd. */
 static inline int eddy__io_wait(int fd, unsigned events) { return eddy_wait_fd(fd, events); }
 
