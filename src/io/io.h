@@ -19,6 +19,8 @@ typedef struct eddy__fdstream {
                          EAGAIN, so the next read waits for readiness instead of paying a
                          read() that returns EAGAIN (level-triggered epoll reports data
                          that is already there at once) */
+    bool always_ready; /* a regular file or block device: epoll refuses it (EPERM) and
+                          reads never wait, so rhint must never turn false */
 } eddy__fdstream;
 
 /* Make a descriptor stream over fd, which must already be non-blocking. kind is the vtable
