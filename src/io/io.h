@@ -43,6 +43,19 @@ struct eddy_listener {
 EDDY__HIDDEN int eddy__listener_new(int fd, int family, char *unlink_path, const char *site,
                                     eddy_listener **out);
 
+/* The writer turn of eddy_stream_write, for operations that write through a path of their
+ * own (eddy_sendfile) and must not interleave with concurrent writers (N8).
+ * write_begin: the checks of eddy_stream_write (cancellation, closing, shut down), then wait
+ * for the FIFO turn. Returns 0 with the turn held and the caller counted as a user of s
+ * (close waits for it), or the errors of eddy_stream_write with nothing held.
+ * write_held: write all len bytes with the turn held; *written gets the count, also on
+ * error. Returns 0 or the errors of eddy_stream_write.
+ * write_end: pass the turn to the next writer and leave s (wakes a waiting close). */
+EDDY__HIDDEN int eddy__stream_write_begin(eddy_stream *s);
+EDDY__HIDDEN int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len,
+                                         size_t *written);
+EDDY__HIDDEN void eddy__stream_write_end(eddy_stream *s);
+
 /* Suspend until fd is ready for events; like eddy_wait_fd. */
 static inline int eddy__io_wait(int fd, unsigned events) { return eddy_wait_fd(fd, events); }
 

@@ -93,10 +93,8 @@ static int write_checks(eddy_stream *s, eddy_task **tp)
     return 0;
 }
 
-int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+int eddy__stream_write_begin(eddy_stream *s)
 {
-    if (written) *written = 0;
-    if (!s || (!buf && len)) return -EINVAL;
     eddy_task *t;
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
@@ -108,8 +106,20 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
         leave(s);
         return rc;
     }
+    return 0;
+}
+
+void eddy__stream_write_end(eddy_stream *s)
+{
+    pass_turn(s);
+    leave(s);
+}
+
+int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
     size_t done = 0;
     const char *p = buf;
+    int rc = 0;
     while (done < len) {
         if (s->wr_shut) { /* shut down by a writer that went before us */
             rc = -EPIPE;
@@ -126,9 +136,20 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
             break;
         }
     }
+    *written = done;
+    return rc;
+}
+
+int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || (!buf && len)) return -EINVAL;
+    int rc = eddy__stream_write_begin(s);
+    if (rc < 0) return rc;
+    size_t done;
+    rc = eddy__stream_write_held(s, buf, len, &done);
     if (written) *written = done;
-    pass_turn(s);
-    leave(s);
+    eddy__stream_write_end(s);
     return rc;
 }
 
