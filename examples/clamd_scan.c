@@ -145,7 +145,8 @@ static void exchange(struct scan *sc)
         int v = read_reply(&rb, name);
         if (v == EXIT_CLEAN) printf("No virus. Everything is safe.\n");
         if (v == EXIT_VIRUS) printf("Found a virus! %s\n", name);
-        if (v < 0) fail("%s", "reading the reply", v);
+        if (v == -ECONNRESET) fail("%s", "connection closed before a reply", v);
+        else if (v < 0) fail("%s", "reading the reply", v);
         sc->result = v < 0 ? EXIT_ERROR : v;
     } else if (rc == -EPIPE || rc == -ECONNRESET) {
         /* The server stopped taking data; it may have said why before it closed. Either
