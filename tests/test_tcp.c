@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -912,5 +913,100 @@ EDDY_TEST(tcp_stream_addr_errors)
     EDDY_CHECK_EQ(eddy_stream_peer_addr(s, &a), -ENOTCONN);
     EDDY_OK(eddy_stream_close(s));
     EDDY_OK(eddy_listener_close(l));
+    return 0;
+}
+
+/* Out of descriptors: accept says -EMFILE, the pending connection stays in the backlog and
+ * the listener stays usable; connect says -EMFILE too. */
+EDDY_TEST(tcp_accept_emfile_keeps_connection)
+{
+    eddy_sockaddr addr;
+    eddy_listener *l = listen_local(&addr);
+    eddy_stream *c, *s = NULL;
+    EDDY_OK(eddy_tcp_connect_addr(&addr, &c));
+    struct rlimit old, lim;
+    EDDY_CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)count_fds() + 16;
+    EDDY_CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+    int fill[64], nfill = 0;
+    for (; nfill < 64; nfill++) {
+        fill[nfill] = dup(0);
+        if (fill[nfill] < 0) break;
+    }
+    EDDY_CHECK(nfill < 64);
+    EDDY_CHECK_EQ(errno, EMFILE);
+    EDDY_CHECK_EQ(eddy_listener_accept(l, &s, NULL), -EMFILE);
+    EDDY_CHECK(s == NULL);
+    eddy_stream *c2 = NULL;
+    EDDY_CHECK_EQ(eddy_tcp_connect_addr(&addr, &c2), -EMFILE);
+    EDDY_CHECK(c2 == NULL);
+    close(fill[--nfill]);
+    EDDY_OK(eddy_listener_accept(l, &s, NULL));
+    while (nfill > 0) close(fill[--nfill]);
+    EDDY_CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    EDDY_OK(eddy_stream_write_all(c, "ok", 2));
+    char buf[2];
+    EDDY_CHECK_EQ(eddy_stream_read(s, buf, 2), 2);
+    EDDY_OK(eddy_stream_close(c));
+    EDDY_OK(eddy_stream_close(s));
+    EDDY_OK(eddy_listener_close(l));
+    return 0;
+}
+
+/* Close with a writer inside the transport, one queued for its turn, a reader, and a
+ * shutdown queued: all get -EBADF, close returns once they have left, the fd is gone. */
+typedef struct shutter {
+    eddy_stream *s;
+    int rc;
+    bool done;
+} shutter;
+
+static int shutdown_task(void *p)
+{
+    shutter *x = p;
+    x->rc = eddy_stream_shutdown_write(x->s);
+    x->done = true;
+    return 0;
+}
+
+EDDY_TEST(tcp_close_with_queued_writers)
+{
+    eddy_stream *a, *b;
+    tcp_pair(&a, &b);
+    size_t len = 32u << 20;
+    unsigned char *buf = pattern(len);
+    big_writer w1 = {.s = a, .buf = buf, .len = len, .rc = 1};
+    big_writer w2 = {.s = a, .buf = buf, .len = 10, .rc = 1};
+    shutter sh = {.s = a, .rc = 1};
+    drain d = {.s = a, .rc = 1};
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, big_writer_task, &w1));
+        EDDY_OK(eddy_spawn(n, big_writer_task, &w2));
+        EDDY_OK(eddy_spawn(n, shutdown_task, &sh));
+        EDDY_OK(eddy_spawn(n, drain_task, &d));
+        EDDY_CHECK(!w1.done && !w2.done && !sh.done && !d.done);
+        int before = count_fds();
+        EDDY_OK(eddy_stream_close(a));
+        EDDY_CHECK(w1.done && w2.done && sh.done && d.done);
+        EDDY_CHECK_EQ(count_fds(), before - 1);
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK_EQ(w1.rc, -EBADF);
+    EDDY_CHECK_EQ(w2.rc, -EBADF);
+    EDDY_CHECK_EQ(w2.written, 0);
+    EDDY_CHECK_EQ(sh.rc, -EBADF);
+    EDDY_CHECK_EQ(d.rc, -EBADF);
+    /* What w1 reported is what b gets before the end. */
+    drain got = {.s = b};
+    EDDY_OK(drain_task(&got));
+    EDDY_CHECK_EQ(got.rc, 0);
+    EDDY_CHECK_EQ(got.len, w1.written);
+    EDDY_CHECK(memcmp(got.buf, buf, got.len) == 0);
+    free(got.buf);
+    free(d.buf);
+    free(buf);
+    EDDY_OK(eddy_stream_close(b));
     return 0;
 }
