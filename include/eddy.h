@@ -15,5 +15,6 @@
 #include "eddy/dns.h"
 #include "eddy/udp.h"
 #include "eddy/unix.h"
+#include "eddy/sendfile.h"
 
 #endif

@@ -26,7 +26,8 @@ typedef struct eddy_sockaddr {
  * NULL or "" host means the IPv6 wildcard "::" (dual-stack where the system allows).
  * Returns 0; -EINVAL if host is not a numeric address or out is NULL. */
 EDDY_API EDDY_WUR int eddy_sockaddr_parse(const char *host, uint16_t port, eddy_sockaddr *out);
-/* Format "1.2.3.4:80", "[::1]:80" or a Unix path ("@name" for the abstract namespace) into
+/* Format "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80" (a scope as its interface name, or
+ * its number if no interface has it) or a Unix path ("@name" for the abstract namespace) into
  * buf (always NUL-terminated when len > 0). Returns the length it needed (like snprintf);
  * -EAFNOSUPPORT for an unknown family; -EINVAL for NULL arguments. */
 EDDY_API int eddy_sockaddr_format(const eddy_sockaddr *a, char *buf, size_t len);
@@ -43,7 +44,8 @@ EDDY_API EDDY_WUR int eddy_stream_peer_addr(eddy_stream *s, eddy_sockaddr *out);
 
 /* Connect a TCP socket to a numeric address. Suspends until connected. A cancelled connect
  * closes its socket (nothing is left behind).
- * Returns 0 and *out (a "tcp" stream); -ECONNREFUSED; -ENETUNREACH/-EHOSTUNREACH;
+ * Returns 0 and *out (a "tcp" stream); -ECONNREFUSED; -ECONNRESET if the peer accepted and
+ * reset the connection before this call saw it complete; -ENETUNREACH/-EHOSTUNREACH;
  * -ETIMEDOUT (the kernel gave up, or a fail-after scope); -ECANCELED; -EAFNOSUPPORT for a
  * family that is not IPv4/IPv6; -EINVAL for NULL arguments; -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS
  * when no socket can be had; -EPERM outside a task. */
