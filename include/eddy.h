@@ -16,5 +16,6 @@
 #include "eddy/udp.h"
 #include "eddy/unix.h"
 #include "eddy/sendfile.h"
+#include "eddy/server.h"
 
 #endif

@@ -64,6 +64,11 @@ EDDY__HIDDEN int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t
                                          size_t *written);
 EDDY__HIDDEN void eddy__stream_write_end(eddy_stream *s);
 
+/* eddy_tcp_connect_addr, bound to local first when local is not NULL (same family as a, else
+ * -EAFNOSUPPORT); the errors of bind(2) besides those of eddy_tcp_connect_addr. */
+EDDY__HIDDEN int eddy__tcp_connect_from(const eddy_sockaddr *a, const eddy_sockaddr *local,
+                                        eddy_stream **out, const char *site);
+
 /* Suspend until fd is ready for events; like eddy_wait_fd. */
 static inline int eddy__io_wait(int fd, unsigned events) { return eddy_wait_fd(fd, events); }
 
