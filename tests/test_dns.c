@@ -49,7 +49,7 @@ typedef struct fake_dns {
     bool junk_then_answer;
     const rr *zone;
     size_t nzone;
-    int queries;
+    int queries, tcp_queries;
     eddy_event got; /* set at the first query */
     held held[8];
     int nheld;
@@ -220,10 +220,55 @@ static void fake_open(fake_dns *s, int mode, const rr *zone, size_t nzone)
     }
 }
 
+/* The TCP side (M_TC with tcp_answers): one connection at a time, queries and answers with
+ * their two-byte length prefix. */
+static int read_full(int fd, unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r > 0) {
+            p += r;
+            n -= (size_t)r;
+        } else if (r == 0) {
+            return -EPIPE;
+        } else if (errno == EAGAIN) {
+            int rc = eddy_wait_fd(fd, EDDY_READ);
+            if (rc < 0) return rc;
+        } else {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+static int fake_serve_tcp(void *arg)
+{
+    fake_dns *s = arg;
+    for (;;) {
+        int rc = eddy_wait_fd(s->tcp_fd, EDDY_READ);
+        if (rc < 0) return rc == -ECANCELED ? 0 : rc;
+        int c = accept4(s->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) continue;
+        unsigned char len[2], q[512], out[1024];
+        while ((rc = read_full(c, len, 2)) == 0) {
+            size_t n = (size_t)(len[0] << 8 | len[1]);
+            if (n > sizeof q || (rc = read_full(c, q, n)) < 0) break;
+            s->tcp_queries++;
+            size_t m = build_reply(s, q, n, out + 2, -1, false);
+            put16(out, (unsigned)m);
+            EDDY_CHECK_EQ(write(c, out, m + 2), (ssize_t)(m + 2)); /* small: fits the buffer */
+        }
+        eddy_fd_forget(c);
+        close(c);
+        if (rc == -ECANCELED) return 0;
+    }
+}
+
 static void fake_close(fake_dns *s)
 {
     eddy_fd_forget(s->fd);
     close(s->fd);
+    eddy_fd_forget(s->tcp_fd);
     close(s->tcp_fd);
 }
 
@@ -451,6 +496,31 @@ EDDY_TEST(dns_refused_servfail_and_tcp_refused)
         s.mode = M_TC;
         EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), -ECONNREFUSED);
         EDDY_CHECK_EQ(eddy__dns_pending(), 0);
+    }
+    return 0;
+}
+
+/* A truncated UDP answer: c-ares asks again over TCP and takes that answer. */
+EDDY_TEST(dns_truncated_answer_retried_over_tcp)
+{
+    if (!have_cares()) return 0;
+    fake_dns s;
+    WITH_SERVER(s, M_TC, zone, NZONE) {
+        EDDY_OK(fcntl(s.tcp_fd, F_SETFL, O_NONBLOCK));
+        EDDY_OK(listen(s.tcp_fd, 4));
+        use_server(&s, 1000, 1);
+        int rc;
+        EDDY_NURSERY(n, &rc) {
+            EDDY_OK(eddy_spawn(n, fake_serve_tcp, &s));
+            eddy_sockaddr a[4];
+            EDDY_CHECK_EQ(eddy_resolve("www.example.test", 53, AF_UNSPEC, a, 4), 3);
+            EDDY_CHECK_EQ(eddy_resolve("v4only.test", 53, AF_INET, a, 4), 1);
+            check_addr(&a[0], "198.51.100.7:53");
+            eddy_nursery_cancel(n);
+        }
+        EDDY_CHECK_EQ(rc, 0);
+        EDDY_CHECK_EQ(s.queries, 3);
+        EDDY_CHECK_EQ(s.tcp_queries, 3);
     }
     return 0;
 }

@@ -22,6 +22,8 @@
  * c-ares status -> errno (the contract of eddy_resolve in include/eddy/dns.h):
  *   ENOTFOUND (NXDOMAIN), ENODATA (no record of that type), ENONAME  -> -ENOENT
  *   ETIMEOUT (no server answered), ESERVFAIL (server failure)        -> -EAGAIN
+ *     (c-ares 1.18 does not end a query on SERVFAIL or REFUSED: it tries the next server, and
+ *     when none is left reports ECONNREFUSED)
  *   ECONNREFUSED (could not reach a server), EREFUSED (REFUSED rcode) -> -ECONNREFUSED
  *   EBADRESP, EFORMERR, ENOTIMP, EBADQUERY, EOF and anything unknown   -> -EIO
  *   EBADNAME (not a valid DNS name) -> -EINVAL; EBADFAMILY -> -EAFNOSUPPORT; ENOMEM -> -ENOMEM
@@ -36,9 +38,11 @@
 
 typedef struct dns_state dns_state;
 
-/* A socket c-ares asked us to watch. */
+/* A socket c-ares asked us to watch: a watcher per direction (the loop calls a watcher that
+ * has both directions only when the fd is readable). */
 typedef struct cares_sock {
-    eddy_io io;
+    eddy_io rio, wio;
+    int fd;
     struct cares_sock *next;
     dns_state *st;
 } cares_sock;
@@ -165,17 +169,47 @@ static int timer_reserve(dns_state *st)
 
 /* ---- sockets ---- */
 
-static void on_sock_ready(eddy_io *w, unsigned revents)
+/* An error or hangup comes with both directions set (epoll backend): c-ares reads or writes
+ * the socket, sees the error (ECONNREFUSED from an ICMP port unreachable) and moves on. */
+static void on_sock_read(eddy_io *w, unsigned revents)
 {
+    (void)revents;
     cares_sock *s = w->data;
     dns_state *st = s->st;
-    /* An error or hangup goes to the side c-ares watches, so that it reads or writes the
-     * socket, sees the error (ECONNREFUSED from an ICMP port unreachable) and moves on. */
-    unsigned bad = revents & (EDDY_ERR | EDDY_HUP);
-    ares_socket_t r = (w->events & EDDY_READ) && (revents & (EDDY_READ | bad)) ? w->fd : ARES_SOCKET_BAD;
-    ares_socket_t wr = (w->events & EDDY_WRITE) && (revents & (EDDY_WRITE | bad)) ? w->fd : ARES_SOCKET_BAD;
-    ares_process_fd(st->chan, r, wr); /* may close the socket and free s */
+    ares_process_fd(st->chan, s->fd, ARES_SOCKET_BAD); /* may close the socket and free s */
     rearm(st);
+}
+
+static void on_sock_write(eddy_io *w, unsigned revents)
+{
+    (void)revents;
+    cares_sock *s = w->data;
+    dns_state *st = s->st;
+    ares_process_fd(st->chan, ARES_SOCKET_BAD, s->fd);
+    rearm(st);
+}
+
+static void sock_free(dns_state *st, cares_sock *s)
+{
+    for (cares_sock **pp = &st->socks; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    eddy_io_stop(&s->rio);
+    eddy_io_stop(&s->wio);
+    free(s);
+}
+
+/* Start or stop w as wanted. */
+static int sock_watch(cares_sock *s, eddy_io *w, bool want, unsigned ev, void (*cb)(eddy_io *, unsigned))
+{
+    if (!want) {
+        eddy_io_stop(w);
+        return 0;
+    }
+    return w->active ? 0 : eddy_io_start(w, s->fd, ev, cb, s);
 }
 
 /* c-ares opened a socket, changed what it waits for, or (0, 0) is about to close it.
@@ -184,14 +218,10 @@ static void on_sock_ready(eddy_io *w, unsigned revents)
 static void on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
     dns_state *st = data;
-    cares_sock **pp = &st->socks, *s;
-    while ((s = *pp) && s->io.fd != fd) pp = &s->next;
+    cares_sock *s = st->socks;
+    while (s && s->fd != fd) s = s->next;
     if (!readable && !writable) {
-        if (s) {
-            eddy_io_stop(&s->io);
-            *pp = s->next;
-            free(s);
-        }
+        if (s) sock_free(st, s);
         eddy_fd_forget(fd); /* before c-ares closes it: the number may be reused at once */
         return;
     }
@@ -199,15 +229,13 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
         s = calloc(1, sizeof *s);
         if (!s) return;
         s->st = st;
-        s->io.fd = fd;
+        s->fd = fd;
         s->next = st->socks;
         st->socks = s;
     }
-    unsigned ev = (readable ? EDDY_READ : 0) | (writable ? EDDY_WRITE : 0);
-    if (eddy_io_start(&s->io, fd, ev, on_sock_ready, s) < 0 && !s->io.active) {
-        st->socks = s->next; /* only a new entry can be inactive, and it is the head */
-        free(s);
-    }
+    int rc = sock_watch(s, &s->rio, readable, EDDY_READ, on_sock_read);
+    if (rc == 0) rc = sock_watch(s, &s->wio, writable, EDDY_WRITE, on_sock_write);
+    if (rc < 0 && !s->rio.active && !s->wio.active) sock_free(st, s);
 }
 
 /* ---- the per-loop state ---- */
@@ -227,12 +255,7 @@ static void chan_destroy(dns_state *st)
     ares_destroy(st->chan); /* closes the sockets: on_sock_state stops their watchers */
     st->destroying = false;
     st->have_chan = false;
-    while (st->socks) { /* a socket c-ares closed without telling: not expected */
-        cares_sock *s = st->socks;
-        st->socks = s->next;
-        eddy_io_stop(&s->io);
-        free(s);
-    }
+    while (st->socks) sock_free(st, st->socks); /* closed without telling: not expected */
     eddy__timer_stop(st->loop, &st->timer);
     if (st->tfd >= 0) {
         eddy_io_stop(&st->tio);
