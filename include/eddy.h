@@ -13,5 +13,7 @@
 #include "eddy/stream.h"
 #include "eddy/net.h"
 #include "eddy/dns.h"
+#include "eddy/udp.h"
+#include "eddy/unix.h"
 
 #endif

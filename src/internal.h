@@ -212,8 +212,12 @@ struct eddy_loop {
     _Atomic int sleeping;
     _Atomic int wake_pending;
     _Atomic long ext_refs;
-    _Atomic int ts_busy;          /* foreign threads inside post_ts/unref: teardown waits for 0 */
+    _Atomic int ts_busy;          /* foreign threads inside eddy_loop_unref: teardown waits for 0 */
     _Atomic bool finished;
+    /* eddy_loop_call_ts nodes (loop.c): run ones, pushed by the loop, taken whole by callers;
+     * and those run during the current drain, pushed in one go at its end (loop thread). */
+    _Atomic(struct eddy__call_node *) ts_free;
+    struct eddy__call_node *ts_batch, *ts_batch_tail;
 
     /* callbacks */
     eddy__soon *soon_free;
@@ -254,6 +258,9 @@ static inline void eddy__ready_task(eddy_loop *l, eddy_task *t, bool front)
  * queued, blocked or dead). */
 EDDY__HIDDEN void eddy__schedule(eddy_loop *l);
 EDDY__HIDDEN void eddy__after_switch(eddy_loop *l);
+/* The rest of eddy_yield once t (current, not in a callback) passed its cancellation check:
+ * queue t, run the next ready item. Returns 0. */
+EDDY__HIDDEN int eddy__yield(eddy_loop *l, eddy_task *t);
 EDDY__HIDDEN void eddy__switch_to(eddy_loop *l, eddy__ctx *from, eddy_task *from_task,
                                   eddy_task *to_task, bool from_dying);
 EDDY__HIDDEN int64_t eddy__clock_read(eddy_loop *l);

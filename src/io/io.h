@@ -19,6 +19,8 @@ typedef struct eddy__fdstream {
                          EAGAIN, so the next read waits for readiness instead of paying a
                          read() that returns EAGAIN (level-triggered epoll reports data
                          that is already there at once) */
+    bool always_ready; /* a regular file or block device: epoll refuses it (EPERM) and
+                          reads never wait, so rhint must never turn false */
 } eddy__fdstream;
 
 /* Make a descriptor stream over fd, which must already be non-blocking. kind is the vtable
@@ -62,6 +64,15 @@ typedef struct eddy__dns_conf {
 EDDY__HIDDEN int eddy__dns_configure(const eddy__dns_conf *conf);
 /* Queries the calling thread's loop has in flight in c-ares, abandoned ones included. */
 EDDY__HIDDEN size_t eddy__dns_pending(void);
+
+/* For transports with operations of their own (descriptor passing): enter s as its reader,
+ * or take a FIFO write turn, with exactly the checks and bookkeeping of eddy_stream_read /
+ * eddy_stream_write (task, cancellation, closing, -EBUSY reader, -EPIPE after shutdown).
+ * 0 or a negative errno; on 0 the matching end call must follow. */
+EDDY__HIDDEN int eddy__stream_begin_read(eddy_stream *s);
+EDDY__HIDDEN void eddy__stream_end_read(eddy_stream *s);
+EDDY__HIDDEN int eddy__stream_begin_write(eddy_stream *s);
+EDDY__HIDDEN void eddy__stream_end_write(eddy_stream *s);
 
 /* Suspend until fd is ready for events; like eddy_wait_fd. */
 static inline int eddy__io_wait(int fd, unsigned events) { return eddy_wait_fd(fd, events); }

@@ -197,3 +197,46 @@ int eddy_stream_fd(eddy_stream *s)
 }
 
 const char *eddy_stream_kind(const eddy_stream *s) { return s ? s->vt->kind : NULL; }
+
+/* ---- for transports with operations of their own (unix.c: descriptor passing) ---- */
+
+int eddy__stream_begin_read(eddy_stream *s)
+{
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    if (s->closing) return -EBADF;
+    if (s->reader) return -EBUSY;
+    s->reader = t;
+    s->users++;
+    return 0;
+}
+
+void eddy__stream_end_read(eddy_stream *s)
+{
+    s->reader = NULL;
+    leave(s);
+}
+
+int eddy__stream_begin_write(eddy_stream *s)
+{
+    eddy_task *t;
+    int rc = write_checks(s, &t);
+    if (rc < 0) return rc;
+    if (s->wr_shut) return -EPIPE;
+    s->users++;
+    rc = take_turn(s, t);
+    if (rc < 0) {
+        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
+        leave(s);
+        return rc;
+    }
+    return 0;
+}
+
+void eddy__stream_end_write(eddy_stream *s)
+{
+    pass_turn(s);
+    leave(s);
+}
