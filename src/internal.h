@@ -149,6 +149,16 @@ typedef struct eddy__heap_ent {
     eddy_timer *t;
 } eddy__heap_ent;
 
+/* Run once when the loop ends: after the root task has finished (or the loop gave up on a
+ * deadlock), before the leak check, on the loop thread in scheduler context. For per-loop state
+ * created lazily by a layer above (the io layer's c-ares channel): that state must release its
+ * watchers and timers before they would be reported as leaks. Caller-owned node; hooks run
+ * last-registered first; a module that ends its state early unlinks its node itself. */
+typedef struct eddy__exit_hook {
+    eddy__link link;
+    void (*fn)(struct eddy__exit_hook *h);
+} eddy__exit_hook;
+
 typedef struct eddy__soon {
     eddy__work work;
     void (*fn)(void *);
@@ -217,6 +227,7 @@ struct eddy_loop {
 
     /* handles & bookkeeping */
     eddy__link handles;
+    eddy__link exit_hooks;        /* eddy__exit_hook, run at the end of eddy_run */
     size_t ntasks;
     uint64_t next_task_id;
     uint64_t rng;
@@ -262,6 +273,10 @@ EDDY__HIDDEN void eddy__io_dispatch(eddy_loop *l, int fd, unsigned revents);
 EDDY__HIDDEN void eddy__ts_drain(eddy_loop *l);
 EDDY__HIDDEN void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site);
 EDDY__HIDDEN void eddy__handle_del(eddy__handle *h);
+static inline void eddy__loop_at_exit(eddy_loop *l, eddy__exit_hook *h)
+{
+    eddy__list_push_front(&l->exit_hooks, &h->link);
+}
 EDDY__HIDDEN int eddy__signals_install(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_check(eddy_loop *l);

@@ -683,6 +683,7 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
     l->wakefd = -1;
     eddy__list_init(&l->ready);
     eddy__list_init(&l->handles);
+    eddy__list_init(&l->exit_hooks);
     int rc = parse_opts(l, opts);
     if (rc < 0) {
         l->be = NULL;
@@ -730,6 +731,10 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
         } else {
             rc = -EDEADLK; /* abandoned: the blocked tasks' stacks are leaked on purpose */
         }
+    }
+    for (eddy__link *x; (x = eddy__list_pop_front(&l->exit_hooks));) {
+        eddy__exit_hook *h = eddy__container_of(x, eddy__exit_hook, link);
+        h->fn(h);
     }
     atomic_store(&l->finished, true);
     /* Threads holding a ref may still post (and get -ESHUTDOWN): the memory must outlive
