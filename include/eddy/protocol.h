@@ -104,7 +104,8 @@ EDDY_API EDDY_WUR int eddy_transport_write_eof(eddy_transport *t);
 /* Orderly close: stop reading (no more data_received), flush the write buffer, close the
  * socket, then connection_lost(t, 0) from the loop (or the error that ended the flush).
  * A peer that never reads keeps a closing transport alive: abort it, or rely on the server's
- * grace period. Returns 0; -EBADF if already closed or aborted (the only failure, so the
+ * grace period. A client transport still connecting is closed at once (what was written is
+ * dropped; connection_lost(t, 0) without connection_made). Returns 0; -EBADF if already closed or aborted (the only failure, so the
  * result may be ignored); -EINVAL for NULL. */
 EDDY_API int eddy_transport_close(eddy_transport *t);
 

@@ -348,7 +348,8 @@ int eddy_transport_write(eddy_transport *t, const void *buf, size_t len)
     if (t->state == EDDY__TP_DEAD || t->state == EDDY__TP_CLOSING) return -EBADF;
     if (t->wshut_req) return -EPIPE;
     if (len == 0) return 0;
-    if (len > t->hard - t->wlen) return -ENOBUFS;
+    /* wlen can exceed hard after eddy_transport_set_limits lowered it. */
+    if (t->wlen > t->hard || len > t->hard - t->wlen) return -ENOBUFS;
     size_t sent = 0;
     if (t->wlen == 0 && t->state == EDDY__TP_OPEN) {
         ssize_t n;
