@@ -17,5 +17,6 @@
 #include "eddy/unix.h"
 #include "eddy/sendfile.h"
 #include "eddy/server.h"
+#include "eddy/protocol.h"
 
 #endif
