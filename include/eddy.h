@@ -13,5 +13,6 @@
 #include "eddy/stream.h"
 #include "eddy/net.h"
 #include "eddy/dns.h"
+#include "eddy/memstream.h"
 
 #endif
