@@ -13,6 +13,7 @@
 #include "eddy/stream.h"
 #include "eddy/net.h"
 #include "eddy/dns.h"
+#include "eddy/bufio.h"
 #include "eddy/memstream.h"
 
 #endif
