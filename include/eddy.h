@@ -18,5 +18,7 @@
 #include "eddy/sendfile.h"
 #include "eddy/server.h"
 #include "eddy/protocol.h"
+#include "eddy/bufio.h"
+#include "eddy/memstream.h"
 
 #endif

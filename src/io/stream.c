@@ -156,6 +156,52 @@ int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
     return eddy_stream_write(s, buf, len, NULL);
 }
 
+int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || iovcnt < 0 || (!iov && iovcnt > 0)) return -EINVAL;
+    for (int i = 0; i < iovcnt; i++)
+        if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
+    eddy_task *t;
+    int rc = write_checks(s, &t);
+    if (rc < 0) return rc;
+    if (s->wr_shut) return -EPIPE;
+    s->users++;
+    rc = take_turn(s, t);
+    if (rc < 0) {
+        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
+        leave(s);
+        return rc;
+    }
+    /* The same loop as eddy_stream_write, over each piece in turn while holding the turn. */
+    size_t total = 0;
+    for (int i = 0; i < iovcnt && rc == 0; i++) {
+        const char *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len, done = 0;
+        while (done < len) {
+            if (s->wr_shut) {
+                rc = -EPIPE;
+                break;
+            }
+            ssize_t n = s->vt->write(s, p + done, len - done);
+            if (n < 0) {
+                rc = (int)n;
+                break;
+            }
+            done += (size_t)n;
+            if (s->closing && (done < len || i + 1 < iovcnt)) {
+                rc = -EBADF;
+                break;
+            }
+        }
+        total += done;
+    }
+    if (written) *written = total;
+    pass_turn(s);
+    leave(s);
+    return rc;
+}
+
 int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
