@@ -6,6 +6,7 @@
 #
 #   scripts/bench_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--raw FILE]
 #                         [--eddy "NAMES"] [--port-base N]
+#   scripts/bench_echo.sh --table FILE [--eddy "NAMES"]
 #
 #   --quick      1 round, shorter runs (~25 s with all four servers)
 #   --rounds N   rounds per message size (default 5; 1 with --quick); a round runs every
@@ -17,6 +18,7 @@
 #   --eddy NAMES the servers in eddy's column (default "echo_stream echo_protocol"); e.g.
 #                --eddy echo_uv puts the libuv anchor there, to check the harness itself
 #   --port-base  first TCP port (default 27100); every run gets a fresh one
+#   --table FILE print the tables from a FILE kept with --raw, without running anything
 #
 # Each server runs pinned to CPU 0 (taskset -c 0), the load to CPU 1. Cases: 100 connections
 # with 64 B, 1 KiB and 16 KiB messages, then 10,000 connections with 64 B messages for the
@@ -29,7 +31,7 @@ set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
-quick=0 rounds= dir=build/release build=1 raw= eddy="echo_stream echo_protocol" port=27100
+quick=0 rounds= dir=build/release build=1 raw= eddy="echo_stream echo_protocol" port=27100 table=
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -44,6 +46,8 @@ while [ $# -gt 0 ]; do
     --eddy=*) eddy=${1#*=} ;;
     --port-base) port=$2; shift ;;
     --port-base=*) port=${1#*=} ;;
+    --table) table=$2; shift ;;
+    --table=*) table=${1#*=} ;;
     -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench_echo.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -70,6 +74,7 @@ path_of() {
 }
 anchors=(echo_epoll echo_uv)
 
+[ -n "$table" ] && build=0
 if [ $build = 1 ]; then
     targets=(echo_load echo_epoll echo_uv)
     for e in echo_stream echo_protocol; do
@@ -86,22 +91,30 @@ if [ $build = 1 ]; then
 fi
 load=$dir/bench/echo_load
 for b in "$load" "$(path_of echo_epoll)" "$(path_of echo_uv)"; do
-    [ -x "$b" ] || { echo "bench_echo.sh: $b is missing (build with -DEDDY_BUILD_BENCH=ON)" >&2; exit 1; }
+    [ -n "$table" ] || [ -x "$b" ] ||
+        { echo "bench_echo.sh: $b is missing (build with -DEDDY_BUILD_BENCH=ON)" >&2; exit 1; }
 done
+# With --table, a server "exists" when the file has results for it.
+has() {
+    if [ -n "$table" ]; then awk -v s="$1" '$2 == s { f = 1; exit } END { exit !f }' "$table"
+    else [ -x "$(path_of "$1")" ]; fi
+}
 
 # The eddy servers are example programs that may not exist yet in this tree: say so and go on
 # with the others, so the anchors' figures are still shown.
 subjects=()
 for s in $eddy; do
-    p=$(path_of "$s")
-    if [ -x "$p" ]; then
+    if has "$s"; then
         subjects+=("$s")
+    elif [ -n "$table" ]; then
+        echo "== no results for $s in $table"
     else
-        echo "== skipping $s: $p is not built (no examples/$s.c in this tree yet?)"
+        echo "== skipping $s: $(path_of "$s") is not built (no examples/$s.c in this tree yet?)"
     fi
 done
 servers=("${subjects[@]}")
 for a in "${anchors[@]}"; do
+    has "$a" || continue
     case " ${servers[*]} " in *" $a "*) ;; *) servers+=("$a") ;; esac
 done
 
@@ -226,6 +239,9 @@ order() {
 }
 
 start=$(date +%s)
+if [ -n "$table" ]; then
+    cp "$table" "$out" || exit 1
+else
 echo "== echo benchmark: servers ${servers[*]}; server on CPU $scpu, load on CPU $lcpu"
 echo "   100 connections x (${sizes[*]}) B: $rounds round(s) of ${warm}+${dur} s;" \
     "$big_conns connections x 64 B: $big_rounds round(s) of ${big_warm}+${big_dur} s"
@@ -238,6 +254,7 @@ for ((r = 1; r <= big_rounds; r++)); do
     for s in $(order "$r"); do run 10k "$s" "$big_conns" 64 "$big_warm" "$big_dur" "$r"; done
 done
 [ -n "$raw" ] && cp "$out" "$raw"
+fi
 
 awk -v subjects="${subjects[*]}" -v servers="${servers[*]}" -v sizes="${sizes[*]}" \
     -v rounds="$rounds" -v big_rounds="$big_rounds" -v big_conns="$big_conns" -v quick=$quick \
@@ -246,33 +263,49 @@ function med(arr, n,   i, j, t) {
     for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
     return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
 }
-{ v[$1, $2, $3, $5] = $4; if ($5 > maxr) maxr = $5
+{ v[$1, $2, $3, $5] = $4; if ($5 > maxr) maxr = $5; if ($5 > nr[$1 == "10k"]) nr[$1 == "10k"] = $5
   if ($3 == "server_user_us_per_msg") v[$1, $2, "cpu", $5] += $4
   if ($3 == "server_sys_us_per_msg") v[$1, $2, "cpu", $5] += $4
   if ($3 == "errors") err[$1, $2] += $4 }
-# Median over rounds of one figure; -1 when no round has it.
-function m(c, s, k,   r, n, a) {
-    n = 0
-    for (r = 1; r <= maxr; r++) if ((c, s, k, r) in v) a[++n] = v[c, s, k, r]
-    return n ? med(a, n) : -1
+# A run is clean when other programs took at most $disturbed % of the CPUs during it (after the
+# script ran it again once, a disturbed run still counts as disturbed).
+function clean(c, s, r) { return !((c, s, "other_cpu_pct", r) in v) || v[c, s, "other_cpu_pct", r] <= disturbed }
+# Median over the clean rounds of one figure (over all rounds if none is clean); -1 when no
+# round has it.
+function m(c, s, k,   r, n, a, pass) {
+    for (pass = 1; pass <= 2; pass++) {
+        n = 0
+        for (r = 1; r <= maxr; r++) if (((c, s, k, r) in v) && (pass == 2 || clean(c, s, r))) a[++n] = v[c, s, k, r]
+        if (n) return med(a, n)
+    }
+    return -1
 }
-# Median over rounds of the per-round ratio e/a: the two runs of a round were seconds apart.
-function mratio(c, e, a, k,   r, n, q) {
-    n = 0
-    for (r = 1; r <= maxr; r++)
-        if (((c, e, k, r) in v) && ((c, a, k, r) in v) && v[c, a, k, r] > 0) q[++n] = v[c, e, k, r] / v[c, a, k, r]
-    return n ? med(q, n) : -1
+# Median of the per-round ratio e/a (the two runs of a round were seconds apart) over the
+# rounds where both runs were clean, or over all rounds if there is none; nused is set to the
+# number of rounds used, negative when they were not clean.
+function mratio(c, e, a, k,   r, n, q, pass) {
+    for (pass = 1; pass <= 2; pass++) {
+        n = 0
+        for (r = 1; r <= maxr; r++)
+            if (((c, e, k, r) in v) && ((c, a, k, r) in v) && v[c, a, k, r] > 0 && (pass == 2 || (clean(c, e, r) && clean(c, a, r))))
+                q[++n] = v[c, e, k, r] / v[c, a, k, r]
+        if (n) { nused = pass == 1 ? n : -n; return med(q, n) }
+    }
+    nused = 0
+    return -1
 }
 function fmt(x) { return x < 0 ? "-" : x >= 100 ? sprintf("%.0f", x) : sprintf("%.2f", x) }
 function pct(x) { return x < 0 ? "-" : sprintf("%.0f", x) }
 function label(c) { return c == "10k" ? big_conns " x 64 B" : "100 x " (c >= 1024 ? c / 1024 " KiB" : c " B") }
 # row(what, case, eddy, anchor, key, unit, op, goal): op ">=", "<=", ">" or "" (no goal).
-function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met) {
+function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met, n) {
     ev = m(c, e, k); av = m(c, a, k)
     if (ev < 0 || av <= 0) { printf "%-40s %s\n", what, "(missing)"; return }
     q = mratio(c, e, a, k)
     met = op == "" ? "" : (op == ">=" && q >= goal) || (op == "<=" && q <= goal) || (op == ">" && q > goal) ? "yes" : "no"
-    printf "%-40s %10s %-7s %10s %-12s %6.2f   %-14s %s\n", what, fmt(ev), unit, fmt(av), a, q, op == "" ? "" : "ratio " op " " goal, met
+    n = nused > 0 ? nused "" : (0 - nused) "!"
+    printf "%-40s %10s %-7s %10s %-12s %6.2f %3s   %-14s %s\n", what, fmt(ev), unit, fmt(av), a, q, n,
+        op == "" ? "" : "ratio " op " " goal, met
 }
 END {
     ns = split(servers, S, " "); nsub = split(subjects, E, " "); nz = split(sizes, Z, " ")
@@ -297,8 +330,8 @@ END {
             fmt(m("10k", s, "server_rss_per_conn_bytes")), fmt(m("10k", s, "connect_s"))
     }
 
-    printf "\n%-40s %10s %-7s %10s %-12s %6s   %-14s %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "goal", "met?"
-    printf "%-40s %10s %-7s %10s %-12s %6s   %-14s %s\n", "---------", "----", "----", "------", "--------", "-----", "----", "----"
+    printf "\n%-40s %10s %-7s %10s %-12s %6s %3s   %-14s %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
+    printf "%-40s %10s %-7s %10s %-12s %6s %3s   %-14s %s\n", "---------", "----", "----", "------", "--------", "-----", "-", "----", "----"
     for (z = 1; z <= nz; z++) {
         c = Z[z]
         for (j = 1; j <= nsub; j++) {
@@ -307,6 +340,7 @@ END {
             row("echo " label(c) ": " e " cpu/msg", c, e, "echo_epoll", "cpu", "us", "<=", "1.05")
             if (e != "echo_uv") row("echo " label(c) ": " e, c, e, "echo_uv", "msgs_per_s", "msgs/s", ">", "1.0")
         }
+        if (subjects ~ /echo_uv/) continue
         row("echo " label(c) ": echo_uv (anchors)", c, "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
         row("echo " label(c) ": echo_uv cpu/msg", c, "echo_uv", "echo_epoll", "cpu", "us", "", "")
     }
@@ -315,18 +349,19 @@ END {
         row("echo " label("10k") ": " e, "10k", e, "echo_epoll", "msgs_per_s", "msgs/s", "", "")
         row("echo " label("10k") ": " e " RSS/conn", "10k", e, "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
     }
-    if (nsub == 0 || subjects !~ /echo_uv/) {
+    if (subjects !~ /echo_uv/) {
         row("echo " label("10k") ": echo_uv (anchors)", "10k", "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
         row("echo " label("10k") ": echo_uv RSS/conn", "10k", "echo_uv", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
     }
-    printf "\nratio = eddy / anchor, median over rounds of the per-round ratio (msgs/s: higher is better;\n"
-    printf "cpu/msg = server user+system CPU time per round trip, lower is better). Figures: median over\n"
-    printf "%d round(s)%s (%d for %d connections). usr/sys us per msg, srv%% cpu: the server process over\n", rounds, quick ? " (--quick)" : "", big_rounds, big_conns
-    printf "the measured window (/proc/PID/stat); load%% cpu: echo_load itself; other%% cpu: every other\n"
-    printf "program on the machine in the same window (/proc/stat; of 200%% for 2 CPUs): above 10-20%%\n"
-    printf "the run was disturbed and its msgs/s says more about the machine than the server (cpu/msg\n"
-    printf "holds up better); %s. RSS/conn: (VmRSS with all connections\n", quick ? "--quick does not run those again" : "runs above " disturbed "% were run again once"
-    printf "open - VmRSS before any) / connections.\n"
+    printf "\nratio = eddy / anchor: median of the per-round ratio over the n rounds in which neither run\n"
+    printf "was disturbed (other%% <= %d); \"n!\": no such round, the median is over every round: do not\n", disturbed
+    printf "trust it. msgs/s: higher is better; cpu/msg = server user+system CPU time per round trip:\n"
+    printf "lower is better. Figures: medians over the undisturbed ones of %d round(s)%s (%d for %d\n", nr[0], quick ? " (--quick)" : "", nr[1], big_conns
+    printf "connections). usr/sys us per msg, srv%% cpu: the server process over the measured window\n"
+    printf "(/proc/PID/stat); load%% cpu: echo_load itself; other%% cpu: every other program on the\n"
+    printf "machine in the same window (/proc/stat; of 200%% on 2 CPUs)%s.\n", quick ? "" : "; runs above " disturbed "% were made again once"
+    printf "RSS/conn: (VmRSS with all connections open - VmRSS before any) / connections.\n"
 }' "$out"
-echo "== echo benchmark took $(($(date +%s) - start)) s ($reran run(s) made again, $waits waited for other programs to calm down)"
+[ -n "$table" ] ||
+    echo "== echo benchmark took $(($(date +%s) - start)) s ($reran run(s) made again, $waits waited for other programs to calm down)"
 exit $status
