@@ -97,7 +97,7 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
 {
     if (written) *written = 0;
     if (!s || (!buf && len)) return -EINVAL;
-    eddy_task *t;
+    eddy_task *t = NULL; /* set by write_checks; GCC -O2 cannot see it */
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return -EPIPE;
@@ -140,7 +140,7 @@ int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
 int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
-    eddy_task *t;
+    eddy_task *t = NULL; /* set by write_checks; GCC -O2 cannot see it */
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return 0;
@@ -221,7 +221,7 @@ void eddy__stream_end_read(eddy_stream *s)
 
 int eddy__stream_begin_write(eddy_stream *s)
 {
-    eddy_task *t;
+    eddy_task *t = NULL; /* set by write_checks; GCC -O2 cannot see it */
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return -EPIPE;
