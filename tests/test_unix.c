@@ -607,3 +607,33 @@ static int outside(void *arg)
 }
 
 EDDY_TEST_EX(unix_outside_loop, .raw = true) { return outside(eddy_test_arg); }
+
+typedef struct leak_kit {
+    eddy_listener *l;
+    eddy_stream *a, *b;
+    bool pair;
+} leak_kit;
+
+static int leaks_unix(void *arg)
+{
+    leak_kit *k = arg;
+    if (k->pair) {
+        EDDY_OK(eddy_socketpair(&k->a, &k->b));
+    } else {
+        char name[80];
+        abstract_name(name, sizeof name, "leak");
+        EDDY_OK(eddy_unix_listen(name, NULL, &k->l));
+    }
+    return 0; /* not closed */
+}
+
+/* Unclosed listeners and socket-pair streams are leaks eddy_run reports. */
+EDDY_TEST_EX(unix_leaks_are_reported, .raw = true)
+{
+    static leak_kit k[2] = {{.pair = false}, {.pair = true}};
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL,
+                   .flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
+    for (int i = 0; i < 2; i++) EDDY_CHECK_EQ(eddy_run_opts(leaks_unix, &k[i], &o), -ENOTRECOVERABLE);
+    EDDY_CHECK(k[0].l && k[1].a && k[1].b);
+    return 0;
+}
