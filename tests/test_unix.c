@@ -637,3 +637,54 @@ EDDY_TEST_EX(unix_leaks_are_reported, .raw = true)
     EDDY_CHECK(k[0].l && k[1].a && k[1].b);
     return 0;
 }
+
+typedef struct acc {
+    eddy_listener *l;
+    eddy_stream *s;
+    int rc;
+    int64_t at;
+} acc;
+
+static int acceptor(void *arg)
+{
+    acc *a = arg;
+    a->rc = eddy_listener_accept(a->l, &a->s, NULL);
+    a->at = eddy_now();
+    return 0;
+}
+
+/* accept on a Unix listener waits for a connection; closing the listener wakes it with
+ * -EBADF and removes the path. */
+EDDY_TEST(unix_accept_waits_and_close_wakes)
+{
+    char dir[64], path[96];
+    tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/acc", dir);
+    eddy_listener *l;
+    EDDY_OK(eddy_unix_listen(path, &(eddy_unix_listen_opts){.unlink_on_close = true}, &l));
+    acc a = {.l = l, .rc = 99};
+    eddy_stream *c;
+    int rc;
+    EDDY_NURSERY(nu, &rc) {
+        EDDY_OK(eddy_spawn(nu, acceptor, &a));
+        EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+        EDDY_CHECK_EQ(a.rc, 99);
+        EDDY_OK(eddy_unix_connect(path, &c));
+    }
+    EDDY_OK(rc);
+    EDDY_OK(a.rc);
+    EDDY_CHECK_EQ(a.at, EDDY_SEC(1));
+    exchange(c, a.s);
+    EDDY_OK(eddy_stream_close(c));
+    EDDY_OK(eddy_stream_close(a.s));
+    a = (acc){.l = l, .rc = 99};
+    EDDY_NURSERY(nu, &rc) {
+        EDDY_OK(eddy_spawn(nu, acceptor, &a));
+        EDDY_OK(eddy_listener_close(l));
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK_EQ(a.rc, -EBADF);
+    EDDY_CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+    EDDY_CHECK(rmdir(dir) == 0);
+    return 0;
+}
