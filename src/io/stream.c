@@ -34,18 +34,16 @@ static void leave(eddy_stream *s)
 ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
 {
     if (!s || (!buf && len)) return -EINVAL;
-    eddy_task *t = task_or_null();
-    if (!t) return -EPERM;
-    int c = eddy__cancel_code(t);
-    if (c) return c;
-    if (s->closing) return -EBADF;
-    if (len == 0) return 0;
-    if (s->reader) return -EBUSY;
-    s->reader = t;
-    s->users++;
+    if (len == 0) { /* still a checkpoint: a cancelled caller hears about it */
+        eddy_task *t = task_or_null();
+        if (!t) return -EPERM;
+        int c = eddy__cancel_code(t);
+        return c ? c : s->closing ? -EBADF : 0;
+    }
+    int rc = eddy__stream_begin_read(s);
+    if (rc < 0) return rc;
     ssize_t n = s->vt->read(s, buf, len);
-    s->reader = NULL;
-    leave(s);
+    eddy__stream_end_read(s);
     return n;
 }
 
@@ -93,11 +91,9 @@ static int write_checks(eddy_stream *s, eddy_task **tp)
     return 0;
 }
 
-int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+int eddy__stream_write_begin(eddy_stream *s)
 {
-    if (written) *written = 0;
-    if (!s || (!buf && len)) return -EINVAL;
-    eddy_task *t = NULL; /* set by write_checks; GCC -O2 cannot see it */
+    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return -EPIPE;
@@ -108,8 +104,20 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
         leave(s);
         return rc;
     }
+    return 0;
+}
+
+void eddy__stream_write_end(eddy_stream *s)
+{
+    pass_turn(s);
+    leave(s);
+}
+
+int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
     size_t done = 0;
     const char *p = buf;
+    int rc = 0;
     while (done < len) {
         if (s->wr_shut) { /* shut down by a writer that went before us */
             rc = -EPIPE;
@@ -126,9 +134,20 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
             break;
         }
     }
+    *written = done;
+    return rc;
+}
+
+int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || (!buf && len)) return -EINVAL;
+    int rc = eddy__stream_write_begin(s);
+    if (rc < 0) return rc;
+    size_t done;
+    rc = eddy__stream_write_held(s, buf, len, &done);
     if (written) *written = done;
-    pass_turn(s);
-    leave(s);
+    eddy__stream_write_end(s);
     return rc;
 }
 
@@ -137,10 +156,56 @@ int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
     return eddy_stream_write(s, buf, len, NULL);
 }
 
+int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || iovcnt < 0 || (!iov && iovcnt > 0)) return -EINVAL;
+    for (int i = 0; i < iovcnt; i++)
+        if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
+    eddy_task *t;
+    int rc = write_checks(s, &t);
+    if (rc < 0) return rc;
+    if (s->wr_shut) return -EPIPE;
+    s->users++;
+    rc = take_turn(s, t);
+    if (rc < 0) {
+        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
+        leave(s);
+        return rc;
+    }
+    /* The same loop as eddy_stream_write, over each piece in turn while holding the turn. */
+    size_t total = 0;
+    for (int i = 0; i < iovcnt && rc == 0; i++) {
+        const char *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len, done = 0;
+        while (done < len) {
+            if (s->wr_shut) {
+                rc = -EPIPE;
+                break;
+            }
+            ssize_t n = s->vt->write(s, p + done, len - done);
+            if (n < 0) {
+                rc = (int)n;
+                break;
+            }
+            done += (size_t)n;
+            if (s->closing && (done < len || i + 1 < iovcnt)) {
+                rc = -EBADF;
+                break;
+            }
+        }
+        total += done;
+    }
+    if (written) *written = total;
+    pass_turn(s);
+    leave(s);
+    return rc;
+}
+
 int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
-    eddy_task *t = NULL; /* set by write_checks; GCC -O2 cannot see it */
+    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return 0;
@@ -219,24 +284,3 @@ void eddy__stream_end_read(eddy_stream *s)
     leave(s);
 }
 
-int eddy__stream_begin_write(eddy_stream *s)
-{
-    eddy_task *t = NULL; /* set by write_checks; GCC -O2 cannot see it */
-    int rc = write_checks(s, &t);
-    if (rc < 0) return rc;
-    if (s->wr_shut) return -EPIPE;
-    s->users++;
-    rc = take_turn(s, t);
-    if (rc < 0) {
-        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
-        leave(s);
-        return rc;
-    }
-    return 0;
-}
-
-void eddy__stream_end_write(eddy_stream *s)
-{
-    pass_turn(s);
-    leave(s);
-}
