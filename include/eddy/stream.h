@@ -134,6 +134,15 @@ enum {
 #define eddy_fd_stream(fd, flags, out) eddy__fd_stream((fd), (flags), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site);
 
+/* P3: a new pipe (pipe2 with O_CLOEXEC|O_NONBLOCK) as two "fd" streams: bytes written to
+ * *wr are read from *rd. eddy_stream_shutdown_write(*wr) closes the write end, so *rd reads
+ * end-of-stream once the bytes before it are read; writing to *wr after *rd is closed gives
+ * -EPIPE (never SIGPIPE, see eddy_fd_stream). Both pointers get a stream or, on failure, NULL.
+ * Returns 0; -EINVAL for NULL arguments; -EMFILE/-ENFILE; -ENOMEM; -EPERM outside a loop
+ * thread. */
+#define eddy_pipe(rd, wr) eddy__pipe((rd), (wr), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__pipe(eddy_stream **rd, eddy_stream **wr, const char *site);
+
 /* P3: standard input and output as streams (EDDY_FD_NOCLOSE: closing them leaves 0 and 1
  * open, their flags restored). Either pointer may be NULL. Returns 0; the errors of
  * eddy_fd_stream (a stream already made is closed again on failure). */

@@ -34,18 +34,16 @@ static void leave(eddy_stream *s)
 ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
 {
     if (!s || (!buf && len)) return -EINVAL;
-    eddy_task *t = task_or_null();
-    if (!t) return -EPERM;
-    int c = eddy__cancel_code(t);
-    if (c) return c;
-    if (s->closing) return -EBADF;
-    if (len == 0) return 0;
-    if (s->reader) return -EBUSY;
-    s->reader = t;
-    s->users++;
+    if (len == 0) { /* still a checkpoint: a cancelled caller hears about it */
+        eddy_task *t = task_or_null();
+        if (!t) return -EPERM;
+        int c = eddy__cancel_code(t);
+        return c ? c : s->closing ? -EBADF : 0;
+    }
+    int rc = eddy__stream_begin_read(s);
+    if (rc < 0) return rc;
     ssize_t n = s->vt->read(s, buf, len);
-    s->reader = NULL;
-    leave(s);
+    eddy__stream_end_read(s);
     return n;
 }
 
@@ -93,10 +91,8 @@ static int write_checks(eddy_stream *s, eddy_task **tp)
     return 0;
 }
 
-int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+int eddy__stream_write_begin(eddy_stream *s)
 {
-    if (written) *written = 0;
-    if (!s || (!buf && len)) return -EINVAL;
     eddy_task *t;
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
@@ -108,8 +104,20 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
         leave(s);
         return rc;
     }
+    return 0;
+}
+
+void eddy__stream_write_end(eddy_stream *s)
+{
+    pass_turn(s);
+    leave(s);
+}
+
+int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
     size_t done = 0;
     const char *p = buf;
+    int rc = 0;
     while (done < len) {
         if (s->wr_shut) { /* shut down by a writer that went before us */
             rc = -EPIPE;
@@ -126,9 +134,20 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
             break;
         }
     }
+    *written = done;
+    return rc;
+}
+
+int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || (!buf && len)) return -EINVAL;
+    int rc = eddy__stream_write_begin(s);
+    if (rc < 0) return rc;
+    size_t done;
+    rc = eddy__stream_write_held(s, buf, len, &done);
     if (written) *written = done;
-    pass_turn(s);
-    leave(s);
+    eddy__stream_write_end(s);
     return rc;
 }
 
@@ -143,43 +162,22 @@ int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size
     if (!s || iovcnt < 0 || (!iov && iovcnt > 0)) return -EINVAL;
     for (int i = 0; i < iovcnt; i++)
         if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
-    eddy_task *t;
-    int rc = write_checks(s, &t);
+    int rc = eddy__stream_write_begin(s);
     if (rc < 0) return rc;
-    if (s->wr_shut) return -EPIPE;
-    s->users++;
-    rc = take_turn(s, t);
-    if (rc < 0) {
-        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
-        leave(s);
-        return rc;
-    }
-    /* The same loop as eddy_stream_write, over each piece in turn while holding the turn. */
+    /* One turn for all the pieces: no other writer's bytes can come between them. */
     size_t total = 0;
     for (int i = 0; i < iovcnt && rc == 0; i++) {
-        const char *p = iov[i].iov_base;
-        size_t len = iov[i].iov_len, done = 0;
-        while (done < len) {
-            if (s->wr_shut) {
-                rc = -EPIPE;
-                break;
-            }
-            ssize_t n = s->vt->write(s, p + done, len - done);
-            if (n < 0) {
-                rc = (int)n;
-                break;
-            }
-            done += (size_t)n;
-            if (s->closing && (done < len || i + 1 < iovcnt)) {
-                rc = -EBADF;
-                break;
-            }
+        if (iov[i].iov_len == 0) continue;
+        if (s->closing) { /* write_held checks only within a piece */
+            rc = -EBADF;
+            break;
         }
+        size_t done;
+        rc = eddy__stream_write_held(s, iov[i].iov_base, iov[i].iov_len, &done);
         total += done;
     }
     if (written) *written = total;
-    pass_turn(s);
-    leave(s);
+    eddy__stream_write_end(s);
     return rc;
 }
 
@@ -243,3 +241,25 @@ int eddy_stream_fd(eddy_stream *s)
 }
 
 const char *eddy_stream_kind(const eddy_stream *s) { return s ? s->vt->kind : NULL; }
+
+/* ---- for transports with operations of their own (unix.c: descriptor passing) ---- */
+
+int eddy__stream_begin_read(eddy_stream *s)
+{
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    if (s->closing) return -EBADF;
+    if (s->reader) return -EBUSY;
+    s->reader = t;
+    s->users++;
+    return 0;
+}
+
+void eddy__stream_end_read(eddy_stream *s)
+{
+    s->reader = NULL;
+    leave(s);
+}
+
