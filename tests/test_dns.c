@@ -719,7 +719,7 @@ EDDY_TEST(dns_hosts_file)
 /* The system's /etc/hosts itself: the first name in it other than localhost's. */
 EDDY_TEST(dns_etc_hosts)
 {
-    if (!have_cares()) return 0;
+    bool cares = have_cares(); /* without c-ares: the /etc/hosts-only fallback */
     FILE *f = fopen("/etc/hosts", "re");
     char line[512], name[256] = "", addr[64] = "";
     while (f && !*name && fgets(line, sizeof line, f)) {
@@ -742,7 +742,7 @@ EDDY_TEST(dns_etc_hosts)
     }
     fake_dns s;
     WITH_SERVER(s, M_SILENT, zone, NZONE) {
-        use_server(&s, 50, 1);
+        if (cares) use_server(&s, 50, 1);
         eddy_sockaddr a[8], want;
         EDDY_OK(eddy_sockaddr_parse(addr, 7, &want));
         int n = eddy_resolve(name, 7, AF_UNSPEC, a, 8);
