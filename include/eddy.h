@@ -15,5 +15,10 @@
 #include "eddy/dns.h"
 #include "eddy/udp.h"
 #include "eddy/unix.h"
+#include "eddy/sendfile.h"
+#include "eddy/server.h"
+#include "eddy/protocol.h"
+#include "eddy/bufio.h"
+#include "eddy/memstream.h"
 
 #endif

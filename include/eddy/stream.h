@@ -18,6 +18,7 @@
 #define EDDY_STREAM_H
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "base.h"
 
@@ -84,6 +85,13 @@ EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len
 EDDY_API EDDY_WUR int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written);
 /* eddy_stream_write without the count. Same returns. */
 EDDY_API EDDY_WUR int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len);
+/* N8: eddy_stream_write of the iovcnt pieces of iov as one contiguous write: concurrent
+ * writers cannot come between the pieces (a frame header and its payload, without copying
+ * them together). written counts the bytes accepted over all pieces. Same returns as
+ * eddy_stream_write; -EINVAL also for iovcnt < 0, iov NULL with iovcnt > 0, or a piece with
+ * a NULL base and a non-zero length. */
+EDDY_API EDDY_WUR int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt,
+                                         size_t *written);
 
 /* Half-close: the peer reads end-of-stream; this side can still read. Waits for writers
  * ahead of it (FIFO) so their bytes go first. Returns 0 (also when already shut);

@@ -66,13 +66,28 @@ EDDY__HIDDEN int eddy__dns_configure(const eddy__dns_conf *conf);
 EDDY__HIDDEN size_t eddy__dns_pending(void);
 
 /* For transports with operations of their own (descriptor passing): enter s as its reader,
- * or take a FIFO write turn, with exactly the checks and bookkeeping of eddy_stream_read /
- * eddy_stream_write (task, cancellation, closing, -EBUSY reader, -EPIPE after shutdown).
- * 0 or a negative errno; on 0 the matching end call must follow. */
+ * with exactly the checks and bookkeeping of eddy_stream_read (task, cancellation, closing,
+ * -EBUSY reader). 0 or a negative errno; on 0 eddy__stream_end_read must follow. */
 EDDY__HIDDEN int eddy__stream_begin_read(eddy_stream *s);
 EDDY__HIDDEN void eddy__stream_end_read(eddy_stream *s);
-EDDY__HIDDEN int eddy__stream_begin_write(eddy_stream *s);
-EDDY__HIDDEN void eddy__stream_end_write(eddy_stream *s);
+
+/* The writer turn of eddy_stream_write, for operations that write through a path of their
+ * own (eddy_sendfile) and must not interleave with concurrent writers (N8).
+ * write_begin: the checks of eddy_stream_write (cancellation, closing, shut down), then wait
+ * for the FIFO turn. Returns 0 with the turn held and the caller counted as a user of s
+ * (close waits for it), or the errors of eddy_stream_write with nothing held.
+ * write_held: write all len bytes with the turn held; *written gets the count, also on
+ * error. Returns 0 or the errors of eddy_stream_write.
+ * write_end: pass the turn to the next writer and leave s (wakes a waiting close). */
+EDDY__HIDDEN int eddy__stream_write_begin(eddy_stream *s);
+EDDY__HIDDEN int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len,
+                                         size_t *written);
+EDDY__HIDDEN void eddy__stream_write_end(eddy_stream *s);
+
+/* eddy_tcp_connect_addr, bound to local first when local is not NULL (same family as a, else
+ * -EAFNOSUPPORT); the errors of bind(2) besides those of eddy_tcp_connect_addr. */
+EDDY__HIDDEN int eddy__tcp_connect_from(const eddy_sockaddr *a, const eddy_sockaddr *local,
+                                        eddy_stream **out, const char *site);
 
 /* Suspend until fd is ready for events; like eddy_wait_fd. */
 static inline int eddy__io_wait(int fd, unsigned events) { return eddy_wait_fd(fd, events); }

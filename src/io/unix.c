@@ -168,7 +168,7 @@ int eddy_unix_send_fd(eddy_stream *s, int fd)
     int sfd = unix_fd(s);
     if (sfd < 0) return sfd;
     if (fd < 0) return -EBADF;
-    int rc = eddy__stream_begin_write(s);
+    int rc = eddy__stream_write_begin(s);
     if (rc < 0) return rc;
     char byte = 0;
     union {
@@ -201,7 +201,7 @@ int eddy_unix_send_fd(eddy_stream *s, int fd)
             break;
         }
     }
-    eddy__stream_end_write(s);
+    eddy__stream_write_end(s);
     return rc;
 }
 
