@@ -869,6 +869,39 @@ EDDY_TEST_EX(dns_resolver_hook_ends_with_its_loop, .raw = true)
     return 0;
 }
 
+/* Each loop has its own channel: the first loop ends with a query in flight (its channel is
+ * destroyed by the loop's end), the next loop on the thread makes a fresh one. */
+static int loop_with_query(void *arg)
+{
+    bool abandon = arg != NULL;
+    if (!have_cares()) return 0;
+    fake_dns s;
+    int rc = 1;
+    WITH_SERVER(s, abandon ? M_SILENT : M_ANSWER, zone, NZONE) {
+        use_server(&s, 10000, 1);
+        eddy_sockaddr a[4];
+        if (abandon) {
+            EDDY_MOVE_ON_AFTER(EDDY_MSEC(10)) { rc = eddy_resolve("v4only.test", 80, AF_INET, a, 4); }
+            EDDY_CHECK_EQ(rc, -ECANCELED);
+            EDDY_CHECK_EQ(eddy__dns_pending(), 1);
+        } else {
+            EDDY_CHECK_EQ(eddy__dns_pending(), 0);
+            rc = eddy_resolve("v4only.test", 80, AF_INET, a, 4);
+            EDDY_CHECK_EQ(rc, 1);
+            check_addr(&a[0], "198.51.100.7:80");
+        }
+    }
+    return 0;
+}
+
+EDDY_TEST_EX(dns_channel_per_loop, .raw = true)
+{
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK};
+    EDDY_CHECK_EQ(eddy_run_opts(loop_with_query, "abandon", &o), 0);
+    EDDY_CHECK_EQ(eddy_run_opts(loop_with_query, NULL, &o), 0);
+    return 0;
+}
+
 /* ---- argument errors ---- */
 
 typedef struct cb_call {
