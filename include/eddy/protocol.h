@@ -206,7 +206,8 @@ EDDY_API EDDY_WUR int eddy_protocol_server_wait(eddy_protocol_server *s);
  * transport is gone: not a cancellation point — it runs in a cancelled scope too, and is
  * bounded by the grace period. From a callback it returns at once and s is freed when its
  * last transport goes. Either way s must not be used afterwards; tasks waiting in
- * eddy_protocol_server_wait return 0 first. Returns 0; NULL: 0. */
+ * eddy_protocol_server_wait return 0 first. Returns 0; -EPERM outside the loop's thread (s
+ * untouched); NULL: 0. */
 EDDY_API int eddy_protocol_server_close(eddy_protocol_server *s);
 
 /* Counters of s. out zeroed for NULL s. */

@@ -254,6 +254,7 @@ int eddy_protocol_server_close(eddy_protocol_server *s)
 {
     if (!s) return 0;
     eddy_loop *l = eddy__loop();
+    if (!l) return -EPERM;
     eddy_protocol_server_stop(s);
     if (!l->current || l->in_callback) {
         s->free_when_drained = true;
