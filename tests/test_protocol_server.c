@@ -1,6 +1,8 @@
 /* Tests of the callback protocol server (N9): accept under EMFILE, the stop policies
  * (grace period, abort), waiting from a task, closing from a callback, max_conns, argument
  * errors, Unix listeners, and the echo_protocol example program. */
+#include <sys/prctl.h>
+
 #include "test_protocol_util.h"
 
 /* ---- server stop policies ---- */
@@ -380,13 +382,15 @@ EDDY_TEST(serve_and_connect_ipv6)
 
 /* ---- the example program ---- */
 
-EDDY_TEST_EX(echo_protocol_example, .raw = true)
+/* Run the example on a free port, echo through it, stop it with sig: it must exit 0. */
+static int run_echo_example(int sig)
 {
     int out[2];
     EDDY_CHECK(pipe2(out, O_CLOEXEC) == 0);
     pid_t pid = fork();
     EDDY_CHECK(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
         dup2(out[1], 1);
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
@@ -421,7 +425,7 @@ EDDY_TEST_EX(echo_protocol_example, .raw = true)
         got += (size_t)k;
     }
     EDDY_CHECK(memcmp(msg, back, sizeof msg) == 0);
-    EDDY_OK(kill(pid, SIGTERM));
+    EDDY_OK(kill(pid, sig));
     int ws;
     EDDY_CHECK(waitpid(pid, &ws, 0) == pid);
     EDDY_CHECK(WIFEXITED(ws));
@@ -433,3 +437,6 @@ EDDY_TEST_EX(echo_protocol_example, .raw = true)
     close(out[0]);
     return 0;
 }
+
+EDDY_TEST_EX(echo_protocol_example_sigterm, .raw = true) { return run_echo_example(SIGTERM); }
+EDDY_TEST_EX(echo_protocol_example_sigint, .raw = true) { return run_echo_example(SIGINT); }
