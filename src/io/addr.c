@@ -42,12 +42,17 @@ int eddy_sockaddr_parse(const char *host, uint16_t port, eddy_sockaddr *out)
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&out->ss;
     if (inet_pton(AF_INET6, p, &a6->sin6_addr) != 1) return -EINVAL;
     if (scope) {
-        char *end;
-        unsigned long id = strtoul(scope, &end, 10);
-        if (*scope && !*end)
+        /* Digits only: strtoul alone would take "-1", " 7" and values past 32 bits. */
+        size_t nd = strspn(scope, "0123456789");
+        if (nd > 0 && scope[nd] == 0) {
+            char *end;
+            errno = 0;
+            unsigned long long id = strtoull(scope, &end, 10);
+            if (errno || id > UINT32_MAX) return -EINVAL;
             a6->sin6_scope_id = (uint32_t)id;
-        else if (!(a6->sin6_scope_id = if_nametoindex(scope)))
+        } else if (!(a6->sin6_scope_id = if_nametoindex(scope))) {
             return -EINVAL;
+        }
     }
     a6->sin6_family = AF_INET6;
     a6->sin6_port = htons(port);
@@ -68,6 +73,14 @@ int eddy_sockaddr_format(const eddy_sockaddr *a, char *buf, size_t len)
     case AF_INET6: {
         const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&a->ss;
         inet_ntop(AF_INET6, &a6->sin6_addr, h, sizeof h);
+        if (a6->sin6_scope_id) {
+            /* Keep the scope, so that parsing the text gives the same address back. */
+            char ifn[IF_NAMESIZE];
+            if (if_indextoname(a6->sin6_scope_id, ifn))
+                return snprintf(buf, len, "[%s%%%s]:%u", h, ifn, ntohs(a6->sin6_port));
+            return snprintf(buf, len, "[%s%%%u]:%u", h, (unsigned)a6->sin6_scope_id,
+                            ntohs(a6->sin6_port));
+        }
         return snprintf(buf, len, "[%s]:%u", h, ntohs(a6->sin6_port));
     }
     case AF_UNIX: {

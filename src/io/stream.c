@@ -34,18 +34,16 @@ static void leave(eddy_stream *s)
 ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
 {
     if (!s || (!buf && len)) return -EINVAL;
-    eddy_task *t = task_or_null();
-    if (!t) return -EPERM;
-    int c = eddy__cancel_code(t);
-    if (c) return c;
-    if (s->closing) return -EBADF;
-    if (len == 0) return 0;
-    if (s->reader) return -EBUSY;
-    s->reader = t;
-    s->users++;
+    if (len == 0) { /* still a checkpoint: a cancelled caller hears about it */
+        eddy_task *t = task_or_null();
+        if (!t) return -EPERM;
+        int c = eddy__cancel_code(t);
+        return c ? c : s->closing ? -EBADF : 0;
+    }
+    int rc = eddy__stream_begin_read(s);
+    if (rc < 0) return rc;
     ssize_t n = s->vt->read(s, buf, len);
-    s->reader = NULL;
-    leave(s);
+    eddy__stream_end_read(s);
     return n;
 }
 
@@ -82,24 +80,21 @@ static void pass_turn(eddy_stream *s)
     eddy__wake(w->task, 0);
 }
 
-static int write_checks(eddy_stream *s, eddy_task **tp)
+/* The checks every write-side call starts with: the calling task, or NULL with *rcp set. */
+static eddy_task *write_checks(eddy_stream *s, int *rcp)
 {
     eddy_task *t = task_or_null();
-    if (!t) return -EPERM;
-    int c = eddy__cancel_code(t);
-    if (c) return c;
-    if (s->closing) return -EBADF;
-    *tp = t;
-    return 0;
+    int c = !t ? -EPERM : eddy__cancel_code(t);
+    if (c == 0 && s->closing) c = -EBADF;
+    *rcp = c;
+    return c ? NULL : t;
 }
 
-int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+int eddy__stream_write_begin(eddy_stream *s)
 {
-    if (written) *written = 0;
-    if (!s || (!buf && len)) return -EINVAL;
-    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
-    int rc = write_checks(s, &t);
-    if (rc < 0) return rc;
+    int rc;
+    eddy_task *t = write_checks(s, &rc);
+    if (!t) return rc;
     if (s->wr_shut) return -EPIPE;
     s->users++;
     rc = take_turn(s, t);
@@ -108,8 +103,20 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
         leave(s);
         return rc;
     }
+    return 0;
+}
+
+void eddy__stream_write_end(eddy_stream *s)
+{
+    pass_turn(s);
+    leave(s);
+}
+
+int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
     size_t done = 0;
     const char *p = buf;
+    int rc = 0;
     while (done < len) {
         if (s->wr_shut) { /* shut down by a writer that went before us */
             rc = -EPIPE;
@@ -126,9 +133,20 @@ int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *writt
             break;
         }
     }
+    *written = done;
+    return rc;
+}
+
+int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || (!buf && len)) return -EINVAL;
+    int rc = eddy__stream_write_begin(s);
+    if (rc < 0) return rc;
+    size_t done;
+    rc = eddy__stream_write_held(s, buf, len, &done);
     if (written) *written = done;
-    pass_turn(s);
-    leave(s);
+    eddy__stream_write_end(s);
     return rc;
 }
 
@@ -137,12 +155,34 @@ int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
     return eddy_stream_write(s, buf, len, NULL);
 }
 
+int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || iovcnt < 0 || (!iov && iovcnt > 0)) return -EINVAL;
+    for (int i = 0; i < iovcnt; i++)
+        if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
+    int rc = eddy__stream_write_begin(s);
+    if (rc < 0) return rc;
+    /* eddy_stream_write over each piece in turn, holding the turn throughout. */
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        size_t done;
+        rc = eddy__stream_write_held(s, iov[i].iov_base, iov[i].iov_len, &done);
+        total += done;
+        if (rc == 0 && s->closing && i + 1 < iovcnt) rc = -EBADF;
+        if (rc < 0) break;
+    }
+    if (written) *written = total;
+    eddy__stream_write_end(s);
+    return rc;
+}
+
 int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
-    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
-    int rc = write_checks(s, &t);
-    if (rc < 0) return rc;
+    int rc;
+    eddy_task *t = write_checks(s, &rc);
+    if (!t) return rc;
     if (s->wr_shut) return 0;
     if (!s->vt->shutdown_write) return -ENOTSUP;
     s->users++;
@@ -197,3 +237,25 @@ int eddy_stream_fd(eddy_stream *s)
 }
 
 const char *eddy_stream_kind(const eddy_stream *s) { return s ? s->vt->kind : NULL; }
+
+/* ---- for transports with operations of their own (unix.c: descriptor passing) ---- */
+
+int eddy__stream_begin_read(eddy_stream *s)
+{
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    if (s->closing) return -EBADF;
+    if (s->reader) return -EBUSY;
+    s->reader = t;
+    s->users++;
+    return 0;
+}
+
+void eddy__stream_end_read(eddy_stream *s)
+{
+    s->reader = NULL;
+    leave(s);
+}
+
