@@ -163,14 +163,17 @@ int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size
         if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
     int rc = eddy__stream_write_begin(s);
     if (rc < 0) return rc;
-    /* eddy_stream_write over each piece in turn, holding the turn throughout. */
+    /* One turn for all the pieces: no other writer's bytes can come between them. */
     size_t total = 0;
-    for (int i = 0; i < iovcnt; i++) {
+    for (int i = 0; i < iovcnt && rc == 0; i++) {
+        if (iov[i].iov_len == 0) continue;
+        if (s->closing) { /* write_held checks only within a piece */
+            rc = -EBADF;
+            break;
+        }
         size_t done;
         rc = eddy__stream_write_held(s, iov[i].iov_base, iov[i].iov_len, &done);
         total += done;
-        if (rc == 0 && s->closing && i + 1 < iovcnt) rc = -EBADF;
-        if (rc < 0) break;
     }
     if (written) *written = total;
     eddy__stream_write_end(s);
