@@ -108,6 +108,130 @@ static int discard_factory(void *arg, const eddy_sockaddr *peer, const eddy_prot
     return factory((void *)&count_proto, peer, proto, user);
 }
 
+/* Many connections at once: the loop's descriptor table grows under live watchers, and
+ * every connection still gets its own bytes back. */
+enum { MANY = 64 };
+
+static int many_client(void *arg)
+{
+    client_arg *ca = arg;
+    int fd = raw_connect(ca->port, 0);
+    char msg[32], back[32];
+    int len = snprintf(msg, sizeof msg, "client %d says hi", ca->id);
+    for (int round = 0; round < 3; round++) {
+        send_all(fd, msg, (size_t)len);
+        EDDY_CHECK_EQ(recv_all(fd, back, (size_t)len), (size_t)len);
+        EDDY_CHECK(memcmp(msg, back, (size_t)len) == 0);
+        EDDY_OK(eddy_yield()); /* let the other clients interleave */
+    }
+    raw_close(fd);
+    return 0;
+}
+
+static conn many_conns[MANY];
+static int many_lost;
+static eddy_event many_done;
+
+static int many_factory(void *arg, const eddy_sockaddr *peer, const eddy_protocol **proto,
+                        void **user)
+{
+    (void)peer;
+    static int n;
+    EDDY_CHECK(n < MANY);
+    *proto = arg;
+    *user = &many_conns[n++];
+    return 0;
+}
+
+static void many_echo(eddy_transport *t, const void *buf, size_t len)
+{
+    EDDY_OK(eddy_transport_write(t, buf, len));
+}
+
+static void many_lost_cb(eddy_transport *t, int err)
+{
+    conn *c = eddy_transport_get_user(t);
+    c->lost = true;
+    c->lost_err = err;
+    if (++many_lost == MANY) eddy_event_set(&many_done);
+}
+
+static const eddy_protocol many_proto = {
+    .data_received = many_echo,
+    .connection_lost = many_lost_cb,
+};
+
+EDDY_TEST(many_connections_at_once)
+{
+    int fds0 = fd_count();
+    eddy_event_init(&many_done);
+    uint16_t port;
+    eddy_listener *l = listen_any(&port);
+    eddy_protocol_server *s;
+    EDDY_OK(eddy_protocol_serve(l, many_factory, (void *)&many_proto, NULL, &s));
+    static client_arg ca[MANY];
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        for (int i = 0; i < MANY; i++) {
+            ca[i] = (client_arg){port, i};
+            EDDY_OK(eddy_spawn(n, many_client, &ca[i], .stack_size = EDDY_MIN_STACK * 2));
+        }
+    }
+    EDDY_OK(rc);
+    EDDY_OK(eddy_event_wait(&many_done));
+    for (int i = 0; i < MANY; i++) EDDY_CHECK_EQ(many_conns[i].lost_err, 0);
+    eddy_protocol_server_stats st;
+    eddy_protocol_server_get_stats(s, &st);
+    EDDY_CHECK_EQ(st.accepted, MANY);
+    EDDY_OK(eddy_protocol_server_close(s));
+    EDDY_OK(eddy_listener_close(l));
+    EDDY_CHECK_EQ(fd_count(), fds0);
+    return 0;
+}
+
+/* connection_lost of one transport may end another: its own connection_lost follows in the
+ * same drain, after the first has returned. */
+static void lost_aborts_other(eddy_transport *t, int err)
+{
+    conn *c = eddy_transport_get_user(t);
+    lost(t, err);
+    conn *other = c == &conns[0] ? &conns[1] : &conns[0];
+    if (!other->lost) {
+        EDDY_OK(eddy_transport_abort(other->t));
+        EDDY_CHECK(!other->lost); /* not from inside abort */
+    }
+}
+
+static const eddy_protocol chain_proto = {
+    .connection_made = made,
+    .data_received = echo,
+    .connection_lost = lost_aborts_other,
+};
+
+EDDY_TEST(connection_lost_ends_another_transport)
+{
+    state_reset(2);
+    uint16_t port;
+    eddy_listener *l = listen_any(&port);
+    eddy_protocol_server *s;
+    EDDY_OK(eddy_protocol_serve(l, factory, (void *)&chain_proto, NULL, &s));
+    int fd1 = raw_connect(port, 0), fd2 = raw_connect(port, 0);
+    send_all(fd1, "1", 1);
+    send_all(fd2, "2", 1);
+    char c;
+    EDDY_CHECK_EQ(recv_some(fd1, &c, 1), 1);
+    EDDY_CHECK_EQ(recv_some(fd2, &c, 1), 1);
+    raw_reset(fd1);
+    EDDY_OK(eddy_event_wait(&ev_lost));
+    EDDY_CHECK_EQ(conns[0].lost_err, -ECONNRESET);
+    EDDY_CHECK_EQ(conns[1].lost_err, 0);
+    EDDY_CHECK_EQ(recv_some(fd2, &c, 1), -ECONNRESET);
+    raw_close(fd2);
+    EDDY_OK(eddy_protocol_server_close(s));
+    EDDY_OK(eddy_listener_close(l));
+    return 0;
+}
+
 /* ---- back pressure ---- */
 
 static void bulk_more(eddy_transport *t)
