@@ -564,3 +564,18 @@ EDDY_TEST(stream_writev_arguments_and_errors)
     EDDY_OK(eddy_stream_close(a));
     return 0;
 }
+
+static int leak_main(void *arg)
+{
+    (void)arg;
+    eddy_stream *a, *b;
+    EDDY_OK(eddy_memstream_pair(&a, &b, NULL));
+    return eddy_stream_close(a); /* b never closed */
+}
+
+EDDY_TEST_EX(mem_unclosed_end_is_a_leak, .raw = true)
+{
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
+    EDDY_CHECK_EQ(eddy_run_opts(leak_main, NULL, &o), -ENOTRECOVERABLE);
+    return 0;
+}
