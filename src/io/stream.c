@@ -80,22 +80,21 @@ static void pass_turn(eddy_stream *s)
     eddy__wake(w->task, 0);
 }
 
-static int write_checks(eddy_stream *s, eddy_task **tp)
+/* The checks every write-side call starts with: the calling task, or NULL with *rcp set. */
+static eddy_task *write_checks(eddy_stream *s, int *rcp)
 {
     eddy_task *t = task_or_null();
-    if (!t) return -EPERM;
-    int c = eddy__cancel_code(t);
-    if (c) return c;
-    if (s->closing) return -EBADF;
-    *tp = t;
-    return 0;
+    int c = !t ? -EPERM : eddy__cancel_code(t);
+    if (c == 0 && s->closing) c = -EBADF;
+    *rcp = c;
+    return c ? NULL : t;
 }
 
 int eddy__stream_write_begin(eddy_stream *s)
 {
-    eddy_task *t;
-    int rc = write_checks(s, &t);
-    if (rc < 0) return rc;
+    int rc;
+    eddy_task *t = write_checks(s, &rc);
+    if (!t) return rc;
     if (s->wr_shut) return -EPIPE;
     s->users++;
     rc = take_turn(s, t);
@@ -184,9 +183,9 @@ int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size
 int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
-    eddy_task *t;
-    int rc = write_checks(s, &t);
-    if (rc < 0) return rc;
+    int rc;
+    eddy_task *t = write_checks(s, &rc);
+    if (!t) return rc;
     if (s->wr_shut) return 0;
     if (!s->vt->shutdown_write) return -ENOTSUP;
     s->users++;
