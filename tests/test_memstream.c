@@ -684,3 +684,13 @@ EDDY_TEST_EX(check_stream_outside_task_eperm, .raw = true)
     EDDY_CHECK_EQ(eddy_check_stream(make_mem, NULL, &rep), -EPERM);
     return 0;
 }
+
+/* The checks synchronise on the stream's state, not on the order tasks happen to run in. */
+EDDY_TEST_EX(check_stream_under_seeded_schedulers, .sched_seed = 0x5eed)
+{
+    check_all_pass(make_mem, NULL);
+    eddy_memstream_hooks evil = {.capacity = 64, .max_read = 3, .max_write = 2};
+    check_all_pass(make_mem, &evil);
+    check_all_pass(make_unix, NULL);
+    return 0;
+}

@@ -68,11 +68,16 @@ typedef struct job {
     size_t len;
     ssize_t rc;
     bool done;
+    unsigned *seq; /* writers: where the next start number is taken from */
+    unsigned started; /* writers: the order in which this one called write */
 } job;
 
 static int write_job(void *arg)
 {
     job *j = arg;
+    /* Nothing switches between here and the write joining the FIFO of writers, so this is the
+     * order the stream must serve them in. */
+    if (j->seq) j->started = (*j->seq)++;
     j->rc = eddy_stream_write_all(j->s, j->buf, j->len);
     j->done = true;
     return 0;
@@ -83,6 +88,19 @@ static int read_job(void *arg)
     job *j = arg;
     j->rc = eddy_stream_read(j->s, j->buf, j->len);
     j->done = true;
+    return 0;
+}
+
+/* Let the spawned reader r get inside a read of s: spawning need not run the child at once
+ * (a seeded scheduler reorders ready tasks). */
+static int reader_inside(ctx *c, eddy_stream *s, const job *r)
+{
+    for (int i = 0; i < 1000 && !s->reader && !r->done; i++) {
+        int rc = eddy_yield();
+        if (rc < 0) return fail(c, "yield: %d", rc);
+    }
+    if (r->done) return fail(c, "a read with nothing sent returned %zd", r->rc);
+    if (!s->reader) return fail(c, "the reader task never started reading");
     return 0;
 }
 
@@ -195,9 +213,9 @@ static int chk_write_to_closed_peer(ctx *c)
 static int busy_body(ctx *c, eddy_nursery *n, void *data)
 {
     job *r = data;
-    int rc = eddy_spawn(n, read_job, r); /* runs until it blocks in the read */
+    int rc = eddy_spawn(n, read_job, r);
     if (rc < 0) return fail(c, "spawn: %d", rc);
-    if (r->done) return fail(c, "a read with nothing sent returned %zd", r->rc);
+    if (reader_inside(c, c->b, r) < 0) return -1;
     char buf[1];
     ssize_t x = eddy_stream_read(c->b, buf, 1);
     if (x != -EBUSY) return fail(c, "a second concurrent reader got %zd, not -EBUSY", x);
@@ -218,7 +236,7 @@ static int close_body(ctx *c, eddy_nursery *n, void *data)
     job *r = data;
     int rc = eddy_spawn(n, read_job, r);
     if (rc < 0) return fail(c, "spawn: %d", rc);
-    if (r->done) return fail(c, "a read with nothing sent returned %zd", r->rc);
+    if (reader_inside(c, c->b, r) < 0) return -1;
     rc = eddy_stream_close(c->b);
     c->b = NULL;
     if (rc != 0) return fail(c, "close with a blocked reader gave %d", rc);
@@ -241,6 +259,7 @@ static int cancel_body(ctx *c, eddy_nursery *n, void *data)
     eddy_task *t;
     int rc = eddy_spawn(n, read_job, r, .handle = &t);
     if (rc < 0) return fail(c, "spawn: %d", rc);
+    if (reader_inside(c, c->b, r) < 0) return -1;
     eddy_task_cancel(t);
     rc = eddy_task_join(t, NULL);
     if (rc < 0) return fail(c, "join: %d", rc);
@@ -269,6 +288,7 @@ enum { NW = 3, WLEN = 100000 };
 
 typedef struct fifo {
     job w[NW];
+    unsigned seq;
 } fifo;
 
 static int fifo_body(ctx *c, eddy_nursery *n, void *data)
@@ -282,8 +302,10 @@ static int fifo_body(ctx *c, eddy_nursery *n, void *data)
     if (!in) return fail(c, "out of memory");
     int r = 0, rc = read_n(c->b, in, (size_t)NW * WLEN);
     if (rc < 0) r = fail(c, "reading the writers' bytes gave %d", rc);
+    char want[NW]; /* the letter of the k-th writer to start */
+    for (int i = 0; i < NW; i++) want[f->w[i].started % NW] = (char)('A' + i);
     for (size_t i = 0; r == 0 && i < (size_t)NW * WLEN; i++)
-        if (in[i] != 'A' + i / WLEN)
+        if (in[i] != want[i / WLEN])
             r = fail(c, "byte %zu is '%c': writers not served whole and in FIFO order", i, in[i]);
     free(in);
     return r;
@@ -291,10 +313,10 @@ static int fifo_body(ctx *c, eddy_nursery *n, void *data)
 
 static int chk_fifo_writers(ctx *c)
 {
-    fifo f;
+    fifo f = {.seq = 0};
     int r = 0;
     for (int i = 0; i < NW; i++) {
-        f.w[i] = (job){.s = c->a, .len = WLEN};
+        f.w[i] = (job){.s = c->a, .len = WLEN, .seq = &f.seq};
         f.w[i].buf = malloc(WLEN);
         if (!f.w[i].buf) r = fail(c, "out of memory");
         else memset(f.w[i].buf, 'A' + i, WLEN);
