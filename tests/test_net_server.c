@@ -454,6 +454,41 @@ EDDY_TEST(serve_listener_closed_under_it)
     return 0;
 }
 
+/* No stack for a handler task (an impossible stack size makes every spawn fail with
+ * -ENOMEM): the accepted connection is reset, counted, and the server backs off and stays
+ * up; it serves again once spawning works (here: never, so it is stopped). */
+EDDY_TEST(serve_spawn_failure_resets_connection)
+{
+    server_run r;
+    run_init(&r, echo_handler, NULL);
+    r.o.stack_size = (size_t)1 << 50; /* a petabyte: beyond the address space */
+    /* Connected before the server runs (they wait in the backlog), so the reset cannot race
+     * the connect itself. */
+    eddy_stream *c = client(&r), *d = client(&r);
+    int nrc = 1;
+    EDDY_NURSERY(n, &nrc) {
+        run_start(n, &r);
+        char b;
+        EDDY_CHECK_EQ(eddy_stream_read(c, &b, 1), -ECONNRESET);
+        EDDY_CHECK_EQ(eddy_now(), 0);
+        EDDY_CHECK_EQ(r.srv.stats.accepted, 0);
+        EDDY_CHECK_EQ(r.srv.stats.last_accept_error, -ENOMEM);
+        EDDY_CHECK_EQ(r.srv.stats.active, 0);
+        /* After the first back-off (10 ms) the server accepts again: the same fate. */
+        EDDY_CHECK_EQ(eddy_stream_read(d, &b, 1), -ECONNRESET);
+        EDDY_CHECK_EQ(eddy_now(), EDDY_MSEC(10));
+        EDDY_CHECK_EQ(r.srv.stats.accept_errors, 2);
+        EDDY_OK(eddy_server_stop(&r.srv));
+    }
+    EDDY_OK(nrc);
+    EDDY_CHECK_EQ(r.rc, 0);
+    EDDY_CHECK_EQ(r.srv.stats.accepted, 0);
+    EDDY_OK(eddy_stream_close(c));
+    EDDY_OK(eddy_stream_close(d));
+    EDDY_OK(eddy_listener_close(r.l));
+    return 0;
+}
+
 /* ---- argument and context errors ---- */
 
 static int serve_rc_cb = 1;
