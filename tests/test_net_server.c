@@ -392,6 +392,40 @@ EDDY_TEST(serve_stop_from_handler)
     return 0;
 }
 
+/* eddy_server_stop from a callback (a timer here) works like one from a task. */
+static int stop_cb_rc = 1;
+static void stop_from_timer(void *arg)
+{
+    stop_cb_rc = eddy_server_stop(arg);
+}
+
+EDDY_TEST(serve_stop_from_callback)
+{
+    server_run r;
+    run_init(&r, echo_handler, NULL);
+    r.o.grace = EDDY_SEC(1);
+    eddy_timer tm = {0};
+    int nrc = 1;
+    EDDY_NURSERY(n, &nrc) {
+        run_start(n, &r);
+        eddy_stream *c = client(&r);
+        echo_check(c, "before");
+        EDDY_OK(eddy_call_later(&tm, EDDY_SEC(2), stop_from_timer, &r.srv));
+        /* Stopped at 2 s; the connected client is cut off when the grace ends at 3 s. */
+        char b;
+        EDDY_CHECK_EQ(eddy_stream_read(c, &b, 1), -ECONNRESET);
+        EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(3));
+        EDDY_OK(eddy_stream_close(c));
+    }
+    EDDY_OK(nrc);
+    EDDY_CHECK_EQ(stop_cb_rc, 0);
+    EDDY_CHECK_EQ(r.rc, 0);
+    EDDY_CHECK_EQ(r.t_end, EDDY_SEC(3));
+    EDDY_CHECK_EQ(r.srv.stats.aborted, 1);
+    EDDY_OK(eddy_listener_close(r.l));
+    return 0;
+}
+
 /* Cancelling the scope around eddy_serve cancels every handler at once. */
 static int cancellable_server(void *p)
 {
