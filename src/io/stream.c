@@ -95,7 +95,7 @@ static int write_checks(eddy_stream *s, eddy_task **tp)
 
 int eddy__stream_write_begin(eddy_stream *s)
 {
-    eddy_task *t;
+    eddy_task *t = NULL;
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return -EPIPE;
@@ -161,7 +161,7 @@ int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
 int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
-    eddy_task *t;
+    eddy_task *t = NULL;
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return 0;
