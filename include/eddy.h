@@ -13,6 +13,12 @@
 #include "eddy/stream.h"
 #include "eddy/net.h"
 #include "eddy/dns.h"
+#include "eddy/udp.h"
+#include "eddy/unix.h"
 #include "eddy/sendfile.h"
+#include "eddy/server.h"
+#include "eddy/protocol.h"
+#include "eddy/bufio.h"
+#include "eddy/memstream.h"
 
 #endif

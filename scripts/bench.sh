@@ -15,7 +15,9 @@
 #
 # Each binary alternates eddy and its anchors round by round (A B A B ...) inside one process,
 # pinned with taskset; bench_tsq pins its loop thread and producer thread to two different
-# CPUs itself. docs/benchmarks.md says what each figure means.
+# CPUs itself. docs/benchmarks.md says what each figure means. Then scripts/bench_echo.sh runs
+# the echo benchmark (eddy's echo servers against epoll and libuv echo servers; ~3 min, ~30 s
+# with --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo).
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
 # util-linux gives taskset). The Makefile's dependency step installs these.
@@ -136,4 +138,12 @@ END {
     printf "over its rounds%s. Sleepers also: page tables %.0f B/task (not in RSS), teardown %.0f ns/task.\n", quick ? " (--quick)" : "", m("sleepers.pte_per_task_bytes"), m("sleepers.teardown_ns")
 }' "$out"
 echo "== benchmarks took $(($(date +%s) - start)) s"
+
+# The echo benchmark (servers, a load generator, two processes per run) has its own script.
+echo
+eargs=(--build-dir "$dir")
+[ $quick = 1 ] && eargs+=(--quick)
+[ $build = 1 ] || eargs+=(--no-build)
+[ -n "$raw" ] && eargs+=(--raw "$raw.echo")
+bash scripts/bench_echo.sh "${eargs[@]}" || status=1
 exit $status

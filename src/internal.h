@@ -149,6 +149,16 @@ typedef struct eddy__heap_ent {
     eddy_timer *t;
 } eddy__heap_ent;
 
+/* Run once when the loop ends: after the root task has finished (or the loop gave up on a
+ * deadlock), before the leak check, on the loop thread in scheduler context. For per-loop state
+ * created lazily by a layer above (the io layer's c-ares channel): that state must release its
+ * watchers and timers before they would be reported as leaks. Caller-owned node; hooks run
+ * last-registered first; a module that ends its state early unlinks its node itself. */
+typedef struct eddy__exit_hook {
+    eddy__link link;
+    void (*fn)(struct eddy__exit_hook *h);
+} eddy__exit_hook;
+
 typedef struct eddy__soon {
     eddy__work work;
     void (*fn)(void *);
@@ -202,8 +212,12 @@ struct eddy_loop {
     _Atomic int sleeping;
     _Atomic int wake_pending;
     _Atomic long ext_refs;
-    _Atomic int ts_busy;          /* foreign threads inside post_ts/unref: teardown waits for 0 */
+    _Atomic int ts_busy;          /* foreign threads inside eddy_loop_unref: teardown waits for 0 */
     _Atomic bool finished;
+    /* eddy_loop_call_ts nodes (loop.c): run ones, pushed by the loop, taken whole by callers;
+     * and those run during the current drain, pushed in one go at its end (loop thread). */
+    _Atomic(struct eddy__call_node *) ts_free;
+    struct eddy__call_node *ts_batch, *ts_batch_tail;
 
     /* callbacks */
     eddy__soon *soon_free;
@@ -213,6 +227,7 @@ struct eddy_loop {
 
     /* handles & bookkeeping */
     eddy__link handles;
+    eddy__link exit_hooks;        /* eddy__exit_hook, run at the end of eddy_run */
     size_t ntasks;
     uint64_t next_task_id;
     uint64_t rng;
@@ -243,6 +258,9 @@ static inline void eddy__ready_task(eddy_loop *l, eddy_task *t, bool front)
  * queued, blocked or dead). */
 EDDY__HIDDEN void eddy__schedule(eddy_loop *l);
 EDDY__HIDDEN void eddy__after_switch(eddy_loop *l);
+/* The rest of eddy_yield once t (current, not in a callback) passed its cancellation check:
+ * queue t, run the next ready item. Returns 0. */
+EDDY__HIDDEN int eddy__yield(eddy_loop *l, eddy_task *t);
 EDDY__HIDDEN void eddy__switch_to(eddy_loop *l, eddy__ctx *from, eddy_task *from_task,
                                   eddy_task *to_task, bool from_dying);
 EDDY__HIDDEN int64_t eddy__clock_read(eddy_loop *l);
@@ -255,6 +273,10 @@ EDDY__HIDDEN void eddy__io_dispatch(eddy_loop *l, int fd, unsigned revents);
 EDDY__HIDDEN void eddy__ts_drain(eddy_loop *l);
 EDDY__HIDDEN void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site);
 EDDY__HIDDEN void eddy__handle_del(eddy__handle *h);
+static inline void eddy__loop_at_exit(eddy_loop *l, eddy__exit_hook *h)
+{
+    eddy__list_push_front(&l->exit_hooks, &h->link);
+}
 EDDY__HIDDEN int eddy__signals_install(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_check(eddy_loop *l);

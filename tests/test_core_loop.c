@@ -5,9 +5,19 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <time.h>
 
 #include "test_core_util.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+/* The harness's test processes end with _exit, so LeakSanitizer never runs by itself: tests
+ * about memory ownership ask for a check. */
+#define CHECK_NO_LEAKS() EDDY_CHECK_EQ(__lsan_do_recoverable_leak_check(), 0)
+#else
+#define CHECK_NO_LEAKS() ((void)0)
+#endif
 
 static char log_buf[128];
 static size_t nlog;
@@ -388,6 +398,141 @@ EDDY_TEST_EX(post_after_finish_is_eshutdown, .raw = true)
     EDDY_OK(eddy_run_opts(shutdown_main, NULL, &o));
     EDDY_OK(pthread_join(late_th, NULL));
     EDDY_CHECK_EQ(atomic_load(&shutdown_rc), -ESHUTDOWN);
+    return 0;
+}
+
+/* eddy_loop_call_ts recycles its nodes (the loop hands them back, the thread caches them):
+ * a long stream from one thread must arrive complete, once each and in order, while nodes
+ * go round between the thread and the loop. ASan's leak check covers the thread's cache,
+ * which its exit frees. */
+#define RECYCLE_N 200000
+typedef struct recycle_state {
+    eddy_loop *loop;
+    eddy_cancel_scope cs;
+    long next, bad;
+} recycle_state;
+
+static recycle_state recycle;
+static void recycle_item(void *arg)
+{
+    recycle_state *s = &recycle;
+    if ((long)(uintptr_t)arg != s->next) s->bad++;
+    if (++s->next == RECYCLE_N) eddy_cancel_scope_cancel(&s->cs);
+}
+
+static void *recycle_thread(void *arg)
+{
+    recycle_state *s = arg;
+    for (long i = 0; i < RECYCLE_N; i++) {
+        int rc;
+        while ((rc = eddy_loop_call_ts(s->loop, recycle_item, (void *)(uintptr_t)i)) == -ENOMEM)
+            sched_yield();
+        if (rc != 0) s->bad = 1000000 + i;
+    }
+    eddy_loop_unref(s->loop); /* after the last call returned, as post_ts requires */
+    return NULL;
+}
+
+EDDY_TEST_EX(call_ts_recycled_nodes_arrive_once_in_order, .real_clock = true)
+{
+    recycle_state *s = &recycle;
+    s->loop = eddy_loop_current();
+    eddy_loop_ref(s->loop);
+    pthread_t th;
+    EDDY_OK(pthread_create(&th, NULL, recycle_thread, s));
+    int rc = 1;
+    EDDY_CANCEL_SCOPE(&s->cs) { rc = eddy_sleep_forever(); }
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_OK(pthread_join(th, NULL));
+    EDDY_CHECK_EQ(s->bad, 0);
+    EDDY_CHECK_EQ(s->next, RECYCLE_N);
+    CHECK_NO_LEAKS(); /* the thread's cache was freed at its exit */
+    return 0;
+}
+
+/* A thread's node cache outlives the loop it was filled from: after that loop has finished
+ * and freed itself, the same thread calls into a new loop with the cached nodes. They are the
+ * thread's own memory by then (ASan would report a use after free otherwise), and the
+ * thread's exit frees them (else a leak report). */
+#define CACHE_N 1000
+static struct {
+    eddy_loop *loop;
+    eddy_cancel_scope cs;
+    long count, target;
+    sem_t go, posted, drained;
+    int bad;
+} cl;
+
+static void cl_item(void *arg)
+{
+    (void)arg;
+    if (++cl.count == cl.target) eddy_cancel_scope_cancel(&cl.cs);
+}
+
+static void *cl_thread(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 2; round++) {
+        while (sem_wait(&cl.go) != 0) {
+        }
+        for (int i = 0; i < CACHE_N; i++)
+            if (eddy_loop_call_ts(cl.loop, cl_item, NULL) != 0) cl.bad++;
+        if (sem_post(&cl.posted) != 0) cl.bad++;
+        /* The loop has run them all in one drain and handed the nodes back in one batch: this
+         * call takes the batch into the thread's cache, which still holds CACHE_N - 1 nodes
+         * when the loop ends. */
+        while (sem_wait(&cl.drained) != 0) {
+        }
+        if (eddy_loop_call_ts(cl.loop, cl_item, NULL) != 0) cl.bad++;
+        eddy_loop_unref(cl.loop);
+    }
+    return NULL;
+}
+
+static int cl_sleep_until(long target)
+{
+    int rc = 1;
+    cl.target = target;
+    EDDY_CANCEL_SCOPE(&cl.cs)
+    {
+        if (cl.count < target) rc = eddy_sleep_forever();
+    }
+    return rc;
+}
+
+static int cl_main(void *arg)
+{
+    (void)arg;
+    cl.loop = eddy_loop_current();
+    cl.count = 0;
+    eddy_loop_ref(cl.loop); /* the thread's, dropped by it */
+    EDDY_OK(sem_post(&cl.go));
+    /* Hold the loop thread itself (no eddy wait) so that nothing is drained before the thread
+     * has posted all of them: then one drain runs them all. */
+    while (sem_wait(&cl.posted) != 0) {
+    }
+    EDDY_CHECK_EQ(cl_sleep_until(CACHE_N), -ECANCELED);
+    /* Woken after the drain that ran the last item, so its nodes are back on the free list. */
+    EDDY_OK(sem_post(&cl.drained));
+    EDDY_CHECK_EQ(cl_sleep_until(CACHE_N + 1), -ECANCELED);
+    return 0;
+}
+
+EDDY_TEST_EX(call_ts_cache_outlives_its_loop, .raw = true)
+{
+    EDDY_OK(sem_init(&cl.go, 0, 0));
+    EDDY_OK(sem_init(&cl.posted, 0, 0));
+    EDDY_OK(sem_init(&cl.drained, 0, 0));
+    pthread_t th;
+    EDDY_OK(pthread_create(&th, NULL, cl_thread, NULL));
+    eddy_opts o = {.flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK};
+    for (int round = 0; round < 2; round++) {
+        EDDY_OK(eddy_run_opts(cl_main, NULL, &o));
+        EDDY_CHECK_EQ(cl.count, CACHE_N + 1);
+    }
+    EDDY_OK(pthread_join(th, NULL));
+    EDDY_CHECK_EQ(cl.bad, 0);
+    CHECK_NO_LEAKS(); /* both loops' lists and the thread's cache are freed */
     return 0;
 }
 

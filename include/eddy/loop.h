@@ -152,10 +152,16 @@ typedef struct eddy_ts_call {
 
 /* From any thread: run c->fn(c->arg) on loop's thread as a callback. The node must stay valid
  * until the callback starts. Lock-free (MPSC); the loop is woken with one eventfd write at most
- * per sleep. Returns 0; -EINVAL if loop, c or c->fn is NULL; -ESHUTDOWN if the loop has
- * finished. */
+ * per sleep. The loop must stay alive until this call returns, not only until the callback
+ * runs: hold a ref (eddy_loop_ref) across the call and drop it afterwards, never from inside
+ * the posted callback alone (the loop could then end and be freed while this call still reads
+ * it). Returns 0; -EINVAL if loop, c or c->fn is NULL; -ESHUTDOWN if the loop has finished
+ * (only seen by a caller that holds a ref: eddy_run waits for the last unref). */
 EDDY_API int eddy_loop_post_ts(eddy_loop *loop, eddy_ts_call *c);
-/* From any thread: like eddy_loop_post_ts with a heap node freed after the call.
+/* From any thread: like eddy_loop_post_ts (same lifetime rule) with a node that eddy
+ * allocates and recycles: the loop hands run nodes back through a per-loop free list, and
+ * each calling thread refills a thread-local cache from it (freed when the thread exits), so
+ * a steady stream allocates nothing.
  * Returns 0; -EINVAL if loop or fn is NULL; -ENOMEM; -ESHUTDOWN. */
 EDDY_API EDDY_WUR int eddy_loop_call_ts(eddy_loop *loop, void (*fn)(void *), void *arg);
 /* Keep loop alive while a foreign thread may still post to it (the deadlock detector

@@ -53,6 +53,37 @@ EDDY_API EDDY_WUR int eddy_stream_peer_addr(eddy_stream *s, eddy_sockaddr *out);
 EDDY_API EDDY_WUR int eddy__tcp_connect_addr(const eddy_sockaddr *addr, eddy_stream **out,
                                              const char *site);
 
+/* N1: options of eddy_tcp_connect; a zeroed struct (or NULL) gives the defaults. */
+typedef struct eddy_connect_opts {
+    int64_t stagger;            /* ns between starting attempts (RFC 8305 "Connection Attempt
+                                   Delay"); 0 = EDDY_CONNECT_STAGGER */
+    int family;                 /* AF_UNSPEC (0): both; AF_INET or AF_INET6 only */
+    const eddy_sockaddr *local; /* bind to this source address first (port 0: any port);
+                                   only addresses of its family are tried. NULL: any */
+} eddy_connect_opts;
+
+#define EDDY_CONNECT_STAGGER EDDY_MSEC(250)
+/* At most this many resolved addresses are tried (the rest are ignored). */
+#define EDDY_CONNECT_MAX_ADDRS 16
+
+/* N1: connect a TCP socket to host:port by name ("example.com", "localhost", or numeric).
+ * host is resolved with eddy_resolve; the addresses are tried Happy Eyeballs style (RFC
+ * 8305): families interleaved, IPv6 first, one attempt started every o->stagger or as soon as
+ * an attempt in flight fails, all inside an internal nursery. The first attempt to connect
+ * wins; the others are cancelled and their sockets closed before this returns. With a single
+ * address no task is spawned. o may be NULL.
+ * Returns 0 and *out (a "tcp" stream); when every attempt failed, the first attempt's error
+ * (in the order tried): -ECONNREFUSED, -ENETUNREACH/-EHOSTUNREACH, -ETIMEDOUT (the kernel gave
+ * up), -EADDRNOTAVAIL/-EADDRINUSE (o->local), -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS; the resolver's
+ * errors (-ENOENT, -EAGAIN, ... see eddy_resolve); -EAFNOSUPPORT if no resolved address has a
+ * usable family (IPv4/IPv6, that of o->local); -ECANCELED/-ETIMEDOUT if cancelled: every
+ * attempt is cancelled and closed, a connection already made too, so nothing is left behind;
+ * -EINVAL for NULL/empty host, NULL out, a negative stagger or a bad family; -ENOMEM if no
+ * attempt task could be spawned; -EPERM outside a task. */
+#define eddy_tcp_connect(host, port, o, out) eddy__tcp_connect((host), (port), (o), (out), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__tcp_connect(const char *host, uint16_t port, const eddy_connect_opts *o,
+                                        eddy_stream **out, const char *site);
+
 /* ---- listeners -------------------------------------------------------------------------- */
 
 typedef struct eddy_listener eddy_listener;

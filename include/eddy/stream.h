@@ -18,6 +18,7 @@
 #define EDDY_STREAM_H
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "base.h"
 
@@ -84,6 +85,13 @@ EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len
 EDDY_API EDDY_WUR int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written);
 /* eddy_stream_write without the count. Same returns. */
 EDDY_API EDDY_WUR int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len);
+/* N8: eddy_stream_write of the iovcnt pieces of iov as one contiguous write: concurrent
+ * writers cannot come between the pieces (a frame header and its payload, without copying
+ * them together). written counts the bytes accepted over all pieces. Same returns as
+ * eddy_stream_write; -EINVAL also for iovcnt < 0, iov NULL with iovcnt > 0, or a piece with
+ * a NULL base and a non-zero length. */
+EDDY_API EDDY_WUR int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt,
+                                         size_t *written);
 
 /* Half-close: the peer reads end-of-stream; this side can still read. Waits for writers
  * ahead of it (FIFO) so their bytes go first. Returns 0 (also when already shut);
@@ -125,6 +133,15 @@ enum {
  * outside a loop thread. */
 #define eddy_fd_stream(fd, flags, out) eddy__fd_stream((fd), (flags), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site);
+
+/* P3: a new pipe (pipe2 with O_CLOEXEC|O_NONBLOCK) as two "fd" streams: bytes written to
+ * *wr are read from *rd. eddy_stream_shutdown_write(*wr) closes the write end, so *rd reads
+ * end-of-stream once the bytes before it are read; writing to *wr after *rd is closed gives
+ * -EPIPE (never SIGPIPE, see eddy_fd_stream). Both pointers get a stream or, on failure, NULL.
+ * Returns 0; -EINVAL for NULL arguments; -EMFILE/-ENFILE; -ENOMEM; -EPERM outside a loop
+ * thread. */
+#define eddy_pipe(rd, wr) eddy__pipe((rd), (wr), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__pipe(eddy_stream **rd, eddy_stream **wr, const char *site);
 
 /* P3: standard input and output as streams (EDDY_FD_NOCLOSE: closing them leaves 0 and 1
  * open, their flags restored). Either pointer may be NULL. Returns 0; the errors of

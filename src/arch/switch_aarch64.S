@@ -3,7 +3,10 @@
  * Saves x19-x30 and d8-d15 (the callee-saved set) on the current stack, sp and FPCR in *from;
  * restores from *to. The resume address (x30) is reached with `br` rather than `ret`, for the
  * same return-predictor reason as on x86-64. FPCR holds no sticky flags (those live in FPSR),
- * so it is compared whole and written only when it differs. */
+ * so it is compared whole and written only when it differs. Unlike the x86-64 switch, which
+ * now restores unconditionally, the compare here works on the values still in registers (no
+ * reload of a just-stored word, so no store-forwarding stall), while an FPCR write is slow on
+ * some cores; without aarch64 hardware to measure on, it stays. */
 #if defined(__aarch64__) && !defined(EDDY_USE_UCONTEXT)
     .text
     .p2align 4

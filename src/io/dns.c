@@ -5,11 +5,25 @@
 
 #include "io/io.h"
 
+/* The hook belongs to the loop, not the thread: a later loop on this thread starts with the
+ * default resolver (r may not outlive the loop it was set for). */
 static __thread const eddy_resolver *tl_resolver;
+static __thread eddy__exit_hook tl_resolver_reset;
+
+static void resolver_reset(eddy__exit_hook *h)
+{
+    (void)h;
+    tl_resolver = NULL;
+}
 
 int eddy_resolver_set(const eddy_resolver *r)
 {
-    if (!eddy__loop()) return -EPERM;
+    eddy_loop *l = eddy__loop();
+    if (!l) return -EPERM;
+    if (r && !eddy__linked(&tl_resolver_reset.link)) {
+        tl_resolver_reset.fn = resolver_reset;
+        eddy__loop_at_exit(l, &tl_resolver_reset);
+    }
     tl_resolver = r;
     return 0;
 }
@@ -30,9 +44,6 @@ static bool is_localhost(const char *h)
     if (n == 9 && strncasecmp(h, "localhost", 9) == 0) return true;
     return n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0;
 }
-
-EDDY__HIDDEN int eddy__resolve_default(const char *host, uint16_t port, int family,
-                                       eddy_sockaddr *out, size_t max);
 
 int eddy_resolve(const char *host, uint16_t port, int family, eddy_sockaddr *out, size_t max)
 {

@@ -1,13 +1,12 @@
-/* eddy io: the default resolver until the c-ares one lands: /etc/hosts only, read with
- * plain file reads (a local file, so no network wait on the loop thread). */
+/* eddy io: the default resolver when eddy is built without c-ares (dns_cares.c): /etc/hosts
+ * only, read with plain file reads (a local file, so no network wait on the loop thread). */
+#ifndef EDDY_HAVE_CARES
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "io/io.h"
-
-int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sockaddr *out, size_t max);
 
 int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sockaddr *out, size_t max)
 {
@@ -32,3 +31,12 @@ int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sock
     fclose(f);
     return n ? (int)n : -ENOENT;
 }
+
+int eddy__dns_configure(const eddy__dns_conf *conf)
+{
+    (void)conf;
+    return eddy__loop() ? -ENOTSUP : -EPERM;
+}
+
+size_t eddy__dns_pending(void) { return 0; }
+#endif

@@ -20,7 +20,7 @@ static ssize_t fds_read(eddy_stream *s, void *buf, size_t len)
         if (f->rhint) {
             ssize_t n = f->is_sock ? recv(f->fd, buf, len, 0) : read(f->fd, buf, len);
             if (n >= 0) {
-                if ((size_t)n < len && n > 0) f->rhint = false;
+                if ((size_t)n < len && n > 0 && !f->always_ready) f->rhint = false;
                 return n;
             }
             if (errno == EINTR) continue;
@@ -110,6 +110,7 @@ int eddy__fdstream_new(int fd, bool is_sock, int saved_fl, unsigned flags, const
     f->saved_fl = saved_fl;
     f->flags = flags;
     f->rhint = true;
+    f->always_ready = false;
     eddy__stream_init(&f->base, vt, site);
     *out = &f->base;
     return 0;
@@ -143,6 +144,8 @@ int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
     int rc = eddy__fdstream_new(fd, sock, (fl & O_NONBLOCK) ? -1 : fl, flags,
                                 sock ? &eddy__fdstream_vt_unix : &eddy__fdstream_vt_fd, site, out);
     if (rc < 0 && !(fl & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, fl);
+    if (rc == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+        ((eddy__fdstream *)*out)->always_ready = true;
     if (rc == 0 && sock) {
         /* Name the kind after the socket's family so reports say "tcp" for TCP sockets. */
         int dom = 0;

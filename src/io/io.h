@@ -19,6 +19,8 @@ typedef struct eddy__fdstream {
                          EAGAIN, so the next read waits for readiness instead of paying a
                          read() that returns EAGAIN (level-triggered epoll reports data
                          that is already there at once) */
+    bool always_ready; /* a regular file or block device: epoll refuses it (EPERM) and
+                          reads never wait, so rhint must never turn false */
 } eddy__fdstream;
 
 /* Make a descriptor stream over fd, which must already be non-blocking. kind is the vtable
@@ -43,6 +45,32 @@ struct eddy_listener {
 EDDY__HIDDEN int eddy__listener_new(int fd, int family, char *unlink_path, const char *site,
                                     eddy_listener **out);
 
+/* The default resolver behind eddy_resolve (dns_cares.c, or dns_default.c without c-ares):
+ * host is neither numeric nor "localhost"; same returns as eddy_resolve. */
+EDDY__HIDDEN int eddy__resolve_default(const char *host, uint16_t port, int family,
+                                       eddy_sockaddr *out, size_t max);
+
+/* Test hook: how the calling thread's loop builds its c-ares channel, in place of the system's
+ * configuration (NULL restores it). Takes effect at the next query: the loop's current channel,
+ * if any, is dropped. Returns 0; -EBUSY while a query (abandoned ones included) is in flight;
+ * -EPERM outside a loop; -ENOTSUP when eddy is built without c-ares. */
+typedef struct eddy__dns_conf {
+    const char *resolvconf; /* read instead of /etc/resolv.conf (NULL: /dev/null) */
+    const char *servers;    /* NULL, or "127.0.0.1:5300,..." replacing resolvconf's servers */
+    uint16_t port;          /* UDP and TCP port of servers named without one (0: 53) */
+    int timeout_ms, tries;  /* first-try timeout and tries per server (0: c-ares defaults) */
+    bool env_hosts;         /* the hosts file named by $CARES_HOSTS instead of /etc/hosts */
+} eddy__dns_conf;
+EDDY__HIDDEN int eddy__dns_configure(const eddy__dns_conf *conf);
+/* Queries the calling thread's loop has in flight in c-ares, abandoned ones included. */
+EDDY__HIDDEN size_t eddy__dns_pending(void);
+
+/* For transports with operations of their own (descriptor passing): enter s as its reader,
+ * with exactly the checks and bookkeeping of eddy_stream_read (task, cancellation, closing,
+ * -EBUSY reader). 0 or a negative errno; on 0 eddy__stream_end_read must follow. */
+EDDY__HIDDEN int eddy__stream_begin_read(eddy_stream *s);
+EDDY__HIDDEN void eddy__stream_end_read(eddy_stream *s);
+
 /* The writer turn of eddy_stream_write, for operations that write through a path of their
  * own (eddy_sendfile) and must not interleave with concurrent writers (N8).
  * write_begin: the checks of eddy_stream_write (cancellation, closing, shut down), then wait
@@ -55,6 +83,11 @@ EDDY__HIDDEN int eddy__stream_write_begin(eddy_stream *s);
 EDDY__HIDDEN int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len,
                                          size_t *written);
 EDDY__HIDDEN void eddy__stream_write_end(eddy_stream *s);
+
+/* eddy_tcp_connect_addr, bound to local first when local is not NULL (same family as a, else
+ * -EAFNOSUPPORT); the errors of bind(2) besides those of eddy_tcp_connect_addr. */
+EDDY__HIDDEN int eddy__tcp_connect_from(const eddy_sockaddr *a, const eddy_sockaddr *local,
+                                        eddy_stream **out, const char *site);
 
 /* Suspend until fd is ready for events; like eddy_wait_fd. */
 static inline int eddy__io_wait(int fd, unsigned events) { return eddy_wait_fd(fd, events); }

@@ -34,18 +34,16 @@ static void leave(eddy_stream *s)
 ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
 {
     if (!s || (!buf && len)) return -EINVAL;
-    eddy_task *t = task_or_null();
-    if (!t) return -EPERM;
-    int c = eddy__cancel_code(t);
-    if (c) return c;
-    if (s->closing) return -EBADF;
-    if (len == 0) return 0;
-    if (s->reader) return -EBUSY;
-    s->reader = t;
-    s->users++;
+    if (len == 0) { /* still a checkpoint: a cancelled caller hears about it */
+        eddy_task *t = task_or_null();
+        if (!t) return -EPERM;
+        int c = eddy__cancel_code(t);
+        return c ? c : s->closing ? -EBADF : 0;
+    }
+    int rc = eddy__stream_begin_read(s);
+    if (rc < 0) return rc;
     ssize_t n = s->vt->read(s, buf, len);
-    s->reader = NULL;
-    leave(s);
+    eddy__stream_end_read(s);
     return n;
 }
 
@@ -95,7 +93,7 @@ static int write_checks(eddy_stream *s, eddy_task **tp)
 
 int eddy__stream_write_begin(eddy_stream *s)
 {
-    eddy_task *t = NULL;
+    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return -EPIPE;
@@ -158,10 +156,56 @@ int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
     return eddy_stream_write(s, buf, len, NULL);
 }
 
+int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size_t *written)
+{
+    if (written) *written = 0;
+    if (!s || iovcnt < 0 || (!iov && iovcnt > 0)) return -EINVAL;
+    for (int i = 0; i < iovcnt; i++)
+        if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
+    eddy_task *t;
+    int rc = write_checks(s, &t);
+    if (rc < 0) return rc;
+    if (s->wr_shut) return -EPIPE;
+    s->users++;
+    rc = take_turn(s, t);
+    if (rc < 0) {
+        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
+        leave(s);
+        return rc;
+    }
+    /* The same loop as eddy_stream_write, over each piece in turn while holding the turn. */
+    size_t total = 0;
+    for (int i = 0; i < iovcnt && rc == 0; i++) {
+        const char *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len, done = 0;
+        while (done < len) {
+            if (s->wr_shut) {
+                rc = -EPIPE;
+                break;
+            }
+            ssize_t n = s->vt->write(s, p + done, len - done);
+            if (n < 0) {
+                rc = (int)n;
+                break;
+            }
+            done += (size_t)n;
+            if (s->closing && (done < len || i + 1 < iovcnt)) {
+                rc = -EBADF;
+                break;
+            }
+        }
+        total += done;
+    }
+    if (written) *written = total;
+    pass_turn(s);
+    leave(s);
+    return rc;
+}
+
 int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
-    eddy_task *t = NULL;
+    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return 0;
@@ -218,3 +262,25 @@ int eddy_stream_fd(eddy_stream *s)
 }
 
 const char *eddy_stream_kind(const eddy_stream *s) { return s ? s->vt->kind : NULL; }
+
+/* ---- for transports with operations of their own (unix.c: descriptor passing) ---- */
+
+int eddy__stream_begin_read(eddy_stream *s)
+{
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    if (s->closing) return -EBADF;
+    if (s->reader) return -EBUSY;
+    s->reader = t;
+    s->users++;
+    return 0;
+}
+
+void eddy__stream_end_read(eddy_stream *s)
+{
+    s->reader = NULL;
+    leave(s);
+}
+

@@ -30,17 +30,37 @@ static void close_fd(int fd)
 
 int eddy__tcp_connect_addr(const eddy_sockaddr *a, eddy_stream **out, const char *site)
 {
+    return eddy__tcp_connect_from(a, NULL, out, site);
+}
+
+int eddy__tcp_connect_from(const eddy_sockaddr *a, const eddy_sockaddr *local, eddy_stream **out,
+                           const char *site)
+{
     if (!a || !out) return -EINVAL;
     *out = NULL;
     eddy_task *t = task_or_null();
     if (!t) return -EPERM;
     int fam = a->ss.ss_family;
     if (fam != AF_INET && fam != AF_INET6) return -EAFNOSUPPORT;
+    if (local && local->ss.ss_family != fam) return -EAFNOSUPPORT;
     int c = eddy__cancel_code(t);
     if (c) return c;
     int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     set_nodelay(fd);
+    if (local) {
+        /* Port 0: let connect pick the port, so the source port need only be unique per
+         * destination instead of reserving an ephemeral port at bind time. */
+        if (eddy_sockaddr_port(local) == 0) {
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        }
+        if (bind(fd, (const struct sockaddr *)&local->ss, local->len) < 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+    }
     if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
         int e = errno;
         if (e != EINPROGRESS && e != EINTR) {

@@ -11,6 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <string.h>
@@ -196,6 +197,37 @@ void eddy__schedule(eddy_loop *l)
     switch_to(l, &self->ctx, self, next, dying);
 }
 
+/* eddy_yield after its checks (t is current, not in a callback, not cancelled). The common
+ * case is handled here in one piece: budget left, no seeded scheduler, and a task (not a
+ * callback) at the head of the queue. Then queueing self and taking the head is the same as
+ * what eddy__schedule would do after eddy__ready_task (self goes to the back, the head
+ * comes off, nready is unchanged, one unit of budget is spent) without the re-derivation of
+ * self, the dying test or the peek through the seeded path. Everything else (a callback next,
+ * budget spent so the scheduler must poll, a seed that must draw from its generator exactly
+ * as before) takes the general path. */
+int eddy__yield(eddy_loop *l, eddy_task *t)
+{
+    if (eddy__likely(l->budget > 0 && !l->rng)) {
+        eddy__link *x = l->ready.next;
+        if (x == &l->ready) { /* alone: as eddy__schedule, spend budget and go on */
+            l->budget--;
+            return 0;
+        }
+        eddy__work *w = eddy__container_of(x, eddy__work, link);
+        if (eddy__likely(w->fn == NULL)) {
+            eddy__list_remove(x);
+            t->state = EDDY__READY;
+            eddy__list_push_back(&l->ready, &t->work.link);
+            l->budget--;
+            switch_to(l, &t->ctx, t, eddy__container_of(w, eddy_task, work), false);
+            return 0;
+        }
+    }
+    eddy__ready_task(l, t, false);
+    eddy__schedule(l);
+    return 0;
+}
+
 /* ---- callbacks: eddy_call_soon ---- */
 
 static void soon_run(eddy__work *w)
@@ -250,53 +282,168 @@ static void wake_loop(eddy_loop *l)
     }
 }
 
+/* Lifetime, and why no counter brackets the hot path. The contract (loop.h) is that the poster
+ * keeps l alive until post_ts *returns*: it holds a ref (eddy_loop_ref) across the call, or it
+ * is otherwise known that eddy_run has not returned (the loop thread itself; a uqueue server,
+ * which posts under the object mutex that the woken task must take before dropping its ref).
+ * A ref dropped by the posted callback itself is not enough: once c is pushed the loop may run
+ * it, drop the last ref and free l while we still read l->sleeping in wake_loop (the race TSan
+ * found with eddy_promise_set_ts, which now unrefs after this returns).
+ *
+ * Why the ref suffices, as a memory-ordering argument: every access this function makes to l
+ * is sequenced before the poster's eddy_loop_unref, whose decrement of ext_refs is a seq_cst
+ * (so release) RMW. eddy_run frees l only after an acquire load of ext_refs has read 0, and
+ * that load reads either this poster's decrement or a later RMW in its release sequence (every
+ * other ref/unref is an RMW too), so the decrement synchronizes with it and all of our reads of
+ * l happen before loop_free. What the unref itself touches after its decrement (wake_loop) is
+ * covered by the ts_busy bracket there: its increment is sequenced before the decrement that
+ * teardown has observed, so teardown's later load of ts_busy cannot miss it (coherence), and
+ * it waits for the matching release decrement. That bracket costs two RMWs per unref, off the
+ * hot path; here it cost two per post (measured: post_ts ~1.9x the libuv anchor without it,
+ * ~1.0 with it). */
 int eddy_loop_post_ts(eddy_loop *l, eddy_ts_call *c)
 {
     if (!l || !c || !c->fn) return -EINVAL;
-    /* The caller's ref keeps l alive on entry, but once c is pushed the loop may run it, drop
-     * the last ref and finish while we still read l in wake_loop: ts_busy makes eddy_run's
-     * teardown wait until we are out (found by TSan with eddy_promise_set_ts). */
-    atomic_fetch_add(&l->ts_busy, 1);
-    int rc = 0;
-    if (atomic_load(&l->finished)) {
-        rc = -ESHUTDOWN;
-    } else {
-        eddy_ts_call *head = atomic_load(&l->ts_head);
-        do {
-            atomic_store_explicit(&c->next, head, memory_order_relaxed);
-        } while (!atomic_compare_exchange_weak(&l->ts_head, &head, c));
-        wake_loop(l);
-    }
-    atomic_fetch_sub(&l->ts_busy, 1);
-    return rc;
+    if (atomic_load(&l->finished)) return -ESHUTDOWN;
+    eddy_ts_call *head = atomic_load_explicit(&l->ts_head, memory_order_relaxed);
+    do {
+        atomic_store_explicit(&c->next, head, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak(&l->ts_head, &head, c));
+    wake_loop(l);
+    return 0;
 }
 
-typedef struct heap_call {
+/* ---- eddy_loop_call_ts: recycled nodes ----
+ * A node's life: a calling thread takes it from its thread-local cache (or mallocs it) and
+ * posts it; the loop runs it and puts it on a loop-thread-only batch; at the end of the drain
+ * the loop pushes the whole batch onto the loop's free stack l->ts_free with one CAS; a caller
+ * whose cache is empty takes that whole stack into its cache with one exchange. Pushing with
+ * CAS and taking everything with an exchange is ABA-safe: nobody ever pops a single node, so
+ * no one reads a node's next link from a node another thread may have taken meanwhile (the
+ * push only checks that the head is still the one it linked to, which is all it relies on).
+ * The push is a release and the take an acquire, so the loop's last reads of a node (fn, arg)
+ * happen before the caller rewrites it.
+ *
+ * A node is plain malloc'd memory that belongs to no loop once taken: a cache filled from a
+ * loop that has since finished is as good for any other loop, so the cache is not keyed by
+ * loop and a dead loop leaves nothing dangling. What frees nodes: loop_free (its free stack
+ * and any batch), and a pthread key destructor (the cache of an exiting thread). The memory
+ * kept is the peak number of call_ts nodes in flight at once. */
+typedef struct eddy__call_node {
     eddy_ts_call c;
     void (*fn)(void *);
     void *arg;
-} heap_call;
+    struct eddy__call_node *free_next; /* in a cache, a batch or l->ts_free */
+} call_node;
 
-static void heap_call_run(void *p)
+typedef struct call_cache {
+    call_node *list;
+    bool armed; /* registered with cache_key, so the thread's exit frees the list */
+} call_cache;
+
+static __thread call_cache tl_cache __attribute__((tls_model("initial-exec")));
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static bool cache_key_ok;
+
+static void free_node_list(call_node *h)
 {
-    heap_call *h = p;
+    while (h) {
+        call_node *n = h->free_next;
+        free(h);
+        h = n;
+    }
+}
+
+static void cache_dtor(void *p)
+{
+    call_cache *cc = p;
+    call_node *h = cc->list;
+    cc->list = NULL;
+    cc->armed = false; /* a later call_ts in another key's destructor re-registers */
+    free_node_list(h);
+}
+
+static void cache_key_init(void) { cache_key_ok = pthread_key_create(&cache_key, cache_dtor) == 0; }
+
+/* Make sure this thread's exit frees its cache. False if it cannot be arranged (no key): then
+ * the thread keeps no cache and mallocs every node. */
+static bool cache_arm(call_cache *cc)
+{
+    if (eddy__likely(cc->armed)) return true;
+    (void)pthread_once(&cache_once, cache_key_init);
+    if (!cache_key_ok || pthread_setspecific(cache_key, cc) != 0) return false;
+    cc->armed = true;
+    return true;
+}
+
+static call_node *node_get(eddy_loop *l)
+{
+    call_cache *cc = &tl_cache;
+    call_node *h = cc->list;
+    if (eddy__likely(h != NULL)) {
+        cc->list = h->free_next;
+        return h;
+    }
+    /* A plain load first: an empty free stack costs no RMW on a line the loop writes. */
+    if (atomic_load_explicit(&l->ts_free, memory_order_relaxed) && cache_arm(cc)) {
+        h = atomic_exchange_explicit(&l->ts_free, NULL, memory_order_acquire);
+        if (h) {
+            cc->list = h->free_next;
+            return h;
+        }
+    }
+    return malloc(sizeof *h);
+}
+
+static void node_put_local(call_node *h)
+{
+    call_cache *cc = &tl_cache;
+    if (cc->armed) {
+        h->free_next = cc->list;
+        cc->list = h;
+    } else {
+        free(h);
+    }
+}
+
+/* Runs on the loop thread, only from eddy__ts_drain, which pushes the batch when done. */
+static void call_node_run(void *p)
+{
+    call_node *h = p;
+    eddy_loop *l = eddy__tl_loop;
     void (*fn)(void *) = h->fn;
     void *arg = h->arg;
-    free(h);
+    h->free_next = l->ts_batch;
+    if (!l->ts_batch) l->ts_batch_tail = h;
+    l->ts_batch = h;
     fn(arg);
+}
+
+/* Loop thread: hand the drained nodes back to callers, one CAS for the whole batch. */
+static void batch_push(eddy_loop *l)
+{
+    call_node *first = l->ts_batch, *last = l->ts_batch_tail;
+    if (!first) return;
+    l->ts_batch = l->ts_batch_tail = NULL;
+    call_node *head = atomic_load_explicit(&l->ts_free, memory_order_relaxed);
+    do {
+        last->free_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&l->ts_free, &head, first, memory_order_release,
+                                                    memory_order_relaxed));
 }
 
 int eddy_loop_call_ts(eddy_loop *l, void (*fn)(void *), void *arg)
 {
     if (!l || !fn) return -EINVAL;
-    heap_call *h = malloc(sizeof *h);
+    call_node *h = node_get(l);
     if (!h) return -ENOMEM;
     h->fn = fn;
     h->arg = arg;
-    h->c.fn = heap_call_run;
+    h->c.fn = call_node_run;
     h->c.arg = h;
     int rc = eddy_loop_post_ts(l, &h->c);
-    if (rc < 0) free(h);
+    if (rc < 0) node_put_local(h);
     return rc;
 }
 
@@ -334,6 +481,7 @@ void eddy__ts_drain(eddy_loop *l)
         rev = n;
     }
     l->in_callback = was;
+    batch_push(l);
 }
 
 static void wake_io_cb(eddy_io *w, unsigned revents)
@@ -511,6 +659,9 @@ static void loop_free(eddy_loop *l)
     if (l->be) l->be->fini(l);
     if (l->wakefd >= 0) close(l->wakefd);
     for (size_t i = 0; i < l->nsoon_blocks; i++) free(l->soon_blocks[i]);
+    /* Nobody can take from ts_free any more: every caller held a ref, all dropped. */
+    free_node_list(atomic_load_explicit(&l->ts_free, memory_order_acquire));
+    free_node_list(l->ts_batch);
     free(l->soon_blocks);
     free(l->heap);
     free(l->fds);
@@ -532,6 +683,7 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
     l->wakefd = -1;
     eddy__list_init(&l->ready);
     eddy__list_init(&l->handles);
+    eddy__list_init(&l->exit_hooks);
     int rc = parse_opts(l, opts);
     if (rc < 0) {
         l->be = NULL;
@@ -580,6 +732,10 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
             rc = -EDEADLK; /* abandoned: the blocked tasks' stacks are leaked on purpose */
         }
     }
+    for (eddy__link *x; (x = eddy__list_pop_front(&l->exit_hooks));) {
+        eddy__exit_hook *h = eddy__container_of(x, eddy__exit_hook, link);
+        h->fn(h);
+    }
     atomic_store(&l->finished, true);
     /* Threads holding a ref may still post (and get -ESHUTDOWN): the memory must outlive
      * them, so wait for the last unref. */
@@ -590,7 +746,8 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
         atomic_store(&l->wake_pending, 0);
         eddy__ts_drain(l);
     }
-    /* The last unref (or a post that dropped it) may still be reading l: wait it out. */
+    /* The last unref may still be inside wake_loop, reading l: wait it out (see
+     * eddy_loop_post_ts for why posts need no such wait). */
     while (atomic_load(&l->ts_busy) > 0) sched_yield();
     eddy__ts_drain(l);
     eddy_io_stop(&l->wake_io);

@@ -6,8 +6,10 @@
  *   DONE    — the result was delivered on the loop thread: waiters may read value/status.
  * A foreign setter writes value/status after claiming and before posting p->ts; the post's
  * atomic push and the loop's atomic take of the queue order those writes before deliver()
- * reads them. The ARMED ref is dropped in deliver(), on the loop thread, exactly once; the
- * only other place is a post that fails because the loop has finished. */
+ * reads them. The ARMED ref is dropped exactly once: by deliver() when the promise is set on the
+ * loop thread, or by the foreign setter after eddy_loop_post_ts has returned (successfully or
+ * not). Not inside the posted call: the loop could then finish and free itself while the
+ * setter is still inside post_ts (see there). */
 #include "internal.h"
 
 enum { ARMED = 1, CLAIMED = 2, DONE = 4 };
@@ -38,8 +40,8 @@ int eddy_promise_arm_ts(eddy_promise *p)
     return 0;
 }
 
-/* On the loop thread: publish the result and wake the waiters. */
-static void deliver(eddy_promise *p)
+/* On the loop thread: publish the result and wake the waiters. Returns the state before. */
+static int deliver(eddy_promise *p)
 {
     int s = atomic_fetch_or(&p->state, DONE);
     eddy__link *x;
@@ -47,10 +49,12 @@ static void deliver(eddy_promise *p)
         eddy__waiter *w = eddy__container_of(x, eddy__waiter, link);
         eddy__wake(w->task, 0);
     }
-    if (s & ARMED) eddy_loop_unref(p->loop);
+    return s;
 }
 
-static void deliver_cb(void *arg) { deliver(arg); }
+/* Posted by a foreign setter, which drops the ARMED ref itself. p may be freed by a woken
+ * waiter once this returns, so nothing reads p after deliver. */
+static void deliver_cb(void *arg) { (void)deliver(arg); }
 
 static void wait_cancel(eddy_task *t, void *arg)
 {
@@ -77,7 +81,7 @@ int eddy_promise_set(eddy_promise *p, void *value, int status)
     if (!claim(p, &s)) return -EALREADY;
     p->value = value;
     p->status = status;
-    deliver(p);
+    if (deliver(p) & ARMED) eddy_loop_unref(p->loop);
     return 0;
 }
 
@@ -95,14 +99,14 @@ int eddy_promise_set_ts(eddy_promise *p, void *value, int status)
     p->status = status;
     p->ts.fn = deliver_cb;
     p->ts.arg = p;
-    /* Our ARMED ref keeps l valid until deliver() has run on the loop thread. */
+    /* The ARMED ref keeps l valid through the post; it is ours to drop once post_ts has
+     * returned. p itself may be gone by then (delivered and freed), so only l is used. On
+     * failure the loop finished before we came and nobody delivers. Dropping the ref before
+     * the loop has delivered is fine: until it drains p->ts, the pending post alone keeps the
+     * deadlock check from firing. */
     int rc = eddy_loop_post_ts(l, &p->ts);
-    if (rc < 0) {
-        /* The loop finished before we came: nobody can deliver, drop the ref ourselves. */
-        eddy_loop_unref(l);
-        return rc;
-    }
-    return 0;
+    eddy_loop_unref(l);
+    return rc < 0 ? rc : 0;
 }
 
 int eddy_promise_wait(eddy_promise *p, void **value)

@@ -217,9 +217,7 @@ int eddy_yield(void)
     if (!t || l->in_callback) return -EPERM;
     int c = eddy__cancel_code(t);
     if (c) return c;
-    eddy__ready_task(l, t, false);
-    eddy__schedule(l);
-    return 0;
+    return eddy__yield(l, t);
 }
 
 int eddy_checkpoint_if_cancelled(void)

@@ -57,7 +57,9 @@ static void uw_complete(uwaiter *w, int rc)
         w->cb_ran = true;
         eddy__wake(w->task, rc);
     } else {
-        /* Cannot fail: a loop with a blocked task has not finished. */
+        /* Cannot fail: a loop with a blocked task has not finished. The loop also outlives
+         * the call, as post_ts requires: the waiter's loop ref is dropped only after the
+         * woken task has taken *mu, which we hold until we are out of post_ts. */
         (void)eddy_loop_post_ts(w->loop, &w->call);
     }
 }

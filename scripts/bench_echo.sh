@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# The echo benchmark: eddy's echo servers (examples/echo_stream, coroutine style, and
+# examples/echo_protocol, callback style) against two anchors written in bench/: echo_epoll
+# (hand-written level-triggered epoll, no runtime at all) and echo_uv (libuv). Load from
+# bench/echo_load: strict ping-pong on many connections.
+#
+#   scripts/bench_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--raw FILE]
+#                         [--eddy "NAMES"] [--port-base N]
+#
+#   --quick      1 round, shorter runs (~30 s with all four servers)
+#   --rounds N   rounds per message size (default 5; 1 with --quick); a round runs every
+#                server once, in an order rotated from round to round, so eddy and each anchor
+#                alternate and the per-round ratios pair runs made seconds apart
+#   --build-dir  build tree (default build/release); the echo targets are built in it
+#                unless --no-build
+#   --raw FILE   also keep every key=value line of every run in FILE ("case server key value round")
+#   --eddy NAMES the servers in eddy's column (default "echo_stream echo_protocol"); e.g.
+#                --eddy echo_uv puts the libuv anchor there, to check the harness itself
+#   --port-base  first TCP port (default 27100); every run gets a fresh one
+#
+# Each server runs pinned to CPU 0 (taskset -c 0), the load to CPU 1. Cases: 100 connections
+# with 64 B, 1 KiB and 16 KiB messages, then 10,000 connections with 64 B messages for the
+# server's memory per connection. echo_load samples the server's /proc/PID/stat (utime,
+# stime) at the start and the end of its measured window, and /proc/PID/status VmRSS before
+# the first connection and at the end of the window; docs/benchmarks.md describes the figures.
+set -uo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+
+quick=0 rounds= dir=build/release build=1 raw= eddy="echo_stream echo_protocol" port=27100
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=1 ;;
+    --rounds) rounds=$2; shift ;;
+    --rounds=*) rounds=${1#*=} ;;
+    --build-dir) dir=$2; shift ;;
+    --build-dir=*) dir=${1#*=} ;;
+    --no-build) build=0 ;;
+    --raw) raw=$2; shift ;;
+    --raw=*) raw=${1#*=} ;;
+    --eddy) eddy=$2; shift ;;
+    --eddy=*) eddy=${1#*=} ;;
+    --port-base) port=$2; shift ;;
+    --port-base=*) port=${1#*=} ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "bench_echo.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+# A run during which other programs used more than $disturbed % of the CPUs (of 200% on two)
+# is made again, up to $retries times; --quick keeps to its time budget instead.
+disturbed=25 reran=0
+if [ $quick = 1 ]; then
+    : "${rounds:=1}"; warm=0.2 dur=0.8 big_rounds=1 big_warm=0.2 big_dur=0.5 retries=0
+else
+    : "${rounds:=5}"; warm=0.5 dur=2 big_rounds=2 big_warm=1 big_dur=2 retries=1
+fi
+sizes=(64 1024 16384)
+big_conns=10000
+
+# Where each server lives in the build tree; the two eddy ones come from examples/.
+path_of() {
+    case "$1" in
+    echo_stream | echo_protocol) echo "$dir/examples/$1" ;;
+    *) echo "$dir/bench/$1" ;;
+    esac
+}
+anchors=(echo_epoll echo_uv)
+
+if [ $build = 1 ]; then
+    targets=(echo_load echo_epoll echo_uv)
+    for e in echo_stream echo_protocol; do
+        [ -f "examples/$e.c" ] && targets+=("example_$e")
+    done
+    mkdir -p "$dir"
+    echo "== building the echo benchmark in $dir (log: $dir/bench-echo-build.log)"
+    if ! { cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=ON &&
+        cmake --build "$dir" -j"${JOBS:-2}" --target "${targets[@]}"; } >"$dir/bench-echo-build.log" 2>&1; then
+        tail -n 30 "$dir/bench-echo-build.log"
+        echo "bench_echo.sh: build failed (see $dir/bench-echo-build.log)" >&2
+        exit 1
+    fi
+fi
+load=$dir/bench/echo_load
+for b in "$load" "$(path_of echo_epoll)" "$(path_of echo_uv)"; do
+    [ -x "$b" ] || { echo "bench_echo.sh: $b is missing (build with -DEDDY_BUILD_BENCH=ON)" >&2; exit 1; }
+done
+
+# The eddy servers are example programs that may not exist yet in this tree: say so and go on
+# with the others, so the anchors' figures are still shown.
+subjects=()
+for s in $eddy; do
+    p=$(path_of "$s")
+    if [ -x "$p" ]; then
+        subjects+=("$s")
+    else
+        echo "== skipping $s: $p is not built (no examples/$s.c in this tree yet?)"
+    fi
+done
+servers=("${subjects[@]}")
+for a in "${anchors[@]}"; do
+    case " ${servers[*]} " in *" $a "*) ;; *) servers+=("$a") ;; esac
+done
+
+ncpu=$(nproc 2>/dev/null || echo 1)
+if [ "$ncpu" -ge 2 ]; then
+    scpu=0 lcpu=1
+else
+    scpu=0 lcpu=0
+    echo "== only one CPU: server and load share CPU 0 (the figures will say little)"
+fi
+# A command prefix rather than a function: a function run with & is a forked shell, and $!
+# must be the server's own PID (taskset and stdbuf exec it in place) for /proc/PID and kill.
+pin_s=() pin_l=()
+command -v taskset >/dev/null && pin_s=(taskset -c "$scpu") pin_l=(taskset -c "$lcpu")
+# Servers that print with stdio to a pipe or file would hold their "listening" line in a
+# buffer: ask for line buffering (stdbuf works for dynamically linked programs).
+linebuf=()
+command -v stdbuf >/dev/null && linebuf=(stdbuf -oL)
+# 10,000 connections need 10,000 descriptors in the server too; eddy's examples need not know.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+out=$(mktemp /tmp/eddy-bench-echo.XXXXXX)
+log=$(mktemp /tmp/eddy-bench-echo-server.XXXXXX)
+srv=
+cleanup() {
+    [ -n "$srv" ] && kill -KILL "$srv" 2>/dev/null
+    rm -f "$out" "$log"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+status=0
+
+# run_once SERVER CONNS SIZE WARM DUR ROUND: one server process, one load run against it;
+# echo_load's output is left in $res.
+run_once() {
+    local name=$1 conns=$2 size=$3 w=$4 d=$5 r=$6 rc i try vflag=()
+    res=
+    # A port some other program holds (another engineer's run, say) is skipped, not fatal.
+    for ((try = 0; try < 10; try++)); do
+        port=$((port + 1))
+        : >"$log" # here, not in the child: the wait below must not see the last server's line
+        "${pin_s[@]}" "${linebuf[@]}" "$(path_of "$name")" "$port" >>"$log" 2>&1 &
+        srv=$!
+        for ((i = 0; i < 250; i++)); do
+            grep -q "Server listening" "$log" && break
+            kill -0 "$srv" 2>/dev/null || break
+            sleep 0.02
+        done
+        grep -q "Server listening" "$log" && break
+        grep -qi "in use" "$log" || break
+        wait "$srv" 2>/dev/null
+    done
+    if ! grep -q "Server listening" "$log"; then
+        echo "bench_echo.sh: $name $port did not say \"Server listening\" within 5 s:" >&2
+        sed 's/^/    /' "$log" >&2
+        kill -KILL "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; srv=
+        status=1
+        return
+    fi
+    # Every server's echoes are checked byte for byte in the first round; later rounds skip the
+    # check to keep the load generator's own cost down (both sides of a ratio alike).
+    [ "$r" = 1 ] && vflag=(-V)
+    res=$("${pin_l[@]}" "$load" -p "$port" -c "$conns" -s "$size" -w "$w" -d "$d" -P "$srv" "${vflag[@]}")
+    rc=$?
+    kill -TERM "$srv" 2>/dev/null
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$srv" 2>/dev/null || break
+        # A zombie still answers kill -0; wait below reaps it.
+        [ "$(awk '{print $3}' "/proc/$srv/stat" 2>/dev/null)" = Z ] && break
+        sleep 0.02
+    done
+    if kill -0 "$srv" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$srv/stat" 2>/dev/null)" != Z ]; then
+        echo "bench_echo.sh: $name did not exit within 3 s of SIGTERM; killed" >&2
+        kill -KILL "$srv" 2>/dev/null
+        status=1
+    fi
+    wait "$srv" 2>/dev/null
+    srv=
+    if [ $rc -ne 0 ]; then
+        echo "bench_echo.sh: echo_load against $name ($conns x $size B) exit status $rc:" >&2
+        printf '%s\n' "$res" | grep -E '^(errors|verify_errors|conns_alive)=' | sed 's/^/    /' >&2
+        status=1
+    fi
+}
+
+# run CASE SERVER CONNS SIZE WARM DUR ROUND: run_once, again if other programs took more than
+# $disturbed % of the CPUs during the window (at most $retries times), then store the result.
+run() {
+    local case=$1 name=$2 a other
+    for ((a = 0; ; a++)); do
+        run_once "${@:2}"
+        other=$(printf '%s\n' "$res" | sed -n 's/^other_cpu_pct=//p')
+        [ -n "$other" ] && [ "$other" -gt "$disturbed" ] && [ $a -lt $retries ] || break
+        echo "   ($name, $3 x $4 B, round $7: other programs took ${other}% of the CPUs; run again)"
+        reran=$((reran + 1))
+    done
+    printf '%s\n' "$res" | awk -F= -v c="$case" -v s="$name" -v r="$7" 'NF == 2 { print c, s, $1, $2, r }' >>"$out"
+}
+
+# Rotate the server order every round, so no server always runs first or right after another.
+order() {
+    local r=$1 n=${#servers[@]} k
+    for ((k = 0; k < n; k++)); do echo "${servers[$(((k + r) % n))]}"; done
+}
+
+start=$(date +%s)
+echo "== echo benchmark: servers ${servers[*]}; server on CPU $scpu, load on CPU $lcpu"
+echo "   100 connections x (${sizes[*]}) B: $rounds round(s) of ${warm}+${dur} s;" \
+    "$big_conns connections x 64 B: $big_rounds round(s) of ${big_warm}+${big_dur} s"
+for size in "${sizes[@]}"; do
+    for ((r = 1; r <= rounds; r++)); do
+        for s in $(order "$r"); do run "$size" "$s" 100 "$size" "$warm" "$dur" "$r"; done
+    done
+done
+for ((r = 1; r <= big_rounds; r++)); do
+    for s in $(order "$r"); do run 10k "$s" "$big_conns" 64 "$big_warm" "$big_dur" "$r"; done
+done
+[ -n "$raw" ] && cp "$out" "$raw"
+
+awk -v subjects="${subjects[*]}" -v servers="${servers[*]}" -v sizes="${sizes[*]}" \
+    -v rounds="$rounds" -v big_rounds="$big_rounds" -v big_conns="$big_conns" -v quick=$quick \
+    -v disturbed=$disturbed '
+function med(arr, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
+    return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
+}
+{ v[$1, $2, $3, $5] = $4; if ($5 > maxr) maxr = $5
+  if ($3 == "server_user_us_per_msg") v[$1, $2, "cpu", $5] += $4
+  if ($3 == "server_sys_us_per_msg") v[$1, $2, "cpu", $5] += $4
+  if ($3 == "errors") err[$1, $2] += $4 }
+# Median over rounds of one figure; -1 when no round has it.
+function m(c, s, k,   r, n, a) {
+    n = 0
+    for (r = 1; r <= maxr; r++) if ((c, s, k, r) in v) a[++n] = v[c, s, k, r]
+    return n ? med(a, n) : -1
+}
+# Median over rounds of the per-round ratio e/a: the two runs of a round were seconds apart.
+function mratio(c, e, a, k,   r, n, q) {
+    n = 0
+    for (r = 1; r <= maxr; r++)
+        if (((c, e, k, r) in v) && ((c, a, k, r) in v) && v[c, a, k, r] > 0) q[++n] = v[c, e, k, r] / v[c, a, k, r]
+    return n ? med(q, n) : -1
+}
+function fmt(x) { return x < 0 ? "-" : x >= 100 ? sprintf("%.0f", x) : sprintf("%.2f", x) }
+function pct(x) { return x < 0 ? "-" : sprintf("%.0f", x) }
+function label(c) { return c == "10k" ? big_conns " x 64 B" : "100 x " (c >= 1024 ? c / 1024 " KiB" : c " B") }
+# row(what, case, eddy, anchor, key, unit, op, goal): op ">=", "<=", ">" or "" (no goal).
+function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met) {
+    ev = m(c, e, k); av = m(c, a, k)
+    if (ev < 0 || av <= 0) { printf "%-40s %s\n", what, "(missing)"; return }
+    q = mratio(c, e, a, k)
+    met = op == "" ? "" : (op == ">=" && q >= goal) || (op == "<=" && q <= goal) || (op == ">" && q > goal) ? "yes" : "no"
+    printf "%-40s %10s %-7s %10s %-12s %6.2f   %-14s %s\n", what, fmt(ev), unit, fmt(av), a, q, op == "" ? "" : "ratio " op " " goal, met
+}
+END {
+    ns = split(servers, S, " "); nsub = split(subjects, E, " "); nz = split(sizes, Z, " ")
+    printf "\n%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
+    printf "%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
+    for (z = 1; z <= nz + 1; z++) {
+        c = z <= nz ? Z[z] : "10k"
+        for (i = 1; i <= ns; i++) {
+            s = S[i]
+            if (m(c, s, "msgs_per_s") < 0) { printf "%-14s %-14s (no result)\n", label(c), s; continue }
+            printf "%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
+                fmt(m(c, s, "p50_us")), fmt(m(c, s, "p99_us")), fmt(m(c, s, "server_user_us_per_msg")),
+                fmt(m(c, s, "server_sys_us_per_msg")), pct(m(c, s, "server_cpu_pct")), pct(m(c, s, "client_cpu_pct")),
+                pct(m(c, s, "other_cpu_pct")), err[c, s]
+        }
+    }
+    printf "\n%-14s %-14s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
+    for (i = 1; i <= ns; i++) {
+        s = S[i]
+        if (m("10k", s, "server_rss_kib") < 0) continue
+        printf "%-14s %-14s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
+            fmt(m("10k", s, "server_rss_per_conn_bytes")), fmt(m("10k", s, "connect_s"))
+    }
+
+    printf "\n%-40s %10s %-7s %10s %-12s %6s   %-14s %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "goal", "met?"
+    printf "%-40s %10s %-7s %10s %-12s %6s   %-14s %s\n", "---------", "----", "----", "------", "--------", "-----", "----", "----"
+    for (z = 1; z <= nz; z++) {
+        c = Z[z]
+        for (j = 1; j <= nsub; j++) {
+            e = E[j]
+            row("echo " label(c) ": " e, c, e, "echo_epoll", "msgs_per_s", "msgs/s", ">=", "1.0")
+            row("echo " label(c) ": " e " cpu/msg", c, e, "echo_epoll", "cpu", "us", "<=", "1.05")
+            if (e != "echo_uv") row("echo " label(c) ": " e, c, e, "echo_uv", "msgs_per_s", "msgs/s", ">", "1.0")
+        }
+        row("echo " label(c) ": echo_uv (anchors)", c, "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+        row("echo " label(c) ": echo_uv cpu/msg", c, "echo_uv", "echo_epoll", "cpu", "us", "", "")
+    }
+    for (j = 1; j <= nsub; j++) {
+        e = E[j]
+        row("echo " label("10k") ": " e, "10k", e, "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+        row("echo " label("10k") ": " e " RSS/conn", "10k", e, "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
+    }
+    if (nsub == 0 || subjects !~ /echo_uv/) {
+        row("echo " label("10k") ": echo_uv (anchors)", "10k", "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+        row("echo " label("10k") ": echo_uv RSS/conn", "10k", "echo_uv", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
+    }
+    printf "\nratio = eddy / anchor, median over rounds of the per-round ratio (msgs/s: higher is better;\n"
+    printf "cpu/msg = server user+system CPU time per round trip, lower is better). Figures: median over\n"
+    printf "%d round(s)%s (%d for %d connections). usr/sys us per msg, srv%% cpu: the server process over\n", rounds, quick ? " (--quick)" : "", big_rounds, big_conns
+    printf "the measured window (/proc/PID/stat); load%% cpu: echo_load itself; other%% cpu: every other\n"
+    printf "program on the machine in the same window (/proc/stat; of 200%% for 2 CPUs): above 10-20%%\n"
+    printf "the run was disturbed and its msgs/s says more about the machine than the server (cpu/msg\n"
+    printf "holds up better); %s. RSS/conn: (VmRSS with all connections\n", quick ? "--quick does not run those again" : "runs above " disturbed "% were run again once"
+    printf "open - VmRSS before any) / connections.\n"
+}' "$out"
+echo "== echo benchmark took $(($(date +%s) - start)) s ($reran run(s) made again: disturbed by other programs)"
+exit $status

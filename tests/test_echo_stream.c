@@ -1,0 +1,206 @@
+/* Test of examples/echo_stream: the built binary runs as a child process on a free port
+ * (argument 0); the test reads its stdout until "Server listening", talks to it over
+ * loopback (small messages, 1 MiB, several clients at once), sends SIGTERM and checks the
+ * exit status and the per-connection lines. Real clock: the child runs on it, and the test
+ * bounds each step with a fail-after scope instead of waiting forever. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "eddy/test.h"
+
+#define EXE EDDY_BUILD_DIR "/examples/echo_stream"
+
+typedef struct child {
+    pid_t pid;
+    eddy_stream *out; /* its stdout */
+    char text[65536]; /* everything it printed */
+    size_t len;
+    uint16_t port;
+} child;
+
+static child ch;
+
+static void spawn_server(child *c, const char *port_arg)
+{
+    int p[2];
+    EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
+    c->pid = fork();
+    EDDY_CHECK(c->pid >= 0);
+    if (c->pid == 0) {
+        dup2(p[1], 1);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+        unsetenv("EDDY_CLOCK");
+        unsetenv("EDDY_SCHED_SEED");
+        unsetenv("EDDY_BACKEND");
+        execl(EXE, EXE, port_arg, (char *)NULL);
+        dprintf(2, "exec %s: %s\n", EXE, strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    EDDY_OK(eddy_fd_stream(p[0], 0, &c->out));
+    c->len = 0;
+}
+
+/* Read the child's stdout until it contains `needle` (or it ends). */
+static bool read_until(child *c, const char *needle)
+{
+    for (;;) {
+        c->text[c->len] = 0;
+        if (strstr(c->text, needle)) return true;
+        EDDY_CHECK(c->len < sizeof c->text - 1);
+        ssize_t n = eddy_stream_read(c->out, c->text + c->len, sizeof c->text - 1 - c->len);
+        EDDY_CHECK(n >= 0);
+        if (n == 0) return false;
+        c->len += (size_t)n;
+    }
+}
+
+static int count(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+static void wait_listening(child *c)
+{
+    EDDY_CHECK(read_until(c, "Server listening at "));
+    EDDY_CHECK(read_until(c, "\n"));
+    const char *line = strstr(c->text, "Server listening at ");
+    const char *colon = strrchr(line, ':');
+    EDDY_CHECK(colon != NULL);
+    long port = strtol(colon + 1, NULL, 10);
+    EDDY_CHECK(port > 0 && port < 65536);
+    c->port = (uint16_t)port;
+    /* Listening on every address: the wildcard shows as [::] (or 0.0.0.0 without IPv6). */
+    EDDY_CHECK(strncmp(line, "Server listening at [::]:", 25) == 0 ||
+               strncmp(line, "Server listening at 0.0.0.0:", 28) == 0);
+}
+
+/* SIGTERM, then the rest of its output and its exit status. */
+static int stop_server(child *c)
+{
+    EDDY_CHECK(kill(c->pid, SIGTERM) == 0);
+    while (read_until(c, "\x01")) { /* never printed: reads to the end */
+    }
+    EDDY_OK(eddy_stream_close(c->out));
+    int ws;
+    EDDY_CHECK(waitpid(c->pid, &ws, 0) == c->pid);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static eddy_stream *connect_to(child *c)
+{
+    eddy_stream *s;
+    EDDY_OK(eddy_tcp_connect("127.0.0.1", c->port, NULL, &s));
+    return s;
+}
+
+static void read_exact(eddy_stream *s, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = eddy_stream_read(s, (char *)buf + got, len - got);
+        EDDY_CHECK(n > 0);
+        got += (size_t)n;
+    }
+}
+
+/* ---- a large message: one task writes while this one reads ---- */
+
+#define BIG (1u << 20)
+static unsigned char big_out[BIG], big_in[BIG];
+
+static int big_writer(void *arg)
+{
+    return eddy_stream_write_all(arg, big_out, BIG);
+}
+
+/* ---- several clients at once ---- */
+
+#define NCLIENTS 8
+#define ROUNDS 20
+
+static int client_task(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    eddy_stream *s = connect_to(&ch);
+    char msg[3000], got[3000];
+    for (int r = 0; r < ROUNDS; r++) {
+        /* Sizes differ per client and round, so interleaved echoes would be noticed. */
+        size_t len = 1 + (id * 397 + (size_t)r * 131) % sizeof msg;
+        for (size_t i = 0; i < len; i++) msg[i] = (char)('a' + (id + i + (size_t)r) % 26);
+        EDDY_OK(eddy_stream_write_all(s, msg, len));
+        read_exact(s, got, len);
+        EDDY_CHECK(memcmp(msg, got, len) == 0);
+        EDDY_OK(eddy_yield());
+    }
+    EDDY_OK(eddy_stream_close(s));
+    return 0;
+}
+
+EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeout_s = 60)
+{
+    spawn_server(&ch, "0");
+    EDDY_FAIL_AFTER(EDDY_SEC(20)) {
+        wait_listening(&ch);
+
+        /* One client, a small message. */
+        eddy_stream *a = connect_to(&ch);
+        EDDY_OK(eddy_stream_write_all(a, "hello, echo\n", 12));
+        char buf[16];
+        read_exact(a, buf, 12);
+        EDDY_CHECK(memcmp(buf, "hello, echo\n", 12) == 0);
+        EDDY_CHECK(read_until(&ch, "Connection from 127.0.0.1:"));
+
+        /* 1 MiB, more than the server's buffer and the socket buffers: written and read at
+         * once, byte for byte. */
+        for (size_t i = 0; i < BIG; i++) big_out[i] = (unsigned char)(i * 2654435761u >> 13);
+        int rc = 1;
+        EDDY_NURSERY(n, &rc) {
+            EDDY_OK(eddy_spawn(n, big_writer, a));
+            read_exact(a, big_in, BIG);
+        }
+        EDDY_OK(rc);
+        EDDY_CHECK(memcmp(big_out, big_in, BIG) == 0);
+
+        /* Several clients at once, while `a` stays connected. */
+        EDDY_NURSERY(n, &rc) {
+            for (uintptr_t i = 0; i < NCLIENTS; i++) EDDY_OK(eddy_spawn(n, client_task, (void *)i));
+        }
+        EDDY_OK(rc);
+        EDDY_CHECK(read_until(&ch, "Connection closed\n"));
+
+        /* SIGTERM with `a` still connected: its handler is cancelled, the server exits 0. */
+        EDDY_CHECK_EQ(stop_server(&ch), 0);
+        ssize_t n = eddy_stream_read(a, buf, 1);
+        EDDY_CHECK(n == 0 || n == -ECONNRESET);
+        EDDY_OK(eddy_stream_close(a));
+    }
+    EDDY_CHECK_EQ(count(ch.text, "Server listening at "), 1);
+    EDDY_CHECK_EQ(count(ch.text, "Connection from 127.0.0.1:"), 1 + NCLIENTS);
+    EDDY_CHECK_EQ(count(ch.text, "Connection closed\n"), 1 + NCLIENTS);
+    return 0;
+}
+
+EDDY_TEST_EX(echo_stream_bad_arguments, .real_clock = true)
+{
+    const char *bad[] = {"65536", "x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        spawn_server(&ch, bad[i]);
+        EDDY_FAIL_AFTER(EDDY_SEC(10)) {
+            EDDY_CHECK(!read_until(&ch, "Server listening"));
+            EDDY_OK(eddy_stream_close(ch.out));
+        }
+        int ws;
+        EDDY_CHECK(waitpid(ch.pid, &ws, 0) == ch.pid);
+        EDDY_CHECK(WIFEXITED(ws));
+        EDDY_CHECK_EQ(WEXITSTATUS(ws), 2);
+    }
+    return 0;
+}
