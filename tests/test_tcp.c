@@ -1010,3 +1010,57 @@ EDDY_TEST(tcp_close_with_queued_writers)
     EDDY_OK(eddy_stream_close(b));
     return 0;
 }
+
+typedef struct cb_close {
+    eddy_listener *l;
+    int rc;
+} cb_close;
+
+static void cb_listener_close(void *p)
+{
+    cb_close *c = p;
+    c->rc = eddy_listener_close(c->l);
+}
+
+static int second_close_task(void *p)
+{
+    cb_close *c = p;
+    c->rc = eddy_listener_close(c->l);
+    return 0;
+}
+
+/* Closing from callback context while a task accepts cannot wait: -EBUSY, and the listener
+ * is left whole and working; a second close while the first waits: -EBADF. */
+EDDY_TEST(tcp_listener_close_busy_and_twice)
+{
+    eddy_sockaddr addr;
+    eddy_listener *l = listen_local(&addr);
+    acceptor x = {.l = l, .rc = 1};
+    cb_close cc = {.l = l, .rc = 1};
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, accept_task, &x));
+        EDDY_OK(eddy_call_soon(cb_listener_close, &cc));
+        EDDY_OK(eddy_yield());
+        EDDY_CHECK_EQ(cc.rc, -EBUSY);
+        EDDY_CHECK(!x.done);
+        eddy_stream *c;
+        EDDY_OK(eddy_tcp_connect_addr(&addr, &c)); /* the acceptor still gets it */
+        EDDY_OK(eddy_yield());
+        EDDY_CHECK(x.done);
+        EDDY_OK(x.rc);
+        eddy_stream_abort(c);
+        eddy_stream_abort(x.s);
+        /* Now a close that waits for a new acceptor, and a second close meanwhile. */
+        x = (acceptor){.l = l, .rc = 1};
+        EDDY_OK(eddy_spawn(n, accept_task, &x));
+        cc.rc = 1;
+        EDDY_OK(eddy_spawn(n, second_close_task, &cc)); /* waits for the acceptor */
+        EDDY_CHECK_EQ(cc.rc, 1);
+        EDDY_CHECK_EQ(eddy_listener_close(l), -EBADF);
+    }
+    EDDY_OK(rc);
+    EDDY_OK(cc.rc);
+    EDDY_CHECK_EQ(x.rc, -EBADF);
+    return 0;
+}
