@@ -51,17 +51,20 @@ static int connect_to(const char *host, uint16_t port, eddy_stream **out)
 }
 
 /* The command, the file as INSTREAM chunks, then the terminator. Returns 0, a negative
- * errno from the stream, or 1 for a file read error (reported here). */
-static int send_stream(eddy_stream *s, const struct scan *sc)
+ * errno from the connection, or 1 for a file read error (reported here). The file is read
+ * as a stream too, so a pipe ("clamd_scan /dev/stdin") waits without blocking the loop and
+ * the time limit covers it. */
+static int send_stream(eddy_stream *s, eddy_stream *in, const char *file)
 {
     static const char cmd[] = "zINSTREAM"; /* sizeof includes the NUL clamd expects */
     int rc = eddy_stream_write_all(s, cmd, sizeof cmd);
     if (rc < 0) return rc;
     unsigned char buf[4 + CHUNK];
     for (;;) {
-        ssize_t n = read(sc->fd, buf + 4, CHUNK);
+        ssize_t n = eddy_stream_read(in, buf + 4, CHUNK);
+        if (n == -ETIMEDOUT || n == -ECANCELED) return (int)n;
         if (n < 0) {
-            fail("reading %s", sc->file, -errno);
+            fail("reading %s", file, (int)n);
             return 1;
         }
         buf[0] = (unsigned char)((size_t)n >> 24);
@@ -132,8 +135,11 @@ static void exchange(struct scan *sc)
     }
     char rbuf[REPLY_MAX + 1];
     eddy_bufreader br;
+    eddy_stream *in = NULL;
     rc = eddy_bufreader_init(&br, s, rbuf, sizeof rbuf);
-    if (rc == 0) rc = send_stream(s, sc);
+    if (rc == 0) rc = eddy_fd_stream(sc->fd, EDDY_FD_NOCLOSE, &in);
+    if (rc == 0) rc = send_stream(s, in, sc->file);
+    (void)eddy_stream_close(in); /* NOCLOSE: the descriptor stays open, its flags restored */
     char name[REPLY_MAX + 1];
     if (rc == 0) {
         int v = read_reply(&br, name);

@@ -29,6 +29,7 @@ typedef struct child {
 } child;
 
 static bool virtual_clock; /* the next spawn runs on EDDY_CLOCK=virtual */
+static int child_stdin = -1; /* the next spawn's standard input, if >= 0 */
 
 static child spawn(const char *prog, const char *const *args)
 {
@@ -43,6 +44,7 @@ static child spawn(const char *prog, const char *const *args)
     if (pid == 0) {
         dup2(out[1], 1);
         dup2(errfd, 2);
+        if (child_stdin >= 0) dup2(child_stdin, 0);
         if (virtual_clock)
             setenv("EDDY_CLOCK", "virtual", 1);
         else
@@ -433,6 +435,32 @@ EDDY_TEST_EX(clamd_host_name, .raw = true)
     CHECK_STR(r.out, "No virus. Everything is safe.\n");
     EDDY_CHECK_EQ(r.status, 0);
     unlink(path);
+    stop_fake(&srv, SIGINT);
+    return 0;
+}
+
+/* The file can be a pipe: clamd_scan reads it as a stream. */
+EDDY_TEST_EX(clamd_scan_from_pipe, .raw = true)
+{
+    uint16_t port;
+    child srv = start_fake(&port);
+    int p[2];
+    EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
+    static char data[5000];
+    memset(data, '.', sizeof data);
+    memcpy(data + 4000, eicar, EICAR_LEN);
+    EDDY_CHECK_EQ(write(p[1], data, sizeof data), (ssize_t)sizeof data);
+    close(p[1]);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%u", port);
+    child_stdin = p[0];
+    child c = spawn("clamd_scan", (const char *const[]){"/dev/stdin", "127.0.0.1", ps, NULL});
+    child_stdin = -1;
+    close(p[0]);
+    result r;
+    finish(&c, &r);
+    CHECK_STR(r.out, "Found a virus! Eicar-Signature\n");
+    EDDY_CHECK_EQ(r.status, 1);
     stop_fake(&srv, SIGINT);
     return 0;
 }
