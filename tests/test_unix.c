@@ -607,3 +607,84 @@ static int outside(void *arg)
 }
 
 EDDY_TEST_EX(unix_outside_loop, .raw = true) { return outside(eddy_test_arg); }
+
+typedef struct leak_kit {
+    eddy_listener *l;
+    eddy_stream *a, *b;
+    bool pair;
+} leak_kit;
+
+static int leaks_unix(void *arg)
+{
+    leak_kit *k = arg;
+    if (k->pair) {
+        EDDY_OK(eddy_socketpair(&k->a, &k->b));
+    } else {
+        char name[80];
+        abstract_name(name, sizeof name, "leak");
+        EDDY_OK(eddy_unix_listen(name, NULL, &k->l));
+    }
+    return 0; /* not closed */
+}
+
+/* Unclosed listeners and socket-pair streams are leaks eddy_run reports. */
+EDDY_TEST_EX(unix_leaks_are_reported, .raw = true)
+{
+    static leak_kit k[2] = {{.pair = false}, {.pair = true}};
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL,
+                   .flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
+    for (int i = 0; i < 2; i++) EDDY_CHECK_EQ(eddy_run_opts(leaks_unix, &k[i], &o), -ENOTRECOVERABLE);
+    EDDY_CHECK(k[0].l && k[1].a && k[1].b);
+    return 0;
+}
+
+typedef struct acc {
+    eddy_listener *l;
+    eddy_stream *s;
+    int rc;
+    int64_t at;
+} acc;
+
+static int acceptor(void *arg)
+{
+    acc *a = arg;
+    a->rc = eddy_listener_accept(a->l, &a->s, NULL);
+    a->at = eddy_now();
+    return 0;
+}
+
+/* accept on a Unix listener waits for a connection; closing the listener wakes it with
+ * -EBADF and removes the path. */
+EDDY_TEST(unix_accept_waits_and_close_wakes)
+{
+    char dir[64], path[96];
+    tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/acc", dir);
+    eddy_listener *l;
+    EDDY_OK(eddy_unix_listen(path, &(eddy_unix_listen_opts){.unlink_on_close = true}, &l));
+    acc a = {.l = l, .rc = 99};
+    eddy_stream *c;
+    int rc;
+    EDDY_NURSERY(nu, &rc) {
+        EDDY_OK(eddy_spawn(nu, acceptor, &a));
+        EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+        EDDY_CHECK_EQ(a.rc, 99);
+        EDDY_OK(eddy_unix_connect(path, &c));
+    }
+    EDDY_OK(rc);
+    EDDY_OK(a.rc);
+    EDDY_CHECK_EQ(a.at, EDDY_SEC(1));
+    exchange(c, a.s);
+    EDDY_OK(eddy_stream_close(c));
+    EDDY_OK(eddy_stream_close(a.s));
+    a = (acc){.l = l, .rc = 99};
+    EDDY_NURSERY(nu, &rc) {
+        EDDY_OK(eddy_spawn(nu, acceptor, &a));
+        EDDY_OK(eddy_listener_close(l));
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK_EQ(a.rc, -EBADF);
+    EDDY_CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+    EDDY_CHECK(rmdir(dir) == 0);
+    return 0;
+}
