@@ -182,10 +182,16 @@ EDDY_TEST(sendfile_past_end_of_file)
     return 0;
 }
 
+typedef struct cb_arg {
+    sender x;
+    eddy_event done; /* a yield is not enough under a seeded scheduler */
+} cb_arg;
+
 static void cb_sendfile(void *p)
 {
-    sender *x = p;
-    x->rc = eddy_sendfile(x->s, x->fd, 0, 0, &x->sent);
+    cb_arg *c = p;
+    c->x.rc = eddy_sendfile(c->x.s, c->x.fd, 0, 0, &c->x.sent);
+    eddy_event_set(&c->done);
 }
 
 EDDY_TEST(sendfile_bad_arguments)
@@ -221,10 +227,11 @@ EDDY_TEST(sendfile_bad_arguments)
     close(wo);
     close(w);
     /* Callback context cannot block. */
-    sender x = {.s = a, .fd = file, .rc = 1};
-    EDDY_OK(eddy_call_soon(cb_sendfile, &x));
-    EDDY_OK(eddy_yield());
-    EDDY_CHECK_EQ(x.rc, -EPERM);
+    cb_arg cb = {.x = {.s = a, .fd = file, .rc = 1}};
+    eddy_event_init(&cb.done);
+    EDDY_OK(eddy_call_soon(cb_sendfile, &cb));
+    EDDY_OK(eddy_event_wait(&cb.done));
+    EDDY_CHECK_EQ(cb.x.rc, -EPERM);
     /* After shutdown_write: -EPIPE, nothing sent. */
     EDDY_OK(eddy_stream_shutdown_write(a));
     EDDY_CHECK_EQ(eddy_sendfile(a, file, 0, 0, &sent), -EPIPE);
