@@ -82,7 +82,7 @@ clamd_demo() {
     tmp=$(mktemp -d)
     "$dir/examples/fake_clamd" 0 >"$tmp/server.out" 2>&1 </dev/null &
     pid=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 200); do
         grep -q '^Server listening at ' "$tmp/server.out" && break
         sleep 0.05
     done
@@ -114,6 +114,11 @@ clamd_demo() {
         fi
     done
     kill -INT "$pid"
+    for _ in $(seq 200); do # bounded: a server that does not stop is killed after 10 s
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
     wait "$pid"
     rc=$?
     echo
