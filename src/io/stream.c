@@ -162,7 +162,7 @@ int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size
     if (!s || iovcnt < 0 || (!iov && iovcnt > 0)) return -EINVAL;
     for (int i = 0; i < iovcnt; i++)
         if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
-    eddy_task *t;
+    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
     int rc = write_checks(s, &t);
     if (rc < 0) return rc;
     if (s->wr_shut) return -EPIPE;
