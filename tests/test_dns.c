@@ -671,7 +671,7 @@ EDDY_TEST(dns_many_concurrent_queries)
         for (int i = 0; i < NMANY; i++) {
             EDDY_CHECK_EQ(r[i].rc, 1);
             char want[48];
-            snprintf(want, sizeof want, "%s:80", addrs[i]);
+            snprintf(want, sizeof want, "%.20s:80", addrs[i]);
             check_addr(&r[i].a[0], want);
         }
         EDDY_CHECK_EQ(s.queries, NMANY);
