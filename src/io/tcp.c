@@ -180,8 +180,9 @@ int eddy__tcp_listen(const char *host, uint16_t port, const eddy_listen_opts *o,
     return rc;
 }
 
-/* accept(2) lists network errors of the new connection that should be treated like EAGAIN. */
-static bool transient_accept_error(int e)
+/* accept(2): network errors of the new connection, already pending, are reported by accept
+ * and should be treated like EAGAIN (try again), not as failures of the listener. */
+bool eddy__accept_error_is_transient(int e)
 {
     switch (e) {
     case ECONNABORTED: case EINTR: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
@@ -220,7 +221,7 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
                 break;
             }
             int e = errno;
-            if (transient_accept_error(e)) continue;
+            if (eddy__accept_error_is_transient(e)) continue;
             if (e != EAGAIN && e != EWOULDBLOCK) {
                 rc = -e;
                 break;
