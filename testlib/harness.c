@@ -6,6 +6,8 @@
  * compiled backend. */
 #include "eddy/test.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -140,3 +142,14 @@ int eddy_test_main(int argc, char **argv)
 }
 
 __attribute__((weak)) int main(int argc, char **argv) { return eddy_test_main(argc, argv); }
+
+int eddy_test_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -errno;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* opendir's own descriptor */
+}

@@ -47,6 +47,11 @@ int eddy_test_main(int argc, char **argv);
 __attribute__((noreturn)) void eddy_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The number of descriptors open in this process (what /proc/self/fd lists, less the one
+ * used to list it), for tests that check nothing is left behind. -errno if /proc cannot be
+ * read. */
+int eddy_test_fd_count(void);
+
 #define EDDY_TEST_EX(tname, ...)                                                          \
     static int tname(void *);                                                             \
     __attribute__((constructor)) static void eddy__test_reg_##tname(void)                 \
