@@ -226,6 +226,33 @@ EDDY_TEST(reader_and_writer_share_an_fd)
     return 0;
 }
 
+/* Regression: one watcher of both directions on an fd that is writable but has nothing to
+ * read was never called (dispatch called it only as the reader, and skipped it as the writer
+ * because it was the same watcher). c-ares's TCP connects hung on this. */
+EDDY_TEST(both_directions_watcher_called_when_only_writable)
+{
+    int sv[2];
+    EDDY_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+    eddy_io b = {0};
+    watch bs = {.stop = true};
+    EDDY_OK(eddy_io_start(&b, sv[0], EDDY_READ | EDDY_WRITE, on_io, &bs));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(bs.calls, 1);
+    EDDY_CHECK(bs.last & EDDY_WRITE);
+    EDDY_CHECK(!(bs.last & EDDY_READ));
+    /* readable and writable at once: called once, with both */
+    EDDY_CHECK_EQ(write(sv[1], "x", 1), 1);
+    EDDY_OK(eddy_io_start(&b, sv[0], EDDY_READ | EDDY_WRITE, on_io, &bs));
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(bs.calls, 2);
+    EDDY_CHECK((bs.last & (EDDY_READ | EDDY_WRITE)) == (EDDY_READ | EDDY_WRITE));
+    eddy_io_stop(&b);
+    EDDY_CHECK_EQ(eddy_fd_forget(sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
 /* io_stop, eddy_fd_forget, close, and the number reused by a new fd: the new watcher works
  * even though the old registration's removal was deferred. */
 EDDY_TEST(fd_number_reuse_after_forget)

@@ -564,3 +564,133 @@ EDDY_TEST(stream_writev_arguments_and_errors)
     EDDY_OK(eddy_stream_close(a));
     return 0;
 }
+
+static int leak_main(void *arg)
+{
+    (void)arg;
+    eddy_stream *a, *b;
+    EDDY_OK(eddy_memstream_pair(&a, &b, NULL));
+    return eddy_stream_close(a); /* b never closed */
+}
+
+EDDY_TEST_EX(mem_unclosed_end_is_a_leak, .raw = true, .leaks_memory = true)
+{
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
+    EDDY_CHECK_EQ(eddy_run_opts(leak_main, NULL, &o), -ENOTRECOVERABLE);
+    return 0;
+}
+
+/* ---- the conformance checks over every kind of connected stream ------------------------ */
+
+static int make_mem(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    return eddy_memstream_pair(a, b, (const eddy_memstream_hooks *)arg);
+}
+
+static void check_all_pass(eddy_stream_pair_fn make, void *arg)
+{
+    eddy_check_report rep;
+    int rc = eddy_check_stream(make, arg, &rep);
+    if (rc != 0) printf("# %s\n", rep.first);
+    EDDY_CHECK_EQ(rc, 0);
+    EDDY_CHECK_EQ(rep.failed, 0);
+    EDDY_CHECK_EQ(rep.run, 10);
+    EDDY_CHECK_EQ(rep.first[0], 0);
+}
+
+EDDY_TEST(check_stream_memory_pairs)
+{
+    check_all_pass(make_mem, NULL);
+    eddy_memstream_hooks evil = {.capacity = 100, .max_read = 7, .max_write = 5};
+    check_all_pass(make_mem, &evil);
+    eddy_memstream_hooks slow = {.capacity = 4096, .read_delay = EDDY_MSEC(1), .write_delay = EDDY_MSEC(1)};
+    check_all_pass(make_mem, &slow);
+    return 0;
+}
+
+static int make_unix(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    return eddy_socketpair(a, b);
+}
+
+static int make_tcp(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    eddy_listener *l;
+    eddy_sockaddr addr;
+    int rc = eddy_tcp_listen("127.0.0.1", 0, NULL, &l);
+    if (rc < 0) return rc;
+    rc = eddy_listener_addr(l, &addr);
+    if (rc == 0) rc = eddy_tcp_connect_addr(&addr, a);
+    if (rc == 0 && (rc = eddy_listener_accept(l, b, NULL)) < 0) eddy_stream_abort(*a);
+    (void)eddy_listener_close(l);
+    return rc;
+}
+
+EDDY_TEST(check_stream_socket_pairs)
+{
+    check_all_pass(make_unix, NULL);
+    check_all_pass(make_tcp, NULL);
+    return 0;
+}
+
+/* A factory whose pairs are broken (the first end is already shut down): the checks must say
+ * so rather than pass or hang. */
+static int make_broken(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    int rc = eddy_memstream_pair(a, b, NULL);
+    if (rc == 0 && (rc = eddy_stream_shutdown_write(*a)) < 0) {
+        eddy_stream_abort(*a);
+        eddy_stream_abort(*b);
+    }
+    return rc;
+}
+
+static int make_fails(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    *a = *b = NULL;
+    return -EMFILE;
+}
+
+static int make_nothing(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    *a = *b = NULL;
+    return 0;
+}
+
+EDDY_TEST(check_stream_reports_failures)
+{
+    eddy_check_report rep;
+    EDDY_CHECK_EQ(eddy_check_stream(make_broken, NULL, &rep), -EPROTO);
+    EDDY_CHECK_EQ(rep.run, 10);
+    EDDY_CHECK(rep.failed >= 8);
+    EDDY_CHECK(strncmp(rep.first, "roundtrip: ", 11) == 0);
+    EDDY_CHECK(strstr(rep.first, "-32") != NULL); /* the -EPIPE it got */
+    EDDY_CHECK_EQ(eddy_check_stream(make_broken, NULL, NULL), -EPROTO);
+    EDDY_CHECK_EQ(eddy_check_stream(make_fails, NULL, &rep), -EMFILE);
+    EDDY_CHECK_EQ(rep.run, 0);
+    EDDY_CHECK_EQ(eddy_check_stream(make_nothing, NULL, &rep), -EINVAL);
+    EDDY_CHECK_EQ(eddy_check_stream(NULL, NULL, &rep), -EINVAL);
+    return 0;
+}
+
+EDDY_TEST_EX(check_stream_outside_task_eperm, .raw = true)
+{
+    eddy_check_report rep;
+    EDDY_CHECK_EQ(eddy_check_stream(make_mem, NULL, &rep), -EPERM);
+    return 0;
+}
+
+/* The checks synchronise on the stream's state, not on the order tasks happen to run in. */
+EDDY_TEST_EX(check_stream_under_seeded_schedulers, .sched_seed = 0x5eed)
+{
+    check_all_pass(make_mem, NULL);
+    eddy_memstream_hooks evil = {.capacity = 64, .max_read = 3, .max_write = 2};
+    check_all_pass(make_mem, &evil);
+    check_all_pass(make_unix, NULL);
+    return 0;
+}

@@ -340,3 +340,20 @@ static int outside(void *arg)
 }
 
 EDDY_TEST_EX(pipe_outside_loop, .raw = true) { return outside(eddy_test_arg); }
+
+static int leaks_pipe(void *arg)
+{
+    eddy_stream **s = arg;
+    EDDY_OK(eddy_pipe(&s[0], &s[1]));
+    return 0; /* not closed */
+}
+
+EDDY_TEST_EX(pipe_leak_is_reported, .raw = true)
+{
+    static eddy_stream *s[2];
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL,
+                   .flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
+    EDDY_CHECK_EQ(eddy_run_opts(leaks_pipe, s, &o), -ENOTRECOVERABLE);
+    EDDY_CHECK(s[0] && s[1]);
+    return 0;
+}

@@ -501,3 +501,22 @@ static int outside_loop(void *arg)
 }
 
 EDDY_TEST_EX(udp_open_outside_loop, .raw = true) { return outside_loop(eddy_test_arg); }
+
+static int leaks_udp(void *arg)
+{
+    eddy_udp **keep = arg;
+    eddy_sockaddr l = lo4(0);
+    EDDY_OK(eddy_udp_open(&l, NULL, keep));
+    return 0; /* not closed */
+}
+
+/* An unclosed UDP socket is a leak eddy_run reports (the handle is tracked). */
+EDDY_TEST_EX(udp_leak_is_reported, .raw = true)
+{
+    static eddy_udp *kept;
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL,
+                   .flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
+    EDDY_CHECK_EQ(eddy_run_opts(leaks_udp, &kept, &o), -ENOTRECOVERABLE);
+    EDDY_CHECK(kept != NULL);
+    return 0;
+}

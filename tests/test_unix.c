@@ -22,16 +22,6 @@ static void abstract_name(char *buf, size_t len, const char *tag)
     snprintf(buf, len, "@eddy-test-%d-%s", (int)getpid(), tag);
 }
 
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    EDDY_CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
-
 static void exchange(eddy_stream *a, eddy_stream *b)
 {
     char buf[16];
@@ -285,13 +275,13 @@ EDDY_TEST(unix_send_recv_fd)
     EDDY_OK(eddy_socketpair(&a, &b));
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
-    int before = open_fds();
+    int before = eddy_test_fd_count();
     EDDY_OK(eddy_unix_send_fd(a, p[1]));
     EDDY_OK(eddy_stream_write_all(a, "after", 5)); /* plain bytes follow the descriptor */
     int fd = -5;
     EDDY_OK(eddy_unix_recv_fd(b, &fd));
     EDDY_CHECK(fd >= 0 && fd != p[1]);
-    EDDY_CHECK_EQ(open_fds(), before + 1);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), before + 1);
     EDDY_CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     /* It is the same pipe. */
     EDDY_CHECK_EQ(write(fd, "via", 3), 3);
@@ -349,14 +339,14 @@ EDDY_TEST(unix_recv_fd_closes_extra_descriptors)
     EDDY_OK(eddy_socketpair(&a, &b));
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
-    int before = open_fds();
+    int before = eddy_test_fd_count();
     int counts[] = {3, 16};
     for (int i = 0; i < 2; i++) {
         raw_send_fds(eddy_stream_fd(a), p[1], counts[i]);
         int fd = -1;
         EDDY_OK(eddy_unix_recv_fd(b, &fd));
         EDDY_CHECK(fd >= 0);
-        EDDY_CHECK_EQ(open_fds(), before + 1);
+        EDDY_CHECK_EQ(eddy_test_fd_count(), before + 1);
         EDDY_CHECK_EQ(write(fd, "e", 1), 1);
         char c;
         EDDY_CHECK_EQ(read(p[0], &c, 1), 1);
@@ -607,3 +597,84 @@ static int outside(void *arg)
 }
 
 EDDY_TEST_EX(unix_outside_loop, .raw = true) { return outside(eddy_test_arg); }
+
+typedef struct leak_kit {
+    eddy_listener *l;
+    eddy_stream *a, *b;
+    bool pair;
+} leak_kit;
+
+static int leaks_unix(void *arg)
+{
+    leak_kit *k = arg;
+    if (k->pair) {
+        EDDY_OK(eddy_socketpair(&k->a, &k->b));
+    } else {
+        char name[80];
+        abstract_name(name, sizeof name, "leak");
+        EDDY_OK(eddy_unix_listen(name, NULL, &k->l));
+    }
+    return 0; /* not closed */
+}
+
+/* Unclosed listeners and socket-pair streams are leaks eddy_run reports. */
+EDDY_TEST_EX(unix_leaks_are_reported, .raw = true)
+{
+    static leak_kit k[2] = {{.pair = false}, {.pair = true}};
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL,
+                   .flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
+    for (int i = 0; i < 2; i++) EDDY_CHECK_EQ(eddy_run_opts(leaks_unix, &k[i], &o), -ENOTRECOVERABLE);
+    EDDY_CHECK(k[0].l && k[1].a && k[1].b);
+    return 0;
+}
+
+typedef struct acc {
+    eddy_listener *l;
+    eddy_stream *s;
+    int rc;
+    int64_t at;
+} acc;
+
+static int acceptor(void *arg)
+{
+    acc *a = arg;
+    a->rc = eddy_listener_accept(a->l, &a->s, NULL);
+    a->at = eddy_now();
+    return 0;
+}
+
+/* accept on a Unix listener waits for a connection; closing the listener wakes it with
+ * -EBADF and removes the path. */
+EDDY_TEST(unix_accept_waits_and_close_wakes)
+{
+    char dir[64], path[96];
+    tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/acc", dir);
+    eddy_listener *l;
+    EDDY_OK(eddy_unix_listen(path, &(eddy_unix_listen_opts){.unlink_on_close = true}, &l));
+    acc a = {.l = l, .rc = 99};
+    eddy_stream *c;
+    int rc;
+    EDDY_NURSERY(nu, &rc) {
+        EDDY_OK(eddy_spawn(nu, acceptor, &a));
+        EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+        EDDY_CHECK_EQ(a.rc, 99);
+        EDDY_OK(eddy_unix_connect(path, &c));
+    }
+    EDDY_OK(rc);
+    EDDY_OK(a.rc);
+    EDDY_CHECK_EQ(a.at, EDDY_SEC(1));
+    exchange(c, a.s);
+    EDDY_OK(eddy_stream_close(c));
+    EDDY_OK(eddy_stream_close(a.s));
+    a = (acc){.l = l, .rc = 99};
+    EDDY_NURSERY(nu, &rc) {
+        EDDY_OK(eddy_spawn(nu, acceptor, &a));
+        EDDY_OK(eddy_listener_close(l));
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK_EQ(a.rc, -EBADF);
+    EDDY_CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+    EDDY_CHECK(rmdir(dir) == 0);
+    return 0;
+}

@@ -48,6 +48,11 @@ typedef struct eddy_memstream_hooks {
  * (all defaults); it is copied. Each end is closed (or aborted) on its own with
  * eddy_stream_close / eddy_stream_abort; the memory is freed when both are. Call on a loop
  * thread (the ends are leak-tracked like any stream).
+ * End of a connection, seen from the peer: after eddy_stream_close it reads the bytes still
+ * buffered towards it, then 0, and its writes fail with -EPIPE (bytes it had sent that the
+ * closed end never read are dropped; unlike TCP this sends no reset); after
+ * eddy_stream_abort its reads and writes fail with -ECONNRESET at once (unread bytes towards
+ * it are dropped) and eddy_stream_shutdown_write gives -ENOTCONN, as after a reset hook.
  * Returns 0; -EINVAL if a or b is NULL, a == b, or a delay is negative; -ENOMEM; -EPERM
  * outside a loop thread. *a and *b are NULL on failure. */
 /* (Variadic so that a compound literal with several fields can be passed as the hooks.) */
@@ -58,6 +63,30 @@ EDDY_API EDDY_WUR int eddy__memstream_pair(eddy_stream **a, eddy_stream **b,
 /* Bytes written by s's peer that s has not read yet (what a read would find at once), or 0
  * if s is NULL or not a memory stream. For tests that check memory stays bounded. */
 EDDY_API size_t eddy_memstream_pending(const eddy_stream *s);
+
+/* ---- X3: stream conformance checks ------------------------------------------------------ */
+
+/* Makes a fresh connected pair: bytes written to *a are read from *b and the other way
+ * round. Returns 0 or a negative errno. */
+typedef int (*eddy_stream_pair_fn)(void *arg, eddy_stream **a, eddy_stream **b);
+
+typedef struct eddy_check_report {
+    unsigned run;      /* checks run */
+    unsigned failed;   /* checks that failed */
+    char first[200];   /* the first failure, "check: what happened"; "" if none */
+} eddy_check_report;
+
+/* X3: run the stream contract of stream.h against pairs from make(arg, ...), a fresh pair per
+ * check, closing both ends afterwards: bytes both ways, a bulk transfer larger than any
+ * transport buffer (back-pressure, byte order), half-close, close as end-of-stream, writing
+ * to a closed peer (-EPIPE or -ECONNRESET), zero-length calls, the one-reader rule (-EBUSY),
+ * close waking a blocked reader (-EBADF), cancelled reads losing nothing, and FIFO writers
+ * whose bytes stay contiguous. Uses no timers and no real time; allocates its buffers.
+ * report (may be NULL) receives the counts and the first failure.
+ * Returns 0 if every check passed (running out of memory fails the check that needed it);
+ * -EPROTO if some failed; -EINVAL if make is NULL or returns 0 without two streams; -EPERM
+ * outside a task (callbacks included); make's error if it fails (the checks stop there). */
+EDDY_API EDDY_WUR int eddy_check_stream(eddy_stream_pair_fn make, void *arg, eddy_check_report *report);
 
 #ifdef __cplusplus
 }

@@ -92,8 +92,11 @@ typedef struct eddy_transport_limits {
  * the kernel would have accepted, so a single write larger than the hard limit always fails);
  * -EPIPE after eddy_transport_write_eof; -EBADF after close/abort or once the connection is
  * lost; -ECONNRESET/-EPIPE/-ETIMEDOUT when the send fails: the connection is then lost and
- * connection_lost(t, that error) follows; -ENOMEM if the buffer cannot grow (nothing taken);
- * -EINVAL for a NULL t, or a NULL buf with len > 0. */
+ * connection_lost(t, that error) follows; -ENOMEM if the buffer cannot grow — nothing was
+ * taken, unless the kernel had already taken part: then, as a hole in the byte stream cannot
+ * be repaired, the connection is aborted and connection_lost(t, -ENOMEM) follows — or if the
+ * write watcher cannot start (the connection is aborted the same way); -EINVAL for a NULL t,
+ * or a NULL buf with len > 0. */
 EDDY_API EDDY_WUR int eddy_transport_write(eddy_transport *t, const void *buf, size_t len);
 
 /* Half-close: send FIN once the write buffer has drained; reading continues. Idempotent.
@@ -105,8 +108,9 @@ EDDY_API EDDY_WUR int eddy_transport_write_eof(eddy_transport *t);
  * socket, then connection_lost(t, 0) from the loop (or the error that ended the flush).
  * A peer that never reads keeps a closing transport alive: abort it, or rely on the server's
  * grace period. A client transport still connecting is closed at once (what was written is
- * dropped; connection_lost(t, 0) without connection_made). Returns 0; -EBADF if already closed or aborted (the only failure, so the
- * result may be ignored); -EINVAL for NULL. */
+ * dropped; connection_lost(t, 0) without connection_made).
+ * Returns 0; -EBADF if already closed or aborted (the only failure, so the result may be
+ * ignored); -EINVAL for NULL. */
 EDDY_API int eddy_transport_close(eddy_transport *t);
 
 /* Close now: drop the write buffer and reset the connection (RST, SO_LINGER 0), then
@@ -206,7 +210,8 @@ EDDY_API EDDY_WUR int eddy_protocol_server_wait(eddy_protocol_server *s);
  * transport is gone: not a cancellation point — it runs in a cancelled scope too, and is
  * bounded by the grace period. From a callback it returns at once and s is freed when its
  * last transport goes. Either way s must not be used afterwards; tasks waiting in
- * eddy_protocol_server_wait return 0 first. Returns 0; NULL: 0. */
+ * eddy_protocol_server_wait return 0 first. Returns 0; -EPERM outside the loop's thread (s
+ * untouched); NULL: 0. */
 EDDY_API int eddy_protocol_server_close(eddy_protocol_server *s);
 
 /* Counters of s. out zeroed for NULL s. */

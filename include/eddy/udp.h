@@ -27,7 +27,8 @@ typedef struct eddy_udp eddy_udp;
  * connected: eddy_udp_send with to == NULL goes there, only its datagrams are received, and
  * an ICMP error from it ("port unreachable") is reported by a later send or receive as
  * -ECONNREFUSED. The family is local's, else remote's, else IPv6 (dual-stack) falling back to
- * IPv4; when both are given they must be of one family. An IPv6 socket is dual-stack.
+ * IPv4; when both are given they must be of one family. An IPv6 socket is dual-stack: it
+ * sends to IPv4 addresses too, and IPv4 senders appear as IPv4-mapped ::ffff:a.b.c.d.
  * Returns 0 and *out; -EAFNOSUPPORT for a family that is not IPv4/IPv6 (or IPv6 where the
  * system has none); -EINVAL for NULL out, a family mismatch or a bad address length;
  * -EADDRINUSE; -EADDRNOTAVAIL; -EACCES (privileged port, or a broadcast destination);

@@ -31,7 +31,8 @@ typedef struct eddy_unix_listen_opts {
                              working directory at close time) */
     bool unlink_stale;    /* before binding, remove a socket file left at the path by an
                              earlier process, but only if it is a socket and nobody listens
-                             on it (a connect to it is refused) */
+                             on it: a probe connect is refused (a live listener sees the
+                             probe as a connection that closes at once) */
 } eddy_unix_listen_opts;
 
 /* Listen for stream connections on name (see eddy_sockaddr_unix; "@" binds a unique abstract

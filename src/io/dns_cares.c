@@ -28,6 +28,7 @@
  *   EBADRESP, EFORMERR, ENOTIMP, EBADQUERY, EOF and anything unknown   -> -EIO
  *   EBADNAME (not a valid DNS name) -> -EINVAL; EBADFAMILY -> -EAFNOSUPPORT; ENOMEM -> -ENOMEM
  *   ECANCELLED, EDESTRUCTION (never seen by a waiting caller)          -> -ECANCELED */
+#ifdef EDDY_HAVE_CARES /* CMake found c-ares; else dns_default.c is the resolver */
 #include <ares.h>
 #include <pthread.h>
 #include <string.h>
@@ -447,3 +448,4 @@ int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sock
     }
     return op.rc;
 }
+#endif

@@ -55,7 +55,7 @@ EDDY__HIDDEN void eddy__transport_made(eddy_transport *t);
 /* The server learns that one of its transports is gone (after connection_lost returned). */
 EDDY__HIDDEN void eddy__server_transport_gone(eddy_protocol_server *s);
 
-/* Run fn in callback context (blocking calls give -EPERM) also when called from a task. */
+/* Run stmt in callback context (blocking calls give -EPERM) also when called from a task. */
 #define EDDY__IN_CALLBACK(stmt)                      \
     do {                                             \
         eddy_loop *eddy__l_ = eddy__loop();          \

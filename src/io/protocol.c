@@ -61,36 +61,30 @@ static int start_accepting(eddy_protocol_server *s)
     return eddy_io_start(&s->lio, s->lfd, EDDY_READ, on_accept, s);
 }
 
-static void backoff_fired(void *arg)
-{
-    eddy_protocol_server *s = arg;
-    if (s->stopping) return;
-    if (s->opts.max_conns && s->stats.active >= s->opts.max_conns) return; /* gone() restarts */
-    if (start_accepting(s) < 0 && eddy_call_later(&s->backoff, s->opts.accept_backoff, backoff_fired, s) < 0)
-        s->stats.last_accept_error = -ENOMEM;
-}
+static void backoff_fired(void *arg);
 
 /* Stop accepting for the backoff period after a resource error. */
 static void back_off(eddy_protocol_server *s, int err)
 {
     s->stats.accept_errors++;
     s->stats.last_accept_error = err;
-    eddy_io_stop(&s->lio);
-    /* Without a timer the server would never accept again: retry at the next connection
-     * end instead (eddy__server_transport_gone), which is all that can free a descriptor of
-     * ours anyway. */
-    int rc = eddy_call_later(&s->backoff, s->opts.accept_backoff, backoff_fired, s);
-    (void)rc;
+    /* Without memory for even the timer, keep the watcher: retrying on every loop iteration
+     * is wasteful, but a server that never accepts again would be worse. */
+    if (eddy_call_later(&s->backoff, s->opts.accept_backoff, backoff_fired, s) == 0)
+        eddy_io_stop(&s->lio);
 }
 
-static bool transient_accept_error(int e)
+static void backoff_fired(void *arg)
 {
-    switch (e) {
-    case ECONNABORTED: case EINTR: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
-    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
-        return true;
-    default:
-        return false;
+    eddy_protocol_server *s = arg;
+    if (s->stopping) return;
+    if (s->opts.max_conns && s->stats.active >= s->opts.max_conns) return; /* gone() restarts */
+    /* The watcher cannot start without memory: try again after another period. */
+    if (start_accepting(s) < 0) {
+        s->stats.accept_errors++;
+        s->stats.last_accept_error = -ENOMEM;
+        int rc = eddy_call_later(&s->backoff, s->opts.accept_backoff, backoff_fired, s);
+        (void)rc; /* not even that: eddy__server_transport_gone restarts accepting */
     }
 }
 
@@ -139,7 +133,7 @@ static void on_accept(eddy_io *w, unsigned revents)
         if (fd < 0) {
             int e = errno;
             if (e == EAGAIN || e == EWOULDBLOCK) break;
-            if (transient_accept_error(e)) continue;
+            if (eddy__accept_error_is_transient(e)) continue;
             /* EMFILE, ENFILE, ENOBUFS, ENOMEM — and anything unexpected (the listener
              * broke): never spin on a level-triggered listener; retry later. */
             back_off(s, -e);
@@ -254,6 +248,7 @@ int eddy_protocol_server_close(eddy_protocol_server *s)
 {
     if (!s) return 0;
     eddy_loop *l = eddy__loop();
+    if (!l) return -EPERM;
     eddy_protocol_server_stop(s);
     if (!l->current || l->in_callback) {
         s->free_when_drained = true;

@@ -80,22 +80,21 @@ static void pass_turn(eddy_stream *s)
     eddy__wake(w->task, 0);
 }
 
-static int write_checks(eddy_stream *s, eddy_task **tp)
+/* The checks every write-side call starts with: the calling task, or NULL with *rcp set. */
+static eddy_task *write_checks(eddy_stream *s, int *rcp)
 {
     eddy_task *t = task_or_null();
-    if (!t) return -EPERM;
-    int c = eddy__cancel_code(t);
-    if (c) return c;
-    if (s->closing) return -EBADF;
-    *tp = t;
-    return 0;
+    int c = !t ? -EPERM : eddy__cancel_code(t);
+    if (c == 0 && s->closing) c = -EBADF;
+    *rcp = c;
+    return c ? NULL : t;
 }
 
 int eddy__stream_write_begin(eddy_stream *s)
 {
-    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
-    int rc = write_checks(s, &t);
-    if (rc < 0) return rc;
+    int rc;
+    eddy_task *t = write_checks(s, &rc);
+    if (!t) return rc;
     if (s->wr_shut) return -EPIPE;
     s->users++;
     rc = take_turn(s, t);
@@ -162,52 +161,31 @@ int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size
     if (!s || iovcnt < 0 || (!iov && iovcnt > 0)) return -EINVAL;
     for (int i = 0; i < iovcnt; i++)
         if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
-    eddy_task *t;
-    int rc = write_checks(s, &t);
+    int rc = eddy__stream_write_begin(s);
     if (rc < 0) return rc;
-    if (s->wr_shut) return -EPIPE;
-    s->users++;
-    rc = take_turn(s, t);
-    if (rc < 0) {
-        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
-        leave(s);
-        return rc;
-    }
-    /* The same loop as eddy_stream_write, over each piece in turn while holding the turn. */
+    /* One turn for all the pieces: no other writer's bytes can come between them. */
     size_t total = 0;
     for (int i = 0; i < iovcnt && rc == 0; i++) {
-        const char *p = iov[i].iov_base;
-        size_t len = iov[i].iov_len, done = 0;
-        while (done < len) {
-            if (s->wr_shut) {
-                rc = -EPIPE;
-                break;
-            }
-            ssize_t n = s->vt->write(s, p + done, len - done);
-            if (n < 0) {
-                rc = (int)n;
-                break;
-            }
-            done += (size_t)n;
-            if (s->closing && (done < len || i + 1 < iovcnt)) {
-                rc = -EBADF;
-                break;
-            }
+        if (iov[i].iov_len == 0) continue;
+        if (s->closing) { /* write_held checks only within a piece */
+            rc = -EBADF;
+            break;
         }
+        size_t done;
+        rc = eddy__stream_write_held(s, iov[i].iov_base, iov[i].iov_len, &done);
         total += done;
     }
     if (written) *written = total;
-    pass_turn(s);
-    leave(s);
+    eddy__stream_write_end(s);
     return rc;
 }
 
 int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
-    eddy_task *t = NULL; /* set by write_checks; GCC 12 -O3 cannot see it */
-    int rc = write_checks(s, &t);
-    if (rc < 0) return rc;
+    int rc;
+    eddy_task *t = write_checks(s, &rc);
+    if (!t) return rc;
     if (s->wr_shut) return 0;
     if (!s->vt->shutdown_write) return -ENOTSUP;
     s->users++;

@@ -163,6 +163,8 @@ static void lose(eddy_transport *t, int err, bool rst)
     schedule_drain();
 }
 
+static void on_readable(eddy_io *w, unsigned revents);
+
 static int update_reading(eddy_transport *t)
 {
     bool want = t->state == EDDY__TP_OPEN && t->made && !t->rpaused && !t->eof_seen;
@@ -171,10 +173,9 @@ static int update_reading(eddy_transport *t)
         return 0;
     }
     if (t->rio.active) return 0;
-    return eddy_io_start(&t->rio, t->fd, EDDY_READ, t->rio.cb, t);
+    return eddy_io_start(&t->rio, t->fd, EDDY_READ, on_readable, t);
 }
 
-static void on_readable(eddy_io *w, unsigned revents);
 static void maybe_pause(eddy_transport *t);
 static void on_writable(eddy_io *w, unsigned revents);
 
@@ -187,7 +188,6 @@ static int start_writing(eddy_transport *t)
 void eddy__transport_made(eddy_transport *t)
 {
     t->made = true;
-    t->rio.cb = on_readable;
     if (t->proto->connection_made) EDDY__IN_CALLBACK(t->proto->connection_made(t, t->user));
     if (t->state != EDDY__TP_OPEN) return; /* the protocol closed it already */
     int rc = update_reading(t);
@@ -303,6 +303,10 @@ static void on_writable(eddy_io *w, unsigned revents)
     schedule_drain();
     if (t->state == EDDY__TP_CONNECTING) {
         connected(t);
+        return;
+    }
+    if (t->wlen == 0) { /* nothing to send (the watcher only runs with a backlog) */
+        drained(t);
         return;
     }
     ssize_t n = send(t->fd, t->wbuf + t->woff, t->wlen, MSG_NOSIGNAL);

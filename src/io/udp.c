@@ -95,7 +95,7 @@ fail:
 }
 
 /* Enter one side (receive or send) of u. Returns 0 with *side == t, or a negative errno. */
-static int enter(eddy_udp *u, eddy_task **side, eddy_task **tp)
+static int enter(eddy_udp *u, eddy_task **side)
 {
     eddy_task *t = task_or_null();
     if (!t) return -EPERM;
@@ -105,7 +105,6 @@ static int enter(eddy_udp *u, eddy_task **side, eddy_task **tp)
     if (*side) return -EBUSY;
     *side = t;
     u->users++;
-    *tp = t;
     return 0;
 }
 
@@ -127,8 +126,7 @@ static int wait_ready(eddy_udp *u, unsigned events)
 ssize_t eddy_udp_send(eddy_udp *u, const eddy_sockaddr *to, const void *buf, size_t len)
 {
     if (!u || (!buf && len)) return -EINVAL;
-    eddy_task *t;
-    int rc = enter(u, &u->sender, &t);
+    int rc = enter(u, &u->sender);
     if (rc < 0) return rc;
     ssize_t n;
     for (;;) {
@@ -152,8 +150,7 @@ ssize_t eddy_udp_send(eddy_udp *u, const eddy_sockaddr *to, const void *buf, siz
 ssize_t eddy_udp_recv(eddy_udp *u, eddy_sockaddr *from, void *buf, size_t len)
 {
     if (!u || (!buf && len)) return -EINVAL;
-    eddy_task *t;
-    int rc = enter(u, &u->receiver, &t);
+    int rc = enter(u, &u->receiver);
     if (rc < 0) return rc;
     ssize_t n;
     for (;;) {
@@ -187,8 +184,7 @@ static bool msgs_ok(const eddy_udp_msg *m, size_t count)
 int eddy_udp_recv_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
 {
     if (!u || !msgs_ok(msgs, count)) return -EINVAL;
-    eddy_task *t;
-    int rc = enter(u, &u->receiver, &t);
+    int rc = enter(u, &u->receiver);
     if (rc < 0) return rc;
     if (count > INT_MAX) count = INT_MAX;
     size_t got = 0;
@@ -231,8 +227,7 @@ int eddy_udp_recv_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
 int eddy_udp_send_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
 {
     if (!u || !msgs_ok(msgs, count)) return -EINVAL;
-    eddy_task *t;
-    int rc = enter(u, &u->sender, &t);
+    int rc = enter(u, &u->sender);
     if (rc < 0) return rc;
     if (count > INT_MAX) count = INT_MAX;
     size_t sent = 0;

@@ -93,11 +93,18 @@ void eddy__io_dispatch(eddy_loop *l, int fd, unsigned revents)
     l->in_callback = true;
     eddy_io *r = l->fds[fd].r, *w;
     unsigned extra = revents & (EDDY_ERR | EDDY_HUP);
-    if (r && (revents & EDDY_READ)) r->cb(r, (revents & r->events) | extra);
+    bool r_called = false;
+    if (r && (revents & EDDY_READ)) {
+        r->cb(r, (revents & r->events) | extra);
+        r_called = true;
+    }
     /* The read callback may have stopped or replaced the writer, or started a watcher on a
-     * higher fd, which reallocates the table: index it afresh, never keep a pointer in. */
+     * higher fd, which reallocates the table: index it afresh, never keep a pointer in.
+     * A watcher of both directions is both r and w: it was called above only if the fd was
+     * readable, and must still be called when it is only writable. */
     w = l->fds[fd].w;
-    if (w && w != r && (revents & EDDY_WRITE)) w->cb(w, (revents & w->events) | extra);
+    if (w && (revents & EDDY_WRITE) && !(r_called && w == r))
+        w->cb(w, (revents & w->events) | extra);
     l->in_callback = was;
 }
 
