@@ -24,9 +24,10 @@
 # with 64 B, 1 KiB and 16 KiB messages, then 10,000 connections with 64 B messages for the
 # server's memory per connection. Before each run (not with --quick) the script waits up to
 # 10 s for other programs to leave the CPUs, and a run they disturbed anyway (echo_load's
-# other_cpu_pct above 25%) is made again once. echo_load samples the server's /proc/PID/stat (utime,
-# stime) at the start and the end of its measured window, and /proc/PID/status VmRSS before
-# the first connection and at the end of the window; docs/benchmarks.md describes the figures.
+# other_cpu_pct above 25%) is made again once; medians and ratios use undisturbed rounds only.
+# echo_load samples the server's /proc/PID/stat (utime, stime) at the start and the end of its
+# measured window, and /proc/PID/status VmRSS before the first connection and at the end of
+# the window; docs/benchmarks.md describes the figures.
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
@@ -48,7 +49,7 @@ while [ $# -gt 0 ]; do
     --port-base=*) port=${1#*=} ;;
     --table) table=$2; shift ;;
     --table=*) table=${1#*=} ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench_echo.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -134,6 +135,9 @@ command -v taskset >/dev/null && pin_s=(taskset -c "$scpu") pin_l=(taskset -c "$
 linebuf=()
 command -v stdbuf >/dev/null && linebuf=(stdbuf -oL)
 # 10,000 connections need 10,000 descriptors in the server too; eddy's examples need not know.
+# (Raising the hard limit needs root; without it the soft one goes as high as it may.)
+hard=$(ulimit -Hn)
+[ "$hard" != unlimited ] && [ "$hard" -lt $((big_conns + 100)) ] && ulimit -Hn $((big_conns + 100)) 2>/dev/null
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
 out=$(mktemp /tmp/eddy-bench-echo.XXXXXX)
