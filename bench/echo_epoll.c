@@ -39,14 +39,12 @@ struct conn {
 static char tag_listen, tag_signal;
 static int ep;
 static char rbuf[64 * 1024];
-static long nconns;
 
 static void conn_close(struct conn *c)
 {
     close(c->fd); /* also removes it from the epoll set */
     free(c->pend);
     free(c);
-    nconns--;
 }
 
 static int watch(struct conn *c, uint32_t events)
@@ -136,7 +134,6 @@ static void on_accept(int lfd)
             free(c);
             continue;
         }
-        nconns++;
     }
 }
 
