@@ -1,0 +1,109 @@
+/* eddy — the stream conformance suite (X3), in the test library (link libeddy_test).
+ *
+ * Every eddy_stream implementation must behave the same way: the contracts of stream.h are
+ * the transport's contract too. eddy_check_stream runs a battery of checks against pairs of
+ * connected streams made by a factory, so the built-in transports (TCP, Unix sockets, pipes,
+ * descriptor streams, memory pairs) and a library user's own stream (a TLS or framing layer
+ * stacked on another stream) are held to the same rules:
+ *
+ *   static int make(void *ctx, eddy_stream **a, eddy_stream **b)
+ *   {
+ *       return eddy_memstream_pair(a, b, NULL);
+ *   }
+ *   EDDY_TEST(mem_conforms)
+ *   {
+ *       EDDY_OK(eddy_check_stream(&(eddy_stream_factory){.name = "mem", .make = make}));
+ *       return 0;
+ *   }
+ */
+#ifndef EDDY_STREAMTEST_H
+#define EDDY_STREAMTEST_H
+
+#include "stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a transport cannot do; a zeroed set means "everything TCP does". */
+enum {
+    /* Bytes go from a to b only (a pipe: a is the write end, b the read end). The checks of
+     * the reverse direction are skipped and every check runs in that orientation only. */
+    EDDY_STREAMTEST_ONE_WAY = 1u << 0,
+    /* eddy_stream_shutdown_write is not supported: it must return -ENOTSUP and leave the
+     * stream usable; end-of-stream is then signalled by closing. */
+    EDDY_STREAMTEST_NO_HALF_CLOSE = 1u << 1,
+    /* An abort cannot always be told from a close (Unix sockets, pipes): the peer's read
+     * may give 0 instead of -ECONNRESET. */
+    EDDY_STREAMTEST_NO_RESET = 1u << 2,
+    /* Writes never block (no bounded buffer between the ends): the checks that need a
+     * writer stuck on a full buffer (cancelled and interrupted writes, shutdown waiting for
+     * a writer) are skipped. Without this flag a writer that never blocks is a failure. */
+    EDDY_STREAMTEST_UNBOUNDED = 1u << 3,
+};
+
+typedef struct eddy_stream_factory {
+    const char *name; /* shown in every failure report */
+    /* Make a connected pair: what *a writes *b reads and, unless EDDY_STREAMTEST_ONE_WAY,
+     * the other way round. Called from the checking task (it may block); each pair is closed
+     * by the checks. Returns 0 or a negative errno (the checks stop and return it). */
+    int (*make)(void *ctx, eddy_stream **a, eddy_stream **b);
+    void *ctx;
+    unsigned flags;     /* EDDY_STREAMTEST_* */
+    const char *kind;   /* eddy_stream_kind of both ends must be this; NULL: any non-empty */
+    size_t volume;      /* bytes sent each way by the bulk transfer; 0: 4 MiB */
+    int64_t timeout;    /* each check runs in a fail-after scope of this long; 0: 60 s;
+                           EDDY_FOREVER: none (for kernel transports on the virtual clock,
+                           where a guard timer could be jumped to while the kernel still
+                           delivers: a hang is then left to the caller's own limit) */
+    uint64_t seed;      /* varies the transfer sizes and the byte pattern; 0: a fixed one */
+} eddy_stream_factory;
+
+/* X3: check that the streams f makes keep the stream contract. Runs in the calling task,
+ * each check on a fresh pair, and continues after a failure so that one report names every
+ * check that failed (one line each on stderr: "eddy_check_stream: NAME: CHECK: what"):
+ *   kind_fd          eddy_stream_kind is a non-empty string (f->kind if given);
+ *                    eddy_stream_fd is -1 or an open descriptor, distinct for the two ends
+ *   zero_length      reads and writes of 0 bytes return 0 at once and move nothing
+ *   transfer         f->volume bytes each way at once, in writes and writev calls of random
+ *                    sizes up to 2 MiB and reads of random sizes, arrive intact and in order
+ *   eof_after_close  after a graceful close the peer reads every byte, then 0, again 0
+ *   half_close       shutdown_write waits for the writer ahead of it, the peer reads its
+ *                    bytes then 0, a later write gives -EPIPE, the other direction still
+ *                    works (or -ENOTSUP and a usable stream with NO_HALF_CLOSE)
+ *   closed_peer      writes to a peer that closed give -EPIPE or -ECONNRESET (again on the
+ *                    next write), never SIGPIPE; a read gives 0 or -ECONNRESET
+ *   abort            the peer of an aborted stream reads -ECONNRESET (0 allowed with
+ *                    NO_RESET), and its writes fail with -EPIPE or -ECONNRESET
+ *   writers_fifo     four concurrent writers (one with writev) each arrive contiguous, in
+ *                    the order they called (N8)
+ *   busy_reader      a second concurrent reader gets -EBUSY; the first still gets the data
+ *   cancelled_read   a read cancelled while blocked, or called in a cancelled scope with
+ *                    data waiting, consumes nothing: the data is read intact afterwards
+ *   cancelled_write  a writer cancelled part-way reports in written exactly the bytes the
+ *                    peer reads before the next write's; a writer cancelled while queued
+ *                    behind it writes nothing
+ *   close_blocked    closing (or aborting) a stream another task is blocked reading, or
+ *                    writing, wakes it with -EBADF and returns after it left
+ *   callback         read, write, writev and shutdown_write from callback context give
+ *                    -EPERM; close there while a task is inside gives -EBUSY; the stream
+ *                    is untouched
+ *   leaks            200 pair create/use/close (and abort) cycles leave the number of open
+ *                    descriptors (/proc/self/fd, when mounted) and of allocated heap bytes
+ *                    (mallinfo2; ignored by allocators that do not report it) unchanged
+ * Checks that work in both directions run once with each end as the writer. SIGPIPE is
+ * blocked while the checks run; one raised with the default disposition (which would have
+ * killed the process) is a failure, one raised while it is ignored is discarded.
+ * Returns 0 if every check passed; otherwise the first failure: -EPROTO for behaviour that
+ * breaks the contract (wrong bytes, a wrong count or error code, a writer that never blocks,
+ * a leak), -ETIMEDOUT for a check that did not finish within f->timeout, or the error of
+ * f->make; -ENOMEM if the checks' buffers cannot be had; -EINVAL for NULL f or f->make;
+ * -EPERM outside a task. A check that hangs in eddy_stream_close (an implementation whose
+ * interrupt does not wake a blocked task) cannot be ended by the timeout: close is not a
+ * cancellation point. */
+EDDY_WUR int eddy_check_stream(const eddy_stream_factory *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
