@@ -458,6 +458,31 @@ static int check_eof_after_close(chk *c, pair *p, int x)
     return c->err;
 }
 
+/* A graceful close by an end that has not read what its peer sent: what it wrote is still
+ * delivered. (TCP and Unix sockets then give -ECONNRESET instead of the end of stream: a
+ * close with unread data resets the connection.) */
+static int check_close_unread(chk *c, pair *p, int x)
+{
+    if (one_way(c)) return 0;
+    int y = 1 - x;
+    const size_t n = 1000;
+    unsigned char in = 'u'; /* x never reads it (one byte: fits any buffer) */
+    int rc = eddy_stream_write_all(p->s[y], &in, 1);
+    if (rc < 0) return fail(c, "write: %s", RC(rc));
+    eddy_nursery nu;
+    if (nopen(c, &nu) < 0) return c->err;
+    wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 36, .n = n, .then = THEN_CLOSE};
+    if (spawn(c, &nu, writer_task, &wj, NULL) < 0) goto out;
+    if (expect(c, p->s[y], wj.seed, 0, n, false, "bytes before a close with unread data") < 0)
+        goto out;
+    ssize_t k = eddy_stream_read(p->s[y], c->rbuf, 1);
+    if (k != 0 && k != -ECONNRESET)
+        (void)fail(c, "read after the bytes: want 0 or -ECONNRESET, got %s", RC(k));
+out:
+    nclose(c, &nu);
+    return c->err;
+}
+
 static int check_half_close(chk *c, pair *p, int x)
 {
     eddy_stream *w = p->s[x], *r = p->s[1 - x];
@@ -666,12 +691,26 @@ static int start_stuck_writer(chk *c, eddy_nursery *nu, wjob *j, eddy_task **h)
     return 0;
 }
 
+typedef struct shjob {
+    eddy_stream *s;
+    eddy_cancel_scope cs;
+    int rc;
+} shjob;
+
+static int shutdown_task(void *arg)
+{
+    shjob *j = arg;
+    j->rc = 1;
+    EDDY_CANCEL_SCOPE(&j->cs) { j->rc = eddy_stream_shutdown_write(j->s); }
+    return 0;
+}
+
 static int check_cancelled_write(chk *c, pair *p, int x)
 {
     eddy_nursery nu;
     if (nopen(c, &nu) < 0) return c->err;
     wjob w1 = {.c = c, .p = p, .idx = x, .seed = c->seed + 70, .n = STUCK_LIMIT,
-               .cancellable = true, .quiet = true};
+               .writev = true, .cancellable = true, .quiet = true};
     wjob w2 = {.c = c, .p = p, .idx = x, .seed = c->seed + 71, .n = 16, .cancellable = true,
                .quiet = true};
     wjob w3 = {.c = c, .p = p, .idx = x, .seed = c->seed + 72, .n = 64, .then = THEN_END};
@@ -685,6 +724,19 @@ static int check_cancelled_write(chk *c, pair *p, int x)
         (void)fail(c, "writer cancelled while queued: want -ECANCELED and 0 written, got %s, %zu",
                    RC(w2.rc), w2.written);
         goto out;
+    }
+    /* A shutdown queued behind it, cancelled: the stream stays open for writing (the last
+     * write below would otherwise fail with -EPIPE). */
+    if (half_close(c)) {
+        shjob sj = {.s = p->s[x]};
+        eddy_task *hs;
+        if (spawn(c, &nu, shutdown_task, &sj, &hs) < 0) goto out;
+        eddy_cancel_scope_cancel(&sj.cs);
+        if (join(c, hs) < 0) goto out;
+        if (sj.rc != -ECANCELED) {
+            (void)fail(c, "shutdown_write cancelled while queued: want -ECANCELED, got %s", RC(sj.rc));
+            goto out;
+        }
     }
     eddy_cancel_scope_cancel(&w1.cs);
     if (join(c, h1) < 0) goto out;
@@ -715,7 +767,14 @@ static int blocked_read_closed(chk *c, pair *p, int x, bool abort_it)
         (void)fail(c, "a read with nothing sent returned %s", RC(rj.rc));
         goto out;
     }
-    if (end_close(c, p, y, abort_it) < 0) goto out;
+    /* Not a cancellation point: in a cancelled scope it still waits for the reader. */
+    eddy_cancel_scope cs;
+    int crc = 0;
+    EDDY_CANCEL_SCOPE(&cs) {
+        eddy_cancel_scope_cancel(&cs);
+        crc = end_close(c, p, y, abort_it);
+    }
+    if (crc < 0) goto out;
     if (!rj.done) {
         (void)fail(c, "%s returned while a reader was still inside the stream", how);
         goto out;
@@ -741,6 +800,73 @@ static int check_close_blocked_write(chk *c, pair *p, int x)
         goto out;
     }
     if (wj.rc != -EBADF) (void)fail(c, "write blocked during close: want -EBADF, got %s", RC(wj.rc));
+out:
+    nclose(c, &nu);
+    return c->err;
+}
+
+/* The peer goes away while x's writer is stuck on the full buffer: the writer must wake. */
+static int stuck_writer_peer_gone(chk *c, pair *p, int x, bool abort_it)
+{
+    const char *how = abort_it ? "aborted" : "closed";
+    eddy_nursery nu;
+    if (nopen(c, &nu) < 0) return c->err;
+    wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 90, .n = STUCK_LIMIT, .quiet = true};
+    eddy_task *h;
+    if (start_stuck_writer(c, &nu, &wj, &h) < 0) goto out;
+    if (end_close(c, p, 1 - x, abort_it) < 0 || join(c, h) < 0) goto out;
+    if (!is_peer_gone(wj.rc))
+        (void)fail(c, "write blocked when the peer %s: want -EPIPE or -ECONNRESET, got %s", how,
+                   RC(wj.rc));
+out:
+    nclose(c, &nu);
+    return c->err;
+}
+
+static int check_peer_closed_blocked_write(chk *c, pair *p, int x)
+{
+    return stuck_writer_peer_gone(c, p, x, false);
+}
+
+static int check_peer_aborted_blocked_write(chk *c, pair *p, int x)
+{
+    return stuck_writer_peer_gone(c, p, x, true);
+}
+
+/* x is aborted while y's reader waits for data: the reader must wake. */
+static int check_peer_aborted_blocked_read(chk *c, pair *p, int x)
+{
+    bool soft = c->f->flags & EDDY_STREAMTEST_NO_RESET;
+    eddy_nursery nu;
+    if (nopen(c, &nu) < 0) return c->err;
+    r1job rj = {.s = p->s[1 - x]};
+    eddy_task *h;
+    if (spawn(c, &nu, read1_task, &rj, &h) < 0) goto out;
+    if (rj.done) {
+        (void)fail(c, "a read with nothing sent returned %s", RC(rj.rc));
+        goto out;
+    }
+    if (end_close(c, p, x, true) < 0 || join(c, h) < 0) goto out;
+    if (rj.rc != -ECONNRESET && !(soft && rj.rc == 0))
+        (void)fail(c, "read blocked when the peer aborted: want -ECONNRESET%s, got %s",
+                   soft ? " or 0" : "", RC(rj.rc));
+out:
+    nclose(c, &nu);
+    return c->err;
+}
+
+static int check_abort_blocked_write(chk *c, pair *p, int x)
+{
+    eddy_nursery nu;
+    if (nopen(c, &nu) < 0) return c->err;
+    wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 95, .n = STUCK_LIMIT, .quiet = true};
+    if (start_stuck_writer(c, &nu, &wj, NULL) < 0) goto out;
+    if (end_close(c, p, x, true) < 0) goto out;
+    if (!wj.done) {
+        (void)fail(c, "abort returned while a writer was still inside the stream");
+        goto out;
+    }
+    if (wj.rc != -EBADF) (void)fail(c, "write blocked during abort: want -EBADF, got %s", RC(wj.rc));
 out:
     nclose(c, &nu);
     return c->err;
@@ -894,6 +1020,7 @@ static const struct check {
     {"zero_length", check_zero_length, O_FWD | O_REV},
     {"transfer", check_transfer, O_FWD},
     {"eof_after_close", check_eof_after_close, O_FWD | O_REV},
+    {"close_unread", check_close_unread, O_FWD | O_REV},
     {"half_close", check_half_close, O_FWD | O_REV},
     {"closed_peer", check_closed_peer, O_FWD | O_REV},
     {"abort", check_abort, O_FWD | O_REV | O_REV_ONEWAY},
@@ -904,6 +1031,10 @@ static const struct check {
     {"close_blocked_read", check_close_blocked_read, O_FWD | O_REV},
     {"abort_blocked_read", check_abort_blocked_read, O_FWD | O_REV},
     {"close_blocked_write", check_close_blocked_write, O_FWD | O_REV | O_BOUNDED},
+    {"abort_blocked_write", check_abort_blocked_write, O_FWD | O_REV | O_BOUNDED},
+    {"peer_closed_blocked_write", check_peer_closed_blocked_write, O_FWD | O_REV | O_BOUNDED},
+    {"peer_aborted_blocked_write", check_peer_aborted_blocked_write, O_FWD | O_REV | O_BOUNDED},
+    {"peer_aborted_blocked_read", check_peer_aborted_blocked_read, O_FWD | O_REV},
     {"callback", check_callback, O_FWD | O_REV},
     {"leaks", check_leaks, O_FWD | O_NO_PAIR},
 };
