@@ -677,6 +677,100 @@ out:
     return c->err;
 }
 
+/* Reads everything up to the end of stream into buf (cap bytes; more is a failure). */
+typedef struct sink {
+    chk *c;
+    eddy_stream *s;
+    unsigned char *buf;
+    size_t cap, len;
+    uint64_t rng;
+} sink;
+
+static int sink_task(void *arg)
+{
+    sink *k = arg;
+    for (;;) {
+        size_t want = rnd_size(&k->rng, RBUF);
+        if (want > k->cap - k->len) want = k->cap - k->len;
+        ssize_t r = eddy_stream_read(k->s, k->buf + k->len, want ? want : 1);
+        if (r == 0) return 0;
+        if (r < 0) return fail(k->c, "read after %zu bytes: %s", k->len, RC(r)), 0;
+        if (!want) return fail(k->c, "more bytes than were reported written"), 0;
+        k->len += (size_t)r;
+    }
+}
+
+/* Writers cancelled at random moments while a reader drains the stream: the stream holds
+ * exactly each writer's reported bytes, whole calls in call order, nothing else. */
+static int check_cancel_storm(chk *c, pair *p, int x)
+{
+    enum { K = 8 };
+    size_t sz = c->volume / 16;
+    if (sz > 256 * KiB) sz = 256 * KiB;
+    if (sz == 0) sz = 1;
+    wjob w[K];
+    sink k = {.c = c, .s = p->s[1 - x], .cap = K * sz, .rng = mix64(c->seed + 111) | 1};
+    if (!(k.buf = malloc(k.cap))) return fail_code(c, -ENOMEM, "no memory for %zu bytes", k.cap);
+    eddy_task *h[K];
+    uint64_t rng = mix64(c->seed + 112) | 1;
+    eddy_nursery nu;
+    if (nopen(c, &nu) < 0) goto done;
+    if (spawn(c, &nu, sink_task, &k, NULL) < 0) goto out;
+    for (int i = 0; i < K; i++) {
+        w[i] = (wjob){.c = c, .p = p, .idx = x, .seed = c->seed + 120 + (uint64_t)i, .n = sz,
+                      .chunk = sz, .writev = i % 3 == 1, .cancellable = true, .quiet = true};
+        if (spawn(c, &nu, writer_task, &w[i], &h[i]) < 0) goto out;
+    }
+    int order[K];
+    for (int i = 0; i < K; i++) order[i] = i;
+    for (int i = K - 1; i > 0; i--) {
+        int j = (int)(rnd(&rng) % (uint64_t)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < K; i++) {
+        eddy_cancel_scope_cancel(&w[order[i]].cs);
+        for (int y = (int)(rnd(&rng) % 32); y > 0; y--) /* the reader makes progress */
+            if (eddy_yield() < 0) goto out;
+    }
+    for (int i = 0; i < K; i++)
+        if (join(c, h[i]) < 0) goto out;
+    for (int i = 0; i < K; i++)
+        if (w[i].rc != 0 && w[i].rc != -ECANCELED) {
+            (void)fail(c, "writer %d: want 0 or -ECANCELED, got %s", i + 1, RC(w[i].rc));
+            goto out;
+        } else if (w[i].rc == 0 && w[i].written != sz) {
+            (void)fail(c, "writer %d returned 0 after %zu of %zu bytes", i + 1, w[i].written, sz);
+            goto out;
+        }
+    int rc = half_close(c) ? eddy_stream_shutdown_write(p->s[x]) : end_close(c, p, x, false);
+    if (rc < 0) {
+        (void)fail(c, "ending the stream: %s", RC(rc));
+        goto out;
+    }
+out:
+    nclose(c, &nu);
+    if (c->err) goto done;
+    size_t off = 0;
+    for (int i = 0; i < K; i++) {
+        size_t n = w[i].written;
+        if (off + n > k.len) {
+            (void)fail(c, "%zu bytes arrived, the writers reported more", k.len);
+            goto done;
+        }
+        size_t bad = mismatch(w[i].seed, 0, k.buf + off, n);
+        if (bad < n) {
+            (void)fail(c, "writer %d's %zu reported bytes: byte %zu is wrong", i + 1, n, bad);
+            goto done;
+        }
+        off += n;
+    }
+    if (off != k.len) (void)fail(c, "%zu bytes arrived, the writers reported %zu", k.len, off);
+done:
+    free(k.buf);
+    return c->err;
+}
+
 /* Start a writer that writes until it blocks on a peer that does not read. */
 static int start_stuck_writer(chk *c, eddy_nursery *nu, wjob *j, eddy_task **h)
 {
@@ -1028,6 +1122,7 @@ static const struct check {
     {"busy_reader", check_busy_reader, O_FWD | O_REV},
     {"cancelled_read", check_cancelled_read, O_FWD | O_REV},
     {"cancelled_write", check_cancelled_write, O_FWD | O_REV | O_BOUNDED},
+    {"cancel_storm", check_cancel_storm, O_FWD | O_REV},
     {"close_blocked_read", check_close_blocked_read, O_FWD | O_REV},
     {"abort_blocked_read", check_abort_blocked_read, O_FWD | O_REV},
     {"close_blocked_write", check_close_blocked_write, O_FWD | O_REV | O_BOUNDED},
