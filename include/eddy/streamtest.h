@@ -37,8 +37,9 @@ enum {
      * may give 0 instead of -ECONNRESET. */
     EDDY_STREAMTEST_NO_RESET = 1u << 2,
     /* Writes never block (no bounded buffer between the ends): the checks that need a
-     * writer stuck on a full buffer (cancelled and interrupted writes, shutdown waiting for
-     * a writer) are skipped. Without this flag a writer that never blocks is a failure. */
+     * writer stuck on a full buffer (cancelled_write and the *_blocked_write ones) are
+     * skipped. Without this flag a writer that gets 256 MiB into a peer that does not read
+     * without blocking is a failure. */
     EDDY_STREAMTEST_UNBOUNDED = 1u << 3,
 };
 
@@ -68,6 +69,8 @@ typedef struct eddy_stream_factory {
  *   transfer         f->volume bytes each way at once, in writes and writev calls of random
  *                    sizes up to 2 MiB and reads of random sizes, arrive intact and in order
  *   eof_after_close  after a graceful close the peer reads every byte, then 0, again 0
+ *   close_unread     a graceful close by an end that left bytes unread still delivers what
+ *                    it wrote; the peer then reads 0 or -ECONNRESET (sockets reset then)
  *   half_close       shutdown_write waits for the writer ahead of it, the peer reads its
  *                    bytes then 0, a later write gives -EPIPE, the other direction still
  *                    works (or -ENOTSUP and a usable stream with NO_HALF_CLOSE)
@@ -80,25 +83,40 @@ typedef struct eddy_stream_factory {
  *   busy_reader      a second concurrent reader gets -EBUSY; the first still gets the data
  *   cancelled_read   a read cancelled while blocked, or called in a cancelled scope with
  *                    data waiting, consumes nothing: the data is read intact afterwards
- *   cancelled_write  a writer cancelled part-way reports in written exactly the bytes the
- *                    peer reads before the next write's; a writer cancelled while queued
- *                    behind it writes nothing
- *   close_blocked    closing (or aborting) a stream another task is blocked reading, or
- *                    writing, wakes it with -EBADF and returns after it left
+ *   cancelled_write  a writer (writev) cancelled part-way reports in written exactly the
+ *                    bytes the peer reads before the next write's; a writer and a
+ *                    shutdown_write cancelled while queued behind it do nothing
+ *   cancel_storm     eight writers, cancelled at random moments while a reader drains the
+ *                    stream: it holds exactly each one's reported bytes, in call order
+ *   close_blocked_read, abort_blocked_read
+ *                    closing (in a cancelled scope: not a cancellation point) or aborting a
+ *                    stream another task is blocked reading wakes it with -EBADF and
+ *                    returns only after it left
+ *   close_blocked_write, abort_blocked_write
+ *                    the same for a writer stuck on a full buffer
+ *   peer_closed_blocked_write, peer_aborted_blocked_write
+ *                    a writer stuck on a full buffer wakes with -EPIPE or -ECONNRESET when
+ *                    the peer closes or aborts
+ *   peer_aborted_blocked_read
+ *                    a reader waiting for data wakes with -ECONNRESET (0 allowed with
+ *                    NO_RESET) when the peer aborts
  *   callback         read, write, writev and shutdown_write from callback context give
  *                    -EPERM; close there while a task is inside gives -EBUSY; the stream
  *                    is untouched
  *   leaks            200 pair create/use/close (and abort) cycles leave the number of open
  *                    descriptors (/proc/self/fd, when mounted) and of allocated heap bytes
  *                    (mallinfo2; ignored by allocators that do not report it) unchanged
- * Checks that work in both directions run once with each end as the writer. SIGPIPE is
- * blocked while the checks run; one raised with the default disposition (which would have
- * killed the process) is a failure, one raised while it is ignored is discarded.
+ * Checks that work in both directions run a second time with the ends swapped (reported as
+ * "CHECK (ends swapped)"). Only a check's first failure is reported: the rest are mostly its
+ * echoes. SIGPIPE is blocked while the checks run; one raised at the default disposition
+ * (which would have killed the process) is a failure, one raised while the process ignores
+ * or handles it is discarded.
  * Returns 0 if every check passed; otherwise the first failure: -EPROTO for behaviour that
  * breaks the contract (wrong bytes, a wrong count or error code, a writer that never blocks,
  * a leak), -ETIMEDOUT for a check that did not finish within f->timeout, or the error of
- * f->make; -ENOMEM if the checks' buffers cannot be had; -EINVAL for NULL f or f->make;
- * -EPERM outside a task. A check that hangs in eddy_stream_close (an implementation whose
+ * f->make (the checks stop there: nothing more can be checked); -ENOMEM if the checks'
+ * buffers or tasks cannot be had; -EINVAL for NULL f or f->make; -EPERM outside a task
+ * (callback context included). A check that hangs in eddy_stream_close (an implementation whose
  * interrupt does not wake a blocked task) cannot be ended by the timeout: close is not a
  * cancellation point. */
 EDDY_WUR int eddy_check_stream(const eddy_stream_factory *f);
