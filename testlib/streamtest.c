@@ -879,6 +879,34 @@ out:
     return c->err;
 }
 
+/* Data arrives for a blocked reader and the stream is closed before the reader ran: the
+ * close comes first, as the reader was still inside the stream when it began. */
+static int check_close_racing_data(chk *c, pair *p, int x)
+{
+    int y = 1 - x;
+    eddy_nursery nu;
+    if (nopen(c, &nu) < 0) return c->err;
+    r1job rj = {.s = p->s[y]};
+    if (spawn(c, &nu, read1_task, &rj, NULL) < 0) goto out;
+    if (rj.done) {
+        (void)fail(c, "a read with nothing sent returned %s", RC(rj.rc));
+        goto out;
+    }
+    int rc = eddy_stream_write_all(p->s[x], "r", 1);
+    if (rc < 0) {
+        (void)fail(c, "write: %s", RC(rc));
+        goto out;
+    }
+    if (rj.done) goto out; /* the write waited (a delay) and the reader had its byte: no race */
+    if (end_close(c, p, y, false) < 0) goto out;
+    if (rj.rc != -EBADF)
+        (void)fail(c, "read woken by data, then closed before it ran: want -EBADF, got %s",
+                   RC(rj.rc));
+out:
+    nclose(c, &nu);
+    return c->err;
+}
+
 static int check_close_blocked_read(chk *c, pair *p, int x) { return blocked_read_closed(c, p, x, false); }
 static int check_abort_blocked_read(chk *c, pair *p, int x) { return blocked_read_closed(c, p, x, true); }
 
@@ -1124,6 +1152,7 @@ static const struct check {
     {"cancelled_write", check_cancelled_write, O_FWD | O_REV | O_BOUNDED},
     {"cancel_storm", check_cancel_storm, O_FWD | O_REV},
     {"close_blocked_read", check_close_blocked_read, O_FWD | O_REV},
+    {"close_racing_data", check_close_racing_data, O_FWD | O_REV},
     {"abort_blocked_read", check_abort_blocked_read, O_FWD | O_REV},
     {"close_blocked_write", check_close_blocked_write, O_FWD | O_REV | O_BOUNDED},
     {"abort_blocked_write", check_abort_blocked_write, O_FWD | O_REV | O_BOUNDED},

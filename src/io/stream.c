@@ -43,6 +43,10 @@ ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
     int rc = eddy__stream_begin_read(s);
     if (rc < 0) return rc;
     ssize_t n = s->vt->read(s, buf, len);
+    /* closing can only have begun while the read was suspended: it was inside when close
+     * came, so it reports -EBADF even if data woke it first (a memory stream's or a layered
+     * stream's read would otherwise return it; a descriptor's is woken with -EBADF). */
+    if (n > 0 && s->closing) n = -EBADF;
     eddy__stream_end_read(s);
     return n;
 }
