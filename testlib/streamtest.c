@@ -879,10 +879,14 @@ out:
     return c->err;
 }
 
-/* Data arrives for a blocked reader and the stream is closed before the reader ran: the
- * close comes first, as the reader was still inside the stream when it began. */
-static int check_close_racing_data(chk *c, pair *p, int x)
+/* A blocked reader is woken (by data, the peer's close or its abort) and its stream closed
+ * before the reader ran: the close comes first, as the reader was still inside the stream
+ * when it began, whatever woke it. */
+enum { RACE_DATA, RACE_EOF, RACE_RESET };
+
+static int close_racing(chk *c, pair *p, int x, int what)
 {
+    static const char *const names[] = {"data", "the peer's close", "the peer's abort"};
     int y = 1 - x;
     eddy_nursery nu;
     if (nopen(c, &nu) < 0) return c->err;
@@ -892,20 +896,28 @@ static int check_close_racing_data(chk *c, pair *p, int x)
         (void)fail(c, "a read with nothing sent returned %s", RC(rj.rc));
         goto out;
     }
-    int rc = eddy_stream_write_all(p->s[x], "r", 1);
+    int rc = 0;
+    if (what == RACE_DATA)
+        rc = eddy_stream_write_all(p->s[x], "r", 1);
+    else
+        rc = end_close(c, p, x, what == RACE_RESET);
     if (rc < 0) {
-        (void)fail(c, "write: %s", RC(rc));
+        (void)fail(c, "%s: %s", what == RACE_DATA ? "write" : "close", RC(rc));
         goto out;
     }
     if (rj.done) goto out; /* the write waited (a delay) and the reader had its byte: no race */
     if (end_close(c, p, y, false) < 0) goto out;
     if (rj.rc != -EBADF)
-        (void)fail(c, "read woken by data, then closed before it ran: want -EBADF, got %s",
-                   RC(rj.rc));
+        (void)fail(c, "read woken by %s, then closed before it ran: want -EBADF, got %s",
+                   names[what], RC(rj.rc));
 out:
     nclose(c, &nu);
     return c->err;
 }
+
+static int check_close_racing_data(chk *c, pair *p, int x) { return close_racing(c, p, x, RACE_DATA); }
+static int check_close_racing_eof(chk *c, pair *p, int x) { return close_racing(c, p, x, RACE_EOF); }
+static int check_close_racing_reset(chk *c, pair *p, int x) { return close_racing(c, p, x, RACE_RESET); }
 
 static int check_close_blocked_read(chk *c, pair *p, int x) { return blocked_read_closed(c, p, x, false); }
 static int check_abort_blocked_read(chk *c, pair *p, int x) { return blocked_read_closed(c, p, x, true); }
@@ -1153,6 +1165,8 @@ static const struct check {
     {"cancel_storm", check_cancel_storm, O_FWD | O_REV},
     {"close_blocked_read", check_close_blocked_read, O_FWD | O_REV},
     {"close_racing_data", check_close_racing_data, O_FWD | O_REV},
+    {"close_racing_eof", check_close_racing_eof, O_FWD | O_REV},
+    {"close_racing_reset", check_close_racing_reset, O_FWD | O_REV},
     {"abort_blocked_read", check_abort_blocked_read, O_FWD | O_REV},
     {"close_blocked_write", check_close_blocked_write, O_FWD | O_REV | O_BOUNDED},
     {"abort_blocked_write", check_abort_blocked_write, O_FWD | O_REV | O_BOUNDED},

@@ -69,8 +69,9 @@ EDDY_API void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const 
 
 /* N6: read up to len bytes into buf, suspending until at least one byte is there.
  * Returns the count (> 0); 0 at end of stream (or for len == 0); -EBUSY if another task is
- * reading this stream; -EBADF if the stream is being closed; -ECANCELED/-ETIMEDOUT if
- * cancelled (no byte was consumed); -EPERM outside a task; -EINVAL if s or buf is NULL; the
+ * reading this stream; -EBADF if the stream is being closed (also when data, end of stream
+ * or an error woke the read just before the close, on every transport); -ECANCELED/
+ * -ETIMEDOUT if cancelled (no byte was consumed); -EPERM outside a task; -EINVAL if s or buf is NULL; the
  * transport's errors (-ECONNRESET, -ETIMEDOUT from TCP keep-alive, -EIO, ...). */
 EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len);
 

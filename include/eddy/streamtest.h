@@ -92,6 +92,9 @@ typedef struct eddy_stream_factory {
  *                    closing (in a cancelled scope: not a cancellation point) or aborting a
  *                    stream another task is blocked reading wakes it with -EBADF and
  *                    returns only after it left
+ *   close_racing_data, close_racing_eof, close_racing_reset
+ *                    a blocked reader woken by data, by the peer's close or by its abort,
+ *                    whose stream is closed before it ran, gets -EBADF
  *   close_blocked_write, abort_blocked_write
  *                    the same for a writer stuck on a full buffer
  *   peer_closed_blocked_write, peer_aborted_blocked_write

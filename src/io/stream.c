@@ -44,9 +44,10 @@ ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
     if (rc < 0) return rc;
     ssize_t n = s->vt->read(s, buf, len);
     /* closing can only have begun while the read was suspended: it was inside when close
-     * came, so it reports -EBADF even if data woke it first (a memory stream's or a layered
-     * stream's read would otherwise return it; a descriptor's is woken with -EBADF). */
-    if (n > 0 && s->closing) n = -EBADF;
+     * came, so it reports -EBADF whatever woke it first (data, end of stream, a reset: a
+     * memory stream's or a layered stream's read would return that; a descriptor's is
+     * woken with -EBADF by close). */
+    if (s->closing) n = -EBADF;
     eddy__stream_end_read(s);
     return n;
 }
