@@ -922,6 +922,28 @@ static int check_close_racing_reset(chk *c, pair *p, int x) { return close_racin
 static int check_close_blocked_read(chk *c, pair *p, int x) { return blocked_read_closed(c, p, x, false); }
 static int check_abort_blocked_read(chk *c, pair *p, int x) { return blocked_read_closed(c, p, x, true); }
 
+/* A writer stuck on a full buffer is woken by the peer's close or abort, and its own stream
+ * closed before it ran: -EBADF, as for a reader. */
+static int close_racing_write(chk *c, pair *p, int x, bool peer_abort)
+{
+    eddy_nursery nu;
+    if (nopen(c, &nu) < 0) return c->err;
+    wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 85, .n = STUCK_LIMIT, .quiet = true};
+    if (start_stuck_writer(c, &nu, &wj, NULL) < 0) goto out;
+    if (end_close(c, p, 1 - x, peer_abort) < 0) goto out;
+    if (wj.done) goto out; /* it ran before the close: no race to judge */
+    if (end_close(c, p, x, false) < 0) goto out;
+    if (wj.rc != -EBADF)
+        (void)fail(c, "write woken by the peer's %s, then closed before it ran: want -EBADF, got %s",
+                   peer_abort ? "abort" : "close", RC(wj.rc));
+out:
+    nclose(c, &nu);
+    return c->err;
+}
+
+static int check_close_racing_peer_close(chk *c, pair *p, int x) { return close_racing_write(c, p, x, false); }
+static int check_close_racing_peer_abort(chk *c, pair *p, int x) { return close_racing_write(c, p, x, true); }
+
 static int check_close_blocked_write(chk *c, pair *p, int x)
 {
     eddy_nursery nu;
@@ -1170,6 +1192,8 @@ static const struct check {
     {"abort_blocked_read", check_abort_blocked_read, O_FWD | O_REV},
     {"close_blocked_write", check_close_blocked_write, O_FWD | O_REV | O_BOUNDED},
     {"abort_blocked_write", check_abort_blocked_write, O_FWD | O_REV | O_BOUNDED},
+    {"close_racing_write_peer_close", check_close_racing_peer_close, O_FWD | O_REV | O_BOUNDED},
+    {"close_racing_write_peer_abort", check_close_racing_peer_abort, O_FWD | O_REV | O_BOUNDED},
     {"peer_closed_blocked_write", check_peer_closed_blocked_write, O_FWD | O_REV | O_BOUNDED},
     {"peer_aborted_blocked_write", check_peer_aborted_blocked_write, O_FWD | O_REV | O_BOUNDED},
     {"peer_aborted_blocked_read", check_peer_aborted_blocked_read, O_FWD | O_REV},

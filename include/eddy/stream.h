@@ -81,7 +81,8 @@ EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len
  * accepted, also when an error is returned: a cancelled write loses no byte it reported.
  * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled (while waiting for its turn or part-way);
  * -EPIPE after eddy_stream_shutdown_write or when the peer has closed; -ECONNRESET; -EBADF if
- * the stream is being closed; -EPERM outside a task; -EINVAL if s is NULL, or buf is NULL
+ * the stream is being closed (also when the peer's close or reset woke the write just before
+ * the close); -EPERM outside a task; -EINVAL if s is NULL, or buf is NULL
  * with len > 0. SIGPIPE never fires. */
 EDDY_API EDDY_WUR int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written);
 /* eddy_stream_write without the count. Same returns. */

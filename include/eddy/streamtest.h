@@ -97,6 +97,9 @@ typedef struct eddy_stream_factory {
  *                    whose stream is closed before it ran, gets -EBADF
  *   close_blocked_write, abort_blocked_write
  *                    the same for a writer stuck on a full buffer
+ *   close_racing_write_peer_close, close_racing_write_peer_abort
+ *                    a writer stuck on a full buffer, woken by the peer's close or abort,
+ *                    whose stream is closed before it ran, gets -EBADF
  *   peer_closed_blocked_write, peer_aborted_blocked_write
  *                    a writer stuck on a full buffer wakes with -EPIPE or -ECONNRESET when
  *                    the peer closes or aborts

@@ -129,7 +129,10 @@ int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len, size_t 
         }
         ssize_t n = s->vt->write(s, p + done, len - done);
         if (n < 0) {
-            rc = (int)n;
+            /* Closing began while it was suspended: -EBADF whatever woke it first (the peer's
+             * close or reset: a memory stream's write reports that, a descriptor's is woken
+             * with -EBADF by close), as eddy_stream_read does. */
+            rc = s->closing ? -EBADF : (int)n;
             break;
         }
         done += (size_t)n;
