@@ -101,7 +101,8 @@ static int writer_body(wjob *j)
     unsigned calls = 0;
     while (j->written < j->n) {
         size_t left = j->n - j->written;
-        size_t k = j->rng ? eddy__st_rnd_size(&j->rng, left < cap ? left : cap) : left < cap ? left : cap;
+        size_t k = left < cap ? left : cap;
+        if (j->rng) k = eddy__st_rnd_size(&j->rng, k);
         eddy__st_fill(j->seed, j->off + j->written, buf, k);
         size_t w = 0;
         bool v = j->writev || (j->rng && calls % 4 == 3);
@@ -166,7 +167,7 @@ static int reader_body(rjob *j, unsigned char *buf)
         if ((size_t)r > k) return j->rc = fail(c, "read of %zu returned %zd", k, r);
         size_t bad = eddy__st_mismatch(j->seed, j->off + j->got, buf, (size_t)r);
         if (bad < (size_t)r)
-            return j->rc = fail(c, "%s: byte %zu of %zu is wrong (lost, reordered or foreign bytes)",
+            return j->rc = fail(c, "%s: byte %zu of %zu is wrong (lost, reordered or foreign)",
                                 what, j->got + bad, j->n);
         j->got += (size_t)r;
     }
@@ -229,7 +230,8 @@ void eddy__st_nclose(chk *c, eddy_nursery *n)
 {
     c->nu = NULL;
     int rc = eddy_nursery_close(n);
-    if (rc < 0 && !c->err) (void)eddy__st_fail_code(c, rc, "a task of the check failed: %s", RC(rc));
+    if (rc < 0 && !c->err)
+        (void)eddy__st_fail_code(c, rc, "a task of the check failed: %s", RC(rc));
 }
 
 int eddy__st_spawn(chk *c, eddy_nursery *n, int (*fn)(void *), void *arg, eddy_task **h)
@@ -271,7 +273,8 @@ int eddy__st_write_until_error(chk *c, eddy_stream *s, const char *why)
             continue;
         }
         if (!is_peer_gone(rc))
-            return fail(c, "write to a peer that %s: want -EPIPE or -ECONNRESET, got %s", why, RC(rc));
+            return fail(c, "write to a peer that %s: want -EPIPE or -ECONNRESET, got %s", why,
+                        RC(rc));
         rc = eddy_stream_write(s, c->rbuf, 1, &w);
         if (!is_peer_gone(rc) || w != 0)
             return fail(c, "second write to a peer that %s: want -EPIPE or -ECONNRESET and "
@@ -340,7 +343,8 @@ int eddy_check_stream(const eddy_stream_factory *f)
                 eddy_cancel_scope cs;
                 EDDY_CANCEL_SCOPE(&cs, .timeout = guard, .fail = true) { (void)ck->fn(&c, &p, x); }
                 if (cs.cancelled_caught)
-                    (void)eddy__st_fail_code(&c, -ETIMEDOUT, "did not finish within %.3g s", (double)guard / 1e9);
+                    (void)eddy__st_fail_code(&c, -ETIMEDOUT, "did not finish within %.3g s",
+                                             (double)guard / 1e9);
             }
             for (int e = 0; e < 2; e++)
                 if (p.s[e]) {

@@ -67,8 +67,13 @@ static int check_transfer(chk *c, pair *p, int x)
         uint64_t seed = c->seed + 20 + (uint64_t)d;
         w[d] = (wjob){.c = c, .p = p, .idx = d, .seed = seed, .n = c->volume,
                       .rng = mix64(seed) | 1, .then = hc ? THEN_SHUTDOWN : THEN_NONE};
-        r[d] = (rjob){.c = c, .s = p->s[1 - d], .seed = seed, .n = c->volume, .eof = hc,
-                      .rng = mix64(seed + 1) | 1, .what = d ? "bytes from b to a" : "bytes from a to b"};
+        r[d] = (rjob){.c = c,
+                      .s = p->s[1 - d],
+                      .seed = seed,
+                      .n = c->volume,
+                      .eof = hc,
+                      .rng = mix64(seed + 1) | 1,
+                      .what = d ? "bytes from b to a" : "bytes from a to b"};
         if (eddy__st_spawn(c, &nu, eddy__st_writer_task, &w[d], NULL) < 0) break;
         if (eddy__st_spawn(c, &nu, eddy__st_reader_task, &r[d], NULL) < 0) break;
     }
@@ -103,7 +108,8 @@ static int check_close_unread(chk *c, pair *p, int x)
     if (eddy__st_nopen(c, &nu) < 0) return c->err;
     wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 36, .n = n, .then = THEN_CLOSE};
     if (eddy__st_spawn(c, &nu, eddy__st_writer_task, &wj, NULL) < 0) goto out;
-    if (eddy__st_expect(c, p->s[y], wj.seed, 0, n, false, "bytes before a close with unread data") < 0)
+    if (eddy__st_expect(c, p->s[y], wj.seed, 0, n, false, "bytes before a close with unread data") <
+        0)
         goto out;
     ssize_t k = eddy_stream_read(p->s[y], c->rbuf, 1);
     if (k != 0 && k != -ECONNRESET)
@@ -118,7 +124,8 @@ static int check_half_close(chk *c, pair *p, int x)
     eddy_stream *w = p->s[x], *r = p->s[1 - x];
     if (!half_close(c)) {
         int rc = eddy_stream_shutdown_write(w);
-        if (rc != -ENOTSUP) return fail(c, "shutdown_write (NO_HALF_CLOSE): want -ENOTSUP, got %s", RC(rc));
+        if (rc != -ENOTSUP)
+            return fail(c, "shutdown_write (NO_HALF_CLOSE): want -ENOTSUP, got %s", RC(rc));
         eddy_nursery nu;
         if (eddy__st_nopen(c, &nu) < 0) return c->err;
         wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 40, .n = 5};
@@ -134,7 +141,8 @@ static int check_half_close(chk *c, pair *p, int x)
     wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 41, .n = c->volume, .chunk = c->volume};
     rjob rj = {.c = c, .s = r, .seed = wj.seed, .n = wj.n, .eof = true,
                .what = "bytes written before the shutdown"};
-    if (eddy__st_spawn(c, &nu, eddy__st_writer_task, &wj, NULL) < 0 || eddy__st_spawn(c, &nu, eddy__st_reader_task, &rj, NULL) < 0)
+    if (eddy__st_spawn(c, &nu, eddy__st_writer_task, &wj, NULL) < 0 ||
+        eddy__st_spawn(c, &nu, eddy__st_reader_task, &rj, NULL) < 0)
         goto out;
     int rc = eddy_stream_shutdown_write(w);
     if (rc != 0) {
@@ -152,7 +160,8 @@ static int check_half_close(chk *c, pair *p, int x)
     size_t wr = 1;
     rc = eddy_stream_write(w, "x", 1, &wr);
     if (rc != -EPIPE || wr != 0) {
-        (void)fail(c, "write after shutdown_write: want -EPIPE and 0 written, got %s, %zu", RC(rc), wr);
+        (void)fail(c, "write after shutdown_write: want -EPIPE and 0 written, got %s, %zu", RC(rc),
+                   wr);
         goto out;
     }
 out:
@@ -163,7 +172,8 @@ out:
     wjob back = {.c = c, .p = p, .idx = 1 - x, .seed = c->seed + 42, .n = 64 * KiB,
                  .then = THEN_SHUTDOWN};
     if (eddy__st_spawn(c, &nu, eddy__st_writer_task, &back, NULL) == 0)
-        (void)eddy__st_expect(c, w, back.seed, 0, back.n, true, "bytes sent back after the shutdown");
+        (void)eddy__st_expect(c, w, back.seed, 0, back.n, true,
+                              "bytes sent back after the shutdown");
     eddy__st_nclose(c, &nu);
     return c->err;
 }
@@ -273,7 +283,8 @@ static int check_cancelled_read(chk *c, pair *p, int x)
     /* 2. Cancelled in the same turn as the data arrives: it returns the data or nothing. */
     r1job r2 = {.s = r, .cancellable = true};
     wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 60, .n = n};
-    if (eddy__st_spawn(c, &nu, eddy__st_read1_task, &r2, &h) < 0 || eddy__st_spawn(c, &nu, eddy__st_writer_task, &wj, NULL) < 0)
+    if (eddy__st_spawn(c, &nu, eddy__st_read1_task, &r2, &h) < 0 ||
+        eddy__st_spawn(c, &nu, eddy__st_writer_task, &wj, NULL) < 0)
         goto out;
     eddy_cancel_scope_cancel(&r2.cs);
     if (eddy__st_join(c, h) < 0) goto out;
@@ -301,7 +312,8 @@ static int check_cancelled_read(chk *c, pair *p, int x)
             goto out;
         }
     }
-    (void)eddy__st_expect(c, r, wj.seed, got, n - got, false, "bytes sent around the cancelled reads");
+    (void)eddy__st_expect(c, r, wj.seed, got, n - got, false,
+                          "bytes sent around the cancelled reads");
 out:
     eddy__st_nclose(c, &nu);
     return c->err;
@@ -340,7 +352,8 @@ static int check_cancel_storm(chk *c, pair *p, int x)
     if (sz == 0) sz = 1;
     wjob w[K];
     sink k = {.c = c, .s = p->s[1 - x], .cap = K * sz, .rng = mix64(c->seed + 111) | 1};
-    if (!(k.buf = malloc(k.cap))) return eddy__st_fail_code(c, -ENOMEM, "no memory for %zu bytes", k.cap);
+    if (!(k.buf = malloc(k.cap)))
+        return eddy__st_fail_code(c, -ENOMEM, "no memory for %zu bytes", k.cap);
     eddy_task *h[K];
     uint64_t rng = mix64(c->seed + 112) | 1;
     eddy_nursery nu;
@@ -373,7 +386,8 @@ static int check_cancel_storm(chk *c, pair *p, int x)
             (void)fail(c, "writer %d returned 0 after %zu of %zu bytes", i + 1, w[i].written, sz);
             goto out;
         }
-    int rc = half_close(c) ? eddy_stream_shutdown_write(p->s[x]) : eddy__st_end_close(c, p, x, false);
+    int rc =
+        half_close(c) ? eddy_stream_shutdown_write(p->s[x]) : eddy__st_end_close(c, p, x, false);
     if (rc < 0) {
         (void)fail(c, "ending the stream: %s", RC(rc));
         goto out;
@@ -458,7 +472,8 @@ static int check_cancelled_write(chk *c, pair *p, int x)
         eddy_cancel_scope_cancel(&sj.cs);
         if (eddy__st_join(c, hs) < 0) goto out;
         if (sj.rc != -ECANCELED) {
-            (void)fail(c, "shutdown_write cancelled while queued: want -ECANCELED, got %s", RC(sj.rc));
+            (void)fail(c, "shutdown_write cancelled while queued: want -ECANCELED, got %s",
+                       RC(sj.rc));
             goto out;
         }
     }
@@ -473,7 +488,8 @@ static int check_cancelled_write(chk *c, pair *p, int x)
     if (eddy__st_expect(c, p->s[1 - x], w1.seed, 0, w1.written, false,
                "bytes the cancelled write reported") < 0)
         goto out;
-    (void)eddy__st_expect(c, p->s[1 - x], w3.seed, 0, w3.n, true, "bytes of the write after the cancelled one");
+    (void)eddy__st_expect(c, p->s[1 - x], w3.seed, 0, w3.n, true,
+                          "bytes of the write after the cancelled one");
 out:
     eddy__st_nclose(c, &nu);
     return c->err;
@@ -503,7 +519,8 @@ static int blocked_read_closed(chk *c, pair *p, int x, bool abort_it)
         (void)fail(c, "%s returned while a reader was still inside the stream", how);
         goto out;
     }
-    if (rj.rc != -EBADF) (void)fail(c, "read blocked during %s: want -EBADF, got %s", how, RC(rj.rc));
+    if (rj.rc != -EBADF)
+        (void)fail(c, "read blocked during %s: want -EBADF, got %s", how, RC(rj.rc));
 out:
     eddy__st_nclose(c, &nu);
     return c->err;
@@ -545,12 +562,27 @@ out:
     return c->err;
 }
 
-static int check_close_racing_data(chk *c, pair *p, int x) { return close_racing(c, p, x, RACE_DATA); }
-static int check_close_racing_eof(chk *c, pair *p, int x) { return close_racing(c, p, x, RACE_EOF); }
-static int check_close_racing_reset(chk *c, pair *p, int x) { return close_racing(c, p, x, RACE_RESET); }
+static int check_close_racing_data(chk *c, pair *p, int x)
+{
+    return close_racing(c, p, x, RACE_DATA);
+}
+static int check_close_racing_eof(chk *c, pair *p, int x)
+{
+    return close_racing(c, p, x, RACE_EOF);
+}
+static int check_close_racing_reset(chk *c, pair *p, int x)
+{
+    return close_racing(c, p, x, RACE_RESET);
+}
 
-static int check_close_blocked_read(chk *c, pair *p, int x) { return blocked_read_closed(c, p, x, false); }
-static int check_abort_blocked_read(chk *c, pair *p, int x) { return blocked_read_closed(c, p, x, true); }
+static int check_close_blocked_read(chk *c, pair *p, int x)
+{
+    return blocked_read_closed(c, p, x, false);
+}
+static int check_abort_blocked_read(chk *c, pair *p, int x)
+{
+    return blocked_read_closed(c, p, x, true);
+}
 
 /* A writer stuck on a full buffer is woken by the peer's close or abort, and its own stream
  * closed before it ran: -EBADF, as for a reader. */
@@ -564,15 +596,22 @@ static int close_racing_write(chk *c, pair *p, int x, bool peer_abort)
     if (wj.done) goto out; /* it ran before the close: no race to judge */
     if (eddy__st_end_close(c, p, x, false) < 0) goto out;
     if (wj.rc != -EBADF)
-        (void)fail(c, "write woken by the peer's %s, then closed before it ran: want -EBADF, got %s",
+        (void)fail(c,
+                   "write woken by the peer's %s, then closed before it ran: want -EBADF, got %s",
                    peer_abort ? "abort" : "close", RC(wj.rc));
 out:
     eddy__st_nclose(c, &nu);
     return c->err;
 }
 
-static int check_close_racing_peer_close(chk *c, pair *p, int x) { return close_racing_write(c, p, x, false); }
-static int check_close_racing_peer_abort(chk *c, pair *p, int x) { return close_racing_write(c, p, x, true); }
+static int check_close_racing_peer_close(chk *c, pair *p, int x)
+{
+    return close_racing_write(c, p, x, false);
+}
+static int check_close_racing_peer_abort(chk *c, pair *p, int x)
+{
+    return close_racing_write(c, p, x, true);
+}
 
 static int check_close_blocked_write(chk *c, pair *p, int x)
 {
@@ -585,7 +624,8 @@ static int check_close_blocked_write(chk *c, pair *p, int x)
         (void)fail(c, "close returned while a writer was still inside the stream");
         goto out;
     }
-    if (wj.rc != -EBADF) (void)fail(c, "write blocked during close: want -EBADF, got %s", RC(wj.rc));
+    if (wj.rc != -EBADF)
+        (void)fail(c, "write blocked during close: want -EBADF, got %s", RC(wj.rc));
 out:
     eddy__st_nclose(c, &nu);
     return c->err;
@@ -652,7 +692,8 @@ static int check_abort_blocked_write(chk *c, pair *p, int x)
         (void)fail(c, "abort returned while a writer was still inside the stream");
         goto out;
     }
-    if (wj.rc != -EBADF) (void)fail(c, "write blocked during abort: want -EBADF, got %s", RC(wj.rc));
+    if (wj.rc != -EBADF)
+        (void)fail(c, "write blocked during abort: want -EBADF, got %s", RC(wj.rc));
 out:
     eddy__st_nclose(c, &nu);
     return c->err;
@@ -703,7 +744,8 @@ static int check_callback(chk *c, pair *p, int x)
         (void)fail(c, "the callback did not run within 1000 yields");
         goto out;
     }
-    if (cb.read1 != -EPERM) (void)fail(c, "read from a callback: want -EPERM, got %s", RC(cb.read1));
+    if (cb.read1 != -EPERM)
+        (void)fail(c, "read from a callback: want -EPERM, got %s", RC(cb.read1));
     if (cb.read0 != -EPERM)
         (void)fail(c, "read of 0 bytes from a callback: want -EPERM, got %s", RC(cb.read0));
     if (cb.write != -EPERM || cb.written != 0)
@@ -715,7 +757,8 @@ static int check_callback(chk *c, pair *p, int x)
     if (cb.shutdown != -EPERM)
         (void)fail(c, "shutdown_write from a callback: want -EPERM, got %s", RC(cb.shutdown));
     if (cb.close != -EBUSY) {
-        (void)fail(c, "close from a callback while a task reads: want -EBUSY, got %s", RC(cb.close));
+        (void)fail(c, "close from a callback while a task reads: want -EBUSY, got %s",
+                   RC(cb.close));
         if (cb.close != -EBUSY) p->s[1 - x] = NULL; /* it may be gone: do not touch it again */
         goto out;
     }

@@ -111,7 +111,10 @@ EDDY__ST_HIDDEN int eddy__st_fail_code(chk *c, int code, const char *fmt, ...)
 #define fail(c, ...) eddy__st_fail_code((c), -EPROTO, __VA_ARGS__)
 
 static inline bool one_way(const chk *c) { return c->f->flags & EDDY_STREAMTEST_ONE_WAY; }
-static inline bool half_close(const chk *c) { return !(c->f->flags & EDDY_STREAMTEST_NO_HALF_CLOSE); }
+static inline bool half_close(const chk *c)
+{
+    return !(c->f->flags & EDDY_STREAMTEST_NO_HALF_CLOSE);
+}
 static inline bool is_peer_gone(int rc) { return rc == -EPIPE || rc == -ECONNRESET; }
 
 /* ---- the byte pattern and sizes ---- */
@@ -119,7 +122,8 @@ static inline bool is_peer_gone(int rc) { return rc == -EPIPE || rc == -ECONNRES
 /* Bytes [off, off + n) of the stream named by seed: no period a reordering could hide in. */
 EDDY__ST_HIDDEN void eddy__st_fill(uint64_t seed, uint64_t off, unsigned char *p, size_t n);
 /* Index of the first byte of p that is not the pattern, or n. */
-EDDY__ST_HIDDEN size_t eddy__st_mismatch(uint64_t seed, uint64_t off, const unsigned char *p, size_t n);
+EDDY__ST_HIDDEN size_t eddy__st_mismatch(uint64_t seed, uint64_t off, const unsigned char *p,
+                                         size_t n);
 /* Log-uniform in [1, max]: as many tiny sizes as huge ones. */
 EDDY__ST_HIDDEN size_t eddy__st_rnd_size(uint64_t *s, size_t max);
 
@@ -136,7 +140,8 @@ EDDY__ST_HIDDEN int eddy__st_expect(chk *c, eddy_stream *s, uint64_t seed, uint6
 EDDY__ST_HIDDEN int eddy__st_nopen(chk *c, eddy_nursery *n);
 EDDY__ST_HIDDEN void eddy__st_nclose(chk *c, eddy_nursery *n);
 /* Spawn fn(arg) in n (h: joinable); join t. */
-EDDY__ST_HIDDEN int eddy__st_spawn(chk *c, eddy_nursery *n, int (*fn)(void *), void *arg, eddy_task **h);
+EDDY__ST_HIDDEN int eddy__st_spawn(chk *c, eddy_nursery *n, int (*fn)(void *), void *arg,
+                                   eddy_task **h);
 EDDY__ST_HIDDEN int eddy__st_join(chk *c, eddy_task *t);
 /* Close (or abort) end i of p and clear its slot. */
 EDDY__ST_HIDDEN int eddy__st_end_close(chk *c, pair *p, int i, bool abort_it);

@@ -1,7 +1,8 @@
 /* X3: the stream conformance suite (eddy_check_stream) over every stream implementation:
- * TCP (IPv4, IPv6, connect by name: "localhost" races ::1, refused, against 127.0.0.1), Unix sockets (pairs, abstract and path listeners),
- * pipes, descriptor streams over sockets and pipes, memory pairs with each evil hook, and a
- * stream stacked on another one the way a library user would write it. Plus the checker's
+ * TCP (IPv4, IPv6, connect by name: "localhost" races a refused ::1 against 127.0.0.1),
+ * Unix sockets (pairs, abstract and path listeners), pipes, descriptor streams over sockets
+ * and pipes, memory pairs with each evil hook, and a stream stacked on another one the way a
+ * library user would write it. Plus the checker's
  * own contract: it must fail a broken stream, name the factory's error, refuse bad calls.
  *
  * Everything runs on the virtual clock. Memory streams keep the checks' guard timeout (their
@@ -29,8 +30,8 @@ static int mem_make(void *ctx, eddy_stream **a, eddy_stream **b)
 
 static int check_mem(const char *name, const eddy_memstream_hooks *h, size_t volume)
 {
-    return eddy_check_stream(&(eddy_stream_factory){.name = name, .make = mem_make, .ctx = (void *)h,
-                                                    .kind = "mem", .volume = volume});
+    return eddy_check_stream(&(eddy_stream_factory){
+        .name = name, .make = mem_make, .ctx = (void *)h, .kind = "mem", .volume = volume});
 }
 
 EDDY_TEST(conform_mem_plain) { EDDY_OK(check_mem("mem", NULL, 0)); return 0; }
@@ -137,9 +138,11 @@ static int socketpair_make(void *ctx, eddy_stream **a, eddy_stream **b)
 
 EDDY_TEST(conform_unix_socketpair)
 {
-    EDDY_OK(eddy_check_stream(&(eddy_stream_factory){.name = "unix socketpair", .make = socketpair_make,
+    EDDY_OK(eddy_check_stream(&(eddy_stream_factory){.name = "unix socketpair",
+                                                     .make = socketpair_make,
                                                      .kind = "unix",
-                                                     .flags = EDDY_STREAMTEST_NO_RESET, KERNEL}));
+                                                     .flags = EDDY_STREAMTEST_NO_RESET,
+                                                     KERNEL}));
     return 0;
 }
 
@@ -325,7 +328,10 @@ static ssize_t layer_write(eddy_stream *s, const void *buf, size_t len)
     return w > 0 ? (ssize_t)w : rc; /* the part accepted counts even when cancelled after it */
 }
 
-static int layer_shutdown(eddy_stream *s) { return eddy_stream_shutdown_write(((layer *)s)->inner); }
+static int layer_shutdown(eddy_stream *s)
+{
+    return eddy_stream_shutdown_write(((layer *)s)->inner);
+}
 
 static void layer_interrupt(eddy_stream *s)
 {
@@ -434,6 +440,7 @@ EDDY_TEST(check_stream_bad_arguments)
 
 EDDY_TEST_EX(check_stream_outside_task, .raw = true)
 {
-    EDDY_CHECK_EQ(eddy_check_stream(&(eddy_stream_factory){.name = "mem", .make = mem_make}), -EPERM);
+    EDDY_CHECK_EQ(eddy_check_stream(&(eddy_stream_factory){.name = "mem", .make = mem_make}),
+                  -EPERM);
     return 0;
 }
