@@ -84,6 +84,21 @@ EDDY_TEST(conform_mem_all_hooks)
     return 0;
 }
 
+/* Other byte patterns and sizes (the factory's seed), and other interleavings of the same
+ * tasks (the scheduler's seed permutes the ready queue). */
+static int check_mem_evil_seeded(uint64_t seed)
+{
+    return eddy_check_stream(&(eddy_stream_factory){
+        .name = "mem all hooks, seeded", .make = mem_make, .kind = "mem", .volume = 64 * 1024,
+        .seed = seed,
+        .ctx = &(eddy_memstream_hooks){.capacity = 5, .max_read = 3, .max_write = 2,
+                                       .read_delay = EDDY_USEC(3), .write_delay = EDDY_USEC(1)}});
+}
+
+EDDY_TEST_EX(conform_mem_seed_1, .sched_seed = 1) { EDDY_OK(check_mem_evil_seeded(1)); return 0; }
+EDDY_TEST_EX(conform_mem_seed_2, .sched_seed = 2) { EDDY_OK(check_mem_evil_seeded(2)); return 0; }
+EDDY_TEST_EX(conform_mem_seed_3, .sched_seed = 3) { EDDY_OK(check_mem_evil_seeded(3)); return 0; }
+
 /* ---- TCP --------------------------------------------------------------------------------- */
 
 typedef struct tcp_ctx {

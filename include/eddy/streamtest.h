@@ -96,7 +96,8 @@ typedef struct eddy_stream_factory {
  *                    a blocked reader woken by data, by the peer's close or by its abort,
  *                    whose stream is closed before it ran, gets -EBADF
  *   close_blocked_write, abort_blocked_write
- *                    the same for a writer stuck on a full buffer
+ *                    the same for a writer stuck on a full buffer; after the close the
+ *                    peer reads exactly the bytes it reported written, then 0
  *   close_racing_write_peer_close, close_racing_write_peer_abort
  *                    a writer stuck on a full buffer, woken by the peer's close or abort,
  *                    whose stream is closed before it ran, gets -EBADF
