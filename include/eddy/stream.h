@@ -102,7 +102,10 @@ EDDY_API EDDY_WUR int eddy_stream_writev(eddy_stream *s, const struct iovec *iov
  * (-ENOTCONN). */
 EDDY_API EDDY_WUR int eddy_stream_shutdown_write(eddy_stream *s);
 
-/* B8: graceful close: data already written is still delivered (TCP: FIN after it). Tasks
+/* B8: graceful close: data already written is still delivered (TCP: FIN after it). A socket
+ * (TCP, Unix) that still holds unread incoming data resets the connection instead (the
+ * kernel's rule): the peer reads what had arrived, then -ECONNRESET, and on a real network
+ * bytes still in flight may be lost; read to end of stream first for a clean close. Tasks
  * blocked on s are woken with -EBADF first; returns once none of them touches s and the
  * kernel no longer holds the caller's memory; s is freed. Not a cancellation point.
  * Returns 0 or the transport's close error (-EIO); s is freed in every case. NULL: 0.
