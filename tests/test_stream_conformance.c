@@ -12,6 +12,8 @@
  * left to the runner's real-time limit. */
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -419,6 +421,107 @@ EDDY_TEST(check_stream_catches_a_lost_byte)
                                                            .make = layer_make, .ctx = &mode,
                                                            .volume = 64 * 1024}),
                   -EPROTO);
+    return 0;
+}
+
+/* A one-way stream over a raw pipe that writes with plain write(2) and does not ignore
+ * SIGPIPE: the checker must notice the signal that would have killed the process. */
+typedef struct rawpipe {
+    eddy_stream base;
+    int fd;
+} rawpipe;
+
+static ssize_t raw_read(eddy_stream *s, void *buf, size_t len)
+{
+    rawpipe *r = (rawpipe *)s;
+    for (;;) {
+        ssize_t n = read(r->fd, buf, len);
+        if (n >= 0) return n;
+        if (errno != EAGAIN) return -errno;
+        int rc = eddy_wait_fd(r->fd, EDDY_READ);
+        if (rc < 0) return rc;
+    }
+}
+
+static ssize_t raw_write(eddy_stream *s, const void *buf, size_t len)
+{
+    rawpipe *r = (rawpipe *)s;
+    for (;;) {
+        ssize_t n = write(r->fd, buf, len);
+        if (n >= 0) return n;
+        if (errno != EAGAIN) return -errno;
+        int rc = eddy_wait_fd(r->fd, EDDY_WRITE);
+        if (rc < 0) return rc;
+    }
+}
+
+static void raw_interrupt(eddy_stream *s) { (void)eddy_fd_forget(((rawpipe *)s)->fd); }
+
+static int raw_close(eddy_stream *s, bool graceful)
+{
+    (void)graceful;
+    rawpipe *r = (rawpipe *)s;
+    (void)eddy_fd_forget(r->fd);
+    close(r->fd);
+    free(r);
+    return 0;
+}
+
+static const eddy_stream_vt raw_vt = {.kind = "raw", .read = raw_read, .write = raw_write,
+                                      .interrupt = raw_interrupt, .close = raw_close};
+
+static int raw_make(void *ctx, eddy_stream **a, eddy_stream **b)
+{
+    (void)ctx;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) return -errno;
+    rawpipe *w = malloc(sizeof *w), *r = malloc(sizeof *r);
+    if (!w || !r) {
+        free(w);
+        free(r);
+        close(p[0]);
+        close(p[1]);
+        return -ENOMEM;
+    }
+    w->fd = p[1];
+    r->fd = p[0];
+    eddy_stream_init(&w->base, &raw_vt);
+    eddy_stream_init(&r->base, &raw_vt);
+    *a = &w->base;
+    *b = &r->base;
+    return 0;
+}
+
+EDDY_TEST(check_stream_catches_sigpipe)
+{
+    struct sigaction sa;
+    EDDY_CHECK(sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL);
+    /* The report goes to stderr: catch it in a file. */
+    char path[] = "/tmp/eddy-conform-stderr-XXXXXX";
+    int log = mkstemp(path);
+    EDDY_CHECK(log >= 0);
+    EDDY_CHECK(unlink(path) == 0);
+    fflush(stderr);
+    int saved = dup(2);
+    EDDY_CHECK(saved >= 0 && dup2(log, 2) == 2);
+    int rc = eddy_check_stream(&(eddy_stream_factory){
+        .name = "write(2) without SIGPIPE handling (expected to fail)", .make = raw_make,
+        .flags = EDDY_STREAMTEST_ONE_WAY | EDDY_STREAMTEST_NO_HALF_CLOSE | EDDY_STREAMTEST_NO_RESET,
+        .volume = 4096});
+    fflush(stderr);
+    EDDY_CHECK(dup2(saved, 2) == 2);
+    close(saved);
+    EDDY_CHECK_EQ(rc, -EPROTO);
+    char buf[8192];
+    ssize_t n = pread(log, buf, sizeof buf - 1, 0);
+    close(log);
+    EDDY_CHECK(n > 0);
+    buf[n] = 0;
+    EDDY_CHECK(strstr(buf, "closed_peer: SIGPIPE was raised") != NULL);
+    /* Still alive, and the signal was consumed: nothing is pending, the mask is restored. */
+    sigset_t pend, mask;
+    EDDY_CHECK(sigpending(&pend) == 0 && !sigismember(&pend, SIGPIPE));
+    EDDY_CHECK(pthread_sigmask(SIG_SETMASK, NULL, &mask) == 0 && !sigismember(&mask, SIGPIPE));
     return 0;
 }
 
