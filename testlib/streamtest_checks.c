@@ -443,6 +443,36 @@ static int shutdown_task(void *arg)
     return 0;
 }
 
+/* A shutdown queued behind a writer stuck on the buffer; the writer is cancelled: the
+ * shutdown goes ahead, and the peer reads exactly the writer's reported bytes, then 0. */
+static int check_shutdown_after_cancelled(chk *c, pair *p, int x)
+{
+    if (!half_close(c)) return 0;
+    eddy_nursery nu;
+    if (eddy__st_nopen(c, &nu) < 0) return c->err;
+    wjob w = {.c = c, .p = p, .idx = x, .seed = c->seed + 75, .n = STUCK_LIMIT,
+              .cancellable = true, .quiet = true};
+    shjob sj = {.s = p->s[x]};
+    eddy_task *hw, *hs;
+    if (start_stuck_writer(c, &nu, &w, &hw) < 0) goto out;
+    if (eddy__st_spawn(c, &nu, shutdown_task, &sj, &hs) < 0) goto out;
+    eddy_cancel_scope_cancel(&w.cs);
+    if (eddy__st_join(c, hw) < 0 || eddy__st_join(c, hs) < 0) goto out;
+    if (w.rc != -ECANCELED) {
+        (void)fail(c, "writer cancelled part-way: want -ECANCELED, got %s", RC(w.rc));
+        goto out;
+    }
+    if (sj.rc != 0) {
+        (void)fail(c, "shutdown_write queued behind the cancelled writer: %s", RC(sj.rc));
+        goto out;
+    }
+    (void)eddy__st_expect(c, p->s[1 - x], w.seed, 0, w.written, true,
+                          "bytes of the cancelled writer ahead of the shutdown");
+out:
+    eddy__st_nclose(c, &nu);
+    return c->err;
+}
+
 static int check_cancelled_write(chk *c, pair *p, int x)
 {
     eddy_nursery nu;
@@ -618,7 +648,9 @@ static int check_close_blocked_write(chk *c, pair *p, int x)
     eddy_nursery nu;
     if (eddy__st_nopen(c, &nu) < 0) return c->err;
     wjob wj = {.c = c, .p = p, .idx = x, .seed = c->seed + 80, .n = STUCK_LIMIT, .quiet = true};
+    shjob sj = {.s = p->s[x]}; /* a shutdown queued behind the writer */
     if (start_stuck_writer(c, &nu, &wj, NULL) < 0) goto out;
+    if (half_close(c) && eddy__st_spawn(c, &nu, shutdown_task, &sj, NULL) < 0) goto out;
     if (eddy__st_end_close(c, p, x, false) < 0) goto out;
     if (!wj.done) {
         (void)fail(c, "close returned while a writer was still inside the stream");
@@ -626,6 +658,10 @@ static int check_close_blocked_write(chk *c, pair *p, int x)
     }
     if (wj.rc != -EBADF) {
         (void)fail(c, "write blocked during close: want -EBADF, got %s", RC(wj.rc));
+        goto out;
+    }
+    if (half_close(c) && sj.rc != -EBADF) {
+        (void)fail(c, "shutdown_write queued during close: want -EBADF, got %s", RC(sj.rc));
         goto out;
     }
     /* A graceful close still delivers what was accepted: exactly the reported bytes. */
@@ -848,6 +884,7 @@ const eddy__st_check eddy__st_checks[] = {
     {"busy_reader", check_busy_reader, O_FWD | O_REV},
     {"cancelled_read", check_cancelled_read, O_FWD | O_REV},
     {"cancelled_write", check_cancelled_write, O_FWD | O_REV | O_BOUNDED},
+    {"shutdown_after_cancelled", check_shutdown_after_cancelled, O_FWD | O_REV | O_BOUNDED},
     {"cancel_storm", check_cancel_storm, O_FWD | O_REV},
     {"close_blocked_read", check_close_blocked_read, O_FWD | O_REV},
     {"close_racing_data", check_close_racing_data, O_FWD | O_REV},

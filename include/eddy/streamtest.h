@@ -86,6 +86,9 @@ typedef struct eddy_stream_factory {
  *   cancelled_write  a writer (writev) cancelled part-way reports in written exactly the
  *                    bytes the peer reads before the next write's; a writer and a
  *                    shutdown_write cancelled while queued behind it do nothing
+ *   shutdown_after_cancelled
+ *                    a shutdown_write queued behind a writer that is then cancelled goes
+ *                    ahead: the peer reads exactly the writer's reported bytes, then 0
  *   cancel_storm     eight writers, cancelled at random moments while a reader drains the
  *                    stream: it holds exactly each one's reported bytes, in call order
  *   close_blocked_read, abort_blocked_read
@@ -96,8 +99,9 @@ typedef struct eddy_stream_factory {
  *                    a blocked reader woken by data, by the peer's close or by its abort,
  *                    whose stream is closed before it ran, gets -EBADF
  *   close_blocked_write, abort_blocked_write
- *                    the same for a writer stuck on a full buffer; after the close the
- *                    peer reads exactly the bytes it reported written, then 0
+ *                    the same for a writer stuck on a full buffer (and a shutdown_write
+ *                    queued behind it); after the close the peer reads exactly the bytes
+ *                    the writer reported, then 0
  *   close_racing_write_peer_close, close_racing_write_peer_abort
  *                    a writer stuck on a full buffer, woken by the peer's close or abort,
  *                    whose stream is closed before it ran, gets -EBADF
