@@ -4,12 +4,13 @@
  * (pinned to the other CPU) runs one tiny callback per item (a counter increment). The clock
  * starts when the producer starts and stops when the loop has run the n-th item.
  *   eddy_post: eddy_loop_post_ts with caller-owned eddy_ts_call nodes (no allocation);
- *   eddy_call: eddy_loop_call_ts (malloc per item on the producer, free on the loop);
+ *   eddy_call: eddy_loop_call_ts (nodes eddy allocates and recycles: a fresh loop and
+ *              producer thread each round, so the node pool warms up inside the timing);
  *   uv_async:  the usual libuv pattern: a pthread mutex-protected intrusive queue (caller-
  *              owned nodes, like eddy_post) and uv_async_send; the async callback swaps the
  *              queue out under the lock and runs the items;
- *   uv_malloc: the same with a malloc'd node per item, freed by the loop (the fair anchor
- *              for eddy_call).
+ *   uv_malloc: the same with a malloc'd node per item, freed by the loop (the like-for-like
+ *              anchor for what eddy_call did before its nodes were recycled).
  * Rounds rotate the variants. Goal: eddy at least as fast as uv_async. */
 #include <pthread.h>
 #include <sched.h>

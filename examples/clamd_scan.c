@@ -18,13 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bufread.h"
 #include "eddy.h"
 
 #define TIMEOUT_S 30
 #define CHUNK 4096       /* bytes of the file per INSTREAM chunk */
 #define REPLY_MAX 1024   /* a longer reply is refused, not buffered without bound */
-#define MAX_ADDRS 8
 
 enum { EXIT_CLEAN = 0, EXIT_VIRUS = 1, EXIT_ERROR = 2 };
 
@@ -43,36 +41,30 @@ static void fail(const char *fmt, const char *a, int err)
     fputc('\n', stderr);
 }
 
-/* Connect to host:port: a numeric address directly, a name through the resolver, trying its
- * addresses in order. Returns 0 and *out, or the last error. */
+/* Connect to host:port: a numeric address directly, a name through eddy_tcp_connect
+ * (resolution, then Happy Eyeballs over the addresses). Returns 0 and *out, or an error. */
 static int connect_to(const char *host, uint16_t port, eddy_stream **out)
 {
-    eddy_sockaddr addrs[MAX_ADDRS];
-    int n = 1;
-    if (eddy_sockaddr_parse(host, port, &addrs[0]) < 0) {
-        n = eddy_resolve(host, port, AF_UNSPEC, addrs, MAX_ADDRS);
-        if (n < 0) return n;
-    }
-    int rc = -EHOSTUNREACH;
-    for (int i = 0; i < n; i++) {
-        rc = eddy_tcp_connect_addr(&addrs[i], out);
-        if (rc == 0 || rc == -ECANCELED || rc == -ETIMEDOUT) break;
-    }
-    return rc;
+    eddy_sockaddr a;
+    if (eddy_sockaddr_parse(host, port, &a) == 0) return eddy_tcp_connect_addr(&a, out);
+    return eddy_tcp_connect(host, port, NULL, out);
 }
 
 /* The command, the file as INSTREAM chunks, then the terminator. Returns 0, a negative
- * errno from the stream, or 1 for a file read error (reported here). */
-static int send_stream(eddy_stream *s, const struct scan *sc)
+ * errno from the connection, or 1 for a file read error (reported here). The file is read
+ * as a stream too, so a pipe ("clamd_scan /dev/stdin") waits without blocking the loop and
+ * the time limit covers it. */
+static int send_stream(eddy_stream *s, eddy_stream *in, const char *file)
 {
     static const char cmd[] = "zINSTREAM"; /* sizeof includes the NUL clamd expects */
     int rc = eddy_stream_write_all(s, cmd, sizeof cmd);
     if (rc < 0) return rc;
     unsigned char buf[4 + CHUNK];
     for (;;) {
-        ssize_t n = read(sc->fd, buf + 4, CHUNK);
+        ssize_t n = eddy_stream_read(in, buf + 4, CHUNK);
+        if (n == -ETIMEDOUT || n == -ECANCELED) return (int)n;
         if (n < 0) {
-            fail("reading %s", sc->file, -errno);
+            fail("reading %s", file, (int)n);
             return 1;
         }
         buf[0] = (unsigned char)((size_t)n >> 24);
@@ -93,21 +85,25 @@ static void sanitize(char *s)
 
 /* Read and judge the reply line: EXIT_CLEAN, EXIT_VIRUS (the name in name[REPLY_MAX + 1]),
  * EXIT_ERROR (already reported), or a negative errno from the stream (not reported). */
-static int read_reply(xbuf *rb, char *name)
+static int read_reply(eddy_bufreader *br, char *name)
 {
-    char line[REPLY_MAX + 1];
-    bool partial;
-    ssize_t n = xb_read_until(rb, '\0', '\n', line, REPLY_MAX, &partial);
+    static const eddy_sep ends[] = {{"\0", 1}, {"\n", 1}}; /* z commands: NUL; n: newline */
+    eddy_span sp;
+    ssize_t n = eddy_read_until(br, ends, 2, REPLY_MAX + 1, &sp);
     if (n == -EMSGSIZE) {
         fail("reply longer than %s bytes", "1024", 0);
         return EXIT_ERROR;
     }
-    if (n == -ENODATA) {
-        fail("%s", partial ? "connection closed in the middle of the reply"
-                           : "connection closed before a reply", 0);
+    if (n == 0 || n == -EPIPE) {
+        fail("%s", n ? "connection closed in the middle of the reply"
+                     : "connection closed before a reply", 0);
         return EXIT_ERROR;
     }
     if (n < 0) return (int)n;
+    char line[REPLY_MAX + 1];
+    n = (ssize_t)sp.len - 1; /* without the separator */
+    memcpy(line, sp.data, (size_t)n);
+    line[n] = 0;
     sanitize(line);
     static const char prefix[] = "stream: ";
     const size_t pl = sizeof prefix - 1, sl = 6; /* strlen(" FOUND"), strlen(" ERROR") */
@@ -137,12 +133,16 @@ static void exchange(struct scan *sc)
         fail("cannot connect to clamd at %s", where, rc);
         return;
     }
-    rc = send_stream(s, sc);
-    xbuf rb;
-    xb_init(&rb, s);
+    char rbuf[REPLY_MAX + 1];
+    eddy_bufreader br;
+    eddy_stream *in = NULL;
+    rc = eddy_bufreader_init(&br, s, rbuf, sizeof rbuf);
+    if (rc == 0) rc = eddy_fd_stream(sc->fd, EDDY_FD_NOCLOSE, &in);
+    if (rc == 0) rc = send_stream(s, in, sc->file);
+    (void)eddy_stream_close(in); /* NOCLOSE: the descriptor stays open, its flags restored */
     char name[REPLY_MAX + 1];
     if (rc == 0) {
-        int v = read_reply(&rb, name);
+        int v = read_reply(&br, name);
         if (v == EXIT_CLEAN) printf("No virus. Everything is safe.\n");
         if (v == EXIT_VIRUS) printf("Found a virus! %s\n", name);
         if (v == -ECONNRESET) fail("%s", "connection closed before a reply", v);
@@ -151,7 +151,7 @@ static void exchange(struct scan *sc)
     } else if (rc == -EPIPE || rc == -ECONNRESET) {
         /* The server stopped taking data; it may have said why before it closed. Either
          * way a file that was not sent whole has no verdict. */
-        if (read_reply(&rb, name) != EXIT_ERROR) fail("%s", "connection closed while sending", rc);
+        if (read_reply(&br, name) != EXIT_ERROR) fail("%s", "connection closed while sending", rc);
     } else if (rc < 0) {
         fail("%s", "sending the file", rc);
     }

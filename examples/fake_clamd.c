@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bufread.h"
 #include "eddy.h"
 
 #define STREAM_MAX (25u * 1024 * 1024) /* clamd's default StreamMaxLength */
@@ -64,81 +63,83 @@ static int reply(eddy_stream *s, const char *msg, char term)
 
 /* After an error reply: say nothing more, and read what the client still sends (bounded
  * in time) so that closing does not reset the connection before it has read the reply. */
-static void drain(xbuf *rb)
+static void drain(eddy_bufreader *br)
 {
-    if (eddy_stream_shutdown_write(rb->s) < 0) return;
+    if (eddy_stream_shutdown_write(br->stream) < 0) return;
     EDDY_MOVE_ON_AFTER(DRAIN_TIMEOUT)
     {
         char junk[4096];
-        while (xb_read_some(rb, junk, sizeof junk) > 0) {
+        while (eddy_bufreader_read(br, junk, sizeof junk) > 0) {
         }
     }
 }
 
-/* INSTREAM: chunks until the zero length. Returns 0 after replying, or a negative errno. */
-static int instream(xbuf *rb, char term)
+/* INSTREAM: chunks until the zero length. Returns 0 after replying, or a negative errno
+ * (-EPIPE: the client went away mid-stream). */
+static int instream(eddy_bufreader *br, char term)
 {
     scanner sc = {.carry = 0, .found = false};
     size_t total = 0;
     for (;;) {
         unsigned char h[4];
-        ssize_t n = xb_read_exact(rb, h, 4);
-        if (n < 0) return (int)n;
-        if (n < 4) return -EPIPE; /* the client went away mid-stream */
+        int rc = eddy_read_exactly(br, h, 4, NULL);
+        if (rc < 0) return rc;
         uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
         if (len == 0) break;
         if (len > STREAM_MAX - total) {
-            int rc = reply(rb->s, "INSTREAM size limit exceeded. ERROR", term);
-            if (rc == 0) drain(rb);
+            rc = reply(br->stream, "INSTREAM size limit exceeded. ERROR", term);
+            if (rc == 0) drain(br);
             return rc;
         }
         total += len;
         while (len > 0) {
             char piece[4096];
-            n = xb_read_some(rb, piece, len < sizeof piece ? len : sizeof piece);
+            ssize_t n = eddy_bufreader_read(br, piece, len < sizeof piece ? len : sizeof piece);
             if (n < 0) return (int)n;
             if (n == 0) return -EPIPE;
             scan_piece(&sc, piece, (size_t)n);
             len -= (uint32_t)n;
         }
     }
-    return reply(rb->s, sc.found ? "stream: Eicar-Signature FOUND" : "stream: OK", term);
+    return reply(br->stream, sc.found ? "stream: Eicar-Signature FOUND" : "stream: OK", term);
+}
+
+/* One command: its first byte says the framing (clamd's z: NUL-terminated, n: newline). */
+static int command(eddy_bufreader *br)
+{
+    char first;
+    size_t got = 0;
+    int rc = eddy_read_exactly(br, &first, 1, &got);
+    if (rc == -EPIPE) return 0; /* closed without a command: nothing to answer */
+    if (rc < 0) return rc;
+    /* Anything else is not a command (a bare word ends in a newline there, so answer in
+     * that form). */
+    bool framed = first == 'z' || first == 'n';
+    char term = first == 'z' ? '\0' : '\n';
+    eddy_span sp;
+    ssize_t n = framed ? eddy_read_suffixed(br, &term, 1, CMD_MAX + 1, &sp) : -EPROTO;
+    if (n == 0 || n == -EPIPE) return 0; /* closed in the middle of the command */
+    if (n < 0 && n != -EMSGSIZE && n != -EPROTO) return (int)n;
+    char cmd[CMD_MAX + 1] = "";
+    if (n > 0) {
+        memcpy(cmd, sp.data, sp.len);
+        cmd[sp.len] = 0;
+    }
+    if (n > 0 && strcmp(cmd, "INSTREAM") == 0) return instream(br, term);
+    if (n > 0 && strcmp(cmd, "PING") == 0) return reply(br->stream, "PONG", term);
+    rc = reply(br->stream, "UNKNOWN COMMAND", term);
+    if (rc == 0) drain(br);
+    return rc;
 }
 
 static int serve_conn(void *arg)
 {
     eddy_stream *s = arg;
-    xbuf *rb = malloc(sizeof *rb); /* 8 KiB: off the 64 KiB task stack */
-    int rc = -ENOMEM;
-    if (rb) {
-        xb_init(rb, s);
-        EDDY_FAIL_AFTER(IDLE_TIMEOUT)
-        {
-            char cmd[CMD_MAX + 1];
-            char first;
-            ssize_t n = xb_read_exact(rb, &first, 1);
-            if (n <= 0) {
-                rc = (int)n; /* closed without a command: nothing to answer */
-                break;
-            }
-            /* clamd's two framings; anything else is not a command (a bare word ends in
-             * a newline there, so answer in that form). */
-            bool framed = first == 'z' || first == 'n';
-            char term = first == 'z' ? '\0' : '\n';
-            n = framed ? xb_read_until(rb, term, term, cmd, CMD_MAX, NULL) : -EPROTO;
-            if (n >= 0 && strcmp(cmd, "INSTREAM") == 0) {
-                rc = instream(rb, term);
-            } else if (n >= 0 && strcmp(cmd, "PING") == 0) {
-                rc = reply(s, "PONG", term);
-            } else if (n >= 0 || n == -EMSGSIZE || n == -EPROTO) {
-                rc = reply(s, "UNKNOWN COMMAND", term);
-                if (rc == 0) drain(rb);
-            } else if (n == -ENODATA) {
-                rc = 0; /* closed in the middle of the command: nobody to answer */
-            } else {
-                rc = (int)n;
-            }
-        }
+    eddy_bufreader br;
+    int rc = eddy_bufreader_init(&br, s, NULL, 0); /* 8 KiB, off the task's stack */
+    if (rc == 0) {
+        EDDY_FAIL_AFTER(IDLE_TIMEOUT) { rc = command(&br); }
+        eddy_bufreader_fini(&br);
     }
     if (rc < 0 && rc != -ECANCELED) {
         char peer[64] = "?";
@@ -146,7 +147,6 @@ static int serve_conn(void *arg)
         if (eddy_stream_peer_addr(s, &pa) == 0) (void)eddy_sockaddr_format(&pa, peer, sizeof peer);
         fprintf(stderr, "fake_clamd: connection from %s: %s\n", peer, strerror(-rc));
     }
-    free(rb);
     (void)eddy_stream_close(s);
     return 0; /* one connection's trouble is not the server's */
 }

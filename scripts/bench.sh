@@ -131,8 +131,8 @@ END {
     row("timers: start+stop", "ns", "timers.eddy_start_stop_ns", "timers.libev_start_stop_ns", "libev", "ratio <= 1")
     row("timers: start+stop", "ns", "timers.eddy_start_stop_ns", "timers.libuv_start_stop_ns", "libuv", "")
     row("thread calls: post_ts", "items/s", "tsq.eddy_post_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
-    row("thread calls: call_ts (malloc)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
-    row("thread calls: call_ts (malloc)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_malloc_items_per_s", "same + malloc", "")
+    row("thread calls: call_ts (eddy nodes)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
+    row("thread calls: call_ts (eddy nodes)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_malloc_items_per_s", "same + malloc", "")
     printf "\nratio = eddy / anchor, median over runs of the per-run ratio (items/s: higher is better;\n"
     printf "ns and KiB: lower is better). Figures: median over %d run(s) of each binary'"'"'s median\n", reps
     printf "over its rounds%s. Sleepers also: page tables %.0f B/task (not in RSS), teardown %.0f ns/task.\n", quick ? " (--quick)" : "", m("sleepers.pte_per_task_bytes"), m("sleepers.teardown_ns")

@@ -7,7 +7,7 @@
 #   scripts/bench_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--raw FILE]
 #                         [--eddy "NAMES"] [--port-base N]
 #
-#   --quick      1 round, shorter runs (~30 s with all four servers)
+#   --quick      1 round, shorter runs (~25 s with all four servers)
 #   --rounds N   rounds per message size (default 5; 1 with --quick); a round runs every
 #                server once, in an order rotated from round to round, so eddy and each anchor
 #                alternate and the per-round ratios pair runs made seconds apart
@@ -20,7 +20,9 @@
 #
 # Each server runs pinned to CPU 0 (taskset -c 0), the load to CPU 1. Cases: 100 connections
 # with 64 B, 1 KiB and 16 KiB messages, then 10,000 connections with 64 B messages for the
-# server's memory per connection. echo_load samples the server's /proc/PID/stat (utime,
+# server's memory per connection. Before each run (not with --quick) the script waits up to
+# 10 s for other programs to leave the CPUs, and a run they disturbed anyway (echo_load's
+# other_cpu_pct above 25%) is made again once. echo_load samples the server's /proc/PID/stat (utime,
 # stime) at the start and the end of its measured window, and /proc/PID/status VmRSS before
 # the first connection and at the end of the window; docs/benchmarks.md describes the figures.
 set -uo pipefail
@@ -49,11 +51,12 @@ while [ $# -gt 0 ]; do
 done
 # A run during which other programs used more than $disturbed % of the CPUs (of 200% on two)
 # is made again, up to $retries times; --quick keeps to its time budget instead.
-disturbed=25 reran=0
+# Before each run the script also waits up to $quiet_wait s for the machine to calm down.
+disturbed=25 reran=0 waits=0
 if [ $quick = 1 ]; then
-    : "${rounds:=1}"; warm=0.2 dur=0.8 big_rounds=1 big_warm=0.2 big_dur=0.5 retries=0
+    : "${rounds:=1}"; warm=0.2 dur=0.8 big_rounds=1 big_warm=0.2 big_dur=0.5 retries=0 quiet_wait=0
 else
-    : "${rounds:=5}"; warm=0.5 dur=2 big_rounds=2 big_warm=1 big_dur=2 retries=1
+    : "${rounds:=5}"; warm=0.5 dur=2 big_rounds=2 big_warm=1 big_dur=2 retries=1 quiet_wait=10
 fi
 sizes=(64 1024 16384)
 big_conns=10000
@@ -184,11 +187,29 @@ run_once() {
     fi
 }
 
+# CPU ticks (USER_HZ) spent in user, nice and system mode on all CPUs so far.
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4; exit }' /proc/stat; }
+
+# Before a run, wait (0.3 s at a time, at most $quiet_wait s) until other programs use less
+# than $disturbed % of one CPU: between two builds of someone else's, not in the middle of one.
+wait_quiet() {
+    local b0 b1 t hz waited=0
+    hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+    for ((t = 0; t < quiet_wait * 10 / 3; t++)); do
+        b0=$(busy_ticks); sleep 0.3; b1=$(busy_ticks)
+        [ $(((b1 - b0) * 1000 / (hz * 3))) -le "$disturbed" ] && break
+        waited=1
+    done
+    [ $waited = 1 ] && waits=$((waits + 1))
+    return 0
+}
+
 # run CASE SERVER CONNS SIZE WARM DUR ROUND: run_once, again if other programs took more than
 # $disturbed % of the CPUs during the window (at most $retries times), then store the result.
 run() {
     local case=$1 name=$2 a other
     for ((a = 0; ; a++)); do
+        [ "$quiet_wait" -gt 0 ] && wait_quiet
         run_once "${@:2}"
         other=$(printf '%s\n' "$res" | sed -n 's/^other_cpu_pct=//p')
         [ -n "$other" ] && [ "$other" -gt "$disturbed" ] && [ $a -lt $retries ] || break
@@ -307,5 +328,5 @@ END {
     printf "holds up better); %s. RSS/conn: (VmRSS with all connections\n", quick ? "--quick does not run those again" : "runs above " disturbed "% were run again once"
     printf "open - VmRSS before any) / connections.\n"
 }' "$out"
-echo "== echo benchmark took $(($(date +%s) - start)) s ($reran run(s) made again: disturbed by other programs)"
+echo "== echo benchmark took $(($(date +%s) - start)) s ($reran run(s) made again, $waits waited for other programs to calm down)"
 exit $status

@@ -74,6 +74,62 @@ for ex in "${examples[@]}"; do
     fi
 done
 [ $ran -gt 0 ] || echo "(no example programs are built yet)"
+
+# clamd_scan needs a server: fake_clamd on a free loopback port, on the real clock (the two
+# programs talk over a socket; scanning takes milliseconds).
+clamd_demo() {
+    local tmp pid port rc
+    tmp=$(mktemp -d)
+    "$dir/examples/fake_clamd" 0 >"$tmp/server.out" 2>&1 </dev/null &
+    pid=$!
+    for _ in $(seq 200); do
+        grep -q '^Server listening at ' "$tmp/server.out" && break
+        sleep 0.05
+    done
+    port=$(sed -n 's/^Server listening at 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/server.out")
+    echo
+    echo "\$ examples/fake_clamd 0 &"
+    sed 's/^/    /' "$tmp/server.out"
+    if [ -z "$port" ]; then
+        echo "    (fake_clamd did not start)"
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        rm -rf "$tmp"
+        status=1
+        return
+    fi
+    printf 'Hello, clamd.\n' >"$tmp/clean.txt"
+    printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$tmp/eicar.com"
+    for f in clean.txt:0 eicar.com:1; do
+        echo
+        echo "\$ examples/clamd_scan ${f%:*} 127.0.0.1 $port"
+        (cd "$tmp" && timeout 60 "$top/$dir/examples/clamd_scan" "${f%:*}" 127.0.0.1 "$port") 2>&1 </dev/null |
+            sed 's/^/    /'
+        rc=${PIPESTATUS[0]}
+        if [ "$rc" -ne "${f#*:}" ]; then
+            echo "    (exit status $rc, expected ${f#*:})"
+            status=1
+        else
+            echo "    (exit status $rc)"
+        fi
+    done
+    kill -INT "$pid"
+    for _ in $(seq 200); do # bounded: a server that does not stop is killed after 10 s
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    wait "$pid"
+    rc=$?
+    echo
+    echo "\$ kill -INT %1   # fake_clamd stops: exit status $rc"
+    [ $rc -eq 0 ] || status=1
+    rm -rf "$tmp"
+}
+if [ -x "$dir/examples/fake_clamd" ] && [ -x "$dir/examples/clamd_scan" ]; then
+    clamd_demo
+    examples+=(fake_clamd clamd_scan)
+fi
 others=()
 for f in "$dir"/examples/*; do
     [ -x "$f" ] || continue

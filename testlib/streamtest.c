@@ -333,7 +333,7 @@ int eddy_check_stream(const eddy_stream_factory *f)
             if (!(ck->how & O_NO_PAIR)) {
                 int rc = f->make(f->ctx, &p.s[0], &p.s[1]);
                 if (rc == 0 && (!p.s[0] || !p.s[1]))
-                    rc = fail(&c, "the factory returned 0 without a pair");
+                    rc = eddy__st_fail_code(&c, -EINVAL, "the factory returned 0 without a pair");
                 if (rc < 0) {
                     if (!c.err) (void)eddy__st_fail_code(&c, rc, "the factory failed: %s", RC(rc));
                     stop = true; /* nothing more can be checked */

@@ -824,3 +824,39 @@ EDDY_TEST_EX(bufreader_outside_task_eperm, .raw = true)
     eddy_bufreader_fini(&br);
     return 0;
 }
+
+/* ---- over other kinds of stream -------------------------------------------------------- */
+
+EDDY_TEST(bufreader_over_pipe_and_socketpair)
+{
+    eddy_stream *rd, *wr;
+    for (int kind = 0; kind < 2; kind++) {
+        if (kind == 0)
+            EDDY_OK(eddy_pipe(&rd, &wr));
+        else
+            EDDY_OK(eddy_socketpair(&wr, &rd));
+        eddy_bufreader br;
+        EDDY_OK(eddy_bufreader_init(&br, rd, NULL, 64));
+        EDDY_OK(eddy_write_frame(wr, 4, 0, "framed", 6, NULL));
+        EDDY_OK(eddy_stream_write_all(wr, "GET / HTTP/1.1\r\nHost: x\r\n\r\ntail", 31));
+        EDDY_OK(eddy_stream_shutdown_write(wr));
+        eddy_span sp;
+        EDDY_CHECK_EQ(eddy_read_frame(&br, 4, 0, 0, &sp), 10);
+        EDDY_CHECK(span_is(&sp, "framed"));
+        EDDY_CHECK_EQ(eddy_read_line(&br, 0, EDDY_LINE_CRLF, &sp), 16);
+        EDDY_CHECK(span_is(&sp, "GET / HTTP/1.1"));
+        EDDY_CHECK_EQ(eddy_read_line(&br, 0, EDDY_LINE_CRLF, &sp), 9);
+        EDDY_CHECK(span_is(&sp, "Host: x"));
+        EDDY_CHECK_EQ(eddy_read_line(&br, 0, EDDY_LINE_CRLF, &sp), 2);
+        EDDY_CHECK(span_is(&sp, ""));
+        char buf[8];
+        size_t got;
+        EDDY_CHECK_EQ(eddy_read_exactly(&br, buf, 8, &got), -EPIPE);
+        EDDY_CHECK_EQ(got, 4);
+        EDDY_CHECK(memcmp(buf, "tail", 4) == 0);
+        eddy_bufreader_fini(&br);
+        EDDY_OK(eddy_stream_close(rd));
+        EDDY_OK(eddy_stream_close(wr));
+    }
+    return 0;
+}

@@ -28,6 +28,9 @@ typedef struct child {
     int err;   /* memfd with its stderr */
 } child;
 
+static bool virtual_clock; /* the next spawn runs on EDDY_CLOCK=virtual */
+static int child_stdin = -1; /* the next spawn's standard input, if >= 0 */
+
 static child spawn(const char *prog, const char *const *args)
 {
     char path[512];
@@ -41,7 +44,11 @@ static child spawn(const char *prog, const char *const *args)
     if (pid == 0) {
         dup2(out[1], 1);
         dup2(errfd, 2);
-        unsetenv("EDDY_CLOCK");
+        if (child_stdin >= 0) dup2(child_stdin, 0);
+        if (virtual_clock)
+            setenv("EDDY_CLOCK", "virtual", 1);
+        else
+            unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
         unsetenv("EDDY_BACKEND");
         const char *argv[8] = {prog};
@@ -385,6 +392,76 @@ EDDY_TEST_EX(clamd_size_limit_reply, .raw = true)
     result r;
     run_bad(SIZE_LIMIT, sizeof(char[1 << 20]), &r);
     CHECK_HAS(r.err, "server error: INSTREAM size limit exceeded.");
+    return 0;
+}
+
+/* A server that accepts (the kernel completes the handshake) but never answers: the 30 s
+ * limit ends the exchange. On the virtual clock the wait takes no real time: once
+ * clamd_scan has nothing to do but wait, its clock jumps to the deadline. */
+EDDY_TEST_EX(clamd_silent_server_times_out, .raw = true)
+{
+    uint16_t port;
+    int lfd = local_socket(true, &port);
+    char path[64];
+    make_file(path, "hello", 5);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%u", port);
+    virtual_clock = true;
+    child c = spawn("clamd_scan", (const char *const[]){path, "127.0.0.1", ps, NULL});
+    virtual_clock = false;
+    result r;
+    finish(&c, &r);
+    CHECK_STR(r.out, "");
+    CHECK_HAS(r.err, "clamd_scan: reading the reply: timed out");
+    EDDY_CHECK_EQ(r.status, 2);
+    close(lfd);
+    unlink(path);
+    return 0;
+}
+
+/* A host name goes through the resolver ("localhost" from /etc/hosts or the built-in
+ * answer) and eddy_tcp_connect. */
+EDDY_TEST_EX(clamd_host_name, .raw = true)
+{
+    uint16_t port;
+    child srv = start_fake(&port);
+    char path[64];
+    make_file(path, "clean", 5);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%u", port);
+    child c = spawn("clamd_scan", (const char *const[]){path, "localhost", ps, NULL});
+    result r;
+    finish(&c, &r);
+    CHECK_STR(r.out, "No virus. Everything is safe.\n");
+    EDDY_CHECK_EQ(r.status, 0);
+    unlink(path);
+    stop_fake(&srv, SIGINT);
+    return 0;
+}
+
+/* The file can be a pipe: clamd_scan reads it as a stream. */
+EDDY_TEST_EX(clamd_scan_from_pipe, .raw = true)
+{
+    uint16_t port;
+    child srv = start_fake(&port);
+    int p[2];
+    EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
+    static char data[5000];
+    memset(data, '.', sizeof data);
+    memcpy(data + 4000, eicar, EICAR_LEN);
+    EDDY_CHECK_EQ(write(p[1], data, sizeof data), (ssize_t)sizeof data);
+    close(p[1]);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%u", port);
+    child_stdin = p[0];
+    child c = spawn("clamd_scan", (const char *const[]){"/dev/stdin", "127.0.0.1", ps, NULL});
+    child_stdin = -1;
+    close(p[0]);
+    result r;
+    finish(&c, &r);
+    CHECK_STR(r.out, "Found a virus! Eicar-Signature\n");
+    EDDY_CHECK_EQ(r.status, 1);
+    stop_fake(&srv, SIGINT);
     return 0;
 }
 

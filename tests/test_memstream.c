@@ -564,3 +564,125 @@ EDDY_TEST(stream_writev_arguments_and_errors)
     EDDY_OK(eddy_stream_close(a));
     return 0;
 }
+
+static int leak_main(void *arg)
+{
+    (void)arg;
+    eddy_stream *a, *b;
+    EDDY_OK(eddy_memstream_pair(&a, &b, NULL));
+    return eddy_stream_close(a); /* b never closed */
+}
+
+EDDY_TEST_EX(mem_unclosed_end_is_a_leak, .raw = true, .leaks_memory = true)
+{
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
+    EDDY_CHECK_EQ(eddy_run_opts(leak_main, NULL, &o), -ENOTRECOVERABLE);
+    return 0;
+}
+
+/* ---- the conformance checks (eddy_check_stream, eddy/streamtest.h) ---------------------- *
+ * test_stream_conformance.c runs them over every transport; these cases keep the memory
+ * pair's own and the checker's failure reports next to the memory pair's tests. */
+
+static int make_mem(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    return eddy_memstream_pair(a, b, (const eddy_memstream_hooks *)arg);
+}
+
+static int check(const char *name, int (*make)(void *, eddy_stream **, eddy_stream **), void *arg,
+                 unsigned flags, int64_t timeout)
+{
+    return eddy_check_stream(&(eddy_stream_factory){.name = name, .make = make, .ctx = arg,
+                                                    .flags = flags, .volume = 256 * 1024,
+                                                    .timeout = timeout});
+}
+
+EDDY_TEST(check_stream_memory_pairs)
+{
+    EDDY_OK(check("mem", make_mem, NULL, 0, 0));
+    eddy_memstream_hooks evil = {.capacity = 100, .max_read = 7, .max_write = 5};
+    EDDY_OK(check("mem evil", make_mem, &evil, 0, 0));
+    eddy_memstream_hooks slow = {.capacity = 4096, .read_delay = EDDY_MSEC(1), .write_delay = EDDY_MSEC(1)};
+    EDDY_OK(check("mem slow", make_mem, &slow, 0, 0));
+    return 0;
+}
+
+static int make_unix(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    return eddy_socketpair(a, b);
+}
+
+static int make_tcp(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    eddy_listener *l;
+    eddy_sockaddr addr;
+    int rc = eddy_tcp_listen("127.0.0.1", 0, NULL, &l);
+    if (rc < 0) return rc;
+    rc = eddy_listener_addr(l, &addr);
+    if (rc == 0) rc = eddy_tcp_connect_addr(&addr, a);
+    if (rc == 0 && (rc = eddy_listener_accept(l, b, NULL)) < 0) eddy_stream_abort(*a);
+    (void)eddy_listener_close(l);
+    return rc;
+}
+
+EDDY_TEST(check_stream_socket_pairs)
+{
+    /* No guard timer for kernel transports on the virtual clock (see streamtest.h). */
+    EDDY_OK(check("unix", make_unix, NULL, EDDY_STREAMTEST_NO_RESET, EDDY_FOREVER));
+    EDDY_OK(check("tcp", make_tcp, NULL, 0, EDDY_FOREVER));
+    return 0;
+}
+
+/* A factory whose pairs are broken (the first end is already shut down): the checks must say
+ * so rather than pass or hang. */
+static int make_broken(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    int rc = eddy_memstream_pair(a, b, NULL);
+    if (rc == 0 && (rc = eddy_stream_shutdown_write(*a)) < 0) {
+        eddy_stream_abort(*a);
+        eddy_stream_abort(*b);
+    }
+    return rc;
+}
+
+static int make_fails(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    *a = *b = NULL;
+    return -EMFILE;
+}
+
+static int make_nothing(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    *a = *b = NULL;
+    return 0;
+}
+
+EDDY_TEST(check_stream_reports_failures)
+{
+    EDDY_CHECK_EQ(check("shut down at birth (expected to fail)", make_broken, NULL, 0, 0), -EPROTO);
+    EDDY_CHECK_EQ(check("failing factory (expected to fail)", make_fails, NULL, 0, 0), -EMFILE);
+    EDDY_CHECK_EQ(check("empty factory (expected to fail)", make_nothing, NULL, 0, 0), -EINVAL);
+    EDDY_CHECK_EQ(check("no factory", NULL, NULL, 0, 0), -EINVAL);
+    return 0;
+}
+
+EDDY_TEST_EX(check_stream_outside_task_eperm, .raw = true)
+{
+    EDDY_CHECK_EQ(check("mem", make_mem, NULL, 0, 0), -EPERM);
+    return 0;
+}
+
+/* The checks synchronise on the stream's state, not on the order tasks happen to run in. */
+EDDY_TEST_EX(check_stream_under_seeded_schedulers, .sched_seed = 0x5eed)
+{
+    EDDY_OK(check("mem", make_mem, NULL, 0, 0));
+    eddy_memstream_hooks evil = {.capacity = 64, .max_read = 3, .max_write = 2};
+    EDDY_OK(check("mem evil", make_mem, &evil, 0, 0));
+    EDDY_OK(check("unix", make_unix, NULL, EDDY_STREAMTEST_NO_RESET, EDDY_FOREVER));
+    return 0;
+}

@@ -14,17 +14,6 @@
 
 /* ---- helpers ---- */
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    EDDY_CHECK(d != NULL);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n - 1; /* the directory's own descriptor */
-}
-
 typedef struct fake_res {
     eddy_sockaddr a[8];
     int n;
@@ -183,20 +172,20 @@ EDDY_TEST(connect_stagger_default_250ms)
     use_fake();
     add_addr("127.0.0.1", b.port);
     add_addr("127.0.0.1", port);
-    int fds = count_fds();
+    int fds = eddy_test_fd_count();
     int64_t t0 = eddy_now();
     eddy_stream *c;
     EDDY_OK(eddy_tcp_connect("fake.test", 80, NULL, &c));
     EDDY_CHECK_EQ(eddy_now() - t0, EDDY_MSEC(250));
     EDDY_CHECK_EQ(fake.calls, 1);
     EDDY_CHECK_EQ(fake.family, AF_UNSPEC);
-    EDDY_CHECK_EQ(count_fds(), fds + 1); /* the winner only */
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds + 1); /* the winner only */
     eddy_sockaddr peer;
     EDDY_OK(eddy_stream_peer_addr(c, &peer));
     EDDY_CHECK_EQ(eddy_sockaddr_port(&peer), port);
     check_pair(l, c);
     EDDY_OK(eddy_stream_close(c));
-    EDDY_CHECK_EQ(count_fds(), fds);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
     EDDY_OK(eddy_listener_close(l));
     blackhole_close(&b);
     return 0;
@@ -212,15 +201,15 @@ EDDY_TEST(connect_stagger_option_and_third_address)
     add_addr("127.0.0.1", b.port);
     add_addr("127.0.0.1", b.port);
     add_addr("127.0.0.1", port);
-    int fds = count_fds();
+    int fds = eddy_test_fd_count();
     int64_t t0 = eddy_now();
     eddy_stream *c;
     EDDY_OK(eddy_tcp_connect("fake.test", 80, &(eddy_connect_opts){.stagger = EDDY_MSEC(40)}, &c));
     EDDY_CHECK_EQ(eddy_now() - t0, EDDY_MSEC(80));
-    EDDY_CHECK_EQ(count_fds(), fds + 1);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds + 1);
     check_pair(l, c);
     EDDY_OK(eddy_stream_close(c));
-    EDDY_CHECK_EQ(count_fds(), fds);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
     EDDY_OK(eddy_listener_close(l));
     blackhole_close(&b);
     return 0;
@@ -323,14 +312,14 @@ EDDY_TEST(connect_all_refused)
     add_addr("127.0.0.1", d1);
     add_addr("::1", d6);
     add_addr("127.0.0.1", d1);
-    int fds = count_fds();
+    int fds = eddy_test_fd_count();
     int64_t t0 = eddy_now();
     eddy_stream *c = (eddy_stream *)&c;
     EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), -ECONNREFUSED);
     EDDY_CHECK(c == NULL);
     /* Each failure started the next attempt at once: no stagger was waited. */
     EDDY_CHECK_EQ(eddy_now() - t0, 0);
-    EDDY_CHECK_EQ(count_fds(), fds);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
     /* A single address takes the direct path: the same error. */
     EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", d1, NULL, &c), -ECONNREFUSED);
     return 0;
@@ -344,7 +333,7 @@ EDDY_TEST(connect_cancelled_mid_race_leaves_nothing)
     add_addr("127.0.0.1", b.port);
     add_addr("::ffff:127.0.0.1", b.port);
     add_addr("127.0.0.1", b.port);
-    int fds = count_fds();
+    int fds = eddy_test_fd_count();
     int64_t t0 = eddy_now();
     eddy_stream *c = NULL;
     int rc = 1;
@@ -353,13 +342,13 @@ EDDY_TEST(connect_cancelled_mid_race_leaves_nothing)
     EDDY_CHECK_EQ(rc, -ECANCELED);
     EDDY_CHECK(c == NULL);
     EDDY_CHECK_EQ(eddy_now() - t0, EDDY_MSEC(300));
-    EDDY_CHECK_EQ(count_fds(), fds);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
     /* A fail-after scope gives -ETIMEDOUT, also on the single-address path. */
     EDDY_FAIL_AFTER(EDDY_MSEC(100)) rc = eddy_tcp_connect("fake.test", 80, NULL, &c);
     EDDY_CHECK_EQ(rc, -ETIMEDOUT);
     EDDY_FAIL_AFTER(EDDY_MSEC(100)) rc = eddy_tcp_connect("127.0.0.1", b.port, NULL, &c);
     EDDY_CHECK_EQ(rc, -ETIMEDOUT);
-    EDDY_CHECK_EQ(count_fds(), fds);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
     /* Already cancelled: nothing is resolved or opened. */
     int calls = fake.calls;
     eddy_cancel_scope cs;

@@ -392,6 +392,40 @@ EDDY_TEST(serve_stop_from_handler)
     return 0;
 }
 
+/* eddy_server_stop from a callback (a timer here) works like one from a task. */
+static int stop_cb_rc = 1;
+static void stop_from_timer(void *arg)
+{
+    stop_cb_rc = eddy_server_stop(arg);
+}
+
+EDDY_TEST(serve_stop_from_callback)
+{
+    server_run r;
+    run_init(&r, echo_handler, NULL);
+    r.o.grace = EDDY_SEC(1);
+    eddy_timer tm = {0};
+    int nrc = 1;
+    EDDY_NURSERY(n, &nrc) {
+        run_start(n, &r);
+        eddy_stream *c = client(&r);
+        echo_check(c, "before");
+        EDDY_OK(eddy_call_later(&tm, EDDY_SEC(2), stop_from_timer, &r.srv));
+        /* Stopped at 2 s; the connected client is cut off when the grace ends at 3 s. */
+        char b;
+        EDDY_CHECK_EQ(eddy_stream_read(c, &b, 1), -ECONNRESET);
+        EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(3));
+        EDDY_OK(eddy_stream_close(c));
+    }
+    EDDY_OK(nrc);
+    EDDY_CHECK_EQ(stop_cb_rc, 0);
+    EDDY_CHECK_EQ(r.rc, 0);
+    EDDY_CHECK_EQ(r.t_end, EDDY_SEC(3));
+    EDDY_CHECK_EQ(r.srv.stats.aborted, 1);
+    EDDY_OK(eddy_listener_close(r.l));
+    return 0;
+}
+
 /* Cancelling the scope around eddy_serve cancels every handler at once. */
 static int cancellable_server(void *p)
 {
@@ -451,6 +485,41 @@ EDDY_TEST(serve_listener_closed_under_it)
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.srv.stats.aborted, 1);
+    return 0;
+}
+
+/* No stack for a handler task (an impossible stack size makes every spawn fail with
+ * -ENOMEM): the accepted connection is reset, counted, and the server backs off and stays
+ * up; it serves again once spawning works (here: never, so it is stopped). */
+EDDY_TEST(serve_spawn_failure_resets_connection)
+{
+    server_run r;
+    run_init(&r, echo_handler, NULL);
+    r.o.stack_size = (size_t)1 << 50; /* a petabyte: beyond the address space */
+    /* Connected before the server runs (they wait in the backlog), so the reset cannot race
+     * the connect itself. */
+    eddy_stream *c = client(&r), *d = client(&r);
+    int nrc = 1;
+    EDDY_NURSERY(n, &nrc) {
+        run_start(n, &r);
+        char b;
+        EDDY_CHECK_EQ(eddy_stream_read(c, &b, 1), -ECONNRESET);
+        EDDY_CHECK_EQ(eddy_now(), 0);
+        EDDY_CHECK_EQ(r.srv.stats.accepted, 0);
+        EDDY_CHECK_EQ(r.srv.stats.last_accept_error, -ENOMEM);
+        EDDY_CHECK_EQ(r.srv.stats.active, 0);
+        /* After the first back-off (10 ms) the server accepts again: the same fate. */
+        EDDY_CHECK_EQ(eddy_stream_read(d, &b, 1), -ECONNRESET);
+        EDDY_CHECK_EQ(eddy_now(), EDDY_MSEC(10));
+        EDDY_CHECK_EQ(r.srv.stats.accept_errors, 2);
+        EDDY_OK(eddy_server_stop(&r.srv));
+    }
+    EDDY_OK(nrc);
+    EDDY_CHECK_EQ(r.rc, 0);
+    EDDY_CHECK_EQ(r.srv.stats.accepted, 0);
+    EDDY_OK(eddy_stream_close(c));
+    EDDY_OK(eddy_stream_close(d));
+    EDDY_OK(eddy_listener_close(r.l));
     return 0;
 }
 

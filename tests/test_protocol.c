@@ -47,7 +47,7 @@ static int discard_factory(void *arg, const eddy_sockaddr *peer, const eddy_prot
 
 EDDY_TEST(echo_several_connections)
 {
-    int fds0 = fd_count();
+    int fds0 = eddy_test_fd_count();
     state_reset(4);
     uint16_t port;
     eddy_listener *l = listen_any(&port);
@@ -76,7 +76,7 @@ EDDY_TEST(echo_several_connections)
     }
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
-    EDDY_CHECK_EQ(fd_count(), fds0);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
     return 0;
 }
 
@@ -163,7 +163,7 @@ static const eddy_protocol many_proto = {
 
 EDDY_TEST(many_connections_at_once)
 {
-    int fds0 = fd_count();
+    int fds0 = eddy_test_fd_count();
     eddy_event_init(&many_done);
     uint16_t port;
     eddy_listener *l = listen_any(&port);
@@ -185,7 +185,7 @@ EDDY_TEST(many_connections_at_once)
     EDDY_CHECK_EQ(st.accepted, MANY);
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
-    EDDY_CHECK_EQ(fd_count(), fds0);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
     return 0;
 }
 
@@ -512,7 +512,7 @@ EDDY_TEST(eof_received_false_closes)
 
 EDDY_TEST(peer_reset_reports_econnreset)
 {
-    int fds0 = fd_count();
+    int fds0 = eddy_test_fd_count();
     state_reset(1);
     uint16_t port;
     eddy_listener *l = listen_any(&port);
@@ -528,7 +528,7 @@ EDDY_TEST(peer_reset_reports_econnreset)
     EDDY_CHECK_EQ(conns[0].eofs, 0);
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
-    EDDY_CHECK_EQ(fd_count(), fds0);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
     return 0;
 }
 
@@ -696,7 +696,7 @@ static const eddy_protocol client_proto = {
 
 EDDY_TEST(client_connect_echo)
 {
-    int fds0 = fd_count();
+    int fds0 = eddy_test_fd_count();
     state_reset(2); /* the client's and the server's transport */
     uint16_t port;
     eddy_listener *l = listen_any(&port);
@@ -718,13 +718,13 @@ EDDY_TEST(client_connect_echo)
     EDDY_CHECK_EQ(conns[1].eofs, 1);
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
-    EDDY_CHECK_EQ(fd_count(), fds0);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
     return 0;
 }
 
 EDDY_TEST(client_connect_refused_reports_lost)
 {
-    int fds0 = fd_count();
+    int fds0 = eddy_test_fd_count();
     state_reset(1);
     /* A bound socket that does not listen: connecting to it is refused, and no one else can
      * take the port meanwhile. */
@@ -749,13 +749,13 @@ EDDY_TEST(client_connect_refused_reports_lost)
     refuse_with = -EACCES;
     EDDY_CHECK_EQ(eddy_protocol_connect(&a, factory, (void *)&client_proto, &t), -EACCES);
     EDDY_CHECK(t == NULL);
-    EDDY_CHECK_EQ(fd_count(), fds0);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
     return 0;
 }
 
 EDDY_TEST(client_close_and_abort_while_connecting)
 {
-    int fds0 = fd_count();
+    int fds0 = eddy_test_fd_count();
     state_reset(2);
     uint16_t port;
     eddy_listener *l = listen_any(&port);
@@ -772,7 +772,7 @@ EDDY_TEST(client_close_and_abort_while_connecting)
     EDDY_CHECK_EQ(conns[0].lost_err, 0);
     EDDY_CHECK_EQ(conns[1].lost_err, 0);
     EDDY_OK(eddy_listener_close(l));
-    EDDY_CHECK_EQ(fd_count(), fds0);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
     return 0;
 }
 

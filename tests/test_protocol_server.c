@@ -238,7 +238,7 @@ EDDY_TEST(max_conns_pauses_accepting)
 
 EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
 {
-    int fds0 = fd_count();
+    int fds0 = eddy_test_fd_count();
     state_reset(1);
     uint16_t port;
     eddy_listener *l = listen_any(&port);
@@ -297,7 +297,7 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
     EDDY_OK(eddy_event_wait(&ev_lost));
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
-    EDDY_CHECK_EQ(fd_count(), fds0);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
     return 0;
 }
 
@@ -306,7 +306,7 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
 /* A Unix listener adopted with eddy_listener_from_fd serves the same way (no TCP options). */
 EDDY_TEST(serve_unix_listener)
 {
-    int fds0 = fd_count();
+    int fds0 = eddy_test_fd_count();
     state_reset(1);
     int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     EDDY_CHECK(lfd >= 0);
@@ -331,7 +331,7 @@ EDDY_TEST(serve_unix_listener)
     EDDY_CHECK_EQ(conns[0].lost_err, 0);
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
-    EDDY_CHECK_EQ(fd_count(), fds0);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
     return 0;
 }
 

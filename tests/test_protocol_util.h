@@ -22,17 +22,6 @@
 
 /* ---- raw peers ---- */
 
-static inline int fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    EDDY_CHECK(d != NULL);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own descriptor */
-}
-
 static inline eddy_sockaddr loopback(uint16_t port)
 {
     eddy_sockaddr a;

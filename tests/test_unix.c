@@ -22,16 +22,6 @@ static void abstract_name(char *buf, size_t len, const char *tag)
     snprintf(buf, len, "@eddy-test-%d-%s", (int)getpid(), tag);
 }
 
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    EDDY_CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
-
 static void exchange(eddy_stream *a, eddy_stream *b)
 {
     char buf[16];
@@ -285,13 +275,13 @@ EDDY_TEST(unix_send_recv_fd)
     EDDY_OK(eddy_socketpair(&a, &b));
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
-    int before = open_fds();
+    int before = eddy_test_fd_count();
     EDDY_OK(eddy_unix_send_fd(a, p[1]));
     EDDY_OK(eddy_stream_write_all(a, "after", 5)); /* plain bytes follow the descriptor */
     int fd = -5;
     EDDY_OK(eddy_unix_recv_fd(b, &fd));
     EDDY_CHECK(fd >= 0 && fd != p[1]);
-    EDDY_CHECK_EQ(open_fds(), before + 1);
+    EDDY_CHECK_EQ(eddy_test_fd_count(), before + 1);
     EDDY_CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     /* It is the same pipe. */
     EDDY_CHECK_EQ(write(fd, "via", 3), 3);
@@ -349,14 +339,14 @@ EDDY_TEST(unix_recv_fd_closes_extra_descriptors)
     EDDY_OK(eddy_socketpair(&a, &b));
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
-    int before = open_fds();
+    int before = eddy_test_fd_count();
     int counts[] = {3, 16};
     for (int i = 0; i < 2; i++) {
         raw_send_fds(eddy_stream_fd(a), p[1], counts[i]);
         int fd = -1;
         EDDY_OK(eddy_unix_recv_fd(b, &fd));
         EDDY_CHECK(fd >= 0);
-        EDDY_CHECK_EQ(open_fds(), before + 1);
+        EDDY_CHECK_EQ(eddy_test_fd_count(), before + 1);
         EDDY_CHECK_EQ(write(fd, "e", 1), 1);
         char c;
         EDDY_CHECK_EQ(read(p[0], &c, 1), 1);

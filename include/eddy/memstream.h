@@ -48,6 +48,11 @@ typedef struct eddy_memstream_hooks {
  * (all defaults); it is copied. Each end is closed (or aborted) on its own with
  * eddy_stream_close / eddy_stream_abort; the memory is freed when both are. Call on a loop
  * thread (the ends are leak-tracked like any stream).
+ * End of a connection, seen from the peer: after eddy_stream_close it reads the bytes still
+ * buffered towards it, then 0, and its writes fail with -EPIPE (bytes it had sent that the
+ * closed end never read are dropped; unlike TCP this sends no reset); after
+ * eddy_stream_abort its reads and writes fail with -ECONNRESET at once (unread bytes towards
+ * it are dropped) and eddy_stream_shutdown_write gives -ENOTCONN, as after a reset hook.
  * Returns 0; -EINVAL if a or b is NULL, a == b, or a delay is negative; -ENOMEM; -EPERM
  * outside a loop thread. *a and *b are NULL on failure. */
 /* (Variadic so that a compound literal with several fields can be passed as the hooks.) */

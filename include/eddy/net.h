@@ -127,7 +127,10 @@ EDDY_API int eddy_listener_fd(const eddy_listener *l);
 
 /* Stop listening and free l: a task blocked in eddy_listener_accept gets -EBADF first, and
  * this returns once it has left. A Unix listener created with unlink-on-close removes its
- * path. Returns 0 or the close error; l is freed in every case. NULL: 0. */
+ * path. Returns 0 or the close error; l is freed in every case. NULL: 0. Exceptions, where l
+ * is NOT freed (as eddy_stream_close): -EBUSY when called outside a task (callback context)
+ * while a task is accepting (it cannot wait for it); -EBADF for a second close made while
+ * the first still waits. */
 EDDY_API int eddy_listener_close(eddy_listener *l);
 
 #ifdef __cplusplus

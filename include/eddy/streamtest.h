@@ -126,7 +126,8 @@ typedef struct eddy_stream_factory {
  * breaks the contract (wrong bytes, a wrong count or error code, a writer that never blocks,
  * a leak), -ETIMEDOUT for a check that did not finish within f->timeout, or the error of
  * f->make (the checks stop there: nothing more can be checked); -ENOMEM if the checks'
- * buffers or tasks cannot be had; -EINVAL for NULL f or f->make; -EPERM outside a task
+ * buffers or tasks cannot be had; -EINVAL for NULL f or f->make, or a make that returned 0
+ * without two streams (the checks stop); -EPERM outside a task
  * (callback context included). A check that hangs in eddy_stream_close (an implementation whose
  * interrupt does not wake a blocked task) cannot be ended by the timeout: close is not a
  * cancellation point. */

@@ -29,6 +29,8 @@ typedef struct eddy_test_opts {
     int timeout_s;       /* real-time limit (default 20 s; env EDDY_TEST_TIMEOUT multiplies) */
     uint64_t sched_seed; /* X2 */
     size_t stack_size;
+    bool leaks_memory;   /* leaks on purpose (a leak-report test): skip the LeakSanitizer check
+                            that fails other tests under ASan */
 } eddy_test_opts;
 
 typedef struct eddy_test_case {
@@ -47,6 +49,11 @@ int eddy_test_main(int argc, char **argv);
 /* Print a failed check and end the test (the test process exits with status 1). */
 __attribute__((noreturn)) void eddy_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The number of descriptors open in this process (what /proc/self/fd lists, less the one
+ * used to list it), for tests that check nothing is left behind. -errno if /proc cannot be
+ * read. */
+int eddy_test_fd_count(void);
 
 #define EDDY_TEST_EX(tname, ...)                                                          \
     static int tname(void *);                                                             \

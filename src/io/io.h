@@ -42,6 +42,9 @@ struct eddy_listener {
     eddy__handle handle;
 };
 
+/* errno values of accept4 that concern only the connection being accepted: skip and retry. */
+EDDY__HIDDEN bool eddy__accept_error_is_transient(int e);
+
 EDDY__HIDDEN int eddy__listener_new(int fd, int family, char *unlink_path, const char *site,
                                     eddy_listener **out);
 

@@ -88,17 +88,6 @@ static void backoff_fired(void *arg)
     }
 }
 
-static bool transient_accept_error(int e)
-{
-    switch (e) {
-    case ECONNABORTED: case EINTR: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
-    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static void accept_one(eddy_protocol_server *s, int fd, const eddy_sockaddr *peer)
 {
     s->stats.accepted++;
@@ -144,7 +133,7 @@ static void on_accept(eddy_io *w, unsigned revents)
         if (fd < 0) {
             int e = errno;
             if (e == EAGAIN || e == EWOULDBLOCK) break;
-            if (transient_accept_error(e)) continue;
+            if (eddy__accept_error_is_transient(e)) continue;
             /* EMFILE, ENFILE, ENOBUFS, ENOMEM — and anything unexpected (the listener
              * broke): never spin on a level-triggered listener; retry later. */
             back_off(s, -e);

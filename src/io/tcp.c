@@ -156,7 +156,7 @@ int eddy__tcp_listen(const char *host, uint16_t port, const eddy_listen_opts *o,
         n = eddy_resolve(host, port, AF_UNSPEC, addrs, 8);
         if (n < 0) return n;
     }
-    int rc = -EADDRNOTAVAIL, fd = -1;
+    int rc = -EADDRNOTAVAIL, fd = -1, fam = AF_UNSPEC;
     for (int i = 0; i < n; i++) {
         rc = listen_on(&addrs[i], o, &fd);
         /* The wildcard on a host without IPv6: fall back to IPv4's. */
@@ -169,16 +169,20 @@ int eddy__tcp_listen(const char *host, uint16_t port, const eddy_listen_opts *o,
             addrs[i] = a4;
             rc = listen_on(&addrs[i], o, &fd);
         }
-        if (rc == 0) break;
+        if (rc == 0) {
+            fam = addrs[i].ss.ss_family; /* the one that bound, not the first tried */
+            break;
+        }
     }
     if (rc < 0) return rc;
-    rc = eddy__listener_new(fd, addrs[0].ss.ss_family, NULL, site, out);
+    rc = eddy__listener_new(fd, fam, NULL, site, out);
     if (rc < 0) close(fd);
     return rc;
 }
 
-/* accept(2) lists network errors of the new connection that should be treated like EAGAIN. */
-static bool transient_accept_error(int e)
+/* accept(2): network errors of the new connection, already pending, are reported by accept
+ * and should be treated like EAGAIN (try again), not as failures of the listener. */
+bool eddy__accept_error_is_transient(int e)
 {
     switch (e) {
     case ECONNABORTED: case EINTR: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
@@ -217,7 +221,7 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
                 break;
             }
             int e = errno;
-            if (transient_accept_error(e)) continue;
+            if (eddy__accept_error_is_transient(e)) continue;
             if (e != EAGAIN && e != EWOULDBLOCK) {
                 rc = -e;
                 break;
