@@ -64,30 +64,6 @@ EDDY_API EDDY_WUR int eddy__memstream_pair(eddy_stream **a, eddy_stream **b,
  * if s is NULL or not a memory stream. For tests that check memory stays bounded. */
 EDDY_API size_t eddy_memstream_pending(const eddy_stream *s);
 
-/* ---- X3: stream conformance checks ------------------------------------------------------ */
-
-/* Makes a fresh connected pair: bytes written to *a are read from *b and the other way
- * round. Returns 0 or a negative errno. */
-typedef int (*eddy_stream_pair_fn)(void *arg, eddy_stream **a, eddy_stream **b);
-
-typedef struct eddy_check_report {
-    unsigned run;      /* checks run */
-    unsigned failed;   /* checks that failed */
-    char first[200];   /* the first failure, "check: what happened"; "" if none */
-} eddy_check_report;
-
-/* X3: run the stream contract of stream.h against pairs from make(arg, ...), a fresh pair per
- * check, closing both ends afterwards: bytes both ways, a bulk transfer larger than any
- * transport buffer (back-pressure, byte order), half-close, close as end-of-stream, writing
- * to a closed peer (-EPIPE or -ECONNRESET), zero-length calls, the one-reader rule (-EBUSY),
- * close waking a blocked reader (-EBADF), cancelled reads losing nothing, and FIFO writers
- * whose bytes stay contiguous. Uses no timers and no real time; allocates its buffers.
- * report (may be NULL) receives the counts and the first failure.
- * Returns 0 if every check passed (running out of memory fails the check that needed it);
- * -EPROTO if some failed; -EINVAL if make is NULL or returns 0 without two streams; -EPERM
- * outside a task (callbacks included); make's error if it fails (the checks stop there). */
-EDDY_API EDDY_WUR int eddy_check_stream(eddy_stream_pair_fn make, void *arg, eddy_check_report *report);
-
 #ifdef __cplusplus
 }
 #endif
