@@ -106,7 +106,9 @@ typedef struct eddy_check_report {
  * transport buffer (back-pressure, byte order), half-close, close as end-of-stream, writing
  * to a closed peer (-EPIPE or -ECONNRESET), zero-length calls, the one-reader rule (-EBUSY),
  * close waking a blocked reader (-EBADF), cancelled reads losing nothing, and FIFO writers
- * whose bytes stay contiguous. Uses no timers and no real time; allocates its buffers.
+ * whose bytes stay contiguous. A write whose bytes the checking task reads itself is made
+ * by a helper task, so a transport without any buffer (eddy_lockstep_pair) passes too. Uses
+ * no timers and no real time; allocates its buffers.
  * report (may be NULL) receives the counts and the first failure.
  * Returns 0 if every check passed (running out of memory fails the check that needed it);
  * -EPROTO if some failed; -EINVAL if make is NULL or returns 0 without two streams; -EPERM

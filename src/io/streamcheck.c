@@ -54,6 +54,7 @@ static int expect_eof(ctx *c, eddy_stream *s, const char *what)
     return r == 0 ? 0 : fail(c, "%s: a read gave %zd instead of end of stream", what, r);
 }
 
+/* Only for a write that a task already waiting in a read takes (see transfer below). */
 static int write_ok(ctx *c, eddy_stream *s, const char *data, const char *what)
 {
     int rc = eddy_stream_write_all(s, data, strlen(data));
@@ -117,13 +118,84 @@ static int with_nursery(ctx *c, int (*body)(ctx *, eddy_nursery *, void *), void
     return r;
 }
 
+/* A write made by a helper task while the checking task reads, so that the checks hold for
+ * a transport without any buffer (eddy_lockstep_pair), where a write returns only once the
+ * peer has read it: one task writing and then reading its own bytes would wait forever. */
+typedef enum { THEN_NOTHING, THEN_SHUTDOWN, THEN_CLOSE } then_what;
+
+typedef struct sender {
+    eddy_stream **s; /* the end written to; THEN_CLOSE sets it to NULL */
+    const char *data;
+    then_what then;
+    int rc;          /* the write's result */
+    int then_rc;     /* the shutdown's or close's result */
+    int after_rc;    /* THEN_SHUTDOWN: a write after the shutdown (must be -EPIPE) */
+    eddy_nursery *n; /* cancelled when a step fails: the reader would wait for nothing */
+} sender;
+
+static int send_job(void *arg)
+{
+    sender *x = arg;
+    x->rc = eddy_stream_write_all(*x->s, x->data, strlen(x->data));
+    if (x->rc < 0) {
+        eddy_nursery_cancel(x->n);
+        return 0;
+    }
+    if (x->then == THEN_NOTHING) return 0;
+    if (x->then == THEN_SHUTDOWN) {
+        x->then_rc = eddy_stream_shutdown_write(*x->s);
+        if (x->then_rc == 0) x->after_rc = eddy_stream_write_all(*x->s, "x", 1);
+    } else {
+        x->then_rc = eddy_stream_close(*x->s);
+        *x->s = NULL;
+    }
+    if (x->then_rc != 0) eddy_nursery_cancel(x->n);
+    return 0;
+}
+
+typedef struct transfer_arg {
+    sender *x;
+    eddy_stream *peer;
+    const char *what;
+} transfer_arg;
+
+static int transfer_body(ctx *c, eddy_nursery *n, void *data)
+{
+    transfer_arg *t = data;
+    t->x->n = n;
+    int rc = eddy_spawn(n, send_job, t->x);
+    if (rc < 0) return fail(c, "spawn: %d", rc);
+    if (expect(c, t->peer, t->x->data, t->what) < 0) return -1;
+    return t->x->then == THEN_NOTHING ? 0 : expect_eof(c, t->peer, t->what);
+}
+
+/* x's data written to *x->s (then x->then) while peer reads it (and then end of stream). */
+static int transfer(ctx *c, sender *x, eddy_stream *peer, const char *what)
+{
+    x->rc = x->then_rc = x->after_rc = 1;
+    transfer_arg t = {.x = x, .peer = peer, .what = what};
+    int r = with_nursery(c, transfer_body, &t);
+    /* The writer's failure is the cause when the reader then failed too. */
+    if (x->rc < 0) return fail(c, "%s: write gave %d", what, x->rc);
+    if (x->then_rc < 0) return fail(c, "%s: %s gave %d", what,
+                                    x->then == THEN_CLOSE ? "close" : "shutdown_write", x->then_rc);
+    if (r < 0) return -1;
+    if (x->rc != 0) return fail(c, "%s: the writer did not run", what);
+    return 0;
+}
+
+static int send_to(ctx *c, eddy_stream **s, eddy_stream *peer, const char *data, const char *what)
+{
+    sender x = {.s = s, .data = data};
+    return transfer(c, &x, peer, what);
+}
+
 /* ---- the checks ---- */
 
 static int chk_roundtrip(ctx *c)
 {
-    if (write_ok(c, c->a, "ping", "a to b") < 0 || expect(c, c->b, "ping", "a to b") < 0) return -1;
-    if (write_ok(c, c->b, "pong", "b to a") < 0 || expect(c, c->a, "pong", "b to a") < 0) return -1;
-    return 0;
+    if (send_to(c, &c->a, c->b, "ping", "a to b") < 0) return -1;
+    return send_to(c, &c->b, c->a, "pong", "b to a");
 }
 
 static int chk_zero_length(ctx *c)
@@ -133,7 +205,7 @@ static int chk_zero_length(ctx *c)
     if (r != 0) return fail(c, "read of 0 bytes gave %zd", r);
     int rc = eddy_stream_write_all(c->a, buf, 0);
     if (rc != 0) return fail(c, "write of 0 bytes gave %d", rc);
-    return write_ok(c, c->a, "z", "after") < 0 ? -1 : expect(c, c->b, "z", "after zero-length calls");
+    return send_to(c, &c->a, c->b, "z", "after zero-length calls");
 }
 
 enum { BULK = 1 << 20 };
@@ -173,24 +245,17 @@ static int chk_bulk(ctx *c)
 
 static int chk_half_close(ctx *c)
 {
-    if (write_ok(c, c->a, "last", "before shutdown") < 0) return -1;
-    int rc = eddy_stream_shutdown_write(c->a);
-    if (rc != 0) return fail(c, "shutdown_write gave %d", rc);
-    rc = eddy_stream_write_all(c->a, "x", 1);
-    if (rc != -EPIPE) return fail(c, "a write after shutdown_write gave %d, not -EPIPE", rc);
-    if (expect(c, c->b, "last", "data before shutdown") < 0) return -1;
-    if (expect_eof(c, c->b, "after shutdown") < 0) return -1;
-    if (write_ok(c, c->b, "back", "the other direction after shutdown") < 0) return -1;
-    return expect(c, c->a, "back", "the other direction after shutdown");
+    sender x = {.s = &c->a, .data = "last", .then = THEN_SHUTDOWN};
+    if (transfer(c, &x, c->b, "data before shutdown") < 0) return -1;
+    if (x.after_rc != -EPIPE) return fail(c, "a write after shutdown_write gave %d, not -EPIPE", x.after_rc);
+    if (expect_eof(c, c->b, "still after shutdown") < 0) return -1;
+    return send_to(c, &c->b, c->a, "back", "the other direction after shutdown");
 }
 
 static int chk_close_is_eof(ctx *c)
 {
-    if (write_ok(c, c->a, "bye", "before close") < 0) return -1;
-    int rc = eddy_stream_close(c->a);
-    c->a = NULL;
-    if (rc != 0) return fail(c, "close gave %d", rc);
-    if (expect(c, c->b, "bye", "data before close") < 0) return -1;
+    sender x = {.s = &c->a, .data = "bye", .then = THEN_CLOSE};
+    if (transfer(c, &x, c->b, "data before close") < 0) return -1;
     return expect_eof(c, c->b, "after the peer closed");
 }
 
@@ -280,8 +345,7 @@ static int chk_cancelled_read(ctx *c)
     unsigned char jb[8];
     job j = {.s = c->b, .buf = jb, .len = sizeof jb};
     if (with_nursery(c, cancel_body, &j) < 0) return -1;
-    if (write_ok(c, c->a, "kept", "after the cancelled reads") < 0) return -1;
-    return expect(c, c->b, "kept", "after the cancelled reads");
+    return send_to(c, &c->a, c->b, "kept", "after the cancelled reads");
 }
 
 enum { NW = 3, WLEN = 100000 };
