@@ -731,3 +731,34 @@ EDDY_TEST_EX(lockstep_unclosed_end_is_a_leak, .raw = true)
     EDDY_CHECK_EQ(eddy_run_opts(leak_main, (void *)1, &o), 0);
     return 0;
 }
+
+/* ---- the conformance checks ---- */
+
+static int make_lockstep(void *arg, eddy_stream **a, eddy_stream **b)
+{
+    (void)arg;
+    return eddy_lockstep_pair(a, b);
+}
+
+static void check_all_pass(void)
+{
+    eddy_check_report rep;
+    int rc = eddy_check_stream(make_lockstep, NULL, &rep);
+    if (rc != 0) printf("# %s\n", rep.first);
+    EDDY_CHECK_EQ(rc, 0);
+    EDDY_CHECK_EQ(rep.run, 10);
+    EDDY_CHECK_EQ(rep.failed, 0);
+}
+
+/* The stream contract holds without any buffer: every check passes. */
+EDDY_TEST(check_stream_lockstep_pairs)
+{
+    check_all_pass();
+    return 0;
+}
+
+EDDY_TEST_EX(check_stream_lockstep_under_a_seeded_scheduler, .sched_seed = 0x10c5)
+{
+    check_all_pass();
+    return 0;
+}
