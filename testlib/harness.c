@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 static eddy_test_case *head, **tail = &head;
 
@@ -104,6 +107,14 @@ int eddy_test_main(int argc, char **argv)
                     int limit = (c->opts.timeout_s > 0 ? c->opts.timeout_s : 20) * mult;
                     alarm((unsigned)limit);
                     int rc = run_in_process(c, backends[b]);
+#if defined(__SANITIZE_ADDRESS__)
+                    /* The child leaves with _exit, which skips LeakSanitizer's atexit check:
+                     * run it here, so a test that leaks memory fails under ASan. */
+                    if (rc == 0 && !c->opts.leaks_memory && __lsan_do_recoverable_leak_check()) {
+                        fprintf(stderr, "# %s leaked memory (LeakSanitizer report above)\n", c->name);
+                        rc = -ENOTRECOVERABLE;
+                    }
+#endif
                     fflush(stdout);
                     if (rc != 0)
                         fprintf(stderr, "# %s returned %d (%s)\n", c->name, rc, strerror(rc < 0 ? -rc : rc));

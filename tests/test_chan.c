@@ -83,7 +83,7 @@ static int leak_main(void *p)
     return eddy_chan_close_recv(&rx); /* tx never closed */
 }
 
-EDDY_TEST_EX(chan_unclosed_handle_is_a_leak, .raw = true)
+EDDY_TEST_EX(chan_unclosed_handle_is_a_leak, .raw = true, .leaks_memory = true)
 {
     eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
     EDDY_CHECK_EQ(eddy_run_opts(leak_main, NULL, &o), -ENOTRECOVERABLE);

@@ -573,7 +573,7 @@ static int leak_main(void *arg)
     return eddy_stream_close(a); /* b never closed */
 }
 
-EDDY_TEST_EX(mem_unclosed_end_is_a_leak, .raw = true)
+EDDY_TEST_EX(mem_unclosed_end_is_a_leak, .raw = true, .leaks_memory = true)
 {
     eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_QUIET};
     EDDY_CHECK_EQ(eddy_run_opts(leak_main, NULL, &o), -ENOTRECOVERABLE);

@@ -28,6 +28,8 @@ typedef struct eddy_test_opts {
     int timeout_s;       /* real-time limit (default 20 s; env EDDY_TEST_TIMEOUT multiplies) */
     uint64_t sched_seed; /* X2 */
     size_t stack_size;
+    bool leaks_memory;   /* leaks on purpose (a leak-report test): skip the LeakSanitizer check
+                            that fails other tests under ASan */
 } eddy_test_opts;
 
 typedef struct eddy_test_case {

@@ -20,6 +20,7 @@
 #include "stack.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -182,6 +183,8 @@ static size_class *class_for(size_t size)
     return NULL;
 }
 
+static void pool_arm_exit(void);
+
 static region *new_region(size_class *c)
 {
     size_t ps = page_size();
@@ -191,6 +194,7 @@ static region *new_region(size_class *c)
     if (n < 1) n = 1;
     region *r = malloc(sizeof *r);
     if (!r) return NULL;
+    pool_arm_exit();
     /* Under a small RLIMIT_AS or a full address space, shrink the region before giving up. */
     for (;; n /= 2) {
         void *p = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
@@ -295,20 +299,48 @@ bool eddy__stack_overflowed_at(const eddy__stack *s, const void *addr)
     return a < lo && a >= lo - page_size() - 64 * 1024;
 }
 
+static void release_class(size_class *c)
+{
+    for (region *r = c->regions, *n; r; r = n) {
+        n = r->next;
+        munmap(r->base, r->bytes);
+        free(r);
+    }
+    c->regions = NULL;
+    c->free = NULL;
+    c->nfree = 0;
+    c->carved_total = 0;
+}
+
 void eddy__stack_pool_trim(void)
 {
     if (in_use != 0) return;
     for (int i = 0; i < NCLASSES; i++) {
         size_class *c = &classes[i];
-        if (c->carved_total <= KEEP_SLOTS) continue;
-        for (region *r = c->regions, *n; r; r = n) {
-            n = r->next;
-            munmap(r->base, r->bytes);
-            free(r);
-        }
-        c->regions = NULL;
-        c->free = NULL;
-        c->nfree = 0;
-        c->carved_total = 0;
+        if (c->carved_total > KEEP_SLOTS) release_class(c);
     }
 }
+
+/* The pool is per thread: a thread that ran a loop and exits must give its regions back, or
+ * every short-lived loop thread would leak its stacks' address space and touched pages.
+ * (Key destructors run before glibc frees the thread's TLS, so the pool is still there.) */
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static bool pool_key_ok;
+
+static void pool_dtor(void *unused)
+{
+    (void)unused;
+    if (in_use != 0) return; /* a stack still in use (cannot happen once its loop ended) */
+    for (int i = 0; i < NCLASSES; i++) release_class(&classes[i]);
+}
+
+static void pool_key_init(void) { pool_key_ok = pthread_key_create(&pool_key, pool_dtor) == 0; }
+
+/* Called when this thread makes its first region: arm the thread-exit release. */
+static void pool_arm_exit(void)
+{
+    (void)pthread_once(&pool_once, pool_key_init);
+    if (pool_key_ok && !pthread_getspecific(pool_key)) (void)pthread_setspecific(pool_key, (void *)1);
+}
+

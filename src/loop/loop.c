@@ -295,12 +295,16 @@ static void wake_loop(eddy_loop *l)
  * (so release) RMW. eddy_run frees l only after an acquire load of ext_refs has read 0, and
  * that load reads either this poster's decrement or a later RMW in its release sequence (every
  * other ref/unref is an RMW too), so the decrement synchronizes with it and all of our reads of
- * l happen before loop_free. What the unref itself touches after its decrement (wake_loop) is
- * covered by the ts_busy bracket there: its increment is sequenced before the decrement that
- * teardown has observed, so teardown's later load of ts_busy cannot miss it (coherence), and
- * it waits for the matching release decrement. That bracket costs two RMWs per unref, off the
- * hot path; here it cost two per post (measured: post_ts ~1.9x the libuv anchor without it,
- * ~1.0 with it). */
+ * l happen before loop_free. The 0 read is not an older 0 from before our ref existed: a ref
+ * is taken on the loop thread before teardown, or while another ref is held that is dropped
+ * only after it (happens-before), so by coherence the load cannot read a value that precedes
+ * our increment in ext_refs' modification order.
+ *
+ * What the unref itself touches after its decrement (wake_loop) is covered by the ts_busy
+ * bracket there: its increment is sequenced before the decrement that teardown has observed,
+ * so teardown's later load of ts_busy cannot miss it (coherence again), and it waits for the
+ * matching release decrement. That bracket costs two RMWs per unref, off the hot path; here it
+ * cost two per post (measured: post_ts ~1.9x the libuv anchor without it, ~1.0 with it). */
 int eddy_loop_post_ts(eddy_loop *l, eddy_ts_call *c)
 {
     if (!l || !c || !c->fn) return -EINVAL;
