@@ -701,7 +701,7 @@ static int leak_main(void *arg)
     return rc;
 }
 
-EDDY_TEST_EX(lockstep_unclosed_end_is_a_leak, .raw = true)
+EDDY_TEST_EX(lockstep_unclosed_end_is_a_leak, .raw = true, .leaks_memory = true)
 {
     eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_FAIL_ON_LEAK};
     /* The report goes to stderr: capture it to check it names the stream and where it was
