@@ -12,6 +12,9 @@
  * every read and write, and a connection reset after a given number of bytes. Delays use
  * eddy_sleep, so under the test runner's virtual clock they cost no real time.
  *
+ * eddy_lockstep_pair makes a pair with no buffer at all, for tests that must know exactly
+ * when bytes move: every write waits for the peer's reads.
+ *
  * Every wait inside a memory stream (for data, for buffer space, for a delay) is a
  * cancellation point of the eddy_stream call that made it; the stream calls' contracts
  * (stream.h) hold unchanged: a cancelled read consumed nothing, a cancelled write reports in
@@ -68,11 +71,12 @@ EDDY_API size_t eddy_memstream_pending(const eddy_stream *s);
  * after trio's lockstep_stream_pair), so that a test can say exactly which task is blocked in
  * which call and when bytes move. A write is a rendezvous: it blocks until the peer's reads
  * have taken every byte of it. A read returns min(len, what the blocked writer still offers),
- * copied straight from the writer's buffer; with no writer it blocks. Concurrent writers on
- * one end are served FIFO, each call's bytes contiguous (stream.h).
+ * copied straight from the writer's buffer; with no writer it blocks. So a read never gets
+ * bytes of two write calls (or of two pieces of one eddy_stream_writev). Concurrent writers
+ * on one end are served FIFO, each call's bytes contiguous (stream.h).
  * What the stream calls leave behind: a cancelled (or closed, -EBADF) write reports in
  * written exactly the bytes the peer's reads took, and the peer reads none of the rest; a
- * cancelled read consumed nothing (the writer stays blocked with its whole offer).
+ * cancelled read consumed nothing (the writer stays blocked, offering all it did before).
  * End of a connection, seen from the peer: after eddy_stream_shutdown_write or
  * eddy_stream_close its reads return 0 (nothing can be pending: a writer still blocked would
  * have been woken with -EBADF by the close), and after a close its writes fail with -EPIPE,
