@@ -693,7 +693,6 @@ EDDY_TEST(lockstep_calls_from_a_callback_eperm)
 
 static int leak_main(void *arg)
 {
-    (void)arg;
     eddy_stream *a, *b;
     EDDY_OK(eddy_lockstep_pair(&a, &b));
     int rc = eddy_stream_close(a);
