@@ -321,6 +321,7 @@ int eddy_check_stream(const eddy_stream_factory *f)
     for (size_t i = 0; i < eddy__st_nchecks && !stop; i++) {
         const eddy__st_check *ck = &eddy__st_checks[i];
         if ((ck->how & O_BOUNDED) && (f->flags & EDDY_STREAMTEST_UNBOUNDED)) continue;
+        if ((ck->how & O_BUFFERED) && (f->flags & EDDY_STREAMTEST_UNBUFFERED)) continue;
         for (int x = 0; x < 2 && !stop; x++) {
             if (x == 1 && !(ck->how & O_REV)) break;
             if (x == 1 && one_way(&c) && !(ck->how & O_REV_ONEWAY)) break;

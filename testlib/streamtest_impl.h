@@ -157,6 +157,7 @@ enum {
     O_REV_ONEWAY = 1u << 2, /* the reverse also one way (the check handles it) */
     O_NO_PAIR = 1u << 3,  /* the check makes its own pairs */
     O_BOUNDED = 1u << 4,  /* skipped for EDDY_STREAMTEST_UNBOUNDED */
+    O_BUFFERED = 1u << 5, /* skipped for EDDY_STREAMTEST_UNBUFFERED */
 };
 
 typedef struct eddy__st_check {

@@ -41,6 +41,10 @@ enum {
      * skipped. Without this flag a writer that gets 256 MiB into a peer that does not read
      * without blocking is a failure. */
     EDDY_STREAMTEST_UNBOUNDED = 1u << 3,
+    /* No buffer at all (eddy_lockstep_pair): a write returns only once the peer has read
+     * it. close_unread (which needs one byte to wait unread) is skipped, and the leak cycles
+     * make and close pairs without moving bytes through them. */
+    EDDY_STREAMTEST_UNBUFFERED = 1u << 4,
 };
 
 typedef struct eddy_stream_factory {
