@@ -253,6 +253,32 @@ EDDY_TEST(both_directions_watcher_called_when_only_writable)
     return 0;
 }
 
+/* A stopped watcher's kernel registration lingers (so a task that waits again costs no
+ * epoll_ctl); readiness that nobody wants must narrow it, not wake the loop forever. */
+EDDY_TEST(lingering_registration_does_not_spin)
+{
+    int sv[2];
+    EDDY_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+    eddy_io r = {0};
+    watch rs = {.stop = true};
+    EDDY_OK(eddy_io_start(&r, sv[0], EDDY_READ, on_io, &rs));
+    EDDY_CHECK_EQ(write(sv[1], "a", 1), 1);
+    EDDY_OK(eddy_sleep(1));
+    EDDY_CHECK_EQ(rs.calls, 1); /* called once, then stopped itself: the byte is still unread */
+    eddy_loop_stats a, b;
+    eddy_loop_get_stats(&a);
+    EDDY_OK(eddy_sleep(EDDY_SEC(10)));
+    eddy_loop_get_stats(&b);
+    EDDY_CHECK_EQ(rs.calls, 1);
+    EDDY_CHECK(b.polls - a.polls <= 4); /* one report of the unwanted readiness, then quiet */
+    /* and a new wait on the fd still sees the data */
+    EDDY_CHECK(eddy_wait_fd(sv[0], EDDY_READ) & EDDY_READ);
+    EDDY_CHECK_EQ(eddy_fd_forget(sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
 /* io_stop, eddy_fd_forget, close, and the number reused by a new fd: the new watcher works
  * even though the old registration's removal was deferred. */
 EDDY_TEST(fd_number_reuse_after_forget)

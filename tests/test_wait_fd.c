@@ -286,3 +286,54 @@ static int outside(void *arg)
 }
 
 EDDY_TEST_EX(wait_fd_outside_loop, .raw = true) { return outside(eddy_test_arg); }
+
+/* ---- a waiter woken by readiness that has not run yet ---- */
+
+#include "internal.h" /* the woken task's state, to stage the race exactly */
+
+typedef struct woken_case {
+    int sv[2];
+    eddy_task *a;
+    int a_rc;
+    int forgotten;
+} woken_case;
+
+static int woken_waiter(void *arg)
+{
+    woken_case *c = arg;
+    c->a_rc = eddy_wait_fd(c->sv[0], EDDY_READ);
+    return 0;
+}
+
+static int woken_main(void *arg)
+{
+    woken_case *c = arg;
+    raw_pair(c->sv);
+    int rc = 0;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, woken_waiter, c, .handle = &c->a));
+        EDDY_CHECK_EQ(write(c->sv[1], "x", 1), 1);
+        /* With a poll after every task run, the poll wakes the waiter behind this task. */
+        for (int i = 0; i < 100 && c->a->state != EDDY__READY; i++) EDDY_OK(eddy_yield());
+        EDDY_CHECK_EQ(c->a->state, EDDY__READY);
+        c->forgotten = eddy_fd_forget(c->sv[0]);
+        int st;
+        EDDY_OK(eddy_task_join(c->a, &st));
+    }
+    close_pair(c->sv);
+    return rc;
+}
+
+/* The watcher of a task woken by readiness stays started until the task runs (so the loop
+ * keeps its kernel registration); eddy_fd_forget in between must still make that task's
+ * eddy_wait_fd return -EBADF, not the stale readiness. */
+EDDY_TEST_EX(forget_after_readiness_woke_the_waiter, .raw = true)
+{
+    woken_case c = {.a_rc = 1};
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .poll_interval = 1,
+                   .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS};
+    EDDY_OK(eddy_run_opts(woken_main, &c, &o));
+    EDDY_CHECK_EQ(c.forgotten, 1);
+    EDDY_CHECK_EQ(c.a_rc, -EBADF);
+    return 0;
+}

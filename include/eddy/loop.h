@@ -127,8 +127,9 @@ EDDY_API EDDY_WUR int eddy__io_start(eddy_io *w, int fd, unsigned events,
 /* Stop w (no callback after this returns). Safe on an inactive watcher.
  * Closing an fd that had a watcher or an eddy_wait_fd waiter: stop its watchers, then call
  * eddy_fd_forget(fd) before close(fd). The loop drops kernel interest lazily (a stop and a
- * restart within one iteration cost no syscall), so without the forget a new fd that reuses
- * the number in the same iteration would never be registered and its watchers never fire. */
+ * later restart cost no syscall; the registration is narrowed only when readiness nobody
+ * wants is reported), so without the forget a new fd that reuses the number could stay
+ * unregistered and its watchers never fire. */
 EDDY_API void eddy_io_stop(eddy_io *w);
 
 /* N5 (used by C8): suspend the calling task until fd is ready for events.

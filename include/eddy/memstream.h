@@ -12,6 +12,9 @@
  * every read and write, and a connection reset after a given number of bytes. Delays use
  * eddy_sleep, so under the test runner's virtual clock they cost no real time.
  *
+ * eddy_lockstep_pair makes a pair with no buffer at all, for tests that must know exactly
+ * when bytes move: every write waits for the peer's reads.
+ *
  * Every wait inside a memory stream (for data, for buffer space, for a delay) is a
  * cancellation point of the eddy_stream call that made it; the stream calls' contracts
  * (stream.h) hold unchanged: a cancelled read consumed nothing, a cancelled write reports in
@@ -64,29 +67,31 @@ EDDY_API EDDY_WUR int eddy__memstream_pair(eddy_stream **a, eddy_stream **b,
  * if s is NULL or not a memory stream. For tests that check memory stays bounded. */
 EDDY_API size_t eddy_memstream_pending(const eddy_stream *s);
 
-/* ---- X3: stream conformance checks ------------------------------------------------------ */
+/* X3: make a connected pair of streams with no buffer at all in *a and *b (kind "lockstep",
+ * after trio's lockstep_stream_pair), so that a test can say exactly which task is blocked in
+ * which call and when bytes move. A write is a rendezvous: it blocks until the peer's reads
+ * have taken every byte of it. A read returns min(len, what the blocked writer still offers),
+ * copied straight from the writer's buffer; with no writer it blocks. So a read never gets
+ * bytes of two write calls (or of two pieces of one eddy_stream_writev). Concurrent writers
+ * on one end are served FIFO, each call's bytes contiguous (stream.h).
+ * What the stream calls leave behind: a cancelled (or closed, -EBADF) write reports in
+ * written exactly the bytes the peer's reads took, and the peer reads none of the rest; a
+ * cancelled read consumed nothing (the writer stays blocked, offering all it did before).
+ * End of a connection, seen from the peer: after eddy_stream_shutdown_write or
+ * eddy_stream_close its reads return 0 (nothing can be pending: a writer still blocked would
+ * have been woken with -EBADF by the close), and after a close its writes fail with -EPIPE,
+ * a write it had blocked keeping in written what the closed end had read; after
+ * eddy_stream_abort its reads and writes fail with -ECONNRESET and eddy_stream_shutdown_write
+ * with -ENOTCONN. Each end is closed on its own; the pair's one allocation is freed when both
+ * are. Returns 0; -EINVAL if a or b is NULL or a == b; -ENOMEM; -EPERM outside a loop
+ * thread. *a and *b are NULL on failure. */
+#define eddy_lockstep_pair(a, b) eddy__lockstep_pair((a), (b), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__lockstep_pair(eddy_stream **a, eddy_stream **b, const char *site);
 
-/* Makes a fresh connected pair: bytes written to *a are read from *b and the other way
- * round. Returns 0 or a negative errno. */
-typedef int (*eddy_stream_pair_fn)(void *arg, eddy_stream **a, eddy_stream **b);
-
-typedef struct eddy_check_report {
-    unsigned run;      /* checks run */
-    unsigned failed;   /* checks that failed */
-    char first[200];   /* the first failure, "check: what happened"; "" if none */
-} eddy_check_report;
-
-/* X3: run the stream contract of stream.h against pairs from make(arg, ...), a fresh pair per
- * check, closing both ends afterwards: bytes both ways, a bulk transfer larger than any
- * transport buffer (back-pressure, byte order), half-close, close as end-of-stream, writing
- * to a closed peer (-EPIPE or -ECONNRESET), zero-length calls, the one-reader rule (-EBUSY),
- * close waking a blocked reader (-EBADF), cancelled reads losing nothing, and FIFO writers
- * whose bytes stay contiguous. Uses no timers and no real time; allocates its buffers.
- * report (may be NULL) receives the counts and the first failure.
- * Returns 0 if every check passed (running out of memory fails the check that needed it);
- * -EPROTO if some failed; -EINVAL if make is NULL or returns 0 without two streams; -EPERM
- * outside a task (callbacks included); make's error if it fails (the checks stop there). */
-EDDY_API EDDY_WUR int eddy_check_stream(eddy_stream_pair_fn make, void *arg, eddy_check_report *report);
+/* The bytes a writer blocked on s's peer still offers (what a read of s would get at once),
+ * or 0 if no writer is blocked, or s is NULL or not a lockstep stream. For tests that check
+ * when bytes move. */
+EDDY_API size_t eddy_lockstep_pending(const eddy_stream *s);
 
 #ifdef __cplusplus
 }

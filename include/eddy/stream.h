@@ -69,8 +69,9 @@ EDDY_API void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const 
 
 /* N6: read up to len bytes into buf, suspending until at least one byte is there.
  * Returns the count (> 0); 0 at end of stream (or for len == 0); -EBUSY if another task is
- * reading this stream; -EBADF if the stream is being closed; -ECANCELED/-ETIMEDOUT if
- * cancelled (no byte was consumed); -EPERM outside a task; -EINVAL if s or buf is NULL; the
+ * reading this stream; -EBADF if the stream is being closed (also when data, end of stream
+ * or an error woke the read just before the close, on every transport); -ECANCELED/
+ * -ETIMEDOUT if cancelled (no byte was consumed); -EPERM outside a task; -EINVAL if s or buf is NULL; the
  * transport's errors (-ECONNRESET, -ETIMEDOUT from TCP keep-alive, -EIO, ...). */
 EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len);
 
@@ -80,7 +81,8 @@ EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len
  * accepted, also when an error is returned: a cancelled write loses no byte it reported.
  * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled (while waiting for its turn or part-way);
  * -EPIPE after eddy_stream_shutdown_write or when the peer has closed; -ECONNRESET; -EBADF if
- * the stream is being closed; -EPERM outside a task; -EINVAL if s is NULL, or buf is NULL
+ * the stream is being closed (also when the peer's close or reset woke the write just before
+ * the close); -EPERM outside a task; -EINVAL if s is NULL, or buf is NULL
  * with len > 0. SIGPIPE never fires. */
 EDDY_API EDDY_WUR int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written);
 /* eddy_stream_write without the count. Same returns. */
@@ -100,7 +102,10 @@ EDDY_API EDDY_WUR int eddy_stream_writev(eddy_stream *s, const struct iovec *iov
  * (-ENOTCONN). */
 EDDY_API EDDY_WUR int eddy_stream_shutdown_write(eddy_stream *s);
 
-/* B8: graceful close: data already written is still delivered (TCP: FIN after it). Tasks
+/* B8: graceful close: data already written is still delivered (TCP: FIN after it). A socket
+ * (TCP, Unix) that still holds unread incoming data resets the connection instead (the
+ * kernel's rule): the peer reads what had arrived, then -ECONNRESET, and on a real network
+ * bytes still in flight may be lost; read to end of stream first for a clean close. Tasks
  * blocked on s are woken with -EBADF first; returns once none of them touches s and the
  * kernel no longer holds the caller's memory; s is freed. Not a cancellation point.
  * Returns 0 or the transport's close error (-EIO); s is freed in every case. NULL: 0.

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "../eddy.h"
+#include "streamtest.h"
 
 #ifdef __cplusplus
 extern "C" {

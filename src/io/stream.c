@@ -43,6 +43,11 @@ ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
     int rc = eddy__stream_begin_read(s);
     if (rc < 0) return rc;
     ssize_t n = s->vt->read(s, buf, len);
+    /* closing can only have begun while the read was suspended: it was inside when close
+     * came, so it reports -EBADF whatever woke it first (data, end of stream, a reset: a
+     * memory stream's or a layered stream's read would return that; a descriptor's is
+     * woken with -EBADF by close). */
+    if (s->closing) n = -EBADF;
     eddy__stream_end_read(s);
     return n;
 }
@@ -124,7 +129,10 @@ int eddy__stream_write_held(eddy_stream *s, const void *buf, size_t len, size_t 
         }
         ssize_t n = s->vt->write(s, p + done, len - done);
         if (n < 0) {
-            rc = (int)n;
+            /* Closing began while it was suspended: -EBADF whatever woke it first (the peer's
+             * close or reset: a memory stream's write reports that, a descriptor's is woken
+             * with -EBADF by close), as eddy_stream_read does. */
+            rc = s->closing ? -EBADF : (int)n;
             break;
         }
         done += (size_t)n;

@@ -1,9 +1,13 @@
 /* eddy loop backend: epoll (always available).
  *
- * Level-triggered interest per fd, kept in sync lazily: eddy_io_start/stop only record the
- * wanted mask (update), and the kernel is told just before epoll_wait, so a watcher that is
- * stopped and restarted within one iteration (the common read-again pattern) costs no
- * epoll_ctl at all. */
+ * Level-triggered interest per fd. Interest grows at once (eddy_io_start tells the kernel
+ * before it returns, so EPERM for a regular file or EBADF reaches the caller) but shrinks
+ * only lazily: when a watcher stops, the kernel registration stays, and it is narrowed the
+ * first time the kernel reports readiness that no watcher wants. The common pattern — a task
+ * woken by readiness stops its one-shot watcher, reads, writes, and waits again, perhaps only
+ * after the loop has polled again because the ready queue was long — then costs no epoll_ctl
+ * at all (libuv's epoll backend does the same). A registration left behind when an fd is
+ * closed is dropped by eddy_fd_forget, which callers must use before close (see loop.h). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -14,35 +18,16 @@
 
 #define MAX_EVENTS 256
 
-typedef struct epoll_state {
-    int *dirty;      /* fds whose interest changed since the last poll */
-    size_t ndirty, cap;
-} epoll_state;
-
-static epoll_state *st(eddy_loop *l) { return (epoll_state *)(void *)l->be_data; }
-
 static int ep_init(eddy_loop *l)
 {
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) return -errno;
-    epoll_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        close(l->epfd);
-        l->epfd = -1;
-        return -ENOMEM;
-    }
-    l->be_data = s;
+    l->be_data = NULL;
     return 0;
 }
 
 static void ep_fini(eddy_loop *l)
 {
-    epoll_state *s = st(l);
-    if (s) {
-        free(s->dirty);
-        free(s);
-        l->be_data = NULL;
-    }
     if (l->epfd >= 0) close(l->epfd);
     l->epfd = -1;
 }
@@ -64,11 +49,10 @@ static unsigned wanted(eddy_loop *l, int fd)
     return m;
 }
 
-/* Apply one fd's interest. Returns 0 or -errno. */
-static int sync_fd(eddy_loop *l, int fd)
+/* Make the kernel's interest in fd exactly want. Returns 0 or -errno. */
+static int set_interest(eddy_loop *l, int fd, unsigned want)
 {
     eddy__fdent *f = &l->fds[fd];
-    unsigned want = wanted(l, fd);
     if (want == f->registered) return 0;
     struct epoll_event ev = {.events = to_epoll(want), .data.fd = fd};
     int rc;
@@ -105,23 +89,14 @@ static int sync_fd(eddy_loop *l, int fd)
     return 0;
 }
 
-/* Interest grows: tell the kernel now, so errors (EPERM for regular files, EBADF) reach the
- * caller of eddy_io_start. Interest shrinks: defer, coalescing stop+start pairs. */
+/* Grow at once (keeping lingering directions: they cost nothing until they fire); never
+ * shrink here, see the top of the file. */
 static int ep_update(eddy_loop *l, int fd, unsigned old_mask, unsigned new_mask)
 {
     (void)old_mask;
-    if ((new_mask & ~l->fds[fd].registered) != 0) return sync_fd(l, fd);
-    if (new_mask == l->fds[fd].registered) return 0;
-    epoll_state *s = st(l);
-    if (s->ndirty == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        int *d = realloc(s->dirty, cap * sizeof *d);
-        if (!d) return sync_fd(l, fd); /* no memory to defer: do it now */
-        s->dirty = d;
-        s->cap = cap;
-    }
-    s->dirty[s->ndirty++] = fd;
-    return 0;
+    unsigned reg = l->fds[fd].registered;
+    if ((new_mask & ~reg) == 0) return 0;
+    return set_interest(l, fd, reg | new_mask);
 }
 
 static void ep_forget(eddy_loop *l, int fd)
@@ -133,13 +108,6 @@ static void ep_forget(eddy_loop *l, int fd)
 
 static int ep_poll(eddy_loop *l, int64_t timeout_ns)
 {
-    epoll_state *s = st(l);
-    for (size_t i = 0; i < s->ndirty; i++) {
-        int fd = s->dirty[i];
-        if ((size_t)fd < l->nfds_cap) (void)sync_fd(l, fd);
-    }
-    s->ndirty = 0;
-
     int ms;
     if (timeout_ns < 0)
         ms = -1;
@@ -155,12 +123,21 @@ static int ep_poll(eddy_loop *l, int64_t timeout_ns)
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         uint32_t e = evs[i].events;
+        int fd = evs[i].data.fd;
         unsigned r = 0;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) r |= EDDY_READ;
         if (e & EPOLLOUT) r |= EDDY_WRITE;
         if (e & EPOLLERR) r |= EDDY_ERR | EDDY_READ | EDDY_WRITE;
         if (e & EPOLLHUP) r |= EDDY_HUP | EDDY_READ | EDDY_WRITE;
-        eddy__io_dispatch(l, evs[i].data.fd, r);
+        if ((size_t)fd >= l->nfds_cap) continue;
+        /* Readiness in a direction nobody watches comes from a lingering registration:
+         * narrow it after dispatch (to what is wanted then), or it would fire forever. */
+        unsigned stale = r & (EDDY_READ | EDDY_WRITE) & l->fds[fd].registered & ~wanted(l, fd);
+        eddy__io_dispatch(l, fd, r);
+        if (stale && (size_t)fd < l->nfds_cap) {
+            eddy__fdent *f = &l->fds[fd];
+            (void)set_interest(l, fd, (f->registered & ~stale) | wanted(l, fd));
+        }
     }
     return n;
 }

@@ -113,12 +113,19 @@ void eddy__io_dispatch(eddy_loop *l, int fd, unsigned revents)
 typedef struct fd_wait {
     eddy_io io;
     eddy_task *task;
+    bool fired; /* readiness woke the task; it has not run yet */
 } fd_wait;
 
+/* The watcher stays started until the woken task runs and stops it in eddy_wait_fd: a task
+ * woken by readiness often runs only after the loop has polled again (the ready queue is
+ * long), and an fd with no watcher at that poll would look unwanted to the backend, which
+ * would then drop and re-add its registration (two epoll_ctl per wake-up). Readiness reported
+ * again meanwhile finds the task already woken and does nothing. */
 static void fd_wait_ready(eddy_io *w, unsigned revents)
 {
     fd_wait *fw = (fd_wait *)w;
-    eddy_io_stop(w);
+    if (fw->fired) return;
+    fw->fired = true;
     eddy__wake(fw->task, (int)(revents ? revents : EDDY_ERR));
 }
 
@@ -142,7 +149,7 @@ int eddy_wait_fd(int fd, unsigned events)
                     .obj = (const void *)(intptr_t)fd, .deadline = 0,
                     .cancel = fd_wait_cancel, .arg = &fw};
     rc = eddy__park(&w);
-    if (rc < 0 && fw.io.active) eddy_io_stop(&fw.io);
+    if (fw.io.active) eddy_io_stop(&fw.io);
     return rc;
 }
 
@@ -159,7 +166,12 @@ int eddy_fd_forget(int fd)
         if (w->cb == fd_wait_ready) {
             fd_wait *fw = (fd_wait *)w;
             eddy_io_stop(w);
-            if (eddy__wake(fw->task, -EBADF)) n++;
+            if (fw->fired) { /* woken by readiness, not yet run: it returns -EBADF instead */
+                fw->task->wake_rc = -EBADF;
+                n++;
+            } else if (eddy__wake(fw->task, -EBADF)) {
+                n++;
+            }
         }
     }
     /* Drop the kernel registration now: after close() the number may be reused, and a stale
