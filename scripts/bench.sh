@@ -16,7 +16,7 @@
 # Each binary alternates eddy and its anchors round by round (A B A B ...) inside one process,
 # pinned with taskset; bench_tsq pins its loop thread and producer thread to two different
 # CPUs itself. docs/benchmarks.md says what each figure means. Then scripts/bench_echo.sh runs
-# the echo benchmark (eddy's echo servers against epoll and libuv echo servers; ~3 min, ~30 s
+# the echo benchmark (eddy's echo servers against epoll and libuv echo servers; ~4 min, ~25 s
 # with --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo).
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
