@@ -47,6 +47,10 @@ typedef struct eddy_stream_vt {
     int (*close)(eddy_stream *s, bool graceful);
     /* The underlying descriptor, or -1 (optional: NULL means none). */
     int (*fd)(eddy_stream *s);
+    /* Optional gather write: like write, over iovcnt (1..16) non-empty pieces in one call
+     * (one sendmsg for a frame's header and payload). NULL: eddy_stream_writev calls write
+     * once per piece. */
+    ssize_t (*writev)(eddy_stream *s, const struct iovec *iov, int iovcnt);
 } eddy_stream_vt;
 
 /* The part every stream starts with. Implementations embed it first; fields are private. */

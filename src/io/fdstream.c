@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "io/io.h"
@@ -39,6 +40,21 @@ static ssize_t fds_write(eddy_stream *s, const void *buf, size_t len)
     eddy__fdstream *f = fds_of(s);
     for (;;) {
         ssize_t n = f->is_sock ? send(f->fd, buf, len, MSG_NOSIGNAL) : write(f->fd, buf, len);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+        int rc = eddy__io_wait(f->fd, EDDY_WRITE);
+        if (rc < 0) return rc;
+        if (s->closing) return -EBADF;
+    }
+}
+
+static ssize_t fds_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
+{
+    eddy__fdstream *f = fds_of(s);
+    struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+    for (;;) {
+        ssize_t n = f->is_sock ? sendmsg(f->fd, &mh, MSG_NOSIGNAL) : writev(f->fd, iov, iovcnt);
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
@@ -95,7 +111,8 @@ static int fds_fd(eddy_stream *s) { return fds_of(s)->fd; }
 #define FDSTREAM_VT(name, k)                                                                 \
     const eddy_stream_vt name = {.kind = k, .read = fds_read, .write = fds_write,          \
                                  .shutdown_write = fds_shutdown_write,                     \
-                                 .interrupt = fds_interrupt, .close = fds_close, .fd = fds_fd}
+                                 .interrupt = fds_interrupt, .close = fds_close, .fd = fds_fd,   \
+                                 .writev = fds_writev}
 FDSTREAM_VT(eddy__fdstream_vt_tcp, "tcp");
 FDSTREAM_VT(eddy__fdstream_vt_unix, "unix");
 FDSTREAM_VT(eddy__fdstream_vt_fd, "fd");

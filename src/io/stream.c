@@ -163,6 +163,60 @@ int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
     return eddy_stream_write(s, buf, len, NULL);
 }
 
+#define GATHER_WINDOW 16
+
+/* eddy_stream_writev through the transport's gather write, the turn held: windows of up to
+ * GATHER_WINDOW non-empty pieces (the caller's array is const, so a partly written piece is
+ * resumed from a copy on the stack). Same results as write_held piece by piece. */
+static int gather_held(eddy_stream *s, const struct iovec *iov, int iovcnt, size_t *written)
+{
+    size_t total = 0, off = 0; /* off: bytes of iov[i] already written */
+    int i = 0, rc = 0;
+    for (;;) {
+        while (i < iovcnt && iov[i].iov_len == off) {
+            i++;
+            off = 0;
+        }
+        if (i == iovcnt) break;
+        if (s->wr_shut) {
+            rc = -EPIPE;
+            break;
+        }
+        if (s->closing) {
+            rc = -EBADF;
+            break;
+        }
+        struct iovec win[GATHER_WINDOW];
+        int k = 0;
+        for (int j = i; j < iovcnt && k < GATHER_WINDOW; j++) {
+            size_t o = j == i ? off : 0;
+            if (iov[j].iov_len == o) continue;
+            win[k].iov_base = (char *)iov[j].iov_base + o;
+            win[k].iov_len = iov[j].iov_len - o;
+            k++;
+        }
+        ssize_t n = s->vt->writev(s, win, k);
+        if (n < 0) {
+            rc = s->closing ? -EBADF : (int)n; /* as in eddy__stream_write_held */
+            break;
+        }
+        total += (size_t)n;
+        for (size_t left = (size_t)n; left;) {
+            size_t avail = iov[i].iov_len - off;
+            if (left < avail) {
+                off += left;
+                left = 0;
+            } else {
+                left -= avail;
+                i++;
+                off = 0;
+            }
+        }
+    }
+    *written = total;
+    return rc;
+}
+
 int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size_t *written)
 {
     if (written) *written = 0;
@@ -173,15 +227,19 @@ int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size
     if (rc < 0) return rc;
     /* One turn for all the pieces: no other writer's bytes can come between them. */
     size_t total = 0;
-    for (int i = 0; i < iovcnt && rc == 0; i++) {
-        if (iov[i].iov_len == 0) continue;
-        if (s->closing) { /* write_held checks only within a piece */
-            rc = -EBADF;
-            break;
+    if (s->vt->writev) {
+        rc = gather_held(s, iov, iovcnt, &total);
+    } else {
+        for (int i = 0; i < iovcnt && rc == 0; i++) {
+            if (iov[i].iov_len == 0) continue;
+            if (s->closing) { /* write_held checks only within a piece */
+                rc = -EBADF;
+                break;
+            }
+            size_t done;
+            rc = eddy__stream_write_held(s, iov[i].iov_base, iov[i].iov_len, &done);
+            total += done;
         }
-        size_t done;
-        rc = eddy__stream_write_held(s, iov[i].iov_base, iov[i].iov_len, &done);
-        total += done;
     }
     if (written) *written = total;
     eddy__stream_write_end(s);
