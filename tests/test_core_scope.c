@@ -29,7 +29,8 @@ EDDY_TEST(move_on_and_fail_after_relative)
     EDDY_CHECK_EQ(rc, -ECANCELED);
     EDDY_CHECK_EQ(eddy_now() - t1, EDDY_SEC(1));
     EDDY_MOVE_ON_AFTER(-1) { EDDY_CHECK_EQ(eddy_yield(), -ECANCELED); }
-    EDDY_MOVE_ON_AFTER(0) { EDDY_OK(eddy_yield()); } /* 0 = no timeout */
+    EDDY_MOVE_ON_AFTER(0) { EDDY_CHECK_EQ(eddy_yield(), -ECANCELED); } /* 0: expired, as trio */
+    EDDY_MOVE_ON_AFTER(EDDY_FOREVER) { EDDY_OK(eddy_yield()); } /* no timeout */
     return 0;
 }
 
@@ -581,5 +582,31 @@ EDDY_TEST_EX(misuse_aborts_with_both_sites, .raw = true)
         if (kind == 1) EDDY_CHECK(strstr(out, "'opener'") != NULL);
         if (kind == 2) EDDY_CHECK(strstr(out, "innermost first") != NULL);
     }
+    return 0;
+}
+
+/* Regression: EDDY_MOVE_ON_AFTER(0) and EDDY_MOVE_ON_AT(0) on the virtual clock (which starts
+ * at 0) meant "no deadline", because 0 in the options struct means "not given". A zero
+ * timeout is already expired (trio's move_on_after(0)), and time 0 is a time. */
+EDDY_TEST(zero_timeout_and_deadline_zero_are_expired)
+{
+    EDDY_CHECK_EQ(eddy_now(), 0);
+    int rc = 1;
+    EDDY_MOVE_ON_AT(0) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_MOVE_ON_AFTER(0) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_FAIL_AFTER(0) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_CHECK_EQ(rc, -ETIMEDOUT);
+    EDDY_FAIL_AT(0) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_CHECK_EQ(rc, -ETIMEDOUT);
+    EDDY_SHIELD(0) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_CHECK_EQ(rc, -ETIMEDOUT);
+    EDDY_CHECK_EQ(eddy_now(), 0); /* nothing slept */
+    /* the struct fields alone keep their meaning: 0 = not given */
+    eddy_cancel_scope cs;
+    EDDY_CANCEL_SCOPE(&cs, .timeout = 0) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_OK(rc);
+    EDDY_CHECK(!cs.cancelled_caught);
     return 0;
 }

@@ -391,7 +391,8 @@ EDDY_TEST_EX(uqueue_cancel_race_with_threads, .real_clock = true)
     int cancels = 0;
     for (int i = 0; i < N_ITEMS;) {
         int v = -1, rc = -1;
-        EDDY_MOVE_ON_AFTER(EDDY_USEC(i % 7)) { rc = eddy_uqueue_get(&q, &v); }
+        /* every 7th try waits without a deadline, so the loop always makes progress */
+        EDDY_MOVE_ON_AFTER(i % 7 ? EDDY_USEC(i % 7) : EDDY_FOREVER) { rc = eddy_uqueue_get(&q, &v); }
         if (rc == -ECANCELED) {
             cancels++;
             continue;
@@ -411,7 +412,7 @@ EDDY_TEST_EX(uqueue_cancel_race_with_threads, .real_clock = true)
     EDDY_OK(pthread_create(&th, NULL, thread_consumer, &b));
     for (int i = 0; i < N_ITEMS;) {
         int rc = -1;
-        EDDY_MOVE_ON_AFTER(EDDY_USEC(i % 5)) { rc = eddy_uqueue_put(&q, &i); }
+        EDDY_MOVE_ON_AFTER(i % 5 ? EDDY_USEC(i % 5) : EDDY_FOREVER) { rc = eddy_uqueue_put(&q, &i); }
         if (rc == -ECANCELED) {
             cancels++;
             continue;

@@ -50,10 +50,14 @@ struct eddy_cancel_scope {
 };
 
 typedef struct eddy_scope_opts {
-    int64_t deadline; /* absolute ns; 0 = none */
-    int64_t timeout;  /* relative ns from entry; 0 = none; both given: the earlier wins */
+    int64_t deadline; /* absolute ns; 0 = none (unless has_deadline) */
+    int64_t timeout;  /* relative ns from entry; 0 = none (unless has_timeout); <= 0 with
+                         has_timeout: cancelled at once; both given: the earlier wins */
     bool fail;        /* -ETIMEDOUT instead of -ECANCELED when the deadline passes */
     bool shield;      /* B5; a shield must have a deadline or timeout (cleanup cannot hang) */
+    bool has_deadline; /* deadline is meant even if 0 (the virtual clock starts at 0) */
+    bool has_timeout;  /* timeout is meant even if 0: already expired, as trio's
+                          move_on_after(0) */
 } eddy_scope_opts;
 
 /* Enter cs (caller storage) in the calling task. Every enter needs an exit in the same task,
@@ -103,15 +107,22 @@ EDDY_API eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const
 /* B4: EDDY_CANCEL_SCOPE(&cs, .timeout = EDDY_SEC(1)) { ... }  then read cs.cancelled_caught.
  * If entering fails (outside a task, bad options) the block is skipped. */
 #define EDDY_CANCEL_SCOPE(csp, ...) EDDY__SCOPE_BLOCK(csp, EDDY__UNIQ(eddy__cs), __VA_ARGS__)
-/* B6: blocking calls inside return -ECANCELED once ns have passed since entry; leave quietly. */
-#define EDDY_MOVE_ON_AFTER(ns) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__mo), .timeout = (ns))
-#define EDDY_MOVE_ON_AT(t) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ma), .deadline = (t))
+/* B6: blocking calls inside return -ECANCELED once ns have passed since entry; leave quietly.
+ * ns <= 0 is already expired (trio's move_on_after(0)); EDDY_FOREVER means no deadline. The
+ * _AT forms take any absolute time, 0 included (the virtual clock starts at 0). */
+#define EDDY_MOVE_ON_AFTER(ns) \
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__mo), .timeout = (ns), .has_timeout = true)
+#define EDDY_MOVE_ON_AT(t) \
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ma), .deadline = (t), .has_deadline = true)
 /* B6: blocking calls inside return -ETIMEDOUT once the deadline passes. */
-#define EDDY_FAIL_AFTER(ns) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__fa), .timeout = (ns), .fail = true)
-#define EDDY_FAIL_AT(t) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ft), .deadline = (t), .fail = true)
+#define EDDY_FAIL_AFTER(ns) \
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__fa), .timeout = (ns), .has_timeout = true, .fail = true)
+#define EDDY_FAIL_AT(t) \
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ft), .deadline = (t), .has_deadline = true, .fail = true)
 /* B5: shielded from outer cancellation, bounded by grace_ns (calls then get -ETIMEDOUT). */
 #define EDDY_SHIELD(grace_ns) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__sh), .timeout = (grace_ns), .shield = true, .fail = true)
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__sh), .timeout = (grace_ns), .has_timeout = true, \
+                     .shield = true, .fail = true)
 
 /* ---- nurseries (B1, B2) ---------------------------------------------------------------- */
 

@@ -168,12 +168,12 @@ int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o, const cha
     if (!t || l->in_callback) return -EPERM;
     if (!cs || !o) return -EINVAL;
     int64_t d = EDDY_FOREVER;
-    if (o->deadline) d = o->deadline;
-    if (o->timeout) {
+    if (o->deadline || o->has_deadline) d = o->deadline;
+    if (o->timeout || o->has_timeout) {
         /* Checked add: signed overflow is undefined, and "now + t < now" gets folded away. */
         int64_t rel;
-        if (o->timeout < 0)
-            rel = l->now - 1;
+        if (o->timeout <= 0)
+            rel = o->timeout < 0 ? l->now - 1 : l->now; /* due: cancelled on entry */
         else if (__builtin_add_overflow(l->now, o->timeout, &rel))
             rel = EDDY_FOREVER; /* effectively never */
         if (rel < d) d = rel;
