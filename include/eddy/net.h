@@ -40,6 +40,21 @@ EDDY_API uint16_t eddy_sockaddr_port(const eddy_sockaddr *a);
 EDDY_API EDDY_WUR int eddy_stream_local_addr(eddy_stream *s, eddy_sockaddr *out);
 EDDY_API EDDY_WUR int eddy_stream_peer_addr(eddy_stream *s, eddy_sockaddr *out);
 
+/* X3: the socket factory hook. Every socket eddy opens for a TCP or Unix connection or
+ * listener, a UDP endpoint or a protocol-layer connect comes from
+ * h->socket(h->ctx, domain, type, protocol) — type already carries SOCK_NONBLOCK and
+ * SOCK_CLOEXEC — which returns a descriptor of that kind or a negative errno (then the
+ * eddy call fails with it, as if socket(2) had). So tests inject EMFILE, ENOBUFS or EACCES at
+ * exactly the socket they mean, or count sockets, without interposing on libc. Socket pairs
+ * and accepted connections do not go through it. The hook belongs to this thread's loop and is
+ * dropped when that loop ends; h must stay valid while set. NULL restores socket(2).
+ * Returns 0; -EINVAL if h->socket is NULL; -EPERM outside a loop thread. */
+typedef struct eddy_socket_hook {
+    int (*socket)(void *ctx, int domain, int type, int protocol);
+    void *ctx;
+} eddy_socket_hook;
+EDDY_API EDDY_WUR int eddy_socket_hook_set(const eddy_socket_hook *h);
+
 /* ---- TCP connect ------------------------------------------------------------------------ */
 
 /* Connect a TCP socket to a numeric address. Suspends until connected. A cancelled connect

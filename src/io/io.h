@@ -42,6 +42,9 @@ struct eddy_listener {
     eddy__handle handle;
 };
 
+/* socket(2) through the test hook (eddy_socket_hook_set): a descriptor or a negative errno. */
+EDDY__HIDDEN int eddy__socket(int domain, int type, int protocol);
+
 /* errno values of accept4 that concern only the connection being accepted: skip and retry. */
 EDDY__HIDDEN bool eddy__accept_error_is_transient(int e);
 

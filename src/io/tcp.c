@@ -45,8 +45,8 @@ int eddy__tcp_connect_from(const eddy_sockaddr *a, const eddy_sockaddr *local, e
     if (local && local->ss.ss_family != fam) return -EAFNOSUPPORT;
     int c = eddy__cancel_code(t);
     if (c) return c;
-    int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
+    int fd = eddy__socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fd;
     set_nodelay(fd);
     if (local) {
         /* Port 0: let connect pick the port, so the source port need only be unique per
@@ -120,8 +120,8 @@ int eddy__listener_from_fd(int fd, eddy_listener **out, const char *site)
 
 static int listen_on(const eddy_sockaddr *a, const eddy_listen_opts *o, int *fdp)
 {
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
+    int fd = eddy__socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fd;
     int one = 1;
     if (!o->no_reuse_addr) (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (o->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) goto fail;

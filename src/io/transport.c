@@ -485,8 +485,8 @@ int eddy__protocol_connect(const eddy_sockaddr *addr, eddy_protocol_factory fact
     if (!addr || !factory) return -EINVAL;
     int fam = addr->ss.ss_family;
     if (fam != AF_INET && fam != AF_INET6) return -EAFNOSUPPORT;
-    int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
+    int fd = eddy__socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fd;
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     eddy_transport *t;

@@ -42,8 +42,8 @@ static bool inet_addr_ok(const eddy_sockaddr *a)
 
 static int open_socket(int family, int *fdp)
 {
-    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
+    int fd = eddy__socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fd;
     if (family == AF_INET6) {
         int off = 0; /* dual-stack: an IPv6 socket also talks to IPv4-mapped peers */
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);

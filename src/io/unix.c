@@ -76,9 +76,9 @@ int eddy__unix_listen(const char *name, const eddy_unix_listen_opts *o, eddy_lis
     char *unlink_path = NULL;
     if (is_path && o->unlink_on_close && !(unlink_path = strdup(name))) return -ENOMEM;
     if (is_path && o->unlink_stale) remove_if_stale(&a, name);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = eddy__socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        rc = -errno;
+        rc = fd;
         goto fail;
     }
     if (bind(fd, (const struct sockaddr *)&a.ss, a.len) < 0) {
@@ -111,8 +111,8 @@ int eddy__unix_connect(const char *name, eddy_stream **out, const char *site)
     if (rc < 0) return rc;
     int c = eddy__cancel_code(t);
     if (c) return c;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
+    int fd = eddy__socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fd;
     /* A Unix connect is synchronous: it links to the listener's backlog or fails at once
      * (EAGAIN when the backlog is full: there is no event to wait for). */
     while (connect(fd, (const struct sockaddr *)&a.ss, a.len) < 0) {
