@@ -107,16 +107,21 @@ uint16_t eddy_sockaddr_port(const eddy_sockaddr *a)
     return 0;
 }
 
-static int sock_addr(eddy_stream *s, eddy_sockaddr *out, bool peer)
+int eddy__fd_addr(int fd, eddy_sockaddr *out, bool peer)
 {
-    if (!s || !out) return -EINVAL;
-    int fd = eddy_stream_fd(s);
-    if (fd < 0) return -ENOTSOCK;
     memset(out, 0, sizeof *out);
     out->len = sizeof out->ss;
     int rc = peer ? getpeername(fd, (struct sockaddr *)&out->ss, &out->len)
                   : getsockname(fd, (struct sockaddr *)&out->ss, &out->len);
     return rc < 0 ? -errno : 0;
+}
+
+static int sock_addr(eddy_stream *s, eddy_sockaddr *out, bool peer)
+{
+    if (!s || !out) return -EINVAL;
+    int fd = eddy_stream_fd(s);
+    if (fd < 0) return -ENOTSOCK;
+    return eddy__fd_addr(fd, out, peer);
 }
 
 int eddy_stream_local_addr(eddy_stream *s, eddy_sockaddr *out) { return sock_addr(s, out, false); }

@@ -52,6 +52,8 @@ ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
     return n;
 }
 
+static void pass_turn(eddy_stream *s);
+
 /* Wait for this writer's FIFO turn. Returns 0 with s->writer == t, or a negative errno. */
 static int take_turn(eddy_stream *s, eddy_task *t)
 {
@@ -66,11 +68,8 @@ static int take_turn(eddy_stream *s, eddy_task *t)
      * after the hand-off still applies: level-triggered, the call must not start writing. */
     int c = eddy__cancel_code(t);
     if (c == 0 && s->closing) c = -EBADF;
-    if (c) {
-        s->writer = NULL;
-        return c;
-    }
-    return 0;
+    if (c) pass_turn(s); /* to the next writer in line: this one gives up */
+    return c;
 }
 
 static void pass_turn(eddy_stream *s)
@@ -103,12 +102,8 @@ int eddy__stream_write_begin(eddy_stream *s)
     if (s->wr_shut) return -EPIPE;
     s->users++;
     rc = take_turn(s, t);
-    if (rc < 0) {
-        if (s->writer == NULL && !eddy__list_empty(&s->writers)) pass_turn(s);
-        leave(s);
-        return rc;
-    }
-    return 0;
+    if (rc < 0) leave(s);
+    return rc;
 }
 
 void eddy__stream_write_end(eddy_stream *s)
@@ -165,9 +160,9 @@ int eddy_stream_write_all(eddy_stream *s, const void *buf, size_t len)
 
 #define GATHER_WINDOW 16
 
-/* eddy_stream_writev through the transport's gather write, the turn held: windows of up to
- * GATHER_WINDOW non-empty pieces (the caller's array is const, so a partly written piece is
- * resumed from a copy on the stack). Same results as write_held piece by piece. */
+/* eddy_stream_writev's bytes, the turn held: through the transport's gather write in windows
+ * of up to GATHER_WINDOW non-empty pieces (the caller's array is const, so a partly written
+ * piece is resumed from a copy on the stack), or piece by piece through its plain write. */
 static int gather_held(eddy_stream *s, const struct iovec *iov, int iovcnt, size_t *written)
 {
     size_t total = 0, off = 0; /* off: bytes of iov[i] already written */
@@ -187,15 +182,16 @@ static int gather_held(eddy_stream *s, const struct iovec *iov, int iovcnt, size
             break;
         }
         struct iovec win[GATHER_WINDOW];
-        int k = 0;
-        for (int j = i; j < iovcnt && k < GATHER_WINDOW; j++) {
+        int k = 0, cap = s->vt->writev ? GATHER_WINDOW : 1;
+        for (int j = i; j < iovcnt && k < cap; j++) {
             size_t o = j == i ? off : 0;
             if (iov[j].iov_len == o) continue;
             win[k].iov_base = (char *)iov[j].iov_base + o;
             win[k].iov_len = iov[j].iov_len - o;
             k++;
         }
-        ssize_t n = s->vt->writev(s, win, k);
+        ssize_t n = s->vt->writev ? s->vt->writev(s, win, k)
+                                  : s->vt->write(s, win[0].iov_base, win[0].iov_len);
         if (n < 0) {
             rc = s->closing ? -EBADF : (int)n; /* as in eddy__stream_write_held */
             break;
@@ -227,20 +223,7 @@ int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, size
     if (rc < 0) return rc;
     /* One turn for all the pieces: no other writer's bytes can come between them. */
     size_t total = 0;
-    if (s->vt->writev) {
-        rc = gather_held(s, iov, iovcnt, &total);
-    } else {
-        for (int i = 0; i < iovcnt && rc == 0; i++) {
-            if (iov[i].iov_len == 0) continue;
-            if (s->closing) { /* write_held checks only within a piece */
-                rc = -EBADF;
-                break;
-            }
-            size_t done;
-            rc = eddy__stream_write_held(s, iov[i].iov_base, iov[i].iov_len, &done);
-            total += done;
-        }
-    }
+    rc = gather_held(s, iov, iovcnt, &total);
     if (written) *written = total;
     eddy__stream_write_end(s);
     return rc;
@@ -250,22 +233,12 @@ int eddy_stream_shutdown_write(eddy_stream *s)
 {
     if (!s) return -EINVAL;
     int rc;
-    eddy_task *t = write_checks(s, &rc);
-    if (!t) return rc;
+    if (!write_checks(s, &rc)) return rc;
     if (s->wr_shut) return 0;
     if (!s->vt->shutdown_write) return -ENOTSUP;
-    s->users++;
-    rc = take_turn(s, t); /* writers queued before us go first */
-    if (rc == 0) {
-        if (!s->wr_shut) {
-            rc = s->vt->shutdown_write(s);
-            if (rc == 0) s->wr_shut = true;
-        }
-        pass_turn(s);
-    } else if (s->writer == NULL && !eddy__list_empty(&s->writers)) {
-        pass_turn(s);
-    }
-    leave(s);
+    if ((rc = eddy__stream_write_begin(s)) < 0) return rc; /* writers queued before us go first */
+    if (!s->wr_shut && (rc = s->vt->shutdown_write(s)) == 0) s->wr_shut = true;
+    eddy__stream_write_end(s);
     return rc;
 }
 

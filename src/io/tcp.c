@@ -244,9 +244,7 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
 int eddy_listener_addr(const eddy_listener *l, eddy_sockaddr *out)
 {
     if (!l || !out) return -EINVAL;
-    memset(out, 0, sizeof *out);
-    out->len = sizeof out->ss;
-    return getsockname(l->fd, (struct sockaddr *)&out->ss, &out->len) < 0 ? -errno : 0;
+    return eddy__fd_addr(l->fd, out, false);
 }
 
 int eddy_listener_fd(const eddy_listener *l) { return l ? l->fd : -1; }

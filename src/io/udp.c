@@ -266,17 +266,13 @@ int eddy_udp_send_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
 int eddy_udp_local_addr(const eddy_udp *u, eddy_sockaddr *out)
 {
     if (!u || !out) return -EINVAL;
-    memset(out, 0, sizeof *out);
-    out->len = sizeof out->ss;
-    return getsockname(u->fd, (struct sockaddr *)&out->ss, &out->len) < 0 ? -errno : 0;
+    return eddy__fd_addr(u->fd, out, false);
 }
 
 int eddy_udp_remote_addr(const eddy_udp *u, eddy_sockaddr *out)
 {
     if (!u || !out) return -EINVAL;
-    memset(out, 0, sizeof *out);
-    out->len = sizeof out->ss;
-    return getpeername(u->fd, (struct sockaddr *)&out->ss, &out->len) < 0 ? -errno : 0;
+    return eddy__fd_addr(u->fd, out, true);
 }
 
 int eddy_udp_fd(const eddy_udp *u) { return u ? u->fd : -1; }

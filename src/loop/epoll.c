@@ -134,7 +134,7 @@ static int ep_poll(eddy_loop *l, int64_t timeout_ns)
          * narrow it after dispatch (to what is wanted then), or it would fire forever. */
         unsigned stale = r & (EDDY_READ | EDDY_WRITE) & l->fds[fd].registered & ~wanted(l, fd);
         eddy__io_dispatch(l, fd, r);
-        if (stale && (size_t)fd < l->nfds_cap) {
+        if (stale) { /* (the fd table may have grown in dispatch, never shrunk) */
             eddy__fdent *f = &l->fds[fd];
             (void)set_interest(l, fd, (f->registered & ~stale) | wanted(l, fd));
         }
