@@ -325,6 +325,13 @@ static void greedy_data(eddy_transport *t, const void *buf, size_t len)
     (void)buf;
     (void)len;
     void *user = eddy_transport_get_user(t);
+    /* set_user replaces what get_user answers; both are no-ops on NULL */
+    eddy_transport_set_user(t, &enobufs_at);
+    EDDY_CHECK(eddy_transport_get_user(t) == &enobufs_at);
+    eddy_transport_set_user(t, user);
+    EDDY_CHECK(eddy_transport_get_user(t) == user);
+    eddy_transport_set_user(NULL, &enobufs_at);
+    EDDY_CHECK(eddy_transport_get_user(NULL) == NULL);
     int sz = 4096;
     EDDY_OK(setsockopt(eddy_transport_fd(t), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz));
     eddy_transport_limits lim = {.high_water = 1024, .hard_limit = 8192};

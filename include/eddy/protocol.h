@@ -137,8 +137,11 @@ EDDY_API int eddy_transport_fd(const eddy_transport *t);
 /* Change the write-buffer limits (0 members = defaults). May call pause/resume_writing.
  * Returns 0; -EINVAL for NULL or low_water > high_water; -EBADF after close/abort. */
 EDDY_API EDDY_WUR int eddy_transport_set_limits(eddy_transport *t, const eddy_transport_limits *l);
-/* The user pointer (the factory's, or the last set). Valid until connection_lost returns. */
+/* The user pointer (the factory's, or the last set). Valid until connection_lost returns;
+ * NULL for a NULL t. */
 EDDY_API void *eddy_transport_get_user(const eddy_transport *t);
+/* Replace the user pointer that callbacks and eddy_transport_get_user see. Cannot fail; a
+ * NULL t is ignored. */
 EDDY_API void eddy_transport_set_user(eddy_transport *t, void *user);
 
 /* ---- client ---------------------------------------------------------------------------- */
