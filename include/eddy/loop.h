@@ -31,7 +31,9 @@ typedef struct eddy_opts {
     int clock_kind;              /* EDDY_CLOCK_*; env EDDY_CLOCK=virtual overrides MONOTONIC */
     const eddy_clock *clock;     /* for EDDY_CLOCK_CUSTOM */
     int64_t autojump_threshold;  /* virtual clock: jump to the next timer after this much real
-                                    time with every task blocked; 0 = at once; <0 = never */
+                                    time with every task blocked; 0 = at once; EDDY_FOREVER =
+                                    never (then only eddy_clock_jump moves it); negative:
+                                    -EINVAL */
     uint64_t sched_seed;         /* X2: nonzero permutes ready-queue order reproducibly;
                                     env EDDY_SCHED_SEED */
     size_t stack_size;           /* default task stack size (0 = EDDY_DEFAULT_STACK) */
@@ -48,8 +50,9 @@ typedef struct eddy_opts {
  * timer, fd, thread or signal) — the tasks are cancelled first so they unwind, and the task
  * tree is printed; -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles were left open. */
 EDDY_API int eddy_run(int (*main)(void *), void *arg);
-/* eddy_run with options (NULL = defaults). Same returns as eddy_run; -EINVAL for a bad
- * option (unknown backend, CUSTOM clock without a clock). */
+/* eddy_run with options (NULL = defaults; a zero-filled eddy_opts is the defaults too). Same
+ * returns as eddy_run; -EINVAL for a bad option (unknown backend, CUSTOM clock without a
+ * clock, a negative autojump_threshold). */
 EDDY_API int eddy_run_opts(int (*main)(void *), void *arg, const eddy_opts *opts);
 
 /* The loop running on this thread, or NULL. */

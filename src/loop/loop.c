@@ -636,7 +636,9 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
     eddy_opts d = {0};
     if (!o) o = &d;
     l->clock_kind = o->clock_kind;
-    l->autojump = o->autojump_threshold;
+    /* A duration (docs/api.md): EDDY_FOREVER is "never", kept internally as -1. */
+    if (o->autojump_threshold < 0) return -EINVAL;
+    l->autojump = o->autojump_threshold == EDDY_FOREVER ? -1 : o->autojump_threshold;
     l->opt_flags = o->flags;
     l->poll_interval = o->poll_interval > 0 ? o->poll_interval : 64;
     l->default_stack = o->stack_size ? o->stack_size : EDDY_DEFAULT_STACK;
