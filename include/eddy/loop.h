@@ -149,7 +149,7 @@ EDDY_API int eddy_fd_forget(int fd);
 
 /* Caller-owned node for eddy_loop_post_ts: no allocation on any path. */
 typedef struct eddy_ts_call {
-    struct eddy_ts_call *_Atomic next;
+    struct eddy_ts_call *next; /* private (the runtime reads and writes it atomically) */
     void (*fn)(void *);
     void *arg;
 } eddy_ts_call;

@@ -78,9 +78,23 @@ EDDY_API EDDY_WUR int eddy_cancel_scope_enter_with(eddy_cancel_scope *cs,
     eddy__scope_enter((cs), EDDY__SCOPE_OPTS(__VA_ARGS__), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__scope_enter(eddy_cancel_scope *cs, eddy_cancel_scope_opts o,
                                         const char *site);
-/* Private: the options of the macros, with what is not given preset to EDDY_FOREVER. The
+/* Private: the options of the macros, with what is not given preset to EDDY_FOREVER. In C the
  * presets are overridden by the caller's designated initializers on purpose, so the
- * override-init warning (-Wextra) is silenced for this one declaration. */
+ * override-init warning (-Wextra) is silenced for this one declaration (a GNU statement
+ * expression). In C++ a private type whose members default to the presets converts to the
+ * options (designated initializers need C++20; eddy_cancel_scope_enter(&cs) works in any). */
+#ifdef __cplusplus
+}
+extern "C++" struct eddy__cxx_scope_opts {
+    int64_t deadline = EDDY_FOREVER;
+    int64_t timeout = EDDY_FOREVER;
+    bool fail = false;
+    bool shield = false;
+    operator eddy_cancel_scope_opts() const { return {deadline, timeout, fail, shield}; }
+};
+extern "C" {
+#define EDDY__SCOPE_OPTS(...) (eddy__cxx_scope_opts{__VA_ARGS__})
+#else
 #define EDDY__SCOPE_OPTS(...)                                                                  \
     __extension__({                                                                            \
         _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Woverride-init\"")  \
@@ -88,6 +102,7 @@ EDDY_API EDDY_WUR int eddy__scope_enter(eddy_cancel_scope *cs, eddy_cancel_scope
                                            __VA_ARGS__};                                       \
         _Pragma("GCC diagnostic pop") eddy__so;                                                \
     })
+#endif
 /* Leave cs. Sets cs->cancelled_caught. Leaving from another task than entered it, or not
  * innermost first, is a programming error: eddy prints both sites and aborts ("beyond" #11). */
 EDDY_API void eddy_cancel_scope_exit(eddy_cancel_scope *cs);
@@ -231,11 +246,14 @@ typedef struct eddy_spawn_opts {
  * Returns 0; -ENOMEM if no stack can be had (never aborts); -EINVAL if n is not open (closed
  * or never opened) or fn is NULL; -EPERM outside a task. */
 #define eddy_spawn(n, fn, arg, ...) \
-    eddy__spawn((n), (fn), (arg), &(eddy_spawn_opts){__VA_ARGS__}, EDDY__SITE)
+    eddy__spawn((n), (fn), (arg), EDDY__SPAWN_OPTS(__VA_ARGS__), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__spawn(eddy_nursery *n, int (*fn)(void *), void *arg,
                                   const eddy_spawn_opts *o, const char *site);
-/* Function form of eddy_spawn (no options, site unknown). Same returns. */
+/* Function forms of eddy_spawn (site unknown): without options, and with options o (NULL:
+ * the defaults). Same returns. */
 EDDY_API EDDY_WUR int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg);
+EDDY_API EDDY_WUR int eddy_spawn_with(eddy_nursery *n, int (*fn)(void *), void *arg,
+                                      const eddy_spawn_opts *o);
 
 /* A8: spawn fn(arg) in n and wait until it calls eddy_started(value) (e.g. once it listens);
  * *value (if value != NULL) receives that value. A failure before eddy_started is returned
@@ -245,9 +263,37 @@ EDDY_API EDDY_WUR int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg)
  * 0 without calling eddy_started; -ECANCELED/-ETIMEDOUT if the caller was cancelled; the
  * errors of eddy_spawn. */
 #define eddy_start(n, fn, arg, value, ...) \
-    eddy__start((n), (fn), (arg), (value), &(eddy_spawn_opts){__VA_ARGS__}, EDDY__SITE)
+    eddy__start((n), (fn), (arg), (value), EDDY__SPAWN_OPTS(__VA_ARGS__), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__start(eddy_nursery *n, int (*fn)(void *), void *arg, void **value,
                                   const eddy_spawn_opts *o, const char *site);
+/* Function form of eddy_start (site unknown; o NULL: the defaults). Same returns. */
+EDDY_API EDDY_WUR int eddy_start_with(eddy_nursery *n, int (*fn)(void *), void *arg, void **value,
+                                      const eddy_spawn_opts *o);
+
+/* Private: the options of eddy_spawn / eddy_start, given as designated initializers. In C a
+ * compound literal; in C++ a temporary of a private type whose members default to zero
+ * (designated initializers need C++20, or none: eddy_spawn(n, fn, arg)), alive until the call
+ * returns. */
+#ifdef __cplusplus
+}
+extern "C++" struct eddy__cxx_spawn_opts {
+    const char *name = nullptr;
+    size_t stack_size = 0;
+    eddy_task **handle = nullptr;
+    eddy_spawn_opts o_ = {};
+    const eddy_spawn_opts *ptr_()
+    {
+        o_.name = name;
+        o_.stack_size = stack_size;
+        o_.handle = handle;
+        return &o_;
+    }
+};
+extern "C" {
+#define EDDY__SPAWN_OPTS(...) (eddy__cxx_spawn_opts{__VA_ARGS__}.ptr_())
+#else
+#define EDDY__SPAWN_OPTS(...) (&(eddy_spawn_opts){__VA_ARGS__})
+#endif
 /* Called by a task started with eddy_start. Returns 0; -EINVAL if the task was not started
  * with eddy_start or already called it. */
 EDDY_API int eddy_started(void *value);
