@@ -1,5 +1,6 @@
 /* eddy — asynchronous I/O and structured concurrency for C on Linux.
- * Umbrella header: include this one. docs/api.md states the rules every header follows. */
+ * Umbrella header: include this one. docs/api.md states the rules every header follows; codes
+ * such as A2 or N7 in the headers name capabilities listed in docs/capabilities.md. */
 #ifndef EDDY_H
 #define EDDY_H
 

@@ -117,8 +117,8 @@ EDDY_TEST_EX(deadlock_with_autojump_off, .raw = true)
     return 0;
 }
 
-/* Regression (issue 7, bug 8): a negative autojump_threshold meant "never"; a duration is
- * never negative now (EDDY_FOREVER says never, as in deadlock_with_autojump_off). */
+/* Regression (docs/api.md, "Durations"): a negative autojump_threshold meant "never"; a duration
+ * is never negative now (EDDY_FOREVER says never, as in deadlock_with_autojump_off). */
 EDDY_TEST_EX(negative_autojump_threshold_is_einval, .raw = true)
 {
     eddy_opts o = core_opts();

@@ -1,5 +1,6 @@
 /* Core tests: cancel scopes, deadlines, shields (B3-B7), task cancel, scope misuse, and the
- * asyncio cancellation races of SPEC "Beyond every anchor" #2 as conformance tests. */
+ * asyncio cancellation races as conformance tests (docs/capabilities.md, guarantee
+ * "cancellation cannot be swallowed or raced"). */
 #include <fcntl.h>
 
 #include "test_core_util.h"
@@ -326,7 +327,7 @@ EDDY_TEST(task_cancel)
     return 0;
 }
 
-/* ---- asyncio cancellation races, in C (SPEC "Beyond every anchor" #2) ---- */
+/* ---- asyncio cancellation races, in C (guarantee "cancellation cannot be raced") ------ */
 
 /* cpython#86296: wait_for() swallowed an outside cancel when the awaited operation completed
  * in the same loop iteration. Here the operation (a sleep until d), the outside cancel
@@ -604,9 +605,9 @@ EDDY_TEST(zero_timeout_and_deadline_zero_are_expired)
     return 0;
 }
 
-/* Regression (issue 7, bug 8): in the options 0 meant "not given", so .timeout = 0 and
- * .deadline = 0 were no limit while EDDY_MOVE_ON_AFTER(0) was expired. One rule now: 0 is
- * now, EDDY_FOREVER is none, and what is not given is EDDY_FOREVER. */
+/* Regression (docs/api.md, "Durations"): in the options 0 meant "not given", so .timeout = 0 and
+ * .deadline = 0 were no limit while EDDY_MOVE_ON_AFTER(0) was expired. One rule now: 0 is now,
+ * EDDY_FOREVER is none, and what is not given is EDDY_FOREVER. */
 EDDY_TEST(scope_options_zero_is_now_forever_is_none)
 {
     int rc = 1;

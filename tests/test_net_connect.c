@@ -219,9 +219,9 @@ EDDY_TEST(connect_stagger_option_and_third_address)
     return 0;
 }
 
-/* Regression (issue 7, bug 8): a zero stagger meant "the default" (250 ms). Durations have one
- * rule now: 0 starts every attempt at once, EDDY_FOREVER starts the next only when one fails,
- * and the default is what NULL or EDDY_TCP_CONNECT_OPTS_INIT give. */
+/* Regression (docs/api.md, "Durations"): a zero stagger meant "the default" (250 ms). Durations
+ * have one rule now: 0 starts every attempt at once, EDDY_FOREVER starts the next only when one
+ * fails, and the default is what NULL or EDDY_TCP_CONNECT_OPTS_INIT give. */
 EDDY_TEST(connect_stagger_zero_is_at_once_forever_is_one_at_a_time)
 {
     blackhole b;

@@ -345,8 +345,8 @@ EDDY_TEST(serve_graceful_stop_waits_then_aborts)
     return 0;
 }
 
-/* Regression (issue 7, bug 8): the grace of eddy_serve had no default (NULL options meant 0,
- * "cancel at once") while the protocol server's was 5 s. Both default to 5 s now (NULL or
+/* Regression (docs/api.md, "Durations"): the grace of eddy_serve had no default (NULL options
+ * meant 0, "cancel at once") while the protocol server's was 5 s. Both default to 5 s now (NULL or
  * EDDY_SERVE_OPTS_INIT), 0 still cancels at once, EDDY_FOREVER waits. */
 static int serve_with_null_opts(void *p)
 {

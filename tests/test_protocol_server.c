@@ -36,8 +36,8 @@ EDDY_TEST(server_close_grace_then_abort)
     return 0;
 }
 
-/* Regression (issue 7, bug 8): grace 0 meant 5 s. Durations have one rule now: 0 aborts at once
- * what the close could not end, EDDY_FOREVER never aborts, and NULL options (or
+/* Regression (docs/api.md, "Durations"): grace 0 meant 5 s. Durations have one rule now: 0 aborts
+ * at once what the close could not end, EDDY_FOREVER never aborts, and NULL options (or
  * EDDY_PROTOCOL_SERVER_OPTS_INIT) give the 5 s default. */
 static int grace_case(const eddy_protocol_server_opts *o, int64_t *took)
 {
@@ -367,7 +367,7 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
     return 0;
 }
 
-/* accept_backoff = EDDY_FOREVER (issue 7, bug 8: a duration's 0 meant "the default"; now
+/* accept_backoff = EDDY_FOREVER (docs/api.md, "Durations": a 0 meant "the default"; now
  * EDDY_FOREVER is "no timer"): after EMFILE the server retries only when one of its own
  * connections ends and gives a descriptor back. */
 EDDY_TEST(emfile_backoff_forever_waits_for_a_connection_to_end)

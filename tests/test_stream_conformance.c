@@ -565,8 +565,8 @@ EDDY_TEST(check_stream_bad_arguments)
     return 0;
 }
 
-/* Regression (issue 7, bug 8): a zero timeout meant 60 s. It is a duration like any other now:
- * 0 is "now", so every check that has to wait times out at once. */
+/* Regression (docs/api.md, "Durations"): a zero timeout meant 60 s. It is a duration like any
+ * other now: 0 is "now", so every check that has to wait times out at once. */
 EDDY_TEST(check_stream_zero_timeout_is_now)
 {
     char path[] = "/tmp/eddy-conform-stderr-XXXXXX";

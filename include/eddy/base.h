@@ -53,7 +53,8 @@ typedef struct eddy__link {
     struct eddy__link *prev, *next;
 } eddy__link;
 
-/* Leak-tracking record embedded in every object with a lifetime (D4, "beyond" #14):
+/* Leak-tracking record embedded in every object with a lifetime (D4; docs/capabilities.md,
+ * guarantee "leaks are found at exit"):
  * objects still open when eddy_run() returns are reported with their creation site. */
 typedef struct eddy__handle {
     eddy__link link;

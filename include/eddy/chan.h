@@ -1,4 +1,4 @@
-/* eddy — queues and channels: SPEC rows C6 (eddy_queue), C7 (eddy_chan), C8 (eddy_choose),
+/* eddy — queues and channels: capabilities C6 (eddy_queue), C7 (eddy_chan), C8 (eddy_choose),
  * C9 (eddy_uqueue; its companion eddy_uevent is in sync.h).
  *
  * Common rules:

@@ -1,5 +1,5 @@
 /* eddy — the loop: running, time, callback timers, fd watchers, thread-safe calls.
- * SPEC rows A1, A9, T3, X1 (virtual clock), X2 (seeded scheduler), I1 (backend choice). */
+ * Capabilities A1, A9, T3, X1 (virtual clock), X2 (seeded scheduler), I1 (backend choice). */
 #ifndef EDDY_LOOP_H
 #define EDDY_LOOP_H
 

@@ -1,5 +1,5 @@
 /* eddy — synchronization primitives for tasks of one loop, and promises.
- * SPEC rows C1 (mutex), C2 (semaphore, capacity limiter), C3 (event, flag), C4 (condition),
+ * Capabilities C1 (mutex), C2 (semaphore, capacity limiter), C3 (event, flag), C4 (condition),
  * C5 (barrier), A6 (promise), C9 (eddy_uevent, the event shared with other threads).
  *
  * Common rules:

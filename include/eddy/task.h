@@ -1,5 +1,5 @@
 /* eddy — tasks, nurseries and cancel scopes.
- * SPEC rows A2, A4, A5, A7, A8, B1–B7. */
+ * Capabilities A2, A4, A5, A7, A8, B1–B7. */
 #ifndef EDDY_TASK_H
 #define EDDY_TASK_H
 
@@ -104,7 +104,8 @@ extern "C" {
     })
 #endif
 /* Leave cs. Sets cs->cancelled_caught. Leaving from another task than entered it, or not
- * innermost first, is a programming error: eddy prints both sites and aborts ("beyond" #11). */
+ * innermost first, is a programming error: eddy prints both sites and aborts (docs/capabilities.md, guarantee "scopes cannot leak
+ * across tasks"). */
 EDDY_API void eddy_cancel_scope_exit(eddy_cancel_scope *cs);
 #define eddy_cancel_scope_exit(cs) eddy__scope_exit((cs), EDDY__SITE)
 EDDY_API void eddy__scope_exit(eddy_cancel_scope *cs, const char *site);

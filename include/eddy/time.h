@@ -1,4 +1,4 @@
-/* eddy — sleeping and tickers. SPEC rows T1, T2 (T3 and callback timers: loop.h). */
+/* eddy — sleeping and tickers: capabilities T1, T2 (T3 and callback timers: loop.h). */
 #ifndef EDDY_TIME_H
 #define EDDY_TIME_H
 
