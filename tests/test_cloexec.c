@@ -144,11 +144,11 @@ static int everything_open(void *arg)
     EDDY_OK(getsockname(dns.fd, (struct sockaddr *)&sa, &sl));
     dns.port = ntohs(sa.sin_port);
     bool cares = eddy__dns_configure(NULL) == 0;
+    lookup lk = {.rc = 1}; /* outlives the nursery's tasks */
 
     EDDY_NURSERY(n, &rc) {
         /* DNS: a query in flight keeps c-ares's socket (and, on this virtual clock, the
          * resolver's timerfd) open. */
-        lookup lk = {.rc = 1};
         if (cares) {
             char csv[64];
             snprintf(csv, sizeof csv, "127.0.0.1:%u", dns.port);
@@ -224,6 +224,7 @@ static int everything_open(void *arg)
         eddy_nursery_cancel(n); /* the lookup (abandoned) and the sink */
     }
     EDDY_CHECK_EQ(rc, 0);
+    if (cares) EDDY_CHECK_EQ(lk.rc, -ECANCELED);
     eddy_fd_forget(dns.fd);
     close(dns.fd);
     return 0;
