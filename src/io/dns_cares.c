@@ -198,7 +198,7 @@ static void expire_waiting(dns_state *st)
         op_abandon(op->task, op);
         op->rc = EDDY_EDNSTIMEDOUT;
         op->done = true;
-        eddy__wake(op->task, 0);
+        if (op->parked) eddy__wake(op->task, 0);
     }
 }
 

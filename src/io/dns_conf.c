@@ -1,12 +1,14 @@
 /* eddy io: the resolver's timeout and attempts, read from resolv.conf and $RES_OPTIONS the
  * way glibc reads them.
  *
- * c-ares reads servers, search list, ndots and rotate itself, but before 1.23 not `timeout:`
- * and `attempts:` (it knows only its own `retrans:` and `retry:`), and its defaults (5 s and 4
- * tries in 1.18, other values in later releases) are not glibc's (5 s and 2 attempts). So the
- * two values are read here for every c-ares release and always handed to it: one behaviour,
- * the libc resolver's, whichever c-ares the program runs with (for a release that reads them
- * itself, the values are the same ones).
+ * c-ares reads servers, search list, ndots and rotate itself, but the c-ares of Debian 12
+ * (1.18) not `timeout:` and `attempts:` (it knows only its own `retrans:` and `retry:`; later
+ * releases learned glibc's words), and no release's defaults (5 s and 4 tries in 1.18, other
+ * values later) are glibc's (5 s and 2 attempts). A release check would not help: the
+ * defaults must be passed whenever the file says nothing, and only reading the file tells. So
+ * the two values are read here whichever c-ares eddy was built with (ARES_VERSION) or runs
+ * with (ares_version()), and always handed to it: one behaviour, the libc resolver's (for a
+ * release that reads them itself, the values are the same ones).
  *
  * glibc's rules (resolv/res_init.c): a line that starts with "options" followed by a blank
  * holds blank-separated words; `timeout:N` (seconds, at most 30) and `attempts:N` (at most 5)
