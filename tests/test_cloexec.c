@@ -162,7 +162,7 @@ static int everything_open(void *arg)
         eddy_listener *tl;
         EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &tl));
         eddy_sockaddr ta;
-        EDDY_OK(eddy_listener_addr(tl, &ta));
+        EDDY_OK(eddy_listener_local_addr(tl, &ta));
         eddy_stream *tc, *ts = NULL;
         EDDY_OK(eddy_tcp_connect_addr(&ta, &tc));
         EDDY_OK(eddy_listener_accept(tl, &ts, NULL));

@@ -369,7 +369,7 @@ static int dns_cases(void *arg)
         /* listed, but only with an IPv6 address (with DNS after the file, this would be the
          * DNS's answer instead) */
         EDDY_CHECK_EQ(eddy_resolve("beta6.test", 22, AF_INET, a, 4), EDDY_ENOADDR);
-        EDDY_CHECK_EQ(eddy_tcp_connect("beta6.test", 22, &(eddy_connect_opts){.family = AF_INET}, &s),
+        EDDY_CHECK_EQ(eddy_tcp_connect("beta6.test", 22, &(eddy_tcp_connect_opts){.family = AF_INET}, &s),
                       EDDY_ENOADDR);
         EDDY_CHECK(s == NULL);
         return 0;
@@ -391,7 +391,7 @@ static int dns_cases(void *arg)
     EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET6, a, 4), EDDY_ENOADDR);
     eddy_stream *s = NULL;
     EDDY_CHECK_EQ(eddy_tcp_connect("nosuch.test", 80, NULL, &s), EDDY_ENONAME);
-    EDDY_CHECK_EQ(eddy_tcp_connect("v4only.test", 80, &(eddy_connect_opts){.family = AF_INET6}, &s),
+    EDDY_CHECK_EQ(eddy_tcp_connect("v4only.test", 80, &(eddy_tcp_connect_opts){.family = AF_INET6}, &s),
                   EDDY_ENOADDR);
     EDDY_CHECK(s == NULL);
     hosts_cases();

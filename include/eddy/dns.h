@@ -4,7 +4,7 @@
  * Numeric addresses never leave the process. The default resolver is c-ares, driven by the
  * loop itself (no thread, no getaddrinfo); eddy built without c-ares (CMake option
  * EDDY_WITH_CARES=OFF, or c-ares not found) resolves from /etc/hosts only. The resolver used
- * by a loop can be replaced (eddy_resolver_set), so tests inject answers without a network.
+ * by a loop can be replaced (eddy_loop_set_resolver), so tests inject answers without a network.
  *
  * Failures a resolver reports are eddy's own codes (error.h), never errno values that could
  * be read as file errors: EDDY_ENONAME, EDDY_ENOADDR, EDDY_EDNSTIMEDOUT, EDDY_EDNSUNREACH,
@@ -31,7 +31,7 @@ typedef struct eddy_resolver {
 
 /* Resolve host for port, suspending the calling task only. Numeric hosts ("10.0.0.1", "::1",
  * "[::1]") are parsed directly; "localhost" and names under ".localhost" are the loopback
- * addresses (RFC 6761) unless a resolver is set (eddy_resolver_set), which gets every other
+ * addresses (RFC 6761) unless a resolver is set (eddy_loop_set_resolver), which gets every other
  * name.
  * The default resolver, with c-ares, runs on the loop and follows the system's configuration
  * as the libc resolver does: /etc/hosts and DNS in the order /etc/nsswitch.conf gives;
@@ -50,7 +50,7 @@ typedef struct eddy_resolver {
  * could be reached, or every one refused or failed the query; EDDY_EDNSFAIL if a server
  * reported a failure of its own (SERVFAIL, for c-ares releases that pass it on, NOTIMP,
  * FORMERR); EDDY_EDNSBADRESP for an answer that cannot be parsed; -EMFILE/-ENFILE/-ENOBUFS/
- * -ENOMEM (or what a socket hook returned, eddy_socket_hook_set) when no socket could be made
+ * -ENOMEM (or what a socket hook returned, eddy_loop_set_socket_hook) when no socket could be made
  * for a server; -EIO if the system's configuration cannot be used (or /etc/hosts cannot be
  * read, without c-ares: then its open or read error); -EAFNOSUPPORT for a bad family; -EINVAL
  * for NULL/empty host, NULL out, max == 0, or a host that cannot be a DNS name (a label over
@@ -65,7 +65,7 @@ EDDY_API EDDY_WUR int eddy_resolve(const char *host, uint16_t port, int family, 
 /* Use r for every eddy_resolve on this loop (the thread's loop), NULL to restore the default.
  * r must stay valid while set; it is unset when the loop ends (a later loop on the thread
  * starts with the default). Returns 0; -EPERM outside a loop thread. */
-EDDY_API EDDY_WUR int eddy_resolver_set(const eddy_resolver *r);
+EDDY_API EDDY_WUR int eddy_loop_set_resolver(const eddy_resolver *r);
 
 #ifdef __cplusplus
 }
