@@ -402,9 +402,9 @@ static int chan_create(dns_state *st)
     pthread_once(&lib_once, lib_init);
     if (lib_status != ARES_SUCCESS) return map_status(lib_status);
     const eddy__dns_conf *c = st->have_conf ? &st->conf : NULL;
+    const char *path = !c ? "/etc/resolv.conf" : c->resolvconf ? c->resolvconf : "/dev/null";
     eddy__resolv_opts ro;
-    int rc = eddy__resolv_options(c ? (c->resolvconf ? c->resolvconf : "/dev/null") : "/etc/resolv.conf",
-                                  getenv("RES_OPTIONS"), &ro);
+    int rc = eddy__resolv_options(path, getenv("RES_OPTIONS"), &ro);
     if (rc < 0) return rc;
     struct ares_options o = {.sock_state_cb = on_sock_state, .sock_state_cb_data = st,
                              .timeout = c && c->timeout_ms > 0 ? c->timeout_ms : ro.timeout_ms,
@@ -412,7 +412,7 @@ static int chan_create(dns_state *st)
     int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
     char lookups[] = "fb";
     if (c) {
-        o.resolvconf_path = (char *)(c->resolvconf ? c->resolvconf : "/dev/null");
+        o.resolvconf_path = (char *)path;
         o.lookups = lookups;
         mask |= ARES_OPT_RESOLVCONF | ARES_OPT_LOOKUPS;
         if (c->port) {
