@@ -124,6 +124,18 @@ EDDY_TEST(dns_resolv_options_glibc_rules)
     return 0;
 }
 
+/* The loop's channel, made from the resolv.conf at path, has timeout t ms, n tries and ns
+ * servers (ns < 0: not checked). */
+static void check_channel(const char *path, int t, int n, int ns)
+{
+    EDDY_OK(eddy__dns_configure(&(eddy__dns_conf){.resolvconf = path}));
+    int gt, gn, gns;
+    EDDY_OK(eddy__dns_channel_info(&gt, &gn, &gns));
+    if (gt != t || gn != n || (ns >= 0 && gns != ns))
+        eddy_test_fail(__FILE__, __LINE__, "%s: %d ms, %d tries, %d servers; want %d, %d, %d", path,
+                       gt, gn, gns, t, n, ns);
+}
+
 /* What the c-ares channel is given. Before eddy read them itself, c-ares 1.18 gave 5000 ms and
  * 4 tries for every one of these files. */
 EDDY_TEST(dns_channel_gets_timeout_and_attempts)
@@ -137,38 +149,25 @@ EDDY_TEST(dns_channel_gets_timeout_and_attempts)
     int fd = mkstemp(path);
     EDDY_CHECK(fd >= 0);
     close(fd);
-    int t, n, ns;
     write_file(path, "nameserver 127.0.0.1\n");
-    EDDY_OK(eddy__dns_configure(&(eddy__dns_conf){.resolvconf = path}));
-    EDDY_OK(eddy__dns_channel_info(&t, &n, &ns));
-    EDDY_CHECK_EQ(t, 5000);
-    EDDY_CHECK_EQ(n, 2);
-    EDDY_CHECK_EQ(ns, 1);
-
+    check_channel(path, 5000, 2, 1);
     write_file(path, "nameserver 127.0.0.1\nnameserver 127.0.0.2\noptions timeout:1 attempts:1\n");
-    EDDY_OK(eddy__dns_configure(&(eddy__dns_conf){.resolvconf = path}));
-    EDDY_OK(eddy__dns_channel_info(&t, &n, &ns));
-    EDDY_CHECK_EQ(t, 1000);
-    EDDY_CHECK_EQ(n, 1);
-    EDDY_CHECK_EQ(ns, 2);
-
+    check_channel(path, 1000, 1, 2);
     /* $RES_OPTIONS over the file, as glibc */
     EDDY_OK(setenv("RES_OPTIONS", "attempts:4", 1));
-    EDDY_OK(eddy__dns_configure(&(eddy__dns_conf){.resolvconf = path}));
-    EDDY_OK(eddy__dns_channel_info(&t, &n, &ns));
-    EDDY_CHECK_EQ(t, 1000);
-    EDDY_CHECK_EQ(n, 4);
+    check_channel(path, 1000, 4, 2);
     EDDY_OK(unsetenv("RES_OPTIONS"));
+    unlink(path);
 
     /* the system's own file, read as the parser reads it */
-    EDDY_OK(eddy__dns_configure(NULL));
-    EDDY_OK(eddy__dns_channel_info(&t, &n, &ns));
     eddy__resolv_opts want;
     EDDY_OK(eddy__resolv_options("/etc/resolv.conf", NULL, &want));
+    EDDY_OK(eddy__dns_configure(NULL));
+    int t, n, ns;
+    EDDY_OK(eddy__dns_channel_info(&t, &n, &ns));
     EDDY_CHECK_EQ(t, want.timeout_ms);
     EDDY_CHECK_EQ(n, want.attempts);
     EDDY_OK(eddy__dns_configure(NULL));
-    unlink(path);
     return 0;
 }
 
