@@ -6,6 +6,7 @@
 
 #include "eddy/base.h"
 #include "eddy/version.h"
+#include "eddy/error.h"
 #include "eddy/loop.h"
 #include "eddy/task.h"
 #include "eddy/time.h"
