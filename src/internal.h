@@ -50,6 +50,18 @@ static inline eddy__link *eddy__list_pop_front(eddy__link *h)
     return l;
 }
 
+/* ---- time arithmetic ------------------------------------------------------------------ */
+/* The time d (a duration, >= 0) after t, saturating at EDDY_FOREVER: a deadline past the
+ * clock's range is "never". Every "time + duration" in the tree goes through this (a plain
+ * add overflows into the past: signed overflow is undefined, and "t + d < t" checks get folded
+ * away by the compiler). A negative d gives a time before t, down to INT64_MIN. */
+static inline int64_t eddy__time_add(int64_t t, int64_t d)
+{
+    int64_t r;
+    if (__builtin_add_overflow(t, d, &r)) return d > 0 ? EDDY_FOREVER : INT64_MIN;
+    return r;
+}
+
 /* ---- run queue items ------------------------------------------------------------------- */
 /* A ready-queue entry: either a task (fn == NULL) or a callback. */
 typedef struct eddy__work {

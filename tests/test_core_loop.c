@@ -95,6 +95,49 @@ EDDY_TEST(callback_timers)
     return 0;
 }
 
+/* Issue 7, bug 1: eddy_call_later added the delay to eddy_now() unchecked, so EDDY_FOREVER
+ * (or any delay past the clock's range) overflowed into a deadline in the past and fired at
+ * once. A deadline past the clock's range is "never": armed, pending, cancellable. */
+static int forever_fired;
+static void forever_cb(void *arg)
+{
+    (void)arg;
+    forever_fired++;
+}
+
+EDDY_TEST(call_later_forever_never_fires)
+{
+    eddy_timer a = {0}, b = {0};
+    EDDY_OK(eddy_call_later(&a, EDDY_FOREVER, forever_cb, NULL));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    /* now > 0: now + (FOREVER - 1) is past the range too */
+    EDDY_OK(eddy_call_later(&b, EDDY_FOREVER - 1, forever_cb, NULL));
+    EDDY_OK(eddy_sleep(EDDY_SEC(3600)));
+    EDDY_CHECK_EQ(forever_fired, 0);
+    EDDY_CHECK(eddy_timer_pending(&a));
+    EDDY_CHECK(eddy_timer_pending(&b));
+    EDDY_CHECK(eddy_timer_cancel(&a));
+    EDDY_CHECK(eddy_timer_cancel(&b));
+    return 0;
+}
+
+/* The same overflow in eddy_clock_jump: a jump past the clock's range stops at its end, where
+ * "never" (EDDY_FOREVER) is still in the future. */
+EDDY_TEST(clock_jump_saturates)
+{
+    eddy_timer a = {0};
+    EDDY_OK(eddy_call_later(&a, EDDY_FOREVER, forever_cb, NULL));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    EDDY_OK(eddy_clock_jump(EDDY_FOREVER));
+    EDDY_CHECK_EQ(eddy_now(), EDDY_FOREVER - 1);
+    EDDY_OK(eddy_clock_jump(EDDY_SEC(1)));
+    EDDY_CHECK_EQ(eddy_now(), EDDY_FOREVER - 1);
+    EDDY_OK(eddy_yield());
+    EDDY_CHECK_EQ(forever_fired, 0);
+    EDDY_CHECK(eddy_timer_cancel(&a));
+    return 0;
+}
+
 /* A timer callback that re-arms itself (a periodic timer), stopped by a count. */
 static eddy_timer periodic;
 static int ticks;

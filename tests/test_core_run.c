@@ -117,6 +117,64 @@ EDDY_TEST_EX(deadlock_with_autojump_off, .raw = true)
     return 0;
 }
 
+/* Issue 7, bug 1: a duration of EDDY_FOREVER is "no limit" everywhere. eddy_sleep, a ticker's
+ * period and eddy_call_later's delay used to saturate to EDDY_FOREVER - 1 (or, call_later,
+ * to overflow into the past), which the virtual clock jumps to like any deadline: the sleep
+ * ended, the ticker ticked and the callback ran. Alone in a loop they must be a deadlock. */
+static eddy_event forever_ev;
+static void forever_set(void *arg)
+{
+    (void)arg;
+    eddy_event_set(&forever_ev);
+}
+
+static int forever_main(void *arg)
+{
+    int rc = -EPROTO, which = (int)(intptr_t)arg;
+    /* eddy_now() > 0, so that now + EDDY_FOREVER is out of range (case 3 stays at 0, where a
+     * timer at EDDY_FOREVER itself kept the loop waiting in epoll_wait forever). */
+    if (which != 3) EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    switch (which) {
+    case 0:
+    case 3:
+        rc = eddy_sleep(EDDY_FOREVER);
+        break;
+    case 1: {
+        eddy_ticker tk = {0};
+        EDDY_OK(eddy_ticker_start(&tk, EDDY_FOREVER, 0));
+        rc = eddy_ticker_wait(&tk, NULL);
+        eddy_ticker_stop(&tk);
+        break;
+    }
+    case 2: {
+        eddy_timer t = {0};
+        eddy_event_init(&forever_ev);
+        EDDY_OK(eddy_call_later(&t, EDDY_FOREVER, forever_set, NULL));
+        rc = eddy_event_wait(&forever_ev);
+        (void)eddy_timer_cancel(&t);
+        break;
+    }
+    }
+    return rc == -ECANCELED ? 0 : -EPROTO;
+}
+
+EDDY_TEST_EX(forever_durations_never_end_on_the_virtual_clock, .raw = true)
+{
+    for (int i = 0; i < 4; i++) {
+        eddy_opts o = core_opts();
+        o.flags |= EDDY_OPT_QUIET;
+        fflush(stderr);
+        int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        int rc = eddy_run_opts(forever_main, (void *)(intptr_t)i, &o);
+        dup2(saved, 2);
+        close(saved);
+        close(devnull);
+        if (rc != -EDEADLK) eddy_test_fail(__FILE__, __LINE__, "case %d: run %d", i, rc);
+    }
+    return 0;
+}
+
 /* ---- leak reports (D4) ---- */
 
 static eddy_timer leaked_timer;

@@ -137,7 +137,8 @@ static void rearm(dns_state *st)
         return;
     }
     int64_t d = (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
-    (void)eddy__timer_start(st->loop, &st->timer, eddy__clock_read(st->loop) + d, on_timer, st);
+    int64_t at = eddy__time_add(eddy__clock_read(st->loop), d);
+    (void)eddy__timer_start(st->loop, &st->timer, at, on_timer, st);
 }
 
 static void on_timer(void *arg)

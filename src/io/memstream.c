@@ -93,9 +93,7 @@ static int park_in(eddy_task **slot, int64_t deadline, const char *reason, const
 static int delay(eddy_stream *s, eddy_task **slot, int64_t ns, const char *reason)
 {
     if (ns <= 0) return 0;
-    int64_t d;
-    if (__builtin_add_overflow(eddy__loop()->now, ns, &d)) d = EDDY_FOREVER - 1;
-    int rc = park_in(slot, d, reason, s);
+    int rc = park_in(slot, eddy__time_add(eddy__loop()->now, ns), reason, s);
     if (rc < 0) return rc;
     return s->closing ? -EBADF : 0;
 }

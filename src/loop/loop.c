@@ -77,7 +77,9 @@ int eddy_clock_jump(int64_t ns)
     eddy_loop *l = eddy__tl_loop;
     if (!l) return -EPERM;
     if (l->clock_kind != EDDY_CLOCK_VIRTUAL || ns < 0) return -EINVAL;
-    l->vnow += ns;
+    /* Stops at the end of the range, where EDDY_FOREVER ("never") is still in the future. */
+    l->vnow = eddy__time_add(l->vnow, ns);
+    if (l->vnow == EDDY_FOREVER) l->vnow = EDDY_FOREVER - 1;
     l->now = l->vnow;
     return 0;
 }
@@ -542,7 +544,9 @@ static bool nothing_can_happen(eddy_loop *l)
 {
     if (l->nready || l->nwatch_ref || atomic_load(&l->ext_refs) > 0) return false;
     if (atomic_load(&l->ts_head)) return false;
-    if (l->nheap && !(l->clock_kind == EDDY_CLOCK_VIRTUAL && l->autojump < 0)) return false;
+    /* A timer at EDDY_FOREVER never fires (a sleep or call_later of EDDY_FOREVER). */
+    if (eddy__timers_next(l) != EDDY_FOREVER && !(l->clock_kind == EDDY_CLOCK_VIRTUAL && l->autojump < 0))
+        return false;
     return true;
 }
 

@@ -170,12 +170,11 @@ int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o, const cha
     int64_t d = EDDY_FOREVER;
     if (o->deadline || o->has_deadline) d = o->deadline;
     if (o->timeout || o->has_timeout) {
-        /* Checked add: signed overflow is undefined, and "now + t < now" gets folded away. */
         int64_t rel;
         if (o->timeout <= 0)
             rel = o->timeout < 0 ? l->now - 1 : l->now; /* due: cancelled on entry */
-        else if (__builtin_add_overflow(l->now, o->timeout, &rel))
-            rel = EDDY_FOREVER; /* effectively never */
+        else
+            rel = eddy__time_add(l->now, o->timeout); /* EDDY_FOREVER: never */
         if (rel < d) d = rel;
     }
     if (o->shield && d == EDDY_FOREVER) return -EINVAL;

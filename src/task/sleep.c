@@ -29,10 +29,7 @@ int eddy_sleep(int64_t ns)
     eddy_loop *l = eddy__tl_loop;
     if (!l || !l->current) return -EPERM;
     if (ns <= 0) return eddy_yield();
-    int64_t d;
-    /* Checked add: signed overflow is undefined, and "now + ns < now" gets folded away. */
-    if (__builtin_add_overflow(l->now, ns, &d)) d = EDDY_FOREVER - 1; /* "forever", cancellable */
-    return eddy_sleep_until(d);
+    return eddy_sleep_until(eddy__time_add(l->now, ns)); /* EDDY_FOREVER: until cancelled */
 }
 
 int eddy_sleep_forever(void)
