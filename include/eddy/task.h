@@ -150,7 +150,8 @@ struct eddy_nursery {
     eddy__link children;   /* private: live tasks */
     eddy__link done;       /* private: finished joinable tasks, in completion order */
     size_t nlive;          /* private */
-    eddy_task *waiter;     /* private */
+    eddy_task *closer;     /* private: the task in eddy_nursery_close */
+    eddy_task *next_waiter; /* private: the task in eddy_nursery_next_done */
     const char *site;      /* private */
     int *status_out;       /* private: EDDY_NURSERY's status pointer */
     int state;             /* private: 0 unopened, 1 open, 2 closing, 3 closed */
@@ -242,8 +243,8 @@ EDDY_API EDDY_WUR int eddy_task_join(eddy_task *t, int *status);
 /* A5 as_completed: wait for the next joinable child of n to finish, in completion order, and
  * return it in *t (join it to get its status and release it). Returns 0; -ENOENT when n has no
  * unreturned joinable children left; -ECANCELED/-ETIMEDOUT if cancelled; -EINVAL if n is not
- * open or t is NULL; -EBUSY if another task already waits on n (here or in its close);
- * -EPERM outside a task. */
+ * open or t is NULL; -EBUSY if another task already waits in eddy_nursery_next_done on n;
+ * -EPERM outside a task. A child of n may wait here while n's parent waits in its close. */
 EDDY_API EDDY_WUR int eddy_nursery_next_done(eddy_nursery *n, eddy_task **t);
 
 /* A5 gather: run every item concurrently in an internal nursery (cancel on error) and write
