@@ -2,10 +2,15 @@
  *
  * Blocking protocol (every blocking primitive is built on it):
  *   1. put a waiter for the current task on the object's wait list (eddy__waitq or own list);
- *   2. rc = eddy__park(&wait) — wait.cancel unlinks the waiter if a cancel scope wakes the task;
- *   3. rc < 0 means cancelled (already unlinked by wait.cancel) or the primitive's own error;
- *      otherwise the waker unlinked the waiter and passed rc to eddy__wake.
- * eddy__park checks cancellation first (level-triggered) and never suspends if cancelled. */
+ *   2. rc = eddy__park(&wait);
+ *   3. rc is the cancel code after wait.cancel has undone step 1, or what the waker passed to
+ *      eddy__wake after unlinking the waiter itself (a primitive's own errors are negative too).
+ * eddy__park checks cancellation first (level-triggered) and never suspends if cancelled.
+ * Either way a cancelled park runs wait.cancel exactly once, before it returns: when the task
+ * was already cancelled on arrival, and when a cancel scope wakes it while parked. So a caller
+ * has nothing to undo by hand on any path; the hook must work in both cases (it may run before
+ * the task ever suspended). A waker's wake is final: a task made ready by it is no longer
+ * blocked, so a cancellation that comes before it runs cannot reach it (see scope.c). */
 #ifndef EDDY_INTERNAL_H
 #define EDDY_INTERNAL_H
 

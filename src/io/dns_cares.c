@@ -443,10 +443,7 @@ int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sock
     op.parked = true;
     eddy__wait w = {.reason = "resolve", .obj = st, .cancel = op_abandon, .arg = &op};
     rc = eddy__park(&w);
-    if (rc < 0 && !op.done) {
-        op_abandon(op.task, &op); /* eddy__park refused to suspend: not abandoned yet */
-        return rc;
-    }
+    if (rc < 0 && !op.done) return rc; /* cancelled: op_abandon left the query to c-ares */
     return op.rc;
 }
 #endif

@@ -83,9 +83,7 @@ static int park_in(eddy_task **slot, int64_t deadline, const char *reason, const
     eddy__wait w = {.reason = reason, .obj = obj, .deadline = deadline == EDDY_FOREVER ? 0 : deadline,
                     .cancel = slot_cancel, .arg = &mw};
     int rc = eddy__park(&w);
-    /* eddy__park refuses to suspend when already cancelled; then nobody cleared the slot. */
-    if (*slot == t) *slot = NULL;
-    (void)eddy__timer_stop(l, &mw.tm);
+    (void)eddy__timer_stop(l, &mw.tm); /* woken by a waker before the deadline */
     return rc;
 }
 

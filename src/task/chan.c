@@ -186,11 +186,8 @@ static int block_on(eddy__link *list, eddy_task *t, void *buf, const void *end, 
     eddy__chan_waiter w = {.task = t, .buf = buf, .end = end};
     eddy__list_push_back(list, &w.link);
     eddy__wait wt = {.reason = reason, .obj = ch, .cancel = waiter_cancel, .arg = &w};
-    int rc = eddy__park(&wt);
-    /* Served waiters were unlinked by the server; cancelled ones by waiter_cancel, except
-     * when eddy__park refused to suspend. */
-    if (rc < 0 && eddy__linked(&w.link)) eddy__list_remove(&w.link);
-    return rc;
+    /* Served waiters are unlinked by the server, cancelled ones by waiter_cancel. */
+    return eddy__park(&wt);
 }
 
 static eddy_task *blocking_task(void)

@@ -202,7 +202,5 @@ int eddy_choose(eddy_clause *clauses, size_t n, unsigned flags)
         chs.nreg = i + 1;
     }
     eddy__wait wt = {.reason = "choose", .obj = clauses, .cancel = choose_cancel, .arg = &chs};
-    int rc = eddy__park(&wt);
-    if (rc < 0) unregister(&chs);
-    return rc;
+    return eddy__park(&wt); /* cancelled: choose_cancel unregistered every clause */
 }

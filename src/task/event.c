@@ -15,9 +15,7 @@ static int wait_on(eddy__link *q, eddy__waiter *w, const char *reason, const voi
     w->rc = 0;
     eddy__list_push_back(q, &w->link);
     eddy__wait wt = {.reason = reason, .obj = obj, .cancel = unlink_cancel, .arg = &w->link};
-    int rc = eddy__park(&wt);
-    if (rc < 0 && eddy__linked(&w->link)) eddy__list_remove(&w->link);
-    return rc;
+    return eddy__park(&wt);
 }
 
 static void wake_all(eddy__link *q, int rc)
@@ -152,9 +150,7 @@ int eddy_barrier_wait(eddy_barrier *b, unsigned *index)
     bwaiter bw = {.w = {.task = t}, .b = b};
     eddy__list_push_back(&b->waiters, &bw.w.link);
     eddy__wait w = {.reason = "barrier", .obj = b, .cancel = barrier_cancel, .arg = &bw};
-    rc = eddy__park(&w);
-    if (rc < 0 && eddy__linked(&bw.w.link)) barrier_cancel(t, &bw); /* cannot happen: checked */
-    return rc;
+    return eddy__park(&w);
 }
 
 void eddy_barrier_reset(eddy_barrier *b)

@@ -120,7 +120,6 @@ int eddy_promise_wait(eddy_promise *p, void **value)
         eddy__list_push_back(&p->waiters, &w.link);
         eddy__wait wt = {.reason = "promise", .obj = p, .cancel = wait_cancel, .arg = &w.link};
         int rc = eddy__park(&wt);
-        if (rc < 0 && eddy__linked(&w.link)) eddy__list_remove(&w.link); /* cancelled early */
         if (rc < 0) return rc;
     }
     if (value) *value = p->value;

@@ -131,9 +131,7 @@ static int block_on(eddy__link *head, eddy_task *t, void *data, const char *reas
     eddy__waiter w = {.task = t, .data = data};
     eddy__list_push_back(head, &w.link);
     eddy__wait wt = {.reason = reason, .obj = q, .cancel = waiter_cancel, .arg = &w};
-    int rc = eddy__park(&wt);
-    if (rc < 0 && eddy__linked(&w.link)) eddy__list_remove(&w.link);
-    return rc;
+    return eddy__park(&wt);
 }
 
 /* The current task if it may block (cancellation checked into *rc), else NULL. */

@@ -29,9 +29,7 @@ static int wait_handoff(eddy__link *q, size_t *nwaiters, eddy_limiter_token *tok
     eddy__list_push_back(q, &sw.w.link);
     (*nwaiters)++;
     eddy__wait w = {.reason = reason, .obj = obj, .cancel = swaiter_cancel, .arg = &sw};
-    int rc = eddy__park(&w);
-    if (rc < 0 && eddy__linked(&sw.w.link)) swaiter_cancel(t, &sw);
-    return rc;
+    return eddy__park(&w);
 }
 
 /* Pop the first waiter of q (NULL if none); the caller completes the hand-off. */

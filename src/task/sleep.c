@@ -19,9 +19,7 @@ int eddy_sleep_until(int64_t deadline)
     int rc = eddy__timer_start(l, &tm, deadline, sleep_fire, t);
     if (rc < 0) return rc;
     eddy__wait w = {.reason = "sleep", .deadline = deadline, .cancel = sleep_cancel, .arg = &tm};
-    rc = eddy__park(&w);
-    if (rc < 0) eddy__timer_stop(l, &tm);
-    return rc;
+    return eddy__park(&w); /* cancelled: sleep_cancel stopped the timer */
 }
 
 int eddy_sleep(int64_t ns)

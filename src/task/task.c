@@ -29,7 +29,12 @@ int eddy__park(const eddy__wait *w)
     if (!t || l->in_callback) return -EPERM;
     if (!w->uncancellable) {
         int c = eddy__cancel_code(t);
-        if (c) return c;
+        if (c) {
+            /* The same exit as a cancellation while parked (wake_if_cancelled in scope.c):
+             * undo the caller's registration, so callers have one path to handle. */
+            if (w->cancel) w->cancel(t, w->arg);
+            return c;
+        }
     }
     t->wait = w;
     t->state = EDDY__BLOCKED;
@@ -62,9 +67,7 @@ int eddy__waitq_wait(eddy__waitq *q, eddy__waiter *w, const char *reason, const 
     w->rc = 0;
     eddy__list_push_back(&q->head, &w->link);
     eddy__wait wt = {.reason = reason, .obj = obj, .cancel = waitq_cancel, .arg = w};
-    int rc = eddy__park(&wt);
-    if (rc < 0 && eddy__linked(&w->link)) eddy__list_remove(&w->link); /* cancelled before parking */
-    return rc;
+    return eddy__park(&wt);
 }
 
 eddy__waiter *eddy__waitq_wake_one(eddy__waitq *q, int rc)

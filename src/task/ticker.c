@@ -147,12 +147,7 @@ int eddy_ticker_wait(eddy_ticker *tk, uint64_t *tick)
     eddy__wait wt = {.reason = "ticker", .obj = tk, .deadline = tk->next_due,
                      .cancel = waiter_cancel, .arg = &ca};
     rc = eddy__park(&wt);
-    if (rc < 0) {
-        /* Cancelled (already unlinked by waiter_cancel) or stopped (unlinked by stop); if
-         * eddy__park refused to suspend, w is still queued: take it out. */
-        if (eddy__linked(&w.link)) waiter_leave(tk, &w);
-        return rc;
-    }
+    if (rc < 0) return rc; /* cancelled (waiter_cancel unlinked w) or stopped (stop did) */
     if (tick) *tick = w.tick;
     return 0;
 }

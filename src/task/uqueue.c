@@ -99,10 +99,6 @@ static int task_wait(pthread_mutex_t *mu, unsigned *inside, eddy__link *list, ed
     int rc = eddy__park(&wt);
 
     pthread_mutex_lock(mu);
-    if (w.state == UW_PENDING) { /* eddy__park refused to suspend: cancelled */
-        eddy__list_remove(&w.link);
-        w.state = UW_CANCELLED;
-    }
     int state = w.state, served_rc = w.rc;
     (*inside)--;
     pthread_mutex_unlock(mu); /* the object may be destroyed from here on */
