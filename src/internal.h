@@ -294,6 +294,11 @@ static inline void eddy__loop_at_exit(eddy_loop *l, eddy__exit_hook *h)
 {
     eddy__list_push_front(&l->exit_hooks, &h->link);
 }
+/* Test hook (NULL outside tests): called on the loop thread in every iteration that is about to
+ * wait in the backend, right before the loop announces its sleep to other threads. A test
+ * makes a foreign thread act exactly there (the last eddy_loop_unref, in
+ * tests/test_core_loop.c), where nothing else can put it on purpose. */
+extern void (*eddy__before_sleep_hook)(eddy_loop *l) EDDY__HIDDEN;
 EDDY__HIDDEN int eddy__signals_install(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_check(eddy_loop *l);

@@ -30,6 +30,7 @@
 #endif
 
 __thread eddy_loop *eddy__tl_loop __attribute__((tls_model("initial-exec")));
+void (*eddy__before_sleep_hook)(eddy_loop *l);
 
 void eddy__fatal(const char *fmt, ...)
 {
@@ -578,16 +579,26 @@ static void poll_once(eddy_loop *l)
             timeout = next == EDDY_FOREVER ? -1 : next - l->now;
             if (next != EDDY_FOREVER && timeout < 0) timeout = 0;
         }
-        if (nothing_can_happen(l)) {
-            handle_deadlock(l);
-            return;
-        }
     }
     int n = 0;
     if (timeout == 0 && l->nwatch_ref == 0) {
         /* Only internal fds (wake-up eventfd): check their sources directly, no syscall. */
     } else {
+        if (eddy__unlikely(eddy__before_sleep_hook != NULL)) eddy__before_sleep_hook(l);
+        /* Announce the sleep first, then look at everything another thread can change: a
+         * thread that changes one of them and then reads `sleeping` (post_ts, unref, the
+         * signal handler, all seq_cst) either sees it set and writes the eventfd, or its
+         * change is seen here. That includes the deadlock check, which reads ext_refs: made
+         * before the announcement, the last foreign eddy_loop_unref could land in between,
+         * find the loop awake (no eventfd write) after the loop had seen its ref (no
+         * deadlock), and the loop slept forever. A deadlock implies no ready work, no fd and
+         * no timer, so it is only ever found on this path. */
         atomic_store(&l->sleeping, 1);
+        if (l->nready == 0 && nothing_can_happen(l)) {
+            atomic_store(&l->sleeping, 0);
+            handle_deadlock(l);
+            return;
+        }
         if (atomic_load(&l->ts_head) || atomic_load(&l->sig_count) != l->sig_handled) timeout = 0;
         n = l->be->poll(l, timeout);
         atomic_store(&l->sleeping, 0);
