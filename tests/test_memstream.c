@@ -623,7 +623,12 @@ static int make_tcp(void *arg, eddy_stream **a, eddy_stream **b)
     rc = eddy_listener_addr(l, &addr);
     if (rc == 0) rc = eddy_tcp_connect_addr(&addr, a);
     if (rc == 0 && (rc = eddy_listener_accept(l, b, NULL)) < 0) eddy_stream_abort(*a);
-    (void)eddy_listener_close(l);
+    int crc = eddy_listener_close(l);
+    if (rc == 0 && crc < 0) {
+        eddy_stream_abort(*a);
+        eddy_stream_abort(*b);
+        rc = crc;
+    }
     return rc;
 }
 

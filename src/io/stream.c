@@ -11,6 +11,7 @@ void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const char *sit
     s->reader = s->writer = s->closer = NULL;
     s->users = 0;
     s->closing = false;
+    s->aborting = false;
     s->wr_shut = false;
     s->handle = (eddy__handle){0};
     eddy_loop *l = eddy__loop();
@@ -25,10 +26,20 @@ static eddy_task *task_or_null(void)
     return l->current;
 }
 
+static int finish_close(eddy_stream *s);
+
+/* A task leaves s. Callers touch s no more after this: the last task out of an aborted
+ * stream frees it. */
 static void leave(eddy_stream *s)
 {
     s->users--;
-    if (s->users == 0 && s->closer) eddy__wake(s->closer, 0);
+    if (s->users) return;
+    if (s->closer)
+        eddy__wake(s->closer, 0);
+    else if (s->closing)
+        /* Aborted from a callback while tasks were inside (do_close): nobody waits to free s,
+         * so the last task out does. An abort reports nothing (its contract: s is gone). */
+        (void)finish_close(s);
 }
 
 ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
@@ -242,21 +253,28 @@ int eddy_stream_shutdown_write(eddy_stream *s)
     return rc;
 }
 
+/* Release s through its transport (an abort if one was asked for at any point) and free it. */
+static int finish_close(eddy_stream *s)
+{
+    eddy__handle_del(&s->handle);
+    return s->vt->close(s, !s->aborting);
+}
+
 static int do_close(eddy_stream *s, bool graceful)
 {
     if (!s) return 0;
-    if (s->closing) return -EBADF; /* a second close while the first waits */
-    s->closing = true;
+    if (!graceful) s->aborting = true; /* an abort always takes effect, also on a close under way */
+    if (s->closing) return -EBADF;     /* a close or abort is under way: that one ends s */
     if (s->users) {
         eddy_task *t = task_or_null();
-        if (!t) {
-            /* Callback context cannot wait for the tasks inside s: refuse, leave s intact. */
-            s->closing = false;
-            return -EBUSY;
-        }
+        /* Callback context cannot wait for the tasks inside s: a close is refused and leaves
+         * s intact; an abort goes ahead and leaves the freeing to the last task out. */
+        if (!t && graceful) return -EBUSY;
+        s->closing = true;
         /* Queued writers give up with -EBADF; the ones inside the transport are woken by it. */
         eddy__waitq_wake_all((eddy__waitq *)(void *)&s->writers, -EBADF);
         if (s->vt->interrupt) s->vt->interrupt(s);
+        if (!t) return 0; /* see leave() */
         s->closer = t;
         while (s->users) {
             eddy__wait w = {.reason = "stream close", .obj = s, .uncancellable = true};
@@ -264,8 +282,8 @@ static int do_close(eddy_stream *s, bool graceful)
         }
         s->closer = NULL;
     }
-    eddy__handle_del(&s->handle);
-    return s->vt->close(s, graceful);
+    s->closing = true;
+    return finish_close(s);
 }
 
 int eddy_stream_close(eddy_stream *s) { return do_close(s, true); }
