@@ -334,7 +334,10 @@ EDDY__HIDDEN int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *)
                                 const eddy_spawn_opts *o, const char *site, eddy_task **out);
 EDDY__HIDDEN const char *eddy__state_name(const eddy_task *t);
 EDDY__HIDDEN void eddy__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* The stack-overflow report for this thread's loop: install when a loop starts, release when
+ * it ends (the alternate signal stack is freed with the thread's last loop). */
 EDDY__HIDDEN void eddy__overflow_handler_install(void);
+EDDY__HIDDEN void eddy__overflow_handler_release(void);
 
 /* Wait queue helpers. */
 static inline void eddy__waitq_init(eddy__waitq *q) { eddy__list_init(&q->head); }

@@ -1,6 +1,8 @@
 /* Core tests: eddy_run itself (A1): options, nesting, deadlock detection, leak reports (D4),
  * signals (B9), the seeded scheduler (X2) and eddy_dump (D3). */
 #include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "test_core_util.h"
@@ -172,6 +174,79 @@ EDDY_TEST_EX(forever_durations_never_end_on_the_virtual_clock, .raw = true)
         close(devnull);
         if (rc != -EDEADLK) eddy_test_fail(__FILE__, __LINE__, "case %d: run %d", i, rc);
     }
+    return 0;
+}
+
+/* Issue 7, bug 7: eddy_run gave every thread that ran a loop a 64 KiB alternate signal stack
+ * (for the stack-overflow report) and never released it: a thread that ran a loop and exited
+ * leaked it, and its signal state was left changed. ASan hid that (it installs its own
+ * alternate stack on every thread, which eddy then uses as it is). Now the stack lives as
+ * long as the thread's loop: each thread below must find its alternate stack as it was before
+ * its loop, and the heap and the mappings must not grow with the number of threads. */
+static int altstack_ok_threads;
+
+static bool same_altstack(const stack_t *a, const stack_t *b)
+{
+    if ((a->ss_flags & SS_DISABLE) != (b->ss_flags & SS_DISABLE)) return false;
+    return (a->ss_flags & SS_DISABLE) || (a->ss_sp == b->ss_sp && a->ss_size == b->ss_size);
+}
+
+static void *altstack_thread(void *arg)
+{
+    (void)arg;
+    stack_t before, after;
+    EDDY_OK(sigaltstack(NULL, &before));
+    eddy_opts o = core_opts();
+    EDDY_OK(eddy_run_opts(ret0, NULL, &o));
+    EDDY_OK(sigaltstack(NULL, &after));
+    if (same_altstack(&before, &after)) __atomic_add_fetch(&altstack_ok_threads, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static int count_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return -1;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void run_threads(int n)
+{
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        EDDY_OK(pthread_create(&t, NULL, altstack_thread, NULL));
+        EDDY_OK(pthread_join(t, NULL));
+    }
+}
+
+EDDY_TEST_EX(altstack_released_when_the_loop_ends, .raw = true)
+{
+    enum { N = 200 };
+    /* This thread too: its state after a loop is its state before. */
+    stack_t before, after;
+    EDDY_OK(sigaltstack(NULL, &before));
+    eddy_opts o = core_opts();
+    EDDY_OK(eddy_run_opts(ret0, NULL, &o));
+    EDDY_OK(sigaltstack(NULL, &after));
+    EDDY_CHECK(same_altstack(&before, &after));
+    run_threads(4); /* thread stacks, arenas and pools settle */
+    altstack_ok_threads = 0;
+    size_t heap0 = mallinfo2().uordblks;
+    int maps0 = count_maps();
+    run_threads(N);
+    size_t heap1 = mallinfo2().uordblks;
+    int maps1 = count_maps();
+    EDDY_CHECK_EQ(altstack_ok_threads, N);
+    /* 64 KiB per thread would be 12.5 MiB; allow a little noise. */
+    if (heap1 > heap0 + 256 * 1024)
+        eddy_test_fail(__FILE__, __LINE__, "heap grew by %zu bytes over %d loop threads",
+                       heap1 - heap0, N);
+    if (maps0 > 0 && maps1 > maps0 + 8)
+        eddy_test_fail(__FILE__, __LINE__, "mappings grew from %d to %d over %d loop threads",
+                       maps0, maps1, N);
     return 0;
 }
 

@@ -779,6 +779,7 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
      * before eddy_run returns; see eddy_loop_ref. */
     eddy__tl_loop = NULL;
     loop_free(l);
+    eddy__overflow_handler_release();
     eddy__stack_pool_trim();
     return rc;
 }
