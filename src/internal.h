@@ -118,6 +118,7 @@ struct eddy_task {
     int wake_rc;
     uint8_t state;
     uint8_t flags;
+    int16_t coop;                 /* cooperative budget left (see eddy__coop_spend) */
     eddy_cancel_scope own;        /* the task's own scope (eddy_task_cancel) */
     eddy_cancel_scope *cs;        /* innermost scope */
     eddy_nursery *nursery;
@@ -338,6 +339,49 @@ EDDY__HIDDEN void eddy__fatal(const char *fmt, ...) __attribute__((noreturn, for
  * it ends (the alternate signal stack is freed with the thread's last loop). */
 EDDY__HIDDEN void eddy__overflow_handler_install(void);
 EDDY__HIDDEN void eddy__overflow_handler_release(void);
+
+/* ---- the cooperative budget ------------------------------------------------------------
+ * A blocking-style call that completes without suspending (a read from an always-ready
+ * descriptor, a memory stream or a buffered reader with data, a write to a fast peer, a
+ * channel with room, an uncontended mutex, ...) spends one unit of the calling task's budget;
+ * a task's budget is refilled whenever it suspends (eddy__park). When a call spends the last
+ * unit, the task yields through the scheduler, which polls I/O, refreshes the clock and fires
+ * due timers before it runs again: so a task whose I/O never blocks neither starves the other
+ * tasks and the loop nor escapes its own deadline (trio makes every call a checkpoint; Tokio
+ * forces a yield after 128 ready operations, as here).
+ * Where the call spends, so that nothing it reports can be lost and nothing it touches can
+ * be freed meanwhile: calls on an object that registers the tasks inside it (streams: the
+ * stream layer's read and write entries, for every kind of stream; UDP sockets; listeners)
+ * spend once registered, before doing anything, and a cancellation or a close that came
+ * during the yield stops the call there (a close waits for registered tasks); every other
+ * call (channels, queues, the sync primitives, the buffered reader, ...) spends when it has
+ * completed, right before it returns, and touches its object no more after that. The yield
+ * is not a cancellation point by itself: it runs even in a cancelled scope and reports
+ * nothing. */
+enum { EDDY__COOP_BUDGET = 128 };
+EDDY__HIDDEN void eddy__coop_yield(eddy_loop *l, eddy_task *t);
+/* Spend one unit of t's budget (t current, not in callback context). True if that was the
+ * last: t has just yielded through the scheduler (and has a full budget again). */
+static inline bool eddy__coop_spend(eddy_task *t)
+{
+    if (eddy__likely(--t->coop > 0)) return false;
+    eddy__coop_yield(t->loop, t);
+    return true;
+}
+/* The return of a call that completed without suspending: spend, then give back rc (the call
+ * touches nothing after this). */
+static inline int eddy__coop_done(eddy_task *t, int rc)
+{
+    (void)eddy__coop_spend(t);
+    return rc;
+}
+/* eddy__coop_spend for the calling task, if there is one that may block: none in callback
+ * context or outside a loop (for calls that are also legal there). */
+static inline void eddy__coop_spend_current(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (l && l->current && !l->in_callback) (void)eddy__coop_spend(l->current);
+}
 
 /* Wait queue helpers. */
 static inline void eddy__waitq_init(eddy__waitq *q) { eddy__list_init(&q->head); }

@@ -177,6 +177,9 @@ EDDY_API void eddy_loop_unref(eddy_loop *loop);
 /* Per-loop statistics (D6 subset). */
 typedef struct eddy_loop_stats {
     uint64_t tasks_spawned, tasks_live, switches, polls, timers_fired, ts_calls;
+    /* Times a task whose calls kept completing without suspending was made to yield (its
+     * cooperative budget of 128 such calls was spent): see eddy_yield. */
+    uint64_t coop_yields;
 } eddy_loop_stats;
 EDDY_API void eddy_loop_get_stats(eddy_loop_stats *out);
 /* Name of the active backend ("epoll"), or NULL outside a loop. */

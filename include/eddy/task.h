@@ -261,6 +261,15 @@ EDDY_API EDDY_WUR int eddy_gather(eddy_gather_item *items, size_t n);
 
 /* ---- the current task (A4, A7) --------------------------------------------------------- */
 
+/* Fairness without calling eddy_yield: every blocking call (reads and writes, accept, channel
+ * and queue operations, locks, waits, ...) that completes without suspending spends one unit
+ * of its task's cooperative budget, which holds 128 and is refilled whenever the task
+ * suspends. The call that spends the last unit yields through the loop (I/O polled, the clock
+ * refreshed, due timers fired, other ready tasks run) before it returns; calls on streams,
+ * sockets and listeners do so before they start, and then report a cancellation or close that
+ * came meanwhile (having done nothing), the others after they completed (their result
+ * stands). So a reader of an always-ready source under EDDY_MOVE_ON_AFTER sees its deadline.
+ * eddy_loop_stats.coop_yields counts these yields. */
 /* A4: let other ready tasks and I/O polling run. Cancellation point.
  * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled; -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_yield(void);

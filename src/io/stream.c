@@ -42,6 +42,16 @@ static void leave(eddy_stream *s)
         (void)finish_close(s);
 }
 
+/* The cooperative budget (internal.h) for a call on s, made by t once it is registered inside
+ * s (a close waits for it). When t has just yielded, a cancellation or a close that came
+ * meanwhile ends the call before it has done anything. 0 or that error. */
+static int coop_point(eddy_stream *s, eddy_task *t)
+{
+    if (eddy__likely(!eddy__coop_spend(t))) return 0;
+    int c = eddy__cancel_code(t);
+    return c ? c : s->closing ? -EBADF : 0;
+}
+
 ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
 {
     if (!s || (!buf && len)) return -EINVAL;
@@ -49,7 +59,9 @@ ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
         eddy_task *t = task_or_null();
         if (!t) return -EPERM;
         int c = eddy__cancel_code(t);
-        return c ? c : s->closing ? -EBADF : 0;
+        if (c == 0 && s->closing) c = -EBADF;
+        if (c == 0) (void)eddy__coop_spend(t); /* last: s is not touched after a yield */
+        return c;
     }
     int rc = eddy__stream_begin_read(s);
     if (rc < 0) return rc;
@@ -113,7 +125,12 @@ int eddy__stream_write_begin(eddy_stream *s)
     if (s->wr_shut) return -EPIPE;
     s->users++;
     rc = take_turn(s, t);
-    if (rc < 0) leave(s);
+    if (rc < 0) {
+        leave(s);
+        return rc;
+    }
+    /* With the turn held: writers that come during a yield still queue behind this one. */
+    if ((rc = coop_point(s, t)) < 0) eddy__stream_write_end(s);
     return rc;
 }
 
@@ -310,7 +327,8 @@ int eddy__stream_begin_read(eddy_stream *s)
     if (s->reader) return -EBUSY;
     s->reader = t;
     s->users++;
-    return 0;
+    if ((c = coop_point(s, t)) < 0) eddy__stream_end_read(s);
+    return c;
 }
 
 void eddy__stream_end_read(eddy_stream *s)

@@ -208,7 +208,7 @@ int eddy_chan_send(eddy_chan_tx *tx, const void *elem)
     int rc = eddy__cancel_code(t);
     if (rc) return rc;
     rc = eddy__chan_send_now(ch, elem);
-    if (rc != -EAGAIN) return rc;
+    if (rc != -EAGAIN) return eddy__coop_done(t, rc);
     return block_on(&ch->senders, t, (void *)elem, tx, "chan send", ch);
 }
 
@@ -232,7 +232,7 @@ int eddy_chan_recv(eddy_chan_rx *rx, void *elem)
     int rc = eddy__cancel_code(t);
     if (rc) return rc;
     rc = eddy__chan_recv_now(ch, elem);
-    if (rc != -EAGAIN) return rc;
+    if (rc != -EAGAIN) return eddy__coop_done(t, rc);
     return block_on(&ch->receivers, t, elem, rx, "chan recv", ch);
 }
 

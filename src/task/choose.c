@@ -186,9 +186,9 @@ int eddy_choose(eddy_clause *clauses, size_t n, unsigned flags)
         int rc = try_now(&clauses[i], &done);
         if (done) {
             clauses[i].rc = rc;
-            return (int)i;
+            return t ? eddy__coop_done(t, (int)i) : (int)i;
         }
-        if (rc != -EAGAIN) return rc;
+        if (rc != -EAGAIN) return t ? eddy__coop_done(t, rc) : rc;
     }
     if (nowait) return -EAGAIN;
 

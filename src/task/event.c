@@ -55,7 +55,7 @@ int eddy_event_wait(eddy_event *e)
 {
     if (!in_task()) return -EPERM;
     if (!e) return -EINVAL;
-    if (e->set) return 0;
+    if (e->set) return eddy__coop_done(eddy__cur(), 0);
     eddy__waiter w;
     return wait_on(&e->waiters, &w, "event", e);
 }
@@ -87,7 +87,7 @@ int eddy_flag_wait(eddy_flag *f)
 {
     if (!in_task()) return -EPERM;
     if (!f) return -EINVAL;
-    if (f->set) return 0;
+    if (f->set) return eddy__coop_done(eddy__cur(), 0);
     eddy__waiter w;
     return wait_on(&f->waiters, &w, "flag", f);
 }
@@ -145,7 +145,7 @@ int eddy_barrier_wait(eddy_barrier *b, unsigned *index)
         b->count = 0;
         b->cycles++;
         wake_all(&b->waiters, 0);
-        return 0;
+        return eddy__coop_done(t, 0);
     }
     bwaiter bw = {.w = {.task = t}, .b = b};
     eddy__list_push_back(&b->waiters, &bw.w.link);

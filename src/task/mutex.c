@@ -77,7 +77,7 @@ static int lock_impl(eddy_loop *l, eddy_task *t, eddy_mutex *m, const char *site
 {
     if (!m->owner) {
         take(m, t, site);
-        return 0;
+        return eddy__coop_done(t, 0);
     }
     if (m->owner == t && m->owner_id == t->id) return -EDEADLK;
 #ifndef NDEBUG

@@ -181,7 +181,7 @@ int eddy_task_join(eddy_task *c, int *status)
     c->flags |= EDDY__T_JOINED;
     eddy__list_remove(&c->nlink);
     eddy__task_release(c);
-    return 0;
+    return eddy__coop_done(t, 0);
 }
 
 static bool has_joinable_live(eddy_nursery *n)
@@ -211,10 +211,10 @@ int eddy_nursery_next_done(eddy_nursery *n, eddy_task **out)
             if (!(c->flags & EDDY__T_HANDED)) {
                 c->flags |= EDDY__T_HANDED; /* later calls skip it; join releases it */
                 *out = c;
-                return 0;
+                return eddy__coop_done(t, 0);
             }
         }
-        if (!has_joinable_live(n)) return -ENOENT;
+        if (!has_joinable_live(n)) return eddy__coop_done(t, -ENOENT);
         if (n->next_waiter) return -EBUSY;
         n->next_waiter = t;
         eddy__wait w = {.reason = "next done", .obj = n, .cancel = next_done_cancel, .arg = n};

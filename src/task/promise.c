@@ -123,7 +123,7 @@ int eddy_promise_wait(eddy_promise *p, void **value)
         if (rc < 0) return rc;
     }
     if (value) *value = p->value;
-    return p->status;
+    return eddy__coop_done(t, p->status); /* after a wait: spends from a full budget */
 }
 
 bool eddy_promise_is_set(const eddy_promise *p)

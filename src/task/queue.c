@@ -248,7 +248,7 @@ int eddy_queue_put(eddy_queue *q, const void *elem)
     eddy_task *t = blocking_task(&rc);
     if (!t) return rc;
     rc = put_now(q, elem);
-    if (rc != -EAGAIN) return rc;
+    if (rc != -EAGAIN) return eddy__coop_done(t, rc);
     return block_on(&q->putters, t, (void *)elem, "queue put", q);
 }
 
@@ -265,7 +265,7 @@ int eddy_queue_get(eddy_queue *q, void *out)
     eddy_task *t = blocking_task(&rc);
     if (!t) return rc;
     rc = get_now(q, out);
-    if (rc != -EAGAIN) return rc;
+    if (rc != -EAGAIN) return eddy__coop_done(t, rc);
     return block_on(&q->getters, t, out, "queue get", q);
 }
 
@@ -288,7 +288,7 @@ int eddy_queue_join(eddy_queue *q)
     int rc;
     eddy_task *t = blocking_task(&rc);
     if (!t) return rc;
-    if (q->unfinished == 0) return 0;
+    if (q->unfinished == 0) return eddy__coop_done(t, 0);
     return block_on(&q->joiners, t, NULL, "queue join", q);
 }
 

@@ -67,7 +67,7 @@ int eddy_sem_acquire(eddy_sem *s)
     if (s->value > 0) {
         s->value--;
         s->total_acquired++;
-        return 0;
+        return eddy__coop_done(eddy__cur(), 0);
     }
     /* On success the releaser counted the hand-off. */
     return wait_handoff(&s->waiters, &s->nwaiters, NULL, "sem", s);
@@ -163,7 +163,7 @@ static int limiter_acquire(eddy_limiter *l, const void *borrower, eddy_limiter_t
     tok->borrower = borrower;
     if (l->borrowed < l->total && l->nwaiters == 0) {
         lend(l, tok);
-        return 0;
+        return wait ? eddy__coop_done(eddy__cur(), 0) : 0;
     }
     if (!wait) return -EAGAIN;
     eddy__list_init(&tok->link);

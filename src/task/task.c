@@ -41,7 +41,19 @@ int eddy__park(const eddy__wait *w)
     t->state = EDDY__BLOCKED;
     eddy__schedule(l);
     t->wait = NULL;
+    t->coop = EDDY__COOP_BUDGET; /* it suspended: the loop had its turn */
     return t->wake_rc;
+}
+
+void eddy__coop_yield(eddy_loop *l, eddy_task *t)
+{
+    t->coop = EDDY__COOP_BUDGET;
+    l->stats.coop_yields++;
+    eddy__ready_task(l, t, false);
+    /* No budget left for the direct hand-off to the next ready task: eddy__schedule goes to
+     * the scheduler, which polls, refreshes the time and runs due timers first. */
+    l->budget = 0;
+    eddy__schedule(l);
 }
 
 bool eddy__wake(eddy_task *t, int rc)
@@ -117,6 +129,7 @@ int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
     t->site = site;
     t->id = l->next_task_id++;
     t->spawned_at = l->now;
+    t->coop = EDDY__COOP_BUDGET;
     t->nursery = n;
     if (o && o->name) {
         strncpy(t->name, o->name, sizeof t->name - 1);

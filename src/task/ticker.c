@@ -135,7 +135,7 @@ int eddy_ticker_wait(eddy_ticker *tk, uint64_t *tick)
     if (eddy__list_empty(&tk->waiters) && l->now >= tk->next_due) {
         uint64_t k = take_tick(tk, l->now);
         if (tick) *tick = k;
-        return 0;
+        return eddy__coop_done(t, 0);
     }
     tick_waiter w = {.task = t};
     if (eddy__list_empty(&tk->waiters)) {
