@@ -18,7 +18,7 @@ static eddy__fdstream *fds_of(eddy_stream *s) { return (eddy__fdstream *)s; }
 static ssize_t fds_read(eddy_stream *s, void *buf, size_t len)
 {
     eddy__fdstream *f = fds_of(s);
-    unsigned first = f->rhint ? 0 : EDDY__OP_POLL_FIRST;
+    unsigned first = (f->rhint ? 0 : EDDY__OP_POLL_FIRST) | f->opflags;
     ssize_t n = f->is_sock ? eddy__io_recv(&f->io, buf, len, first)
                            : eddy__io_read(&f->io, buf, len, first);
     /* A short read drained the receive queue: the next one waits first. */
@@ -31,7 +31,7 @@ static ssize_t fds_readv(eddy_stream *s, const struct iovec *iov, int iovcnt)
     eddy__fdstream *f = fds_of(s);
     size_t len = 0;
     for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
-    unsigned first = f->rhint ? 0 : EDDY__OP_POLL_FIRST;
+    unsigned first = (f->rhint ? 0 : EDDY__OP_POLL_FIRST) | f->opflags;
     ssize_t n;
     if (f->is_sock) {
         struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
@@ -52,13 +52,13 @@ static ssize_t fds_write(eddy_stream *s, const void *buf, size_t len)
 {
     eddy__fdstream *f = fds_of(s);
     if (f->is_sock) return eddy__io_send(&f->io, buf, len, zc_flag(f, len));
-    return eddy__io_write(&f->io, buf, len);
+    return eddy__io_write(&f->io, buf, len, f->opflags);
 }
 
 static ssize_t fds_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
 {
     eddy__fdstream *f = fds_of(s);
-    if (!f->is_sock) return eddy__io_writev(&f->io, iov, iovcnt);
+    if (!f->is_sock) return eddy__io_writev(&f->io, iov, iovcnt, f->opflags);
     size_t len = 0;
     for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
     struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
@@ -126,6 +126,7 @@ int eddy__fdstream_new(int fd, bool is_sock, int saved_fl, unsigned flags, const
     f->flags = flags;
     f->rhint = true;
     f->always_ready = false;
+    f->opflags = 0;
     eddy__stream_init(&f->base, vt, site);
     *out = &f->base;
     return 0;
@@ -161,6 +162,7 @@ int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
     if (rc < 0 && !(fl & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, fl);
     if (rc == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
         ((eddy__fdstream *)*out)->always_ready = true;
+    if (rc == 0 && !sock && !S_ISFIFO(st.st_mode)) ((eddy__fdstream *)*out)->opflags = EDDY__OP_TRY;
     if (rc == 0 && sock) {
         /* Name the kind after the socket's family so reports say "tcp" for TCP sockets. */
         int dom = 0;

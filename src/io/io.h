@@ -23,6 +23,8 @@ typedef struct eddy__fdstream {
                          epoll reports data that is already there at once) */
     bool always_ready; /* a regular file or block device: epoll refuses it (EPERM) and
                           reads never wait, so rhint must never turn false */
+    unsigned opflags; /* for every operation: EDDY__OP_TRY for what is neither a socket nor
+                         a pipe */
     size_t zc_min;    /* writes of at least this many bytes go zero-copy (0: never) */
 } eddy__fdstream;
 

@@ -169,10 +169,11 @@ ssize_t eddy__io_read(eddy__iofd *f, void *buf, size_t len, unsigned opflags)
     return eddy__op_run(&op);
 }
 
-ssize_t eddy__io_write(eddy__iofd *f, const void *buf, size_t len)
+ssize_t eddy__io_write(eddy__iofd *f, const void *buf, size_t len, unsigned opflags)
 {
     eddy__op op;
     eddy__op_init(&op, EDDY__OP_WRITE, f, -1);
+    op.flags = (uint8_t)opflags;
     op.u.rw.buf = (void *)buf;
     op.u.rw.len = len;
     return eddy__op_run(&op);
@@ -188,10 +189,11 @@ ssize_t eddy__io_readv(eddy__iofd *f, const struct iovec *iov, int n, unsigned o
     return eddy__op_run(&op);
 }
 
-ssize_t eddy__io_writev(eddy__iofd *f, const struct iovec *iov, int n)
+ssize_t eddy__io_writev(eddy__iofd *f, const struct iovec *iov, int n, unsigned opflags)
 {
     eddy__op op;
     eddy__op_init(&op, EDDY__OP_WRITEV, f, -1);
+    op.flags = (uint8_t)opflags;
     op.u.v.iov = iov;
     op.u.v.iovcnt = n;
     return eddy__op_run(&op);

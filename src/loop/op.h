@@ -55,6 +55,11 @@ enum {
     /* SEND/SENDMSG: zero-copy (io_uring SEND_ZC; epoll MSG_ZEROCOPY with SO_ZEROCOPY set). The
      * operation completes only once the kernel has released the buffer. */
     EDDY__OP_ZEROCOPY = 1u << 1,
+    /* The descriptor is not a socket or a pipe (a tty, a character device, a regular file):
+     * io_uring would hand its reads and writes to a kernel worker thread (no FMODE_NOWAIT),
+     * so a completion backend tries the system call first and waits for readiness on EAGAIN,
+     * as the readiness backend always does. */
+    EDDY__OP_TRY = 1u << 2,
 };
 
 typedef struct eddy__op eddy__op;
@@ -87,12 +92,16 @@ struct eddy__op {
         struct { int in; off_t *off; size_t len; } sf;
         struct { unsigned events; } poll;
     } u;
+    uint32_t zc_seq;       /* epoll MSG_ZEROCOPY: the kernel's number of this send */
     union {                /* the backend's own part */
         eddy_io io;        /* epoll: the readiness watcher a waiting operation uses */
         struct {
-            uint32_t zc_seq;  /* epoll MSG_ZEROCOPY: the kernel's number of this send */
-            bool notif;       /* io_uring SEND_ZC: the buffer-release notice is still due */
-        } zc;
+            bool notif;         /* SEND_ZC: the buffer-release notice is still due */
+            bool cancelling;    /* an IORING_OP_ASYNC_CANCEL for it was asked for */
+            bool armed;         /* submitted, its completion not yet seen */
+            bool queued;        /* in the backend's list of cancels to submit */
+            struct eddy__op *next; /* in the backend's list of cancels to submit */
+        } ur;
     } be;
 };
 
@@ -157,9 +166,9 @@ EDDY__HIDDEN int eddy__iofd_close(eddy__iofd *f, bool keep);
 EDDY__HIDDEN ssize_t eddy__io_recv(eddy__iofd *f, void *buf, size_t len, unsigned opflags);
 EDDY__HIDDEN ssize_t eddy__io_send(eddy__iofd *f, const void *buf, size_t len, unsigned opflags);
 EDDY__HIDDEN ssize_t eddy__io_read(eddy__iofd *f, void *buf, size_t len, unsigned opflags);
-EDDY__HIDDEN ssize_t eddy__io_write(eddy__iofd *f, const void *buf, size_t len);
+EDDY__HIDDEN ssize_t eddy__io_write(eddy__iofd *f, const void *buf, size_t len, unsigned opflags);
 EDDY__HIDDEN ssize_t eddy__io_readv(eddy__iofd *f, const struct iovec *iov, int n, unsigned opflags);
-EDDY__HIDDEN ssize_t eddy__io_writev(eddy__iofd *f, const struct iovec *iov, int n);
+EDDY__HIDDEN ssize_t eddy__io_writev(eddy__iofd *f, const struct iovec *iov, int n, unsigned opflags);
 EDDY__HIDDEN ssize_t eddy__io_recvmsg(eddy__iofd *f, struct msghdr *m, int flags, unsigned opflags);
 EDDY__HIDDEN ssize_t eddy__io_sendmsg(eddy__iofd *f, struct msghdr *m, int flags, unsigned opflags);
 EDDY__HIDDEN int eddy__io_accept(eddy__iofd *f, struct sockaddr *addr, socklen_t *alen,
