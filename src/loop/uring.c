@@ -78,6 +78,8 @@ typedef struct ur_state {
     ur_fd *fds;
     size_t cap;
     ur_poll *free_polls;
+    void **slabs;          /* the memory of the ur_poll records */
+    size_t nslabs;
     /* What could not get an SQE when it wanted one (the kernel refused more work until
      * completions were reaped), submitted first thing at the next poll. */
     eddy__op *cancels;     /* operations to cancel (be.ur.next) */
@@ -205,11 +207,8 @@ static void ur_destroy(eddy_loop *l)
      * records of watchers stopped without their final CQE are left to free. */
     if (s->ring_ok) io_uring_queue_exit(&s->ring);
     if (s->wakefd >= 0) close(s->wakefd);
-    while (s->free_polls) {
-        ur_poll *p = s->free_polls;
-        s->free_polls = p->next;
-        free(p);
-    }
+    for (size_t i = 0; i < s->nslabs; i++) free(s->slabs[i]);
+    free(s->slabs);
     free(s->fds);
     free(s);
     l->be_data = NULL;
@@ -383,14 +382,26 @@ static unsigned from_poll(unsigned revents)
 
 /* ---- watchers ---- */
 
+/* Records come in slabs, freed with the ring: one whose watcher stopped may still wait for
+ * its last CQE when the loop ends (the kernel drops the request with the ring). */
+enum { POLL_SLAB = 64 };
+
 static ur_poll *poll_new(ur_state *s)
 {
-    ur_poll *p = s->free_polls;
-    if (p) {
-        s->free_polls = p->next;
-    } else if (!(p = malloc(sizeof *p))) {
-        return NULL;
+    if (!s->free_polls) {
+        void **slabs = realloc(s->slabs, (s->nslabs + 1) * sizeof *slabs);
+        if (!slabs) return NULL;
+        s->slabs = slabs;
+        ur_poll *b = malloc(POLL_SLAB * sizeof *b);
+        if (!b) return NULL;
+        slabs[s->nslabs++] = b;
+        for (int i = 0; i < POLL_SLAB; i++) {
+            b[i].next = s->free_polls;
+            s->free_polls = &b[i];
+        }
     }
+    ur_poll *p = s->free_polls;
+    s->free_polls = p->next;
     *p = (ur_poll){0};
     return p;
 }
