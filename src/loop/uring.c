@@ -22,8 +22,8 @@
  *     loop enters the ring, so none is processed behind its back) when the kernel has them.
  *
  * The probe at loop start (ur_init) refuses the ring — and the loop falls back to epoll — when
- * io_uring is missing (ENOSYS), forbidden (EPERM: seccomp, kernel.io_uring_disabled), or lacks
- * an operation or feature used here (EOPNOTSUPP). eddy__uring_probe_hook lets tests force each
+ * io_uring is missing or lacks an operation or feature used here (ENOSYS), or is forbidden
+ * (EPERM: seccomp, kernel.io_uring_disabled). eddy__uring_probe_hook lets tests force each
  * case. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -39,8 +39,6 @@
 
 #include "loop/op.h"
 #include "loop/uring.h"
-
-const eddy__uring_probe *eddy__uring_probe_hook;
 
 enum {
     SQ_ENTRIES = 1024,
@@ -91,18 +89,16 @@ static ur_state *st_of(eddy_loop *l) { return l->be_data; }
 
 /* ---- set-up and the probe ---- */
 
+#define OP(x) {IORING_OP_##x, #x, "no IORING_OP_" #x}
 static const struct {
     int op;
-    const char *name;
+    const char *name, *why;
 } needed_ops[] = {
-    {IORING_OP_READ, "READ"},         {IORING_OP_WRITE, "WRITE"},
-    {IORING_OP_READV, "READV"},       {IORING_OP_WRITEV, "WRITEV"},
-    {IORING_OP_RECV, "RECV"},         {IORING_OP_SEND, "SEND"},
-    {IORING_OP_RECVMSG, "RECVMSG"},   {IORING_OP_SENDMSG, "SENDMSG"},
-    {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_CONNECT, "CONNECT"},
-    {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_POLL_REMOVE, "POLL_REMOVE"},
-    {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+    OP(READ),    OP(WRITE),   OP(READV),    OP(WRITEV),  OP(RECV),     OP(SEND),
+    OP(RECVMSG), OP(SENDMSG), OP(ACCEPT),   OP(CONNECT), OP(POLL_ADD), OP(POLL_REMOVE),
+    OP(ASYNC_CANCEL),
 };
+#undef OP
 
 /* kernel.io_uring_disabled (Linux 6.6): 2 = nobody may make a ring, 1 = only root and the
  * group io_uring_group (the set-up then fails with EPERM by itself), 0 or missing = allowed. */
@@ -151,18 +147,20 @@ static int probe(ur_state *s, const char **why)
      * polled inside the kernel rather than by a blocked worker thread (5.7). */
     if (!(feat & IORING_FEAT_EXT_ARG) || !(feat & IORING_FEAT_NODROP) || !(feat & IORING_FEAT_FAST_POLL)) {
         *why = "kernel too old (IORING_FEAT_EXT_ARG, NODROP, FAST_POLL)";
-        return -EOPNOTSUPP;
+        return -ENOSYS;
     }
     struct io_uring_probe *pr = io_uring_get_probe_ring(&s->ring);
     if (!pr) {
         *why = "IORING_REGISTER_PROBE";
-        return -EOPNOTSUPP;
+        return -ENOSYS;
     }
     rc = 0;
     for (size_t i = 0; i < sizeof needed_ops / sizeof needed_ops[0]; i++) {
-        if (!io_uring_opcode_supported(pr, needed_ops[i].op) || (h && h->drop_op == needed_ops[i].op)) {
-            *why = needed_ops[i].name; /* "missing opcode" in the message: see backend.c */
-            rc = -EOPNOTSUPP;
+        if (!io_uring_opcode_supported(pr, needed_ops[i].op) ||
+            (h && h->drop_op && !strcmp(h->drop_op, needed_ops[i].name))) {
+            *why = needed_ops[i].why;
+            rc = -ENOSYS; /* as the kernel says of a system call it lacks (-EOPNOTSUPP would be
+                           * -ENOTSUP, "not built in") */
             break;
         }
     }
