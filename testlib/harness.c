@@ -146,13 +146,13 @@ int eddy_test_main(int argc, char **argv)
     if (pick_backends() < 0) return 2;
     int total = 0;
     for (eddy_test_case *c = head; c; c = c->next)
-        if (selected(c, argc, argv)) total += (int)nb;
+        if (selected(c, argc, argv)) total += c->opts.one_backend ? 1 : (int)nb;
     printf("1..%d\n", total);
     fflush(stdout);
     int passed = 0, failed = 0, n = 0;
     for (eddy_test_case *c = head; c; c = c->next) {
         if (!selected(c, argc, argv)) continue;
-        for (size_t b = 0; b < nb; b++) {
+        for (size_t b = 0; b < (c->opts.one_backend ? 1 : nb); b++) {
             n++;
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
