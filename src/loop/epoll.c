@@ -315,6 +315,21 @@ static int ep_forget(eddy_loop *l, int fd)
     return n;
 }
 
+/* ---- receive feeds: readiness, the generic way ---- */
+
+static int ep_feed_start(eddy_loop *l, eddy__feed *f)
+{
+    (void)l;
+    return eddy__feed_start_ready(f);
+}
+
+static void ep_feed_stop(eddy_loop *l, eddy__feed *f, bool final)
+{
+    (void)l;
+    (void)final;
+    eddy__feed_stop_ready(f);
+}
+
 /* ---- polling ---- */
 
 static void dispatch(eddy_loop *l, ep_state *s, int fd, unsigned revents)
@@ -390,4 +405,6 @@ const eddy__backend eddy__backend_epoll = {
     .run = ep_run,
     .interrupt = ep_interrupt,
     .forget = ep_forget,
+    .feed_start = ep_feed_start,
+    .feed_stop = ep_feed_stop,
 };

@@ -256,3 +256,56 @@ int eddy__io_poll(eddy__iofd *f, unsigned events)
     op.u.poll.events = events;
     return (int)eddy__op_run(&op);
 }
+
+/* ---- receive feeds ---- */
+
+/* One recv per readiness event: level-triggered polling reports what is left, and a socket
+ * with a lot to read cannot starve the others. */
+static void feed_readable(eddy_io *w, unsigned revents)
+{
+    (void)revents;
+    eddy__feed *f = eddy__container_of(w, eddy__feed, io);
+    ssize_t n = recv(f->fd, f->buf, f->len, 0);
+    if (n > 0) {
+        f->cb(f, f->buf, n);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    int err = n < 0 ? -errno : 0;
+    eddy__feed_stop(f); /* the end: cb may then free f */
+    f->cb(f, NULL, err);
+}
+
+int eddy__feed_start_ready(eddy__feed *f)
+{
+    if (f->io.active) return 0;
+    return eddy__io_start(&f->io, f->fd, EDDY_READ, feed_readable, f, "feed");
+}
+
+void eddy__feed_stop_ready(eddy__feed *f) { eddy_io_stop(&f->io); }
+
+int eddy__feed_start(eddy__feed *f)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return -EPERM;
+    if (f->active) return 0;
+    int rc = l->be->feed_start(l, f);
+    if (rc == 0) f->active = true;
+    return rc;
+}
+
+void eddy__feed_stop(eddy__feed *f)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l || !f->active) return;
+    f->active = false;
+    l->be->feed_stop(l, f, false);
+}
+
+void eddy__feed_close(eddy__feed *f)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return;
+    f->active = false;
+    l->be->feed_stop(l, f, true);
+}

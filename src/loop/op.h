@@ -179,7 +179,42 @@ EDDY__HIDDEN ssize_t eddy__io_sendfile(eddy__iofd *f, int in, off_t *off, size_t
  * recvmmsg): the ready events, -EBADF when closing, or the cancel code. */
 EDDY__HIDDEN int eddy__io_poll(eddy__iofd *f, unsigned events);
 
+/* ---- receive feeds (callback form: the protocol layer's transports) ----
+ * While a feed runs, cb gets the bytes arriving on a connected socket as they come: (data, n)
+ * with n > 0, valid during the call only; then (NULL, 0) at end of stream or (NULL, -errno) on
+ * an error, after which the feed has stopped. The epoll backend reads with one recv into buf
+ * per readiness event; io_uring keeps a multishot receive armed into the loop's ring of
+ * provided buffers (no buffer per connection). Stopping and starting again loses nothing: bytes
+ * the kernel already took for the feed are delivered, in order, after the restart. */
+typedef struct eddy__feed {
+    int fd;
+    void (*cb)(struct eddy__feed *f, const char *data, ssize_t n);
+    char *buf;             /* readiness backends: where recv puts the bytes (len bytes) */
+    size_t len;
+    bool active;
+    void *be;              /* the backend's record (io_uring), NULL if none */
+    eddy_io io;            /* readiness: the watcher */
+} eddy__feed;
+/* Start (or restart) f: f->fd, f->cb, f->buf and f->len set. 0 or the errors of
+ * eddy_io_start. Callback context or task. */
+EDDY__HIDDEN int eddy__feed_start(eddy__feed *f);
+/* Pause f: no callback after this returns, until it is started again. */
+EDDY__HIDDEN void eddy__feed_stop(eddy__feed *f);
+/* End f for good, before its socket closes: bytes taken and not delivered are dropped. */
+EDDY__HIDDEN void eddy__feed_close(eddy__feed *f);
+/* The readiness implementation (epoll's, and io_uring's without provided buffer rings). */
+EDDY__HIDDEN int eddy__feed_start_ready(eddy__feed *f);
+EDDY__HIDDEN void eddy__feed_stop_ready(eddy__feed *f);
+
 /* ---- for backends ---- */
+/* Call a feed's callback (in callback context). */
+static inline void eddy__feed_call(eddy_loop *l, eddy__feed *f, const char *data, ssize_t n)
+{
+    bool was = l->in_callback;
+    l->in_callback = true;
+    f->cb(f, data, n);
+    l->in_callback = was;
+}
 /* Wake op's task with its result (a completion backend's answer has arrived). */
 static inline void eddy__op_complete(eddy__op *op, ssize_t res)
 {

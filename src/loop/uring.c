@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,10 +44,11 @@
 enum {
     SQ_ENTRIES = 1024,
     CQ_ENTRIES = 8192,
+    POLL_SLAB = 64,  /* records per slab (watchers' polls, feeds) */
 };
 
 /* user_data: a pointer (8-aligned) with a tag in the low bits, or a bare tag. */
-enum { TAG_OP = 0, TAG_POLL = 1, TAG_WAKE = 2, TAG_IGNORE = 3, TAG_MASK = 7 };
+enum { TAG_OP = 0, TAG_POLL = 1, TAG_WAKE = 2, TAG_IGNORE = 3, TAG_FEED = 4, TAG_MASK = 7 };
 
 /* A watcher's poll request. */
 typedef struct ur_poll {
@@ -83,6 +85,17 @@ typedef struct ur_state {
     eddy__op *cancels;     /* operations to cancel (be.ur.next) */
     ur_poll *rearm;        /* watchers' polls to arm (pend) */
     bool wake_unarmed;     /* the eventfd read */
+    /* Receive feeds: the ring of provided buffers (set up at the first feed), feed records,
+     * and the feeds restarted with bytes taken while they were paused. */
+    int bufs_state;        /* 0 not tried, 1 ready, -1 unavailable (feeds use readiness) */
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    char *bufs;
+    struct ur_feed *free_feeds;
+    void **fslabs;         /* the memory of the ur_feed records */
+    size_t nfslabs;
+    struct ur_feed *ready_feeds;
+    struct ur_feed *rearm_feeds; /* armed: wanted, but no SQE could be had (or no buffer) */
 } ur_state;
 
 static ur_state *st_of(eddy_loop *l) { return l->be_data; }
@@ -113,6 +126,8 @@ static int disabled_by_sysctl(const char *path)
 }
 
 static void ur_destroy(eddy_loop *l);
+static void bufs_destroy(ur_state *s);
+static void feeds_destroy(ur_state *s);
 
 static int probe(ur_state *s, const char **why)
 {
@@ -203,7 +218,9 @@ static void ur_destroy(eddy_loop *l)
     if (!s) return;
     /* The ring goes with everything still in flight in it (the kernel cancels it); only the
      * records of watchers stopped without their final CQE are left to free. */
+    bufs_destroy(s);
     if (s->ring_ok) io_uring_queue_exit(&s->ring);
+    feeds_destroy(s);
     if (s->wakefd >= 0) close(s->wakefd);
     for (size_t i = 0; i < s->nslabs; i++) free(s->slabs[i]);
     free(s->slabs);
@@ -382,7 +399,6 @@ static unsigned from_poll(unsigned revents)
 
 /* Records come in slabs, freed with the ring: one whose watcher stopped may still wait for
  * its last CQE when the loop ends (the kernel drops the request with the ring). */
-enum { POLL_SLAB = 64 };
 
 static ur_poll *poll_new(ur_state *s)
 {
@@ -659,6 +675,289 @@ static int ur_forget(eddy_loop *l, int fd)
     return n;
 }
 
+/* ---- receive feeds: a multishot recv into the loop's ring of provided buffers ---- */
+
+enum { FEED_BUFS = 64, FEED_BUF = 64 * 1024, FEED_BGID = 0 };
+
+typedef struct ur_feed {
+    struct ur_feed *next;  /* free list, ready_feeds (first: the slab's link) */
+    eddy__feed *f;         /* NULL once closed: the last CQE frees the record */
+    bool armed;            /* a multishot recv is in flight (until a CQE without F_MORE) */
+    bool want;             /* started */
+    bool cancelling;
+    bool on_ready, on_rearm;
+    bool live;             /* allocated (not on the free list) */
+    struct ur_feed *rnext; /* rearm_feeds */
+    /* Completions taken while paused (or behind those), delivered after the restart. */
+    struct { int res; int bid; } *pend;
+    uint32_t npend, pend_head, pend_cap;
+} ur_feed;
+
+static int bufs_setup(ur_state *s)
+{
+    s->bufs_state = -1;
+    size_t ring_bytes = FEED_BUFS * sizeof(struct io_uring_buf);
+    void *r = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) return -errno;
+    /* Only the pages the kernel writes become resident: a 64-byte message costs one page of
+     * one buffer, whatever the buffer's size. */
+    char *b = mmap(NULL, (size_t)FEED_BUFS * FEED_BUF, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (b == MAP_FAILED) {
+        int e = errno;
+        munmap(r, ring_bytes);
+        return -e;
+    }
+    struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)r, .ring_entries = FEED_BUFS,
+                                   .bgid = FEED_BGID};
+    int rc = io_uring_register_buf_ring(&s->ring, &reg, 0); /* 5.19 */
+    if (rc < 0) {
+        munmap(b, (size_t)FEED_BUFS * FEED_BUF);
+        munmap(r, ring_bytes);
+        return rc;
+    }
+    s->br = r;
+    s->br_bytes = ring_bytes;
+    s->bufs = b;
+    io_uring_buf_ring_init(s->br);
+    for (int i = 0; i < FEED_BUFS; i++)
+        io_uring_buf_ring_add(s->br, b + (size_t)i * FEED_BUF, FEED_BUF, (unsigned short)i,
+                              io_uring_buf_ring_mask(FEED_BUFS), i);
+    io_uring_buf_ring_advance(s->br, FEED_BUFS);
+    s->bufs_state = 1;
+    return 0;
+}
+
+static void bufs_destroy(ur_state *s)
+{
+    if (s->bufs_state != 1) return;
+    if (s->ring_ok) (void)io_uring_unregister_buf_ring(&s->ring, FEED_BGID);
+    munmap(s->bufs, (size_t)FEED_BUFS * FEED_BUF);
+    munmap(s->br, s->br_bytes);
+    s->bufs_state = 0;
+}
+
+static void feeds_destroy(ur_state *s)
+{
+    for (size_t i = 0; i < s->nfslabs; i++) {
+        ur_feed *b = s->fslabs[i];
+        for (int k = 0; k < POLL_SLAB; k++)
+            if (b[k].live) free(b[k].pend);
+        free(b);
+    }
+    free(s->fslabs);
+}
+
+/* Give buffer bid back to the kernel. */
+static void buf_put(ur_state *s, int bid)
+{
+    if (bid < 0) return;
+    io_uring_buf_ring_add(s->br, s->bufs + (size_t)bid * FEED_BUF, FEED_BUF, (unsigned short)bid,
+                          io_uring_buf_ring_mask(FEED_BUFS), 0);
+    io_uring_buf_ring_advance(s->br, 1);
+}
+
+static void feed_rearm_later(ur_state *s, ur_feed *r)
+{
+    if (r->on_rearm) return;
+    r->on_rearm = true;
+    r->rnext = s->rearm_feeds;
+    s->rearm_feeds = r;
+}
+
+static bool feed_arm(ur_state *s, ur_feed *r)
+{
+    struct io_uring_sqe *q = sqe_get(s);
+    if (!q) {
+        feed_rearm_later(s, r);
+        return false;
+    }
+    io_uring_prep_recv_multishot(q, r->f->fd, NULL, 0, 0);
+    q->flags |= IOSQE_BUFFER_SELECT;
+    q->buf_group = FEED_BGID;
+    io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)r | TAG_FEED);
+    r->armed = true;
+    r->cancelling = false;
+    return true;
+}
+
+static void feed_cancel(ur_state *s, ur_feed *r)
+{
+    if (!r->armed || r->cancelling) return;
+    struct io_uring_sqe *q = sqe_get(s);
+    if (!q) return; /* it goes on; its completions are kept (paused) or dropped (closed) */
+    r->cancelling = true;
+    io_uring_prep_cancel64(q, (uint64_t)(uintptr_t)r | TAG_FEED, 0);
+    fire_and_forget(s, q);
+}
+
+static void feed_release(ur_state *s, ur_feed *r)
+{
+    while (r->pend_head < r->npend) buf_put(s, r->pend[r->pend_head++].bid);
+    free(r->pend);
+    r->pend = NULL;
+    r->live = false;
+    r->next = s->free_feeds;
+    s->free_feeds = r;
+}
+
+static void feed_push(ur_feed *r, int res, int bid)
+{
+    if (r->npend == r->pend_cap) {
+        if (r->pend_head) { /* slide what is left to the front */
+            memmove(r->pend, r->pend + r->pend_head, (r->npend - r->pend_head) * sizeof *r->pend);
+            r->npend -= r->pend_head;
+            r->pend_head = 0;
+        }
+        if (r->npend == r->pend_cap) {
+            uint32_t cap = r->pend_cap ? r->pend_cap * 2 : 8;
+            void *np = realloc(r->pend, cap * sizeof *r->pend);
+            if (!np) eddy__fatal("io_uring: no memory to keep received data of a paused feed");
+            r->pend = np;
+            r->pend_cap = cap;
+        }
+    }
+    r->pend[r->npend].res = res;
+    r->pend[r->npend].bid = bid;
+    r->npend++;
+}
+
+/* Hand one completion to the feed's callback. False if the feed ended or went away. */
+static bool feed_deliver(eddy_loop *l, ur_state *s, ur_feed *r, int res, int bid)
+{
+    eddy__feed *f = r->f;
+    if (res > 0) {
+        eddy__feed_call(l, f, s->bufs + (size_t)bid * FEED_BUF, res);
+        buf_put(s, bid);
+        return r->f != NULL;
+    }
+    buf_put(s, bid);
+    /* End of stream or an error: the feed is over (as with readiness). */
+    r->want = false;
+    f->active = false;
+    l->nwatch_ref--;
+    feed_cancel(s, r);
+    eddy__feed_call(l, f, NULL, res);
+    return false;
+}
+
+static void feed_cqe(eddy_loop *l, ur_state *s, ur_feed *r, int res, unsigned flags)
+{
+    if (!(flags & IORING_CQE_F_MORE)) r->armed = false;
+    int bid = (flags & IORING_CQE_F_BUFFER) ? (int)(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+    if (!r->f) { /* closed */
+        buf_put(s, bid);
+        if (!r->armed) feed_release(s, r);
+        return;
+    }
+    if (res == -ECANCELED || res == -ENOBUFS) {
+        /* Paused, or out of buffers (each comes back as its data is delivered): arm again
+         * once the buffers or the restart are there. */
+        buf_put(s, bid);
+        if (r->want && !r->armed) feed_rearm_later(s, r);
+        return;
+    }
+    if (!r->want || r->pend_head < r->npend) { /* paused, or older bytes still wait */
+        feed_push(r, res, bid);
+        if (res <= 0) r->armed = false; /* the kernel ended the multishot */
+        return;
+    }
+    if (feed_deliver(l, s, r, res, bid) && r->want && !r->armed) (void)feed_arm(s, r);
+}
+
+static void feeds_rearm(ur_state *s)
+{
+    ur_feed *fl = s->rearm_feeds;
+    s->rearm_feeds = NULL;
+    while (fl) {
+        ur_feed *r = fl;
+        fl = r->rnext;
+        r->on_rearm = false;
+        if (r->f && r->want && !r->armed && r->pend_head == r->npend)
+            (void)feed_arm(s, r);
+        else if (!r->f && !r->armed && !r->on_ready)
+            feed_release(s, r);
+    }
+}
+
+/* After a restart: what was taken while paused, in order, then the multishot again. */
+static void feeds_ready(eddy_loop *l, ur_state *s)
+{
+    ur_feed *list = s->ready_feeds;
+    s->ready_feeds = NULL;
+    while (list) {
+        ur_feed *r = list;
+        list = r->next;
+        r->on_ready = false;
+        while (r->f && r->want && r->pend_head < r->npend) {
+            int res = r->pend[r->pend_head].res, bid = r->pend[r->pend_head].bid;
+            r->pend_head++;
+            if (!feed_deliver(l, s, r, res, bid)) break;
+        }
+        if (r->f && r->want && r->pend_head == r->npend && !r->armed) (void)feed_arm(s, r);
+        if (!r->f && !r->armed) feed_release(s, r);
+    }
+}
+
+static int ur_feed_start(eddy_loop *l, eddy__feed *f)
+{
+    ur_state *s = st_of(l);
+    if (s->bufs_state == 0) (void)bufs_setup(s);
+    if (s->bufs_state < 0) return eddy__feed_start_ready(f);
+    ur_feed *r = f->be;
+    if (!r) {
+        if (!s->free_feeds) {
+            ur_feed *b = malloc(POLL_SLAB * sizeof *b);
+            void **slabs = b ? realloc(s->fslabs, (s->nfslabs + 1) * sizeof *slabs) : NULL;
+            if (!slabs) {
+                free(b);
+                return -ENOMEM;
+            }
+            s->fslabs = slabs;
+            slabs[s->nfslabs++] = b;
+            for (int i = 0; i < POLL_SLAB; i++) {
+                b[i].live = false;
+                b[i].next = s->free_feeds;
+                s->free_feeds = &b[i];
+            }
+        }
+        r = s->free_feeds;
+        s->free_feeds = r->next;
+        *r = (ur_feed){.f = f, .live = true};
+        f->be = r;
+    }
+    r->want = true;
+    l->nwatch_ref++;
+    if (r->pend_head < r->npend) {
+        if (!r->on_ready) {
+            r->on_ready = true;
+            r->next = s->ready_feeds;
+            s->ready_feeds = r;
+        }
+    } else if (!r->armed) {
+        (void)feed_arm(s, r);
+    }
+    return 0;
+}
+
+static void ur_feed_stop(eddy_loop *l, eddy__feed *f, bool final)
+{
+    ur_state *s = st_of(l);
+    ur_feed *r = f->be;
+    if (!r) {
+        eddy__feed_stop_ready(f);
+        return;
+    }
+    if (r->want) l->nwatch_ref--;
+    r->want = false;
+    feed_cancel(s, r);
+    if (!final) return;
+    r->f = NULL;
+    f->be = NULL;
+    while (r->pend_head < r->npend) buf_put(s, r->pend[r->pend_head++].bid);
+    if (!r->armed && !r->on_ready && !r->on_rearm) feed_release(s, r);
+}
+
 /* ---- polling ---- */
 
 static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
@@ -681,6 +980,8 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
 {
     ur_state *s = st_of(l);
     if (s->cancels || s->rearm || s->wake_unarmed) flush_pending(s);
+    if (s->rearm_feeds) feeds_rearm(s);
+    if (s->ready_feeds) timeout_ns = 0; /* feeds restarted with data in hand: deliver it now */
     int rc;
     if (timeout_ns == 0) {
         rc = io_uring_submit_and_get_events(&s->ring);
@@ -713,12 +1014,19 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
             io_uring_cqe_seen(&s->ring, cqe);
             arm_wake(s);
             break;
+        case TAG_FEED: {
+            unsigned flags = cqe->flags;
+            io_uring_cqe_seen(&s->ring, cqe);
+            feed_cqe(l, s, (ur_feed *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK), res, flags);
+            break;
+        }
         default: /* TAG_IGNORE: a cancel or a poll removal that did not find its target */
             io_uring_cqe_seen(&s->ring, cqe);
             break;
         }
         n++;
     }
+    if (s->ready_feeds) feeds_ready(l, s);
     return n;
 }
 
@@ -734,4 +1042,6 @@ const eddy__backend eddy__backend_uring = {
     .run = ur_run,
     .interrupt = ur_interrupt,
     .forget = ur_forget,
+    .feed_start = ur_feed_start,
+    .feed_stop = ur_feed_stop,
 };
