@@ -83,7 +83,15 @@ static int fds_shutdown_write(eddy_stream *s)
 
 static void fds_interrupt(eddy_stream *s)
 {
-    eddy__iofd_interrupt(&fds_of(s)->io); /* the tasks inside get -EBADF */
+    eddy__fdstream *f = fds_of(s);
+    eddy__iofd_interrupt(&f->io); /* the tasks inside get -EBADF */
+    if (s->aborting && f->io.zc_on && f->io.fd >= 0) {
+        /* A zero-copy send in flight waits until the kernel lets go of the caller's pages,
+         * which it does once they are delivered or the connection's queues are purged. An
+         * abort purges them now — connect(AF_UNSPEC) is TCP's disconnect: RST, queues
+         * dropped — rather than when the close, which waits for that sender, comes. */
+        eddy__op_zc_purge(f->io.fd);
+    }
 }
 
 static int fds_close(eddy_stream *s, bool graceful)
@@ -172,6 +180,23 @@ int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
         (*out)->handle.kind = (*out)->vt->kind;
     }
     return rc;
+}
+
+int eddy_stream_set_zerocopy(eddy_stream *s, size_t min_bytes)
+{
+    if (!s) return -EINVAL;
+    if (s->vt != &eddy__fdstream_vt_tcp) return -ENOTSUP;
+    if (s->closing) return -EBADF;
+    eddy__fdstream *f = fds_of(s);
+    if (min_bytes && !f->io.zc_on) {
+        /* MSG_ZEROCOPY needs it (the epoll backend); io_uring's SEND_ZC does not, but a
+         * loop may run either, and it costs nothing until a send asks for zero-copy. */
+        int one = 1;
+        if (setsockopt(f->io.fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) < 0) return -errno;
+        f->io.zc_on = true;
+    }
+    f->zc_min = min_bytes;
+    return 0;
 }
 
 int eddy_stdio(eddy_stream **in, eddy_stream **out)

@@ -8,11 +8,16 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
+#include <linux/errqueue.h> /* after time.h: it uses struct timespec */
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <string.h>
 
 #include "loop/op.h"
 
@@ -308,4 +313,37 @@ void eddy__feed_close(eddy__feed *f)
     if (!l) return;
     f->active = false;
     l->be->feed_stop(l, f, true);
+}
+
+/* ---- zero-copy sends ---- */
+
+void eddy__op_zc_purge(int fd)
+{
+    /* connect(AF_UNSPEC) is TCP's disconnect: RST to the peer, the send queue dropped. */
+    struct sockaddr sa = {.sa_family = AF_UNSPEC};
+    (void)connect(fd, &sa, sizeof sa);
+}
+
+int eddy__op_zc_reap(int fd, uint32_t id)
+{
+    for (;;) {
+        char ctl[CMSG_SPACE(sizeof(struct sock_extended_err)) + 64];
+        struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof ctl};
+        if (recvmsg(fd, &m, MSG_ERRQUEUE) < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        }
+        bool done = false;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                  (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+                continue;
+            struct sock_extended_err e;
+            memcpy(&e, CMSG_DATA(c), sizeof e);
+            if (e.ee_origin != SO_EE_ORIGIN_ZEROCOPY) continue;
+            /* Sends ee_info..ee_data (inclusive, 32-bit numbers that wrap) are released. */
+            if (id - e.ee_info <= e.ee_data - e.ee_info) done = true;
+        }
+        if (done) return 1;
+    }
 }

@@ -97,6 +97,8 @@ struct eddy__op {
         eddy_io io;        /* epoll: the readiness watcher a waiting operation uses */
         struct {
             bool notif;         /* SEND_ZC: the buffer-release notice is still due */
+            bool sent;          /* SEND_ZC: its first CQE (the bytes sent) has come */
+            bool purged;        /* SEND_ZC: cancelled with its buffer held: connection reset */
             bool cancelling;    /* an IORING_OP_ASYNC_CANCEL for it was asked for */
             bool armed;         /* submitted, its completion not yet seen */
             bool queued;        /* in the backend's list of cancels to submit */
@@ -130,6 +132,14 @@ EDDY__HIDDEN ssize_t eddy__op_run(eddy__op *op);
 /* The system call of op, non-blocking, once (EINTR retried): the result or -errno (-EAGAIN:
  * it would block). The one place operations make their system calls. */
 EDDY__HIDDEN ssize_t eddy__op_syscall(eddy__op *op);
+/* MSG_ZEROCOPY: read fd's error queue for the kernel's notices that sent buffers are released.
+ * 1 once send number id (counted from 0 per socket) is among them, 0 if it is not there yet
+ * (wait for EDDY_ERR), or -errno. */
+EDDY__HIDDEN int eddy__op_zc_reap(int fd, uint32_t id);
+/* Take back the pages of every zero-copy send still queued on TCP socket fd: reset the
+ * connection (RST to the peer, send queue dropped), after which the kernel's release notices
+ * come at once. For an abort, and for a cancelled zero-copy send. */
+EDDY__HIDDEN void eddy__op_zc_purge(int fd);
 /* The readiness (EDDY_READ or EDDY_WRITE) op waits for when its system call would block. */
 EDDY__HIDDEN unsigned eddy__op_events(const eddy__op *op);
 /* For backends: the side of the descriptor op uses (0 reading, 1 writing). */

@@ -561,6 +561,8 @@ static void prep(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
          op->kind == EDDY__OP_SENDMSG))
         q->ioprio |= IORING_RECVSEND_POLL_FIRST;
     op->be.ur.notif = zc;
+    op->be.ur.sent = false;
+    op->be.ur.purged = false;
     io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)op | TAG_OP);
 }
 
@@ -590,8 +592,14 @@ static int submit_wait(eddy_loop *l, eddy__op *op)
                     .cancel = op_cancel_hook, .arg = op};
     int rc = eddy__park(&w);
     while (!op->done) {
-        eddy__wait u = {.reason = "io_uring cancel", .obj = (const void *)(intptr_t)op->fd,
-                        .uncancellable = true};
+        if (rc < 0 && op->be.ur.sent && op->res > 0 && op->be.ur.notif && !op->be.ur.purged) {
+            /* A cancelled SEND_ZC whose bytes are sent but whose pages the kernel still holds
+             * (the peer has not acknowledged them): TCP gives them back only by a reset. */
+            op->be.ur.purged = true;
+            eddy__op_zc_purge(op->fd);
+        }
+        eddy__wait u = {.reason = op->be.ur.notif ? "zero-copy send" : "io_uring cancel",
+                        .obj = (const void *)(intptr_t)op->fd, .uncancellable = true};
         (void)eddy__park(&u);
     }
     l->nwatch_ref--;
@@ -640,6 +648,7 @@ static ssize_t ur_run(eddy_loop *l, eddy__op *op)
     int rc = submit_wait(l, op);
     if (!op->owner && op->kind == EDDY__OP_POLL) table_del(s, op->fd, who);
     ssize_t r = op->res;
+    if (op->be.ur.purged) return rc; /* the bytes went with the reset (see submit_wait) */
     if (op->intr) return r >= 0 && op->kind != EDDY__OP_POLL ? r : -EBADF;
     if (r == -ECANCELED || (rc < 0 && r < 0)) return rc < 0 ? rc : -ECANCELED;
     if (r == -EAGAIN || (op->kind == EDDY__OP_CONNECT && r == -EINPROGRESS)) {
@@ -970,6 +979,10 @@ static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
     }
     if (op->be.ur.notif && (cqe->flags & IORING_CQE_F_MORE)) {
         op->res = cqe->res; /* sent; the buffer is still the kernel's until the notice */
+        op->be.ur.sent = true;
+        /* A task that asked for a cancel meanwhile decides now whether to reset (submit_wait). */
+        if (op->be.ur.cancelling && op->task && op->task->state == EDDY__BLOCKED)
+            (void)eddy__wake(op->task, 0);
         return;
     }
     op->be.ur.armed = false;
