@@ -245,3 +245,42 @@ EDDY_TEST(zerocopy_write_interrupted_by_close)
     eddy_stream_abort(b);
     return 0;
 }
+
+/* A graceful close under a zero-copy write to a peer that does not read: the kernel would hold
+ * the writer's pages until the peer reads, so without a reset the close (which waits for the
+ * writer) would never return. It resets: the writer gets -EBADF, the close returns, the peer
+ * sees the reset after a prefix of the bytes. */
+static int zc_writer_forever_task(void *arg)
+{
+    zc_writer *w = arg;
+    w->rc = eddy_stream_write(w->s, w->buf, w->len, &w->written);
+    return 0;
+}
+
+EDDY_TEST(zerocopy_graceful_close_under_a_stalled_write_returns)
+{
+    enum { LEN = 16 << 20 };
+    eddy_stream *a, *b;
+    tcp_pair(&a, &b);
+    EDDY_OK(eddy_stream_set_zerocopy(a, 4096));
+    unsigned char *buf = pattern(LEN, 7);
+    zc_writer w = {.s = a, .buf = buf, .len = LEN, .rc = 1};
+    sink k = {.s = b, .cap = LEN};
+    k.buf = malloc(k.cap);
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, zc_writer_forever_task, &w));
+        EDDY_OK(eddy_sleep(EDDY_MSEC(1)));
+        EDDY_CHECK_EQ(w.rc, 1); /* blocked: nobody reads */
+        EDDY_OK(eddy_stream_close(a));
+        EDDY_CHECK_EQ(w.rc, -EBADF);
+        EDDY_OK(eddy_spawn(n, sink_task, &k));
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK_EQ(k.rc, -ECONNRESET);
+    EDDY_CHECK(k.len < (size_t)LEN && memcmp(k.buf, buf, k.len) == 0);
+    free(buf);
+    free(k.buf);
+    eddy_stream_abort(b);
+    return 0;
+}

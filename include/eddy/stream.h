@@ -156,8 +156,10 @@ EDDY_API void eddy_stream_abort(eddy_stream *s);
  * ECONNRESET after what it had already received), the write returns the cancel code, and
  * written counts only the pieces released before it — the peer may have got some of the rest;
  * a write cancelled before the kernel took any byte ends as any other, the stream intact.
- * A close of s made while such a write waits does not reset it: a graceful close lets the
- * bytes be delivered (the writer returns then), an abort drops them at once.
+ * For the same reason a close (or abort) of s made while a zero-copy write is in progress
+ * resets the connection: the writer returns -EBADF at once, as any interrupted writer does,
+ * and bytes still queued in the kernel, of this write or earlier ones, are dropped — a close
+ * must not wait for a peer that may never read.
  * Returns 0; -EINVAL if s is NULL; -ENOTSUP for a stream that is not TCP; -EBADF while it is
  * being closed; the error of setsockopt(SO_ZEROCOPY) (a kernel older than 4.14: -ENOPROTOOPT). */
 EDDY_API EDDY_WUR int eddy_stream_set_zerocopy(eddy_stream *s, size_t min_bytes);

@@ -83,15 +83,8 @@ static int fds_shutdown_write(eddy_stream *s)
 
 static void fds_interrupt(eddy_stream *s)
 {
-    eddy__fdstream *f = fds_of(s);
-    eddy__iofd_interrupt(&f->io); /* the tasks inside get -EBADF */
-    if (s->aborting && f->io.zc_on && f->io.fd >= 0) {
-        /* A zero-copy send in flight waits until the kernel lets go of the caller's pages,
-         * which it does once they are delivered or the connection's queues are purged. An
-         * abort purges them now — connect(AF_UNSPEC) is TCP's disconnect: RST, queues
-         * dropped — rather than when the close, which waits for that sender, comes. */
-        eddy__op_zc_purge(f->io.fd);
-    }
+    /* The tasks inside get -EBADF (a zero-copy write in flight: after a reset, see op.c). */
+    eddy__iofd_interrupt(&fds_of(s)->io);
 }
 
 static int fds_close(eddy_stream *s, bool graceful)

@@ -290,11 +290,12 @@ static ssize_t try_wait(eddy_loop *l, eddy__op *op, bool attempt)
 }
 
 /* A MSG_ZEROCOPY send: the kernel takes the pages themselves, so the call returns only once
- * it has said (on the socket's error queue) that it let go of them. A close does not end that
- * wait (the bytes are sent; a graceful close lets them be delivered, an abort purges them: see
- * fdstream.c). A cancellation does, the only way TCP allows: it resets the connection
- * (eddy__op_zc_purge), which frees the queued pages at once, waits (uncancellably, briefly)
- * for that notice and returns the cancel code, for bytes the peer may or may not have got. */
+ * it has said (on the socket's error queue) that it let go of them. A cancellation ends that
+ * wait the only way TCP allows: it resets the connection (eddy__op_zc_purge), which frees the
+ * queued pages at once, waits (uncancellably, briefly) for that notice and returns the cancel
+ * code, for bytes the peer may or may not have got. A close does the same reset
+ * (eddy__iofd_interrupt). A kernel out of option memory for the notice (ENOBUFS, nothing
+ * sent) gets the bytes by copy. */
 static ssize_t zc_send(eddy_loop *l, eddy__op *op)
 {
     eddy__iofd *f = op->owner;
@@ -303,6 +304,13 @@ static ssize_t zc_send(eddy_loop *l, eddy__op *op)
     else
         op->u.msg.flags |= MSG_ZEROCOPY;
     ssize_t n = try_wait(l, op, !(op->flags & EDDY__OP_POLL_FIRST));
+    if (n == -ENOBUFS && !op->intr) { /* no room for the notice (optmem_max): copy instead */
+        if (op->kind == EDDY__OP_SEND)
+            op->u.rw.flags &= ~MSG_ZEROCOPY;
+        else
+            op->u.msg.flags &= ~MSG_ZEROCOPY;
+        return try_wait(l, op, true);
+    }
     if (n < 0) return n; /* nothing sent: nothing to wait for (the kernel reuses the number) */
     op->zc_seq = f->zc_next++;
     int code = 0;

@@ -121,6 +121,11 @@ void eddy__iofd_interrupt(eddy__iofd *f)
     eddy_loop *l = eddy__tl_loop;
     for (int i = 0; i < 2; i++)
         if (l && f->inflight[i]) l->be->interrupt(l, f->inflight[i]);
+    /* A zero-copy send in flight returns only once the kernel has let go of the caller's
+     * pages, which a peer that stopped reading may never make it do: the close would wait for
+     * it forever. Take them back (a reset); its writer is being told -EBADF anyway. */
+    if (f->inflight[1] && (f->inflight[1]->flags & EDDY__OP_ZEROCOPY) && f->fd >= 0)
+        eddy__op_zc_purge(f->fd);
 }
 
 void eddy__iofd_release(eddy__iofd *f)
