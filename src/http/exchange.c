@@ -566,7 +566,8 @@ static int body_wait(conn *c)
     eddy__wait w = {.reason = "http: request body", .obj = c, .cancel = clear_waiter, .arg = c};
     int rc = eddy__park(&w);
     c->data_waiter = NULL;
-    c->waiting_body = false;
+    /* waiting_body stays set if the wait was cut: a timeout now means 408, not 503 */
+    if (rc >= 0) c->waiting_body = false;
     return rc < 0 ? rc : 0;
 }
 
@@ -585,8 +586,9 @@ ssize_t eddy_http_request_read(eddy_http_request *req, void *buf, size_t len)
     c->body_reader = t;
     ssize_t rc = 0;
     struct eddy_http_response *r = &c->res;
-    if (c->req.expect_continue && !r->sent_100 && r->state == RS_NONE) {
-        /* The client waits for this before it sends the body: out now, not deferred. */
+    if (c->req.expect_continue && !r->sent_100 && r->state == RS_NONE && c->pos == c->end) {
+        /* The client waits for this before it sends the body: out now, not deferred. (If
+         * body bytes are here already, it did not wait: RFC 9110 10.1.1 lets us omit it.) */
         r->sent_100 = true;
         struct iovec v = {"HTTP/1.1 100 Continue\r\n\r\n", 25};
         rc = eddy__httpd_write(c, &v, 1, true);
@@ -708,7 +710,7 @@ void eddy__httpd_finish(conn *c, int rc, bool deadline_hit)
     if (c->bs.open) (void)eddy_stream_close(&c->bs.base);
     int cc = eddy_checkpoint_if_cancelled();
     bool cancel_rc = rc == -ECANCELED || rc == -ETIMEDOUT;
-    if (deadline_hit) srv->stats.timeouts++;
+    if (deadline_hit && r->state != RS_DONE) srv->stats.timeouts++;
     if (rc < 0 && !cancel_rc && c->body_status == 0) {
         srv->stats.handler_errors++;
         srv->stats.last_handler_error = rc;
