@@ -115,12 +115,16 @@ static int decode_path(eddy_http_str raw, char *rel, size_t cap)
     return 0;
 }
 
+/* Test hook: behave as if openat2 did not exist. */
+EDDY__HIDDEN bool eddy__http_files_no_openat2;
+
 /* Open rel under root without leaving it. A descriptor, or -errno. */
 static int open_beneath(int root, const char *rel, int flags)
 {
     struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    long fd = syscall(SYS_openat2, root, *rel ? rel : ".", &how, sizeof how);
+    long fd = eddy__http_files_no_openat2 ? (errno = ENOSYS, -1)
+                                          : syscall(SYS_openat2, root, *rel ? rel : ".", &how, sizeof how);
     if (fd >= 0) return (int)fd;
     if (errno != ENOSYS && errno != EPERM) return -errno;
     /* No openat2: walk the components, refusing every symbolic link. */
