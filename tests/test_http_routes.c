@@ -91,7 +91,7 @@ static int c_router(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_router)
+HTTP_TEST(http_router)
 {
     fixture x;
     fixture_init(&x, eddy_http_router_serve, (void *)&ROUTER);
@@ -274,7 +274,7 @@ static int c_files(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_files)
+HTTP_TEST(http_files)
 {
     make_tree();
     eddy_http_files f;
@@ -305,7 +305,7 @@ static int c_prefix(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_files_under_prefix)
+HTTP_TEST(http_files_under_prefix)
 {
     make_tree();
     EDDY_OK(eddy_http_files_init(&pf, root));
@@ -317,7 +317,7 @@ EDDY_TEST(http_files_under_prefix)
     return 0;
 }
 
-EDDY_TEST(http_files_init_errors)
+HTTP_TEST(http_files_init_errors)
 {
     eddy_http_files f;
     EDDY_CHECK_EQ(eddy_http_files_init(NULL, "/tmp"), -EINVAL);
@@ -351,7 +351,7 @@ static int c_walk(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_files_without_openat2)
+HTTP_TEST(http_files_without_openat2)
 {
     make_tree();
     eddy__http_files_no_openat2 = true;

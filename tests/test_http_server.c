@@ -116,7 +116,7 @@ static int c_simple(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_simple_get)
+HTTP_TEST(http_simple_get)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -149,7 +149,7 @@ static int c_fields(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_request_fields)
+HTTP_TEST(http_request_fields)
 {
     fixture x;
     fixture_init(&x, h_info, NULL);
@@ -177,7 +177,7 @@ static int c_keepalive(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_keepalive_and_http10)
+HTTP_TEST(http_keepalive_and_http10)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -196,7 +196,7 @@ static int c_conn_close(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_connection_close)
+HTTP_TEST(http_connection_close)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -220,7 +220,7 @@ static int c_head(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_head)
+HTTP_TEST(http_head)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -313,7 +313,7 @@ static int pipeline_main(fixture *x)
     return rc;
 }
 
-EDDY_TEST(http_pipelining_in_order_few_writes)
+HTTP_TEST(http_pipelining_in_order_few_writes)
 {
     fixture x;
     fixture_init(&x, h_info, NULL);
@@ -357,7 +357,7 @@ static int c_body_length(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_body_content_length)
+HTTP_TEST(http_body_content_length)
 {
     fixture x;
     fixture_init(&x, h_echo, (void *)(uintptr_t)777);
@@ -382,7 +382,7 @@ static int c_body_bytewise(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_body_bytewise)
+HTTP_TEST(http_body_bytewise)
 {
     fixture x;
     fixture_init(&x, h_echo, (void *)(uintptr_t)3);
@@ -416,7 +416,7 @@ static int c_body_chunked(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_body_chunked)
+HTTP_TEST(http_body_chunked)
 {
     fixture x;
     fixture_init(&x, h_echo, (void *)(uintptr_t)4096);
@@ -447,7 +447,7 @@ static int c_body_unread(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_body_unread_is_discarded)
+HTTP_TEST(http_body_unread_is_discarded)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -469,7 +469,7 @@ static int c_too_large(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_body_too_large_declared)
+HTTP_TEST(http_body_too_large_declared)
 {
     fixture x;
     fixture_init(&x, h_echo, NULL);
@@ -492,7 +492,7 @@ static int c_too_large_chunked(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_body_too_large_chunked)
+HTTP_TEST(http_body_too_large_chunked)
 {
     fixture x;
     fixture_init(&x, h_echo, NULL);
@@ -514,7 +514,7 @@ static int c_bad_chunk(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_body_malformed_chunk)
+HTTP_TEST(http_body_malformed_chunk)
 {
     fixture x;
     fixture_init(&x, h_echo, NULL);
@@ -534,7 +534,7 @@ static int c_body_cut(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_body_client_gone)
+HTTP_TEST(http_body_client_gone)
 {
     fixture x;
     fixture_init(&x, h_echo, NULL);
@@ -565,7 +565,7 @@ static int c_continue(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_expect_continue)
+HTTP_TEST(http_expect_continue)
 {
     fixture x;
     fixture_init(&x, h_echo, NULL);
@@ -587,7 +587,7 @@ static int c_continue_refused(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_expect_continue_unread)
+HTTP_TEST(http_expect_continue_unread)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -614,7 +614,7 @@ static int c_stream(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_response_streamed_chunked)
+HTTP_TEST(http_response_streamed_chunked)
 {
     fixture x;
     fixture_init(&x, h_stream, NULL);
@@ -643,7 +643,7 @@ static int c_stream_early(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_response_streamed_length)
+HTTP_TEST(http_response_streamed_length)
 {
     fixture x;
     fixture_init(&x, h_stream, (void *)1);
@@ -663,7 +663,7 @@ static int c_500(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_handler_without_response_gets_500)
+HTTP_TEST(http_handler_without_response_gets_500)
 {
     fixture x;
     fixture_init(&x, h_none, NULL);
@@ -733,7 +733,7 @@ static int c_api(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_response_api_errors)
+HTTP_TEST(http_response_api_errors)
 {
     fixture x;
     fixture_init(&x, h_api, NULL);
@@ -759,7 +759,7 @@ static int c_short(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_response_short_closes)
+HTTP_TEST(http_response_short_closes)
 {
     fixture x;
     fixture_init(&x, h_short, NULL);
@@ -800,7 +800,7 @@ static int c_streamio(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_exchange_stream)
+HTTP_TEST(http_exchange_stream)
 {
     fixture x;
     fixture_init(&x, h_streamio, NULL);
@@ -832,7 +832,7 @@ static int c_reject(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_rejections_close)
+HTTP_TEST(http_rejections_close)
 {
     static char longline[200], manyfields[600], bighead[400];
     snprintf(longline, sizeof longline, "GET /%0120d HTTP/1.1\r\nHost: a\r\n\r\n", 0);
@@ -886,7 +886,7 @@ static int c_request_timeout(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_request_timeout_503)
+HTTP_TEST(http_request_timeout_503)
 {
     fixture x;
     fixture_init(&x, h_sleep, NULL);
@@ -909,7 +909,7 @@ static int c_body_timeout(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_request_timeout_waiting_body_408)
+HTTP_TEST(http_request_timeout_waiting_body_408)
 {
     fixture x;
     fixture_init(&x, h_echo, NULL);
@@ -939,7 +939,7 @@ static int c_slow_head(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_header_timeout_408)
+HTTP_TEST(http_header_timeout_408)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -976,7 +976,7 @@ static int c_idle_after(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_idle_timeouts)
+HTTP_TEST(http_idle_timeouts)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -1020,7 +1020,7 @@ static int run_gone(fixture *x)
     return rc;
 }
 
-EDDY_TEST(http_client_disconnect_cancels_handler)
+HTTP_TEST(http_client_disconnect_cancels_handler)
 {
     fixture x;
     fixture_init(&x, h_sleep, NULL);
@@ -1060,7 +1060,7 @@ static int c_shutdown_busy(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_shutdown_closes_idle_finishes_busy)
+HTTP_TEST(http_shutdown_closes_idle_finishes_busy)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);
@@ -1074,7 +1074,7 @@ EDDY_TEST(http_shutdown_closes_idle_finishes_busy)
 
 /* ---- argument checks ---- */
 
-EDDY_TEST(http_serve_argument_errors)
+HTTP_TEST(http_serve_argument_errors)
 {
     eddy_stream *a, *b;
     EDDY_OK(eddy_memstream_pair(&a, &b, NULL));
@@ -1132,7 +1132,7 @@ static int c_zero_sleep(hclient *c, fixture *x)
     return 0;
 }
 
-EDDY_TEST(http_zero_request_timeout)
+HTTP_TEST(http_zero_request_timeout)
 {
     fixture x;
     fixture_init(&x, h_hello, NULL);

@@ -276,7 +276,7 @@ static int emit(conn *c, bool with_head, const struct iovec *pieces, int n, bool
         if (c->out_cap - c->out_len >= need + plen && !c->flushing) {
             if (with_head) c->out_len += compose_head(c, c->out + c->out_len);
             for (int i = 0; i < n; i++) {
-                memcpy(c->out + c->out_len, pieces[i].iov_base, pieces[i].iov_len);
+                if (pieces[i].iov_len) memcpy(c->out + c->out_len, pieces[i].iov_base, pieces[i].iov_len);
                 c->out_len += pieces[i].iov_len;
             }
             return 0;
