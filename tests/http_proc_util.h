@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +56,7 @@ static inline void child_start(child *c, char *const argv[])
     c->pid = fork();
     EDDY_CHECK(c->pid >= 0);
     if (c->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed check ends the test: the server too */
         dup2(p[1], 1);
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
