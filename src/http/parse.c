@@ -179,18 +179,18 @@ static ssize_t find_head(const char *buf, size_t len, size_t p, size_t *scan,
         return fail(m, -EMSGSIZE, response ? 502 : 414, "start line too long");
     if (len >= lim->max_head) return fail(m, -EMSGSIZE, response ? 502 : 431, "head too long");
     /* Refuse a foreign protocol (a TLS hello, binary junk) at its first bytes instead of
-     * waiting for a CRLF that may never come: a start line begins with a token (request)
-     * or "HTTP/" (response). Only the first few bytes are looked at, so this stays O(1). */
-    if (!line_done) {
-        size_t n = len - p < 8 ? len - p : 8;
-        if (response) {
-            if (memcmp(buf + p, "HTTP/", n < 5 ? n : 5) != 0)
-                return fail(m, -EBADMSG, 502, "malformed status line");
-        } else {
-            for (size_t k = 0; k < n && buf[p + k] != ' '; k++)
-                if (!IS(buf[p + k], C_TCHAR)) return fail(m, -EBADMSG, 400, "invalid method");
-            if (n && buf[p] == ' ') return fail(m, -EBADMSG, 400, "invalid method");
-        }
+     * waiting for a head that may never end: a start line begins with a token (request) or
+     * "HTTP/" (response). Only the first few bytes are looked at, so this stays O(1); it is
+     * made whether or not the start line is complete, so the answer does not depend on how
+     * the bytes were split into reads. */
+    size_t n = len - p < 8 ? len - p : 8;
+    if (response) {
+        if (memcmp(buf + p, "HTTP/", n < 5 ? n : 5) != 0)
+            return fail(m, -EBADMSG, 502, "malformed status line");
+    } else {
+        for (size_t k = 0; k < n && buf[p + k] != ' '; k++)
+            if (!IS(buf[p + k], C_TCHAR)) return fail(m, -EBADMSG, 400, "invalid method");
+        if (n && buf[p] == ' ') return fail(m, -EBADMSG, 400, "invalid method");
     }
     return 0;
 }
