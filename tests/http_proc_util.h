@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +70,43 @@ static inline void child_start(child *c, char *const argv[])
     const char *sp = strrchr(c->line, ' ');
     c->port = sp ? atoi(sp + 1) : 0;
     EDDY_CHECK(c->port > 0);
+}
+
+/* Fork a child that runs main on its own loop (eddy_run: SIGINT/SIGTERM cancel it) and
+ * prints "... port N" first; exit status 0 if main returned 0. */
+static inline void child_fork(child *c, int (*main_fn)(void *))
+{
+    int p[2];
+    EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
+    c->pid = fork();
+    EDDY_CHECK(c->pid >= 0);
+    if (c->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed check ends the test: the server too */
+        dup2(p[1], 1);
+        _exit(eddy_run(main_fn, NULL) == 0 ? 0 : 1);
+    }
+    close(p[1]);
+    c->out = p[0];
+    EDDY_CHECK(read_line(c->out, c->line, sizeof c->line));
+    const char *sp = strrchr(c->line, ' ');
+    c->port = sp ? atoi(sp + 1) : 0;
+    EDDY_CHECK(c->port > 0);
+}
+
+/* Raise the soft descriptor limit to at least want (and the hard one too, when allowed: root
+ * on CI). Returns the soft limit now in force. */
+static inline long raise_nofile(long want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if ((long)rl.rlim_max < want) {
+        struct rlimit hard = {(rlim_t)want, (rlim_t)want};
+        if (setrlimit(RLIMIT_NOFILE, &hard) == 0) return want;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    return (long)rl.rlim_cur;
 }
 
 /* Send sig, wait for the exit; returns the exit status (128 + signal if killed). The rest of

@@ -88,25 +88,6 @@ static int server_main(void *arg)
     return rc == -ECANCELED ? 0 : rc; /* SIGTERM: eddy_run's default handling cancels */
 }
 
-/* Fork a child running server_main on its own loop; its stdout comes back on c->out. */
-static void start_server(child *c)
-{
-    int p[2];
-    EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
-    c->pid = fork();
-    EDDY_CHECK(c->pid >= 0);
-    if (c->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed check ends the test: the server too */
-        dup2(p[1], 1);
-        _exit(eddy_run(server_main, NULL) == 0 ? 0 : 1);
-    }
-    close(p[1]);
-    c->out = p[0];
-    EDDY_CHECK(read_line(c->out, c->line, sizeof c->line));
-    c->port = atoi(strrchr(c->line, ' ') + 1);
-    EDDY_CHECK(c->port > 0);
-}
-
 static char tmpdir[64];
 
 static void make_file(const char *name, size_t size)
@@ -124,7 +105,7 @@ RAW(http_curl)
     make_file("big", 3 << 20);
     make_file("huge", 5 << 20);
     child c;
-    start_server(&c);
+    child_fork(&c, server_main);
     char out[65536], url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", c.port);
 
