@@ -388,7 +388,7 @@ static int serve_conn(eddy_http_server *srv, eddy_stream *s, const eddy_sockaddr
         c->idle_deadline = eddy__httpd_after(eddy_now(), o->idle_timeout);
     }
     end_conn(c);
-    (void)eddy_timer_cancel(&c->tmr);
+    (void)eddy_timer_stop(&c->tmr);
     int nrc = eddy_nursery_close(&c->nursery); /* H has ended: nothing to wait for */
     (void)nrc;
     eddy__list_remove(&c->link);
@@ -434,7 +434,7 @@ static void server_init(eddy_http_server *srv, eddy_http_handler handler, void *
 static int conn_handler(eddy_stream *raw, void *arg)
 {
     eddy_http_server *srv = arg;
-    const eddy_sockaddr *peer = eddy_serve_peer();
+    const eddy_sockaddr *peer = eddy_serve_peer_addr();
     eddy_stream *s = raw;
     if (srv->opts.accept) {
         int rc = -ETIMEDOUT;
@@ -507,7 +507,7 @@ int eddy_http_server_shutdown(eddy_http_server *srv)
             eddy_cancel_scope_cancel(&c->rd_cs);
         }
     }
-    if (srv->listening) (void)eddy_server_stop(&srv->base);
+    if (srv->listening) (void)eddy_server_shutdown(&srv->base);
     return 0;
 }
 
