@@ -80,7 +80,7 @@ static int run(void *arg)
         fprintf(stderr, "http_files: %s: %s\n", a->dir, eddy_strerror(rc));
         return rc;
     }
-    EDDY_CANCEL_SCOPE(&a->all, .deadline = 0) { rc = serve(a); }
+    EDDY_CANCEL_SCOPE(&a->all, .deadline = EDDY_FOREVER) { rc = serve(a); }
     eddy_http_files_destroy(&a->files);
     return rc;
 }

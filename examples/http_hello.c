@@ -86,7 +86,7 @@ static int run(void *arg)
 {
     app *a = arg;
     int rc = -ECANCELED;
-    EDDY_CANCEL_SCOPE(&a->all, .deadline = 0) { rc = serve(a); }
+    EDDY_CANCEL_SCOPE(&a->all, .deadline = EDDY_FOREVER) { rc = serve(a); }
     printf("http_hello: stopped\n");
     return rc;
 }

@@ -79,7 +79,7 @@ static ssize_t conn_read(conn *c, int64_t dl, bool idle, bool flush)
         c->rd_why = WHY_DEADLINE;
         return -ETIMEDOUT;
     }
-    int rc = eddy_cancel_scope_enter(&c->rd_cs, .deadline = 0);
+    int rc = eddy_cancel_scope_enter(&c->rd_cs, .deadline = EDDY_FOREVER);
     if (rc < 0) return rc;
     arm_read_deadline(c, dl);
     c->idle = idle;
