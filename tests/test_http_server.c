@@ -162,9 +162,7 @@ static int c_keepalive(hclient *c, fixture *x)
 {
     hresp r;
     for (int i = 0; i < 20; i++) {
-        EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-        EDDY_CHECK_EQ(r.status, 200);
-        hr_free(&r);
+        hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, NULL);
     }
     EDDY_OK(hc_get(c, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r));
     EDDY_CHECK(strcmp(hr_get(&r, "connection"), "keep-alive") == 0);
@@ -410,9 +408,7 @@ static int c_body_chunked(hclient *c, fixture *x)
     EDDY_CHECK(memcmp(r.body, body, 200000) == 0);
     hr_free(&r);
     free(body);
-    EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, NULL);
     return 0;
 }
 
@@ -428,22 +424,13 @@ HTTP_TEST(http_body_chunked)
 static int c_body_unread(hclient *c, fixture *x)
 {
     (void)x;
-    hresp r;
-    EDDY_OK(hc_get(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n12345", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
-    EDDY_OK(hc_get(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
-    EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n12345", 200, NULL);
+    hc_expect(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, NULL);
+    hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, NULL);
     /* a large unread body: answered, then the connection is closed */
     char head[128];
     snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", 200000);
-    EDDY_OK(hc_get(c, head, &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, head, 200, NULL);
     return 0;
 }
 
@@ -558,10 +545,7 @@ static int c_continue(hclient *c, fixture *x)
     EDDY_CHECK(strcmp(r.body, "data") == 0);
     hr_free(&r);
     /* already sent the body: no 100 needed, none sent */
-    EDDY_OK(hc_get(c, "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    EDDY_CHECK(strcmp(r.body, "ok") == 0);
-    hr_free(&r);
+    hc_expect(c, "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok", 200, "ok");
     return 0;
 }
 
@@ -655,10 +639,7 @@ HTTP_TEST(http_response_streamed_length)
 
 static int c_500(hclient *c, fixture *x)
 {
-    hresp r;
-    EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 500);
-    hr_free(&r);
+    hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 500, NULL);
     EDDY_CHECK_EQ(x->srv.stats.handler_errors, 1);
     return 0;
 }
@@ -1113,10 +1094,7 @@ HTTP_TEST(http_serve_argument_errors)
 static int c_zero_timeout(hclient *c, fixture *x)
 {
     (void)x;
-    hresp r;
-    EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, NULL);
     return 0;
 }
 

@@ -452,22 +452,34 @@ static int conn_handler(eddy_stream *raw, void *arg)
     return rc;
 }
 
-int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,
-                    const eddy_http_serve_opts *o)
+/* The checks and set-up both serve calls start with: the server (o->server or own), or NULL
+ * with *rcp set. */
+static eddy_http_server *serve_begin(const void *what, eddy_http_handler handler, void *arg,
+                                     const eddy_http_serve_opts *o, eddy_http_server *own, int *rcp)
 {
     eddy_http_serve_opts def = EDDY_HTTP_SERVE_OPTS_INIT;
     if (!o) o = &def;
-    if (!l || !handler) return -EINVAL;
-    int rc = check_opts(o);
-    if (rc < 0) return rc;
+    int rc = !what || !handler ? -EINVAL : check_opts(o);
     eddy_loop *lp = eddy__loop();
-    if (!lp || lp->in_callback || !lp->current) return -EPERM;
-    eddy_http_server own;
-    eddy_http_server *srv = o->server ? o->server : &own;
+    if (rc == 0 && (!lp || lp->in_callback || !lp->current)) rc = -EPERM;
+    *rcp = rc;
+    if (rc < 0) return NULL;
+    eddy_http_server *srv = o->server ? o->server : own;
     server_init(srv, handler, arg, o);
+    return srv;
+}
+
+int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,
+                    const eddy_http_serve_opts *o)
+{
+    int rc;
+    eddy_http_server own;
+    eddy_http_server *srv = serve_begin(l, handler, arg, o, &own, &rc);
+    if (!srv) return rc;
     srv->listening = true;
     /* base is srv's first member: eddy_serve's eddy_started(&srv->base) hands out srv. */
-    eddy_serve_opts so = {.max_conns = o->max_conns, .grace = o->grace, .server = &srv->base};
+    eddy_serve_opts so = {.max_conns = srv->opts.max_conns, .grace = srv->opts.grace,
+                          .server = &srv->base};
     rc = eddy_serve(l, conn_handler, srv, &so);
     srv->state = SRV_DONE;
     return rc;
@@ -476,16 +488,10 @@ int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,
 int eddy_http_serve_stream(eddy_stream *s, eddy_http_handler handler, void *arg,
                            const eddy_http_serve_opts *o)
 {
-    eddy_http_serve_opts def = EDDY_HTTP_SERVE_OPTS_INIT;
-    if (!o) o = &def;
-    if (!s || !handler) return -EINVAL;
-    int rc = check_opts(o);
-    if (rc < 0) return rc;
-    eddy_loop *lp = eddy__loop();
-    if (!lp || lp->in_callback || !lp->current) return -EPERM;
+    int rc;
     eddy_http_server own;
-    eddy_http_server *srv = o->server ? o->server : &own;
-    server_init(srv, handler, arg, o);
+    eddy_http_server *srv = serve_begin(s, handler, arg, o, &own, &rc);
+    if (!srv) return rc;
     eddy_sockaddr peer;
     bool has_peer = eddy_stream_peer_addr(s, &peer) == 0;
     rc = serve_conn(srv, s, has_peer ? &peer : NULL);
