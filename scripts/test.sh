@@ -113,6 +113,13 @@ run_config() {
     if [ ${#sel[@]} -gt 0 ]; then
         mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
         targets=(eddy_shared "${targets[@]}")
+        # Tests of the example programs run the programs: build them too.
+        if printf '%s\n' "${targets[@]}" | grep -qE 'examples|clamd'; then
+            for src in examples/*.c; do
+                n=${src##*/}
+                targets+=("example_${n%.c}")
+            done
+        fi
     fi
     # -k (keep going): one test file that does not compile must not hide every other result;
     # its test then fails in ctest as "Not Run".
