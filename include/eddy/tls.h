@@ -145,7 +145,8 @@ typedef struct eddy_tls_client_opts {
     const char *ciphers;      /* TLS 1.2 cipher list (OpenSSL syntax); NULL: OpenSSL's */
     const char *ciphersuites; /* TLS 1.3 cipher suites (OpenSSL syntax); NULL: OpenSSL's */
 } eddy_tls_client_opts;
-#define EDDY_TLS_CLIENT_OPTS_INIT {EDDY_TLS_V1_2, 0, 64}
+#define EDDY_TLS_CLIENT_OPTS_INIT \
+    {EDDY_TLS_V1_2, 0, 64, false, NULL, NULL, NULL, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /* A certificate with its key, for a server (or SNI entry). PEM; the certificate file holds
  * the certificate first, then its intermediates; the key is unencrypted. From files, or
@@ -186,7 +187,8 @@ typedef struct eddy_tls_server_opts {
     const char *client_ca_file, *client_ca_pem;
     const char *ciphers, *ciphersuites; /* as for clients */
 } eddy_tls_server_opts;
-#define EDDY_TLS_SERVER_OPTS_INIT {EDDY_TLS_V1_2, 0, true}
+#define EDDY_TLS_SERVER_OPTS_INIT \
+    {EDDY_TLS_V1_2, 0, true, NULL, 0, NULL, NULL, NULL, EDDY_TLS_CLIENT_CERT_NONE, NULL, NULL, NULL, NULL}
 
 /* Make a client context in *out. Loads every file now, so a bad one fails here, not in a
  * handshake. Call from any thread. Returns 0; -EINVAL for a version other than 0,
@@ -233,7 +235,7 @@ typedef struct eddy_tls_opts {
     const char *session_key;
 } eddy_tls_opts;
 #define EDDY_TLS_CLOSE_TIMEOUT EDDY_SEC(10)
-#define EDDY_TLS_OPTS_INIT {EDDY_TLS_CLOSE_TIMEOUT}
+#define EDDY_TLS_OPTS_INIT {EDDY_TLS_CLOSE_TIMEOUT, false, false, false, NULL}
 
 /* Start TLS as the client over inner and complete the handshake: certificate and hostname
  * verification as ctx says, SNI (hostname, unless it is an IP address literal), ALPN,
