@@ -231,6 +231,18 @@ static void handshake_done(eddy__tls *t)
     t->max_frag = mfl >= TLSEXT_max_fragment_length_512 && mfl <= TLSEXT_max_fragment_length_4096
                       ? 512u << (mfl - TLSEXT_max_fragment_length_512)
                       : EDDY__TLS_CHUNK;
+    t->tickets_due = t->server && t->ctx->tickets && SSL_version(t->ssl) >= TLS1_3_VERSION;
+}
+
+/* TLS 1.3 session tickets ride on the server's first write (see ctx.c): as many as OpenSSL
+ * would have sent, two after a full handshake, one after a resumption. (Asked for earlier,
+ * OpenSSL would send them with the next read too.) */
+static void queue_tickets(eddy__tls *t)
+{
+    t->tickets_due = false;
+    for (int i = SSL_session_reused(t->ssl) ? 1 : 2; i > 0; i--)
+        if (!SSL_new_session_ticket(t->ssl)) break;
+    ERR_clear_error();
 }
 
 /* Drive the handshake (the first one, or a renegotiation in progress) until OpenSSL is out
@@ -322,6 +334,7 @@ static ssize_t tls_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
     if (rc < 0) return rc;
     if (t->interrupted) return -EBADF;
     if (!t->hs_done && (rc = settle(t)) < 0) return rc;
+    if (t->tickets_due) queue_tickets(t);
     size_t accepted = 0, off = 0;
     int i = 0;
     char small[GATHER];

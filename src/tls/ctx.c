@@ -498,10 +498,13 @@ static int server_setup(eddy_tls_ctx *c, const eddy_tls_server_opts *o)
     /* Stateless tickets carry resumption; OpenSSL's server-side cache would keep every
      * session in memory for nothing. */
     SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_OFF);
-    if (!o->session_tickets) {
-        SSL_CTX_set_options(c->ssl, SSL_OP_NO_TICKET);
-        SSL_CTX_set_num_tickets(c->ssl, 0);
-    }
+    /* TLS 1.3 tickets are not written at the end of the handshake (where a handshake that
+     * waits for them to be read would stall on a client that writes first, and a client
+     * that never reads closes with them unread: a reset) but queued then for the first
+     * write, which the client reads (conn.c). */
+    SSL_CTX_set_num_tickets(c->ssl, 0);
+    c->tickets = o->session_tickets;
+    if (!o->session_tickets) SSL_CTX_set_options(c->ssl, SSL_OP_NO_TICKET);
     static const unsigned char sid_ctx[] = "eddy";
     SSL_CTX_set_session_id_context(c->ssl, sid_ctx, sizeof sid_ctx - 1);
     if (o->alpn_select) {

@@ -46,6 +46,7 @@ struct eddy_tls_ctx {
     _Atomic long refs; /* the caller's, plus one per TLS stream */
     bool server;
     bool verify;       /* client: check the certificate and the name */
+    bool tickets;      /* server: TLS 1.3 session tickets, sent with the first write */
     /* server: SNI candidates (certs[0] the default) when there is more than one */
     eddy__tls_certkey *certs;
     size_t ncerts;
@@ -71,6 +72,7 @@ typedef struct eddy__tls {
     bool hs_done;      /* the handshake completed */
     bool sent_close;   /* close_notify queued */
     bool got_close;    /* the peer's close_notify read */
+    bool tickets_due;  /* server: TLS 1.3 tickets to queue before the first write */
     bool in_eof;       /* the inner stream ended */
     bool interrupted;  /* close woke the tasks inside: their inner calls end with -EBADF */
     size_t max_frag;   /* plaintext per record (less when the peer asked for that: RFC 6066) */
