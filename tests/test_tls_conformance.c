@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 /* glibc passes main's arguments to constructors too. */
-__attribute__((constructor)) static void no_tcache(int argc, char **argv)
+__attribute__((constructor(101))) static void no_tcache(int argc, char **argv)
 {
     (void)argc;
     const char *t = getenv("GLIBC_TUNABLES");

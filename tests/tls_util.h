@@ -218,8 +218,9 @@ static int tls_handshake_pair(eddy_stream *ia, eddy_stream *ib, eddy_tls_ctx *cc
     EDDY_NURSERY(n, &nrc) {
         if ((nrc = eddy_spawn(n, tls__server_task, &sv)) < 0) break;
         crc = eddy_tls_client(ia, cctx, host, copts, c);
-        /* A client that failed leaves the server waiting: end its inner stream. */
-        if (crc < 0) eddy_stream_abort(ia);
+        /* A client that failed leaves the server waiting: end its inner stream (gracefully:
+         * the alert the client sent stays readable). */
+        if (crc < 0) (void)eddy_stream_close(ia);
     }
     if (cr) *cr = crc;
     if (sr) *sr = sv.rc;

@@ -269,7 +269,7 @@ EDDY_API EDDY_WUR int eddy__tls_server(eddy_stream *inner, eddy_tls_ctx *ctx,
                                        const char *site);
 
 /* Run (or finish) the handshake of a TLS stream made with opts.defer_handshake; returns 0 at
- * once when it is done already. Waits for the writer turn like a write (so it goes in line
+ * once when it is done already, and its error again when it failed. Waits for the writer turn like a write (so it goes in line
  * with writers; a concurrent read may drive the same handshake). Cancellation point: a
  * cancelled handshake can be continued by calling again. Returns 0; -EINVAL if s is not a
  * TLS stream; -ECANCELED/-ETIMEDOUT; -EBADF while s is being closed; -EPERM outside a task;

@@ -225,7 +225,7 @@ static void handshake_done(eddy__tls *t)
     const unsigned char *p;
     unsigned n;
     SSL_get0_alpn_selected(t->ssl, &p, &n);
-    memcpy(t->alpn, p, n);
+    if (n) memcpy(t->alpn, p, n);
     t->alpn[n] = 0;
     int mfl = SSL_SESSION_get_max_fragment_length(SSL_get_session(t->ssl));
     t->max_frag = mfl >= TLSEXT_max_fragment_length_512 && mfl <= TLSEXT_max_fragment_length_4096

@@ -93,9 +93,14 @@ int eddy__tls_error(eddy__tls *t, int ret, bool in_handshake)
                      ? EDDY_ETLS_HOSTNAME
                      : EDDY_ETLS_VERIFY;
         } else if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
-            /* A fatal alert from the peer. */
-            snprintf(t->detail_buf, sizeof t->detail_buf, "peer sent alert: %s",
-                     SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET));
+            /* A fatal alert from the peer. OpenSSL's reason string knows the newer alerts
+             * ("tlsv13 alert certificate required"), its alert table not all of them. */
+            const char *name = why;
+            static const char *const prefixes[] = {"sslv3 alert ", "tlsv1 alert ", "tlsv13 alert "};
+            for (size_t i = 0; name && i < sizeof prefixes / sizeof prefixes[0]; i++)
+                if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) name += strlen(prefixes[i]);
+            if (!name) name = SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET);
+            snprintf(t->detail_buf, sizeof t->detail_buf, "peer sent alert: %s", name);
             t->detail = t->detail_buf;
             rc = EDDY_ETLS_ALERT;
         } else if (negotiation(reason)) {
