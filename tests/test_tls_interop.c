@@ -459,6 +459,7 @@ EDDY_TEST_EX(tls_interop_key_update_during_io, .real_clock = true, .timeout_s = 
 typedef struct srv {
     eddy_listener *l;
     eddy_tls_ctx *ctx;
+    size_t tail; /* bytes of 'z' sent after the reply */
     int rc;
     char sni[64], alpn[32], subject[128], version[16];
     bool resumed;
@@ -494,6 +495,13 @@ static int serve_one(void *arg)
     char reply[128];
     int len = snprintf(reply, sizeof reply, "you said: %.*s", (int)n, line);
     v->rc = eddy_stream_write_all(t, reply, (size_t)len);
+    static char zs[1 << 16];
+    memset(zs, 'z', sizeof zs);
+    for (size_t left = v->tail; left && v->rc == 0;) {
+        size_t k = left < sizeof zs ? left : sizeof zs;
+        v->rc = eddy_stream_write_all(t, zs, k);
+        left -= k;
+    }
     EDDY_OK(eddy_stream_close(t));
     return 0;
 }
@@ -573,6 +581,17 @@ EDDY_TEST_EX(tls_interop_server_with_s_client, .real_clock = true, .timeout_s = 
         HAS(out, "CN = alt.test");
         HAS(out, "Verify return code: 0 (ok)");
         EDDY_CHECK(strcmp(v.sni, "alt.test") == 0);
+        /* A client that asks for 512-byte records (RFC 6066): every record we send fits. */
+        v.tail = 5000;
+        const char *mfl[] = {"-servername", "localhost", "-maxfraglen", "512", "-tls1_2", NULL};
+        out = s_client(&v, mfl);
+        v.tail = 0;
+        EDDY_OK(v.rc);
+        HAS(out, "you said: hello\nzzzzzzzz");
+        /* (A record over 512 bytes would have been refused: record_overflow.) */
+        size_t zs = 0;
+        for (const char *q = strstr(out, "you said"); *q; q++) zs += *q == 'z';
+        EDDY_CHECK_EQ(zs, 5000);
         /* An ALPN offer the server does not speak. */
         const char *odd[] = {"-servername", "localhost", "-alpn", "spdy/3", NULL};
         out = s_client(&v, odd);

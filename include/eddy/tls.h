@@ -30,10 +30,11 @@
  * authentication, alerts) or a write wait for the peer's bytes (a renegotiation in
  * progress): whichever task needs ciphertext from the inner stream reads it for both (the
  * other waits for that read instead of starting its own), and whichever needs to send
- * flushes everything queued, in order. A read never waits behind a writer's flush: what it
- * must send is queued behind the writer's bytes and goes out with them. (Only when no
- * writer is flushing does a read flush what is queued before it waits for the peer: the
- * peer may be waiting for exactly those bytes.)
+ * flushes everything queued, in order. A read does not wait behind a writer's flush: what
+ * it must send is queued behind the writer's bytes and goes out with them (unless the
+ * output buffer is full, which takes a peer that stops reading). Only when no writer is
+ * flushing does a read flush what is queued before it waits for the peer: the peer may be
+ * waiting for exactly those bytes (a handshake message, a cancelled write's tail).
  *
  * Cancellation. Every blocking call here is a cancellation point. A cancelled read consumed
  * nothing. A write counts a byte as written once TLS has encrypted it (it then cannot be
@@ -41,7 +42,9 @@
  * the next write, shutdown_write or close, so the peer reads exactly the reported bytes
  * before the next write's (the stream.h contract). Graceful close and shutdown_write must
  * get those bytes and the close_notify alert through the inner stream, so, unlike TCP's,
- * they wait for the peer to take them (close for at most eddy_tls_opts.close_timeout).
+ * they wait for the peer to take them (close for at most eddy_tls_opts.close_timeout; a
+ * close from callback context, which cannot wait, sends nothing more and closes the inner
+ * stream as it is: the peer reads a truncation).
  *
  * End of stream. A read returns 0 once the peer has sent close_notify (its shutdown_write
  * or close). A peer whose transport ends without close_notify has truncated the stream:
@@ -123,8 +126,9 @@ typedef struct eddy_tls_client_opts {
     int min_version;     /* EDDY_TLS_V1_2 or EDDY_TLS_V1_3; 0: what OpenSSL's configuration
                             allows (Debian: TLS 1.2). INIT: EDDY_TLS_V1_2 */
     int max_version;     /* 0: the newest OpenSSL knows. INIT: 0 */
-    size_t session_cache; /* sessions kept for resumption, per context (least recently used
-                            dropped first); 0: no resumption. INIT: 64 */
+    size_t session_cache; /* session keys (hosts) whose latest sessions (a few each) are
+                            kept for resumption, least recently used dropped first; 0: no
+                            resumption. INIT: 64 */
     /* Verification. By default the server's certificate chain is checked against the
      * system's trusted CAs (OpenSSL's default paths; the environment variables
      * SSL_CERT_FILE and SSL_CERT_DIR override them) and its name against the hostname
@@ -219,8 +223,11 @@ typedef struct eddy_tls_opts {
      * stream at once if bytes were left unsent. Finite: EDDY_FOREVER is -EINVAL. */
     int64_t close_timeout;
     /* The TLS stream does not own the inner stream: closing or aborting the TLS stream
-     * leaves it open (after close_notify, for a protocol that goes back to plaintext), and
-     * the caller closes it after the TLS stream. Default: the TLS stream owns it. */
+     * leaves it open, and the caller closes it after the TLS stream. Default: the TLS
+     * stream owns it. For a protocol that goes back to plaintext after TLS: bytes the TLS
+     * stream read past the peer's close_notify are lost with it, so each side must have
+     * read the other's close_notify (eddy_stream_shutdown_write, then read to 0) before
+     * plaintext follows. */
     bool borrow;
     /* Return at once, before the handshake: it runs in eddy_tls_handshake, or in the first
      * read or write. The TLS stream owns the inner stream from here on (unless borrow), so
@@ -303,8 +310,8 @@ EDDY_API int eddy_tls_peer_subject(const eddy_stream *s, char *buf, size_t len);
 /* The handshake resumed an earlier session (no certificate exchange). */
 EDDY_API bool eddy_tls_is_resumed(const eddy_stream *s);
 /* Why the peer's certificate failed verification ("certificate has expired", "unable to get
- * local issuer certificate", "hostname mismatch"), or NULL if it verified or was not
- * checked. */
+ * local issuer certificate", "hostname mismatch"), or NULL if it verified or none was
+ * checked. An insecure context still says what a check would have found. */
 EDDY_API const char *eddy_tls_verify_error(const eddy_stream *s);
 /* Why the last operation on s failed with an EDDY_ETLS_* code (or a truncation), in words:
  * the verification error, the alert the peer sent ("peer sent alert: handshake failure"),
