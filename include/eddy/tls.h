@@ -44,7 +44,9 @@
  * get those bytes and the close_notify alert through the inner stream, so, unlike TCP's,
  * they wait for the peer to take them (close for at most eddy_tls_opts.close_timeout; a
  * close from callback context, which cannot wait, sends nothing more and closes the inner
- * stream as it is: the peer reads a truncation).
+ * stream as it is: the peer reads a truncation). A shutdown_write cancelled after it queued
+ * close_notify has ended the sending side all the same: later writes fail with -EPIPE, and
+ * close_notify goes out with the next flush (a read's, or close's).
  *
  * End of stream. A read returns 0 once the peer has sent close_notify (its shutdown_write
  * or close). A peer whose transport ends without close_notify has truncated the stream:

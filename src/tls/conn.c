@@ -141,6 +141,7 @@ static int pump(eddy__tls *t)
         t->ihead = 0;
     }
     t->pumper = eddy_current();
+    unsigned gen = t->interrupts;
     ssize_t n = eddy_stream_read(t->inner, t->in + t->itail, EDDY__TLS_IN_CAP - t->itail);
     t->pumper = NULL;
     eddy__waitq_wake_all(&t->in_wait, 0);
@@ -152,7 +153,7 @@ static int pump(eddy__tls *t)
         t->in_eof = true;
         return 0;
     }
-    if (n == -EBADF && t->interrupted) return -EBADF;
+    if (n == -EBADF && t->interrupts != gen) return -EBADF;
     if (own_cancel((int)n)) return (int)n;
     t->in_err = (int)n;
     return 0;
@@ -173,6 +174,7 @@ static int flush_to(eddy__tls *t, uint64_t mark)
         }
         size_t done = 0;
         t->flusher = eddy_current();
+        unsigned gen = t->interrupts;
         int rc = eddy_stream_write(t->inner, t->out + t->ohead, t->otail - t->ohead, &done);
         t->flusher = NULL;
         t->ohead += done;
@@ -180,7 +182,7 @@ static int flush_to(eddy__tls *t, uint64_t mark)
         if (t->ohead == t->otail) t->ohead = t->otail = 0;
         eddy__waitq_wake_all(&t->out_wait, 0);
         if (rc < 0) {
-            if (rc == -EBADF && t->interrupted) return -EBADF;
+            if (rc == -EBADF && t->interrupts != gen) return -EBADF;
             if (own_cancel(rc)) return rc;
             t->out_err = rc;
             return rc;
@@ -327,12 +329,26 @@ static size_t out_room(const eddy__tls *t)
 
 #define GATHER 1024 /* small pieces (frame and HTTP headers) share one record */
 
+/* Move (*i, *off) on by n bytes of iov. */
+static void advance(const struct iovec *iov, int *i, size_t *off, size_t n)
+{
+    while (n) {
+        size_t left = iov[*i].iov_len - *off;
+        if (n < left) {
+            *off += n;
+            return;
+        }
+        n -= left;
+        (*i)++;
+        *off = 0;
+    }
+}
+
 static ssize_t tls_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
 {
     eddy__tls *t = (eddy__tls *)s;
     int rc = eddy_checkpoint_if_cancelled();
     if (rc < 0) return rc;
-    if (t->interrupted) return -EBADF;
     if (!t->hs_done && (rc = settle(t)) < 0) return rc;
     if (t->tickets_due) queue_tickets(t);
     size_t accepted = 0, off = 0;
@@ -382,7 +398,12 @@ static ssize_t tls_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
         size_t w = 0;
         int r = SSL_write_ex(t->ssl, p, n, &w);
         if (r == 1) {
-            accepted += w; /* w == n: one record, taken whole */
+            accepted += w;
+            if (w < n) { /* (one record is always taken whole; in case it was not) */
+                i = i0;
+                off = off0;
+                advance(iov, &i, &off, w);
+            }
             continue;
         }
         i = i0;
@@ -453,7 +474,7 @@ static int tls_shutdown_write(eddy_stream *s)
 static void tls_interrupt(eddy_stream *s)
 {
     eddy__tls *t = (eddy__tls *)s;
-    t->interrupted = true;
+    t->interrupts++;
     eddy__waitq_wake_all(&t->in_wait, -EBADF);
     eddy__waitq_wake_all(&t->out_wait, -EBADF);
     /* The pumper and the flusher are inside the inner stream: wake them there. */
@@ -487,7 +508,6 @@ static void tls_free(eddy__tls *t)
 static int tls_close(eddy_stream *s, bool graceful)
 {
     eddy__tls *t = (eddy__tls *)s;
-    t->interrupted = false; /* every task has left: the close's own flush may run */
     if (graceful && t->close_timeout > 0 && eddy_current()) goodbye(t);
     /* A record cut in the middle, or data that never went: the peer must not take the end
      * of the inner stream for a clean one. */
