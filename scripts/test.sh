@@ -10,8 +10,10 @@
 #   ucontext   build/ucontext  the ucontext context-switch fallback, core tests
 #   aarch64    build/aarch64   cross-built for aarch64, core tests under qemu-aarch64 (no heavy)
 #   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
-#   minimal    build/minimal   without the optional dependencies (OpenSSL, c-ares), every test:
-#              the library must build and work without them
+#   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
+#              resolver), the tests of the resolver and of what resolves names
+#   nossl      build/nossl     without OpenSSL (-DEDDY_WITH_OPENSSL=OFF: every eddy_tls_* call
+#              -ENOTSUP), the TLS tests and what would use TLS
 #   install    installs build/release into a scratch prefix and builds README.md's example
 #              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
 #              with eddy::eddy_static): four checks with the install itself
@@ -60,15 +62,19 @@ setup() {
         # RLIMIT_AS, for one): tests that need such kernel behaviour skip on this variable.
         cenv=(EDDY_TEST_EMULATOR=qemu-aarch64)
         ;;
-    minimal)
-        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=OFF -DEDDY_WITH_OPENSSL=OFF
-            -DEDDY_WITH_CARES=OFF)
+    nossl)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_OPENSSL=OFF -DEDDY_BUILD_BENCH=OFF)
+        sel=(-R 'tls|http|stream_conformance|examples|error')
         ;;
     tsan)
         cargs=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDDY_SANITIZE=thread)
         sel=(-L '^threads$')
         deps+=(sanitize)
         tmult=4
+        ;;
+    nocares)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_CARES=OFF -DEDDY_BUILD_BENCH=OFF)
+        sel=(-R 'dns|connect|clamd|examples|cloexec|error')
         ;;
     *)
         echo "test.sh: unknown configuration '$1'" >&2

@@ -55,8 +55,8 @@
  * eddy_tls_opts.allow_truncation (for protocols that delimit their own messages, like HTTP
  * with Content-Length, talking to servers that skip close_notify).
  *
- * Errors. Failures of the TLS protocol itself are the EDDY_ETLS_* codes below (negative,
- * outside the errno range; eddy_tls_strerror names them); failures of the inner stream
+ * Errors. Failures of the TLS protocol itself are the EDDY_ETLS_* codes of error.h (negative,
+ * outside the errno range; eddy_strerror names them); failures of the inner stream
  * (-ECONNRESET, -EPIPE, -ETIMEDOUT, ...) pass through unchanged; -ENOMEM when OpenSSL or
  * eddy cannot allocate. After an EDDY_ETLS_* error the TLS stream is dead: every later read
  * and write returns the same error, and eddy_tls_error_detail(s) says why in words.
@@ -70,42 +70,12 @@
 #include <sys/types.h>
 
 #include "base.h"
+#include "error.h"
 #include "stream.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- error codes ----------------------------------------------------------------------- */
-
-enum {
-    /* The peer's certificate chain did not verify: an issuer nobody trusts (self-signed, or
-     * a CA not in the trust store), expired or not yet valid, a bad signature, a missing
-     * intermediate. eddy_tls_verify_error says which. */
-    EDDY_ETLS_VERIFY = -4201,
-    /* The certificate verified but does not name the host (or IP address) asked for. */
-    EDDY_ETLS_HOSTNAME = -4202,
-    /* This side could not agree with the peer: no protocol version, cipher suite, group,
-     * signature algorithm or ALPN protocol in common; a client certificate required but not
-     * sent; a renegotiation refused. */
-    EDDY_ETLS_HANDSHAKE = -4203,
-    /* The peer broke the protocol: not TLS at all (plaintext, an HTTP request, garbage), a
-     * malformed or unexpected message, a record that does not decrypt or authenticate. */
-    EDDY_ETLS_PROTOCOL = -4204,
-    /* The peer ended the connection with a fatal alert (it rejected our certificate, our
-     * offer, or something we sent); eddy_tls_error_detail names the alert. */
-    EDDY_ETLS_ALERT = -4205,
-    /* The inner stream ended in the middle of the handshake (a peer that closed, a
-     * connection cut). After the handshake a truncation reads as -ECONNRESET, see above. */
-    EDDY_ETLS_TRUNCATED = -4206,
-    /* A certificate, key or CA bundle given to a context could not be used: not PEM, an
-     * encrypted key, a key that does not belong to its certificate, no certificate in it. */
-    EDDY_ETLS_LOAD = -4207,
-};
-
-/* A short description of an EDDY_ETLS_* code ("TLS certificate verification failed"), or
- * NULL for any other value. Never fails; the strings are static. */
-EDDY_API const char *eddy_tls_strerror(int err);
 
 /* ---- contexts -------------------------------------------------------------------------- */
 
