@@ -192,7 +192,8 @@ typedef struct eddy_tls_opts {
     /* How long a graceful eddy_stream_close may wait to get the last bytes and close_notify
      * through the inner stream (a shield: the caller's cancellation does not cut it short).
      * When it runs out the inner stream is aborted. 0: send nothing more, abort the inner
-     * stream at once if bytes were left unsent. Finite: EDDY_FOREVER is -EINVAL. */
+     * stream at once if bytes were left unsent. EDDY_FOREVER: no limit of its own, and no
+     * shield either (cleanup must not hang): the caller's scopes bound it. */
     int64_t close_timeout;
     /* The TLS stream does not own the inner stream: closing or aborting the TLS stream
      * leaves it open, and the caller closes it after the TLS stream. Default: the TLS
@@ -228,7 +229,7 @@ typedef struct eddy_tls_opts {
  * the cancel code in the same state (with opts->defer_handshake, call eddy_tls_handshake
  * again to continue it instead).
  * Returns 0; -EINVAL for a NULL inner, ctx or out, a server context, a NULL or empty
- * hostname with a verifying context, or a bad close_timeout; -ECANCELED/-ETIMEDOUT if cancelled; EDDY_ETLS_VERIFY,
+ * hostname with a verifying context, or a negative close_timeout; -ECANCELED/-ETIMEDOUT if cancelled; EDDY_ETLS_VERIFY,
  * EDDY_ETLS_HOSTNAME, EDDY_ETLS_HANDSHAKE, EDDY_ETLS_PROTOCOL, EDDY_ETLS_ALERT,
  * EDDY_ETLS_TRUNCATED; the inner stream's errors (-ECONNRESET, -EPIPE, ...); -ENOMEM; -EPERM
  * outside a task; -ENOTSUP when built without OpenSSL. */

@@ -485,15 +485,18 @@ static void tls_interrupt(eddy_stream *s)
  * Whatever did not go out shows in t->sent < t->queued. */
 static void goodbye(eddy__tls *t)
 {
+    /* A shield needs a deadline (cleanup must not hang): with no limit of its own the close
+     * runs under the caller's scopes instead. */
+    bool shield = t->close_timeout != EDDY_FOREVER;
     eddy_cancel_scope cs;
-    if (eddy_cancel_scope_enter(&cs, .timeout = t->close_timeout, .has_timeout = true,
-                                .shield = true, .fail = true) < 0)
+    if (shield && eddy_cancel_scope_enter(&cs, .timeout = t->close_timeout, .has_timeout = true,
+                                          .shield = true, .fail = true) < 0)
         return;
     /* No close_notify in the middle of a handshake (OpenSSL refuses it): the peer sees the
      * end of the inner stream. After a TLS error the queue holds the alert. */
     if (t->hs_done && !t->dead && !SSL_in_init(t->ssl)) (void)queue_close_notify(t);
     (void)flush_all(t);
-    eddy_cancel_scope_exit(&cs);
+    if (shield) eddy_cancel_scope_exit(&cs);
 }
 
 static void tls_free(eddy__tls *t)
@@ -573,7 +576,7 @@ static int tls_new(eddy_stream *inner, eddy_tls_ctx *ctx, const char *host,
     eddy_tls_opts d = EDDY_TLS_OPTS_INIT;
     if (!o) o = &d;
     if (!inner || !ctx || ctx->server != server) return -EINVAL;
-    if (o->close_timeout < 0 || o->close_timeout == EDDY_FOREVER) return -EINVAL;
+    if (o->close_timeout < 0) return -EINVAL;
     if (!server && ctx->verify && (!host || !*host)) return -EINVAL;
     if (!eddy_task_current()) return -EPERM;
     pthread_once(&bio_once, bio_method_make);
