@@ -247,29 +247,37 @@ static void queue_tickets(eddy__tls *t)
     ERR_clear_error();
 }
 
-/* Drive the handshake (the first one, or a renegotiation in progress) until OpenSSL is out
- * of it, then send its last flight. */
+/* Call op (SSL_do_handshake, SSL_shutdown) until it stops asking for ciphertext to be moved:
+ * 1 when it returned ok or more, 0 when the peer's close_notify came instead, or the code of
+ * the failure (sticky in t->dead) or of the wait (cancellation, close). */
+static int drive(eddy__tls *t, int (*op)(SSL *), int ok)
+{
+    for (;;) {
+        if (t->dead) return t->dead;
+        ERR_clear_error();
+        int r = op(t->ssl);
+        if (r >= ok) return 1;
+        int e = SSL_get_error(t->ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return fail(t, r);
+        int rc = wait_io(t, e);
+        if (rc < 0) return rc;
+    }
+}
+
+/* Drive the handshake (the first one, a renegotiation in progress, a key update asked for)
+ * until OpenSSL is out of it, then send its last flight. */
 static int settle(eddy__tls *t)
 {
     while (!t->hs_done || SSL_in_init(t->ssl)) {
-        if (t->dead) return t->dead;
-        ERR_clear_error();
-        int r = SSL_do_handshake(t->ssl);
-        if (r == 1) {
+        int rc = drive(t, SSL_do_handshake, 1);
+        if (rc == 1) {
             if (!t->hs_done) handshake_done(t);
             break;
         }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int rc = wait_io(t, e);
-            if (rc < 0) return rc;
-            continue;
-        }
-        int rc = fail(t, r);
         if (rc == 0) rc = t->dead = t->hs_done ? -ECONNRESET : EDDY_ETLS_TRUNCATED;
-        /* Tell the peer why (the alert OpenSSL queued), if it goes without waiting long:
-         * under the caller's own scope, best effort. */
-        (void)flush_all(t);
+        /* A failure: tell the peer why (the alert OpenSSL queued), under the caller's own
+         * scope, best effort. (Not after a cancellation: the handshake can go on.) */
+        if (t->dead) (void)flush_all(t);
         return rc;
     }
     return flush_all(t);
@@ -435,23 +443,13 @@ static ssize_t tls_write(eddy_stream *s, const void *buf, size_t len)
 /* Queue close_notify once. */
 static int queue_close_notify(eddy__tls *t)
 {
-    while (!t->sent_close) {
-        ERR_clear_error();
-        int r = SSL_shutdown(t->ssl);
-        if (r >= 0) {
-            t->sent_close = true;
-            break;
-        }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-            int rc = wait_io(t, e);
-            if (rc < 0) return rc;
-            continue;
-        }
-        int rc = fail(t, r);
-        return rc ? rc : -EPIPE;
+    if (t->sent_close) return 0;
+    int rc = drive(t, SSL_shutdown, 0);
+    if (rc == 1) {
+        t->sent_close = true;
+        return 0;
     }
-    return 0;
+    return rc ? rc : -EPIPE;
 }
 
 static int tls_shutdown_write(eddy_stream *s)
@@ -668,24 +666,11 @@ int eddy_tls_key_update(eddy_stream *s, bool request_peer)
         rc = -EPIPE;
     } else {
         ERR_clear_error();
-        if (!SSL_key_update(t->ssl, request_peer ? SSL_KEY_UPDATE_REQUESTED
-                                                 : SSL_KEY_UPDATE_NOT_REQUESTED)) {
-            rc = fail(t, -1);
-            goto out;
-        }
-        /* OpenSSL sends it with the next handshake step or write: make that step now. */
-        for (;;) {
-            ERR_clear_error();
-            int r = SSL_do_handshake(t->ssl);
-            if (r == 1) break;
-            int e = SSL_get_error(t->ssl, r);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-                rc = fail(t, r);
-                goto out;
-            }
-            if ((rc = wait_io(t, e)) < 0) goto out;
-        }
-        rc = flush_all(t);
+        /* OpenSSL sends it with the next handshake step or write: settle makes that step. */
+        rc = SSL_key_update(t->ssl, request_peer ? SSL_KEY_UPDATE_REQUESTED
+                                                 : SSL_KEY_UPDATE_NOT_REQUESTED)
+                 ? settle(t)
+                 : fail(t, -1);
     }
 out:
     eddy__stream_write_end(s);
