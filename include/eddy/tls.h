@@ -61,9 +61,9 @@
  * eddy cannot allocate. After an EDDY_ETLS_* error the TLS stream is dead: every later read
  * and write returns the same error, and eddy_tls_error_detail(s) says why in words.
  *
- * Built without OpenSSL (CMake EDDY_WITH_OPENSSL=OFF, or libssl-dev missing), every
- * function here returns -ENOTSUP (the accessors NULL, false or -ENOTSUP), so programs
- * still build and say at run time that TLS is not available. */
+ * Built without OpenSSL (CMake EDDY_WITH_OPENSSL=OFF, or libssl-dev missing), the calls that
+ * make a context or a TLS stream return -ENOTSUP, and the others find no TLS stream (NULL,
+ * false, -EINVAL): programs still build and say at run time that TLS is not available. */
 #ifndef EDDY_TLS_H
 #define EDDY_TLS_H
 
