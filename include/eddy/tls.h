@@ -48,8 +48,11 @@
  * close_notify has ended the sending side all the same: later writes fail with -EPIPE, and
  * close_notify goes out with the next flush (a read's, or close's).
  *
- * End of stream. A read returns 0 once the peer has sent close_notify (its shutdown_write
- * or close). A peer whose transport ends without close_notify has truncated the stream:
+ * End of stream. eddy_stream_shutdown_write sends close_notify (then ends the inner stream's
+ * sending side too, unless borrowed) and reading goes on: TLS 1.3's half-close. OpenSSL
+ * allows the same in TLS 1.2, but RFC 5246 lets a TLS 1.2 peer answer close_notify by
+ * closing at once (OpenSSL peers do not). A read returns 0 once the peer has sent
+ * close_notify (its shutdown_write or close). A peer whose transport ends without close_notify has truncated the stream:
  * reads return -ECONNRESET (as after an abort: an attacker who can cut the connection must
  * not be able to pass a truncated response off as complete), or 0 with
  * eddy_tls_opts.allow_truncation (for protocols that delimit their own messages, like HTTP
