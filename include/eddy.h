@@ -24,5 +24,6 @@
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
+#include "eddy/tls.h"
 
 #endif
