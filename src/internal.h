@@ -118,7 +118,7 @@ struct eddy_task {
     int wake_rc;
     uint8_t state;
     uint8_t flags;
-    int16_t coop;                 /* cooperative budget left (see eddy__coop_spend) */
+    int coop;                     /* cooperative budget left (see eddy__coop_spend) */
     eddy_cancel_scope own;        /* the task's own scope (eddy_task_cancel) */
     eddy_cancel_scope *cs;        /* innermost scope */
     eddy_nursery *nursery;
@@ -361,10 +361,14 @@ EDDY__HIDDEN void eddy__overflow_handler_release(void);
 enum { EDDY__COOP_BUDGET = 128 };
 EDDY__HIDDEN void eddy__coop_yield(eddy_loop *l, eddy_task *t);
 /* Spend one unit of t's budget (t current, not in callback context). True if that was the
- * last: t has just yielded through the scheduler (and has a full budget again). */
+ * last: t must now call eddy__coop_yield, which refills it (eddy__coop_spend does both; the
+ * budget never goes below zero, so "== 0" is the test: one subtract and branch on x86-64). */
+static inline bool eddy__coop_spent(eddy_task *t) { return eddy__unlikely(--t->coop == 0); }
+/* Spend one unit of t's budget. True if that was the last: t has just yielded through the
+ * scheduler (and has a full budget again). */
 static inline bool eddy__coop_spend(eddy_task *t)
 {
-    if (eddy__likely(--t->coop > 0)) return false;
+    if (!eddy__coop_spent(t)) return false;
     eddy__coop_yield(t->loop, t);
     return true;
 }
