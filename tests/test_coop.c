@@ -76,7 +76,7 @@ static void read_dev_zero(zero_run *z, size_t chunk)
     eddy_cancel_scope cs;
     int64_t t0 = eddy_now();
     double r0 = real_now();
-    EDDY_CANCEL_SCOPE(&cs, .timeout = EDDY_SEC(1), .has_timeout = true) {
+    EDDY_CANCEL_SCOPE(&cs, .timeout = EDDY_SEC(1)) {
         while ((z->last = eddy_stream_read(s, buf, chunk)) > 0) z->bytes += (uint64_t)z->last;
     }
     z->loop_ns = eddy_now() - t0;
@@ -86,7 +86,7 @@ static void read_dev_zero(zero_run *z, size_t chunk)
 }
 
 /* The test, on the real clock: returns -ECANCELED within 1.1 s, the ticker ticks. */
-EDDY_TEST_EX(dev_zero_reader_meets_its_deadline, .real_clock = true, .timeout_s = 10)
+EDDY_TEST_EX(dev_zero_reader_meets_its_deadline, .real_clock = true, .timeout = EDDY_SEC(10))
 {
     ticking k = {.period = EDDY_MSEC(10)};
     zero_run z = {0};
@@ -269,7 +269,7 @@ static int bufr_read(spin *s, int i)
 }
 static void bufr_teardown(spin *s)
 {
-    eddy_bufreader_fini(&s->br);
+    eddy_bufreader_destroy(&s->br);
     pair_teardown(s);
 }
 
@@ -285,12 +285,12 @@ static void chan_teardown(spin *s)
     EDDY_OK(eddy_chan_close_recv(&s->rx));
 }
 
-static int queue_setup(spin *s) { return eddy_queue_open(&s->q, sizeof(int), 1, 0); }
+static int queue_setup(spin *s) { return eddy_queue_init(&s->q, sizeof(int), 1, 0); }
 static int queue_op(spin *s, int i)
 {
     return i % 2 ? eddy_queue_get(&s->q, &i) : eddy_queue_put(&s->q, &i);
 }
-static void queue_teardown(spin *s) { EDDY_OK(eddy_queue_close(&s->q)); }
+static void queue_teardown(spin *s) { EDDY_OK(eddy_queue_destroy(&s->q)); }
 
 static int uq_setup(spin *s) { return eddy_uqueue_init(&s->uq, sizeof(int), 1); }
 static int uq_op(spin *s, int i)
@@ -406,7 +406,7 @@ static void udp_teardown(spin *s) { EDDY_OK(eddy_udp_close(s->u)); }
 static int accept_setup(spin *s)
 {
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &s->l));
-    return eddy_listener_addr(s->l, &s->ua);
+    return eddy_listener_local_addr(s->l, &s->ua);
 }
 static int accept_op(spin *s, int i)
 {
@@ -503,8 +503,8 @@ EDDY_TEST(calls_that_suspend_refill_the_budget)
     eddy_chan_tx tx;
     eddy_chan_rx rx;
     EDDY_OK(eddy_chan_open(&tx, &rx, sizeof(int), 0)); /* rendezvous: every send waits */
-    eddy_loop_stats st0, st1;
-    eddy_loop_get_stats(&st0);
+    struct eddy_loop_stats st0, st1;
+    eddy_loop_stats(&st0);
     int rc;
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, pong, &rx));
@@ -513,7 +513,7 @@ EDDY_TEST(calls_that_suspend_refill_the_budget)
     }
     EDDY_OK(rc);
     EDDY_OK(eddy_chan_close_recv(&rx));
-    eddy_loop_get_stats(&st1);
+    eddy_loop_stats(&st1);
     EDDY_CHECK_EQ(st1.coop_yields - st0.coop_yields, 0);
     /* ... while the same number of calls that complete at once is made to yield. */
     EDDY_OK(eddy_chan_open(&tx, &rx, sizeof(int), 1));
@@ -523,7 +523,7 @@ EDDY_TEST(calls_that_suspend_refill_the_budget)
     }
     EDDY_OK(eddy_chan_close_send(&tx));
     EDDY_OK(eddy_chan_close_recv(&rx));
-    eddy_loop_get_stats(&st0);
+    eddy_loop_stats(&st0);
     EDDY_CHECK(st0.coop_yields - st1.coop_yields >= 20 * N / 128 - 1);
     return 0;
 }
@@ -590,7 +590,7 @@ EDDY_TEST(a_deadline_during_a_yield_loses_nothing)
             EDDY_OK(eddy_stream_close(L.a));
             EDDY_OK(eddy_stream_close(L.b));
         } else {
-            EDDY_CHECK_EQ(L.got + eddy_chan_len(&L.rx), sizeof data);
+            EDDY_CHECK_EQ(L.got + eddy_chan_size(&L.rx), sizeof data);
             EDDY_OK(eddy_chan_close_send(&L.tx));
             EDDY_OK(eddy_chan_close_recv(&L.rx));
         }

@@ -16,7 +16,7 @@ static void resolver_reset(eddy__exit_hook *h)
     tl_resolver = NULL;
 }
 
-int eddy_resolver_set(const eddy_resolver *r)
+int eddy_loop_set_resolver(const eddy_resolver *r)
 {
     eddy_loop *l = eddy__loop();
     if (!l) return -EPERM;
@@ -56,7 +56,7 @@ int eddy_resolve(const char *host, uint16_t port, int family, eddy_sockaddr *out
     int rc;
     if (eddy_sockaddr_parse(host, port, &out[0]) == 0) {
         int f = out[0].ss.ss_family;
-        rc = family != AF_UNSPEC && f != family ? -ENOENT : 1;
+        rc = family != AF_UNSPEC && f != family ? EDDY_ENOADDR : 1;
     } else if (tl_resolver) {
         rc = tl_resolver->resolve(tl_resolver->ctx, host, port, family, out, max);
     } else if (is_localhost(host)) {

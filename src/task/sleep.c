@@ -26,7 +26,8 @@ int eddy_sleep(int64_t ns)
 {
     eddy_loop *l = eddy__tl_loop;
     if (!l || !l->current) return -EPERM;
-    if (ns <= 0) return eddy_yield();
+    if (ns < 0) return -EINVAL; /* a duration (docs/api.md); eddy_sleep_until takes times */
+    if (ns == 0) return eddy_yield();
     return eddy_sleep_until(eddy__time_add(l->now, ns)); /* EDDY_FOREVER: until cancelled */
 }
 
