@@ -21,5 +21,6 @@
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
+#include "eddy/tls.h"
 
 #endif

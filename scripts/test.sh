@@ -12,6 +12,8 @@
 #   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
 #   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
 #              resolver), the tests of the resolver and of what resolves names
+#   minimal    build/minimal   without the optional dependencies (OpenSSL, c-ares), every test:
+#              the library must build and work without them
 #   install    installs build/release into a scratch prefix and builds README.md's example
 #              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
 #              with eddy::eddy_static): four checks with the install itself
@@ -59,6 +61,10 @@ setup() {
         # qemu-user does not emulate everything a test may rely on (it ignores madvise and
         # RLIMIT_AS, for one): tests that need such kernel behaviour skip on this variable.
         cenv=(EDDY_TEST_EMULATOR=qemu-aarch64)
+        ;;
+    minimal)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=OFF -DEDDY_WITH_OPENSSL=OFF
+            -DEDDY_WITH_CARES=OFF)
         ;;
     tsan)
         cargs=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDDY_SANITIZE=thread)
