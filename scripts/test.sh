@@ -34,7 +34,7 @@ total_fail=0
 setup() {
     dir=build/$1
     sel=()
-    deps=(build)
+    deps=(build test)
     tmult=1
     cenv=()
     case "$1" in
