@@ -56,7 +56,7 @@ static int serve(app *a)
         return rc;
     }
     eddy_sockaddr addr;
-    if (eddy_listener_addr(l, &addr) == 0) a->port = eddy_sockaddr_port(&addr);
+    if (eddy_listener_local_addr(l, &addr) == 0) a->port = eddy_sockaddr_port(&addr);
     printf("http_files: serving %s on port %u\n", a->dir, a->port);
     fflush(stdout);
     eddy_http_serve_opts o = EDDY_HTTP_SERVE_OPTS_INIT;

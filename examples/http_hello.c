@@ -61,13 +61,13 @@ static int serve(void *arg)
 {
     app *a = arg;
     eddy_listener *l;
-    int rc = eddy_tcp_listen(NULL, a->port, &(eddy_listen_opts){.backlog = 4096}, &l);
+    int rc = eddy_tcp_listen(NULL, a->port, &(eddy_tcp_listen_opts){.backlog = 4096}, &l);
     if (rc < 0) {
         fprintf(stderr, "http_hello: cannot listen on port %u: %s\n", a->port, strerror(-rc));
         return rc;
     }
     eddy_sockaddr addr;
-    if (eddy_listener_addr(l, &addr) == 0) a->port = eddy_sockaddr_port(&addr);
+    if (eddy_listener_local_addr(l, &addr) == 0) a->port = eddy_sockaddr_port(&addr);
     printf("http_hello: listening on port %u\n", a->port);
     fflush(stdout);
     eddy_http_serve_opts o = EDDY_HTTP_SERVE_OPTS_INIT;

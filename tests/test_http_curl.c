@@ -77,7 +77,7 @@ static int server_main(void *arg)
     int rc = eddy_tcp_listen("127.0.0.1", 0, NULL, &l);
     if (rc < 0) return rc;
     eddy_sockaddr a;
-    rc = eddy_listener_addr(l, &a);
+    rc = eddy_listener_local_addr(l, &a);
     if (rc < 0) return rc;
     printf("listening on port %u\n", eddy_sockaddr_port(&a));
     fflush(stdout);

@@ -784,7 +784,7 @@ static int h_streamio(eddy_http_request *req, eddy_http_response *res, void *arg
         int n = snprintf(out, sizeof out, "%d:%.*s\n", ++lines, (int)line.len, (const char *)line.data);
         EDDY_OK(eddy_stream_write_all(s, out, (size_t)n));
     }
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     return eddy_stream_shutdown_write(s);
 }
 

@@ -32,10 +32,10 @@ static int server_main(void *arg)
 {
     (void)arg;
     eddy_listener *l;
-    int rc = eddy_tcp_listen("127.0.0.1", 0, &(eddy_listen_opts){.backlog = 4096}, &l);
+    int rc = eddy_tcp_listen("127.0.0.1", 0, &(eddy_tcp_listen_opts){.backlog = 4096}, &l);
     if (rc < 0) return rc;
     eddy_sockaddr a;
-    if ((rc = eddy_listener_addr(l, &a)) < 0) return rc;
+    if ((rc = eddy_listener_local_addr(l, &a)) < 0) return rc;
     printf("listening on port %u\n", eddy_sockaddr_port(&a));
     fflush(stdout);
     eddy_http_serve_opts o = EDDY_HTTP_SERVE_OPTS_INIT;

@@ -29,7 +29,7 @@ static void srv_start(tcp_srv *t, eddy_nursery *n, eddy_http_handler h, void *ar
     t->o.server = &t->srv;
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &t->l));
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(t->l, &a));
+    EDDY_OK(eddy_listener_local_addr(t->l, &a));
     t->port = eddy_sockaddr_port(&a);
     void *started = NULL;
     EDDY_OK(eddy_start(n, serve_main, t, &started));
@@ -75,7 +75,7 @@ HTTP_TEST(http_tcp_serve_and_shutdown)
         t.o.server = &t.srv;
         EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &t.l));
         eddy_sockaddr a;
-        EDDY_OK(eddy_listener_addr(t.l, &a));
+        EDDY_OK(eddy_listener_local_addr(t.l, &a));
         t.port = eddy_sockaddr_port(&a);
         EDDY_OK(eddy_start(n, start_main, &t, &started_value));
         EDDY_CHECK(started_value == &t.srv);
@@ -271,7 +271,7 @@ HTTP_TEST(http_tcp_serve_stream_peer)
     eddy_listener *l;
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l));
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(l, &a));
+    EDDY_OK(eddy_listener_local_addr(l, &a));
     eddy_stream *cs, *ss;
     EDDY_OK(eddy_tcp_connect("127.0.0.1", eddy_sockaddr_port(&a), NULL, &cs));
     EDDY_OK(eddy_listener_accept(l, &ss, NULL));

@@ -166,7 +166,7 @@ EDDY_TEST_EX(tls_conform_tcp, .real_clock = true, .timeout_s = 120)
 {
     conf c = {.kind = 2};
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &c.l));
-    EDDY_OK(eddy_listener_addr(c.l, &c.addr));
+    EDDY_OK(eddy_listener_local_addr(c.l, &c.addr));
     int rc = check(&c, "tls over tcp", 0, EDDY_FOREVER);
     EDDY_OK(eddy_listener_close(c.l));
     EDDY_OK(rc);

@@ -511,7 +511,7 @@ static const char *s_client(srv *v, const char *const *args)
 {
     static proc p;
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(v->l, &a));
+    EDDY_OK(eddy_listener_local_addr(v->l, &a));
     char connect[64];
     snprintf(connect, sizeof connect, "127.0.0.1:%u", eddy_sockaddr_port(&a));
     const char *argv[32] = {"openssl", "s_client", "-connect", connect, "-CAfile", tls_file("ca.pem"),
@@ -666,7 +666,7 @@ EDDY_TEST_EX(tls_interop_raw_tcp_peers, .real_clock = true, .timeout_s = 60)
     raw r = {0};
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &r.l));
     eddy_sockaddr addr;
-    EDDY_OK(eddy_listener_addr(r.l, &addr));
+    EDDY_OK(eddy_listener_local_addr(r.l, &addr));
     EDDY_FAIL_AFTER(GUARD) {
         int nrc = 0;
         eddy_stream *t = NULL;

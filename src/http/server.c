@@ -393,7 +393,7 @@ static void server_init(eddy_http_server *srv, eddy_http_handler handler, void *
 static int conn_handler(eddy_stream *raw, void *arg)
 {
     eddy_http_server *srv = arg;
-    const eddy_sockaddr *peer = eddy_serve_peer();
+    const eddy_sockaddr *peer = eddy_serve_peer_addr();
     eddy_stream *s = raw;
     if (srv->opts.accept) {
         int rc = -ETIMEDOUT;
@@ -466,7 +466,7 @@ int eddy_http_server_shutdown(eddy_http_server *srv)
             eddy_cancel_scope_cancel(&c->rd_cs);
         }
     }
-    if (srv->listening) (void)eddy_server_stop(&srv->base);
+    if (srv->listening) (void)eddy_server_shutdown(&srv->base);
     return 0;
 }
 

@@ -140,7 +140,7 @@ static int pump(eddy__tls *t)
         t->itail -= t->ihead;
         t->ihead = 0;
     }
-    t->pumper = eddy_current();
+    t->pumper = eddy_task_current();
     ssize_t n = eddy_stream_read(t->inner, t->in + t->itail, EDDY__TLS_IN_CAP - t->itail);
     t->pumper = NULL;
     eddy__waitq_wake_all(&t->in_wait, 0);
@@ -172,7 +172,7 @@ static int flush_to(eddy__tls *t, uint64_t mark)
             continue;
         }
         size_t done = 0;
-        t->flusher = eddy_current();
+        t->flusher = eddy_task_current();
         int rc = eddy_stream_write(t->inner, t->out + t->ohead, t->otail - t->ohead, &done);
         t->flusher = NULL;
         t->ohead += done;
@@ -488,7 +488,7 @@ static int tls_close(eddy_stream *s, bool graceful)
 {
     eddy__tls *t = (eddy__tls *)s;
     t->interrupted = false; /* every task has left: the close's own flush may run */
-    if (graceful && t->close_timeout > 0 && eddy_current()) goodbye(t);
+    if (graceful && t->close_timeout > 0 && eddy_task_current()) goodbye(t);
     /* A record cut in the middle, or data that never went: the peer must not take the end
      * of the inner stream for a clean one. */
     bool clean = graceful && t->sent == t->queued;
@@ -555,7 +555,7 @@ static int tls_new(eddy_stream *inner, eddy_tls_ctx *ctx, const char *host,
     if (!inner || !ctx || ctx->server != server) return -EINVAL;
     if (o->close_timeout < 0 || o->close_timeout == EDDY_FOREVER) return -EINVAL;
     if (!server && ctx->verify && (!host || !*host)) return -EINVAL;
-    if (!eddy_current()) return -EPERM;
+    if (!eddy_task_current()) return -EPERM;
     pthread_once(&bio_once, bio_method_make);
     if (!bio_method) return -ENOMEM;
     const char *key = server || !ctx->max_sess ? NULL : o->session_key ? o->session_key : host;
