@@ -37,6 +37,10 @@ typedef struct world {
     const char *hosts[4];
     eddy_http_handler handlers[4];
     raw_server_fn raws[4];
+    /* TLS in front of the server (eddy's, not raw), with what the handshakes saw */
+    eddy_tls_ctx *tls;
+    char alpn[32];
+    int handshakes, resumed, tls_failed;
 } world;
 
 typedef struct srv_conn {
@@ -50,7 +54,24 @@ typedef struct srv_conn {
 static int srv_conn_main(void *p)
 {
     srv_conn *sc = p;
-    if (sc->handler) {
+    world *w = sc->w;
+    if (sc->handler && w->tls) {
+        eddy_stream *t;
+        eddy_tls_opts to = EDDY_TLS_OPTS_INIT;
+        to.borrow = true;
+        if (eddy_tls_server(sc->s, w->tls, &to, &t) == 0) {
+            w->handshakes++;
+            if (eddy_tls_is_resumed(t)) w->resumed++;
+            const char *a = eddy_tls_alpn(t);
+            snprintf(w->alpn, sizeof w->alpn, "%s", a ? a : "");
+            eddy_http_serve_opts o = EDDY_HTTP_SERVE_OPTS_INIT;
+            int rc = eddy_http_serve_stream(t, sc->handler, sc->arg, &o);
+            (void)rc;
+            (void)eddy_stream_close(t);
+        } else {
+            w->tls_failed++;
+        }
+    } else if (sc->handler) {
         eddy_http_serve_opts o = EDDY_HTTP_SERVE_OPTS_INIT;
         int rc = eddy_http_serve_stream(sc->s, sc->handler, sc->arg, &o);
         (void)rc;
