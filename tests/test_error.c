@@ -155,3 +155,16 @@ EDDY_TEST(strerror_knows_http_codes)
     CHECK_STR(eddy_strerror(-4399), "Unknown eddy error -4399");
     return 0;
 }
+
+/* TLS codes (tls.h) read as the TLS module words them. */
+EDDY_TEST(strerror_knows_tls_codes)
+{
+    const int tls[] = {EDDY_ETLS_VERIFY, EDDY_ETLS_HOSTNAME, EDDY_ETLS_HANDSHAKE, EDDY_ETLS_PROTOCOL,
+                       EDDY_ETLS_ALERT, EDDY_ETLS_TRUNCATED, EDDY_ETLS_LOAD};
+    for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) {
+        EDDY_CHECK(eddy_tls_strerror(tls[i]) != NULL);
+        CHECK_STR(eddy_strerror(tls[i]), eddy_tls_strerror(tls[i]));
+    }
+    CHECK_STR(eddy_strerror(-4250), "Unknown eddy error -4250");
+    return 0;
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "eddy/error.h"
+#include "eddy/tls.h"
 
 static const struct {
     int code;
@@ -41,6 +42,10 @@ const char *eddy_strerror(int err)
     if (err > 0) err = -err;
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (own[i].code == err) return own[i].text;
+    if (err <= -4200 && err >= -4299) { /* the TLS module names its own codes */
+        const char *t = eddy_tls_strerror(err);
+        if (t) return t;
+    }
     if (err <= -4096 && err >= -4399) {
         snprintf(buf, sizeof buf, "Unknown eddy error %d", err);
         return buf;
