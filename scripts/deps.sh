@@ -23,8 +23,11 @@ pkgs_for() {
         # (openssl: the TLS tests start `openssl s_server` and `s_client` as peers.)
         grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev openssl
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
-        # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c.
-        echo dnsmasq-base
+        grep -rqsE 'ZLIB|zlib\.h' "$here/CMakeLists.txt" "$here/src" && echo zlib1g-dev
+        # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c;
+        # nginx and curl, the server and client of the HTTP client's tests
+        # (tests/test_http_client_nginx.c, tests/test_http_client_examples.c).
+        echo dnsmasq-base nginx-light curl
         true
         ;;
     # Peers the tests start themselves: curl as an HTTP client, Python's h11 as a second

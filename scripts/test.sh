@@ -12,7 +12,7 @@
 #   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
 #   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
 #              resolver), the tests of the resolver and of what resolves names
-#   minimal    build/minimal   without the optional dependencies (OpenSSL, c-ares), every test:
+#   minimal    build/minimal   without the optional dependencies (OpenSSL, c-ares, zlib), every test:
 #              the library must build and work without them
 #   install    installs build/release into a scratch prefix and builds README.md's example
 #              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
@@ -64,7 +64,7 @@ setup() {
         ;;
     minimal)
         cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=OFF -DEDDY_WITH_OPENSSL=OFF
-            -DEDDY_WITH_CARES=OFF)
+            -DEDDY_WITH_CARES=OFF -DEDDY_WITH_ZLIB=OFF)
         ;;
     tsan)
         cargs=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDDY_SANITIZE=thread)
