@@ -84,9 +84,7 @@ static int serve(app *a)
     to.alpn = alpn;
     int rc = eddy_tls_server_ctx_open(&to, &a->tls);
     if (rc < 0) {
-        const char *why = eddy_tls_strerror(rc);
-        fprintf(stderr, "https_hello: cannot use %s and %s: %s\n", a->cert, a->key,
-                why ? why : eddy_strerror(rc));
+        fprintf(stderr, "https_hello: cannot use %s and %s: %s\n", a->cert, a->key, eddy_strerror(rc));
         return rc;
     }
     eddy_listener *l;

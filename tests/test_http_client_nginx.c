@@ -365,8 +365,7 @@ out:
 static int proxy_main(void *arg)
 {
     proxy *p = arg;
-    eddy_serve_opts so = {0};
-    return eddy_serve(p->l, proxy_conn, p, &so);
+    return eddy_serve(p->l, proxy_conn, p, NULL);
 }
 
 static void proxy_start(proxy *p, eddy_nursery *n)

@@ -36,7 +36,7 @@ __attribute__((constructor(101))) static void no_tcache(int argc, char **argv)
 typedef struct conf {
     eddy_tls_ctx *cc, *sc;
     const eddy_memstream_hooks *hooks; /* memory pairs */
-    int kind;                          /* 0 mem, 1 socketpair, 2 tcp, 3 lockstep */
+    int kind; /* 0 mem, 1 socketpair, 2 tcp, 3 lockstep, 4 TLS inside TLS over mem */
     unsigned flags;                    /* more EDDY_STREAMTEST_* */
     eddy_listener *l;
     eddy_sockaddr addr;
@@ -53,6 +53,11 @@ static int make(void *p, eddy_stream **a, eddy_stream **b)
         rc = eddy_socketpair(&ia, &ib);
     } else if (c->kind == 3) {
         rc = eddy_lockstep_pair(&ia, &ib);
+    } else if (c->kind == 4) {
+        /* A tunnel: TLS over a TLS pair (an HTTPS proxy's CONNECT over TLS). */
+        eddy_stream *ma, *mb;
+        if ((rc = eddy_memstream_pair(&ma, &mb, c->hooks)) < 0) return rc;
+        rc = tls_handshake_pair(ma, mb, c->cc, "localhost", NULL, c->sc, NULL, &ia, &ib, NULL, NULL);
     } else {
         if ((rc = eddy_tcp_connect_addr(&c->addr, &ia)) < 0) return rc;
         if ((rc = eddy_listener_accept(c->l, &ib, NULL)) < 0) eddy_stream_abort(ia);
@@ -142,6 +147,13 @@ EDDY_TEST(tls_conform_mem_all_hooks)
                                                .read_delay = EDDY_USEC(10),
                                                .write_delay = EDDY_USEC(20)},
                         32 * 1024));
+    return 0;
+}
+
+EDDY_TEST(tls_conform_tls_in_tls)
+{
+    conf c = {.kind = 4};
+    EDDY_OK(check(&c, "tls inside tls over mem", 1 << 20, 0));
     return 0;
 }
 

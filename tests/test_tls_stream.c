@@ -260,6 +260,22 @@ EDDY_TEST(tls_close_waits_at_most_close_timeout)
     EDDY_CHECK_EQ(last, 0);
     EDDY_OK(eddy_stream_close(s));
 
+    /* EDDY_FOREVER: no limit of its own, no shield: the caller's scope bounds the close. */
+    EDDY_OK(eddy_memstream_pair(&ia, &ib, &(eddy_memstream_hooks){.capacity = 4096}));
+    o.close_timeout = EDDY_FOREVER;
+    EDDY_OK(tls_handshake_pair(ia, ib, cc_, "localhost", &o, sc_, NULL, &c, &s, NULL, NULL));
+    w = (wjob){.s = c, .n = 1 << 20};
+    EDDY_NURSERY(n, &nrc) {
+        EDDY_OK(eddy_spawn(n, writer, &w));
+        t0 = eddy_now();
+        EDDY_FAIL_AFTER(EDDY_SEC(5)) { EDDY_OK(eddy_stream_close(c)); }
+        EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(5));
+    }
+    EDDY_OK(nrc);
+    drain_count(s, &got, &last);
+    EDDY_CHECK_EQ(last, -ECONNRESET);
+    EDDY_OK(eddy_stream_close(s));
+
     /* close_timeout 0: nothing more is sent; bytes left unsent abort the transport at once. */
     EDDY_OK(eddy_memstream_pair(&ia, &ib, &(eddy_memstream_hooks){.capacity = 4096}));
     o.close_timeout = 0;

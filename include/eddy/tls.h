@@ -44,66 +44,41 @@
  * get those bytes and the close_notify alert through the inner stream, so, unlike TCP's,
  * they wait for the peer to take them (close for at most eddy_tls_opts.close_timeout; a
  * close from callback context, which cannot wait, sends nothing more and closes the inner
- * stream as it is: the peer reads a truncation).
+ * stream as it is: the peer reads a truncation). A shutdown_write cancelled after it queued
+ * close_notify has ended the sending side all the same: later writes fail with -EPIPE, and
+ * close_notify goes out with the next flush (a read's, or close's).
  *
- * End of stream. A read returns 0 once the peer has sent close_notify (its shutdown_write
- * or close). A peer whose transport ends without close_notify has truncated the stream:
+ * End of stream. eddy_stream_shutdown_write sends close_notify (then ends the inner stream's
+ * sending side too, unless borrowed) and reading goes on: TLS 1.3's half-close. OpenSSL
+ * allows the same in TLS 1.2, but RFC 5246 lets a TLS 1.2 peer answer close_notify by
+ * closing at once (OpenSSL peers do not). A read returns 0 once the peer has sent
+ * close_notify (its shutdown_write or close). A peer whose transport ends without close_notify has truncated the stream:
  * reads return -ECONNRESET (as after an abort: an attacker who can cut the connection must
  * not be able to pass a truncated response off as complete), or 0 with
  * eddy_tls_opts.allow_truncation (for protocols that delimit their own messages, like HTTP
  * with Content-Length, talking to servers that skip close_notify).
  *
- * Errors. Failures of the TLS protocol itself are the EDDY_ETLS_* codes below (negative,
- * outside the errno range; eddy_tls_strerror names them); failures of the inner stream
+ * Errors. Failures of the TLS protocol itself are the EDDY_ETLS_* codes of error.h (negative,
+ * outside the errno range; eddy_strerror names them); failures of the inner stream
  * (-ECONNRESET, -EPIPE, -ETIMEDOUT, ...) pass through unchanged; -ENOMEM when OpenSSL or
  * eddy cannot allocate. After an EDDY_ETLS_* error the TLS stream is dead: every later read
  * and write returns the same error, and eddy_tls_error_detail(s) says why in words.
  *
- * Built without OpenSSL (CMake EDDY_WITH_OPENSSL=OFF, or libssl-dev missing), every
- * function here returns -ENOTSUP (the accessors NULL, false or -ENOTSUP), so programs
- * still build and say at run time that TLS is not available. */
+ * Built without OpenSSL (CMake EDDY_WITH_OPENSSL=OFF, or libssl-dev missing), the calls that
+ * make a context or a TLS stream return -ENOTSUP, and the others find no TLS stream (NULL,
+ * false, -EINVAL): programs still build and say at run time that TLS is not available. */
 #ifndef EDDY_TLS_H
 #define EDDY_TLS_H
 
 #include <sys/types.h>
 
 #include "base.h"
+#include "error.h"
 #include "stream.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- error codes ----------------------------------------------------------------------- */
-
-enum {
-    /* The peer's certificate chain did not verify: an issuer nobody trusts (self-signed, or
-     * a CA not in the trust store), expired or not yet valid, a bad signature, a missing
-     * intermediate. eddy_tls_verify_error says which. */
-    EDDY_ETLS_VERIFY = -4201,
-    /* The certificate verified but does not name the host (or IP address) asked for. */
-    EDDY_ETLS_HOSTNAME = -4202,
-    /* This side could not agree with the peer: no protocol version, cipher suite, group,
-     * signature algorithm or ALPN protocol in common; a client certificate required but not
-     * sent; a renegotiation refused. */
-    EDDY_ETLS_HANDSHAKE = -4203,
-    /* The peer broke the protocol: not TLS at all (plaintext, an HTTP request, garbage), a
-     * malformed or unexpected message, a record that does not decrypt or authenticate. */
-    EDDY_ETLS_PROTOCOL = -4204,
-    /* The peer ended the connection with a fatal alert (it rejected our certificate, our
-     * offer, or something we sent); eddy_tls_error_detail names the alert. */
-    EDDY_ETLS_ALERT = -4205,
-    /* The inner stream ended in the middle of the handshake (a peer that closed, a
-     * connection cut). After the handshake a truncation reads as -ECONNRESET, see above. */
-    EDDY_ETLS_TRUNCATED = -4206,
-    /* A certificate, key or CA bundle given to a context could not be used: not PEM, an
-     * encrypted key, a key that does not belong to its certificate, no certificate in it. */
-    EDDY_ETLS_LOAD = -4207,
-};
-
-/* A short description of an EDDY_ETLS_* code ("TLS certificate verification failed"), or
- * NULL for any other value. Never fails; the strings are static. */
-EDDY_API const char *eddy_tls_strerror(int err);
 
 /* ---- contexts -------------------------------------------------------------------------- */
 
@@ -220,7 +195,8 @@ typedef struct eddy_tls_opts {
     /* How long a graceful eddy_stream_close may wait to get the last bytes and close_notify
      * through the inner stream (a shield: the caller's cancellation does not cut it short).
      * When it runs out the inner stream is aborted. 0: send nothing more, abort the inner
-     * stream at once if bytes were left unsent. Finite: EDDY_FOREVER is -EINVAL. */
+     * stream at once if bytes were left unsent. EDDY_FOREVER: no limit of its own, and no
+     * shield either (cleanup must not hang): the caller's scopes bound it. */
     int64_t close_timeout;
     /* The TLS stream does not own the inner stream: closing or aborting the TLS stream
      * leaves it open, and the caller closes it after the TLS stream. Default: the TLS
@@ -256,7 +232,7 @@ typedef struct eddy_tls_opts {
  * the cancel code in the same state (with opts->defer_handshake, call eddy_tls_handshake
  * again to continue it instead).
  * Returns 0; -EINVAL for a NULL inner, ctx or out, a server context, a NULL or empty
- * hostname with a verifying context, or a bad close_timeout; -ECANCELED/-ETIMEDOUT if cancelled; EDDY_ETLS_VERIFY,
+ * hostname with a verifying context, or a negative close_timeout; -ECANCELED/-ETIMEDOUT if cancelled; EDDY_ETLS_VERIFY,
  * EDDY_ETLS_HOSTNAME, EDDY_ETLS_HANDSHAKE, EDDY_ETLS_PROTOCOL, EDDY_ETLS_ALERT,
  * EDDY_ETLS_TRUNCATED; the inner stream's errors (-ECONNRESET, -EPIPE, ...); -ENOMEM; -EPERM
  * outside a task; -ENOTSUP when built without OpenSSL. */

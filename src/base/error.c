@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "eddy/error.h"
-#include "eddy/tls.h"
 
 static const struct {
     int code;
@@ -17,6 +16,13 @@ static const struct {
     {EDDY_EDNSUNREACH, "DNS server unreachable or refused the query"},
     {EDDY_EDNSFAIL, "DNS server failure"},
     {EDDY_EDNSBADRESP, "Malformed DNS answer"},
+    {EDDY_ETLS_VERIFY, "TLS certificate verification failed"},
+    {EDDY_ETLS_HOSTNAME, "TLS certificate does not match the host name"},
+    {EDDY_ETLS_HANDSHAKE, "TLS handshake failed: no parameters in common with the peer"},
+    {EDDY_ETLS_PROTOCOL, "TLS protocol error"},
+    {EDDY_ETLS_ALERT, "TLS peer sent a fatal alert"},
+    {EDDY_ETLS_TRUNCATED, "TLS handshake cut off: the connection ended"},
+    {EDDY_ETLS_LOAD, "TLS certificate or key could not be loaded"},
     {EDDY_EHTTP_BADURL, "Invalid or unsupported URL"},
     {EDDY_EHTTP_BADRESP, "Malformed HTTP response"},
     {EDDY_EHTTP_HEADTOOBIG, "HTTP response head too large"},
@@ -42,10 +48,6 @@ const char *eddy_strerror(int err)
     if (err > 0) err = -err;
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (own[i].code == err) return own[i].text;
-    if (err <= -4200 && err >= -4299) { /* the TLS module names its own codes */
-        const char *t = eddy_tls_strerror(err);
-        if (t) return t;
-    }
     if (err <= -4096 && err >= -4399) {
         snprintf(buf, sizeof buf, "Unknown eddy error %d", err);
         return buf;

@@ -141,6 +141,7 @@ static int pump(eddy__tls *t)
         t->ihead = 0;
     }
     t->pumper = eddy_task_current();
+    unsigned gen = t->interrupts;
     ssize_t n = eddy_stream_read(t->inner, t->in + t->itail, EDDY__TLS_IN_CAP - t->itail);
     t->pumper = NULL;
     eddy__waitq_wake_all(&t->in_wait, 0);
@@ -152,7 +153,7 @@ static int pump(eddy__tls *t)
         t->in_eof = true;
         return 0;
     }
-    if (n == -EBADF && t->interrupted) return -EBADF;
+    if (n == -EBADF && t->interrupts != gen) return -EBADF;
     if (own_cancel((int)n)) return (int)n;
     t->in_err = (int)n;
     return 0;
@@ -173,6 +174,7 @@ static int flush_to(eddy__tls *t, uint64_t mark)
         }
         size_t done = 0;
         t->flusher = eddy_task_current();
+        unsigned gen = t->interrupts;
         int rc = eddy_stream_write(t->inner, t->out + t->ohead, t->otail - t->ohead, &done);
         t->flusher = NULL;
         t->ohead += done;
@@ -180,7 +182,7 @@ static int flush_to(eddy__tls *t, uint64_t mark)
         if (t->ohead == t->otail) t->ohead = t->otail = 0;
         eddy__waitq_wake_all(&t->out_wait, 0);
         if (rc < 0) {
-            if (rc == -EBADF && t->interrupted) return -EBADF;
+            if (rc == -EBADF && t->interrupts != gen) return -EBADF;
             if (own_cancel(rc)) return rc;
             t->out_err = rc;
             return rc;
@@ -245,29 +247,37 @@ static void queue_tickets(eddy__tls *t)
     ERR_clear_error();
 }
 
-/* Drive the handshake (the first one, or a renegotiation in progress) until OpenSSL is out
- * of it, then send its last flight. */
+/* Call op (SSL_do_handshake, SSL_shutdown) until it stops asking for ciphertext to be moved:
+ * 1 when it returned ok or more, 0 when the peer's close_notify came instead, or the code of
+ * the failure (sticky in t->dead) or of the wait (cancellation, close). */
+static int drive(eddy__tls *t, int (*op)(SSL *), int ok)
+{
+    for (;;) {
+        if (t->dead) return t->dead;
+        ERR_clear_error();
+        int r = op(t->ssl);
+        if (r >= ok) return 1;
+        int e = SSL_get_error(t->ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return fail(t, r);
+        int rc = wait_io(t, e);
+        if (rc < 0) return rc;
+    }
+}
+
+/* Drive the handshake (the first one, a renegotiation in progress, a key update asked for)
+ * until OpenSSL is out of it, then send its last flight. */
 static int settle(eddy__tls *t)
 {
     while (!t->hs_done || SSL_in_init(t->ssl)) {
-        if (t->dead) return t->dead;
-        ERR_clear_error();
-        int r = SSL_do_handshake(t->ssl);
-        if (r == 1) {
+        int rc = drive(t, SSL_do_handshake, 1);
+        if (rc == 1) {
             if (!t->hs_done) handshake_done(t);
             break;
         }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int rc = wait_io(t, e);
-            if (rc < 0) return rc;
-            continue;
-        }
-        int rc = fail(t, r);
         if (rc == 0) rc = t->dead = t->hs_done ? -ECONNRESET : EDDY_ETLS_TRUNCATED;
-        /* Tell the peer why (the alert OpenSSL queued), if it goes without waiting long:
-         * under the caller's own scope, best effort. */
-        (void)flush_all(t);
+        /* A failure: tell the peer why (the alert OpenSSL queued), under the caller's own
+         * scope, best effort. (Not after a cancellation: the handshake can go on.) */
+        if (t->dead) (void)flush_all(t);
         return rc;
     }
     return flush_all(t);
@@ -327,12 +337,26 @@ static size_t out_room(const eddy__tls *t)
 
 #define GATHER 1024 /* small pieces (frame and HTTP headers) share one record */
 
+/* Move (*i, *off) on by n bytes of iov. */
+static void advance(const struct iovec *iov, int *i, size_t *off, size_t n)
+{
+    while (n) {
+        size_t left = iov[*i].iov_len - *off;
+        if (n < left) {
+            *off += n;
+            return;
+        }
+        n -= left;
+        (*i)++;
+        *off = 0;
+    }
+}
+
 static ssize_t tls_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
 {
     eddy__tls *t = (eddy__tls *)s;
     int rc = eddy_checkpoint_if_cancelled();
     if (rc < 0) return rc;
-    if (t->interrupted) return -EBADF;
     if (!t->hs_done && (rc = settle(t)) < 0) return rc;
     if (t->tickets_due) queue_tickets(t);
     size_t accepted = 0, off = 0;
@@ -382,7 +406,12 @@ static ssize_t tls_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
         size_t w = 0;
         int r = SSL_write_ex(t->ssl, p, n, &w);
         if (r == 1) {
-            accepted += w; /* w == n: one record, taken whole */
+            accepted += w;
+            if (w < n) { /* (one record is always taken whole; in case it was not) */
+                i = i0;
+                off = off0;
+                advance(iov, &i, &off, w);
+            }
             continue;
         }
         i = i0;
@@ -414,23 +443,13 @@ static ssize_t tls_write(eddy_stream *s, const void *buf, size_t len)
 /* Queue close_notify once. */
 static int queue_close_notify(eddy__tls *t)
 {
-    while (!t->sent_close) {
-        ERR_clear_error();
-        int r = SSL_shutdown(t->ssl);
-        if (r >= 0) {
-            t->sent_close = true;
-            break;
-        }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-            int rc = wait_io(t, e);
-            if (rc < 0) return rc;
-            continue;
-        }
-        int rc = fail(t, r);
-        return rc ? rc : -EPIPE;
+    if (t->sent_close) return 0;
+    int rc = drive(t, SSL_shutdown, 0);
+    if (rc == 1) {
+        t->sent_close = true;
+        return 0;
     }
-    return 0;
+    return rc ? rc : -EPIPE;
 }
 
 static int tls_shutdown_write(eddy_stream *s)
@@ -453,7 +472,7 @@ static int tls_shutdown_write(eddy_stream *s)
 static void tls_interrupt(eddy_stream *s)
 {
     eddy__tls *t = (eddy__tls *)s;
-    t->interrupted = true;
+    t->interrupts++;
     eddy__waitq_wake_all(&t->in_wait, -EBADF);
     eddy__waitq_wake_all(&t->out_wait, -EBADF);
     /* The pumper and the flusher are inside the inner stream: wake them there. */
@@ -464,15 +483,18 @@ static void tls_interrupt(eddy_stream *s)
  * Whatever did not go out shows in t->sent < t->queued. */
 static void goodbye(eddy__tls *t)
 {
+    /* A shield needs a deadline (cleanup must not hang): with no limit of its own the close
+     * runs under the caller's scopes instead. */
+    bool shield = t->close_timeout != EDDY_FOREVER;
     eddy_cancel_scope cs;
-    if (eddy_cancel_scope_enter(&cs, .timeout = t->close_timeout, .has_timeout = true,
-                                .shield = true, .fail = true) < 0)
+    if (shield && eddy_cancel_scope_enter(&cs, .timeout = t->close_timeout, .has_timeout = true,
+                                          .shield = true, .fail = true) < 0)
         return;
     /* No close_notify in the middle of a handshake (OpenSSL refuses it): the peer sees the
      * end of the inner stream. After a TLS error the queue holds the alert. */
     if (t->hs_done && !t->dead && !SSL_in_init(t->ssl)) (void)queue_close_notify(t);
     (void)flush_all(t);
-    eddy_cancel_scope_exit(&cs);
+    if (shield) eddy_cancel_scope_exit(&cs);
 }
 
 static void tls_free(eddy__tls *t)
@@ -487,7 +509,6 @@ static void tls_free(eddy__tls *t)
 static int tls_close(eddy_stream *s, bool graceful)
 {
     eddy__tls *t = (eddy__tls *)s;
-    t->interrupted = false; /* every task has left: the close's own flush may run */
     if (graceful && t->close_timeout > 0 && eddy_task_current()) goodbye(t);
     /* A record cut in the middle, or data that never went: the peer must not take the end
      * of the inner stream for a clean one. */
@@ -553,7 +574,7 @@ static int tls_new(eddy_stream *inner, eddy_tls_ctx *ctx, const char *host,
     eddy_tls_opts d = EDDY_TLS_OPTS_INIT;
     if (!o) o = &d;
     if (!inner || !ctx || ctx->server != server) return -EINVAL;
-    if (o->close_timeout < 0 || o->close_timeout == EDDY_FOREVER) return -EINVAL;
+    if (o->close_timeout < 0) return -EINVAL;
     if (!server && ctx->verify && (!host || !*host)) return -EINVAL;
     if (!eddy_task_current()) return -EPERM;
     pthread_once(&bio_once, bio_method_make);
@@ -645,24 +666,11 @@ int eddy_tls_key_update(eddy_stream *s, bool request_peer)
         rc = -EPIPE;
     } else {
         ERR_clear_error();
-        if (!SSL_key_update(t->ssl, request_peer ? SSL_KEY_UPDATE_REQUESTED
-                                                 : SSL_KEY_UPDATE_NOT_REQUESTED)) {
-            rc = fail(t, -1);
-            goto out;
-        }
-        /* OpenSSL sends it with the next handshake step or write: make that step now. */
-        for (;;) {
-            ERR_clear_error();
-            int r = SSL_do_handshake(t->ssl);
-            if (r == 1) break;
-            int e = SSL_get_error(t->ssl, r);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-                rc = fail(t, r);
-                goto out;
-            }
-            if ((rc = wait_io(t, e)) < 0) goto out;
-        }
-        rc = flush_all(t);
+        /* OpenSSL sends it with the next handshake step or write: settle makes that step. */
+        rc = SSL_key_update(t->ssl, request_peer ? SSL_KEY_UPDATE_REQUESTED
+                                                 : SSL_KEY_UPDATE_NOT_REQUESTED)
+                 ? settle(t)
+                 : fail(t, -1);
     }
 out:
     eddy__stream_write_end(s);

@@ -1,21 +1,5 @@
-/* eddy tls: OpenSSL's failures as EDDY_ETLS_* codes and words (N10), and the accessors that
- * tell what a handshake negotiated. */
-#include "eddy/tls.h"
-
-const char *eddy_tls_strerror(int err)
-{
-    switch (err) {
-    case EDDY_ETLS_VERIFY: return "TLS certificate verification failed";
-    case EDDY_ETLS_HOSTNAME: return "TLS certificate does not match the host name";
-    case EDDY_ETLS_HANDSHAKE: return "TLS handshake failed: no parameters in common with the peer";
-    case EDDY_ETLS_PROTOCOL: return "TLS protocol error";
-    case EDDY_ETLS_ALERT: return "TLS peer sent a fatal alert";
-    case EDDY_ETLS_TRUNCATED: return "TLS handshake cut off: the connection ended";
-    case EDDY_ETLS_LOAD: return "TLS certificate or key could not be loaded";
-    default: return NULL;
-    }
-}
-
+/* eddy tls: OpenSSL's failures as EDDY_ETLS_* codes (error.h) and words (N10), and the
+ * accessors that tell what a handshake negotiated. (eddy_strerror has the codes' text.) */
 #ifdef EDDY_HAVE_OPENSSL
 #include <openssl/err.h>
 #include <openssl/x509v3.h>

@@ -74,7 +74,10 @@ typedef struct eddy__tls {
     bool got_close;    /* the peer's close_notify read */
     bool tickets_due;  /* server: TLS 1.3 tickets to queue before the first write */
     bool in_eof;       /* the inner stream ended */
-    bool interrupted;  /* close woke the tasks inside: their inner calls end with -EBADF */
+    unsigned interrupts; /* close woke the tasks inside (their inner calls end with -EBADF):
+                            counted, not a flag, so a TLS stream that is the inner stream of
+                            another (a tunnel) is usable again after the outer one's close
+                            interrupted it */
     size_t max_frag;   /* plaintext per record (less when the peer asked for that: RFC 6066) */
     int in_err;        /* sticky error of reading the inner stream */
     int out_err;       /* sticky error of writing it */
