@@ -52,7 +52,7 @@ static int serve(app *a)
     eddy_listener *l;
     int rc = eddy_tcp_listen(NULL, a->port, NULL, &l);
     if (rc < 0) {
-        fprintf(stderr, "http_files: cannot listen on port %u: %s\n", a->port, strerror(-rc));
+        fprintf(stderr, "http_files: cannot listen on port %u: %s\n", a->port, eddy_strerror(rc));
         return rc;
     }
     eddy_sockaddr addr;
@@ -68,7 +68,7 @@ static int serve(app *a)
         eddy_nursery_cancel(n);
     }
     eddy_listener_close(l);
-    if (rc < 0 && rc != -ECANCELED) fprintf(stderr, "http_files: %s\n", strerror(-rc));
+    if (rc < 0 && rc != -ECANCELED) fprintf(stderr, "http_files: %s\n", eddy_strerror(rc));
     return rc == -ECANCELED ? 0 : rc;
 }
 
@@ -77,10 +77,10 @@ static int run(void *arg)
     app *a = arg;
     int rc = eddy_http_files_init(&a->files, a->dir);
     if (rc < 0) {
-        fprintf(stderr, "http_files: %s: %s\n", a->dir, strerror(-rc));
+        fprintf(stderr, "http_files: %s: %s\n", a->dir, eddy_strerror(rc));
         return rc;
     }
-    EDDY_CANCEL_SCOPE(&a->all, .deadline = 0) { rc = serve(a); }
+    EDDY_CANCEL_SCOPE(&a->all, .deadline = EDDY_FOREVER) { rc = serve(a); }
     eddy_http_files_destroy(&a->files);
     return rc;
 }

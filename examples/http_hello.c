@@ -63,7 +63,7 @@ static int serve(void *arg)
     eddy_listener *l;
     int rc = eddy_tcp_listen(NULL, a->port, &(eddy_tcp_listen_opts){.backlog = 4096}, &l);
     if (rc < 0) {
-        fprintf(stderr, "http_hello: cannot listen on port %u: %s\n", a->port, strerror(-rc));
+        fprintf(stderr, "http_hello: cannot listen on port %u: %s\n", a->port, eddy_strerror(rc));
         return rc;
     }
     eddy_sockaddr addr;
@@ -78,7 +78,7 @@ static int serve(void *arg)
         eddy_nursery_cancel(n); /* the signal task */
     }
     eddy_listener_close(l);
-    if (rc < 0 && rc != -ECANCELED) fprintf(stderr, "http_hello: %s\n", strerror(-rc));
+    if (rc < 0 && rc != -ECANCELED) fprintf(stderr, "http_hello: %s\n", eddy_strerror(rc));
     return rc == -ECANCELED ? 0 : rc;
 }
 
@@ -86,7 +86,7 @@ static int run(void *arg)
 {
     app *a = arg;
     int rc = -ECANCELED;
-    EDDY_CANCEL_SCOPE(&a->all, .deadline = 0) { rc = serve(a); }
+    EDDY_CANCEL_SCOPE(&a->all, .deadline = EDDY_FOREVER) { rc = serve(a); }
     printf("http_hello: stopped\n");
     return rc;
 }

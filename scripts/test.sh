@@ -35,7 +35,7 @@ total_fail=0
 setup() {
     dir=build/$1
     sel=()
-    deps=(build test)
+    deps=(build)
     tmult=1
     cenv=()
     case "$1" in

@@ -49,8 +49,10 @@ static inline bool read_line(int fd, char *buf, size_t cap)
     return false;
 }
 
-/* Start argv (argv[0] a path) and wait for its first line, which ends with the port number. */
-static inline void child_start(child *c, char *const argv[])
+/* Fork a child that runs argv (argv[0] a path) or, with argv NULL, main_fn on its own loop
+ * (eddy_run: SIGINT/SIGTERM cancel it; exit status 0 if it returned 0); its stdout comes back
+ * on c->out. Waits for its first line, which ends with the port number it listens on. */
+static inline void child_spawn(child *c, char *const argv[], int (*main_fn)(void *))
 {
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
@@ -59,6 +61,7 @@ static inline void child_start(child *c, char *const argv[])
     if (c->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed check ends the test: the server too */
         dup2(p[1], 1);
+        if (!argv) _exit(eddy_run(main_fn, NULL) == 0 ? 0 : 1);
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
         execv(argv[0], argv);
@@ -72,26 +75,8 @@ static inline void child_start(child *c, char *const argv[])
     EDDY_CHECK(c->port > 0);
 }
 
-/* Fork a child that runs main on its own loop (eddy_run: SIGINT/SIGTERM cancel it) and
- * prints "... port N" first; exit status 0 if main returned 0. */
-static inline void child_fork(child *c, int (*main_fn)(void *))
-{
-    int p[2];
-    EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
-    c->pid = fork();
-    EDDY_CHECK(c->pid >= 0);
-    if (c->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed check ends the test: the server too */
-        dup2(p[1], 1);
-        _exit(eddy_run(main_fn, NULL) == 0 ? 0 : 1);
-    }
-    close(p[1]);
-    c->out = p[0];
-    EDDY_CHECK(read_line(c->out, c->line, sizeof c->line));
-    const char *sp = strrchr(c->line, ' ');
-    c->port = sp ? atoi(sp + 1) : 0;
-    EDDY_CHECK(c->port > 0);
-}
+static inline void child_start(child *c, char *const argv[]) { child_spawn(c, argv, NULL); }
+static inline void child_fork(child *c, int (*main_fn)(void *)) { child_spawn(c, NULL, main_fn); }
 
 /* Raise the soft descriptor limit to at least want (and the hard one too, when allowed: root
  * on CI). Returns the soft limit now in force. */

@@ -167,6 +167,18 @@ static inline int hc_get(hclient *c, const char *request, hresp *r)
     return hc_read(c, r, strncmp(request, "HEAD ", 5) == 0 ? EDDY_HTTP_HEAD : EDDY_HTTP_GET);
 }
 
+/* Send request, read its response and check its status, and its body unless body is NULL. */
+static inline void hc_expect(hclient *c, const char *request, int status, const char *body)
+{
+    hresp r;
+    EDDY_OK(hc_get(c, request, &r));
+    if (r.status != status || (body && strcmp(r.body, body) != 0))
+        fprintf(stderr, "%s-> %d '%s'\n", request, r.status, r.body);
+    EDDY_CHECK_EQ(r.status, status);
+    if (body) EDDY_CHECK(strcmp(r.body, body) == 0);
+    hr_free(&r);
+}
+
 /* True once the server closed: reads give end of stream (or a reset) with nothing before. */
 static inline bool hc_closed(hclient *c)
 {

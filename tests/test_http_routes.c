@@ -189,22 +189,12 @@ static int c_files(hclient *c, fixture *x)
     EDDY_CHECK(strcmp(hr_get(&r, "etag"), etag) == 0);
     hr_free(&r);
     snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: W/%s\r\n\r\n", etag);
-    EDDY_OK(hc_get(c, req, &r));
-    EDDY_CHECK_EQ(r.status, 304);
-    hr_free(&r);
-    EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 304);
-    hr_free(&r);
-    EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"other\"\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, req, 304, NULL);
+    hc_expect(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n", 304, NULL);
+    hc_expect(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"other\"\r\n\r\n", 200, NULL);
     snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: %s\r\n\r\n", lastmod);
-    EDDY_OK(hc_get(c, req, &r));
-    EDDY_CHECK_EQ(r.status, 304);
-    hr_free(&r);
-    EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, req, 304, NULL);
+    hc_expect(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n\r\n", 200, NULL);
 
     /* ranges */
     EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=7-11\r\n\r\n", &r));
@@ -212,10 +202,7 @@ static int c_files(hclient *c, fixture *x)
     EDDY_CHECK(strcmp(r.body, "files") == 0);
     EDDY_CHECK(strcmp(hr_get(&r, "content-range"), "bytes 7-11/14") == 0);
     hr_free(&r);
-    EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=-7\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 206);
-    EDDY_CHECK(strcmp(r.body, "files!\n") == 0);
-    hr_free(&r);
+    hc_expect(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=-7\r\n\r\n", 206, "files!\n");
     EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=7-999\r\n\r\n", &r));
     EDDY_CHECK(r.status == 206 && strcmp(r.body, "files!\n") == 0);
     hr_free(&r);
@@ -226,12 +213,8 @@ static int c_files(hclient *c, fixture *x)
     EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1,3-4\r\n\r\n", &r));
     EDDY_CHECK(r.status == 200 && r.body_len == 14); /* several ranges: the whole file */
     hr_free(&r);
-    EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=5-2\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
-    EDDY_OK(hc_get(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-0\r\nIf-Range: \"old\"\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=5-2\r\n\r\n", 200, NULL);
+    hc_expect(c, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-0\r\nIf-Range: \"old\"\r\n\r\n", 200, NULL);
     snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-0\r\nIf-Range: %s\r\n\r\n", etag);
     EDDY_OK(hc_get(c, req, &r));
     EDDY_CHECK(r.status == 206 && strcmp(r.body, "H") == 0);

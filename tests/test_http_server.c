@@ -1,6 +1,8 @@
 /* Tests of the HTTP server (src/http/server.c, exchange.c) over memory stream pairs on the
  * virtual clock: every timeout is checked to the nanosecond, with no real waiting. Real
  * peers (curl, raw TCP) are in test_http_curl.c; the examples in test_http_examples.c. */
+#include <unistd.h>
+
 #include "http_test_util.h"
 
 /* ---- handlers ---- */
@@ -162,9 +164,7 @@ static int c_keepalive(hclient *c, fixture *x)
 {
     hresp r;
     for (int i = 0; i < 20; i++) {
-        EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-        EDDY_CHECK_EQ(r.status, 200);
-        hr_free(&r);
+        hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, NULL);
     }
     EDDY_OK(hc_get(c, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r));
     EDDY_CHECK(strcmp(hr_get(&r, "connection"), "keep-alive") == 0);
@@ -410,9 +410,7 @@ static int c_body_chunked(hclient *c, fixture *x)
     EDDY_CHECK(memcmp(r.body, body, 200000) == 0);
     hr_free(&r);
     free(body);
-    EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, NULL);
     return 0;
 }
 
@@ -428,22 +426,13 @@ HTTP_TEST(http_body_chunked)
 static int c_body_unread(hclient *c, fixture *x)
 {
     (void)x;
-    hresp r;
-    EDDY_OK(hc_get(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n12345", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
-    EDDY_OK(hc_get(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
-    EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n12345", 200, NULL);
+    hc_expect(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, NULL);
+    hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, NULL);
     /* a large unread body: answered, then the connection is closed */
     char head[128];
     snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", 200000);
-    EDDY_OK(hc_get(c, head, &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, head, 200, NULL);
     return 0;
 }
 
@@ -558,10 +547,7 @@ static int c_continue(hclient *c, fixture *x)
     EDDY_CHECK(strcmp(r.body, "data") == 0);
     hr_free(&r);
     /* already sent the body: no 100 needed, none sent */
-    EDDY_OK(hc_get(c, "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    EDDY_CHECK(strcmp(r.body, "ok") == 0);
-    hr_free(&r);
+    hc_expect(c, "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok", 200, "ok");
     return 0;
 }
 
@@ -655,10 +641,7 @@ HTTP_TEST(http_response_streamed_length)
 
 static int c_500(hclient *c, fixture *x)
 {
-    hresp r;
-    EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 500);
-    hr_free(&r);
+    hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 500, NULL);
     EDDY_CHECK_EQ(x->srv.stats.handler_errors, 1);
     return 0;
 }
@@ -1113,10 +1096,7 @@ HTTP_TEST(http_serve_argument_errors)
 static int c_zero_timeout(hclient *c, fixture *x)
 {
     (void)x;
-    hresp r;
-    EDDY_OK(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r));
-    EDDY_CHECK_EQ(r.status, 200);
-    hr_free(&r);
+    hc_expect(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, NULL);
     return 0;
 }
 
@@ -1143,5 +1123,93 @@ HTTP_TEST(http_zero_request_timeout)
     x.o.request_timeout = 0;
     sleep_for = EDDY_SEC(1);
     run(&x, c_zero_sleep, NULL);
+    return 0;
+}
+
+/* ---- more error paths ---- */
+
+/* eddy_http_response_sendfile: beyond the declared length, a negative offset, a file shorter
+ * than promised (what it had goes out, then the connection closes). */
+static int h_sendfile(eddy_http_request *req, eddy_http_response *res, void *arg)
+{
+    (void)req;
+    (void)arg;
+    char path[] = "/tmp/eddy-sf-XXXXXX";
+    int fd = mkstemp(path);
+    EDDY_CHECK(fd >= 0);
+    unlink(path);
+    EDDY_CHECK(write(fd, "0123456789", 10) == 10);
+    EDDY_OK(eddy_http_response_start(res, 200, 5));
+    EDDY_CHECK_EQ(eddy_http_response_sendfile(res, fd, 0, 6), -EMSGSIZE);
+    EDDY_CHECK_EQ(eddy_http_response_sendfile(res, fd, -1, 1), -EINVAL);
+    EDDY_CHECK_EQ(eddy_http_response_sendfile(NULL, fd, 0, 1), -EINVAL);
+    EDDY_CHECK_EQ(eddy_http_response_sendfile(res, fd, 8, 5), -EPIPE); /* 2 bytes there */
+    close(fd);
+    return 0;
+}
+
+static int c_sendfile(hclient *c, fixture *x)
+{
+    (void)x;
+    hresp r;
+    EDDY_CHECK_EQ(hc_get(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), -EPIPE); /* "89", then EOF */
+    return 0;
+}
+
+HTTP_TEST(http_response_sendfile_errors)
+{
+    fixture x;
+    fixture_init(&x, h_sendfile, NULL);
+    run(&x, c_sendfile, NULL);
+    return 0;
+}
+
+/* One body reader at a time: a second task reading the same body gets -EBUSY. */
+static int first_rc, second_rc;
+static char first_buf[16];
+
+static int first_reader(void *arg)
+{
+    first_rc = (int)eddy_http_request_read(arg, first_buf, sizeof first_buf);
+    return 0;
+}
+
+static int h_two_readers(eddy_http_request *req, eddy_http_response *res, void *arg)
+{
+    (void)arg;
+    char b[4];
+    int rc = 0;
+    EDDY_NURSERY(nn, &rc) {
+        /* spawning is eager: the child is the reader, waiting for the body, when this reads */
+        EDDY_OK(eddy_spawn(nn, first_reader, req));
+        second_rc = (int)eddy_http_request_read(req, b, sizeof b);
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK_EQ(first_rc, 4);
+    return eddy_http_response_send(res, 200, NULL, first_buf, (size_t)first_rc);
+}
+
+static int c_two_readers(hclient *c, fixture *x)
+{
+    (void)x;
+    EDDY_OK(hc_send(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n"));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    EDDY_OK(hc_send(c, "body"));
+    hresp r;
+    EDDY_OK(hc_read(c, &r, EDDY_HTTP_POST));
+    EDDY_CHECK(r.status == 200 && strcmp(r.body, "body") == 0);
+    hr_free(&r);
+    return 0;
+}
+
+HTTP_TEST(http_request_read_one_reader)
+{
+    fixture x;
+    fixture_init(&x, h_two_readers, NULL);
+    run(&x, c_two_readers, NULL);
+    EDDY_CHECK_EQ(second_rc, -EBUSY);
+    EDDY_CHECK(strcmp(eddy_http_reason(200), "OK") == 0);
+    EDDY_CHECK(strcmp(eddy_http_reason(431), "Request Header Fields Too Large") == 0);
+    EDDY_CHECK(strcmp(eddy_http_reason(299), "") == 0);
     return 0;
 }

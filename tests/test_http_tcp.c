@@ -17,7 +17,7 @@ typedef struct tcp_srv {
 static int serve_main(void *p)
 {
     tcp_srv *t = p;
-    EDDY_CANCEL_SCOPE(&t->cs, .deadline = 0) { t->rc = eddy_http_serve(t->l, t->h, t->arg, &t->o); }
+    EDDY_CANCEL_SCOPE(&t->cs, .deadline = EDDY_FOREVER) { t->rc = eddy_http_serve(t->l, t->h, t->arg, &t->o); }
     t->ended_at = eddy_now();
     return 0;
 }

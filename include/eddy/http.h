@@ -206,16 +206,17 @@ EDDY_API EDDY_WUR int eddy_http_response_start(eddy_http_response *res, int stat
  * the client as it is written. For HEAD requests the bytes are counted and dropped.
  * Cancellation point. Returns 0; -EMSGSIZE if they would exceed the declared Content-Length
  * (nothing written); -EINVAL for NULL res, or buf NULL with len > 0; -EALREADY after
- * eddy_http_response_end; the errors of writing to the connection (the connection will then
- * be closed). */
+ * eddy_http_response_end; -EPIPE once an earlier write failed or was cut (the response is
+ * broken, the connection will be closed); the errors of writing to the connection (the
+ * connection will then be closed). */
 EDDY_API EDDY_WUR int eddy_http_response_write(eddy_http_response *res, const void *buf, size_t len);
 
 /* Write len bytes of the regular file fd from offset as body bytes (with eddy_sendfile: no
  * copy over a plain socket). The response must have been started with a Content-Length.
  * Returns 0; -EMSGSIZE beyond the declared length; -EPIPE if the file is shorter than len
- * (what it had was sent; the connection will be closed); -EINVAL without a Content-Length
- * response, for a negative offset, or for NULL res; the errors of eddy_sendfile and of writing
- * to the connection. */
+ * (what it had was sent; the connection will be closed), or once an earlier write failed;
+ * -EINVAL without a Content-Length response, for a negative offset, or for NULL res; the
+ * errors of eddy_sendfile and of writing to the connection. */
 EDDY_API EDDY_WUR int eddy_http_response_sendfile(eddy_http_response *res, int fd, off_t offset,
                                                   size_t len);
 
@@ -299,8 +300,10 @@ struct eddy_http_server {
  * within o->grace, then cancel them; return 0. Cancelling the scope around eddy_http_serve
  * cancels everything at once and returns the cancel code.
  * Returns 0 after a shutdown; -ECANCELED/-ETIMEDOUT if cancelled; -EINVAL for NULL l or
- * handler, a negative duration, a max_request_line or max_header_bytes below 16, or
- * max_request_line above max_header_bytes; -EPERM outside a task; the errors of eddy_serve
+ * handler, a negative duration, a max_request_line or max_header_bytes below 16,
+ * max_request_line above max_header_bytes, max_headers above 2^20, or a server_name that is
+ * empty, longer than 256 bytes or has control characters; -EPERM outside a task (callback
+ * context included); the errors of eddy_serve
  * (-EBADF if l is closed under it, -EBUSY if another task accepts on it). When it returns,
  * every connection is closed and every handler has returned. */
 EDDY_API EDDY_WUR int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,

@@ -61,61 +61,72 @@ static const char *http_date(void)
 
 /* ---- status lines and heads --------------------------------------------------------------- */
 
+/* The reason phrase of status and its length. */
+static const char *reason_of(int status, size_t *len);
+
 const char *eddy_http_reason(int status)
 {
+    size_t n;
+    return reason_of(status, &n);
+}
+
+#define R(s) return *len = sizeof(s) - 1, s
+static const char *reason_of(int status, size_t *len)
+{
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 205: return "Reset Content";
-    case 206: return "Partial Content";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 425: return "Too Early";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 451: return "Unavailable For Legal Reasons";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 100: R("Continue");
+    case 101: R("Switching Protocols");
+    case 103: R("Early Hints");
+    case 200: R("OK");
+    case 201: R("Created");
+    case 202: R("Accepted");
+    case 203: R("Non-Authoritative Information");
+    case 204: R("No Content");
+    case 205: R("Reset Content");
+    case 206: R("Partial Content");
+    case 300: R("Multiple Choices");
+    case 301: R("Moved Permanently");
+    case 302: R("Found");
+    case 303: R("See Other");
+    case 304: R("Not Modified");
+    case 307: R("Temporary Redirect");
+    case 308: R("Permanent Redirect");
+    case 400: R("Bad Request");
+    case 401: R("Unauthorized");
+    case 402: R("Payment Required");
+    case 403: R("Forbidden");
+    case 404: R("Not Found");
+    case 405: R("Method Not Allowed");
+    case 406: R("Not Acceptable");
+    case 407: R("Proxy Authentication Required");
+    case 408: R("Request Timeout");
+    case 409: R("Conflict");
+    case 410: R("Gone");
+    case 411: R("Length Required");
+    case 412: R("Precondition Failed");
+    case 413: R("Content Too Large");
+    case 414: R("URI Too Long");
+    case 415: R("Unsupported Media Type");
+    case 416: R("Range Not Satisfiable");
+    case 417: R("Expectation Failed");
+    case 421: R("Misdirected Request");
+    case 422: R("Unprocessable Content");
+    case 425: R("Too Early");
+    case 426: R("Upgrade Required");
+    case 428: R("Precondition Required");
+    case 429: R("Too Many Requests");
+    case 431: R("Request Header Fields Too Large");
+    case 451: R("Unavailable For Legal Reasons");
+    case 500: R("Internal Server Error");
+    case 501: R("Not Implemented");
+    case 502: R("Bad Gateway");
+    case 503: R("Service Unavailable");
+    case 504: R("Gateway Timeout");
+    case 505: R("HTTP Version Not Supported");
+    default: R("");
     }
 }
+#undef R
 
 static char *put(char *p, const char *s, size_t n)
 {
@@ -148,14 +159,8 @@ static char *put_hex(char *p, uint64_t v)
     return p;
 }
 
-static size_t server_name_len(const conn *c)
-{
-    const char *n = c->srv->opts.server_name;
-    return n ? strlen(n) : 0;
-}
-
 /* Upper bound of compose_head's output. */
-static size_t head_max(const conn *c) { return HEAD_SLACK + server_name_len(c) + c->res.hdr_len; }
+static size_t head_max(const conn *c) { return HEAD_SLACK + c->server_name_len + c->res.hdr_len; }
 
 static bool bodyless_status(int st) { return st < 200 || st == 204 || st == 304; }
 
@@ -168,18 +173,18 @@ static size_t compose_head(conn *c, char *dst)
     *p++ = (char)('0' + r->status / 10 % 10);
     *p++ = (char)('0' + r->status % 10);
     *p++ = ' ';
-    const char *reason = eddy_http_reason(r->status);
-    p = put(p, reason, strlen(reason));
+    size_t rl;
+    const char *reason = reason_of(r->status, &rl);
+    p = put(p, reason, rl);
     p = PUTS(p, "\r\n");
     if (!r->user_date) {
         p = PUTS(p, "Date: ");
         p = put(p, http_date(), 29);
         p = PUTS(p, "\r\n");
     }
-    const char *sn = c->srv->opts.server_name;
-    if (sn) {
+    if (c->server_name_len) {
         p = PUTS(p, "Server: ");
-        p = put(p, sn, strlen(sn));
+        p = put(p, c->srv->opts.server_name, c->server_name_len);
         p = PUTS(p, "\r\n");
     }
     p = put(p, r->hdr, r->hdr_len);
@@ -219,6 +224,10 @@ int eddy__httpd_write(conn *c, const struct iovec *iov, int n, bool own_deadline
     c->flushing = true;
     int rc = 0;
     int first = 0;
+    if (!own_deadline && k == 1) { /* C's flush of out[]: the plain write is the shorter path */
+        rc = eddy_stream_write(c->s, v[0].iov_base, v[0].iov_len, NULL);
+        goto done;
+    }
     for (;;) {
         size_t w = 0;
         if (own_deadline) {
@@ -246,6 +255,7 @@ int eddy__httpd_write(conn *c, const struct iovec *iov, int n, bool own_deadline
             if (v[first].iov_len == 0) first++;
         }
     }
+done:
     if (with_out) c->out_len = 0;
     c->flushing = false;
     if (rc < 0) {
@@ -310,49 +320,66 @@ void eddy__httpd_exchange_reset(conn *c)
     c->bs.open = false;
 }
 
-static bool is_token(const char *s)
+/* tchar (RFC 9110 5.6.2), as a bit set over ASCII */
+static bool tchar(unsigned char ch)
 {
-    if (!*s) return false;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        bool ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                  (ch && strchr("!#$%&'*+-.^_`|~", ch));
-        if (!ok) return false;
-    }
-    return true;
+    static const uint64_t lo = 0x03ff6cfa00000000ull; /* ! # $ % & ' * + - . 0-9 */
+    static const uint64_t hi = 0x57ffffffc7fffffeull; /* A-Z ^ _ ` a-z | ~ */
+    return ch < 64 ? (lo >> ch) & 1 : ch < 128 ? (hi >> (ch - 64)) & 1 : false;
 }
 
-/* A field value that cannot split a response: no CR, LF, NUL or other control byte. */
-static bool safe_value(const char *s, size_t *len)
+/* The length of name if it is a token, else 0. */
+static size_t token_len(const char *s)
 {
     size_t i = 0;
-    for (; s[i]; i++) {
+    while (tchar((unsigned char)s[i])) i++;
+    return s[i] ? 0 : i;
+}
+
+/* The length of a field value that cannot split a response (no CR, LF, NUL or other control
+ * byte), or -1. */
+static ssize_t safe_value(const char *s)
+{
+    size_t i = 0;
+    for (;; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return false;
+        if (ch >= 0x20 && ch != 0x7f) continue;
+        if (ch == '\t') continue;
+        return ch ? -1 : (ssize_t)i;
     }
-    *len = i;
-    return true;
 }
 
 int eddy_http_response_header(eddy_http_response *res, const char *name, const char *value)
 {
-    if (!res || !name || !value || !is_token(name)) return -EINVAL;
-    size_t vl;
-    if (!safe_value(value, &vl)) return -EINVAL;
+    if (!res || !name || !value) return -EINVAL;
+    size_t nl = token_len(name);
+    ssize_t vl = safe_value(value);
+    if (!nl || vl < 0) return -EINVAL;
     if (res->state != RS_NONE) return -EALREADY;
-    eddy_http_str n = {name, strlen(name)};
-    if (eddy_http_str_ieq(n, "content-length") || eddy_http_str_ieq(n, "transfer-encoding"))
-        return -EINVAL;
-    if (res->hdr_len + n.len + 2 + vl + 2 > sizeof res->hdr) return -ENOBUFS;
-    if (eddy_http_str_ieq(n, "date")) res->user_date = true;
-    if (eddy_http_str_ieq(n, "connection")) {
-        res->user_connection = true;
-        if (eddy_http_list_has((eddy_http_str){value, vl}, "close")) res->close = true;
+    eddy_http_str n = {name, nl};
+    /* the fields the server writes itself, told apart by length first */
+    switch (nl) {
+    case 4:
+        if (eddy_http_str_ieq(n, "date")) res->user_date = true;
+        break;
+    case 10:
+        if (eddy_http_str_ieq(n, "connection")) {
+            res->user_connection = true;
+            if (eddy_http_list_has((eddy_http_str){value, (size_t)vl}, "close")) res->close = true;
+        }
+        break;
+    case 14:
+        if (eddy_http_str_ieq(n, "content-length")) return -EINVAL;
+        break;
+    case 17:
+        if (eddy_http_str_ieq(n, "transfer-encoding")) return -EINVAL;
+        break;
     }
+    if (res->hdr_len + nl + 2 + (size_t)vl + 2 > sizeof res->hdr) return -ENOBUFS;
     char *p = res->hdr + res->hdr_len;
-    p = put(p, name, n.len);
+    p = put(p, name, nl);
     p = PUTS(p, ": ");
-    p = put(p, value, vl);
+    p = put(p, value, (size_t)vl);
     p = PUTS(p, "\r\n");
     res->hdr_len = (size_t)(p - res->hdr);
     return 0;
@@ -386,9 +413,14 @@ int eddy_http_response_send(eddy_http_response *res, int status, const char *con
     if (!res || !status_ok(status) || (!body && len)) return -EINVAL;
     if (len && (status == 204 || status == 304)) return -EINVAL;
     if (res->state != RS_NONE) return -EALREADY;
-    if (content_type) {
-        int rc = eddy_http_response_header(res, "Content-Type", content_type);
-        if (rc < 0) return rc;
+    if (content_type) { /* eddy_http_response_header's work, the name being known */
+        ssize_t tl = safe_value(content_type);
+        if (tl < 0) return -EINVAL;
+        if (res->hdr_len + 16 + (size_t)tl > sizeof res->hdr) return -ENOBUFS;
+        char *p = PUTS(res->hdr + res->hdr_len, "Content-Type: ");
+        p = put(p, content_type, (size_t)tl);
+        p = PUTS(p, "\r\n");
+        res->hdr_len = (size_t)(p - res->hdr);
     }
     decide(res, status, (int64_t)len);
     conn *c = res->c;

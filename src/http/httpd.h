@@ -106,6 +106,7 @@ struct eddy__httpd_conn {
     bool rd_active;
     bool idle;                  /* C waits for the first byte of a request */
     bool kicked;                /* rd_cs was cancelled by a shutdown */
+    bool expired;               /* rd_cs was cancelled by rd_deadline */
     int rd_why;                 /* why the last read stopped on rd_cs (server.c) */
     /* outcome */
     bool client_gone;           /* the client left while H ran: H was cancelled */
@@ -113,8 +114,16 @@ struct eddy__httpd_conn {
     bool close_after;           /* close once the current response is out */
     bool linger;                /* unread input may remain: close with a lingering read */
     uint64_t nreq;
+    size_t server_name_len;
     int64_t idle_deadline;      /* for the next request's first byte */
     int64_t head_deadline;      /* for the current head, once its first byte came */
+    /* C's read deadlines (idle, head, body discard) share one callback timer, re-armed
+     * lazily: a later deadline (the idle deadline moving on with every request) leaves the
+     * timer where it is, to fire early and re-arm once; only an earlier one moves it. So the
+     * steady keep-alive state arms no timer per request. */
+    eddy_timer tmr;
+    int64_t tmr_at;             /* when tmr is armed for (EDDY_FOREVER: not armed) */
+    int64_t rd_deadline;        /* the deadline of C's read in progress (EDDY_FOREVER: none) */
     eddy_http_field fields[];   /* max_headers */
 };
 

@@ -330,6 +330,10 @@ static ssize_t parse_fields(const char *buf, size_t q, size_t end, const eddy__h
         size_t ne = q++;
         while (buf[q] == ' ' || buf[q] == '\t') q++;
         size_t vs = q;
+        /* four at a time while all are value characters: the line ends with CR, which stops it */
+        while (ctab[(unsigned char)buf[q]] & ctab[(unsigned char)buf[q + 1]] & ctab[(unsigned char)buf[q + 2]] &
+               ctab[(unsigned char)buf[q + 3]] & C_FVAL)
+            q += 4;
         while (IS(buf[q], C_FVAL)) q++;
         if (buf[q] != '\r') return BAD(m, "invalid character in field value");
         if (buf[q + 1] != '\n') return BAD(m, "bare CR");

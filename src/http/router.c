@@ -49,18 +49,13 @@ int eddy_http_router_serve(eddy_http_request *req, eddy_http_response *res, void
     const eddy_http_route *best = NULL;
     long best_rank = -1;
     bool path_seen = false;
-    char allow[256] = "";
     for (size_t i = 0; i < rt->nroutes; i++) {
         const eddy_http_route *r = &rt->routes[i];
         if (!r->path || !r->handler) continue;
         long rank = path_rank(r, req->path);
         if (rank < 0) continue;
         path_seen = true;
-        if (r->method) {
-            allow_add(allow, sizeof allow, r->method);
-            if (strcmp(r->method, "GET") == 0) allow_add(allow, sizeof allow, "HEAD");
-        }
-        if (method_matches(r, req) && rank > best_rank) {
+        if (rank > best_rank && method_matches(r, req)) {
             best = r;
             best_rank = rank;
         }
@@ -71,16 +66,18 @@ int eddy_http_router_serve(eddy_http_request *req, eddy_http_response *res, void
             req->route_tail = (eddy_http_str){req->path.ptr + pl - 1, req->path.len - (pl - 1)};
         return best->handler(req, res, best->arg);
     }
-    int rc;
-    if (!path_seen) {
-        rc = eddy_http_response_send(res, 404, "text/plain", "Not Found\n", 10);
-    } else {
-        allow_add(allow, sizeof allow, "OPTIONS");
-        rc = eddy_http_response_header(res, "Allow", allow);
-        if (rc == 0 && req->method_id == EDDY_HTTP_OPTIONS)
-            rc = eddy_http_response_send(res, 204, NULL, NULL, 0);
-        else if (rc == 0)
-            rc = eddy_http_response_send(res, 405, "text/plain", "Method Not Allowed\n", 19);
+    if (!path_seen) return eddy_http_response_send(res, 404, "text/plain", "Not Found\n", 10);
+    /* Routes know the path, none the method: list the methods they allow. */
+    char allow[256] = "";
+    for (size_t i = 0; i < rt->nroutes; i++) {
+        const eddy_http_route *r = &rt->routes[i];
+        if (!r->path || !r->handler || !r->method || path_rank(r, req->path) < 0) continue;
+        allow_add(allow, sizeof allow, r->method);
+        if (strcmp(r->method, "GET") == 0) allow_add(allow, sizeof allow, "HEAD");
     }
+    allow_add(allow, sizeof allow, "OPTIONS");
+    int rc = eddy_http_response_header(res, "Allow", allow);
+    if (rc == 0 && req->method_id == EDDY_HTTP_OPTIONS) return eddy_http_response_send(res, 204, NULL, NULL, 0);
+    if (rc == 0) rc = eddy_http_response_send(res, 405, "text/plain", "Method Not Allowed\n", 19);
     return rc;
 }

@@ -36,14 +36,52 @@ bool eddy__httpd_room(conn *c)
     return c->end < c->cap;
 }
 
+static void read_timer(void *arg);
+
+/* Make sure tmr fires no later than rd_deadline (see httpd.h). */
+static void arm_read_deadline(conn *c, int64_t dl)
+{
+    c->rd_deadline = dl;
+    if (dl == EDDY_FOREVER || c->tmr_at <= dl) return;
+    if (eddy_call_at(&c->tmr, dl, read_timer, c) < 0) {
+        /* no memory for the timer heap: the deadline cannot be kept, end the connection */
+        c->rd_deadline = eddy_now();
+        c->tmr_at = EDDY_FOREVER;
+        c->broken = true;
+        return;
+    }
+    c->tmr_at = dl;
+}
+
+static void read_timer(void *arg)
+{
+    conn *c = arg;
+    c->tmr_at = EDDY_FOREVER;
+    if (c->rd_deadline == EDDY_FOREVER) return;
+    if (eddy_now() < c->rd_deadline) { /* armed for an earlier deadline that has moved on */
+        arm_read_deadline(c, c->rd_deadline);
+        return;
+    }
+    if (c->rd_active) {
+        c->expired = true;
+        eddy_cancel_scope_cancel(&c->rd_cs);
+    }
+}
+
 /* One read into [end, cap) under rd_cs (deadline dl; EDDY_FOREVER: none), flushing out[]
  * first when flush is set. */
 static ssize_t conn_read(conn *c, int64_t dl, bool idle, bool flush)
 {
-    c->kicked = false;
+    c->kicked = c->expired = false;
     c->rd_why = WHY_NONE;
-    int rc = eddy_cancel_scope_enter(&c->rd_cs, .deadline = dl, .has_deadline = true);
+    if (c->broken) return -EPIPE;
+    if (dl <= eddy_now()) {
+        c->rd_why = WHY_DEADLINE;
+        return -ETIMEDOUT;
+    }
+    int rc = eddy_cancel_scope_enter(&c->rd_cs, .deadline = EDDY_FOREVER);
     if (rc < 0) return rc;
+    arm_read_deadline(c, dl);
     c->idle = idle;
     c->rd_active = true;
     ssize_t n = 0;
@@ -51,9 +89,10 @@ static ssize_t conn_read(conn *c, int64_t dl, bool idle, bool flush)
     if (n == 0 && !c->broken) n = eddy_stream_read(c->s, c->buf + c->end, c->cap - c->end);
     c->idle = false;
     c->rd_active = false;
+    c->rd_deadline = EDDY_FOREVER;
     eddy_cancel_scope_exit(&c->rd_cs);
     if (n > 0) c->end += (size_t)n;
-    else if (n < 0 && c->rd_cs.cancel_called) c->rd_why = c->kicked ? WHY_KICK : WHY_DEADLINE;
+    else if (n < 0 && c->rd_cs.cancel_called) c->rd_why = c->kicked ? WHY_KICK : c->expired ? WHY_DEADLINE : WHY_NONE;
     return n;
 }
 
@@ -178,8 +217,7 @@ static void exchange(conn *c)
     c->client_gone = false;
     c->h_alive = true;
     c->in_spawn = true;
-    int rc = eddy_spawn(&c->nursery, request_main, c, .name = "http request",
-                        .stack_size = srv->opts.stack_size);
+    int rc = eddy_spawn(&c->nursery, request_main, c, .stack_size = srv->opts.stack_size);
     c->in_spawn = false;
     if (rc < 0) { /* no stack for the request: answer for it and close */
         c->h_alive = false;
@@ -331,6 +369,8 @@ static int serve_conn(eddy_http_server *srv, eddy_stream *s, const eddy_sockaddr
     c->out_cap = OUT_CAP;
     c->peer = peer;
     c->res.c = c;
+    c->tmr_at = c->rd_deadline = EDDY_FOREVER;
+    c->server_name_len = o->server_name ? strlen(o->server_name) : 0;
     int rc = eddy_nursery_open_flags(&c->nursery, EDDY_WAIT_ALL);
     if (rc < 0) {
         free(c);
@@ -348,6 +388,7 @@ static int serve_conn(eddy_http_server *srv, eddy_stream *s, const eddy_sockaddr
         c->idle_deadline = eddy__httpd_after(eddy_now(), o->idle_timeout);
     }
     end_conn(c);
+    (void)eddy_timer_stop(&c->tmr);
     int nrc = eddy_nursery_close(&c->nursery); /* H has ended: nothing to wait for */
     (void)nrc;
     eddy__list_remove(&c->link);
@@ -411,22 +452,34 @@ static int conn_handler(eddy_stream *raw, void *arg)
     return rc;
 }
 
-int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,
-                    const eddy_http_serve_opts *o)
+/* The checks and set-up both serve calls start with: the server (o->server or own), or NULL
+ * with *rcp set. */
+static eddy_http_server *serve_begin(const void *what, eddy_http_handler handler, void *arg,
+                                     const eddy_http_serve_opts *o, eddy_http_server *own, int *rcp)
 {
     eddy_http_serve_opts def = EDDY_HTTP_SERVE_OPTS_INIT;
     if (!o) o = &def;
-    if (!l || !handler) return -EINVAL;
-    int rc = check_opts(o);
-    if (rc < 0) return rc;
+    int rc = !what || !handler ? -EINVAL : check_opts(o);
     eddy_loop *lp = eddy__loop();
-    if (!lp || lp->in_callback || !lp->current) return -EPERM;
-    eddy_http_server own;
-    eddy_http_server *srv = o->server ? o->server : &own;
+    if (rc == 0 && (!lp || lp->in_callback || !lp->current)) rc = -EPERM;
+    *rcp = rc;
+    if (rc < 0) return NULL;
+    eddy_http_server *srv = o->server ? o->server : own;
     server_init(srv, handler, arg, o);
+    return srv;
+}
+
+int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,
+                    const eddy_http_serve_opts *o)
+{
+    int rc;
+    eddy_http_server own;
+    eddy_http_server *srv = serve_begin(l, handler, arg, o, &own, &rc);
+    if (!srv) return rc;
     srv->listening = true;
     /* base is srv's first member: eddy_serve's eddy_started(&srv->base) hands out srv. */
-    eddy_serve_opts so = {.max_conns = o->max_conns, .grace = o->grace, .server = &srv->base};
+    eddy_serve_opts so = {.max_conns = srv->opts.max_conns, .grace = srv->opts.grace,
+                          .server = &srv->base};
     rc = eddy_serve(l, conn_handler, srv, &so);
     srv->state = SRV_DONE;
     return rc;
@@ -435,16 +488,10 @@ int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,
 int eddy_http_serve_stream(eddy_stream *s, eddy_http_handler handler, void *arg,
                            const eddy_http_serve_opts *o)
 {
-    eddy_http_serve_opts def = EDDY_HTTP_SERVE_OPTS_INIT;
-    if (!o) o = &def;
-    if (!s || !handler) return -EINVAL;
-    int rc = check_opts(o);
-    if (rc < 0) return rc;
-    eddy_loop *lp = eddy__loop();
-    if (!lp || lp->in_callback || !lp->current) return -EPERM;
+    int rc;
     eddy_http_server own;
-    eddy_http_server *srv = o->server ? o->server : &own;
-    server_init(srv, handler, arg, o);
+    eddy_http_server *srv = serve_begin(s, handler, arg, o, &own, &rc);
+    if (!srv) return rc;
     eddy_sockaddr peer;
     bool has_peer = eddy_stream_peer_addr(s, &peer) == 0;
     rc = serve_conn(srv, s, has_peer ? &peer : NULL);
