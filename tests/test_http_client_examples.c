@@ -13,7 +13,7 @@
 #include "tls_util.h"
 #endif
 
-#define RAW(name) EDDY_TEST_EX(name, .raw = true, .timeout_s = 120)
+#define RAW(name) EDDY_TEST_EX(name, .raw = true, .timeout = EDDY_SEC(120))
 
 static double now_s(void)
 {

@@ -14,7 +14,7 @@
 #include "tls_util.h"
 #endif
 
-#define NGX_TEST(name) EDDY_TEST_EX(name, .real_clock = true, .stack_size = 512 * 1024, .timeout_s = 60)
+#define NGX_TEST(name) EDDY_TEST_EX(name, .real_clock = true, .stack_size = 512 * 1024, .timeout = EDDY_SEC(60))
 
 static char *read_file(const char *path, size_t *len)
 {

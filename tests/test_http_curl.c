@@ -4,7 +4,7 @@
 #include "http_proc_util.h"
 #include "http_test_util.h"
 
-#define RAW(name) EDDY_TEST_EX(name, .raw = true, .timeout_s = 60)
+#define RAW(name) EDDY_TEST_EX(name, .raw = true, .timeout = EDDY_SEC(60))
 
 /* FNV-1a of the body, to check large uploads without sending them back. */
 static int h_upload(eddy_http_request *req, eddy_http_response *res, void *arg)

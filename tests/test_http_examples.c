@@ -5,7 +5,7 @@
 
 #include "http_proc_util.h"
 
-#define RAW(name) EDDY_TEST_EX(name, .raw = true, .timeout_s = 60)
+#define RAW(name) EDDY_TEST_EX(name, .raw = true, .timeout = EDDY_SEC(60))
 
 static int run_ex(char *out, size_t cap, const char *args)
 {

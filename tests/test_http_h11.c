@@ -305,7 +305,7 @@ static bool compare(size_t idx, char *line, const view *v, int *stricter)
     return ok;
 }
 
-EDDY_TEST_EX(http_parser_agrees_with_h11, .raw = true, .timeout_s = 120)
+EDDY_TEST_EX(http_parser_agrees_with_h11, .raw = true, .timeout = EDDY_SEC(120))
 {
     const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     char out[64];

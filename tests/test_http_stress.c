@@ -9,7 +9,7 @@
 
 #include "http_proc_util.h"
 
-#define RAW(name) EDDY_TEST_EX(name, .raw = true, .timeout_s = 180)
+#define RAW(name) EDDY_TEST_EX(name, .raw = true, .timeout = EDDY_SEC(180))
 
 static int h_hello(eddy_http_request *req, eddy_http_response *res, void *arg)
 {

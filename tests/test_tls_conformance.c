@@ -167,14 +167,14 @@ EDDY_TEST(tls_conform_lockstep)
 /* Kernel transports: the real clock (a graceful close's close_notify timer must not be
  * jumped to while loopback delivery lags a syscall) and no guard timer, as
  * test_stream_conformance's kernel cases. */
-EDDY_TEST_EX(tls_conform_socketpair, .real_clock = true, .timeout_s = 120)
+EDDY_TEST_EX(tls_conform_socketpair, .real_clock = true, .timeout = EDDY_SEC(120))
 {
     conf c = {.kind = 1};
     EDDY_OK(check(&c, "tls over a unix socketpair", 0, EDDY_FOREVER));
     return 0;
 }
 
-EDDY_TEST_EX(tls_conform_tcp, .real_clock = true, .timeout_s = 120)
+EDDY_TEST_EX(tls_conform_tcp, .real_clock = true, .timeout = EDDY_SEC(120))
 {
     conf c = {.kind = 2};
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &c.l));

@@ -178,7 +178,7 @@ static void expect_line(eddy_stream *s, const char *line)
         eddy_test_fail(__FILE__, __LINE__, "got \"%.*s\", want \"%s\"", (int)n, buf, line);
 }
 
-EDDY_TEST_EX(tls_interop_client_versions_alpn, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_client_versions_alpn, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     static const char *const versions[][2] = {{"-tls1_3", "TLSv1.3"}, {"-tls1_2", "TLSv1.2"}};
     const char *alpn[] = {"h2", "http/1.1", NULL};
@@ -206,7 +206,7 @@ EDDY_TEST_EX(tls_interop_client_versions_alpn, .real_clock = true, .timeout_s = 
     return 0;
 }
 
-EDDY_TEST_EX(tls_interop_client_rejects_bad_certificates, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_client_rejects_bad_certificates, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     eddy_tls_ctx *cc = client_ctx_alpn(NULL, "ca.pem");
     EDDY_FAIL_AFTER(GUARD) {
@@ -260,7 +260,7 @@ static bool www_visit(const eddy_sockaddr *addr, eddy_tls_ctx *cc)
     return resumed;
 }
 
-EDDY_TEST_EX(tls_interop_client_resumption, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_client_resumption, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     EDDY_FAIL_AFTER(GUARD) {
         const char *const modes[] = {"-tls1_3", "-tls1_2"};
@@ -280,7 +280,7 @@ EDDY_TEST_EX(tls_interop_client_resumption, .real_clock = true, .timeout_s = 60)
     return 0;
 }
 
-EDDY_TEST_EX(tls_interop_close_notify_both_ways, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_close_notify_both_ways, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     eddy_tls_ctx *cc = client_ctx_alpn(NULL, "ca.pem");
     EDDY_FAIL_AFTER(GUARD) {
@@ -438,7 +438,7 @@ static void io_during(const char *version, const char *command, const char *mark
     eddy_tls_ctx_close(cc);
 }
 
-EDDY_TEST_EX(tls_interop_renegotiation_during_io, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_renegotiation_during_io, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     /* TLS 1.2: s_server asks for a new handshake ("r"); our reader answers it with a
      * ClientHello while our writer's SSL_write waits for the handshake to finish. */
@@ -446,7 +446,7 @@ EDDY_TEST_EX(tls_interop_renegotiation_during_io, .real_clock = true, .timeout_s
     return 0;
 }
 
-EDDY_TEST_EX(tls_interop_key_update_during_io, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_key_update_during_io, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     /* TLS 1.3: s_server updates its keys and asks us to update ours ("K"): our reader takes
      * the request, our writer's next record carries our KeyUpdate. */
@@ -553,7 +553,7 @@ static eddy_tls_ctx *server_ctx(const eddy_tls_server_opts *base)
                            (out));                                                             \
     } while (0)
 
-EDDY_TEST_EX(tls_interop_server_with_s_client, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_server_with_s_client, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     const char *alpn[] = {"h2", "http/1.1", NULL};
     eddy_tls_server_opts o = EDDY_TLS_SERVER_OPTS_INIT;
@@ -603,7 +603,7 @@ EDDY_TEST_EX(tls_interop_server_with_s_client, .real_clock = true, .timeout_s = 
     return 0;
 }
 
-EDDY_TEST_EX(tls_interop_server_client_certs_and_resumption, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_server_client_certs_and_resumption, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     eddy_tls_server_opts o = EDDY_TLS_SERVER_OPTS_INIT;
     o.client_cert = EDDY_TLS_CLIENT_CERT_REQUIRE;
@@ -660,7 +660,7 @@ static int raw_server(void *arg)
     return 0;
 }
 
-EDDY_TEST_EX(tls_interop_raw_tcp_peers, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(tls_interop_raw_tcp_peers, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     eddy_tls_ctx *cc = client_ctx_alpn(NULL, "ca.pem"), *sc = server_ctx(&(eddy_tls_server_opts)EDDY_TLS_SERVER_OPTS_INIT);
     raw r = {0};

@@ -41,7 +41,7 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-EDDY_TEST_EX(tls_contexts_shared_by_threads, .real_clock = true, .timeout_s = 120)
+EDDY_TEST_EX(tls_contexts_shared_by_threads, .real_clock = true, .timeout = EDDY_SEC(120))
 {
     eddy_tls_client_opts o = EDDY_TLS_CLIENT_OPTS_INIT;
     o.ca_file = tls_file("ca.pem");

@@ -233,7 +233,7 @@ int eddy__httpd_write(conn *c, const struct iovec *iov, int n, bool own_deadline
         if (own_deadline) {
             eddy_cancel_scope cs;
             int64_t dl = eddy__httpd_after(eddy_now(), c->srv->opts.idle_timeout);
-            rc = eddy_cancel_scope_enter(&cs, .deadline = dl, .has_deadline = true);
+            rc = eddy_cancel_scope_enter(&cs, .deadline = dl);
             if (rc == 0) {
                 rc = eddy_stream_writev(c->s, v + first, k - first, &w);
                 eddy_cancel_scope_exit(&cs);
@@ -513,7 +513,7 @@ int eddy_http_response_sendfile(eddy_http_response *res, int fd, off_t offset, s
         size_t want = len - done, sent = 0;
         eddy_cancel_scope cs;
         int64_t dl = eddy__httpd_after(eddy_now(), c->srv->opts.idle_timeout);
-        rc = eddy_cancel_scope_enter(&cs, .deadline = dl, .has_deadline = true);
+        rc = eddy_cancel_scope_enter(&cs, .deadline = dl);
         if (rc < 0) break;
         rc = eddy_sendfile(c->s, fd, offset + (off_t)done, want, &sent);
         eddy_cancel_scope_exit(&cs);

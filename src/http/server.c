@@ -179,7 +179,7 @@ static int request_main(void *arg)
     int64_t dl = eddy__httpd_after(c->req.start, srv->opts.request_timeout);
     eddy_cancel_scope rs;
     bool hit = false;
-    int rc = eddy_cancel_scope_enter(&rs, .deadline = dl, .has_deadline = true);
+    int rc = eddy_cancel_scope_enter(&rs, .deadline = dl);
     if (rc == 0) {
         c->req_cs = &rs;
         rc = srv->handler(&c->req, &c->res, srv->arg);
@@ -439,7 +439,7 @@ static int conn_handler(eddy_stream *raw, void *arg)
     if (srv->opts.accept) {
         int rc = -ETIMEDOUT;
         eddy_cancel_scope cs;
-        EDDY_CANCEL_SCOPE(&cs, .timeout = srv->opts.header_timeout, .has_timeout = true) {
+        EDDY_CANCEL_SCOPE(&cs, .timeout = srv->opts.header_timeout) {
             rc = srv->opts.accept(raw, &s, srv->opts.accept_ctx);
         }
         if (rc < 0 || !s) {

@@ -487,7 +487,7 @@ static void goodbye(eddy__tls *t)
      * runs under the caller's scopes instead. */
     bool shield = t->close_timeout != EDDY_FOREVER;
     eddy_cancel_scope cs;
-    if (shield && eddy_cancel_scope_enter(&cs, .timeout = t->close_timeout, .has_timeout = true,
+    if (shield && eddy_cancel_scope_enter(&cs, .timeout = t->close_timeout,
                                           .shield = true, .fail = true) < 0)
         return;
     /* No close_notify in the middle of a handshake (OpenSSL refuses it): the peer sees the
