@@ -26,28 +26,15 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 quick=0 rounds= dur= dir=build/release build=1 raw= port=28300 clients="eddy aiohttp aiohttp-uvloop curl"
-while [ $# -gt 0 ]; do
+. scripts/bench_lib.sh
+bench_opt() {
     case "$1" in
-    --quick) quick=1 ;;
-    --rounds) rounds=$2; shift ;;
-    --rounds=*) rounds=${1#*=} ;;
-    --duration) dur=$2; shift ;;
-    --duration=*) dur=${1#*=} ;;
-    --clients) clients=$2; shift ;;
+    --clients) clients=$2; bench_nshift=2 ;;
     --clients=*) clients=${1#*=} ;;
-    --build-dir) dir=$2; shift ;;
-    --build-dir=*) dir=${1#*=} ;;
-    --no-build) build=0 ;;
-    --raw) raw=$2; shift ;;
-    --raw=*) raw=${1#*=} ;;
-    --port) port=$2; shift ;;
-    --port=*) port=${1#*=} ;;
-    -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
-    *) echo "bench_http_client.sh: unknown option $1" >&2; exit 2 ;;
+    *) return 1 ;;
     esac
-    shift
-done
-if [ $quick = 1 ]; then : "${rounds:=1}" "${dur:=2}"; else : "${rounds:=3}" "${dur:=10}"; fi
+}
+bench_parse "$@"
 
 py=/usr/bin/python3
 [ -x $py ] || py=python3
@@ -86,13 +73,8 @@ sed -e "s|@TMP@|$tmp/nginx|g" -e "s|@PORT@|$port|g" bench/http/nginx.conf.in >"$
 taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" >"$tmp/nginx.log" 2>&1 &
 srv=$!
 url="http://127.0.0.1:$port/"
-for i in $(seq 100); do
-    curl -s -o /dev/null "$url" 2>/dev/null && break
-    sleep 0.05
-done
-curl -s -o /dev/null "$url" || { echo "bench_http_client.sh: nginx did not start:" >&2; cat "$tmp/nginx.log" >&2; exit 1; }
+bench_wait_url "$url" || { echo "bench_http_client.sh: nginx did not start:" >&2; cat "$tmp/nginx.log" >&2; exit 1; }
 
-cpu_ns_tree() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 kv() { sed -nE "s/^$1=(.*)/\1/p" <<<"$2"; }
 last_eddy_rps=20000
 

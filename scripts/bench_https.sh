@@ -25,28 +25,15 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 quick=0 rounds= dur= dir=build/release build=1 raw= port=28400 conns=100
-while [ $# -gt 0 ]; do
+. scripts/bench_lib.sh
+bench_opt() {
     case "$1" in
-    --quick) quick=1 ;;
-    --rounds) rounds=$2; shift ;;
-    --rounds=*) rounds=${1#*=} ;;
-    --duration) dur=$2; shift ;;
-    --duration=*) dur=${1#*=} ;;
-    --conns) conns=$2; shift ;;
+    --conns) conns=$2; bench_nshift=2 ;;
     --conns=*) conns=${1#*=} ;;
-    --build-dir) dir=$2; shift ;;
-    --build-dir=*) dir=${1#*=} ;;
-    --no-build) build=0 ;;
-    --raw) raw=$2; shift ;;
-    --raw=*) raw=${1#*=} ;;
-    --port-base) port=$2; shift ;;
-    --port-base=*) port=${1#*=} ;;
-    -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
-    *) echo "bench_https.sh: unknown option $1" >&2; exit 2 ;;
+    *) return 1 ;;
     esac
-    shift
-done
-if [ $quick = 1 ]; then : "${rounds:=1}" "${dur:=2}"; else : "${rounds:=3}" "${dur:=10}"; fi
+}
+bench_parse "$@"
 
 missing=()
 for t in wrk nginx openssl taskset curl; do command -v $t >/dev/null || missing+=($t); done
@@ -97,27 +84,11 @@ start_server() {
         taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" >"$tmp/$s.log" 2>&1 & ;;
     esac
     srv=$!
-    local i
-    for i in $(seq 100); do
-        curl -s -k -o /dev/null "https://127.0.0.1:$p/" 2>/dev/null && return 0
-        sleep 0.05
-    done
+    bench_wait_url "https://127.0.0.1:$p/" -k && return 0
     echo "bench_https.sh: $s did not start:" >&2
     cat "$tmp/$s.log" >&2
     return 1
 }
-
-stop_server() {
-    [ -n "$srv" ] || return 0
-    kill -TERM "$srv" 2>/dev/null
-    local i
-    for i in $(seq 100); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$srv" 2>/dev/null
-    wait "$srv" 2>/dev/null
-    srv=
-}
-
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 # One measured run: mode $1 (keepalive or newconn), server $2, round $3.
 run_one() {
@@ -128,14 +99,12 @@ run_one() {
     [ "$m" = newconn ] && hdr=(-H "Connection: close")
     taskset -c 1 wrk -t1 -c"$conns" -d1s "${hdr[@]}" "https://127.0.0.1:$p/" >/dev/null 2>&1 # warm-up
     local c0 c1 res
-    c0=$(cpu_ns "$srv")
+    c0=$(bench_cpu_ns "$srv")
     res=$(taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" "${hdr[@]}" "https://127.0.0.1:$p/" 2>&1)
-    c1=$(cpu_ns "$srv")
-    stop_server
+    c1=$(bench_cpu_ns "$srv")
+    bench_stop_server
     local reqs secs errs
-    reqs=$(sed -nE 's/^ *([0-9]+) requests in ([0-9.]+)(m?s),.*/\1/p' <<<"$res")
-    secs=$(sed -nE 's/^ *[0-9]+ requests in ([0-9.]+)(m?s),.*/\1 \2/p' <<<"$res" | awk '{ print $2 == "ms" ? $1 / 1000 : $1 }')
-    errs=$(sed -nE 's/.*Non-2xx or 3xx responses: ([0-9]+).*/\1/p' <<<"$res")
+    bench_wrk_summary "$res"
     if [ -z "$reqs" ] || [ -n "$errs" ] || [ "$reqs" = 0 ]; then
         echo "bench_https.sh: $s ($m): wrk failed or got errors:" >&2
         echo "$res" >&2

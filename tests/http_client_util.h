@@ -123,6 +123,32 @@ static inline eddy_http_client_opts world_opts(world *w)
     return o;
 }
 
+/* ---- a client into a world ---- */
+
+static inline eddy_http_client *open_client(const eddy_http_client_opts *o)
+{
+    eddy_http_client *c;
+    EDDY_OK(eddy_http_client_open(o, &c));
+    return c;
+}
+
+static inline eddy_http_client *client_done(eddy_http_client *c, eddy_nursery *n)
+{
+    EDDY_OK(eddy_http_client_close(c));
+    eddy_nursery_cancel(n); /* the servers still running */
+    return NULL;
+}
+
+static inline void check_ok(int rc) { EDDY_OK(rc); }
+
+/* WITH_CLIENT(&w, &opts, c) { ... }: the block runs with client c open on opts (which should
+ * connect into w, see world_opts), in a nursery where w's servers run; afterwards the client
+ * is closed (no response may be left open) and the servers stopped. */
+#define WITH_CLIENT(wp, optsp, c)                                                             \
+    for (int nrc_ = 0, once_ = 1; once_; once_ = 0, check_ok(nrc_))                           \
+        EDDY_NURSERY(n_, &nrc_)                                                               \
+    for (eddy_http_client *c = ((wp)->n = n_, open_client(optsp)); c; c = client_done(c, n_))
+
 /* ---- raw servers ---- */
 
 /* Read one request head (and a Content-Length body, into *body if not NULL) from s into buf.

@@ -163,26 +163,6 @@ HC_TEST(keep_alive_reuses_one_connection)
 
 /* Run body(c, w) with a client into a world of servers; then close the client and stop the
  * servers. */
-#define WITH_CLIENT(wp, optsp, c)                                                             \
-    for (int nrc_ = 0, once_ = 1; once_; once_ = 0, check_ok(nrc_))                           \
-        EDDY_NURSERY(n_, &nrc_)                                                               \
-    for (eddy_http_client *c = ((wp)->n = n_, open_client(optsp)); c; c = client_done(c, n_))
-
-static eddy_http_client *open_client(const eddy_http_client_opts *o)
-{
-    eddy_http_client *c;
-    EDDY_OK(eddy_http_client_open(o, &c));
-    return c;
-}
-
-static eddy_http_client *client_done(eddy_http_client *c, eddy_nursery *n)
-{
-    EDDY_OK(eddy_http_client_close(c));
-    eddy_nursery_cancel(n);
-    return NULL;
-}
-
-static void check_ok(int rc) { EDDY_OK(rc); }
 
 static char *get_text(eddy_http_client *c, const char *url, int *status)
 {
@@ -387,6 +367,31 @@ static int fetch_task(void *p)
 
 /* Five requests at once with max_conns 2: two connections, served in turn (first come, first
  * served), each answer taking 1 s. */
+/* n requests at once, request i for urls[i % nurls]; with want_open >= 0, checks how many
+ * connections are open and requests wait once all have started. Returns when they started. */
+static int64_t fetch_at_once(eddy_http_client *c, fetcher *f, int n, const char *const *urls,
+                             int nurls, int want_open, int want_waiting)
+{
+    int64_t t0 = eddy_now();
+    int nrc = 0;
+    EDDY_NURSERY(nn, &nrc) {
+        for (int i = 0; i < n; i++) {
+            f[i] = (fetcher){.c = c, .url = urls[i % nurls]};
+            EDDY_OK(eddy_spawn(nn, fetch_task, &f[i]));
+        }
+        struct eddy_http_client_stats st;
+        eddy_http_client_stats(c, &st);
+        if (want_open >= 0) EDDY_CHECK_EQ(st.open, want_open);
+        if (want_waiting >= 0) EDDY_CHECK_EQ(st.waiting, want_waiting);
+    }
+    EDDY_OK(nrc);
+    for (int i = 0; i < n; i++) {
+        EDDY_OK(f[i].rc);
+        EDDY_CHECK_EQ(f[i].status, 200);
+    }
+    return t0;
+}
+
 HC_TEST(pool_limits_total_connections)
 {
     static int64_t delay = EDDY_SEC(1);
@@ -395,23 +400,8 @@ HC_TEST(pool_limits_total_connections)
     o.max_conns = 2;
     WITH_CLIENT(&w, &o, c) {
         fetcher f[5];
-        int64_t t0 = eddy_now();
-        int nrc = 0;
-        EDDY_NURSERY(n, &nrc) {
-            for (int i = 0; i < 5; i++) {
-                f[i] = (fetcher){.c = c, .url = "http://h/"};
-                EDDY_OK(eddy_spawn(n, fetch_task, &f[i]));
-            }
-            struct eddy_http_client_stats st;
-            eddy_http_client_stats(c, &st);
-            EDDY_CHECK_EQ(st.open, 2);
-            EDDY_CHECK_EQ(st.waiting, 3);
-        }
-        EDDY_OK(nrc);
-        for (int i = 0; i < 5; i++) {
-            EDDY_OK(f[i].rc);
-            EDDY_CHECK_EQ(f[i].status, 200);
-        }
+        const char *url = "http://h/";
+        int64_t t0 = fetch_at_once(c, f, 5, &url, 1, 2, 3);
         EDDY_CHECK_EQ(f[0].done_at - t0, EDDY_SEC(1));
         EDDY_CHECK_EQ(f[1].done_at - t0, EDDY_SEC(1));
         EDDY_CHECK_EQ(f[2].done_at - t0, EDDY_SEC(2));
@@ -436,16 +426,8 @@ HC_TEST(pool_limits_per_host)
     o.max_conns_per_host = 1;
     WITH_CLIENT(&w, &o, c) {
         fetcher f[6];
-        int64_t t0 = eddy_now();
-        int nrc = 0;
-        EDDY_NURSERY(n, &nrc) {
-            for (int i = 0; i < 6; i++) {
-                f[i] = (fetcher){.c = c, .url = i % 2 ? "http://a/" : "http://b/"};
-                EDDY_OK(eddy_spawn(n, fetch_task, &f[i]));
-            }
-        }
-        EDDY_OK(nrc);
-        for (int i = 0; i < 6; i++) EDDY_CHECK_EQ(f[i].status, 200);
+        const char *urls[] = {"http://b/", "http://a/"};
+        int64_t t0 = fetch_at_once(c, f, 6, urls, 2, 2, 4);
         EDDY_CHECK_EQ(f[4].done_at - t0, EDDY_SEC(3));
         EDDY_CHECK_EQ(f[5].done_at - t0, EDDY_SEC(3));
         EDDY_CHECK_EQ(w.connects, 2);

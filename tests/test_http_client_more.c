@@ -15,26 +15,6 @@
 #include "tls_util.h"
 #endif
 
-#define WITH_CLIENT(wp, optsp, c)                                                             \
-    for (int nrc_ = 0, once_ = 1; once_; once_ = 0, check_ok(nrc_))                           \
-        EDDY_NURSERY(n_, &nrc_)                                                               \
-    for (eddy_http_client *c = ((wp)->n = n_, open_client(optsp)); c; c = client_done(c, n_))
-
-static eddy_http_client *open_client(const eddy_http_client_opts *o)
-{
-    eddy_http_client *c;
-    EDDY_OK(eddy_http_client_open(o, &c));
-    return c;
-}
-
-static eddy_http_client *client_done(eddy_http_client *c, eddy_nursery *n)
-{
-    EDDY_OK(eddy_http_client_close(c));
-    eddy_nursery_cancel(n);
-    return NULL;
-}
-
-static void check_ok(int rc) { EDDY_OK(rc); }
 
 /* Echo the method, target and fields and the body; under /redir/CODE?to=LOCATION answer CODE
  * with that Location (and a small body); /loop redirects to itself. */

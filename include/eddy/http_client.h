@@ -137,11 +137,12 @@ typedef struct eddy_http_client_opts {
      * opens with CONNECT, TLS running end to end inside. NULL: none. Copied. */
     const char *proxy;
     /* TLS for https:// requests: the context to use (borrowed: it must outlive the client).
-     * NULL: the client makes one on its first https request, from tls_opts (NULL: verify
-     * against the system's CAs) with ALPN "http/1.1" unless tls_opts names protocols. */
+     * NULL: the client makes its own, with ALPN "http/1.1" unless tls_opts names protocols:
+     * from tls_opts at eddy_http_client_open when given (verification off, other CAs, a
+     * client certificate ...), else with the defaults (the system's CAs) on the first https
+     * request. */
     eddy_tls_ctx *tls_ctx;
-    const eddy_tls_client_opts *tls_opts; /* used (and may be freed) during the first https
-                                  request; the strings it points to too */
+    const eddy_tls_client_opts *tls_opts; /* only read by eddy_http_client_open */
     eddy_http_connect_fn connect;  /* NULL: eddy_tcp_connect */
     void *connect_ctx;
 } eddy_http_client_opts;
@@ -182,7 +183,8 @@ typedef struct eddy_http_client_response {
     const eddy_http_field *fields; /* the header fields, in order */
     size_t nfields;
     int64_t content_length;       /* Content-Length (of the encoded body when decoded is
-                                     true); -1 when not known (chunked, until close) */
+                                     true); -1 when not known (chunked, until close); 0 when
+                                     there is no body (HEAD, 204, 304) */
     eddy_stream *body;            /* the body (see above); reads 0 at once when there is none
                                      (HEAD, 204, 304) */
     const char *url;              /* the URL that answered: the request's, or the last
@@ -210,8 +212,10 @@ struct eddy_http_client_stats {
  * its strings are copied. Nothing is connected and no TLS context made until needed. Call on
  * a loop thread; the client belongs to that loop.
  * Returns 0; -EINVAL for NULL out, max_conns or max_conns_per_host 0, a negative duration, a
- * max_header_bytes below 64 or max_headers 0; EDDY_EHTTP_BADURL for a proxy that is not
- * "http://host[:port]"; -ENOMEM; -EPERM outside a loop thread. */
+ * max_header_bytes below 64, max_headers 0 or a user_agent with control characters;
+ * EDDY_EHTTP_BADURL for a proxy that is not "http://host[:port]"; with tls_opts, the errors of
+ * eddy_tls_client_ctx_open (-EINVAL, -ENOENT/-EACCES for its files, EDDY_ETLS_LOAD, -ENOTSUP
+ * when built without OpenSSL); -ENOMEM; -EPERM outside a loop thread. */
 #define eddy_http_client_open(o, out) eddy__http_client_open((o), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__http_client_open(const eddy_http_client_opts *o,
                                              eddy_http_client **out, const char *site);
