@@ -883,6 +883,16 @@ HC_TEST(argument_errors)
     z.proxy = "socks5://proxy:1080";
     EDDY_CHECK_EQ(eddy_http_client_open(&z, &bad), EDDY_EHTTP_BADURL);
     EDDY_CHECK_EQ(eddy_http_client_open(&o, NULL), -EINVAL);
+    /* TLS options are used at open: their errors are open's */
+    eddy_tls_client_opts bad_tls = EDDY_TLS_CLIENT_OPTS_INIT;
+    bad_tls.ca_file = "/nonexistent/ca.pem";
+    z = o;
+    z.tls_opts = &bad_tls;
+#ifdef EDDY_TEST_OPENSSL
+    EDDY_CHECK_EQ(eddy_http_client_open(&z, &bad), -ENOENT);
+#else
+    EDDY_CHECK_EQ(eddy_http_client_open(&z, &bad), -ENOTSUP);
+#endif
     /* a zero-filled options struct: literal zeros, which are no use */
     eddy_http_client_opts zero;
     memset(&zero, 0, sizeof zero);
@@ -927,6 +937,11 @@ HC_TEST(argument_errors)
         for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++)
             EDDY_CHECK_EQ(eddy_http_client_get(c, bad_urls[i], &r), EDDY_EHTTP_BADURL);
         EDDY_CHECK_EQ(w.connects, 0);
+#ifndef EDDY_TEST_OPENSSL
+        /* without OpenSSL an https request says so (after connecting) */
+        EDDY_CHECK_EQ(eddy_http_client_get(c, "https://h/", &r), -ENOTSUP);
+        w.connects = 0;
+#endif
         /* close with a response still open: -EBUSY, and nothing is done */
         EDDY_OK(eddy_http_client_get(c, "http://h/", &r));
         EDDY_CHECK_EQ(eddy_http_client_close(c), -EBUSY);
