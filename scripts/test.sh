@@ -121,6 +121,11 @@ run_config() {
     if [ ${#sel[@]} -gt 0 ]; then
         mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
         targets=(eddy_shared "${targets[@]}")
+        # The tests that run the example programs need them built too.
+        if printf '%s\n' "${targets[@]}" | grep -qE '^test_(examples|clamd)$'; then
+            mapfile -t -O "${#targets[@]}" targets < <(cmake --build "$dir" --target help |
+                grep -oE '\bexample_[A-Za-z0-9_]+' | sort -u)
+        fi
     fi
     # -k (keep going): one test file that does not compile must not hide every other result;
     # its test then fails in ctest as "Not Run".

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <fcntl.h>
+#include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
