@@ -227,4 +227,24 @@ static inline void fixture_init(fixture *x, eddy_http_handler h, void *arg)
     x->o = (eddy_http_serve_opts)EDDY_HTTP_SERVE_OPTS_INIT;
 }
 
+typedef int (*fixture_client)(hclient *c, struct fixture *x);
+
+/* Run the server fixture on a new memory pair (hooks may be NULL) and fn as its client, then
+ * close the client's end (unless fn took it: c->s set to NULL) and wait for the server. */
+static inline void fixture_run(fixture *x, fixture_client fn, const eddy_memstream_hooks *hooks)
+{
+    int rc = 0;
+    EDDY_NURSERY(n, &rc) {
+        eddy_stream *cs;
+        fixture_start(x, n, &cs, hooks);
+        hclient c;
+        hc_init(&c, cs);
+        int crc = fn(&c, x);
+        if (c.s) (void)eddy_stream_close(c.s);
+        hc_fini(&c);
+        EDDY_OK(crc);
+    }
+    EDDY_OK(rc);
+}
+
 #endif

@@ -28,22 +28,7 @@ static const eddy_http_route ROUTES[] = {
 };
 static const eddy_http_router ROUTER = {ROUTES, sizeof ROUTES / sizeof ROUTES[0]};
 
-typedef int (*client_fn)(hclient *c, fixture *x);
-
-static void run(fixture *x, client_fn fn)
-{
-    int rc = 0;
-    EDDY_NURSERY(n, &rc) {
-        eddy_stream *cs;
-        fixture_start(x, n, &cs, NULL);
-        hclient c;
-        hc_init(&c, cs);
-        EDDY_OK(fn(&c, x));
-        hc_fini(&c);
-        EDDY_OK(eddy_stream_close(cs));
-    }
-    EDDY_OK(rc);
-}
+static void run(fixture *x, fixture_client fn) { fixture_run(x, fn, NULL); }
 
 /* req: the request line's method and target; want: status, then the body (NULL: any). */
 static void expect(hclient *c, const char *method, const char *target, int status, const char *body,

@@ -79,22 +79,9 @@ static int h_none(eddy_http_request *req, eddy_http_response *res, void *arg)
 
 /* ---- running a client against the fixture ---- */
 
-typedef int (*client_fn)(hclient *c, fixture *x);
-
-static int run(fixture *x, client_fn fn, const eddy_memstream_hooks *hooks)
+static int run(fixture *x, fixture_client fn, const eddy_memstream_hooks *hooks)
 {
-    int rc = 0;
-    EDDY_NURSERY(n, &rc) {
-        eddy_stream *cs;
-        fixture_start(x, n, &cs, hooks);
-        hclient c;
-        hc_init(&c, cs);
-        int crc = fn(&c, x);
-        hc_fini(&c);
-        eddy_stream_close(cs) < 0 ? (void)0 : (void)0;
-        EDDY_OK(crc);
-    }
-    EDDY_OK(rc);
+    fixture_run(x, fn, hooks);
     return 0;
 }
 
@@ -989,26 +976,12 @@ static int c_gone(hclient *c, fixture *x)
     return 0;
 }
 
-static int run_gone(fixture *x)
-{
-    int rc = 0;
-    EDDY_NURSERY(n, &rc) {
-        eddy_stream *cs;
-        fixture_start(x, n, &cs, NULL);
-        hclient c;
-        hc_init(&c, cs);
-        EDDY_OK(c_gone(&c, x));
-        hc_fini(&c);
-    }
-    return rc;
-}
-
 HTTP_TEST(http_client_disconnect_cancels_handler)
 {
     fixture x;
     fixture_init(&x, h_sleep, NULL);
     sleep_for = EDDY_SEC(3600);
-    EDDY_OK(run_gone(&x));
+    run(&x, c_gone, NULL);
     return 0;
 }
 

@@ -478,8 +478,10 @@ int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,
     if (!srv) return rc;
     srv->listening = true;
     /* base is srv's first member: eddy_serve's eddy_started(&srv->base) hands out srv. */
-    eddy_serve_opts so = {.max_conns = srv->opts.max_conns, .grace = srv->opts.grace,
-                          .server = &srv->base};
+    eddy_serve_opts so = EDDY_SERVE_OPTS_INIT;
+    so.max_conns = srv->opts.max_conns;
+    so.grace = srv->opts.grace;
+    so.server = &srv->base;
     rc = eddy_serve(l, conn_handler, srv, &so);
     srv->state = SRV_DONE;
     return rc;
