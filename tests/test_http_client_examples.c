@@ -325,3 +325,94 @@ RAW(https_hello_survives_a_flood_of_aborted_handshakes)
     return 0;
 }
 #endif
+
+/* ---- retry_connect ---- */
+
+/* Start argv with its stdout on a pipe (*out). */
+static pid_t spawn_out(char *const argv[], int *out)
+{
+    int p[2];
+    EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    EDDY_CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(p[1], 1);
+        unsetenv("EDDY_CLOCK");
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(p[1]);
+    *out = p[0];
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int ws;
+    EDDY_CHECK(waitpid(pid, &ws, 0) == pid);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static bool refused_line(const char *line, unsigned n)
+{
+    char want[64];
+    snprintf(want, sizeof want, "attempt %u: Connection refused; retrying in ", n);
+    size_t l = strlen(line);
+    return strncmp(line, want, strlen(want)) == 0 && l > 2 && !strcmp(line + l - 2, " s");
+}
+
+/* A server that appears while it retries: refused attempts, then connected. */
+RAW(retry_connect_waits_for_a_server)
+{
+    char out[256];
+    EDDY_CHECK_EQ(sh(out, sizeof out, EX_DIR "retry_connect --help"), 0);
+    EDDY_CHECK(!strcmp(out, "usage: retry_connect [--max-time SECONDS] HOST PORT\n"));
+    EDDY_CHECK_EQ(sh(out, sizeof out, EX_DIR "retry_connect 127.0.0.1 2>&1"), 2);
+    EDDY_CHECK_EQ(sh(out, sizeof out, EX_DIR "retry_connect 127.0.0.1 0 2>&1"), 2);
+    EDDY_CHECK_EQ(sh(out, sizeof out, EX_DIR "retry_connect --max-time x 127.0.0.1 80 2>&1"), 2);
+    /* a bound socket that does not listen yet: connections to it are refused */
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EDDY_CHECK(bind(l, (struct sockaddr *)&a, sizeof a) == 0);
+    socklen_t al = sizeof a;
+    EDDY_CHECK(getsockname(l, (struct sockaddr *)&a, &al) == 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
+    char *argv[] = {EX_DIR "retry_connect", "--max-time", "60", "127.0.0.1", port, NULL};
+    int fd;
+    pid_t pid = spawn_out(argv, &fd);
+    char line[256];
+    unsigned n = 0;
+    for (; n < 2; n++) {
+        EDDY_CHECK(read_line(fd, line, sizeof line));
+        EDDY_CHECK(refused_line(line, n + 1));
+    }
+    EDDY_CHECK(listen(l, 8) == 0); /* the server appears */
+    for (;;) {
+        EDDY_CHECK(read_line(fd, line, sizeof line));
+        if (strncmp(line, "attempt ", 8)) break;
+        EDDY_CHECK(refused_line(line, ++n)); /* a retry already on its way may still fail */
+    }
+    char want[128];
+    snprintf(want, sizeof want, "connected to 127.0.0.1:%s after %u attempts", port, n + 1);
+    EDDY_CHECK(!strcmp(line, want));
+    close(fd);
+    EDDY_CHECK_EQ(wait_exit(pid), 0);
+    close(l);
+    /* nobody ever listens: it gives up when --max-time is spent */
+    char *argv2[] = {EX_DIR "retry_connect", "--max-time", "0.3", "127.0.0.1", port, NULL};
+    pid = spawn_out(argv2, &fd);
+    for (n = 0;; n++) {
+        EDDY_CHECK(read_line(fd, line, sizeof line));
+        if (strncmp(line, "attempt ", 8)) break;
+        EDDY_CHECK(refused_line(line, n + 1));
+    }
+    snprintf(want, sizeof want, "giving up after %u attempts: Connection refused", n + 1);
+    EDDY_CHECK(!strcmp(line, want));
+    EDDY_CHECK(n >= 2); /* 0.1 s then 0.2 s at most: at least three attempts in 0.3 s */
+    close(fd);
+    EDDY_CHECK_EQ(wait_exit(pid), 1);
+    return 0;
+}
