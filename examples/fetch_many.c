@@ -101,6 +101,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
+            free(a.jobs);
             return 0;
         }
         if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
@@ -108,11 +109,13 @@ int main(int argc, char **argv)
             long v = strtol(argv[++i], &end, 10);
             if (!*argv[i] || *end || v < 1 || v > 100000) {
                 usage(stderr);
+                free(a.jobs);
                 return 2;
             }
             a.limit = (size_t)v;
         } else if (argv[i][0] == '-') {
             usage(stderr);
+            free(a.jobs);
             return 2;
         } else {
             a.jobs[a.n++].url = argv[i];
@@ -120,6 +123,7 @@ int main(int argc, char **argv)
     }
     if (a.n == 0) {
         usage(stderr);
+        free(a.jobs);
         return 2;
     }
     int rc = eddy_run(run, &a);

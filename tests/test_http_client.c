@@ -236,11 +236,20 @@ HC_TEST(request_head_fields_and_bodies)
             free(b);
             EDDY_OK(eddy_stream_close(rd));
         }
+        /* "Connection: close" from the caller: the connection is not kept */
+        const char *close_hdr[] = {"Connection", "close", NULL};
+        EDDY_OK(eddy_http_client_send(c, &(eddy_http_client_request){.url = "http://example.test/", .headers = close_hdr}, &r));
+        EDDY_CHECK(!r->keep_alive);
+        free(read_body(r, NULL, &err));
+        eddy_http_client_response_close(r);
+        struct eddy_http_client_stats cs;
+        eddy_http_client_stats(c, &cs);
+        EDDY_CHECK_EQ(cs.idle, 1); /* the :81 one only */
         /* Basic credentials from the URL */
         b = get_text(c, "http://user:p%40ss@example.test/", &st);
         EDDY_CHECK(strstr(b, "\nAuthorization: Basic dXNlcjpwQHNz\n")); /* user:p@ss */
         free(b);
-        EDDY_CHECK_EQ(w.connects, 2); /* :81 is an origin of its own */
+        EDDY_CHECK_EQ(w.connects, 3); /* :81 is an origin of its own; one was closed */
     }
     return 0;
 }
@@ -936,6 +945,10 @@ HC_TEST(argument_errors)
                                   "http://[::1/", "http://h\x01/", "mailto:x@y", ""};
         for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++)
             EDDY_CHECK_EQ(eddy_http_client_get(c, bad_urls[i], &r), EDDY_EHTTP_BADURL);
+        char longhost[300] = "http://";
+        memset(longhost + 7, 'a', 260);
+        strcpy(longhost + 267, ".example/");
+        EDDY_CHECK_EQ(eddy_http_client_get(c, longhost, &r), EDDY_EHTTP_BADURL); /* > 253 */
         EDDY_CHECK_EQ(w.connects, 0);
 #ifndef EDDY_TEST_OPENSSL
         /* without OpenSSL an https request says so (after connecting) */

@@ -397,6 +397,15 @@ static int read_head(hc_conn *c, int method_id, bool *got)
     }
 }
 
+/* The request says "Connection: close". */
+static bool asks_close(const hc_req *x)
+{
+    for (const char *const *h = x->r->headers; h && *h; h += 2)
+        if (ieq(h[0], "Connection") && eddy_http_list_has((eddy_http_str){h[1], strlen(h[1])}, "close"))
+            return true;
+    return false;
+}
+
 static bool replayable(const hc_req *x)
 {
     switch (x->method_id) {
@@ -431,6 +440,7 @@ static int exchange(eddy_http_client *cl, hc_req *x, hc_phases *ph, hc_conn **ou
         if (rc == 0) rc = read_head(c, x->method_id, &got);
         if (rc == 0) {
             c->in_use = true;
+            if (asks_close(x)) c->msg.keep_alive = false; /* the server will close it */
             *out = c;
             break;
         }

@@ -101,6 +101,7 @@ int eddy__url_parse(const char *s, size_t n, eddy__url *u)
     for (const char *p = ps; p < pend; p++) tlen += (unsigned char)*p >= 0x80 ? 3 : 1;
     bool add_slash = ps == pend || *ps == '?';
     size_t hl = (size_t)(he - hs), ul = ui ? (size_t)(uie - ui) : 0;
+    if (hl > 253) return EDDY_EHTTP_BADURL; /* no DNS name (or address) is longer */
     /* mem: host\0 target\0 userinfo\0 href\0 authority\0 */
     size_t need = hl + 1 + tlen + 2 + ul + 1 + (sl + 3 + hl + 2 + 6 + tlen + 2) + (hl + 2 + 6 + 1);
     char *m = malloc(need);
