@@ -8,8 +8,8 @@
  * unreachable, timed out, a DNS server that did not answer: eddy_http_client_retryable), it
  * prints "attempt N: ERROR; retrying in S s" and waits (0.1 s, 0.2 s, 0.4 s ... up to 2 s
  * before jitter) — but never past --max-time (default 30 s) since the first attempt. Then
- * "connected to HOST:PORT after N attempts" and exit status 0, or "giving up after N attempts:
- * ERROR" and 1 (an error not worth retrying, such as an unknown host, ends it at once); 2 for a
+ * "connected to HOST:PORT after N attempts" ("1 attempt") and exit status 0, or "giving up
+ * after N attempts: ERROR" and 1 (an error not worth retrying, such as an unknown host, ends it at once); 2 for a
  * usage error. */
 #include <eddy.h>
 #include <stdio.h>
@@ -50,10 +50,12 @@ static int run(void *arg)
     b.on_backoff = on_backoff;
     int rc = eddy_retry(attempt, a, &b);
     if (rc < 0) {
-        printf("giving up after %u attempts: %s\n", a->attempts, eddy_strerror(rc));
+        printf("giving up after %u attempt%s: %s\n", a->attempts, a->attempts == 1 ? "" : "s",
+               eddy_strerror(rc));
         return 0;
     }
-    printf("connected to %s:%u after %u attempts\n", a->host, a->port, a->attempts);
+    printf("connected to %s:%u after %u attempt%s\n", a->host, a->port, a->attempts,
+           a->attempts == 1 ? "" : "s");
     (void)eddy_stream_close(a->s);
     a->s = (eddy_stream *)a; /* success */
     return 0;
