@@ -123,6 +123,29 @@ static inline eddy_http_client_opts world_opts(world *w)
     return o;
 }
 
+/* ---- handlers of eddy's server ---- */
+
+/* Echo the request: "METHOD target", one "Name: value" line per field, an empty line, then
+ * the body. */
+static inline int echo_handler(eddy_http_request *req, eddy_http_response *res, void *arg)
+{
+    (void)arg;
+    static char out[1 << 20];
+    int n = snprintf(out, sizeof out, "%.*s %.*s\n", (int)req->method.len, req->method.ptr,
+                     (int)req->target.len, req->target.ptr);
+    for (size_t i = 0; i < req->nfields; i++)
+        n += snprintf(out + n, sizeof out - (size_t)n, "%.*s: %.*s\n", (int)req->fields[i].name.len,
+                      req->fields[i].name.ptr, (int)req->fields[i].value.len, req->fields[i].value.ptr);
+    n += snprintf(out + n, sizeof out - (size_t)n, "\n");
+    for (;;) {
+        ssize_t k = eddy_http_request_read(req, out + n, sizeof out - (size_t)n);
+        if (k < 0) return (int)k;
+        if (k == 0) break;
+        n += (int)k;
+    }
+    return eddy_http_response_send(res, 200, "text/plain", out, (size_t)n);
+}
+
 /* ---- a client into a world ---- */
 
 static inline eddy_http_client *open_client(const eddy_http_client_opts *o)

@@ -20,26 +20,6 @@ static int hello(eddy_http_request *req, eddy_http_response *res, void *arg)
     return eddy_http_response_send(res, 200, "text/plain", "Hello, World!\n", 14);
 }
 
-/* Echo: method, target, the fields the test asks about, and the body. */
-static int echo(eddy_http_request *req, eddy_http_response *res, void *arg)
-{
-    (void)arg;
-    static char out[1 << 20];
-    int n = snprintf(out, sizeof out, "%.*s %.*s\n", (int)req->method.len, req->method.ptr,
-                     (int)req->target.len, req->target.ptr);
-    for (size_t i = 0; i < req->nfields; i++)
-        n += snprintf(out + n, sizeof out - (size_t)n, "%.*s: %.*s\n", (int)req->fields[i].name.len,
-                      req->fields[i].name.ptr, (int)req->fields[i].value.len, req->fields[i].value.ptr);
-    n += snprintf(out + n, sizeof out - (size_t)n, "\n");
-    for (;;) {
-        ssize_t k = eddy_http_request_read(req, out + n, sizeof out - (size_t)n);
-        if (k < 0) return (int)k;
-        if (k == 0) break;
-        n += (int)k;
-    }
-    return eddy_http_response_send(res, 200, "text/plain", out, (size_t)n);
-}
-
 /* A chunked body in pieces of 1, 2, ... 40 bytes of 'a'+i. */
 static int chunked(eddy_http_request *req, eddy_http_response *res, void *arg)
 {
@@ -178,7 +158,7 @@ static char *get_text(eddy_http_client *c, const char *url, int *status)
 
 HC_TEST(request_head_fields_and_bodies)
 {
-    world w = {.handler = echo};
+    world w = {.handler = echo_handler};
     eddy_http_client_opts o = world_opts(&w);
     WITH_CLIENT(&w, &o, c) {
         /* GET: Host, User-Agent, Accept-Encoding; no Content-Length */

@@ -20,8 +20,6 @@
  * with that Location (and a small body); /loop redirects to itself. */
 static int site(eddy_http_request *req, eddy_http_response *res, void *arg)
 {
-    (void)arg;
-    static char out[1 << 20];
     const char *p = req->path.ptr;
     size_t pl = req->path.len;
     if (pl == 5 && !memcmp(p, "/loop", 5)) {
@@ -37,19 +35,7 @@ static int site(eddy_http_request *req, eddy_http_response *res, void *arg)
         int rc = loc[0] ? eddy_http_response_header(res, "Location", loc) : 0;
         return rc ? rc : eddy_http_response_send(res, code, "text/plain", "moved\n", 6);
     }
-    int n = snprintf(out, sizeof out, "%.*s %.*s\n", (int)req->method.len, req->method.ptr,
-                     (int)req->target.len, req->target.ptr);
-    for (size_t i = 0; i < req->nfields; i++)
-        n += snprintf(out + n, sizeof out - (size_t)n, "%.*s: %.*s\n", (int)req->fields[i].name.len,
-                      req->fields[i].name.ptr, (int)req->fields[i].value.len, req->fields[i].value.ptr);
-    n += snprintf(out + n, sizeof out - (size_t)n, "\n");
-    for (;;) {
-        ssize_t k = eddy_http_request_read(req, out + n, sizeof out - (size_t)n);
-        if (k < 0) return (int)k;
-        if (k == 0) break;
-        n += (int)k;
-    }
-    return eddy_http_response_send(res, 200, "text/plain", out, (size_t)n);
+    return echo_handler(req, res, arg);
 }
 
 typedef struct answer {
