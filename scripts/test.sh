@@ -121,12 +121,10 @@ run_config() {
     if [ ${#sel[@]} -gt 0 ]; then
         mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
         targets=(eddy_shared "${targets[@]}")
-        # Tests of the example programs run the programs: build them too.
-        if printf '%s\n' "${targets[@]}" | grep -qE 'examples|clamd'; then
-            for src in examples/*.c; do
-                n=${src##*/}
-                targets+=("example_${n%.c}")
-            done
+        # The tests that run the example programs need them built too.
+        if printf '%s\n' "${targets[@]}" | grep -qE '^test_(examples|clamd|http_examples|http_client_examples)$'; then
+            mapfile -t -O "${#targets[@]}" targets < <(cmake --build "$dir" --target help |
+                grep -oE '\bexample_[A-Za-z0-9_]+' | sort -u)
         fi
     fi
     # -k (keep going): one test file that does not compile must not hide every other result;
