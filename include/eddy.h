@@ -25,5 +25,7 @@
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
 #include "eddy/tls.h"
+#include "eddy/http_client.h"
+#include "eddy/retry.h"
 
 #endif

@@ -19,11 +19,14 @@
 # the echo benchmark (eddy's echo servers against epoll and libuv echo servers; ~4 min, ~25 s
 # with --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo),
 # then scripts/bench_http.sh (http_hello against nginx, h2o and Go's net/http under wrk;
-# ~5 min, ~40 s with --quick), likewise (--raw as FILE.http).
+# ~5 min, ~40 s with --quick), likewise (--raw as FILE.http), then scripts/bench_http_client.sh
+# (eddy's HTTP client against aiohttp and curl --parallel, fetching from nginx; ~2 min, ~15 s
+# with --quick; --raw as FILE.client) and scripts/bench_https.sh (https_hello against nginx with
+# TLS under wrk, keep-alive and new connections; ~2.5 min, ~20 s with --quick; FILE.https).
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
 # util-linux gives taskset). The Makefile's dependency step installs these.
-BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl"
+BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl python3-aiohttp openssl"
 
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -156,4 +159,19 @@ hargs=(--build-dir "$dir")
 [ $build = 1 ] || hargs+=(--no-build)
 [ -n "$raw" ] && hargs+=(--raw "$raw.http")
 bash scripts/bench_http.sh "${hargs[@]}" || status=1
+
+# The HTTP client benchmark (eddy's client against aiohttp and curl, fetching from nginx) and
+# the HTTPS benchmark (https_hello against nginx with TLS under wrk) have their own scripts.
+echo
+cargs=(--build-dir "$dir")
+[ $quick = 1 ] && cargs+=(--quick)
+[ $build = 1 ] || cargs+=(--no-build)
+[ -n "$raw" ] && cargs+=(--raw "$raw.client")
+bash scripts/bench_http_client.sh "${cargs[@]}" || status=1
+echo
+sargs=(--build-dir "$dir")
+[ $quick = 1 ] && sargs+=(--quick)
+[ $build = 1 ] || sargs+=(--no-build)
+[ -n "$raw" ] && sargs+=(--raw "$raw.https")
+bash scripts/bench_https.sh "${sargs[@]}" || status=1
 exit $status
