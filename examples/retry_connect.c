@@ -56,7 +56,8 @@ static int run(void *arg)
     }
     printf("connected to %s:%u after %u attempt%s\n", a->host, a->port, a->attempts,
            a->attempts == 1 ? "" : "s");
-    (void)eddy_stream_close(a->s);
+    int crc = eddy_stream_close(a->s);
+    if (crc < 0) fprintf(stderr, "retry_connect: closing the connection: %s\n", eddy_strerror(crc));
     a->s = (eddy_stream *)a; /* success */
     return 0;
 }

@@ -419,7 +419,8 @@ static int raw_proxy(eddy_stream *s, void *arg)
             if ((rc = eddy_tls_server(s, plog.tls, &to, &t)) < 0) break;
             eddy_http_serve_opts o = EDDY_HTTP_SERVE_OPTS_INIT;
             rc = eddy_http_serve_stream(t, site, NULL, &o);
-            (void)eddy_stream_close(t);
+            int crc = eddy_stream_close(t);
+            (void)crc;
             break;
         }
         char out[512];

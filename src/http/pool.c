@@ -112,8 +112,14 @@ static void unidle(hc_conn *c)
 static void conn_close_stream(hc_conn *c, bool graceful)
 {
     if (!c->s) return;
-    if (graceful) (void)eddy_stream_close(c->s);
-    else eddy_stream_abort(c->s);
+    if (graceful) {
+        /* Retiring a connection: the stream is gone whatever close returns, and a close_notify
+         * the server no longer reads is not a failure of any request. */
+        int crc = eddy_stream_close(c->s);
+        (void)crc;
+    } else {
+        eddy_stream_abort(c->s);
+    }
     c->s = NULL;
 }
 
