@@ -20,5 +20,7 @@
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
+#include "eddy/signal.h"
+#include "eddy/process.h"
 
 #endif
