@@ -74,16 +74,21 @@ typedef struct eddy_signal_receiver {
 } eddy_signal_receiver;
 
 /* Open r (its previous content is ignored: do not open a receiver that is open) on this
- * thread's loop for the n signals in signals[] (duplicates are harmless).
+ * thread's loop for the signals given (duplicates are harmless):
+ *     eddy_signal_open(&r, SIGHUP, SIGUSR1);
+ * eddy__signal_open(&r, signals, n, site) is the same with an array of n signals (the form for
+ * C++ and for lists built at run time; site names the caller in leak reports, NULL for none).
  * Signals that arrive from now on are queued in r until a task receives them; the first
  * receiver of a signal in the process takes over its disposition (see above). r must be
  * closed with eddy_signal_close on the same thread before the loop ends, or eddy_run reports
  * it as a leak with this call's site. Not a cancellation point.
  * Returns 0; -EINVAL if r or signals is NULL, n is 0, or a signal cannot be received (out of
  * range, SIGPIPE, SIGKILL, SIGSTOP, a synchronous fault, a reserved real-time signal);
- * -EPERM outside a loop thread; -EMFILE/-ENFILE/-ENOMEM if the
- * dispatcher's descriptors or this loop's record cannot be created (then nothing changed). */
-#define eddy_signal_open(r, signals, n) eddy__signal_open((r), (signals), (n), EDDY__SITE)
+ * -EPERM outside a loop thread; -EMFILE/-ENFILE/-ENOMEM if the dispatcher's descriptors or
+ * this loop's record cannot be created (then nothing changed). */
+#define eddy_signal_open(r, ...)                                                            \
+    eddy__signal_open((r), (const int[]){__VA_ARGS__},                                      \
+                      sizeof((const int[]){__VA_ARGS__}) / sizeof(int), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__signal_open(eddy_signal_receiver *r, const int *signals, size_t n,
                                         const char *site);
 
@@ -94,8 +99,9 @@ EDDY_API EDDY_WUR int eddy__signal_open(eddy_signal_receiver *r, const int *sign
  * (callback context included). */
 EDDY_API EDDY_WUR int eddy_signal_receive(eddy_signal_receiver *r);
 
-/* Like eddy_signal_receive without waiting: the oldest queued signal, or 0 if none is queued.
- * Not a cancellation point. Returns the signal number, 0, or -EINVAL as eddy_signal_receive;
+/* Like eddy_signal_receive without waiting: the oldest queued signal, or 0 if none of r's
+ * signals has arrived (it reads what the kernel holds for the loop first). Not a
+ * cancellation point. Returns the signal number, 0, or -EINVAL as eddy_signal_receive;
  * callable from callbacks. */
 EDDY_API EDDY_WUR int eddy_signal_try_receive(eddy_signal_receiver *r);
 

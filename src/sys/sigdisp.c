@@ -432,6 +432,16 @@ void eddy__signals_check(eddy_loop *l)
     }
 }
 
+void eddy__sig_poll(eddy_loop *l)
+{
+    if (!l->sighub) return;
+    pthread_mutex_lock(&mu);
+    drain_sfd_locked();
+    drain_caught_locked();
+    pthread_mutex_unlock(&mu);
+    eddy__signals_check(l);
+}
+
 int eddy__signals_install(eddy_loop *l)
 {
     int rc = eddy__sig_subscribe(l, EDDY__SIGBIT(SIGINT) | EDDY__SIGBIT(SIGTERM), EDDY__SUB_BUILTIN);

@@ -92,6 +92,7 @@ int eddy_signal_receive(eddy_signal_receiver *r)
 int eddy_signal_try_receive(eddy_signal_receiver *r)
 {
     if (!is_open_here(r)) return -EINVAL;
+    if (!r->n) eddy__sig_poll(r->loop); /* arrived, but the loop has not read it yet */
     return r->n ? q_pop(r) : 0;
 }
 

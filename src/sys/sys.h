@@ -40,6 +40,9 @@ typedef struct eddy__sighub {
  * must be valid (eddy__signal_receivable, or SIGINT/SIGTERM/SIGCHLD). */
 EDDY__HIDDEN int eddy__sig_subscribe(eddy_loop *l, uint64_t sigs, int kind);
 EDDY__HIDDEN void eddy__sig_unsubscribe(eddy_loop *l, uint64_t sigs, int kind);
+/* Read the signals that have arrived for l (and for this thread) now, and act on them, as the
+ * loop would at its next iteration. Loop thread. */
+EDDY__HIDDEN void eddy__sig_poll(eddy_loop *l);
 /* True for a signal number a receiver may take (signal.h lists the exceptions). */
 EDDY__HIDDEN bool eddy__signal_receivable(int sig);
 /* The signals eddy blocked in the calling thread (a child must not inherit them blocked). */
