@@ -7,7 +7,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -480,13 +482,17 @@ EDDY_TEST_EX(a_sigint_receiver_takes_it_from_eddy_run, .raw = true)
     return 0;
 }
 
-/* The second SIGINT kills the process even while a task spins without ever yielding (the
- * loop never gets to look at its signals): only a handler can do that. */
+/* The second SIGINT kills the process even while a task never yields (the loop never gets to
+ * look at its signals): only a handler can do that. The task blocks the thread in nanosleep
+ * rather than spinning, which is as stuck for the loop, and lets ThreadSanitizer deliver the
+ * signal (it holds asynchronous signals until the thread enters an intercepted call). */
 static int spins_forever_main(void *arg)
 {
     (void)arg;
     print_and_flush("ready\n");
-    for (volatile unsigned long i = 0;; i++) {
+    for (;;) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
     }
     return 0;
 }
@@ -499,6 +505,7 @@ EDDY_TEST_EX(second_sigint_kills_a_stuck_loop, .raw = true)
     pid_t pid = fork();
     EDDY_CHECK(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that failed or timed out */
         dup2(p[1], 1);
         close(p[0]);
         eddy_opts o = {0};
