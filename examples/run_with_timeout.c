@@ -66,7 +66,7 @@ static int wait_for_cmd(void *arg)
     state *st = arg;
     eddy_cancel_scope cs;
     st->status = -ECANCELED;
-    EDDY_CANCEL_SCOPE(&cs, .timeout = st->limit, .has_timeout = true) {
+    EDDY_CANCEL_SCOPE(&cs, .timeout = st->limit) {
         st->status = eddy_process_wait(&st->proc);
     }
     /* The scope's own deadline, not a signal that cancelled the nursery around it. */

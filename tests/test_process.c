@@ -243,7 +243,7 @@ PROC_TEST(bufreader_reads_a_childs_lines)
     }
     eddy_span s;
     EDDY_CHECK_EQ(eddy_read_line(&br, 64, 0, &s), 0); /* end of stream */
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     EDDY_CHECK_EQ(eddy_process_wait(&p), 0);
     EDDY_OK(eddy_process_close(&p));
     return 0;

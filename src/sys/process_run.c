@@ -53,7 +53,7 @@ static int capture(void *arg)
 static void stop_child(eddy_process *p)
 {
     eddy_cancel_scope cs;
-    if (eddy__scope_enter(&cs, &(eddy_scope_opts){0}, "eddy_process_run") < 0) return;
+    if (eddy__scope_enter(&cs, &(eddy_cancel_scope_opts){0}, "eddy_process_run") < 0) return;
     eddy_cancel_scope_cancel(&cs);
     int rc = eddy_process_wait(p);
     (void)rc;
