@@ -64,7 +64,7 @@ static int amain(void *arg)
     eddy_listener *l;
     int rc = eddy_tcp_listen(NULL, port, NULL, &l);
     if (rc < 0) {
-        fprintf(stderr, "echo_stream: listen on port %u: %s\n", port, strerror(-rc));
+        fprintf(stderr, "echo_stream: listen on port %u: %s\n", port, eddy_strerror(rc));
         return rc;
     }
     eddy_sockaddr a;
@@ -76,7 +76,7 @@ static int amain(void *arg)
     (void)eddy_listener_close(l);
     /* Cancelled by SIGINT/SIGTERM (B9): that is how this server is meant to stop. */
     if (rc == -ECANCELED) rc = 0;
-    if (rc < 0) fprintf(stderr, "echo_stream: %s\n", strerror(-rc));
+    if (rc < 0) fprintf(stderr, "echo_stream: %s\n", eddy_strerror(rc));
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #define EDDY_H
 
 #include "eddy/base.h"
+#include "eddy/error.h"
 #include "eddy/loop.h"
 #include "eddy/task.h"
 #include "eddy/time.h"

@@ -21,6 +21,8 @@ pkgs_for() {
         grep -rqsE 'liburing|uring\.h' "$here/CMakeLists.txt" "$here/src" && echo liburing-dev
         grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
+        # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c.
+        echo dnsmasq-base
         true
         ;;
     sanitize) echo libasan8 libubsan1 libtsan2 util-linux ;;  # util-linux: setarch

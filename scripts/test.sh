@@ -10,6 +10,8 @@
 #   ucontext   build/ucontext  the ucontext context-switch fallback, core tests
 #   aarch64    build/aarch64   cross-built for aarch64, core tests under qemu-aarch64 (no heavy)
 #   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
+#   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
+#              resolver), the tests of the resolver and of what resolves names
 #   install    installs build/release into a scratch prefix and builds README.md's example
 #              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
 #              with eddy::eddy_static): four checks with the install itself
@@ -63,6 +65,10 @@ setup() {
         sel=(-L '^threads$')
         deps+=(sanitize)
         tmult=4
+        ;;
+    nocares)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_CARES=OFF -DEDDY_BUILD_BENCH=OFF)
+        sel=(-R 'dns|connect|clamd|examples|cloexec|error')
         ;;
     *)
         echo "test.sh: unknown configuration '$1'" >&2

@@ -34,7 +34,7 @@ static int fake_resolve(void *ctx, const char *host, uint16_t port, int family, 
     size_t k = 0;
     for (int i = 0; i < f->n && k < max; i++)
         if (family == AF_UNSPEC || f->a[i].ss.ss_family == family) out[k++] = f->a[i];
-    return k ? (int)k : -ENOENT;
+    return k ? (int)k : EDDY_ENOADDR;
 }
 
 static fake_res fake;
@@ -366,10 +366,10 @@ EDDY_TEST(connect_resolver_errors)
 {
     use_fake();
     eddy_stream *c;
-    fake.err = -ENOENT;
-    EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), -ENOENT);
-    fake.err = -EAGAIN;
-    EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), -EAGAIN);
+    fake.err = EDDY_ENONAME;
+    EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), EDDY_ENONAME);
+    fake.err = EDDY_EDNSTIMEDOUT;
+    EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), EDDY_EDNSTIMEDOUT);
     /* An answer of only Unix addresses: nothing TCP can use. */
     fake.err = 0;
     fake.n = 1;
@@ -398,7 +398,7 @@ EDDY_TEST(connect_bad_arguments)
     EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", 80, &(eddy_tcp_connect_opts){.family = AF_UNIX}, &c),
                   -EINVAL);
     /* A numeric host of the other family than asked for. */
-    EDDY_CHECK_EQ(eddy_tcp_connect("::1", 80, &(eddy_tcp_connect_opts){.family = AF_INET}, &c), -ENOENT);
+    EDDY_CHECK_EQ(eddy_tcp_connect("::1", 80, &(eddy_tcp_connect_opts){.family = AF_INET}, &c), EDDY_ENOADDR);
     perm_rc = 1;
     EDDY_OK(eddy_call_soon(from_callback, NULL));
     EDDY_OK(eddy_sleep(0));

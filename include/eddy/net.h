@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "error.h"
 #include "stream.h"
 
 #ifdef __cplusplus
@@ -41,7 +42,8 @@ EDDY_API EDDY_WUR int eddy_stream_local_addr(eddy_stream *s, eddy_sockaddr *out)
 EDDY_API EDDY_WUR int eddy_stream_peer_addr(eddy_stream *s, eddy_sockaddr *out);
 
 /* X3: the socket factory hook. Every socket eddy opens for a TCP or Unix connection or
- * listener, a UDP endpoint or a protocol-layer connect comes from
+ * listener, a UDP endpoint, a protocol-layer connect or the resolver's queries to DNS
+ * servers (c-ares's UDP and TCP sockets) comes from
  * h->socket(h->ctx, domain, type, protocol) — type already carries SOCK_NONBLOCK and
  * SOCK_CLOEXEC — which returns a descriptor of that kind or a negative errno (then the
  * eddy call fails with it, as if socket(2) had). So tests inject EMFILE, ENOBUFS or EACCES at
@@ -90,7 +92,9 @@ typedef struct eddy_tcp_connect_opts {
  * Returns 0 and *out (a "tcp" stream); when every attempt failed, the first attempt's error
  * (in the order tried): -ECONNREFUSED, -ENETUNREACH/-EHOSTUNREACH, -ETIMEDOUT (the kernel gave
  * up), -EADDRNOTAVAIL/-EADDRINUSE (o->local), -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS; the resolver's
- * errors (-ENOENT, -EAGAIN, ... see eddy_resolve); -EAFNOSUPPORT if no resolved address has a
+ * errors (see eddy_resolve): EDDY_ENONAME for an unknown host, EDDY_ENOADDR when it has no
+ * address of o->family (a numeric host of the other family included), EDDY_EDNSTIMEDOUT,
+ * EDDY_EDNSUNREACH, EDDY_EDNSFAIL, EDDY_EDNSBADRESP; -EAFNOSUPPORT if no resolved address has a
  * usable family (IPv4/IPv6, that of o->local); -ECANCELED/-ETIMEDOUT if cancelled: every
  * attempt is cancelled and closed, a connection already made too, so nothing is left behind;
  * -EINVAL for NULL/empty host, NULL out, a negative stagger or a bad family; -ENOMEM if no
@@ -114,10 +118,11 @@ typedef struct eddy_tcp_listen_opts {
 
 /* N2: listen for TCP on host:port. host NULL or "" listens on every address: IPv6 "::"
  * dual-stack, or 0.0.0.0 where IPv6 is unavailable; a numeric address listens there; a name
- * is resolved (eddy_getaddrinfo) and the first address that binds is used. port 0 picks a
+ * is resolved (eddy_resolve) and the first address that binds is used. port 0 picks a
  * free port (eddy_listener_local_addr tells which). o may be NULL.
  * Returns 0 and *out; -EADDRINUSE; -EACCES (privileged port); -EADDRNOTAVAIL; -EINVAL for
- * NULL out or a negative backlog; the resolver's errors; -EMFILE/-ENFILE/-ENOMEM; -EPERM
+ * NULL out or a negative backlog; the resolver's errors (EDDY_ENONAME, ... see eddy_resolve);
+ * -EMFILE/-ENFILE/-ENOMEM; -EPERM
  * outside a loop thread. */
 #define eddy_tcp_listen(host, port, o, out) eddy__tcp_listen((host), (port), (o), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__tcp_listen(const char *host, uint16_t port,
