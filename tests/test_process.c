@@ -46,8 +46,7 @@ PROC_TEST(exit_status_and_signals)
 PROC_TEST(wait_again_and_try_wait)
 {
     eddy_process p;
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdin_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_PIPE, EDDY_STDIO_INHERIT, EDDY_STDIO_INHERIT);
     SPAWN(&p, SH("read x; exit 7"), &o);
     EDDY_CHECK_EQ(eddy_process_try_wait(&p), -EAGAIN);
     EDDY_OK(eddy_process_kill(&p, 0)); /* alive */
@@ -210,8 +209,7 @@ PROC_TEST(calls_on_an_unspawned_process)
 
 PROC_TEST(pipes_both_ways)
 {
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdin_mode = o.stdout_mode = o.stderr_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_PIPE, EDDY_STDIO_PIPE, EDDY_STDIO_PIPE);
     eddy_process p;
     SPAWN(&p, SH("cat; echo done >&2"), &o);
     EDDY_CHECK(!strcmp(eddy_stream_kind(eddy_process_stdout(&p)), "fd"));
@@ -229,8 +227,7 @@ PROC_TEST(pipes_both_ways)
 
 PROC_TEST(bufreader_reads_a_childs_lines)
 {
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdout_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_INHERIT, EDDY_STDIO_PIPE, EDDY_STDIO_INHERIT);
     eddy_process p;
     SPAWN(&p, SH("printf 'one\\ntwo\\nthree\\n'"), &o);
     eddy_bufreader br;
@@ -427,8 +424,7 @@ PROC_TEST(child_signal_mask_and_sigpipe)
     eddy_signal_receiver r;
     EDDY_OK(eddy_signal_open(&r, SIGUSR1, SIGTERM));
     EDDY_CHECK(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdout_mode = o.stderr_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_INHERIT, EDDY_STDIO_PIPE, EDDY_STDIO_PIPE);
     eddy_process p;
     SPAWN(&p, SH("grep -E '^Sig(Blk|Ign)' /proc/self/status; yes | head -1"), &o);
     char out[256], err[256];
@@ -468,8 +464,7 @@ static const char *const *const ignores_term = SH("trap '' TERM; echo ready; exe
  * before the wait returns. */
 static void cancel_after(int64_t grace, int64_t expect_elapsed)
 {
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdout_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_INHERIT, EDDY_STDIO_PIPE, EDDY_STDIO_INHERIT);
     if (grace >= 0) o.grace = grace;
     eddy_process p;
     SPAWN(&p, ignores_term, &o);
@@ -509,32 +504,27 @@ PROC_TEST(fail_after_gives_etimedout)
     return 0;
 }
 
-/* SIGTERM honoured: the child ends by it well within the grace. */
-PROC_TEST_EX(sigterm_ends_a_cooperative_child, .real_clock = true)
+/* SIGTERM honoured: the child ends by it well within the grace period, also when it was
+ * stopped (a stopped child would never act on SIGTERM: it gets SIGCONT too). */
+static void cancel_sleeper(bool stopped)
 {
     eddy_process p;
     SPAWN(&p, ARGV("sleep", "100"), NULL);
+    if (stopped) EDDY_OK(eddy_process_kill(&p, SIGSTOP));
     int64_t t0 = eddy_now();
-    int rc = 0;
-    EDDY_MOVE_ON_AFTER(EDDY_MSEC(50)) { rc = eddy_process_wait(&p); }
-    EDDY_CHECK_EQ(rc, -ECANCELED);
-    EDDY_CHECK(eddy_now_fresh() - t0 < EDDY_SEC(4));
-    EDDY_CHECK_EQ(eddy_process_wait(&p), 128 + SIGTERM);
-    EDDY_OK(eddy_process_close(&p));
-    return 0;
-}
-
-/* A stopped child would never act on SIGTERM: it is continued too. */
-PROC_TEST_EX(a_stopped_child_is_continued_to_die, .real_clock = true)
-{
-    eddy_process p;
-    SPAWN(&p, ARGV("sleep", "100"), NULL);
-    EDDY_OK(eddy_process_kill(&p, SIGSTOP));
     int rc = 0;
     EDDY_MOVE_ON_AFTER(EDDY_MSEC(20)) { rc = eddy_process_wait(&p); }
     EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_CHECK(eddy_now_fresh() - t0 < EDDY_SEC(4));
     EDDY_CHECK_EQ(eddy_process_try_wait(&p), 128 + SIGTERM);
+    EDDY_CHECK_EQ(eddy_process_wait(&p), 128 + SIGTERM);
     EDDY_OK(eddy_process_close(&p));
+}
+
+PROC_TEST_EX(sigterm_ends_a_cooperative_child, .real_clock = true)
+{
+    cancel_sleeper(false);
+    cancel_sleeper(true);
     return 0;
 }
 
@@ -563,8 +553,7 @@ static void from_callback(void *arg)
 
 PROC_TEST(one_waiter_and_no_close_under_it)
 {
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdin_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_PIPE, EDDY_STDIO_INHERIT, EDDY_STDIO_INHERIT);
     eddy_process p;
     SPAWN(&p, SH("read x; exit 3"), &o);
     int rc;
@@ -603,8 +592,7 @@ PROC_TEST(close_outside_a_task_needs_a_reaped_child)
 PROC_TEST(close_stops_and_reaps_a_running_child)
 {
     int fds = eddy_test_fd_count();
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdout_mode = o.stdin_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_PIPE, EDDY_STDIO_PIPE, EDDY_STDIO_INHERIT);
     eddy_process p;
     SPAWN(&p, ignores_term, &o);
     wait_ready(&p);
@@ -627,8 +615,7 @@ static int blocked_reader(void *arg)
 
 PROC_TEST(close_wakes_a_reader)
 {
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdout_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_INHERIT, EDDY_STDIO_PIPE, EDDY_STDIO_INHERIT);
     o.grace = 0;
     eddy_process p;
     SPAWN(&p, ARGV("sleep", "100"), &o);

@@ -74,8 +74,7 @@ static int read_slowly(void *arg)
 
 PROC_TEST(slow_readers_do_not_deadlock)
 {
-    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
-    o.stdout_mode = o.stderr_mode = EDDY_STDIO_PIPE;
+    eddy_process_opts o = stdio_opts(EDDY_STDIO_INHERIT, EDDY_STDIO_PIPE, EDDY_STDIO_PIPE);
     eddy_process p;
     SPAWN(&p, SH("head -c 300000 /dev/zero >&2; head -c 400000 /dev/zero; head -c 200000 /dev/zero >&2"), &o);
     slow_reader ro = {eddy_process_stdout(&p), 0}, re = {eddy_process_stderr(&p), 0};

@@ -76,4 +76,14 @@ static inline size_t read_all(eddy_stream *s, char *buf, size_t cap)
     return len;
 }
 
+/* Default options with the given stdio modes (EDDY_STDIO_*). */
+static inline eddy_process_opts stdio_opts(int in, int out, int err)
+{
+    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
+    o.stdin_mode = in;
+    o.stdout_mode = out;
+    o.stderr_mode = err;
+    return o;
+}
+
 #endif
