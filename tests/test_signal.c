@@ -421,6 +421,55 @@ EDDY_TEST_EX(an_open_receiver_is_a_leak, .raw = true)
     return 0;
 }
 
+static int receive_one_usr1(void *arg)
+{
+    (void)arg;
+    eddy_signal_receiver r;
+    int rc = eddy_signal_open(&r, SIGUSR1);
+    if (rc < 0) return rc;
+    kill(getpid(), SIGUSR1);
+    rc = eddy_signal_receive(&r);
+    eddy_signal_close(&r);
+    return rc == SIGUSR1 ? 0 : -EPROTO;
+}
+
+/* fork() from a loop with a receiver open: the child (one thread, no loop that can go on)
+ * gets the default disposition and an unblocked mask back, and a loop it starts on a new
+ * thread has a dispatcher of its own. */
+static void *child_loop_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)eddy_run_opts(receive_one_usr1, NULL, &(eddy_opts){.flags = EDDY_OPT_NO_SIGNALS});
+}
+
+EDDY_TEST(a_forked_child_gets_the_signals_back)
+{
+    eddy_signal_receiver r;
+    EDDY_OK(eddy_signal_open(&r, SIGUSR1));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    EDDY_CHECK(pid >= 0);
+    if (pid == 0) {
+        struct sigaction cur;
+        sigset_t m;
+        sigaction(SIGUSR1, NULL, &cur);
+        pthread_sigmask(SIG_SETMASK, NULL, &m);
+        if (cur.sa_handler != SIG_DFL || sigismember(&m, SIGUSR1)) _exit(1);
+        pthread_t th;
+        void *rc = (void *)1;
+        if (pthread_create(&th, NULL, child_loop_thread, NULL) != 0 || pthread_join(th, &rc) != 0) _exit(2);
+        _exit(rc == NULL ? 0 : 3);
+    }
+    int st;
+    EDDY_CHECK_EQ(waitpid(pid, &st, 0), pid);
+    EDDY_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    send_self(SIGUSR1); /* the parent's dispatcher is untouched */
+    EDDY_CHECK_EQ(eddy_signal_receive(&r), SIGUSR1);
+    eddy_signal_close(&r);
+    return 0;
+}
+
 EDDY_TEST(signal_names)
 {
     EDDY_CHECK(!strcmp(eddy_signal_name(SIGHUP), "HUP"));

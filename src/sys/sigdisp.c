@@ -275,8 +275,8 @@ static int apply(eddy_loop *l, eddy__sighub *h)
     if (empty) stop_watch(&h->efd_io);
     if (!block) stop_watch(&h->sfd_io);
 
+    (void)pthread_once(&atfork_once, atfork_register); /* not under mu: fork takes locks too */
     pthread_mutex_lock(&mu);
-    (void)pthread_once(&atfork_once, atfork_register);
     int rc = 0;
     if (!empty && atomic_load(&efd) < 0) {
         int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
