@@ -1,8 +1,9 @@
 /* Every descriptor eddy creates is close-on-exec (issue 9): with DNS (c-ares's socket and the
  * resolver's timerfd), TCP, UDP and Unix sockets, socket pairs, pipes, the signal dispatcher's
- * descriptors, a child process's pidfd and pipes, and the loop's own descriptors all open, a program started with posix_spawn sees only its stdin, stdout and
- * stderr. The program is this test binary itself: run with EDDY_FD_REPORT in its environment,
- * it lists /proc/self/fd before anything else runs (a constructor) and exits. */
+ * descriptors, a child process's pidfd and pipes, and the loop's own descriptors all open, a
+ * program started with posix_spawn sees only its stdin, stdout and stderr. The program is this
+ * test binary itself: run with EDDY_FD_REPORT in its environment, the test runner lists
+ * /proc/self/fd and exits (eddy_test_main). */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -19,25 +20,6 @@
 #include "io/io.h"
 
 extern char **environ;
-
-/* The child's side: print the open descriptors ("0 1 2\n") and leave. */
-__attribute__((constructor)) static void report_fds(void)
-{
-    if (!getenv("EDDY_FD_REPORT")) return;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d) _exit(3);
-    char out[1024] = "";
-    size_t len = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d)) continue;
-        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", len ? " " : "", e->d_name);
-        if (len >= sizeof out) _exit(4);
-    }
-    closedir(d);
-    printf("%s\n", out);
-    fflush(stdout);
-    _exit(0);
-}
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
