@@ -66,4 +66,13 @@ s/\(\*fini\)\(/(*destroy)(/g
 s/->fini\(/->destroy(/g
 s/\.fini[[:space:]]*=/.destroy =/g
 s/\bbench_uv_fini\b/bench_uv_destroy/g
+
+# ---- durations (docs/api.md "Durations"): the renames that can be done mechanically --------
+# The other changed meanings (.timeout = 0 in scope options, grace/backoff/stagger 0, ...)
+# need a look at each use: see the table "Changed meanings in 0.2" in docs/api.md.
+# eddy_test_opts.timeout_s (seconds, 0 = default) became .timeout, a duration
+s/\.timeout_s[[:space:]]*=[[:space:]]*0\b/.timeout = EDDY_SEC(20)/g
+s/\.timeout_s[[:space:]]*=[[:space:]]*([0-9]+)\b/.timeout = EDDY_SEC(\1)/g
+# scope options: not given is EDDY_FOREVER now, so the "meant even if 0" flags are gone
+s/,[[:space:]]*\.has_(timeout|deadline)[[:space:]]*=[[:space:]]*true\b//g
 # eddy-rename: on

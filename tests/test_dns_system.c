@@ -455,7 +455,7 @@ static const eddy_opts real_opts = {.clock_kind = EDDY_CLOCK_MONOTONIC,
                                     .flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK};
 
 /* Through the hook: this process's resolv.conf path and port, dnsmasq on a free port. */
-EDDY_TEST_EX(dns_dnsmasq_through_resolv_conf_file, .raw = true, .timeout_s = 60)
+EDDY_TEST_EX(dns_dnsmasq_through_resolv_conf_file, .raw = true, .timeout = EDDY_SEC(60))
 {
     char dir[] = "/tmp/eddy-dnssys.XXXXXX";
     EDDY_CHECK(mkdtemp(dir) != NULL);
@@ -562,7 +562,7 @@ static int ns_child(const char *dir)
     return 0;
 }
 
-EDDY_TEST_EX(dns_system_files_in_namespaces, .raw = true, .timeout_s = 60)
+EDDY_TEST_EX(dns_system_files_in_namespaces, .raw = true, .timeout = EDDY_SEC(60))
 {
     char dir[] = "/tmp/eddy-dnsns.XXXXXX";
     EDDY_CHECK(mkdtemp(dir) != NULL);

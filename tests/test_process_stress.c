@@ -7,7 +7,7 @@
 #include "eddy/test.h"
 #include "test_process_util.h"
 
-PROC_TEST_EX(a_thousand_spawns_leave_nothing_behind, .timeout_s = 120)
+PROC_TEST_EX(a_thousand_spawns_leave_nothing_behind, .timeout = EDDY_SEC(120))
 {
     eddy_process p;
     /* Warm up: the first spawns set up things that stay (the fd table, malloc arenas). */

@@ -28,7 +28,7 @@ static bool fallback_run; /* which of the two this run is */
         return name##_body();                                                                 \
     }                                                                                         \
     static int name##_body(void)
-#define PROC_TEST(name) PROC_TEST_EX(name, .timeout_s = 0)
+#define PROC_TEST(name) PROC_TEST_EX(name, .timeout = EDDY_SEC(20))
 
 #define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define SH(script) ARGV("sh", "-c", script)

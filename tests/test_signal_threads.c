@@ -164,7 +164,7 @@ static void *storm_thread(void *arg)
     return NULL;
 }
 
-EDDY_TEST_EX(signal_storm_over_loops_ending_on_threads, .raw = true, .timeout_s = 60)
+EDDY_TEST_EX(signal_storm_over_loops_ending_on_threads, .raw = true, .timeout = EDDY_SEC(60))
 {
     /* The program's own handlers: what SIGUSR1/2 do while no receiver is open. */
     struct sigaction sa = {.sa_handler = prog_handler};

@@ -1,4 +1,4 @@
-/* eddy — queues and channels: SPEC rows C6 (eddy_queue), C7 (eddy_chan), C8 (eddy_choose),
+/* eddy — queues and channels: capabilities C6 (eddy_queue), C7 (eddy_chan), C8 (eddy_choose),
  * C9 (eddy_uqueue; its companion eddy_uevent is in sync.h).
  *
  * Common rules:
@@ -213,10 +213,26 @@ typedef struct eddy_clause {
     } priv_;
 } eddy_clause;
 
-#define EDDY_CLAUSE_SEND(t, p) ((eddy_clause){.op = EDDY_CLAUSE_SEND, .tx = (t), .elem = (void *)(p)})
-#define EDDY_CLAUSE_RECV(r, p) ((eddy_clause){.op = EDDY_CLAUSE_RECV, .rx = (r), .elem = (p)})
-#define EDDY_CLAUSE_FD(f, ev) ((eddy_clause){.op = EDDY_CLAUSE_FD, .fd = (f), .events = (ev)})
-#define EDDY_CLAUSE_DEADLINE(d) ((eddy_clause){.op = EDDY_CLAUSE_DEADLINE, .deadline = (d)})
+/* A clause of each kind, every other field zero: eddy_clause c[] = {EDDY_CLAUSE_RECV(&rx, &v),
+ * EDDY_CLAUSE_DEADLINE(eddy_now() + EDDY_SEC(1))}. Plain function calls (C and C++). */
+#define EDDY_CLAUSE_SEND(t, p) eddy__clause(EDDY_CLAUSE_SEND, (t), NULL, (void *)(p), 0, 0, 0)
+#define EDDY_CLAUSE_RECV(r, p) eddy__clause(EDDY_CLAUSE_RECV, NULL, (r), (p), 0, 0, 0)
+#define EDDY_CLAUSE_FD(f, ev) eddy__clause(EDDY_CLAUSE_FD, NULL, NULL, NULL, (f), (ev), 0)
+#define EDDY_CLAUSE_DEADLINE(d) eddy__clause(EDDY_CLAUSE_DEADLINE, NULL, NULL, NULL, 0, 0, (d))
+static inline eddy_clause eddy__clause(int op, eddy_chan_tx *tx, eddy_chan_rx *rx, void *elem,
+                                       int fd, unsigned events, int64_t deadline)
+{
+    eddy_clause c;
+    __builtin_memset(&c, 0, sizeof c);
+    c.op = op;
+    c.tx = tx;
+    c.rx = rx;
+    c.elem = elem;
+    c.fd = fd;
+    c.events = events;
+    c.deadline = deadline;
+    return c;
+}
 
 /* Complete exactly one of the n clauses, waiting until one can complete (or, with
  * EDDY_CHOOSE_NOWAIT, only if one can complete at once). Returns the index i (>= 0) of the

@@ -70,16 +70,23 @@ EDDY_API EDDY_WUR int eddy_loop_set_socket_hook(const eddy_socket_hook *h);
 EDDY_API EDDY_WUR int eddy__tcp_connect_addr(const eddy_sockaddr *addr, eddy_stream **out,
                                              const char *site);
 
-/* N1: options of eddy_tcp_connect; a zeroed struct (or NULL) gives the defaults. */
+#define EDDY_CONNECT_STAGGER EDDY_MSEC(250)
+
+/* N1: options of eddy_tcp_connect. NULL gives the defaults of EDDY_TCP_CONNECT_OPTS_INIT; a
+ * zero-filled struct means what its zeros say (stagger 0: every attempt at once). Durations
+ * as in docs/api.md. */
 typedef struct eddy_tcp_connect_opts {
-    int64_t stagger;            /* ns between starting attempts (RFC 8305 "Connection Attempt
-                                   Delay"); 0 = EDDY_CONNECT_STAGGER */
+    int64_t stagger;            /* time between starting attempts (RFC 8305 "Connection
+                                   Attempt Delay"): 0 = start them all at once; EDDY_FOREVER =
+                                   one at a time, the next when the previous fails; negative:
+                                   -EINVAL. Default EDDY_CONNECT_STAGGER */
     int family;                 /* AF_UNSPEC (0): both; AF_INET or AF_INET6 only */
     const eddy_sockaddr *local; /* bind to this source address first (port 0: any port);
                                    only addresses of its family are tried. NULL: any */
 } eddy_tcp_connect_opts;
-
-#define EDDY_CONNECT_STAGGER EDDY_MSEC(250)
+/* The defaults, as a plain brace initializer (C and C++):
+ *   eddy_tcp_connect_opts o = EDDY_TCP_CONNECT_OPTS_INIT; o.family = AF_INET; */
+#define EDDY_TCP_CONNECT_OPTS_INIT {EDDY_CONNECT_STAGGER, AF_UNSPEC, NULL}
 /* At most this many resolved addresses are tried (the rest are ignored). */
 #define EDDY_CONNECT_MAX_ADDRS 16
 

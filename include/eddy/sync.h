@@ -1,5 +1,5 @@
 /* eddy — synchronization primitives for tasks of one loop, and promises.
- * SPEC rows C1 (mutex), C2 (semaphore, capacity limiter), C3 (event, flag), C4 (condition),
+ * Capabilities C1 (mutex), C2 (semaphore, capacity limiter), C3 (event, flag), C4 (condition),
  * C5 (barrier), A6 (promise), C9 (eddy_uevent, the event shared with other threads).
  *
  * Common rules:
@@ -283,7 +283,7 @@ EDDY_API void eddy_barrier_reset(eddy_barrier *b);
  * as a deadlock by eddy_run, as it should. */
 typedef struct eddy_promise {
     eddy_loop *loop;    /* private: the loop it belongs to */
-    _Atomic int state;  /* private */
+    int state;          /* private (the runtime changes it atomically: see promise.c) */
     int status;         /* private until set */
     void *value;        /* private until set */
     eddy__link waiters; /* private */

@@ -49,12 +49,14 @@ static int capture(void *arg)
     }
 }
 
-/* Stop and reap p as a cancelled wait would (the child's own status is of no interest). */
+/* Stop and reap p as a cancelled wait would: the wait, in a scope that expired on entry (the
+ * child's own status is of no interest). */
 static void stop_child(eddy_process *p)
 {
     eddy_cancel_scope cs;
-    if (eddy__scope_enter(&cs, &(eddy_cancel_scope_opts){0}, "eddy_process_run") < 0) return;
-    eddy_cancel_scope_cancel(&cs);
+    eddy_cancel_scope_opts o = EDDY_CANCEL_SCOPE_OPTS_INIT;
+    o.timeout = 0;
+    if (eddy__scope_enter(&cs, &o, "eddy_process_run") < 0) return;
     int rc = eddy_process_wait(p);
     (void)rc;
     eddy__scope_exit(&cs, "eddy_process_run");

@@ -208,6 +208,11 @@ int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg)
     return eddy__spawn(n, fn, arg, NULL, "?");
 }
 
+int eddy_spawn_with(eddy_nursery *n, int (*fn)(void *), void *arg, const eddy_spawn_opts *o)
+{
+    return eddy__spawn(n, fn, arg, o, "?");
+}
+
 /* ---- the current task ---- */
 
 int eddy_yield(void)
