@@ -56,7 +56,7 @@ static void stop_child(eddy_process *p)
     eddy_cancel_scope cs;
     eddy_cancel_scope_opts o = EDDY_CANCEL_SCOPE_OPTS_INIT;
     o.timeout = 0;
-    if (eddy__scope_enter(&cs, &o, "eddy_process_run") < 0) return;
+    if (eddy__scope_enter(&cs, o, "eddy_process_run") < 0) return;
     int rc = eddy_process_wait(p);
     (void)rc;
     eddy__scope_exit(&cs, "eddy_process_run");
