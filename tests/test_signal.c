@@ -549,6 +549,27 @@ static int spins_forever_main(void *arg)
     return 0;
 }
 
+/* Wait until sig is pending neither for process pid nor for its main thread. */
+static bool wait_delivered(pid_t pid, int sig)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    for (int i = 0; i < 20000; i++) {
+        FILE *f = fopen(path, "re");
+        if (!f) return false;
+        unsigned long long shd = 0, own = 0;
+        while (fgets(line, sizeof line, f)) {
+            (void)sscanf(line, "ShdPnd: %llx", &shd);
+            (void)sscanf(line, "SigPnd: %llx", &own);
+        }
+        fclose(f);
+        if (!((shd | own) & (1ull << (sig - 1)))) return true;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 EDDY_TEST_EX(second_sigint_kills_a_stuck_loop, .raw = true)
 {
     int p[2];
@@ -567,8 +588,9 @@ EDDY_TEST_EX(second_sigint_kills_a_stuck_loop, .raw = true)
     char buf[16];
     EDDY_CHECK(read(p[0], buf, 6) == 6);
     EDDY_CHECK(kill(pid, SIGINT) == 0);
-    struct timespec ts = {0, 20 * 1000000};
-    nanosleep(&ts, NULL); /* two signals sent at once would merge into one */
+    /* Two signals pending at once merge into one: wait until the first has been taken (it is
+     * no longer pending in /proc) before sending the second. */
+    EDDY_CHECK(wait_delivered(pid, SIGINT));
     EDDY_CHECK(kill(pid, SIGINT) == 0);
     int st;
     EDDY_CHECK(waitpid(pid, &st, 0) == pid);
