@@ -25,5 +25,6 @@
 #include "eddy/memstream.h"
 #include "eddy/signal.h"
 #include "eddy/process.h"
+#include "eddy/tls.h"
 
 #endif
