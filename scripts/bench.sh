@@ -6,7 +6,7 @@
 #
 #   --quick      fewer rounds and smaller N (CI-like smoke run, ~15 s)
 #   --reps N     run every benchmark binary N times (default 3; 1 with --quick), interleaved
-#                (switch spawn timers tsq sleepers, switch spawn ...); the table shows the
+#                (switch spawn timers tsq sleepers process, switch ...); the table shows the
 #                median over the N runs of each binary's own median over its rounds
 #   --cpu N      CPU the single-threaded benchmarks are pinned to (default 1; 0 if only one)
 #   --build-dir  build tree (default build/release, as `make demo`); configured with
@@ -26,7 +26,7 @@
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
 # util-linux gives taskset). The Makefile's dependency step installs these.
-BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl python3-aiohttp openssl"
+BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl python3-aiohttp openssl python3"
 
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,7 +53,7 @@ done
 [ -n "$reps" ] || reps=$([ $quick = 1 ] && echo 1 || echo 3)
 ncpu=$(nproc 2>/dev/null || echo 1)
 [ "$ncpu" -gt "$cpu" ] || cpu=0
-benches=(bench_switch bench_spawn bench_timers bench_tsq bench_sleepers)
+benches=(bench_switch bench_spawn bench_timers bench_tsq bench_sleepers bench_process)
 
 if [ $build = 1 ]; then
     mkdir -p "$dir"
@@ -138,7 +138,10 @@ END {
     row("thread calls: post_ts", "items/s", "tsq.eddy_post_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
     row("thread calls: call_ts (eddy nodes)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
     row("thread calls: call_ts (eddy nodes)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_malloc_items_per_s", "same + malloc", "")
-    printf "\nratio = eddy / anchor, median over runs of the per-run ratio (items/s: higher is better;\n"
+    row("processes: spawn+wait /bin/true", "procs/s", "process.eddy_spawns_per_s", "process.uv_spawn_spawns_per_s", "uv_spawn", "ratio >= 1")
+    row("processes: spawn+wait /bin/true", "procs/s", "process.eddy_spawns_per_s", "process.asyncio_spawns_per_s", "python asyncio", "")
+    row("processes: SIGCHLD fallback", "procs/s", "process.eddy_fallback_spawns_per_s", "process.uv_spawn_spawns_per_s", "uv_spawn", "")
+    printf "\nratio = eddy / anchor, median over runs of the per-run ratio (items/s, procs/s: higher is better;\n"
     printf "ns and KiB: lower is better). Figures: median over %d run(s) of each binary'"'"'s median\n", reps
     printf "over its rounds%s. Sleepers also: page tables %.0f B/task (not in RSS), teardown %.0f ns/task.\n", quick ? " (--quick)" : "", m("sleepers.pte_per_task_bytes"), m("sleepers.teardown_ns")
 }' "$out"
