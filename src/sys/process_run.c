@@ -101,7 +101,9 @@ int eddy_process_run(const char *const argv[], const eddy_process_opts *opts, ed
         eddy_stream **ends[2] = {&p.out, &p.err};
         for (int i = 0; i < 2; i++)
             if (*ends[i]) {
-                (void)eddy_stream_close(*ends[i]);
+                /* Failing already (status below): a read end's close has nothing to add. */
+                int crc = eddy_stream_close(*ends[i]);
+                (void)crc;
                 *ends[i] = NULL;
             }
         stop_child(&p);
