@@ -20,5 +20,6 @@
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
+#include "eddy/thread.h"
 
 #endif
