@@ -202,6 +202,17 @@ int main(int argc, char **argv)
     /* Page the node arrays in up front: first-touch faults are not what is measured. */
     memset(nodes, 0, (size_t)n_items * sizeof *nodes);
     memset(uv_nodes, 0, (size_t)n_items * sizeof *uv_nodes);
+    const char *only = bench_only(argc, argv);
+    if (only) {
+        static const char *short_names[NV] = {"post", "call", "uv", "uv_malloc"};
+        for (int k = 0; k < NV; k++)
+            if (!strcmp(only, short_names[k])) {
+                for (int r = 0; r < rounds; r++) printf("%s=%.0f\n", names[k], run_variant(k));
+                return 0;
+            }
+        fprintf(stderr, "bench_tsq: --only=post|call|uv|uv_malloc\n");
+        return 2;
+    }
     double v[NV][256];
     for (int k = 0; k < NV; k++) (void)run_variant(k); /* warm-up */
     for (int r = 0; r < rounds; r++)
