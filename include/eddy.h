@@ -21,5 +21,6 @@
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
 #include "eddy/thread.h"
+#include "eddy/file.h"
 
 #endif

@@ -132,6 +132,15 @@ static void intr_tick(void *arg)
     (void)eddy__timer_start(j->loop, &j->intr_timer, j->loop->now + j->intr_backoff, intr_tick, j);
 }
 
+void eddy__job_interrupt(eddy__job *j)
+{
+    atomic_store(&j->cancel, 1);
+    if (!(j->how & EDDY__JOB_INTERRUPT) || j->delivered || j->intr_timer.heap_index != SIZE_MAX) return;
+    j->intr_backoff = EDDY_MSEC(1);
+    eddy__intr_send(j);
+    (void)eddy__timer_start(j->loop, &j->intr_timer, j->loop->now + j->intr_backoff, intr_tick, j);
+}
+
 static int outcome(eddy__job *j)
 {
     return atomic_load_explicit(&j->state, memory_order_relaxed) == EDDY__JS_DROPPED ? -ESHUTDOWN : 0;
@@ -175,28 +184,31 @@ int eddy__job_run(eddy__job *j)
     eddy__wait w = {.reason = "thread", .obj = j, .uncancellable = !cancellable};
     j->parked = &w;
     rc = eddy__park(&w);
-    if (j->delivered) return outcome(j);
+    if (j->delivered) {
+        eddy__timer_stop(l, &j->intr_timer); /* armed if something interrupted the worker */
+        return outcome(j);
+    }
 
     /* Cancelled. Not started yet: it never will. */
     if (eddy__pool_remove(j)) {
+        eddy__timer_stop(l, &j->intr_timer);
         eddy_loop_unref(l);
         lim_release(j);
         return rc;
     }
-    atomic_store(&j->cancel, 1);
     if (j->how & EDDY__JOB_ABANDON) {
+        atomic_store(&j->cancel, 1);
         int s = EDDY__JS_RUNNING;
         if (atomic_compare_exchange_strong(&j->state, &s, EDDY__JS_ABANDONED)) {
+            eddy__timer_stop(l, &j->intr_timer);
             j->task = NULL;
             j->abandoned = true;
             eddy__list_push_back(&tl_jl->abandoned, &j->alink);
             return rc;
         }
         /* Finished meanwhile: its completion is on the way. */
-    } else if (j->how & EDDY__JOB_INTERRUPT) {
-        j->intr_backoff = EDDY_MSEC(1);
-        eddy__intr_send(j);
-        (void)eddy__timer_start(l, &j->intr_timer, l->now + j->intr_backoff, intr_tick, j);
+    } else {
+        eddy__job_interrupt(j); /* the cooperative flag, and the signal if the job takes one */
     }
     while (!j->delivered) {
         eddy__wait w2 = {.reason = "thread (cancelled)", .obj = j, .uncancellable = true};

@@ -121,5 +121,9 @@ EDDY__HIDDEN void eddy__intr_force_unavailable(bool off);
  * worker could be started; -ESHUTDOWN if the pool is shutting down or j was dropped by a
  * shutdown before it ran; -EPERM outside a task. */
 EDDY__HIDDEN int eddy__job_run(eddy__job *j);
+/* Loop thread, while a task waits in eddy__job_run(j): set j's cooperative flag and, for an
+ * EDDY__JOB_INTERRUPT job, interrupt its worker's system call (again and again until j
+ * completes). What a file's close does to the operations still running on it. */
+EDDY__HIDDEN void eddy__job_interrupt(eddy__job *j);
 
 #endif
