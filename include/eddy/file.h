@@ -28,6 +28,7 @@
 #ifndef EDDY_FILE_H
 #define EDDY_FILE_H
 
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -168,6 +169,98 @@ EDDY_API EDDY_WUR int eddy_dir_read(eddy_dir *d, eddy_dirent *ent);
  * cancellation point. Returns 0 (also for NULL); -EBUSY outside a task while a task is
  * reading d (nothing happens). */
 EDDY_API int eddy_dir_close(eddy_dir *d);
+
+/* ---- F3: byte-range locks ------------------------------------------------------------- */
+
+/* Open file description (OFD) locks: owned by the open file (the eddy_file), not by the
+ * process, so two files opened on the same path in one process exclude each other, a lock
+ * survives fork with the descriptor, and closing another descriptor of the file does not drop
+ * it (the classic POSIX-lock traps). They are advisory and interoperate with F_SETLK locks
+ * taken by other processes. Released by eddy_file_unlock or by closing the file.
+ *
+ * A blocking acquire (without EDDY_LOCK_NB) is cancellable. It is one F_OFD_SETLKW on a pool
+ * worker, and a cancellation interrupts that system call with the pool's interrupt signal
+ * (thread.h): the kernel queues the waiter and wakes it when the range frees up, so there is
+ * no polling delay, no CPU spent while waiting and no starvation by polling rivals. A signal
+ * landing just before the worker enters fcntl would be lost, so the canceller sends again
+ * (1 ms, doubling to 100 ms) until the worker has left. When the signal is not available
+ * (the program uses it, or interrupt_signal is 0), the acquire polls instead: F_OFD_SETLK,
+ * then a cancellable sleep from 1 ms doubling to 100 ms, and again. */
+enum {
+    EDDY_LOCK_SH = 1u << 0, /* shared (read) lock: the file must be open for reading */
+    EDDY_LOCK_EX = 1u << 1, /* exclusive (write) lock: the file must be open for writing */
+    EDDY_LOCK_NB = 1u << 2, /* do not wait: -EAGAIN if the range is locked by another file */
+};
+
+/* Lock bytes [start, start + len) of f (len 0: from start to the end of the file, however
+ * far it grows) as how says: exactly one of EDDY_LOCK_SH and EDDY_LOCK_EX, optionally
+ * | EDDY_LOCK_NB. A range f already holds is converted (shared <-> exclusive). A cancelled
+ * acquire takes nothing, unless the lock was granted before the interruption landed: then it
+ * returns 0 and the next blocking call reports the cancellation.
+ * Returns 0; -EAGAIN (EDDY_LOCK_NB) if another open file holds a conflicting lock;
+ * -ECANCELED/-ETIMEDOUT if cancelled while waiting; -EBADF if f is not open for reading
+ * (shared) or writing (exclusive), or is being closed; -ENOLCK if the kernel's lock table is
+ * full; -EINVAL for NULL f, bad how, start < 0 or len < 0; -EAGAIN also if no worker could be
+ * started; -EPERM outside a task. */
+EDDY_API EDDY_WUR int eddy_file_lock(eddy_file *f, unsigned how, int64_t start, int64_t len);
+/* Release f's locks on [start, start + len) (len 0: to the end). Releasing a range that is not
+ * locked is not an error. Not a cancellation point (so cleanup code in a cancelled scope can
+ * unlock). Returns 0; -EBADF if f is being closed; -EINVAL for NULL f, start < 0 or len < 0;
+ * -EAGAIN if no worker could be started; -EPERM outside a task. */
+EDDY_API EDDY_WUR int eddy_file_unlock(eddy_file *f, int64_t start, int64_t len);
+
+/* ---- F2: watching files and directories (inotify) --------------------------------------- */
+
+/* A receiver of change events from watched paths: an inotify instance read on the loop. The
+ * kernel queues events (up to /proc/sys/fs/inotify/max_queued_events); when that queue
+ * overflows the receiver delivers an event with IN_Q_OVERFLOW in mask (and wd -1), so a
+ * consumer knows to rescan instead of missing changes silently. A tracked handle. */
+typedef struct eddy_watch eddy_watch;
+
+/* One event. */
+typedef struct eddy_watch_event {
+    int wd;          /* the watch it concerns (eddy_watch_add's value); -1 for IN_Q_OVERFLOW */
+    uint32_t mask;   /* IN_* bits from <sys/inotify.h>: what happened (IN_MODIFY, IN_CREATE,
+                        IN_MOVED_FROM, ...), IN_ISDIR, IN_IGNORED once a watch is gone
+                        (removed, or its file deleted), IN_Q_OVERFLOW, IN_UNMOUNT */
+    uint32_t cookie; /* equal for the IN_MOVED_FROM and IN_MOVED_TO halves of one rename */
+    char name[256];  /* for events inside a watched directory: the entry's name; else "" */
+} eddy_watch_event;
+
+/* Make a receiver (inotify_init1, close-on-exec). Returns 0; -EMFILE (the per-user instance
+ * limit, fs.inotify.max_user_instances, or the descriptor limit); -ENFILE; -ENOMEM; -EINVAL if
+ * out is NULL; -EPERM outside a loop thread. */
+#define eddy_watch_open(out) eddy__watch_open((out), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__watch_open(eddy_watch **out, const char *site);
+/* Watch path for the events in mask (IN_* bits; IN_ALL_EVENTS for all; IN_ONLYDIR,
+ * IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_MASK_ADD, IN_ONESHOT modify it). Adding a path already
+ * watched updates its mask and returns the same wd. The path lookup runs on the pool (it may
+ * touch a slow file system); a cancelled add waits for it and returns its outcome.
+ * Returns the watch descriptor (>= 0); -ENOENT, -EACCES, -ENOTDIR (IN_ONLYDIR), -ENOSPC (the
+ * per-user watch limit, fs.inotify.max_user_watches) and the other errors of
+ * inotify_add_watch; -EINVAL also for NULL w or path, or a mask with no event; -ECANCELED/
+ * -ETIMEDOUT if cancelled before it started; -EBADF if w is being closed; -EAGAIN if no
+ * worker could be started; -EPERM outside a task. */
+EDDY_API EDDY_WUR int eddy_watch_add(eddy_watch *w, const char *path, uint32_t mask);
+/* Stop watching wd; an IN_IGNORED event for it follows. Never blocks. Returns 0; -EINVAL if
+ * w is NULL or wd is not a watch of w. */
+EDDY_API EDDY_WUR int eddy_watch_remove(eddy_watch *w, int wd);
+/* Receive the next event into *ev, waiting for one. One receiver at a time. Cancellation
+ * point: a cancelled receive takes no event.
+ * Returns 0; -ECANCELED/-ETIMEDOUT; -EBUSY if another task is receiving; -EBADF if w is
+ * being closed; -EINVAL if w or ev is NULL; -EPERM outside a task. */
+EDDY_API EDDY_WUR int eddy_watch_recv(eddy_watch *w, eddy_watch_event *ev);
+/* The next event if one is there, without waiting; callable from callbacks. Returns 0;
+ * -EAGAIN if none; -EBUSY while a task is inside eddy_watch_recv; -EBADF; -EINVAL. */
+EDDY_API EDDY_WUR int eddy_watch_try_recv(eddy_watch *w, eddy_watch_event *ev);
+/* The inotify descriptor, readable while events wait (for an EDDY_CLAUSE_FD in eddy_choose,
+ * then eddy_watch_try_recv; events already read into w's buffer do not show there: try_recv
+ * until -EAGAIN first). -1 for NULL. */
+EDDY_API int eddy_watch_fd(const eddy_watch *w);
+/* Close w: a task blocked in eddy_watch_recv gets -EBADF; returns once it has left, then the
+ * watches go with the descriptor. Not a cancellation point. Returns 0 (also for NULL);
+ * -EBUSY outside a task while a task is receiving (nothing happens). */
+EDDY_API int eddy_watch_close(eddy_watch *w);
 
 #ifdef __cplusplus
 }

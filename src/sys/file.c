@@ -16,15 +16,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "eddy/file.h"
-#include "sys/fileop.h"
-
-struct eddy_file {
-    eddy_stream base; /* first: a file is a stream */
-    int fd;
-    unsigned flags;   /* EDDY_FD_NOCLOSE */
-    eddy__link ops;   /* eddy__fop.link: ops in flight on fd (loop thread) */
-};
+#include "sys/file_impl.h"
 
 static eddy_task *cur_task(void)
 {
@@ -32,9 +24,7 @@ static eddy_task *cur_task(void)
     return l && !l->in_callback ? l->current : NULL;
 }
 
-/* Run o on f (f->fd already in o), waiting as how says, with o on f's list meanwhile.
- * The result as the public calls return it. */
-static int64_t file_run(eddy_file *f, eddy__fop *o, unsigned how)
+int64_t eddy__file_run(eddy_file *f, eddy__fop *o, unsigned how)
 {
     eddy__list_push_back(&f->ops, &o->link);
     int rc = eddy__fop_run(o, how);
@@ -52,8 +42,7 @@ static int64_t file_run(eddy_file *f, eddy__fop *o, unsigned how)
     return o->res;
 }
 
-/* The checks and bookkeeping of a direct call: the caller becomes a user of f. */
-static int enter(eddy_file *f)
+int eddy__file_enter(eddy_file *f)
 {
     eddy_task *t = cur_task();
     if (!t) return -EPERM;
@@ -64,7 +53,7 @@ static int enter(eddy_file *f)
     return 0;
 }
 
-static void leave(eddy_file *f)
+void eddy__file_leave(eddy_file *f)
 {
     if (--f->base.users == 0 && f->base.closer) eddy__wake(f->base.closer, 0);
 }
@@ -75,14 +64,14 @@ static ssize_t vt_read(eddy_stream *s, void *buf, size_t len)
 {
     eddy_file *f = (eddy_file *)s;
     eddy__fop o = {.op = EDDY__FOP_READ, .fd = f->fd, .buf = buf, .len = len, .off = -1};
-    return (ssize_t)file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
+    return (ssize_t)eddy__file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
 }
 
 static ssize_t vt_write(eddy_stream *s, const void *buf, size_t len)
 {
     eddy_file *f = (eddy_file *)s;
     eddy__fop o = {.op = EDDY__FOP_WRITE, .fd = f->fd, .buf = (void *)buf, .len = len, .off = -1};
-    ssize_t n = (ssize_t)file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
+    ssize_t n = (ssize_t)eddy__file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
     return n == 0 ? -EIO : n; /* a stream write moves at least one byte or fails */
 }
 
@@ -90,7 +79,7 @@ static ssize_t vt_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
 {
     eddy_file *f = (eddy_file *)s;
     eddy__fop o = {.op = EDDY__FOP_WRITEV, .fd = f->fd, .iov = iov, .iovcnt = iovcnt, .off = -1};
-    ssize_t n = (ssize_t)file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
+    ssize_t n = (ssize_t)eddy__file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
     return n == 0 ? -EIO : n;
 }
 
@@ -184,11 +173,11 @@ eddy_stream *eddy_file_stream(eddy_file *f) { return f ? &f->base : NULL; }
 static ssize_t io(eddy_file *f, uint8_t op, void *buf, size_t len, const struct iovec *iov, int iovcnt,
                   int64_t off)
 {
-    int rc = enter(f);
+    int rc = eddy__file_enter(f);
     if (rc < 0) return rc;
     eddy__fop o = {.op = op, .fd = f->fd, .buf = buf, .len = len, .iov = iov, .iovcnt = iovcnt, .off = off};
-    ssize_t n = (ssize_t)file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
-    leave(f);
+    ssize_t n = (ssize_t)eddy__file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
+    eddy__file_leave(f);
     return n;
 }
 
@@ -262,11 +251,11 @@ ssize_t eddy_file_pwritev(eddy_file *f, const struct iovec *iov, int iovcnt, int
 static int sync_op(eddy_file *f, int flags)
 {
     if (!f) return -EINVAL;
-    int rc = enter(f);
+    int rc = eddy__file_enter(f);
     if (rc < 0) return rc;
     eddy__fop o = {.op = EDDY__FOP_FSYNC, .fd = f->fd, .flags = flags};
-    rc = (int)file_run(f, &o, EDDY__JOB_WAIT);
-    leave(f);
+    rc = (int)eddy__file_run(f, &o, EDDY__JOB_WAIT);
+    eddy__file_leave(f);
     return rc;
 }
 
@@ -294,13 +283,13 @@ static void stat_from_statx(struct stat *st, const struct statx *x)
 int eddy_file_fstat(eddy_file *f, struct stat *st)
 {
     if (!f || !st) return -EINVAL;
-    int rc = enter(f);
+    int rc = eddy__file_enter(f);
     if (rc < 0) return rc;
     struct statx x;
     eddy__fop o = {.op = EDDY__FOP_STATX, .fd = f->fd, .path = "",
                    .flags = AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, .buf = &x};
-    rc = (int)file_run(f, &o, EDDY__JOB_WAIT);
-    leave(f);
+    rc = (int)eddy__file_run(f, &o, EDDY__JOB_WAIT);
+    eddy__file_leave(f);
     if (rc == 0) stat_from_statx(st, &x);
     return rc;
 }
