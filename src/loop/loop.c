@@ -506,12 +506,16 @@ void eddy_loop_ref(eddy_loop *l)
 
 void eddy_loop_unref(eddy_loop *l)
 {
-    if (l) {
-        atomic_fetch_add(&l->ts_busy, 1); /* l must outlive wake_loop: see eddy_loop_post_ts */
-        atomic_fetch_sub(&l->ext_refs, 1);
-        wake_loop(l); /* the deadlock check may now apply */
-        atomic_fetch_sub(&l->ts_busy, 1);
-    }
+    if (!l) return;
+    /* Not the last reference: someone else keeps l alive and the deadlock check cannot apply
+     * yet, so one CAS and no wake-up (this is on every pool job's path). */
+    long r = atomic_load_explicit(&l->ext_refs, memory_order_relaxed);
+    while (r > 1)
+        if (atomic_compare_exchange_weak(&l->ext_refs, &r, r - 1)) return;
+    atomic_fetch_add(&l->ts_busy, 1); /* l must outlive wake_loop: see eddy_loop_post_ts */
+    atomic_fetch_sub(&l->ext_refs, 1);
+    wake_loop(l); /* the deadlock check may now apply */
+    atomic_fetch_sub(&l->ts_busy, 1);
 }
 
 void eddy__ts_drain(eddy_loop *l)

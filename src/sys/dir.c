@@ -102,7 +102,10 @@ int eddy_dir_read(eddy_dir *d, eddy_dirent *ent)
         d->reader = t;
         /* Not interruptible (a directory read does not block on anything a signal ends):
          * wait for it, and keep what it read for the next call. */
-        eddy__fop o = {.op = EDDY__FOP_GETDENTS, .fd = d->fd, .buf = d->buf, .len = sizeof d->buf};
+        eddy__fop o;
+        eddy__fop_init(&o, EDDY__FOP_GETDENTS, d->fd);
+        o.buf = d->buf;
+        o.len = sizeof d->buf;
         int rc = eddy__fop_run(&o, EDDY__JOB_WAIT);
         d->reader = NULL;
         if (d->closer) eddy__wake(d->closer, 0);
@@ -130,7 +133,8 @@ int eddy_dir_close(eddy_dir *d)
     eddy__handle_del(&d->handle);
     int r = -EPERM;
     if (t) {
-        eddy__fop o = {.op = EDDY__FOP_CLOSE, .fd = d->fd};
+        eddy__fop o;
+        eddy__fop_init(&o, EDDY__FOP_CLOSE, d->fd);
         r = eddy__fop_run(&o, EDDY__JOB_UNCANCELLABLE);
     }
     if (r < 0) close(d->fd);

@@ -63,14 +63,20 @@ void eddy__file_leave(eddy_file *f)
 static ssize_t vt_read(eddy_stream *s, void *buf, size_t len)
 {
     eddy_file *f = (eddy_file *)s;
-    eddy__fop o = {.op = EDDY__FOP_READ, .fd = f->fd, .buf = buf, .len = len, .off = -1};
+    eddy__fop o;
+    eddy__fop_init(&o, EDDY__FOP_READ, f->fd);
+    o.buf = buf;
+    o.len = len;
     return (ssize_t)eddy__file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
 }
 
 static ssize_t vt_write(eddy_stream *s, const void *buf, size_t len)
 {
     eddy_file *f = (eddy_file *)s;
-    eddy__fop o = {.op = EDDY__FOP_WRITE, .fd = f->fd, .buf = (void *)buf, .len = len, .off = -1};
+    eddy__fop o;
+    eddy__fop_init(&o, EDDY__FOP_WRITE, f->fd);
+    o.buf = (void *)buf;
+    o.len = len;
     ssize_t n = (ssize_t)eddy__file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
     return n == 0 ? -EIO : n; /* a stream write moves at least one byte or fails */
 }
@@ -78,7 +84,10 @@ static ssize_t vt_write(eddy_stream *s, const void *buf, size_t len)
 static ssize_t vt_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
 {
     eddy_file *f = (eddy_file *)s;
-    eddy__fop o = {.op = EDDY__FOP_WRITEV, .fd = f->fd, .iov = iov, .iovcnt = iovcnt, .off = -1};
+    eddy__fop o;
+    eddy__fop_init(&o, EDDY__FOP_WRITEV, f->fd);
+    o.iov = iov;
+    o.iovcnt = iovcnt;
     ssize_t n = (ssize_t)eddy__file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
     return n == 0 ? -EIO : n;
 }
@@ -98,7 +107,8 @@ static int vt_close(eddy_stream *s, bool graceful)
     if (!(f->flags & EDDY_FD_NOCLOSE)) {
         int r = -EPERM;
         if (cur_task()) {
-            eddy__fop o = {.op = EDDY__FOP_CLOSE, .fd = f->fd};
+            eddy__fop o;
+            eddy__fop_init(&o, EDDY__FOP_CLOSE, f->fd);
             r = eddy__fop_run(&o, EDDY__JOB_UNCANCELLABLE);
             if (r == 0) rc = (int)o.res;
         }
@@ -175,7 +185,13 @@ static ssize_t io(eddy_file *f, uint8_t op, void *buf, size_t len, const struct 
 {
     int rc = eddy__file_enter(f);
     if (rc < 0) return rc;
-    eddy__fop o = {.op = op, .fd = f->fd, .buf = buf, .len = len, .iov = iov, .iovcnt = iovcnt, .off = off};
+    eddy__fop o;
+    eddy__fop_init(&o, op, f->fd);
+    o.buf = buf;
+    o.len = len;
+    o.iov = iov;
+    o.iovcnt = iovcnt;
+    o.off = off;
     ssize_t n = (ssize_t)eddy__file_run(f, &o, EDDY__JOB_WAIT | EDDY__JOB_INTERRUPT);
     eddy__file_leave(f);
     return n;
@@ -253,7 +269,9 @@ static int sync_op(eddy_file *f, int flags)
     if (!f) return -EINVAL;
     int rc = eddy__file_enter(f);
     if (rc < 0) return rc;
-    eddy__fop o = {.op = EDDY__FOP_FSYNC, .fd = f->fd, .flags = flags};
+    eddy__fop o;
+    eddy__fop_init(&o, EDDY__FOP_FSYNC, f->fd);
+    o.flags = flags;
     rc = (int)eddy__file_run(f, &o, EDDY__JOB_WAIT);
     eddy__file_leave(f);
     return rc;
@@ -286,8 +304,11 @@ int eddy_file_fstat(eddy_file *f, struct stat *st)
     int rc = eddy__file_enter(f);
     if (rc < 0) return rc;
     struct statx x;
-    eddy__fop o = {.op = EDDY__FOP_STATX, .fd = f->fd, .path = "",
-                   .flags = AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, .buf = &x};
+    eddy__fop o;
+    eddy__fop_init(&o, EDDY__FOP_STATX, f->fd);
+    o.path = "";
+    o.flags = AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT;
+    o.buf = &x;
     rc = (int)eddy__file_run(f, &o, EDDY__JOB_WAIT);
     eddy__file_leave(f);
     if (rc == 0) stat_from_statx(st, &x);

@@ -184,8 +184,9 @@ int eddy__job_run(eddy__job *j)
     eddy__wait w = {.reason = "thread", .obj = j, .uncancellable = !cancellable};
     j->parked = &w;
     rc = eddy__park(&w);
-    if (j->delivered) {
-        eddy__timer_stop(l, &j->intr_timer); /* armed if something interrupted the worker */
+    if (eddy__likely(j->delivered)) {
+        /* Armed if something (a close) interrupted the worker. */
+        if (eddy__unlikely(j->intr_timer.heap_index != SIZE_MAX)) eddy__timer_stop(l, &j->intr_timer);
         return outcome(j);
     }
 

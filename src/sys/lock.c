@@ -12,7 +12,10 @@
 /* One fcntl(F_OFD_*) on f's behalf. */
 static int lock_call(eddy_file *f, int cmd, struct flock *fl, unsigned how)
 {
-    eddy__fop o = {.op = EDDY__FOP_OFD_LOCK, .fd = f->fd, .flags = cmd, .buf = fl};
+    eddy__fop o;
+    eddy__fop_init(&o, EDDY__FOP_OFD_LOCK, f->fd);
+    o.flags = cmd;
+    o.buf = fl;
     return (int)eddy__file_run(f, &o, how);
 }
 

@@ -28,7 +28,6 @@
 typedef struct worker {
     eddy__link link;      /* P.workers */
     pthread_t tid;
-    eddy__job *job;       /* running job (pool lock) */
     unsigned intr_gen;    /* interrupt signal generation applied to this thread's mask */
 } worker;
 
@@ -40,15 +39,20 @@ static struct pool {
     eddy__link workers;      /* worker.link */
     size_t nqueued;
     int nthreads, nidle, nwakes, nstarting;
-    int nreturning;          /* workers between a job's end and their next look at the queue */
+    _Atomic int nreturning;  /* workers between a job's end and their next look at the queue:
+                                raised without the lock (before the job's finish, which
+                                happens before any submit it causes), lowered under it */
     int size;                /* in effect */
     int64_t idle_ns, shutdown_ns;
     int intr_cfg;            /* configured interrupt signal (EDDY_THREADPOOL_DEFAULT, 0, n) */
     bool stopping;           /* a shutdown runs: refuse jobs; workers leave once idle */
     bool dead;               /* process exit ran: refuse jobs for good */
     bool shutdown_busy;
-    uint64_t jobs_run;
+    _Atomic uint64_t jobs_run;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Process exit has begun: every running job is asked to stop (eddy_thread_cancel_requested). */
+static _Atomic bool exiting;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic bool pool_inited;
@@ -108,7 +112,8 @@ static void fork_child(void)
     for (eddy__link *x; (x = eddy__list_pop_front(&P.workers));) free(eddy__container_of(x, worker, link));
     eddy__list_init(&P.queue);
     P.nqueued = 0;
-    P.nthreads = P.nidle = P.nwakes = P.nstarting = P.nreturning = 0;
+    P.nthreads = P.nidle = P.nwakes = P.nstarting = 0;
+    atomic_store(&P.nreturning, 0);
     P.stopping = P.shutdown_busy = false;
     pthread_mutex_unlock(&P.mu);
     pthread_mutex_init(&intr_mu, NULL); /* a canceller thread may have held it */
@@ -134,7 +139,11 @@ static void pool_init(void)
     atomic_store(&pool_inited, true);
 }
 
-static inline void ensure_init(void) { (void)pthread_once(&init_once, pool_init); }
+static inline void ensure_init(void)
+{
+    if (eddy__likely(atomic_load_explicit(&pool_inited, memory_order_acquire))) return;
+    (void)pthread_once(&init_once, pool_init);
+}
 
 /* ---- time ---- */
 
@@ -265,6 +274,8 @@ void eddy__intr_send(eddy__job *j)
 
 eddy__job *eddy__pool_current_job(void) { return tl_job; }
 
+bool eddy__pool_exiting(void) { return atomic_load_explicit(&exiting, memory_order_relaxed); }
+
 static bool queue_empty(void) { return eddy__list_empty(&P.queue); }
 
 static eddy__job *queue_pop(void)
@@ -306,7 +317,6 @@ static void *worker_main(void *arg)
             if (rc == ETIMEDOUT && queue_empty()) goto out;
         }
         atomic_store_explicit(&j->state, EDDY__JS_RUNNING, memory_order_relaxed);
-        w->job = j;
         pthread_mutex_unlock(&P.mu);
 
         worker_sync_mask(w);
@@ -314,17 +324,14 @@ static void *worker_main(void *arg)
         tl_job = j;
         j->run(j);
         tl_job = NULL;
-        pthread_mutex_lock(&P.mu);
-        w->job = NULL;
-        P.jobs_run++;
+        atomic_fetch_add_explicit(&P.jobs_run, 1, memory_order_relaxed);
         /* On our way back to the queue: a submit made as soon as finish has posted (a task
          * that runs jobs back to back) must find us counted, or it would start a worker. */
-        P.nreturning++;
-        pthread_mutex_unlock(&P.mu);
+        atomic_fetch_add_explicit(&P.nreturning, 1, memory_order_relaxed);
         /* finish may hand j back to a task that frees it: nothing reads j afterwards. */
         j->finish(j);
-        pthread_mutex_lock(&P.mu);
-        P.nreturning--;
+        pthread_mutex_lock(&P.mu); /* the one lock per job: it is also the next pop's */
+        atomic_fetch_sub_explicit(&P.nreturning, 1, memory_order_relaxed);
     }
 out:
     worker_leave(w);
@@ -382,7 +389,7 @@ int eddy__pool_submit(eddy__job *j)
     if (P.nidle > P.nwakes) {
         P.nwakes++;
         pthread_cond_signal(&P.work_cv);
-    } else if (P.nthreads < P.size && P.nqueued > (size_t)(P.nwakes + P.nstarting + P.nreturning)) {
+    } else if (P.nthreads < P.size && P.nqueued > (size_t)(P.nwakes + P.nstarting + atomic_load_explicit(&P.nreturning, memory_order_relaxed))) {
         /* Every idle worker has been woken already; they, the workers being started and those
          * returning from a job will take that many queued jobs: start another only for a job
          * beyond those. */
@@ -486,10 +493,7 @@ __attribute__((destructor)) static void pool_at_exit(void)
     P.dead = true;
     for (eddy__job *j; (j = queue_pop());)
         atomic_store_explicit(&j->state, EDDY__JS_DROPPED, memory_order_relaxed);
-    for (eddy__link *x = P.workers.next; x != &P.workers; x = x->next) {
-        worker *w = eddy__container_of(x, worker, link);
-        if (w->job) atomic_store(&w->job->cancel, 1);
-    }
+    atomic_store(&exiting, true);
     pthread_cond_broadcast(&P.work_cv);
     struct timespec ts = deadline_ts(P.shutdown_ns);
     /* exit() called from a job: do not wait for ourselves. */
@@ -535,7 +539,7 @@ void eddy_threadpool_stats(struct eddy_threadpool_stats *out)
     ensure_init();
     pthread_mutex_lock(&P.mu);
     *out = (struct eddy_threadpool_stats){.size = P.size, .threads = P.nthreads, .idle = P.nidle,
-                                   .queued = P.nqueued, .jobs_run = P.jobs_run,
+                                   .queued = P.nqueued, .jobs_run = atomic_load(&P.jobs_run),
                                    .interrupts = intr_sig != 0};
     pthread_mutex_unlock(&P.mu);
 }

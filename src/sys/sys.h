@@ -101,6 +101,8 @@ EDDY__HIDDEN void eddy__intr_send(eddy__job *j);
 
 /* The job the calling worker thread runs, or NULL on any other thread. */
 EDDY__HIDDEN eddy__job *eddy__pool_current_job(void);
+/* True once process exit has begun (every running job is asked to stop). */
+EDDY__HIDDEN bool eddy__pool_exiting(void);
 
 /* Tests: wait until at most n workers exist, up to timeout ns (real time). 0 or -ETIMEDOUT. */
 EDDY__HIDDEN int eddy__pool_wait_threads(int n, int64_t timeout);

@@ -47,5 +47,6 @@ int eddy_run_in_thread(int (*fn)(void *), void *arg) { return eddy_run_in_thread
 int eddy_thread_cancel_requested(void)
 {
     eddy__job *j = eddy__pool_current_job();
-    return j ? atomic_load(&j->cancel) : 0;
+    if (!j) return 0;
+    return atomic_load_explicit(&j->cancel, memory_order_relaxed) || eddy__pool_exiting();
 }
