@@ -148,6 +148,15 @@ EDDY_TEST(file_errors)
     EDDY_CHECK_EQ(eddy_file_read(f, buf, 1), -EISDIR);
     EDDY_OK(eddy_file_close(f));
     EDDY_CHECK(fcntl(dfd, F_GETFD) < 0); /* the file owned it */
+    /* A file that cannot be synced (a pipe). */
+    int pp[2];
+    EDDY_CHECK(pipe2(pp, O_CLOEXEC) == 0);
+    EDDY_OK(eddy_file_open_fd(pp[1], 0, &f));
+    EDDY_CHECK_EQ(eddy_file_fsync(f), -EINVAL);
+    EDDY_CHECK_EQ(eddy_file_fdatasync(f), -EINVAL);
+    EDDY_CHECK_EQ(eddy_file_pwrite(f, "x", 1, 0), -ESPIPE);
+    EDDY_OK(eddy_file_close(f));
+    close(pp[0]);
     /* Callback context. */
     EDDY_OK(eddy_file_open(p, O_RDONLY, 0, &f));
     EDDY_OK(eddy_call_soon(cb_read, f));
@@ -270,6 +279,10 @@ static int read_one(void *arg)
     return 0;
 }
 
+static eddy_dir *g_dir;
+
+static void cb_dir_close(void *arg) { *(int *)arg = eddy_dir_close(g_dir); }
+
 EDDY_TEST(directories)
 {
     tmp();
@@ -321,12 +334,17 @@ EDDY_TEST(directories)
     EDDY_CHECK_EQ(eddy_dir_read(NULL, &e), -EINVAL);
     EDDY_CHECK_EQ(eddy_dir_read(d, NULL), -EINVAL);
     EDDY_MOVE_ON_AFTER(0) { EDDY_CHECK_EQ(eddy_dir_read(d, &e), -ECANCELED); }
-    /* One reader at a time; a close waits for the reader in a refill, which gets -EBADF. */
+    /* One reader at a time; a close waits for the reader in a refill, which gets -EBADF
+     * (callback context cannot wait: -EBUSY there). */
     dir_reader r = {.d = d, .rc = 9};
-    int nrc;
+    int nrc, cbrc = 1;
     EDDY_NURSERY(n, &nrc) {
         EDDY_OK(eddy_spawn(n, read_one, &r)); /* runs until its refill waits for the pool */
         EDDY_CHECK_EQ(eddy_dir_read(d, &e), -EBUSY);
+        g_dir = d;
+        EDDY_OK(eddy_call_soon(cb_dir_close, &cbrc));
+        EDDY_OK(eddy_yield());
+        EDDY_CHECK_EQ(cbrc, -EBUSY);
         EDDY_OK(eddy_dir_close(d));
     }
     EDDY_CHECK_EQ(r.rc, -EBADF);

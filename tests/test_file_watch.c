@@ -140,6 +140,10 @@ static int receive(void *arg)
     return 0;
 }
 
+static eddy_watch *g_watch;
+
+static void cb_close(void *arg) { *(int *)arg = eddy_watch_close(g_watch); }
+
 EDDY_TEST(receive_is_cancellable_and_close_wakes_it)
 {
     tmp();
@@ -157,14 +161,18 @@ EDDY_TEST(receive_is_cancellable_and_close_wakes_it)
     snprintf(p, sizeof p, "%s/n", dir);
     EDDY_CHECK(mkdir(p, 0700) == 0);
     expect(w, wd, IN_CREATE, "n", NULL);
-    /* One receiver at a time; close wakes the one blocked. */
+    /* One receiver at a time; close wakes the one blocked (not from a callback: -EBUSY). */
     r = (receiver){.w = w, .rc = 1, .timeout = EDDY_FOREVER};
-    int rc;
+    int rc, cbrc = 1;
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, receive, &r));
         eddy_watch_event ev;
         EDDY_CHECK_EQ(eddy_watch_recv(w, &ev), -EBUSY);
         EDDY_CHECK_EQ(eddy_watch_try_recv(w, &ev), -EBUSY);
+        g_watch = w;
+        EDDY_OK(eddy_call_soon(cb_close, &cbrc));
+        EDDY_OK(eddy_yield());
+        EDDY_CHECK_EQ(cbrc, -EBUSY);
         EDDY_OK(eddy_watch_close(w));
     }
     EDDY_CHECK_EQ(r.rc, -EBADF);

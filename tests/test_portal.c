@@ -315,6 +315,17 @@ static void *close_from_thread(void *arg)
     return (void *)(intptr_t)eddy_portal_close(g_portal);
 }
 
+EDDY_TEST(open_needs_an_open_nursery)
+{
+    eddy_nursery n;
+    EDDY_OK(eddy_nursery_open(&n));
+    EDDY_OK(eddy_nursery_close(&n));
+    eddy_portal *p = (eddy_portal *)1;
+    EDDY_CHECK_EQ(eddy_portal_open(&n, &p), -EINVAL);
+    EDDY_CHECK(p == NULL);
+    return 0;
+}
+
 EDDY_TEST_EX(close_errors_and_requests_left_over, .real_clock = true)
 {
     int rc;

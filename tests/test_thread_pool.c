@@ -842,3 +842,62 @@ EDDY_TEST_EX(dlclose_keeps_a_library_whose_pool_started, .raw = true, .leaks_mem
     EDDY_CHECK_EQ(WEXITSTATUS(ws), 0);
     return 0;
 }
+
+/* ---- the interrupt signal ---- */
+
+EDDY_TEST(interrupt_signal_settings)
+{
+    struct eddy_threadpool_stats st;
+    eddy_threadpool_stats(&st);
+    EDDY_CHECK(!st.interrupts); /* installed on first need only */
+    EDDY_CHECK(eddy__intr_available());
+    eddy_threadpool_stats(&st);
+    EDDY_CHECK(st.interrupts);
+    struct sigaction sa;
+    EDDY_CHECK(sigaction(SIGRTMAX - 3, NULL, &sa) == 0);
+    EDDY_CHECK(sa.sa_handler != SIG_DFL && !(sa.sa_flags & SA_RESTART));
+    /* Once installed it cannot change; the same value is fine. */
+    eddy_threadpool_opts o = EDDY_THREADPOOL_OPTS_INIT;
+    o.interrupt_signal = SIGUSR2;
+    EDDY_CHECK_EQ(eddy_threadpool_configure(&o), -EBUSY);
+    o.interrupt_signal = EDDY_THREADPOOL_DEFAULT;
+    EDDY_OK(eddy_threadpool_configure(&o));
+    return 0;
+}
+
+static void program_handler(int sig) { (void)sig; }
+
+EDDY_TEST(interrupt_signal_left_to_the_program)
+{
+    /* The program handles the default signal itself: eddy leaves it alone. */
+    struct sigaction sa = {.sa_handler = program_handler};
+    sigemptyset(&sa.sa_mask);
+    EDDY_CHECK(sigaction(SIGRTMAX - 3, &sa, NULL) == 0);
+    EDDY_CHECK(!eddy__intr_available());
+    struct sigaction now;
+    EDDY_CHECK(sigaction(SIGRTMAX - 3, NULL, &now) == 0);
+    EDDY_CHECK(now.sa_handler == program_handler);
+    /* Another signal may be chosen before the first install. */
+    eddy_threadpool_opts o = EDDY_THREADPOOL_OPTS_INIT;
+    o.interrupt_signal = SIGUSR2;
+    EDDY_OK(eddy_threadpool_configure(&o));
+    EDDY_CHECK(eddy__intr_available());
+    EDDY_CHECK(sigaction(SIGUSR2, NULL, &now) == 0);
+    EDDY_CHECK(now.sa_handler != SIG_DFL);
+    return 0;
+}
+
+EDDY_TEST(interrupt_signal_off)
+{
+    eddy_threadpool_opts o = EDDY_THREADPOOL_OPTS_INIT;
+    o.interrupt_signal = 0;
+    EDDY_OK(eddy_threadpool_configure(&o));
+    EDDY_CHECK(!eddy__intr_available());
+    struct eddy_threadpool_stats st;
+    eddy_threadpool_stats(&st);
+    EDDY_CHECK(!st.interrupts);
+    struct sigaction now;
+    EDDY_CHECK(sigaction(SIGRTMAX - 3, NULL, &now) == 0);
+    EDDY_CHECK(now.sa_handler == SIG_DFL);
+    return 0;
+}
