@@ -50,7 +50,7 @@ int main(void)
 {
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "countdown: %s\n", strerror(-rc));
+        fprintf(stderr, "countdown: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

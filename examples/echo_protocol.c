@@ -61,19 +61,19 @@ static int amain(void *arg)
     eddy_listener *l;
     int rc = eddy_tcp_listen(NULL, (uint16_t)port, NULL, &l);
     if (rc < 0) {
-        fprintf(stderr, "echo_protocol: listen on port %ld: %s\n", port, strerror(-rc));
+        fprintf(stderr, "echo_protocol: listen on port %ld: %s\n", port, eddy_strerror(rc));
         return 1;
     }
     eddy_protocol_server *srv;
     rc = eddy_protocol_serve(l, factory, NULL, NULL, &srv);
     if (rc < 0) {
-        fprintf(stderr, "echo_protocol: serve: %s\n", strerror(-rc));
+        fprintf(stderr, "echo_protocol: serve: %s\n", eddy_strerror(rc));
         (void)eddy_listener_close(l);
         return 1;
     }
     eddy_sockaddr a;
     char host[INET6_ADDRSTRLEN + 16];
-    if (eddy_listener_addr(l, &a) == 0 && eddy_sockaddr_format(&a, host, sizeof host) > 0)
+    if (eddy_listener_local_addr(l, &a) == 0 && eddy_sockaddr_format(&a, host, sizeof host) > 0)
         printf("Server listening at %s\n", host);
     else
         printf("Server listening at port %ld\n", port);
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     }
     int rc = eddy_run(amain, argc == 2 ? argv[1] : "4444");
     if (rc < 0) {
-        fprintf(stderr, "echo_protocol: %s\n", strerror(-rc));
+        fprintf(stderr, "echo_protocol: %s\n", eddy_strerror(rc));
         return 1;
     }
     return rc;

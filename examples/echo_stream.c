@@ -43,7 +43,7 @@ static int echo_client(eddy_stream *conn, void *arg)
 {
     (void)arg;
     char addr[80];
-    format_peer(eddy_serve_peer(), addr, sizeof addr);
+    format_peer(eddy_serve_peer_addr(), addr, sizeof addr);
     printf("Connection from %s\n", addr);
     fflush(stdout);
     char buf[BUF_SIZE];
@@ -64,19 +64,19 @@ static int amain(void *arg)
     eddy_listener *l;
     int rc = eddy_tcp_listen(NULL, port, NULL, &l);
     if (rc < 0) {
-        fprintf(stderr, "echo_stream: listen on port %u: %s\n", port, strerror(-rc));
+        fprintf(stderr, "echo_stream: listen on port %u: %s\n", port, eddy_strerror(rc));
         return rc;
     }
     eddy_sockaddr a;
     char where[80] = "?";
-    if (eddy_listener_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
+    if (eddy_listener_local_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
     printf("Server listening at %s\n", where);
     fflush(stdout);
     rc = eddy_serve(l, echo_client, NULL, &(eddy_serve_opts){.stack_size = HANDLER_STACK});
     (void)eddy_listener_close(l);
     /* Cancelled by SIGINT/SIGTERM (B9): that is how this server is meant to stop. */
     if (rc == -ECANCELED) rc = 0;
-    if (rc < 0) fprintf(stderr, "echo_stream: %s\n", strerror(-rc));
+    if (rc < 0) fprintf(stderr, "echo_stream: %s\n", eddy_strerror(rc));
     return rc;
 }
 

@@ -139,13 +139,13 @@ static int serve_conn(void *arg)
     int rc = eddy_bufreader_init(&br, s, NULL, 0); /* 8 KiB, off the task's stack */
     if (rc == 0) {
         EDDY_FAIL_AFTER(IDLE_TIMEOUT) { rc = command(&br); }
-        eddy_bufreader_fini(&br);
+        eddy_bufreader_destroy(&br);
     }
     if (rc < 0 && rc != -ECANCELED) {
         char peer[64] = "?";
         eddy_sockaddr pa;
         if (eddy_stream_peer_addr(s, &pa) == 0) (void)eddy_sockaddr_format(&pa, peer, sizeof peer);
-        fprintf(stderr, "fake_clamd: connection from %s: %s\n", peer, strerror(-rc));
+        fprintf(stderr, "fake_clamd: connection from %s: %s\n", peer, eddy_strerror(rc));
     }
     (void)eddy_stream_close(s);
     return 0; /* one connection's trouble is not the server's */
@@ -157,12 +157,12 @@ static int amain(void *arg)
     eddy_listener *l;
     int rc = eddy_tcp_listen("127.0.0.1", port, NULL, &l);
     if (rc < 0) {
-        fprintf(stderr, "fake_clamd: cannot listen on 127.0.0.1 port %u: %s\n", port, strerror(-rc));
+        fprintf(stderr, "fake_clamd: cannot listen on 127.0.0.1 port %u: %s\n", port, eddy_strerror(rc));
         return rc;
     }
     eddy_sockaddr a;
     char where[64] = "?";
-    if (eddy_listener_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
+    if (eddy_listener_local_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
     printf("Server listening at %s\n", where);
     fflush(stdout);
     int nrc;
@@ -172,7 +172,7 @@ static int amain(void *arg)
             rc = eddy_listener_accept(l, &c, NULL);
             if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
                 /* Out of descriptors or memory: let connections finish, then try again. */
-                fprintf(stderr, "fake_clamd: accept: %s (pausing)\n", strerror(-rc));
+                fprintf(stderr, "fake_clamd: accept: %s (pausing)\n", eddy_strerror(rc));
                 rc = eddy_sleep(EDDY_MSEC(100));
                 if (rc < 0) break;
                 continue;
@@ -180,7 +180,7 @@ static int amain(void *arg)
             if (rc < 0) break;
             rc = eddy_spawn(n, serve_conn, c, .name = "conn");
             if (rc < 0) {
-                fprintf(stderr, "fake_clamd: cannot start a connection task: %s\n", strerror(-rc));
+                fprintf(stderr, "fake_clamd: cannot start a connection task: %s\n", eddy_strerror(rc));
                 eddy_stream_abort(c);
             }
         }
@@ -189,7 +189,7 @@ static int amain(void *arg)
     }
     (void)eddy_listener_close(l);
     if (rc == -ECANCELED) rc = 0;
-    if (rc < 0) fprintf(stderr, "fake_clamd: accept: %s\n", strerror(-rc));
+    if (rc < 0) fprintf(stderr, "fake_clamd: accept: %s\n", eddy_strerror(rc));
     return rc < 0 ? rc : nrc;
 }
 
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     }
     int rc = eddy_run(amain, &port);
     if (rc < 0) {
-        fprintf(stderr, "fake_clamd: %s\n", strerror(-rc));
+        fprintf(stderr, "fake_clamd: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

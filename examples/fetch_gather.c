@@ -62,7 +62,7 @@ int main(void)
 {
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "fetch_gather: %s\n", strerror(-rc));
+        fprintf(stderr, "fetch_gather: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

@@ -24,7 +24,7 @@ int main(void)
 {
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "hello_sleep: %s\n", strerror(-rc));
+        fprintf(stderr, "hello_sleep: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

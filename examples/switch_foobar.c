@@ -57,7 +57,7 @@ int main(void)
 {
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "switch_foobar: %s\n", strerror(-rc));
+        fprintf(stderr, "switch_foobar: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

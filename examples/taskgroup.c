@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (rc < 0) {
-        fprintf(stderr, "taskgroup: %s\n", strerror(-rc));
+        fprintf(stderr, "taskgroup: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

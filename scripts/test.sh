@@ -10,9 +10,12 @@
 #   ucontext   build/ucontext  the ucontext context-switch fallback, core tests
 #   aarch64    build/aarch64   cross-built for aarch64, core tests under qemu-aarch64 (no heavy)
 #   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
+#   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
+#              resolver), the tests of the resolver and of what resolves names
 #   install    installs build/release into a scratch prefix and builds README.md's example
 #              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
-#              with eddy::eddy_static): four checks with the install itself
+#              with eddy::eddy_static), and a C++ program (tests/cxx_consumer.cpp) with g++
+#              -std=c++17 -Wall -Wextra -Werror: five checks with the install itself
 #
 # Environment: CTEST_ARGS (extra ctest arguments, e.g. "-R test_core_sleep"), EDDY_SUMMARY_FILE
 # (append "config passed failed build_s test_s" per configuration, for .ci/run), JOBS (2).
@@ -63,6 +66,10 @@ setup() {
         sel=(-L '^threads$')
         deps+=(sanitize)
         tmult=4
+        ;;
+    nocares)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_CARES=OFF -DEDDY_BUILD_BENCH=OFF)
+        sel=(-R 'dns|connect|clamd|examples|cloexec|error')
         ;;
     *)
         echo "test.sh: unknown configuration '$1'" >&2
@@ -160,6 +167,15 @@ readme_example() {
          m == 2 {print}' "$top/README.md"
 }
 
+# MAJOR.MINOR.PATCH from include/eddy/version.h.
+eddy_version() {
+    local p v=()
+    for p in MAJOR MINOR PATCH; do
+        v+=("$(sed -nE "s/^#define EDDY_VERSION_$p ([0-9]+)$/\1/p" "$top/include/eddy/version.h")")
+    done
+    echo "${v[0]}.${v[1]}.${v[2]}"
+}
+
 # One install check: show what failed, count it.
 check() {
     local name=$1 log=$2
@@ -209,12 +225,14 @@ install_check() {
     cat >"$w/app/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.16)
 project(eddy_consumer C)
-find_package(eddy 0.1 REQUIRED)
+find_package(eddy @VERSION@ REQUIRED)
 add_executable(by_find_package example.c)
 target_link_libraries(by_find_package PRIVATE eddy::eddy)
 add_executable(by_find_package_static example.c)
 target_link_libraries(by_find_package_static PRIVATE eddy::eddy_static)
 CM
+    # The version the consumer asks for is the tree's own (include/eddy/version.h).
+    sed -i "s/@VERSION@/$(eddy_version)/" "$w/app/CMakeLists.txt"
     check "find_package(eddy) + eddy::eddy" "$log" bash -c "$(declare -f run_example)
         cmake -S '$w/app' -B '$w/app/build' -DCMAKE_PREFIX_PATH='$inst' &&
         cmake --build '$w/app/build' -j$jobs &&
@@ -222,6 +240,12 @@ CM
     check "find_package(eddy) + eddy::eddy_static" "$log" bash -c "$(declare -f run_example)
         run_example '$w/app/build/by_find_package_static' &&
         ! ldd '$w/app/build/by_find_package_static' | grep -q libeddy"
+    # The public headers as C++ (README.md, "C and C++"), against the installed library.
+    check "C++ program (g++ -std=c++17) + pkg-config" "$log" bash -c "
+        export PKG_CONFIG_PATH='$pc'
+        c++ -std=c++17 -Wall -Wextra -Werror -o '$w/app/cxx_consumer' '$top/tests/cxx_consumer.cpp' \
+            \$(pkg-config --cflags --libs eddy) -Wl,-rpath,\$(pkg-config --variable=libdir eddy) &&
+        EDDY_CLOCK=virtual '$w/app/cxx_consumer' | tee /dev/stderr | grep -q 'cxx consumer: ok'"
     t1=$(now)
     echo "== install: $pass passed, $fail failed ($((t1 - t0)) s)"
     [ "$fail" -eq 0 ] && rm -rf "$w"

@@ -113,7 +113,7 @@ struct eddy_task {
     const char *site;
     const char *error_detail;
     eddy__stack stack;
-    void *tls[EDDY_MAX_KEYS];
+    void *keys[EDDY_MAX_KEYS];
     char name[EDDY_TASK_NAME_MAX];
 #if defined(__SANITIZE_ADDRESS__)
     void *asan_fake;
@@ -127,7 +127,7 @@ struct eddy_task {
 typedef struct eddy__backend {
     const char *name;
     int (*init)(eddy_loop *l);
-    void (*fini)(eddy_loop *l);
+    void (*destroy)(eddy_loop *l);
     /* Apply pending interest changes and wait up to timeout_ns (-1 = forever, 0 = poll) for
      * events, dispatching them. Returns the number of events or a negative errno. */
     int (*poll)(eddy_loop *l, int64_t timeout_ns);
@@ -237,7 +237,7 @@ struct eddy_loop {
     unsigned opt_flags;
     size_t default_stack;
     void *loopvars[EDDY_MAX_KEYS];
-    eddy_loop_stats stats;
+    struct eddy_loop_stats stats;
     _Atomic int sig_count;        /* SIGINT/SIGTERM received (B9) */
     int sig_handled;              /* how many of them the loop acted on */
     bool deadlocked;

@@ -144,7 +144,7 @@ static int client_task(void *arg)
     return 0;
 }
 
-EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     spawn_server(&ch, "0");
     EDDY_FAIL_AFTER(EDDY_SEC(20)) {

@@ -33,7 +33,7 @@ static int server_task(void *p)
 static uint16_t port_of(eddy_listener *l)
 {
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(l, &a));
+    EDDY_OK(eddy_listener_local_addr(l, &a));
     return eddy_sockaddr_port(&a);
 }
 
@@ -116,14 +116,14 @@ static bool child_saw_null;
 static int peer_child(void *arg)
 {
     (void)arg;
-    child_saw_null = eddy_serve_peer() == NULL;
+    child_saw_null = eddy_serve_peer_addr() == NULL;
     return 0;
 }
 
 /* Records the peer port, checks a task it spawns has no peer, then echoes. */
 static int peer_echo_handler(eddy_stream *s, void *arg)
 {
-    const eddy_sockaddr *p = eddy_serve_peer();
+    const eddy_sockaddr *p = eddy_serve_peer_addr();
     EDDY_CHECK(p != NULL);
     peer_ports[npeers++] = eddy_sockaddr_port(p);
     int rc = 0;
@@ -137,7 +137,7 @@ EDDY_TEST(serve_echo_and_peer_address)
     server_run r;
     run_init(&r, peer_echo_handler, NULL);
     npeers = 0;
-    EDDY_CHECK(eddy_serve_peer() == NULL);
+    EDDY_CHECK(eddy_serve_peer_addr() == NULL);
     int nrc = 1;
     EDDY_NURSERY(n, &nrc) {
         run_start(n, &r);
@@ -158,8 +158,8 @@ EDDY_TEST(serve_echo_and_peer_address)
         EDDY_OK(eddy_stream_close(c1));
         settle();
         EDDY_CHECK_EQ(r.srv.stats.active, 1);
-        EDDY_OK(eddy_server_stop(&r.srv));
-        EDDY_OK(eddy_server_stop(&r.srv)); /* idempotent */
+        EDDY_OK(eddy_server_shutdown(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv)); /* idempotent */
         /* grace 0: the remaining handler is cancelled and its connection reset. */
         char b;
         EDDY_CHECK_EQ(eddy_stream_read(c2, &b, 1), -ECONNRESET);
@@ -172,7 +172,15 @@ EDDY_TEST(serve_echo_and_peer_address)
     EDDY_CHECK_EQ(r.srv.stats.handler_errors, 0);
     EDDY_CHECK_EQ(r.srv.stats.active, 0);
     EDDY_CHECK_EQ(r.srv.stats.peak, 2);
-    EDDY_CHECK_EQ(eddy_server_stop(&r.srv), -ESRCH); /* after eddy_serve returned */
+    struct eddy_server_stats st;
+    eddy_server_stats(&r.srv, &st);
+    EDDY_CHECK_EQ(st.accepted, 2);
+    EDDY_CHECK_EQ(st.aborted, 1);
+    EDDY_CHECK_EQ(st.peak, 2);
+    EDDY_CHECK_EQ(memcmp(&st, &r.srv.stats, sizeof st), 0);
+    eddy_server_stats(NULL, &st);
+    EDDY_CHECK_EQ(st.accepted + st.peak + st.aborted + (uint64_t)st.last_accept_error, 0);
+    EDDY_CHECK_EQ(eddy_server_shutdown(&r.srv), -ESRCH); /* after eddy_serve returned */
     EDDY_OK(eddy_listener_close(r.l));
     return 0;
 }
@@ -212,7 +220,7 @@ EDDY_TEST(serve_handler_error_does_not_stop_server)
         EDDY_OK(eddy_stream_close(later));
         settle();
         EDDY_CHECK_EQ(r.srv.stats.active, 0);
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.rc, 0);
@@ -263,7 +271,7 @@ EDDY_TEST(serve_max_conns_pauses_accepting)
         EDDY_CHECK_EQ(r.srv.stats.peak, 2);
         EDDY_OK(eddy_stream_close(c2));
         EDDY_OK(eddy_stream_close(c3));
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.rc, 0);
@@ -310,7 +318,7 @@ EDDY_TEST(serve_graceful_stop_waits_then_aborts)
         expect(slow, "started");
         expect(stuck, "started");
         t0 = eddy_now();
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
         /* The slow handler completes its work within the grace period. */
         expect(slow, "done");
         EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(1));
@@ -337,6 +345,52 @@ EDDY_TEST(serve_graceful_stop_waits_then_aborts)
     return 0;
 }
 
+/* Regression (docs/api.md, "Durations"): the grace of eddy_serve had no default (NULL options
+ * meant 0, "cancel at once") while the protocol server's was 5 s. Both default to 5 s now (NULL or
+ * EDDY_SERVE_OPTS_INIT), 0 still cancels at once, EDDY_FOREVER waits. */
+static int serve_with_null_opts(void *p)
+{
+    server_run *r = p;
+    r->rc = eddy_serve(r->l, r->h, r->arg, NULL);
+    r->returned = true;
+    r->t_end = eddy_now();
+    return 0;
+}
+
+EDDY_TEST(serve_default_grace_is_5s)
+{
+    eddy_serve_opts o = EDDY_SERVE_OPTS_INIT;
+    EDDY_CHECK_EQ(o.grace, EDDY_SEC(5));
+    EDDY_CHECK(o.max_conns == 0 && o.stack_size == 0 && o.server == NULL);
+    server_run r;
+    run_init(&r, slow_or_stuck_handler, NULL);
+    stuck_rc = 1;
+    int nrc = 1;
+    int64_t t0 = 0;
+    eddy_stream *stuck = NULL;
+    EDDY_NURSERY(n, &nrc) {
+        void *v = NULL;
+        EDDY_OK(eddy_start(n, serve_with_null_opts, &r, &v));
+        eddy_server *srv = v;
+        EDDY_CHECK(srv != NULL);
+        stuck = client(&r);
+        EDDY_OK(eddy_stream_write_all(stuck, "k", 1));
+        expect(stuck, "started");
+        t0 = eddy_now();
+        EDDY_OK(eddy_server_shutdown(srv));
+        char b;
+        EDDY_CHECK_EQ(eddy_stream_read(stuck, &b, 1), -ECONNRESET);
+        EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(5));
+    }
+    EDDY_OK(nrc);
+    EDDY_CHECK_EQ(r.rc, 0);
+    EDDY_CHECK_EQ(r.t_end - t0, EDDY_SEC(5));
+    EDDY_CHECK_EQ(stuck_rc, -ECANCELED);
+    EDDY_OK(eddy_stream_close(stuck));
+    EDDY_OK(eddy_listener_close(r.l));
+    return 0;
+}
+
 /* All handlers done within the grace period: eddy_serve returns as soon as the last one has. */
 EDDY_TEST(serve_graceful_stop_returns_early)
 {
@@ -351,7 +405,7 @@ EDDY_TEST(serve_graceful_stop_returns_early)
         EDDY_OK(eddy_stream_write_all(slow, "s", 1));
         expect(slow, "started");
         t0 = eddy_now();
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
         expect(slow, "done");
         EDDY_OK(eddy_stream_close(slow));
     }
@@ -369,7 +423,7 @@ static int stopping_handler(eddy_stream *s, void *arg)
     server_run *r = arg;
     int rc = eddy_stream_write_all(s, "bye", 3);
     if (rc < 0) return rc;
-    return eddy_server_stop(&r->srv);
+    return eddy_server_shutdown(&r->srv);
 }
 
 EDDY_TEST(serve_stop_from_handler)
@@ -392,11 +446,11 @@ EDDY_TEST(serve_stop_from_handler)
     return 0;
 }
 
-/* eddy_server_stop from a callback (a timer here) works like one from a task. */
+/* eddy_server_shutdown from a callback (a timer here) works like one from a task. */
 static int stop_cb_rc = 1;
 static void stop_from_timer(void *arg)
 {
-    stop_cb_rc = eddy_server_stop(arg);
+    stop_cb_rc = eddy_server_shutdown(arg);
 }
 
 EDDY_TEST(serve_stop_from_callback)
@@ -512,7 +566,7 @@ EDDY_TEST(serve_spawn_failure_resets_connection)
         EDDY_CHECK_EQ(eddy_stream_read(d, &b, 1), -ECONNRESET);
         EDDY_CHECK_EQ(eddy_now(), EDDY_MSEC(10));
         EDDY_CHECK_EQ(r.srv.stats.accept_errors, 2);
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.rc, 0);
@@ -547,9 +601,9 @@ EDDY_TEST(serve_errors)
     EDDY_OK(eddy_call_soon(serve_from_callback, l));
     EDDY_OK(eddy_sleep(0));
     EDDY_CHECK_EQ(serve_rc_cb, -EPERM);
-    EDDY_CHECK_EQ(eddy_server_stop(NULL), -EINVAL);
+    EDDY_CHECK_EQ(eddy_server_shutdown(NULL), -EINVAL);
     eddy_server zero = {0};
-    EDDY_CHECK_EQ(eddy_server_stop(&zero), -ESRCH);
+    EDDY_CHECK_EQ(eddy_server_shutdown(&zero), -ESRCH);
     /* Already cancelled: returns at once, accepting nothing. */
     int rc = 1;
     eddy_cancel_scope cs;
@@ -566,7 +620,7 @@ EDDY_TEST(serve_errors)
     EDDY_NURSERY(n, &nrc) {
         run_start(n, &r);
         EDDY_CHECK_EQ(second_acceptor(&r), -EBUSY);
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_OK(eddy_listener_close(r.l));
@@ -641,11 +695,11 @@ EDDY_TEST(serve_emfile_backs_off_and_resumes)
         echo_check(c[1], "one");
         /* Ten seconds out of descriptors: the retries back off (10 ms doubling to 1 s: about
          * fifteen in ten seconds), and the loop sleeps in between instead of spinning. */
-        eddy_loop_stats s0, s1;
-        eddy_loop_get_stats(&s0);
+        struct eddy_loop_stats s0, s1;
+        eddy_loop_stats(&s0);
         uint64_t calls0 = r.srv.stats.accept_calls;
         EDDY_OK(eddy_sleep(EDDY_SEC(10)));
-        eddy_loop_get_stats(&s1);
+        eddy_loop_stats(&s1);
         uint64_t retries = r.srv.stats.accept_calls - calls0;
         EDDY_CHECK(retries >= 10 && retries <= 17);
         EDDY_CHECK(s1.polls - s0.polls <= 3 * retries + 10);
@@ -659,7 +713,7 @@ EDDY_TEST(serve_emfile_backs_off_and_resumes)
         EDDY_CHECK_EQ(eddy_now() - t0, 0);
         EDDY_CHECK_EQ(r.srv.stats.accepted, 3);
         echo_check(c[1], "still one");
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.rc, 0);

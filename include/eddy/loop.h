@@ -1,5 +1,5 @@
 /* eddy — the loop: running, time, callback timers, fd watchers, thread-safe calls.
- * SPEC rows A1, A9, T3, X1 (virtual clock), X2 (seeded scheduler), I1 (backend choice). */
+ * Capabilities A1, A9, T3, X1 (virtual clock), X2 (seeded scheduler), I1 (backend choice). */
 #ifndef EDDY_LOOP_H
 #define EDDY_LOOP_H
 
@@ -31,7 +31,9 @@ typedef struct eddy_opts {
     int clock_kind;              /* EDDY_CLOCK_*; env EDDY_CLOCK=virtual overrides MONOTONIC */
     const eddy_clock *clock;     /* for EDDY_CLOCK_CUSTOM */
     int64_t autojump_threshold;  /* virtual clock: jump to the next timer after this much real
-                                    time with every task blocked; 0 = at once; <0 = never */
+                                    time with every task blocked; 0 = at once; EDDY_FOREVER =
+                                    never (then only eddy_clock_jump moves it); negative:
+                                    -EINVAL */
     uint64_t sched_seed;         /* X2: nonzero permutes ready-queue order reproducibly;
                                     env EDDY_SCHED_SEED */
     size_t stack_size;           /* default task stack size (0 = EDDY_DEFAULT_STACK) */
@@ -48,8 +50,9 @@ typedef struct eddy_opts {
  * timer, fd, thread or signal) — the tasks are cancelled first so they unwind, and the task
  * tree is printed; -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles were left open. */
 EDDY_API int eddy_run(int (*main)(void *), void *arg);
-/* eddy_run with options (NULL = defaults). Same returns as eddy_run; -EINVAL for a bad
- * option (unknown backend, CUSTOM clock without a clock). */
+/* eddy_run with options (NULL = defaults; a zero-filled eddy_opts is the defaults too). Same
+ * returns as eddy_run; -EINVAL for a bad option (unknown backend, CUSTOM clock without a
+ * clock, a negative autojump_threshold). */
 EDDY_API int eddy_run_opts(int (*main)(void *), void *arg, const eddy_opts *opts);
 
 /* The loop running on this thread, or NULL. */
@@ -69,7 +72,7 @@ EDDY_API EDDY_WUR int eddy_clock_jump(int64_t ns);
  * call made from a callback returns -EPERM. */
 
 /* A callback timer; storage owned by the caller (no heap, no close-callback puzzles:
- * eddy_timer_cancel returns only when the loop no longer references it). */
+ * eddy_timer_stop returns only when the loop no longer references it). */
 typedef struct eddy_timer {
     int64_t deadline;
     uint64_t seq;
@@ -90,9 +93,9 @@ EDDY_API EDDY_WUR int eddy__call_at(eddy_timer *t, int64_t deadline, void (*fn)(
                                     const char *site);
 /* Disarm t. Returns true if it was armed (its callback will now never run). Safe on a timer
  * that already fired or was never armed (then returns false). */
-EDDY_API bool eddy_timer_cancel(eddy_timer *t);
+EDDY_API bool eddy_timer_stop(eddy_timer *t);
 /* True while t is armed. */
-EDDY_API bool eddy_timer_pending(const eddy_timer *t);
+EDDY_API bool eddy_timer_is_pending(const eddy_timer *t);
 
 /* Run fn(arg) on the loop thread soon (after currently ready work). Node from a per-loop
  * pool: no steady-state allocation. Returns 0; -EPERM outside a loop thread; -EINVAL if fn is
@@ -146,7 +149,7 @@ EDDY_API int eddy_fd_forget(int fd);
 
 /* Caller-owned node for eddy_loop_post_ts: no allocation on any path. */
 typedef struct eddy_ts_call {
-    struct eddy_ts_call *_Atomic next;
+    struct eddy_ts_call *next; /* private (the runtime reads and writes it atomically) */
     void (*fn)(void *);
     void *arg;
 } eddy_ts_call;
@@ -174,10 +177,10 @@ EDDY_API void eddy_loop_ref(eddy_loop *loop);
 EDDY_API void eddy_loop_unref(eddy_loop *loop);
 
 /* Per-loop statistics (D6 subset). */
-typedef struct eddy_loop_stats {
+struct eddy_loop_stats {
     uint64_t tasks_spawned, tasks_live, switches, polls, timers_fired, ts_calls;
-} eddy_loop_stats;
-EDDY_API void eddy_loop_get_stats(eddy_loop_stats *out);
+};
+EDDY_API void eddy_loop_stats(struct eddy_loop_stats *out);
 /* Name of the active backend ("epoll"), or NULL outside a loop. */
 EDDY_API const char *eddy_backend_name(void);
 

@@ -26,7 +26,7 @@ struct eddy_protocol_server {
     bool free_when_drained; /* closed from a callback */
     bool in_accept;         /* the accept callback is on the stack: do not free */
     bool gone;              /* drained, waiters woken */
-    eddy_protocol_server_stats stats;
+    struct eddy_protocol_server_stats stats;
     eddy__handle handle;
 };
 
@@ -36,8 +36,8 @@ static bool drained(const eddy_protocol_server *s) { return s->stopping && s->st
 
 static void server_free(eddy_protocol_server *s)
 {
-    (void)eddy_timer_cancel(&s->backoff);
-    (void)eddy_timer_cancel(&s->grace);
+    (void)eddy_timer_stop(&s->backoff);
+    (void)eddy_timer_stop(&s->grace);
     eddy__handle_del(&s->handle);
     free(s);
     eddy__proto_release();
@@ -49,7 +49,7 @@ static void check_drained(eddy_protocol_server *s)
     if (!drained(s)) return;
     if (!s->gone) {
         s->gone = true;
-        (void)eddy_timer_cancel(&s->grace);
+        (void)eddy_timer_stop(&s->grace);
         /* rc 1: "drained" — the waiters return without touching s again. */
         eddy__waitq_wake_all(&s->waiters, 1);
     }
@@ -68,6 +68,12 @@ static void back_off(eddy_protocol_server *s, int err)
 {
     s->stats.accept_errors++;
     s->stats.last_accept_error = err;
+    /* EDDY_FOREVER: no timer; eddy__server_transport_gone restarts accepting when one of the
+     * server's connections ends and gives its descriptor back. */
+    if (s->opts.accept_backoff == EDDY_FOREVER) {
+        eddy_io_stop(&s->lio);
+        return;
+    }
     /* Without memory for even the timer, keep the watcher: retrying on every loop iteration
      * is wasteful, but a server that never accepts again would be worse. */
     if (eddy_call_later(&s->backoff, s->opts.accept_backoff, backoff_fired, s) == 0)
@@ -152,7 +158,7 @@ void eddy__server_transport_gone(eddy_protocol_server *s)
         check_drained(s);
         return;
     }
-    if (!s->lio.active && !eddy_timer_pending(&s->backoff) &&
+    if (!s->lio.active && !eddy_timer_is_pending(&s->backoff) &&
         (!s->opts.max_conns || s->stats.active < s->opts.max_conns)) {
         if (start_accepting(s) < 0) back_off(s, -ENOMEM);
     }
@@ -165,7 +171,7 @@ int eddy__protocol_serve(eddy_listener *l, eddy_protocol_factory factory, void *
     if (out) *out = NULL;
     if (!eddy__loop()) return -EPERM;
     if (!l || !factory || !out) return -EINVAL;
-    eddy_protocol_server_opts def = {0};
+    static const eddy_protocol_server_opts def = EDDY_PROTOCOL_SERVER_OPTS_INIT;
     if (!o) o = &def;
     if (o->grace < 0 || o->accept_backoff < 0) return -EINVAL;
     eddy_protocol_server *s = calloc(1, sizeof *s);
@@ -181,8 +187,6 @@ int eddy__protocol_serve(eddy_listener *l, eddy_protocol_factory factory, void *
     s->factory = factory;
     s->arg = arg;
     s->opts = *o;
-    if (!s->opts.grace) s->opts.grace = EDDY_SEC(5);
-    if (!s->opts.accept_backoff) s->opts.accept_backoff = EDDY_MSEC(100);
     eddy__list_init(&s->conns);
     eddy__waitq_init(&s->waiters);
     rc = start_accepting(s);
@@ -206,12 +210,12 @@ static void abort_all(eddy_protocol_server *s)
 
 static void grace_fired(void *arg) { abort_all(arg); }
 
-void eddy_protocol_server_stop(eddy_protocol_server *s)
+void eddy_protocol_server_shutdown(eddy_protocol_server *s)
 {
     if (!s || s->stopping) return;
     s->stopping = true;
     eddy_io_stop(&s->lio);
-    (void)eddy_timer_cancel(&s->backoff);
+    (void)eddy_timer_stop(&s->backoff);
     if (s->opts.abort_clients) {
         abort_all(s);
     } else {
@@ -222,7 +226,13 @@ void eddy_protocol_server_stop(eddy_protocol_server *s)
             (void)eddy_transport_close(t);
             if (t->state != EDDY__TP_DEAD) left = true;
         }
-        if (left && eddy_call_later(&s->grace, s->opts.grace, grace_fired, s) < 0) abort_all(s);
+        /* grace 0: what the close could not end at once is aborted now; EDDY_FOREVER: no
+         * limit, the transports close when their peers let them. */
+        if (left && s->opts.grace == 0)
+            abort_all(s);
+        else if (left && s->opts.grace != EDDY_FOREVER &&
+                 eddy_call_later(&s->grace, s->opts.grace, grace_fired, s) < 0)
+            abort_all(s);
     }
     check_drained(s);
 }
@@ -249,7 +259,7 @@ int eddy_protocol_server_close(eddy_protocol_server *s)
     if (!s) return 0;
     eddy_loop *l = eddy__loop();
     if (!l) return -EPERM;
-    eddy_protocol_server_stop(s);
+    eddy_protocol_server_shutdown(s);
     if (!l->current || l->in_callback) {
         s->free_when_drained = true;
         check_drained(s);
@@ -268,7 +278,8 @@ int eddy_protocol_server_close(eddy_protocol_server *s)
     return 0;
 }
 
-void eddy_protocol_server_get_stats(const eddy_protocol_server *s, eddy_protocol_server_stats *out)
+void eddy_protocol_server_stats(const eddy_protocol_server *s,
+                                struct eddy_protocol_server_stats *out)
 {
     if (!out) return;
     if (!s) {

@@ -2,7 +2,7 @@
  *
  * Layout inside the serving task:
  *   nursery (EDDY_WAIT_ALL)        handlers are its children
- *     accept_cs                    the accept loop; eddy_server_stop cancels this scope only,
+ *     accept_cs                    the accept loop; eddy_server_shutdown cancels this scope only,
  *                                  so the handlers (children of the nursery, not of
  *                                  accept_cs) keep running through the grace period
  *   drain: wait up to grace for handlers, then eddy_nursery_cancel, then close the nursery.
@@ -35,13 +35,13 @@ static void clear_waiter(eddy_task *t, void *arg)
     ((eddy_server *)arg)->waiter = NULL;
 }
 
-/* Park until a handler ends (eddy__wake from conn_main) or, with timeout > 0, that much time
- * has passed. Returns 0 for either; the cancel code if the caller's scopes are cancelled. */
+/* Park until a handler ends (eddy__wake from conn_main) or timeout has passed (EDDY_FOREVER:
+ * no limit). Returns 0 for either; the cancel code if the caller's scopes are cancelled. */
 static int wait_for_conn_end(eddy_server *srv, int64_t timeout)
 {
     eddy_cancel_scope cs;
     EDDY_CANCEL_SCOPE(&cs, .timeout = timeout) {
-        srv->waiter = eddy_current();
+        srv->waiter = eddy_task_current();
         eddy__wait w = {.reason = "server", .obj = srv, .cancel = clear_waiter, .arg = srv};
         (void)eddy__park(&w);
         srv->waiter = NULL;
@@ -53,9 +53,9 @@ static int wait_for_conn_end(eddy_server *srv, int64_t timeout)
 static int conn_main(void *p)
 {
     /* Spawn is eager: the record is the acceptor's loop variable, copy it before blocking.
-     * The task's arg then points at the copy, which is how eddy_serve_peer finds it. */
+     * The task's arg then points at the copy, which is how eddy_serve_peer_addr finds it. */
     conn c = *(conn *)p;
-    eddy_current()->arg = &c;
+    eddy_task_current()->arg = &c;
     eddy_server *srv = c.srv;
     int rc = c.handler(c.s, c.arg);
     int cc = eddy_checkpoint_if_cancelled();
@@ -85,7 +85,7 @@ static int accept_loop(eddy_server *srv, eddy_listener *l, eddy_conn_handler han
     int64_t backoff = 0;
     for (;;) {
         if (o->max_conns && srv->stats.active >= o->max_conns) {
-            int rc = wait_for_conn_end(srv, 0);
+            int rc = wait_for_conn_end(srv, EDDY_FOREVER);
             if (rc < 0) return rc;
             continue;
         }
@@ -126,7 +126,7 @@ static void drain(eddy_server *srv)
         eddy_cancel_scope cs;
         EDDY_CANCEL_SCOPE(&cs, .timeout = srv->grace) {
             while (srv->stats.active)
-                if (wait_for_conn_end(srv, 0) < 0) break;
+                if (wait_for_conn_end(srv, EDDY_FOREVER) < 0) break;
         }
     }
     if (srv->stats.active) {
@@ -141,7 +141,7 @@ int eddy_serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const edd
     if (!l || !handler) return -EINVAL;
     eddy_loop *lp = eddy__loop();
     if (!lp || lp->in_callback || !lp->current) return -EPERM;
-    eddy_serve_opts def = {0};
+    static const eddy_serve_opts def = EDDY_SERVE_OPTS_INIT;
     if (!o) o = &def;
     if (o->grace < 0) return -EINVAL;
     eddy_server own;
@@ -151,7 +151,7 @@ int eddy_serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const edd
     srv->grace = o->grace;
     int rc = eddy_nursery_open_flags(&srv->nursery, EDDY_WAIT_ALL);
     if (rc < 0) return rc;
-    rc = eddy_cancel_scope_enter(&srv->accept_cs, .deadline = 0);
+    rc = eddy_cancel_scope_enter(&srv->accept_cs);
     if (rc < 0) {
         int nrc = eddy_nursery_close(&srv->nursery);
         (void)nrc;
@@ -174,7 +174,7 @@ int eddy_serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const edd
     return stopped ? 0 : rc;
 }
 
-int eddy_server_stop(eddy_server *srv)
+int eddy_server_shutdown(eddy_server *srv)
 {
     if (!srv) return -EINVAL;
     switch (srv->state) {
@@ -190,7 +190,13 @@ int eddy_server_stop(eddy_server *srv)
     }
 }
 
-const eddy_sockaddr *eddy_serve_peer(void)
+void eddy_server_stats(const eddy_server *srv, struct eddy_server_stats *out)
+{
+    if (srv) *out = srv->stats;
+    else *out = (struct eddy_server_stats){0};
+}
+
+const eddy_sockaddr *eddy_serve_peer_addr(void)
 {
     eddy_task *t = eddy__cur();
     if (!t || t->fn != conn_main) return NULL;

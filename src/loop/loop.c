@@ -310,7 +310,7 @@ static inline __attribute__((always_inline)) void ts_push(eddy_loop *l, eddy_ts_
 {
     eddy_ts_call *head = atomic_load_explicit(&l->ts_head, memory_order_relaxed);
     do {
-        atomic_store_explicit(&c->next, head, memory_order_relaxed);
+        __atomic_store_n(&c->next, head, __ATOMIC_RELAXED);
     } while (!atomic_compare_exchange_weak(&l->ts_head, &head, c));
     /* Only the call that found the queue empty has to see that the loop wakes up: a later one
      * lands in the same stack, which stays non-empty until a drain takes both. (The loop
@@ -523,8 +523,8 @@ void eddy__ts_drain(eddy_loop *l)
     if (!atomic_load_explicit(&l->ts_head, memory_order_relaxed)) return;
     eddy_ts_call *c = atomic_exchange(&l->ts_head, NULL), *rev = NULL;
     while (c) {
-        eddy_ts_call *n = atomic_load_explicit(&c->next, memory_order_relaxed);
-        atomic_store_explicit(&c->next, rev, memory_order_relaxed);
+        eddy_ts_call *n = __atomic_load_n(&c->next, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->next, rev, __ATOMIC_RELAXED);
         rev = c;
         c = n;
     }
@@ -535,7 +535,7 @@ void eddy__ts_drain(eddy_loop *l)
     call_node *first = NULL, *last = NULL;
     uint64_t ncalls = 0;
     while (rev) {
-        eddy_ts_call *n = atomic_load_explicit(&rev->next, memory_order_relaxed);
+        eddy_ts_call *n = __atomic_load_n(&rev->next, __ATOMIC_RELAXED);
         ncalls++;
         if (rev->fn == call_node_run) {
             call_node *h = (call_node *)rev;
@@ -703,7 +703,9 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
     eddy_opts d = {0};
     if (!o) o = &d;
     l->clock_kind = o->clock_kind;
-    l->autojump = o->autojump_threshold;
+    /* A duration (docs/api.md): EDDY_FOREVER is "never", kept internally as -1. */
+    if (o->autojump_threshold < 0) return -EINVAL;
+    l->autojump = o->autojump_threshold == EDDY_FOREVER ? -1 : o->autojump_threshold;
     l->opt_flags = o->flags;
     l->poll_interval = o->poll_interval > 0 ? o->poll_interval : 64;
     l->default_stack = o->stack_size ? o->stack_size : EDDY_DEFAULT_STACK;
@@ -727,7 +729,7 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
 
 static void loop_free(eddy_loop *l)
 {
-    if (l->be) l->be->fini(l);
+    if (l->be) l->be->destroy(l);
     if (l->wakefd >= 0) close(l->wakefd);
     for (size_t i = 0; i < l->nsoon_blocks; i++) free(l->soon_blocks[i]);
     /* Nobody can take from ts_free any more: every caller held a ref, all dropped. The nodes
@@ -839,12 +841,12 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
 
 eddy_loop *eddy_loop_current(void) { return eddy__tl_loop; }
 
-void eddy_loop_get_stats(eddy_loop_stats *out)
+void eddy_loop_stats(struct eddy_loop_stats *out)
 {
     eddy_loop *l = eddy__tl_loop;
     if (!out) return;
     if (!l) {
-        *out = (eddy_loop_stats){0};
+        *out = (struct eddy_loop_stats){0};
         return;
     }
     *out = l->stats;

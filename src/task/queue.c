@@ -1,6 +1,6 @@
 /* eddy task layer: eddy_queue (C6), asyncio.Queue with a required bound and 3.13 shutdown.
  *
- * Storage is one heap block allocated at open: a ring (FIFO), a stack (LIFO) or a binary
+ * Storage is one heap block allocated at init: a ring (FIFO), a stack (LIFO) or a binary
  * min-heap (priority; a put sequence number per slot makes equal elements come out in put
  * order), plus one scratch slot for heap swaps. Like channels, a blocked waiter is served by
  * whoever makes its operation possible (a put copies straight into a blocked getter's buffer;
@@ -150,7 +150,7 @@ static eddy_task *blocking_task(int *rc)
 
 /* ---- operations ------------------------------------------------------------------------- */
 
-int eddy__queue_open(eddy_queue *q, size_t elem_size, size_t maxsize, unsigned flags,
+int eddy__queue_init(eddy_queue *q, size_t elem_size, size_t maxsize, unsigned flags,
                      eddy_queue_cmp cmp, const char *site)
 {
     eddy_loop *l = eddy__tl_loop;
@@ -194,7 +194,7 @@ int eddy__queue_open(eddy_queue *q, size_t elem_size, size_t maxsize, unsigned f
     return 0;
 }
 
-int eddy_queue_close(eddy_queue *q)
+int eddy_queue_destroy(eddy_queue *q)
 {
     if (!q || !q->buf) return -EINVAL;
     if (!eddy__list_empty(&q->putters) || !eddy__list_empty(&q->getters) ||

@@ -125,7 +125,7 @@ int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
     eddy__scope_attach(&t->own, parent, t, EDDY__SCOPE_TASK, site);
     t->cs = &t->own;
     eddy_task *cur = l->current;
-    if (cur) memcpy(t->tls, cur->tls, sizeof t->tls);
+    if (cur) memcpy(t->keys, cur->keys, sizeof t->keys);
     if (n) {
         eddy__list_push_back(&n->children, &t->nlink);
         n->nlive++;
@@ -208,6 +208,11 @@ int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg)
     return eddy__spawn(n, fn, arg, NULL, "?");
 }
 
+int eddy_spawn_with(eddy_nursery *n, int (*fn)(void *), void *arg, const eddy_spawn_opts *o)
+{
+    return eddy__spawn(n, fn, arg, o, "?");
+}
+
 /* ---- the current task ---- */
 
 int eddy_yield(void)
@@ -227,7 +232,7 @@ int eddy_checkpoint_if_cancelled(void)
     return eddy__cancel_code(t);
 }
 
-eddy_task *eddy_current(void)
+eddy_task *eddy_task_current(void)
 {
     eddy_loop *l = eddy__tl_loop;
     return l && !l->in_callback ? l->current : NULL;
@@ -296,18 +301,18 @@ int eddy_key_create(void)
 
 static bool key_ok(eddy_key k) { return k >= 0 && k < atomic_load(&nkeys); }
 
-void *eddy_tls_get(eddy_key k)
+void *eddy_key_get(eddy_key k)
 {
     eddy_task *t = eddy__cur();
-    return t && key_ok(k) ? t->tls[k] : NULL;
+    return t && key_ok(k) ? t->keys[k] : NULL;
 }
 
-int eddy_tls_set(eddy_key k, void *v)
+int eddy_key_set(eddy_key k, void *v)
 {
     if (!key_ok(k)) return -EINVAL;
     eddy_task *t = eddy__cur();
     if (!t) return -EPERM;
-    t->tls[k] = v;
+    t->keys[k] = v;
     return 0;
 }
 
