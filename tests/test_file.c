@@ -386,7 +386,7 @@ EDDY_TEST(bufreader_reads_a_file_by_lines)
     }
     EDDY_CHECK_EQ(eddy_read_line(&br, 100, 0, &line), -EPIPE); /* no terminator */
     EDDY_CHECK_EQ(line.len, 4);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     /* Writes through the stream land in the file. */
     EDDY_OK(eddy_stream_close(eddy_file_stream(f)));
     EDDY_OK(eddy_file_open(p, O_WRONLY | O_TRUNC, 0, &f));
@@ -428,7 +428,7 @@ static int file_pipe_make(void *ctx, eddy_stream **a, eddy_stream **b)
     return 0;
 }
 
-EDDY_TEST_EX(files_over_a_pipe_conform_to_the_stream_contract, .real_clock = true, .timeout_s = 120)
+EDDY_TEST_EX(files_over_a_pipe_conform_to_the_stream_contract, .real_clock = true, .timeout = EDDY_SEC(120))
 {
     EDDY_CHECK(eddy__intr_available()); /* cancelled and closed blocked calls need it */
     EDDY_OK(eddy_check_stream(&(eddy_stream_factory){

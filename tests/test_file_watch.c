@@ -181,7 +181,7 @@ EDDY_TEST(receive_is_cancellable_and_close_wakes_it)
 }
 
 /* More events than the kernel queues: the overflow is an event, not a silent loss. */
-EDDY_TEST_EX(queue_overflow_is_reported, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(queue_overflow_is_reported, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     tmp();
     long max = 16384;

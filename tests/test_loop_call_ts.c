@@ -48,7 +48,7 @@ static void *producer(void *arg)
     return NULL;
 }
 
-EDDY_TEST_EX(producers_never_lose_a_wakeup, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(producers_never_lose_a_wakeup, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     st.loop = eddy_loop_current();
     pthread_t th[PRODUCERS];

@@ -111,7 +111,7 @@ static int finish(child *c)
 
 /* ---- to_thread_demo ---- */
 
-EDDY_TEST_EX(to_thread_demo_runs_jobs_side_by_side, .raw = true, .timeout_s = 60)
+EDDY_TEST_EX(to_thread_demo_runs_jobs_side_by_side, .raw = true, .timeout = EDDY_SEC(60))
 {
     static child c;
     double t0 = mono();
@@ -188,7 +188,7 @@ static const char *said(const char *fmt)
     return msg;
 }
 
-EDDY_TEST_EX(tail_follow_follows_appends_truncation_rotation_and_deletion, .raw = true, .timeout_s = 60)
+EDDY_TEST_EX(tail_follow_follows_appends_truncation_rotation_and_deletion, .raw = true, .timeout = EDDY_SEC(60))
 {
     tmp();
     static child c;
@@ -227,7 +227,7 @@ EDDY_TEST_EX(tail_follow_follows_appends_truncation_rotation_and_deletion, .raw 
     return 0;
 }
 
-EDDY_TEST_EX(tail_follow_waits_for_a_file_that_appears_later, .raw = true, .timeout_s = 60)
+EDDY_TEST_EX(tail_follow_waits_for_a_file_that_appears_later, .raw = true, .timeout = EDDY_SEC(60))
 {
     tmp();
     static child c;

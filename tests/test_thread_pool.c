@@ -430,17 +430,17 @@ EDDY_TEST(abandoned_job_keeps_its_limiter_token_until_it_returns)
         eddy_task_cancel(t);
         EDDY_OK(eddy_task_join(t, &st));
         EDDY_CHECK_EQ(a.rc, -ECANCELED);
-        eddy_limiter_get_stats(&lim, &ls);
+        eddy_limiter_stats(&lim, &ls);
         EDDY_CHECK_EQ(ls.borrowed, 1); /* the abandoned job still holds it */
         EDDY_OK(eddy_spawn(n, run_limited42, &b));
-        eddy_limiter_get_stats(&lim, &ls);
+        eddy_limiter_stats(&lim, &ls);
         EDDY_CHECK_EQ(ls.waiters, 1);
         EDDY_CHECK_EQ(b.rc, 1);
         eddy_uevent_set(&gate); /* the abandoned job returns, its token goes to b */
     }
     EDDY_CHECK_EQ(rc, 0);
     EDDY_CHECK_EQ(b.rc, 42);
-    eddy_limiter_get_stats(&lim, &ls);
+    eddy_limiter_stats(&lim, &ls);
     EDDY_CHECK_EQ(ls.borrowed, 0);
     EDDY_CHECK_EQ(ls.total_acquired, 2);
     int id;
@@ -466,7 +466,7 @@ EDDY_TEST(limiter_bounds_concurrent_jobs)
         (void)wait_started();
         for (int i = 0; i < 10; i++) EDDY_OK(eddy_yield());
         struct eddy_limiter_stats ls;
-        eddy_limiter_get_stats(&lim, &ls);
+        eddy_limiter_stats(&lim, &ls);
         EDDY_CHECK_EQ(ls.borrowed, 2);
         EDDY_CHECK_EQ(ls.waiters, 4);
         EDDY_CHECK_EQ(stats().queued, 0); /* the others wait for a token, not for a worker */
@@ -516,7 +516,7 @@ static int raw_abandon_main(void *arg)
     return 0;
 }
 
-EDDY_TEST_EX(loop_ends_while_an_abandoned_job_runs, .raw = true, .timeout_s = 60)
+EDDY_TEST_EX(loop_ends_while_an_abandoned_job_runs, .raw = true, .timeout = EDDY_SEC(60))
 {
     setup();
     EDDY_OK(eddy_uqueue_init(&finished, sizeof(int), 16));

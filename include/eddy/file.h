@@ -1,5 +1,5 @@
 /* eddy — files (F1), change notification (F2), byte-range locks (F3).
- * SPEC rows F1, F2, F3.
+ * Capabilities F1, F2, F3.
  *
  * Regular files are always "ready" to epoll, so their operations cannot wait for readiness:
  * each one runs as a blocking system call on the thread pool (thread.h) while the calling

@@ -1,5 +1,5 @@
 /* eddy — blocking work on a thread pool (H1) and blocking portals into a loop (H3).
- * SPEC rows H1, H3. The thread-safe call queue under both is eddy_loop_call_ts (loop.h).
+ * Capabilities H1, H3. The thread-safe call queue under both is eddy_loop_call_ts (loop.h).
  *
  * The pool is process-wide and shared by every loop. It starts no thread until the first job
  * and grows one worker at a time, up to its size, only when no idle worker can take a job;
