@@ -84,7 +84,7 @@ EDDY_TEST(run_in_thread_returns_the_functions_value)
     EDDY_CHECK_EQ(eddy_run_in_thread(ret_eio, NULL), -EIO); /* negative values pass through */
     /* Back to back: the one worker serves them all (a worker on its way back from a job is
      * not mistaken for a missing one). */
-    for (int i = 0; i < 200; i++) EDDY_CHECK_EQ(eddy_run_in_thread_opts(ret42, NULL, NULL), 42);
+    for (int i = 0; i < 200; i++) EDDY_CHECK_EQ(eddy_run_in_thread_with(ret42, NULL, NULL), 42);
     EDDY_CHECK_EQ(stats().threads, 1);
     EDDY_CHECK_EQ(stats().jobs_run, 202);
     EDDY_CHECK_EQ(eddy_thread_cancel_requested(), 0); /* not a worker */
@@ -102,7 +102,7 @@ static int count_run(void *arg)
 EDDY_TEST(run_in_thread_errors)
 {
     EDDY_CHECK_EQ(eddy_run_in_thread(NULL, NULL), -EINVAL);
-    EDDY_CHECK_EQ(eddy_run_in_thread_opts(NULL, NULL, &(eddy_thread_opts){.abandon_on_cancel = true}),
+    EDDY_CHECK_EQ(eddy_run_in_thread_with(NULL, NULL, &(eddy_run_in_thread_opts){.abandon_on_cancel = true}),
                   -EINVAL);
     int rc = 1;
     EDDY_OK(eddy_call_soon(cb_try, &rc));
@@ -112,7 +112,7 @@ EDDY_TEST(run_in_thread_errors)
     _Atomic int n = 0;
     EDDY_MOVE_ON_AFTER(0) { EDDY_CHECK_EQ(eddy_run_in_thread(count_run, &n), -ECANCELED); }
     EDDY_FAIL_AFTER(0) {
-        EDDY_CHECK_EQ(eddy_run_in_thread_opts(count_run, &n, &(eddy_thread_opts){.abandon_on_cancel = true}),
+        EDDY_CHECK_EQ(eddy_run_in_thread_with(count_run, &n, &(eddy_run_in_thread_opts){.abandon_on_cancel = true}),
                       -ETIMEDOUT);
     }
     EDDY_CHECK_EQ(atomic_load(&n), 0);
@@ -165,13 +165,13 @@ EDDY_TEST(jobs_run_in_parallel)
 
 typedef struct gated_run {
     int id, rc;
-    eddy_thread_opts opts;
+    eddy_run_in_thread_opts opts;
 } gated_run;
 
 static int run_gated(void *arg)
 {
     gated_run *g = arg;
-    g->rc = eddy_run_in_thread_opts(gated, (void *)(intptr_t)g->id, &g->opts);
+    g->rc = eddy_run_in_thread_with(gated, (void *)(intptr_t)g->id, &g->opts);
     return 0;
 }
 
@@ -375,7 +375,7 @@ static int run_abandoning(void *arg)
 {
     gated_run *g = arg;
     g->opts.abandon_on_cancel = true;
-    g->rc = eddy_run_in_thread_opts(gated_then_report, (void *)(intptr_t)g->id, &g->opts);
+    g->rc = eddy_run_in_thread_with(gated_then_report, (void *)(intptr_t)g->id, &g->opts);
     return 0;
 }
 
@@ -409,7 +409,7 @@ EDDY_TEST(abandon_on_cancel_returns_at_once)
 static int run_limited42(void *arg)
 {
     gated_run *g = arg;
-    g->rc = eddy_run_in_thread_opts(ret42, NULL, &g->opts);
+    g->rc = eddy_run_in_thread_with(ret42, NULL, &g->opts);
     return 0;
 }
 
@@ -482,10 +482,10 @@ EDDY_TEST(limiter_bounds_concurrent_jobs)
     eddy_limiter_token tok;
     EDDY_OK(eddy_limiter_try_acquire(&one, NULL, &tok));
     EDDY_MOVE_ON_AFTER(EDDY_SEC(1)) {
-        EDDY_CHECK_EQ(eddy_run_in_thread_opts(ret42, NULL, &(eddy_thread_opts){.limiter = &one}), -ECANCELED);
+        EDDY_CHECK_EQ(eddy_run_in_thread_with(ret42, NULL, &(eddy_run_in_thread_opts){.limiter = &one}), -ECANCELED);
     }
     EDDY_OK(eddy_limiter_release(&one));
-    EDDY_CHECK_EQ(eddy_run_in_thread_opts(ret42, NULL, &(eddy_thread_opts){.limiter = &one}), 42);
+    EDDY_CHECK_EQ(eddy_run_in_thread_with(ret42, NULL, &(eddy_run_in_thread_opts){.limiter = &one}), 42);
     return 0;
 }
 
@@ -724,7 +724,7 @@ static int abandon_and_return(void *arg)
 {
     (void)arg;
     EDDY_MOVE_ON_AFTER(EDDY_MSEC(10)) {
-        int rc = eddy_run_in_thread_opts(exit_job, NULL, &(eddy_thread_opts){.abandon_on_cancel = true});
+        int rc = eddy_run_in_thread_with(exit_job, NULL, &(eddy_run_in_thread_opts){.abandon_on_cancel = true});
         (void)rc;
     }
     return 0;

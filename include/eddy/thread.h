@@ -90,7 +90,7 @@ EDDY_API EDDY_WUR int eddy_threadpool_shutdown(int64_t timeout);
 
 /* ---- H1: running blocking functions ---------------------------------------------------- */
 
-typedef struct eddy_thread_opts {
+typedef struct eddy_run_in_thread_opts {
     /* false (default, trio's to_thread.run_sync): when the calling task is cancelled, the
      * call still waits for fn to return, and eddy_thread_cancel_requested() becomes nonzero
      * inside fn so cooperative code can stop early. true: the call returns the cancel code at
@@ -101,7 +101,7 @@ typedef struct eddy_thread_opts {
      * in the pool at once. The limiter belongs to the caller's loop and must stay valid until
      * every such job has returned or the loop has ended. */
     eddy_limiter *limiter;
-} eddy_thread_opts;
+} eddy_run_in_thread_opts;
 
 /* H1: run fn(arg) on a worker of the process-wide pool and return its int. The calling task
  * is suspended (the loop keeps running); a cancellation point. If the task is cancelled
@@ -121,10 +121,11 @@ EDDY_API EDDY_WUR int eddy_run_in_thread(int (*fn)(void *), void *arg);
  * valid until fn returns, and its result is discarded. With a limiter, the wait for a token
  * comes first (cancelling it takes nothing).
  * Returns as eddy_run_in_thread, and -ECANCELED/-ETIMEDOUT if cancelled while waiting for a
- * limiter token or (abandon_on_cancel) while fn runs. Each job borrows its token in its own
+ * limiter token or (abandon_on_cancel) while fn runs; -ENOMEM (abandon_on_cancel: such a
+ * job is allocated, since it may outlive the call). Each job borrows its token in its own
  * name, so one task may run several jobs under the same limiter at once. */
-EDDY_API EDDY_WUR int eddy_run_in_thread_opts(int (*fn)(void *), void *arg,
-                                              const eddy_thread_opts *opts);
+EDDY_API EDDY_WUR int eddy_run_in_thread_with(int (*fn)(void *), void *arg,
+                                              const eddy_run_in_thread_opts *opts);
 
 /* Inside a function running on the pool: nonzero once the task that waits for it was
  * cancelled (or abandoned it, or the process is exiting). 0 on any other thread. */

@@ -20,7 +20,7 @@ static void fn_run(eddy__job *j)
 
 static void fn_release(eddy__job *j) { free(j); }
 
-int eddy_run_in_thread_opts(int (*fn)(void *), void *arg, const eddy_thread_opts *o)
+int eddy_run_in_thread_with(int (*fn)(void *), void *arg, const eddy_run_in_thread_opts *o)
 {
     if (!fn) return -EINVAL;
     eddy_loop *l = eddy__tl_loop;
@@ -42,7 +42,7 @@ int eddy_run_in_thread_opts(int (*fn)(void *), void *arg, const eddy_thread_opts
     return rc;
 }
 
-int eddy_run_in_thread(int (*fn)(void *), void *arg) { return eddy_run_in_thread_opts(fn, arg, NULL); }
+int eddy_run_in_thread(int (*fn)(void *), void *arg) { return eddy_run_in_thread_with(fn, arg, NULL); }
 
 int eddy_thread_cancel_requested(void)
 {
