@@ -15,13 +15,13 @@
 
 #include "eddy/test.h"
 #include "sys/sys.h"
+#include "test_sys_util.h"
 
 static char dir[64];
 
 static const char *tmp(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/eddy-file-XXXXXX");
-    EDDY_CHECK(mkdtemp(dir) != NULL);
+    sys_tmpdir(dir, sizeof dir, "file");
     return dir;
 }
 
@@ -31,12 +31,7 @@ static const char *path_in(char *buf, size_t cap, const char *name)
     return buf;
 }
 
-static void rm_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    EDDY_CHECK_EQ(system(cmd), 0);
-}
+static void rm_tmp(void) { sys_rm_tmpdir(dir); }
 
 EDDY_TEST(open_write_read_close)
 {
@@ -440,39 +435,6 @@ EDDY_TEST_EX(files_over_a_pipe_conform_to_the_stream_contract, .real_clock = tru
 
 /* ---- cancellation and close with operations in flight ---- */
 
-/* How many pool workers are inside system call nr right now (/proc/self/task/TID/syscall
- * starts with the number of the call a blocked thread is in). */
-static int workers_in(long nr)
-{
-    DIR *d = opendir("/proc/self/task");
-    EDDY_CHECK(d != NULL);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char p[300], buf[128] = {0};
-        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
-        FILE *fp = fopen(p, "r");
-        if (!fp) continue;
-        bool pool = fgets(buf, sizeof buf, fp) && strcmp(buf, "eddy-pool\n") == 0;
-        fclose(fp);
-        if (!pool) continue;
-        snprintf(p, sizeof p, "/proc/self/task/%s/syscall", e->d_name);
-        fp = fopen(p, "r");
-        if (!fp) continue;
-        long got;
-        if (fscanf(fp, "%ld", &got) == 1 && got == nr) n++;
-        fclose(fp);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Let the loop run (without letting virtual time move) until n workers are blocked in nr. */
-static void wait_workers_in(long nr, int n)
-{
-    while (workers_in(nr) < n) EDDY_OK(eddy_yield());
-}
 
 typedef struct blocked_read {
     eddy_file *f;
@@ -511,7 +473,7 @@ EDDY_TEST(cancel_interrupts_a_blocked_read)
     int rc, st;
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, read_with_timeout, &r, .handle = &t));
-        wait_workers_in(SYS_read, 1); /* the worker sits in read(2) */
+        sys_wait_workers_in(SYS_read, 1); /* the worker sits in read(2) */
         eddy_task_cancel(t);
         EDDY_OK(eddy_task_join(t, &st)); /* the signal ended the read */
     }
@@ -554,7 +516,7 @@ EDDY_TEST(without_the_interrupt_signal_a_cancelled_read_waits)
     int rc, st;
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, read_with_timeout, &r, .handle = &t));
-        wait_workers_in(SYS_read, 1);
+        sys_wait_workers_in(SYS_read, 1);
         eddy_task_cancel(t);
         for (int i = 0; i < 100; i++) EDDY_OK(eddy_yield());
         EDDY_CHECK_EQ(r.rc, 1); /* still waiting: the read cannot be interrupted */
@@ -582,7 +544,7 @@ EDDY_TEST(close_interrupts_blocked_operations)
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, read_with_timeout, &r1));
         EDDY_OK(eddy_spawn(n, read_with_timeout, &r2));
-        wait_workers_in(SYS_read, 2);
+        sys_wait_workers_in(SYS_read, 2);
         EDDY_OK(eddy_file_close(f)); /* both readers are in read(2) on workers */
     }
     EDDY_CHECK_EQ(rc, 0);
@@ -629,7 +591,7 @@ EDDY_TEST(a_cancelled_open_is_abandoned_and_cleaned_up)
         /* Opening a FIFO for reading waits for a writer. Once the worker is in open(2),
          * cancel: the open is abandoned, not dropped. */
         EDDY_OK(eddy_spawn(n, open_fifo_reader, &o, .handle = &t));
-        wait_workers_in(SYS_openat, 1);
+        sys_wait_workers_in(SYS_openat, 1);
         int64_t t0 = eddy_now();
         eddy_task_cancel(t);
         EDDY_OK(eddy_task_join(t, &st));

@@ -12,22 +12,17 @@
 
 #include "eddy/test.h"
 #include "sys/sys.h"
+#include "test_sys_util.h"
 
 static char dir[64], path[96];
 
 static void tmp(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/eddy-lock-XXXXXX");
-    EDDY_CHECK(mkdtemp(dir) != NULL);
+    sys_tmpdir(dir, sizeof dir, "lock");
     snprintf(path, sizeof path, "%s/lockfile", dir);
 }
 
-static void rm_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    EDDY_CHECK_EQ(system(cmd), 0);
-}
+static void rm_tmp(void) { sys_rm_tmpdir(dir); }
 
 static eddy_file *open_rw(void)
 {
@@ -36,37 +31,6 @@ static eddy_file *open_rw(void)
     return f;
 }
 
-/* How many pool workers are inside system call nr right now (see test_file.c). */
-static int workers_in(long nr)
-{
-    DIR *d = opendir("/proc/self/task");
-    EDDY_CHECK(d != NULL);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char p[300], buf[128] = {0};
-        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
-        FILE *fp = fopen(p, "r");
-        if (!fp) continue;
-        bool pool = fgets(buf, sizeof buf, fp) && strcmp(buf, "eddy-pool\n") == 0;
-        fclose(fp);
-        if (!pool) continue;
-        snprintf(p, sizeof p, "/proc/self/task/%s/syscall", e->d_name);
-        fp = fopen(p, "r");
-        if (!fp) continue;
-        long got;
-        if (fscanf(fp, "%ld", &got) == 1 && got == nr) n++;
-        fclose(fp);
-    }
-    closedir(d);
-    return n;
-}
-
-static void wait_workers_in(long nr, int n)
-{
-    while (workers_in(nr) < n) EDDY_OK(eddy_yield());
-}
 
 EDDY_TEST(locks_exclude_other_open_files)
 {
@@ -131,7 +95,7 @@ static void blocking_acquire_waits_then_is_cancelled(bool signals)
     int rc;
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, lock_task, &k));
-        if (signals) wait_workers_in(SYS_fcntl, 1);
+        if (signals) sys_wait_workers_in(SYS_fcntl, 1);
         for (int i = 0; i < 20; i++) EDDY_OK(eddy_yield());
         EDDY_CHECK(!k.done);
         EDDY_OK(eddy_file_unlock(a, 0, 0));
@@ -146,7 +110,7 @@ static void blocking_acquire_waits_then_is_cancelled(bool signals)
     int st;
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, lock_task, &k, .handle = &t));
-        if (signals) wait_workers_in(SYS_fcntl, 1); /* the worker sits in F_OFD_SETLKW */
+        if (signals) sys_wait_workers_in(SYS_fcntl, 1); /* the worker sits in F_OFD_SETLKW */
         eddy_task_cancel(t);
         EDDY_OK(eddy_task_join(t, &st));
     }
@@ -163,7 +127,7 @@ static void blocking_acquire_waits_then_is_cancelled(bool signals)
     k = (locker){.f = b, .how = EDDY_LOCK_EX, .rc = 1};
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, lock_task, &k));
-        if (signals) wait_workers_in(SYS_fcntl, 1);
+        if (signals) sys_wait_workers_in(SYS_fcntl, 1);
         EDDY_OK(eddy_file_close(b));
     }
     EDDY_CHECK_EQ(k.rc, -EBADF);

@@ -8,21 +8,13 @@
 #include <unistd.h>
 
 #include "eddy/test.h"
+#include "test_sys_util.h"
 
 static char dir[64];
 
-static void tmp(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/eddy-watch-XXXXXX");
-    EDDY_CHECK(mkdtemp(dir) != NULL);
-}
+static void tmp(void) { sys_tmpdir(dir, sizeof dir, "watch"); }
 
-static void rm_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    EDDY_CHECK_EQ(system(cmd), 0);
-}
+static void rm_tmp(void) { sys_rm_tmpdir(dir); }
 
 static void expect(eddy_watch *w, int wd, uint32_t mask, const char *name, uint32_t *cookie)
 {

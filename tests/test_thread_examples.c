@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "eddy/test.h"
+#include "test_sys_util.h"
 
 #define EX_DIR EDDY_BUILD_DIR "/examples/"
 
@@ -159,18 +160,12 @@ static char dir[64], logp[96], rot[96];
 
 static void tmp(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/eddy-tail-XXXXXX");
-    EDDY_CHECK(mkdtemp(dir) != NULL);
+    sys_tmpdir(dir, sizeof dir, "tail");
     snprintf(logp, sizeof logp, "%s/log", dir);
     snprintf(rot, sizeof rot, "%s/log.1", dir);
 }
 
-static void rm_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    EDDY_CHECK_EQ(system(cmd), 0);
-}
+static void rm_tmp(void) { sys_rm_tmpdir(dir); }
 
 static void put(const char *path, int flags, const char *text)
 {

@@ -32,27 +32,13 @@ struct dent64 {
     char d_name[];
 };
 
-static eddy_task *cur_task(void)
-{
-    eddy_loop *l = eddy__tl_loop;
-    return l && !l->in_callback ? l->current : NULL;
-}
-
 int eddy__dir_open(const char *path, eddy_dir **out, const char *site)
 {
     if (!out) return -EINVAL;
     *out = NULL;
     if (!path) return -EINVAL;
-    if (!cur_task()) return -EPERM;
-    eddy__fop *o = eddy__fop_new(path, NULL, 0);
-    if (!o) return -ENOMEM;
-    o->op = EDDY__FOP_OPENAT;
-    o->fd = AT_FDCWD;
-    o->flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-    int rc = eddy__fop_run(o, EDDY__JOB_ABANDON);
-    if (o->job.abandoned) return rc;
-    if (rc == 0) rc = (int)o->res;
-    free(o);
+    if (!eddy__sys_task()) return -EPERM;
+    int rc = eddy__fop_open(path, O_RDONLY | O_DIRECTORY, 0);
     if (rc < 0) return rc;
     eddy_dir *d = malloc(sizeof *d);
     if (!d) {
@@ -90,7 +76,7 @@ static bool take(eddy_dir *d, eddy_dirent *ent)
 int eddy_dir_read(eddy_dir *d, eddy_dirent *ent)
 {
     if (!d || !ent) return -EINVAL;
-    eddy_task *t = cur_task();
+    eddy_task *t = eddy__sys_task();
     if (!t) return -EPERM;
     int c = eddy__cancel_code(t);
     if (c) return c;
@@ -121,7 +107,7 @@ int eddy_dir_read(eddy_dir *d, eddy_dirent *ent)
 int eddy_dir_close(eddy_dir *d)
 {
     if (!d) return 0;
-    eddy_task *t = cur_task();
+    eddy_task *t = eddy__sys_task();
     if (d->reader) {
         if (!t) return -EBUSY;
         d->closing = true;

@@ -18,12 +18,6 @@
 
 #include "sys/file_impl.h"
 
-static eddy_task *cur_task(void)
-{
-    eddy_loop *l = eddy__tl_loop;
-    return l && !l->in_callback ? l->current : NULL;
-}
-
 int64_t eddy__file_run(eddy_file *f, eddy__fop *o, unsigned how)
 {
     eddy__list_push_back(&f->ops, &o->link);
@@ -35,7 +29,7 @@ int64_t eddy__file_run(eddy_file *f, eddy__fop *o, unsigned how)
     if (f->base.closing) return o->res > 0 ? o->res : -EBADF;
     if (o->res == -EINTR) {
         /* Interrupted because the caller was cancelled (close is handled above). */
-        eddy_task *t = cur_task();
+        eddy_task *t = eddy__sys_task();
         int c = t ? eddy__cancel_code(t) : 0;
         return c ? c : -EINTR;
     }
@@ -44,7 +38,7 @@ int64_t eddy__file_run(eddy_file *f, eddy__fop *o, unsigned how)
 
 int eddy__file_enter(eddy_file *f)
 {
-    eddy_task *t = cur_task();
+    eddy_task *t = eddy__sys_task();
     if (!t) return -EPERM;
     int c = eddy__cancel_code(t);
     if (c) return c;
@@ -106,7 +100,7 @@ static int vt_close(eddy_stream *s, bool graceful)
     int rc = 0;
     if (!(f->flags & EDDY_FD_NOCLOSE)) {
         int r = -EPERM;
-        if (cur_task()) {
+        if (eddy__sys_task()) {
             eddy__fop o;
             eddy__fop_init(&o, EDDY__FOP_CLOSE, f->fd);
             r = eddy__fop_run(&o, EDDY__JOB_UNCANCELLABLE);
@@ -144,17 +138,8 @@ int eddy__file_open(const char *path, int flags, mode_t mode, eddy_file **out, c
     if (!out) return -EINVAL;
     *out = NULL;
     if (!path) return -EINVAL;
-    if (!cur_task()) return -EPERM;
-    eddy__fop *o = eddy__fop_new(path, NULL, 0);
-    if (!o) return -ENOMEM;
-    o->op = EDDY__FOP_OPENAT;
-    o->fd = AT_FDCWD;
-    o->flags = flags | O_CLOEXEC;
-    o->mode = mode;
-    int rc = eddy__fop_run(o, EDDY__JOB_ABANDON);
-    if (o->job.abandoned) return rc;
-    if (rc == 0) rc = (int)o->res;
-    free(o);
+    if (!eddy__sys_task()) return -EPERM;
+    int rc = eddy__fop_open(path, flags, mode);
     if (rc < 0) return rc;
     int fd = rc;
     rc = file_new(fd, 0, site, out);
@@ -333,7 +318,7 @@ static int path_run(eddy__fop *o, void *out, size_t out_len)
 static int stat_path(const char *path, struct stat *st, int flags)
 {
     if (!path || !st) return -EINVAL;
-    if (!cur_task()) return -EPERM;
+    if (!eddy__sys_task()) return -EPERM;
     eddy__fop *o = eddy__fop_new(path, NULL, sizeof(struct statx));
     if (!o) return -ENOMEM;
     o->op = EDDY__FOP_STATX;
@@ -351,7 +336,7 @@ int eddy_file_lstat(const char *path, struct stat *st) { return stat_path(path, 
 /* One path op: op on path (and path2), with flags and mode. */
 static int path_op(uint8_t op, const char *path, const char *path2, int flags, mode_t mode)
 {
-    if (!cur_task()) return -EPERM;
+    if (!eddy__sys_task()) return -EPERM;
     eddy__fop *o = eddy__fop_new(path, path2, 0);
     if (!o) return -ENOMEM;
     o->op = op;

@@ -84,6 +84,21 @@ eddy__fop *eddy__fop_new(const char *path, const char *path2, size_t extra)
     return o;
 }
 
+int eddy__fop_open(const char *path, int flags, mode_t mode)
+{
+    eddy__fop *o = eddy__fop_new(path, NULL, 0);
+    if (!o) return -ENOMEM;
+    o->op = EDDY__FOP_OPENAT;
+    o->fd = AT_FDCWD;
+    o->flags = flags | O_CLOEXEC;
+    o->mode = mode;
+    int rc = eddy__fop_run(o, EDDY__JOB_ABANDON);
+    if (o->job.abandoned) return rc; /* the layer frees o, and closes a late descriptor */
+    if (rc == 0) rc = (int)o->res;
+    free(o);
+    return rc;
+}
+
 /* ---- the pool executor ---- */
 
 /* Worker: perform the op, inside the interruptible bracket if it takes interrupts. EINTR

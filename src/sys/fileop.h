@@ -87,6 +87,12 @@ EDDY__HIDDEN int eddy__fop_run(eddy__fop *o, unsigned how);
  * (aligned for any type) at o->buf, for ops that may be abandoned. NULL if out of memory. */
 EDDY__HIDDEN eddy__fop *eddy__fop_new(const char *path, const char *path2, size_t extra);
 
+/* From a task: open path (openat from the working directory, O_CLOEXEC added) as an
+ * abandonable op: a cancellation returns at once, and a descriptor the worker gets after that
+ * is closed by the layer. Returns the descriptor, or the errors of open(2) and of
+ * eddy__fop_run, or -ENOMEM. */
+EDDY__HIDDEN int eddy__fop_open(const char *path, int flags, mode_t mode);
+
 /* An executor: how a loop performs file operations (the seam for an io_uring backend). */
 typedef struct eddy__fop_executor {
     const char *name;

@@ -96,12 +96,8 @@ static int default_size(void)
 
 /* ---- fork ---- */
 
-static void fork_prepare(void) { pthread_mutex_lock(&P.mu); }
-static void fork_parent(void) { pthread_mutex_unlock(&P.mu); }
-/* The child has only the forking thread: no worker exists there, queued jobs belong to loops
- * whose tasks cannot be woken from here either way. Forget both; the condition variables may
- * hold the state of waiters that do not exist in the child, so they start over. */
-static void fork_child(void)
+/* The condition variables wait on CLOCK_MONOTONIC (the idle timeout, shutdown deadlines). */
+static void init_conds(void)
 {
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -109,6 +105,16 @@ static void fork_child(void)
     pthread_cond_init(&P.work_cv, &ca);
     pthread_cond_init(&P.exit_cv, &ca);
     pthread_condattr_destroy(&ca);
+}
+
+static void fork_prepare(void) { pthread_mutex_lock(&P.mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&P.mu); }
+/* The child has only the forking thread: no worker exists there, queued jobs belong to loops
+ * whose tasks cannot be woken from here either way. Forget both; the condition variables may
+ * hold the state of waiters that do not exist in the child, so they start over. */
+static void fork_child(void)
+{
+    init_conds();
     for (eddy__link *x; (x = eddy__list_pop_front(&P.workers));) free(eddy__container_of(x, worker, link));
     eddy__list_init(&P.queue);
     P.nqueued = 0;
@@ -121,12 +127,7 @@ static void fork_child(void)
 
 static void pool_init(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&P.work_cv, &ca);
-    pthread_cond_init(&P.exit_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    init_conds();
     pthread_mutex_lock(&P.mu);
     eddy__list_init(&P.queue);
     eddy__list_init(&P.workers);

@@ -23,6 +23,13 @@
 
 typedef struct eddy__job eddy__job;
 
+/* The calling task, if it may block: NULL in callback context or outside a loop. */
+static inline eddy_task *eddy__sys_task(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    return l && !l->in_callback ? l->current : NULL;
+}
+
 /* How a task waits for its job (eddy__job.how). */
 enum {
     EDDY__JOB_WAIT = 0,              /* cancelled: set the cooperative flag, wait for the job */

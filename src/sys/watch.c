@@ -26,12 +26,6 @@ struct eddy_watch {
     _Alignas(struct inotify_event) char buf[WATCH_BUF];
 };
 
-static eddy_task *cur_task(void)
-{
-    eddy_loop *l = eddy__tl_loop;
-    return l && !l->in_callback ? l->current : NULL;
-}
-
 int eddy__watch_open(eddy_watch **out, const char *site)
 {
     if (!out) return -EINVAL;
@@ -74,7 +68,7 @@ static void add_run(eddy__job *j)
 int eddy_watch_add(eddy_watch *w, const char *path, uint32_t mask)
 {
     if (!w || !path || !(mask & IN_ALL_EVENTS)) return -EINVAL;
-    if (!cur_task()) return -EPERM;
+    if (!eddy__sys_task()) return -EPERM;
     if (w->closing) return -EBADF;
     add_job a = {.fd = w->fd, .path = path, .mask = mask};
     a.j.run = add_run;
@@ -134,7 +128,7 @@ int eddy_watch_try_recv(eddy_watch *w, eddy_watch_event *ev)
 int eddy_watch_recv(eddy_watch *w, eddy_watch_event *ev)
 {
     if (!w || !ev) return -EINVAL;
-    eddy_task *t = cur_task();
+    eddy_task *t = eddy__sys_task();
     if (!t) return -EPERM;
     int c = eddy__cancel_code(t);
     if (c) return c;
@@ -169,7 +163,7 @@ int eddy_watch_close(eddy_watch *w)
 {
     if (!w) return 0;
     if (w->reader) {
-        eddy_task *t = cur_task();
+        eddy_task *t = eddy__sys_task();
         if (!t) return -EBUSY;
         w->closing = true;
         w->closer = t;
