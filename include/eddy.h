@@ -23,6 +23,7 @@
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
+#include "eddy/tls.h"
 #include "eddy/thread.h"
 #include "eddy/file.h"
 

@@ -20,7 +20,8 @@ pkgs_for() {
         # Optional parts of the library are built when their headers exist; install the -dev
         # package of each one the build files mention, so every part is built and tested.
         grep -rqsE 'liburing|uring\.h' "$here/CMakeLists.txt" "$here/src" && echo liburing-dev
-        grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev
+        # (openssl: the TLS tests start `openssl s_server` and `s_client` as peers.)
+        grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev openssl
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
         # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c.
         echo dnsmasq-base

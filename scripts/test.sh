@@ -12,6 +12,8 @@
 #   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
 #   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
 #              resolver), the tests of the resolver and of what resolves names
+#   nossl      build/nossl     without OpenSSL (-DEDDY_WITH_OPENSSL=OFF: every eddy_tls_* call
+#              -ENOTSUP), the TLS tests and what would use TLS
 #   install    installs build/release into a scratch prefix and builds README.md's example
 #              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
 #              with eddy::eddy_static), and a C++ program (tests/cxx_consumer.cpp) with g++
@@ -60,6 +62,10 @@ setup() {
         # qemu-user does not emulate everything a test may rely on (it ignores madvise and
         # RLIMIT_AS, for one): tests that need such kernel behaviour skip on this variable.
         cenv=(EDDY_TEST_EMULATOR=qemu-aarch64)
+        ;;
+    nossl)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_OPENSSL=OFF -DEDDY_BUILD_BENCH=OFF)
+        sel=(-R 'tls|http|stream_conformance|examples|error')
         ;;
     tsan)
         cargs=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDDY_SANITIZE=thread)
@@ -114,6 +120,11 @@ run_config() {
     if [ ${#sel[@]} -gt 0 ]; then
         mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
         targets=(eddy_shared "${targets[@]}")
+        # The tests that run the example programs need them built too.
+        if printf '%s\n' "${targets[@]}" | grep -qE '^test_(examples|clamd)$'; then
+            mapfile -t -O "${#targets[@]}" targets < <(cmake --build "$dir" --target help |
+                grep -oE '\bexample_[A-Za-z0-9_]+' | sort -u)
+        fi
     fi
     # -k (keep going): one test file that does not compile must not hide every other result;
     # its test then fails in ctest as "Not Run".
