@@ -20,6 +20,7 @@
 #include "eddy/unix.h"
 #include "eddy/sendfile.h"
 #include "eddy/server.h"
+#include "eddy/http.h"
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"

@@ -154,7 +154,9 @@ int eddy_watch_recv(eddy_watch *w, eddy_watch_event *ev)
     }
     w->reader = NULL;
     if (w->closer) eddy__wake(w->closer, 0);
-    return rc;
+    /* A flood of events never makes this wait: spend the task's budget (internal.h), so a
+     * receiving loop still lets the others run. Nothing touches w after this. */
+    return rc == 0 ? eddy__coop_done(t, 0) : rc;
 }
 
 int eddy_watch_fd(const eddy_watch *w) { return w ? w->fd : -1; }
