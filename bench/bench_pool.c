@@ -95,8 +95,8 @@ static int e_main(void *arg)
             }
     }
     e_elapsed = bench_now_ns() - t0;
-    if (f) (void)eddy_file_close(f);
-    return nrc;
+    int crc = f ? eddy_file_close(f) : 0;
+    return nrc ? nrc : crc;
 }
 
 static double eddy_rate(int mode, int width)

@@ -95,7 +95,8 @@ static int start_following(tail *t)
     if (rc < 0) return rc;
     struct stat st;
     if ((rc = eddy_file_fstat(f, &st)) < 0 || (rc = eddy_watch_add(t->w, t->path, IN_MODIFY)) < 0) {
-        (void)eddy_file_close(f);
+        int crc = eddy_file_close(f); /* the first error is the one to report */
+        (void)crc;
         return rc;
     }
     t->fwd = rc;
@@ -165,12 +166,19 @@ static int amain(void *arg)
     rc = start_following(t);
     if (rc == -ENOENT) say("cannot open '%s' for reading: %s", t->path, "No such file or directory");
     if (rc >= 0 || rc == -ENOENT) rc = follow(t);
-out:
-    if (t->f) (void)stop_following(t);
-    if (t->w) (void)eddy_watch_close(t->w);
-    (void)eddy_stream_close(t->out);
+out:;
+    /* Everything is closed whatever happened; closing can fail too (a file on a network file
+     * system), which is reported unless something failed first. */
+    int crc = t->f ? stop_following(t) : 0;
+    if (t->w) {
+        int wrc = eddy_watch_close(t->w);
+        if (crc == 0) crc = wrc;
+    }
+    int orc = eddy_stream_close(t->out);
+    if (crc == 0) crc = orc;
     /* SIGINT/SIGTERM cancel the loop's root task: the normal way to stop. */
-    return rc == -ECANCELED ? 0 : rc;
+    if (rc == -ECANCELED) rc = 0;
+    return rc < 0 ? rc : crc;
 }
 
 int main(int argc, char **argv)

@@ -415,7 +415,7 @@ static int file_pipe_make(void *ctx, eddy_stream **a, eddy_stream **b)
     rc = eddy_file_open_fd(p[0], 0, &r);
     if (rc < 0) {
         close(p[0]);
-        (void)eddy_file_close(w);
+        EDDY_OK(eddy_file_close(w));
         return rc;
     }
     *a = eddy_file_stream(w);

@@ -71,7 +71,7 @@ EDDY_API EDDY_WUR int eddy__file_open_fd(int fd, unsigned flags, eddy_file **out
  * Returns 0; -EIO (or another error of close(2)): f is freed anyway; 0 for NULL; -EBUSY
  * outside a task while tasks are inside f (nothing happens); -EBADF for a second close while
  * the first waits. */
-EDDY_API int eddy_file_close(eddy_file *f);
+EDDY_API EDDY_WUR int eddy_file_close(eddy_file *f);
 /* f's descriptor (for fcntl, sendfile, ...; do not close it), or -1 for NULL. */
 EDDY_API int eddy_file_fd(const eddy_file *f);
 /* f as a stream (the same object: closing either closes both), or NULL for NULL. */
@@ -168,7 +168,7 @@ EDDY_API EDDY_WUR int eddy_dir_read(eddy_dir *d, eddy_dirent *ent);
 /* Close d (waiting for a refill in flight, whose reader then gets -EBADF), free it. Not a
  * cancellation point. Returns 0 (also for NULL); -EBUSY outside a task while a task is
  * reading d (nothing happens). */
-EDDY_API int eddy_dir_close(eddy_dir *d);
+EDDY_API EDDY_WUR int eddy_dir_close(eddy_dir *d);
 
 /* ---- F3: byte-range locks ------------------------------------------------------------- */
 
@@ -260,7 +260,7 @@ EDDY_API int eddy_watch_fd(const eddy_watch *w);
 /* Close w: a task blocked in eddy_watch_recv gets -EBADF; returns once it has left, then the
  * watches go with the descriptor. Not a cancellation point. Returns 0 (also for NULL);
  * -EBUSY outside a task while a task is receiving (nothing happens). */
-EDDY_API int eddy_watch_close(eddy_watch *w);
+EDDY_API EDDY_WUR int eddy_watch_close(eddy_watch *w);
 
 #ifdef __cplusplus
 }

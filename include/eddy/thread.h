@@ -167,7 +167,7 @@ EDDY_API EDDY_WUR int eddy_portal_open(eddy_nursery *n, eddy_portal **p);
  * Returns 0; -EINVAL if p is NULL or was made by eddy_portal_start; -EPERM if not called
  * from a task of p's loop; -EDEADLK from a function running in a call of p (it would wait for
  * itself; nothing happens). */
-EDDY_API int eddy_portal_close(eddy_portal *p);
+EDDY_API EDDY_WUR int eddy_portal_close(eddy_portal *p);
 
 /* From any thread that does not run p's loop: run fn(arg) as a task on p's loop and block
  * until it returns. fn may use every blocking eddy call; a failure it returns does not affect
