@@ -118,7 +118,7 @@ struct eddy_task {
     int wake_rc;
     uint8_t state;
     uint8_t flags;
-    int16_t coop;                 /* cooperative budget left (see eddy__coop_spend) */
+    int coop;                     /* cooperative budget left (see eddy__coop_spend) */
     eddy_cancel_scope own;        /* the task's own scope (eddy_task_cancel) */
     eddy_cancel_scope *cs;        /* innermost scope */
     eddy_nursery *nursery;
@@ -251,20 +251,23 @@ struct eddy_loop {
     void *be_data;
     size_t nwatch_ref;            /* watchers and operations in flight that keep the loop alive */
 
-    /* cross-thread */
-    _Atomic(eddy_ts_call *) ts_head; /* MPSC stack, reversed when drained */
-    _Atomic int sleeping;
-    _Atomic int wake_pending;
-    _Atomic long ext_refs;
-    _Atomic int ts_busy;          /* foreign threads inside eddy_loop_unref: teardown waits for 0 */
+    /* cross-thread. Each group sits on a cache line of its own (the loop is allocated 64-byte
+     * aligned), so what producers write and what the loop writes on every iteration never
+     * share a line: producers CAS ts_head and read finished; the loop writes sleeping and
+     * wake_pending once per poll and producers read them only when they found the queue
+     * empty; ts_free moves once per drain. */
+    _Alignas(64) _Atomic(eddy_ts_call *) ts_head; /* MPSC stack, reversed when drained */
     _Atomic bool finished;
-    /* eddy_loop_call_ts nodes (loop.c): run ones, pushed by the loop, taken whole by callers;
-     * and those run during the current drain, pushed in one go at its end (loop thread). */
-    _Atomic(struct eddy__call_node *) ts_free;
-    struct eddy__call_node *ts_batch, *ts_batch_tail;
+    _Alignas(64) _Atomic int sleeping;
+    _Atomic int wake_pending;
+    _Alignas(64) _Atomic long ext_refs;
+    _Atomic int ts_busy;          /* foreign threads inside eddy_loop_unref: teardown waits for 0 */
+    /* eddy_loop_call_ts nodes (loop.c) the loop has run: pushed a drain's worth at a time,
+     * taken whole by callers. */
+    _Alignas(64) _Atomic(struct eddy__call_node *) ts_free;
 
     /* callbacks */
-    eddy__soon *soon_free;
+    _Alignas(64) eddy__soon *soon_free;
     size_t nsoon_blocks;
     void **soon_blocks;
     bool in_callback;
@@ -279,10 +282,12 @@ struct eddy_loop {
     size_t default_stack;
     void *loopvars[EDDY_MAX_KEYS];
     struct eddy_loop_stats stats;
-    _Atomic int sig_count;        /* SIGINT/SIGTERM received (B9) */
-    int sig_handled;              /* how many of them the loop acted on */
+    /* Signals (src/sys/sigdisp.c): the dispatcher sets a bit (1 << (sig - 1)) for each signal
+     * this loop subscribed to, under its mutex, then wakes the loop; the loop takes them in
+     * eddy__signals_check. sighub is this loop's subscription record (NULL: none). */
+    _Atomic uint64_t sig_pending;
+    struct eddy__sighub *sighub;
     bool deadlocked;
-    bool signals_installed;
 };
 
 /* initial-exec: in libeddy.so a plain __thread access calls __tls_get_addr on every use. */
@@ -322,6 +327,8 @@ static inline void eddy__io_call(eddy_loop *l, eddy_io *w, unsigned revents)
     l->in_callback = was;
 }
 EDDY__HIDDEN void eddy__ts_drain(eddy_loop *l);
+/* Slabs of eddy_loop_call_ts nodes allocated so far in the process (tests). */
+EDDY__HIDDEN size_t eddy__call_ts_slabs(void);
 EDDY__HIDDEN void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site);
 EDDY__HIDDEN void eddy__handle_del(eddy__handle *h);
 static inline void eddy__loop_at_exit(eddy_loop *l, eddy__exit_hook *h)
@@ -333,9 +340,15 @@ static inline void eddy__loop_at_exit(eddy_loop *l, eddy__exit_hook *h)
  * makes a foreign thread act exactly there (the last eddy_loop_unref, in
  * tests/test_core_loop.c), where nothing else can put it on purpose. */
 extern void (*eddy__before_sleep_hook)(eddy_loop *l) EDDY__HIDDEN;
+/* Wake l from another thread if it sleeps (or is about to) in the backend poll. The caller
+ * must know l stays alive for the call (see eddy_loop_post_ts). */
+EDDY__HIDDEN void eddy__loop_wake(eddy_loop *l);
+/* eddy_run's SIGINT/SIGTERM handling (src/sys/sigdisp.c): subscribe l at start (0 or a
+ * negative errno), act on pending signals once per iteration, and drop every subscription of
+ * l before it is freed. */
 EDDY__HIDDEN int eddy__signals_install(eddy_loop *l);
-EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_check(eddy_loop *l);
+EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
 
 /* ---- task internals -------------------------------------------------------------------- */
 static inline eddy_loop *eddy__loop(void) { return eddy__tl_loop; }
@@ -394,10 +407,14 @@ EDDY__HIDDEN void eddy__overflow_handler_release(void);
 enum { EDDY__COOP_BUDGET = 128 };
 EDDY__HIDDEN void eddy__coop_yield(eddy_loop *l, eddy_task *t);
 /* Spend one unit of t's budget (t current, not in callback context). True if that was the
- * last: t has just yielded through the scheduler (and has a full budget again). */
+ * last: t must now call eddy__coop_yield, which refills it (eddy__coop_spend does both; the
+ * budget never goes below zero, so "== 0" is the test: one subtract and branch on x86-64). */
+static inline bool eddy__coop_spent(eddy_task *t) { return eddy__unlikely(--t->coop == 0); }
+/* Spend one unit of t's budget. True if that was the last: t has just yielded through the
+ * scheduler (and has a full budget again). */
 static inline bool eddy__coop_spend(eddy_task *t)
 {
-    if (eddy__likely(--t->coop > 0)) return false;
+    if (!eddy__coop_spent(t)) return false;
     eddy__coop_yield(t->loop, t);
     return true;
 }

@@ -528,23 +528,23 @@ EDDY_TEST(calls_that_suspend_refill_the_budget)
     return 0;
 }
 
-/* Nothing is lost to a deadline that passes during a yield. A stream call yields before it
- * reads, and then stops: every byte is either counted by the reader or still in the stream.
- * A channel receive yields after it received: its element is the reader's. */
-typedef struct lossless {
+/* A reader of L->b, one byte at a time, under a deadline (EDDY_FOREVER: none), until a read
+ * does not return a byte; it stops the clock task when it is done. */
+typedef struct reader {
     eddy_stream *a, *b;
     eddy_chan_tx tx;
     eddy_chan_rx rx;
+    int64_t timeout;
     uint64_t got;
     int last;
-} lossless;
+} reader;
 
-static int lossless_stream(void *arg)
+static int read_bytes(void *arg)
 {
-    lossless *L = arg;
+    reader *L = arg;
     char c;
     ssize_t n = 0;
-    EDDY_MOVE_ON_AFTER(EDDY_MSEC(3)) {
+    EDDY_MOVE_ON_AFTER(L->timeout) {
         while ((n = eddy_stream_read(L->b, &c, 1)) == 1) L->got++;
     }
     L->last = (int)n;
@@ -552,11 +552,14 @@ static int lossless_stream(void *arg)
     return 0;
 }
 
-static int lossless_chan(void *arg)
+/* Nothing is lost to a deadline that passes during a yield. A stream call yields before it
+ * reads, and then stops: every byte is either counted by the reader or still in the stream.
+ * A channel receive yields after it received: its element is the reader's. */
+static int receive_ints(void *arg)
 {
-    lossless *L = arg;
+    reader *L = arg;
     int v, rc = 0;
-    EDDY_MOVE_ON_AFTER(EDDY_MSEC(3)) {
+    EDDY_MOVE_ON_AFTER(L->timeout) {
         while ((rc = eddy_chan_recv(&L->rx, &v)) == 0) L->got++;
     }
     L->last = rc;
@@ -568,7 +571,7 @@ EDDY_TEST(a_deadline_during_a_yield_loses_nothing)
 {
     static char data[8 * N];
     for (int kind = 0; kind < 2; kind++) {
-        lossless L = {0};
+        reader L = {.timeout = EDDY_MSEC(3)};
         if (kind == 0) {
             EDDY_OK(eddy_memstream_pair(&L.a, &L.b, NULL));
             EDDY_OK(eddy_stream_write_all(L.a, data, sizeof data));
@@ -580,7 +583,7 @@ EDDY_TEST(a_deadline_during_a_yield_loses_nothing)
         int rc;
         EDDY_NURSERY(n, &rc) {
             EDDY_OK(eddy_spawn(n, clock_task, NULL));
-            EDDY_OK(eddy_spawn(n, kind == 0 ? lossless_stream : lossless_chan, &L));
+            EDDY_OK(eddy_spawn(n, kind == 0 ? read_bytes : receive_ints, &L));
         }
         EDDY_OK(rc);
         EDDY_CHECK_EQ(L.last, -ECANCELED);
@@ -600,37 +603,22 @@ EDDY_TEST(a_deadline_during_a_yield_loses_nothing)
 
 /* A stream call that yields is inside the stream: a close made meanwhile waits for it, and
  * the call reports -EBADF (and nothing is touched after the close frees the stream: ASan). */
-typedef struct closing_reader {
-    eddy_stream *s;
-    uint64_t got;
-    ssize_t last;
-} closing_reader;
-
-static int read_until_error(void *arg)
-{
-    closing_reader *c = arg;
-    char ch;
-    while ((c->last = eddy_stream_read(c->s, &ch, 1)) == 1) c->got++;
-    return 0;
-}
-
 EDDY_TEST(a_close_during_a_yield_waits_for_the_call)
 {
-    eddy_stream *a, *b;
-    EDDY_OK(eddy_memstream_pair(&a, &b, NULL));
+    reader L = {.timeout = EDDY_FOREVER};
+    EDDY_OK(eddy_memstream_pair(&L.a, &L.b, NULL));
     static char data[4 * N];
-    EDDY_OK(eddy_stream_write_all(a, data, sizeof data));
-    closing_reader c = {.s = b};
+    EDDY_OK(eddy_stream_write_all(L.a, data, sizeof data));
     int rc;
     EDDY_NURSERY(n, &rc) {
         /* Eager: it reads until its budget is spent and yields, still inside b; this task,
          * first in line, then closes b. */
-        EDDY_OK(eddy_spawn(n, read_until_error, &c));
-        EDDY_OK(eddy_stream_close(b));
-        EDDY_CHECK_EQ(c.last, -EBADF); /* it left before the close returned */
+        EDDY_OK(eddy_spawn(n, read_bytes, &L));
+        EDDY_OK(eddy_stream_close(L.b));
+        EDDY_CHECK_EQ(L.last, -EBADF); /* it left before the close returned */
     }
     EDDY_OK(rc);
-    EDDY_CHECK(c.got > 0 && c.got < sizeof data);
-    EDDY_OK(eddy_stream_close(a));
+    EDDY_CHECK(L.got > 0 && L.got < sizeof data);
+    EDDY_OK(eddy_stream_close(L.a));
     return 0;
 }

@@ -22,7 +22,9 @@ enum {
 };
 
 enum {
-    EDDY_OPT_NO_SIGNALS = 1u << 0,   /* B9 opt-out: do not handle SIGINT/SIGTERM */
+    EDDY_OPT_NO_SIGNALS = 1u << 0,   /* B9 opt-out: do not handle SIGINT/SIGTERM (by default
+                                        the first cancels the root task, a second one kills
+                                        the process: signal.h) */
     EDDY_OPT_FAIL_ON_LEAK = 1u << 1, /* D4 test mode: leaks make eddy_run return -ENOTRECOVERABLE */
     EDDY_OPT_QUIET = 1u << 2,        /* do not print the leak report (still counted) */
 };
@@ -91,8 +93,9 @@ typedef struct eddy_timer {
  * Returns 0; -EPERM outside a loop thread; -EINVAL if fn is NULL; -ENOMEM if the timer heap
  * cannot grow. */
 #define eddy_call_at(t, deadline, fn, arg) eddy__call_at((t), (deadline), (fn), (arg), EDDY__SITE)
-/* Same, delay ns after eddy_now(). A delay that takes the deadline past the clock's range
- * (EDDY_FOREVER) arms a timer that never fires: pending until cancelled. Same returns. */
+/* Same, delay ns after eddy_now(), a duration: 0 is due now, EDDY_FOREVER (or any delay that
+ * takes the deadline past the clock's range) arms a timer that never fires, pending until
+ * stopped. Same returns, and -EINVAL for a negative delay. */
 #define eddy_call_later(t, delay, fn, arg) \
     eddy__call_later((t), (delay), (fn), (arg), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__call_at(eddy_timer *t, int64_t deadline, void (*fn)(void *), void *arg,
@@ -173,9 +176,11 @@ typedef struct eddy_ts_call {
  * (only seen by a caller that holds a ref: eddy_run waits for the last unref). */
 EDDY_API int eddy_loop_post_ts(eddy_loop *loop, eddy_ts_call *c);
 /* From any thread: like eddy_loop_post_ts (same lifetime rule) with a node that eddy
- * allocates and recycles: the loop hands run nodes back through a per-loop free list, and
- * each calling thread refills a thread-local cache from it (freed when the thread exits), so
- * a steady stream allocates nothing.
+ * allocates and recycles: the loop hands run nodes back through a per-loop free list, each
+ * calling thread refills a thread-local cache from it, and nodes are carved from slabs and
+ * never returned to malloc (a finished loop's and an exiting thread's nodes serve the next
+ * ones), so a steady stream allocates nothing and the memory kept is the process's peak
+ * number of these calls in flight at once.
  * Returns 0; -EINVAL if loop or fn is NULL; -ENOMEM; -ESHUTDOWN. */
 EDDY_API EDDY_WUR int eddy_loop_call_ts(eddy_loop *loop, void (*fn)(void *), void *arg);
 /* Keep loop alive while a foreign thread may still post to it (the deadlock detector

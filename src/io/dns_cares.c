@@ -567,7 +567,7 @@ int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sock
     resolve_op op = {.task = l->current, .q = q, .port = port, .out = out, .max = max};
     eddy__list_init(&op.link);
     if (st->bound != EDDY_FOREVER) {
-        op.deadline = mono_now() + st->bound;
+        op.deadline = eddy__time_add(mono_now(), st->bound);
         eddy__list_push_back(&st->waiting, &op.link); /* in deadline order: one bound for all */
     }
     *q = (cares_query){.st = st, .op = &op};

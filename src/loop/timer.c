@@ -132,6 +132,7 @@ int eddy__call_later(eddy_timer *t, int64_t delay, void (*fn)(void *), void *arg
 {
     eddy_loop *l = eddy__tl_loop;
     if (!l) return -EPERM;
+    if (delay < 0) return -EINVAL; /* a duration (docs/api.md) */
     return eddy__call_at(t, eddy__time_add(l->now, delay), fn, arg, site);
 }
 

@@ -23,6 +23,15 @@
 
 /* ---- parking ---- */
 
+/* Cancelled on arrival: the same exit as a cancellation while parked (wake_if_cancelled in
+ * scope.c), the caller's registration undone, so callers have one path to handle. Out of line:
+ * the common path of a park has no call to make. */
+static __attribute__((noinline, cold)) int park_cancelled(eddy_task *t, const eddy__wait *w, int c)
+{
+    if (w->cancel) w->cancel(t, w->arg);
+    return c;
+}
+
 int eddy__park(const eddy__wait *w)
 {
     eddy_loop *l = eddy__tl_loop;
@@ -30,12 +39,7 @@ int eddy__park(const eddy__wait *w)
     if (!t || l->in_callback) return -EPERM;
     if (!w->uncancellable) {
         int c = eddy__cancel_code(t);
-        if (c) {
-            /* The same exit as a cancellation while parked (wake_if_cancelled in scope.c):
-             * undo the caller's registration, so callers have one path to handle. */
-            if (w->cancel) w->cancel(t, w->arg);
-            return c;
-        }
+        if (c) return park_cancelled(t, w, c);
     }
     t->wait = w;
     t->state = EDDY__BLOCKED;
