@@ -29,6 +29,7 @@ static void spawn_server(child *c, const char *port_arg)
 {
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
+    const char *backend = eddy_backend_name(); /* the server runs on this pass's backend */
     c->pid = fork();
     EDDY_CHECK(c->pid >= 0);
     if (c->pid == 0) {
@@ -36,7 +37,7 @@ static void spawn_server(child *c, const char *port_arg)
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
-        unsetenv("EDDY_BACKEND");
+        setenv("EDDY_BACKEND", backend, 1);
         execl(EXE, EXE, port_arg, (char *)NULL);
         dprintf(2, "exec %s: %s\n", EXE, strerror(errno));
         _exit(127);

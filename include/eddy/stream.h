@@ -51,6 +51,10 @@ typedef struct eddy_stream_vt {
      * (one sendmsg for a frame's header and payload). NULL: eddy_stream_writev calls write
      * once per piece. */
     ssize_t (*writev)(eddy_stream *s, const struct iovec *iov, int iovcnt);
+    /* Optional scatter read: like read, into iovcnt (1..IOV_MAX) pieces with at least one
+     * byte in all, filled in order. NULL: eddy_stream_readv reads into its first non-empty
+     * piece only. */
+    ssize_t (*readv)(eddy_stream *s, const struct iovec *iov, int iovcnt);
 } eddy_stream_vt;
 
 /* The part every stream starts with. Implementations embed it first; fields are private. */
@@ -79,6 +83,16 @@ EDDY_API void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const 
  * -ETIMEDOUT if cancelled (no byte was consumed); -EPERM outside a task; -EINVAL if s or buf is NULL; the
  * transport's errors (-ECONNRESET, -ETIMEDOUT from TCP keep-alive, -EIO, ...). */
 EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len);
+
+/* R3: eddy_stream_read into the iovcnt pieces of iov (a scatter read: one system call for a
+ * frame's header and payload buffers, say), filled in order, suspending until at least one
+ * byte is there. Returns the count over all pieces (> 0); 0 at end of stream, or when the
+ * pieces hold no byte at all (then only a checkpoint, as eddy_stream_read with len 0); the
+ * errors of eddy_stream_read; -EINVAL also for iovcnt < 0 or > IOV_MAX, iov NULL with
+ * iovcnt > 0, or a piece with a NULL base and a non-zero length. A transport without a scatter
+ * read (memory streams) fills the first non-empty piece only: a short read, as any read may
+ * be. Cancellation: -ECANCELED/-ETIMEDOUT with no byte consumed. */
+EDDY_API EDDY_WUR ssize_t eddy_stream_readv(eddy_stream *s, const struct iovec *iov, int iovcnt);
 
 /* N8: write all len bytes, suspending until the transport has accepted them (no user-space
  * queue: back-pressure reaches the writer). Concurrent writers are served FIFO and each
@@ -128,6 +142,27 @@ EDDY_API EDDY_WUR int eddy_stream_close(eddy_stream *s);
  * them to leave s frees it. During a close of s that waits for the tasks inside, it turns
  * that close into an abort (the close frees s). NULL: no-op. */
 EDDY_API void eddy_stream_abort(eddy_stream *s);
+
+/* R3/N12: zero-copy sends for the large writes of a TCP stream: a write (or a piece of a
+ * writev) of at least min_bytes goes from the caller's buffer itself — io_uring SEND_ZC, or
+ * MSG_ZEROCOPY on epoll — and returns only once the kernel has let go of the buffer (its
+ * completion notice has come), so the buffer may be reused as soon as the call returns, as
+ * with any write. 0 turns it off (the default). It pays for large writes to a real network
+ * device (tens of KiB and up); on loopback the kernel copies anyway, and the notice costs a
+ * little (docs/benchmarks.md has the figures). A kernel without it sends by copying.
+ * A zero-copy write waits for the peer to acknowledge its bytes (their pages are the
+ * kernel's until then), and TCP can take queued bytes back only by resetting the connection.
+ * So cancelling a write whose bytes are still held resets the connection (the peer sees
+ * ECONNRESET after what it had already received), the write returns the cancel code, and
+ * written counts only the pieces released before it — the peer may have got some of the rest;
+ * a write cancelled before the kernel took any byte ends as any other, the stream intact.
+ * For the same reason a close (or abort) of s made while a zero-copy write is in progress
+ * resets the connection: the writer returns -EBADF at once, as any interrupted writer does,
+ * and bytes still queued in the kernel, of this write or earlier ones, are dropped — a close
+ * must not wait for a peer that may never read.
+ * Returns 0; -EINVAL if s is NULL; -ENOTSUP for a stream that is not TCP; -EBADF while it is
+ * being closed; the error of setsockopt(SO_ZEROCOPY) (a kernel older than 4.14: -ENOPROTOOPT). */
+EDDY_API EDDY_WUR int eddy_stream_set_zerocopy(eddy_stream *s, size_t min_bytes);
 
 /* The descriptor under s, or -1 (memory streams, NULL). For socket options and sendfile;
  * do not close it. */
