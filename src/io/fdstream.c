@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "loop/sys.h"
 
 static eddy__fdstream *fds_of(eddy_stream *s) { return (eddy__fdstream *)s; }
 
@@ -19,7 +20,7 @@ static ssize_t fds_read(eddy_stream *s, void *buf, size_t len)
     eddy__fdstream *f = fds_of(s);
     for (;;) {
         if (f->rhint) {
-            ssize_t n = f->is_sock ? recv(f->fd, buf, len, 0) : read(f->fd, buf, len);
+            ssize_t n = f->is_sock ? eddy__sys_recv(f->fd, buf, len, 0) : eddy__sys_read(f->fd, buf, len);
             if (n >= 0) {
                 if ((size_t)n < len && n > 0 && !f->always_ready) f->rhint = false;
                 return n;
@@ -39,7 +40,7 @@ static ssize_t fds_write(eddy_stream *s, const void *buf, size_t len)
 {
     eddy__fdstream *f = fds_of(s);
     for (;;) {
-        ssize_t n = f->is_sock ? send(f->fd, buf, len, MSG_NOSIGNAL) : write(f->fd, buf, len);
+        ssize_t n = f->is_sock ? eddy__sys_send(f->fd, buf, len, MSG_NOSIGNAL) : eddy__sys_write(f->fd, buf, len);
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
@@ -54,7 +55,7 @@ static ssize_t fds_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
     eddy__fdstream *f = fds_of(s);
     struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
     for (;;) {
-        ssize_t n = f->is_sock ? sendmsg(f->fd, &mh, MSG_NOSIGNAL) : writev(f->fd, iov, iovcnt);
+        ssize_t n = f->is_sock ? eddy__sys_sendmsg(f->fd, &mh, MSG_NOSIGNAL) : eddy__sys_writev(f->fd, iov, iovcnt);
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
@@ -67,16 +68,16 @@ static ssize_t fds_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
 static int fds_shutdown_write(eddy_stream *s)
 {
     eddy__fdstream *f = fds_of(s);
-    if (f->is_sock) return shutdown(f->fd, SHUT_WR) < 0 ? -errno : 0;
+    if (f->is_sock) return eddy__sys_shutdown(f->fd, SHUT_WR) < 0 ? -errno : 0;
     /* A pipe or FIFO write end signals end-of-stream only by being closed; a descriptor open
      * for reading too (a tty) cannot half-close. */
-    int fl = fcntl(f->fd, F_GETFL);
+    int fl = eddy__sys_fcntl(f->fd, F_GETFL);
     if (fl < 0) return -errno;
     if ((fl & O_ACCMODE) != O_WRONLY) return -ENOTSUP;
     if (f->flags & EDDY_FD_NOCLOSE) return -ENOTSUP; /* borrowed: not ours to close */
     (void)eddy_fd_forget(f->fd);
-    if (f->saved_fl >= 0) (void)fcntl(f->fd, F_SETFL, f->saved_fl);
-    close(f->fd);
+    if (f->saved_fl >= 0) (void)eddy__sys_fcntl(f->fd, F_SETFL, f->saved_fl);
+    eddy__sys_close(f->fd);
     f->fd = -1;
     return 0;
 }
@@ -96,11 +97,11 @@ static int fds_close(eddy_stream *s, bool graceful)
         if (!graceful && f->is_sock) {
             /* Linger 0: close sends RST and drops unsent data. */
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            (void)setsockopt(f->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            (void)eddy__sys_setsockopt(f->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         }
-        if (f->saved_fl >= 0) (void)fcntl(f->fd, F_SETFL, f->saved_fl);
+        if (f->saved_fl >= 0) (void)eddy__sys_fcntl(f->fd, F_SETFL, f->saved_fl);
         /* Linux releases the descriptor even when close reports EINTR: never retry. */
-        if (!(f->flags & EDDY_FD_NOCLOSE) && close(f->fd) < 0 && errno != EINTR) rc = -errno;
+        if (!(f->flags & EDDY_FD_NOCLOSE) && eddy__sys_close(f->fd) < 0 && errno != EINTR) rc = -errno;
     }
     free(f);
     return rc;
@@ -151,23 +152,23 @@ int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
     if (!out) return -EINVAL;
     *out = NULL;
     if (!eddy__loop()) return -EPERM;
-    int fl = fcntl(fd, F_GETFL);
+    int fl = eddy__sys_fcntl(fd, F_GETFL);
     if (fl < 0) return -EBADF;
     struct stat st;
-    if (fstat(fd, &st) < 0) return -errno;
+    if (eddy__sys_fstat(fd, &st) < 0) return -errno;
     bool sock = S_ISSOCK(st.st_mode);
     if (!sock) ignore_sigpipe();
-    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+    if (!(fl & O_NONBLOCK) && eddy__sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
     int rc = eddy__fdstream_new(fd, sock, (fl & O_NONBLOCK) ? -1 : fl, flags,
                                 sock ? &eddy__fdstream_vt_unix : &eddy__fdstream_vt_fd, site, out);
-    if (rc < 0 && !(fl & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, fl);
+    if (rc < 0 && !(fl & O_NONBLOCK)) (void)eddy__sys_fcntl(fd, F_SETFL, fl);
     if (rc == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
         ((eddy__fdstream *)*out)->always_ready = true;
     if (rc == 0 && sock) {
         /* Name the kind after the socket's family so reports say "tcp" for TCP sockets. */
         int dom = 0;
         socklen_t dl = sizeof dom;
-        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 && (dom == AF_INET || dom == AF_INET6))
+        if (eddy__sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 && (dom == AF_INET || dom == AF_INET6))
             (*out)->vt = &eddy__fdstream_vt_tcp;
         (*out)->handle.kind = (*out)->vt->kind;
     }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "loop/sys.h"
 
 /* One sendfile call moves at most this much (the kernel caps a call at 0x7ffff000 anyway). */
 #define DIRECT_MAX ((size_t)1 << 30)
@@ -35,13 +36,13 @@ static int direct_socket(eddy_stream *s)
  * call raised, leaving a SIGPIPE that was already pending alone. */
 static ssize_t sendfile_nosig(int out, int in, off_t *off, size_t n, bool guard)
 {
-    if (!guard) return sendfile(out, in, off, n);
+    if (!guard) return eddy__sys_sendfile(out, in, off, n);
     sigset_t pipe_set, old, pend;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     bool was_pending = sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
-    ssize_t r = sendfile(out, in, off, n);
+    ssize_t r = eddy__sys_sendfile(out, in, off, n);
     int e = errno;
     if (r < 0 && e == EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
@@ -122,7 +123,7 @@ static int send_copy(eddy_stream *s, int file_fd, off_t *off, size_t len, size_t
             if (*sent == len) return 0;
             if (len - *sent < want) want = len - *sent;
         }
-        ssize_t n = pread(file_fd, buf, want, *off);
+        ssize_t n = eddy__sys_pread(file_fd, buf, want, *off);
         if (n < 0) {
             if (errno == EINTR) continue;
             return -errno;
@@ -145,9 +146,9 @@ int eddy_sendfile(eddy_stream *s, int file_fd, off_t offset, size_t len, size_t 
     *sent = 0;
     if (!s || offset < 0) return -EINVAL;
     struct stat st;
-    if (fstat(file_fd, &st) < 0) return -EBADF;
+    if (eddy__sys_fstat(file_fd, &st) < 0) return -EBADF;
     if (!S_ISREG(st.st_mode)) return -EINVAL;
-    int fl = fcntl(file_fd, F_GETFL);
+    int fl = eddy__sys_fcntl(file_fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY) return -EBADF;
     int rc = eddy__stream_write_begin(s);
     if (rc < 0) return rc;

@@ -9,6 +9,7 @@
 
 #include "eddy/udp.h"
 #include "io/io.h"
+#include "loop/sys.h"
 
 /* Datagrams per recvmmsg/sendmmsg call: the headers live on the task's stack (no heap), so
  * a batch stays small; 32 already cuts the system calls of a busy socket by 32x. */
@@ -46,7 +47,7 @@ static int open_socket(int family, int *fdp)
     if (fd < 0) return fd;
     if (family == AF_INET6) {
         int off = 0; /* dual-stack: an IPv6 socket also talks to IPv4-mapped peers */
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        (void)eddy__sys_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     }
     *fdp = fd;
     return 0;
@@ -75,12 +76,12 @@ int eddy__udp_open(const eddy_sockaddr *local, const eddy_sockaddr *remote, eddy
         rc = open_socket(family, &fd);
     }
     if (rc < 0) return rc;
-    if (local && bind(fd, (const struct sockaddr *)&local->ss, local->len) < 0) goto fail;
+    if (local && eddy__sys_bind(fd, (const struct sockaddr *)&local->ss, local->len) < 0) goto fail;
     /* UDP connect only records the remote (no packet is sent): it never blocks. */
-    if (remote && connect(fd, (const struct sockaddr *)&remote->ss, remote->len) < 0) goto fail;
+    if (remote && eddy__sys_connect(fd, (const struct sockaddr *)&remote->ss, remote->len) < 0) goto fail;
     eddy_udp *u = calloc(1, sizeof *u);
     if (!u) {
-        close(fd);
+        eddy__sys_close(fd);
         return -ENOMEM;
     }
     u->fd = fd;
@@ -90,7 +91,7 @@ int eddy__udp_open(const eddy_sockaddr *local, const eddy_sockaddr *remote, eddy
     return 0;
 fail:
     rc = -errno;
-    close(fd);
+    eddy__sys_close(fd);
     return rc;
 }
 
@@ -140,7 +141,7 @@ ssize_t eddy_udp_send(eddy_udp *u, const eddy_sockaddr *to, const void *buf, siz
     if (rc < 0) return rc;
     ssize_t n;
     for (;;) {
-        n = sendto(u->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)&to->ss : NULL,
+        n = eddy__sys_sendto(u->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)&to->ss : NULL,
                    to ? to->len : 0);
         if (n >= 0) break;
         if (errno == EINTR) continue;
@@ -166,7 +167,7 @@ ssize_t eddy_udp_recv(eddy_udp *u, eddy_sockaddr *from, void *buf, size_t len)
     for (;;) {
         if (from) from->len = sizeof from->ss;
         /* MSG_TRUNC: return the datagram's real length, so truncation is visible. */
-        n = recvfrom(u->fd, buf, len, MSG_TRUNC, from ? (struct sockaddr *)&from->ss : NULL,
+        n = eddy__sys_recvfrom(u->fd, buf, len, MSG_TRUNC, from ? (struct sockaddr *)&from->ss : NULL,
                      from ? &from->len : NULL);
         if (n >= 0) break;
         if (errno == EINTR) continue;
@@ -303,7 +304,7 @@ int eddy_udp_close(eddy_udp *u)
         }
     }
     (void)eddy_fd_forget(u->fd);
-    int rc = close(u->fd) < 0 && errno != EINTR ? -errno : 0;
+    int rc = eddy__sys_close(u->fd) < 0 && errno != EINTR ? -errno : 0;
     eddy__handle_del(&u->handle);
     free(u);
     return rc;

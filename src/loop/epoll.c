@@ -15,12 +15,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "loop/sys.h"
 
 #define MAX_EVENTS 256
 
 static int ep_init(eddy_loop *l)
 {
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->epfd = eddy__sys_epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) return -errno;
     l->be_data = NULL;
     return 0;
@@ -28,7 +29,7 @@ static int ep_init(eddy_loop *l)
 
 static void ep_destroy(eddy_loop *l)
 {
-    if (l->epfd >= 0) close(l->epfd);
+    if (l->epfd >= 0) eddy__sys_close(l->epfd);
     l->epfd = -1;
 }
 
@@ -57,11 +58,11 @@ static int set_interest(eddy_loop *l, int fd, unsigned want)
     struct epoll_event ev = {.events = to_epoll(want), .data.fd = fd};
     int rc;
     if (f->registered == 0)
-        rc = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+        rc = eddy__sys_epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
     else if (want == 0)
-        rc = epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        rc = eddy__sys_epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
     else
-        rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+        rc = eddy__sys_epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
     if (rc < 0) {
         int e = errno;
         /* The fd was closed behind our back (EBADF/ENOENT on DEL): forget it. */
@@ -70,14 +71,14 @@ static int set_interest(eddy_loop *l, int fd, unsigned want)
             return 0;
         }
         if (e == EEXIST) { /* registered by a previous owner of this fd number */
-            if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+            if (eddy__sys_epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
                 f->registered = want;
                 return 0;
             }
             e = errno;
         }
         if (e == ENOENT && f->registered != 0) { /* closed and reopened: re-add */
-            if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+            if (eddy__sys_epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
                 f->registered = want;
                 return 0;
             }
@@ -102,7 +103,7 @@ static int ep_update(eddy_loop *l, int fd, unsigned old_mask, unsigned new_mask)
 static void ep_forget(eddy_loop *l, int fd)
 {
     eddy__fdent *f = &l->fds[fd];
-    if (f->registered) (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    if (f->registered) (void)eddy__sys_epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
     f->registered = 0;
 }
 
@@ -119,7 +120,7 @@ static int ep_poll(eddy_loop *l, int64_t timeout_ns)
         ms = (int)((timeout_ns + 999999) / 1000000); /* round up: never wake early */
 
     struct epoll_event evs[MAX_EVENTS];
-    int n = epoll_wait(l->epfd, evs, MAX_EVENTS, ms);
+    int n = eddy__sys_epoll_wait(l->epfd, evs, MAX_EVENTS, ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         uint32_t e = evs[i].events;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "loop/sys.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -280,7 +281,7 @@ static void wake_loop(eddy_loop *l)
 {
     if (atomic_load(&l->sleeping) && !atomic_exchange(&l->wake_pending, 1)) {
         uint64_t one = 1;
-        ssize_t r = write(l->wakefd, &one, sizeof one);
+        ssize_t r = eddy__sys_write(l->wakefd, &one, sizeof one);
         (void)r; /* EAGAIN: counter saturated, the loop is awake anyway */
     }
 }
@@ -498,7 +499,7 @@ static void wake_io_cb(eddy_io *w, unsigned revents)
     (void)revents;
     eddy_loop *l = w->data;
     uint64_t v;
-    ssize_t r = read(l->wakefd, &v, sizeof v);
+    ssize_t r = eddy__sys_read(l->wakefd, &v, sizeof v);
     (void)r;
 }
 
@@ -680,7 +681,7 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
 static void loop_free(eddy_loop *l)
 {
     if (l->be) l->be->destroy(l);
-    if (l->wakefd >= 0) close(l->wakefd);
+    if (l->wakefd >= 0) eddy__sys_close(l->wakefd);
     for (size_t i = 0; i < l->nsoon_blocks; i++) free(l->soon_blocks[i]);
     /* Nobody can take from ts_free any more: every caller held a ref, all dropped. */
     free_node_list(atomic_load_explicit(&l->ts_free, memory_order_acquire));
@@ -719,7 +720,7 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
         loop_free(l);
         return rc;
     }
-    l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    l->wakefd = eddy__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wakefd < 0) {
         rc = -errno;
         loop_free(l);
