@@ -128,8 +128,22 @@ static docfn *doc_find(const char *name)
     return NULL;
 }
 
-/* A comment saying "Same returns as eddy_x" (or just "Same returns.", meaning the function
- * declared just before) adds that function's codes. */
+static void doc_inherit(docfn *d, const char *comment)
+{
+    for (const char *p = strstr(comment, "errors of eddy_"); p; p = strstr(p + 1, "errors of eddy_")) {
+        const char *s = p + 10;
+        char ref[64];
+        size_t k = 0;
+        while (k + 1 < sizeof ref && (isalnum((unsigned char)s[k]) || s[k] == '_')) ref[k] = s[k], k++;
+        ref[k] = 0;
+        const docfn *from = doc_find(ref);
+        for (int i = 0; from && from != d && i < from->ncodes && d->ncodes < MAX_CODES; i++)
+            d->codes[d->ncodes++] = from->codes[i];
+    }
+}
+
+/* A comment saying "Same returns as eddy_x" or "the errors of eddy_x" adds eddy_x's codes;
+ * "Same returns." alone, those of the function declared just before. */
 static void doc_add(const char *name, size_t len, const char *comment)
 {
     if (ndocs == MAX_DOCS || len >= sizeof docs[0].name) return;
@@ -137,6 +151,7 @@ static void doc_add(const char *name, size_t len, const char *comment)
     memcpy(d->name, name, len);
     d->name[len] = 0;
     d->ncodes = codes_in(comment, d->codes);
+    doc_inherit(d, comment);
     const char *same = strcasestr(comment, "same returns");
     if (!same) return;
     const docfn *from = ndocs > 1 ? &docs[ndocs - 2] : NULL;
@@ -153,6 +168,7 @@ static void doc_add(const char *name, size_t len, const char *comment)
     for (int i = 0; from && from != d && i < from->ncodes && d->ncodes < MAX_CODES; i++)
         d->codes[d->ncodes++] = from->codes[i];
 }
+
 
 /* Read one header: every function (or function-like macro) declared after a comment gets
  * that comment's codes, up to the next comment. */
@@ -175,6 +191,9 @@ static void parse_header(const char *path)
             memcpy(comment, p, l);
             comment[l] = 0;
             p = e + 2;
+            /* protocol.h's file comment lists what connection_lost may be given */
+            const char *lost = strstr(comment, "Errors passed to connection_lost");
+            if (lost) doc_add("connection_lost", 15, lost);
             continue;
         }
         char *eol = strchr(p, '\n');
@@ -667,6 +686,176 @@ out:
     return bad;
 }
 
+/* -- the callback protocol layer: an echo server, two protocol clients and a stream client -- */
+
+typedef struct proto_run {
+    eddy_event done;
+    int left; /* clients not finished */
+    int bad;
+} proto_run;
+
+typedef struct proto_client {
+    proto_run *run;
+    size_t got;
+} proto_client;
+
+#define PROTO_LEN 20000
+
+/* What connection_lost may be given: 0, or a code protocol.h's file comment names under
+ * "Errors passed to connection_lost" (parsed as the pseudo-function "connection_lost"). */
+static void lost_check(int err, int line)
+{
+    (void)doc_check("connection_lost", err, line);
+}
+
+static void srv_data(eddy_transport *t, const void *buf, size_t len)
+{
+    if (CALL(eddy_transport_write, eddy_transport_write(t, buf, len))) (void)eddy_transport_abort(t);
+}
+static bool srv_eof(eddy_transport *t)
+{
+    (void)t;
+    return false;
+}
+static void srv_lost(eddy_transport *t, int err)
+{
+    (void)t;
+    lost_check(err, __LINE__);
+}
+static const eddy_protocol srv_proto = {.data_received = srv_data, .eof_received = srv_eof,
+                                        .connection_lost = srv_lost};
+static int srv_factory(void *arg, const eddy_sockaddr *peer, const eddy_protocol **proto, void **user)
+{
+    (void)arg, (void)peer;
+    *proto = &srv_proto;
+    *user = NULL;
+    return 0;
+}
+
+static void cli_made(eddy_transport *t, void *user)
+{
+    (void)user;
+    static unsigned char b[PROTO_LEN];
+    for (size_t i = 0; i < sizeof b; i++) b[i] = pat(i);
+    if (CALL(eddy_transport_write, eddy_transport_write(t, b, sizeof b)) ||
+        CALL(eddy_transport_shutdown_write, eddy_transport_shutdown_write(t)))
+        (void)eddy_transport_abort(t);
+}
+static void cli_data(eddy_transport *t, const void *buf, size_t len)
+{
+    proto_client *c = eddy_transport_user(t);
+    const unsigned char *b = buf;
+    for (size_t i = 0; i < len; i++)
+        if (c->got + i >= PROTO_LEN || b[i] != pat(c->got + i)) {
+            c->run->bad = 1; /* wrong bytes arrived: never acceptable */
+            if (rep && !rep->undocumented++)
+                snprintf(rep->first, sizeof rep->first, "protocol client got a wrong byte at %zu",
+                         c->got + i);
+            (void)eddy_transport_abort(t);
+            return;
+        }
+    c->got += len;
+}
+static bool cli_eof(eddy_transport *t)
+{
+    (void)t;
+    return false;
+}
+static void cli_lost(eddy_transport *t, int err)
+{
+    proto_client *c = eddy_transport_user(t);
+    lost_check(err, __LINE__);
+    if (--c->run->left == 0) eddy_event_set(&c->run->done);
+    free(c);
+}
+static const eddy_protocol cli_proto = {.connection_made = cli_made, .data_received = cli_data,
+                                        .eof_received = cli_eof, .connection_lost = cli_lost};
+static int cli_factory(void *arg, const eddy_sockaddr *peer, const eddy_protocol **proto, void **user)
+{
+    (void)peer;
+    *proto = &cli_proto;
+    *user = arg;
+    return 0;
+}
+
+static int scen_protocol(void *unused)
+{
+    (void)unused;
+    proto_run run = {.left = 2};
+    eddy_event_init(&run.done);
+    eddy_listener *l;
+    addr_arg a;
+    if (CALL(eddy_tcp_listen, eddy_tcp_listen("127.0.0.1", 0, NULL, &l))) return 1;
+    if (CALL(eddy_listener_local_addr, eddy_listener_local_addr(l, &a.addr))) {
+        (void)CALL(eddy_listener_close, eddy_listener_close(l));
+        return 1;
+    }
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    o.grace = EDDY_MSEC(200);
+    o.accept_backoff = EDDY_MSEC(5);
+    eddy_protocol_server *srv;
+    if (CALL(eddy_protocol_serve, eddy_protocol_serve(l, srv_factory, NULL, &o, &srv))) {
+        (void)CALL(eddy_listener_close, eddy_listener_close(l));
+        return 1;
+    }
+    int bad = 0;
+    for (int i = 0; i < 2; i++) {
+        proto_client *c = calloc(1, sizeof *c);
+        EDDY_CHECK(c != NULL);
+        c->run = &run;
+        if (CALL(eddy_protocol_connect, eddy_protocol_connect(&a.addr, cli_factory, c, NULL))) {
+            free(c);
+            bad = 1;
+            if (--run.left == 0) eddy_event_set(&run.done);
+        }
+    }
+    bad |= tcp_client_addr(&a); /* a stream client of the protocol server */
+    if (CALL(eddy_event_wait, eddy_event_wait(&run.done))) bad = 1;
+    (void)CALL(eddy_protocol_server_close, eddy_protocol_server_close(srv));
+    bad |= CALL(eddy_listener_close, eddy_listener_close(l)) != 0;
+    return bad | run.bad;
+}
+
+/* -- UDP: single datagrams and batches between two sockets, one of them connected -- */
+static int scen_udp(void *unused)
+{
+    (void)unused;
+    eddy_sockaddr any, aaddr;
+    EDDY_OK(eddy_sockaddr_parse("127.0.0.1", 0, &any));
+    eddy_udp *a, *b;
+    if (CALL(eddy_udp_open, eddy_udp_open(&any, NULL, &a))) return 1;
+    if (CALL(eddy_udp_local_addr, eddy_udp_local_addr(a, &aaddr)) ||
+        CALL(eddy_udp_open, eddy_udp_open(&any, &aaddr, &b))) {
+        (void)CALL(eddy_udp_close, eddy_udp_close(a));
+        return 1;
+    }
+    int bad = 0;
+    char buf[64];
+    eddy_sockaddr from;
+    if (CALL(eddy_udp_send, eddy_udp_send(b, NULL, "one", 3)) != 3 ||
+        CALL(eddy_udp_recv, eddy_udp_recv(a, &from, buf, sizeof buf)) != 3)
+        bad = 1;
+    if (!bad && (CALL(eddy_udp_send, eddy_udp_send(a, &from, "two", 3)) != 3 ||
+                 CALL(eddy_udp_recv, eddy_udp_recv(b, NULL, buf, sizeof buf)) != 3))
+        bad = 1;
+    char p[3][8] = {"x", "yy", "zzz"};
+    eddy_udp_msg m[3];
+    for (int i = 0; i < 3; i++) m[i] = (eddy_udp_msg){.buf = p[i], .len = strlen(p[i])};
+    int k = bad ? 0 : (int)CALL(eddy_udp_send_many, eddy_udp_send_many(b, m, 3));
+    if (k <= 0) bad = 1;
+    char r[3][8];
+    eddy_udp_msg rm[3];
+    for (int i = 0; i < 3; i++) rm[i] = (eddy_udp_msg){.buf = r[i], .len = sizeof r[i]};
+    for (int got = 0; !bad && got < k;) {
+        int n = (int)CALL(eddy_udp_recv_many, eddy_udp_recv_many(a, rm + got, (size_t)(3 - got)));
+        if (n <= 0) bad = 1;
+        got += n > 0 ? n : 0;
+    }
+    bad |= CALL(eddy_udp_close, eddy_udp_close(a)) != 0;
+    bad |= CALL(eddy_udp_close, eddy_udp_close(b)) != 0;
+    return bad;
+}
+
 static int conf_make(void *ctx, eddy_stream **a, eddy_stream **b)
 {
     (void)ctx;
@@ -694,6 +883,8 @@ static const scenario scenarios[] = {
     {"unix", scen_unix, false},
     {"pipe", scen_pipe, false},
     {"sendfile", scen_sendfile, false},
+    {"protocol", scen_protocol, false},
+    {"udp", scen_udp, false},
     {"conformance", scen_conformance, true},
 };
 
@@ -713,13 +904,17 @@ static int plausible(int kind, int *out)
         {EDDY__SYS_READV, {EINTR, EAGAIN, SHORT}},
         {EDDY__SYS_PREAD, {EINTR, EIO, SHORT}},
         {EDDY__SYS_RECV, {EINTR, EAGAIN, ENOMEM, ECONNRESET, SHORT}},
-        {EDDY__SYS_RECVFROM, {EINTR, EAGAIN, ENOMEM, ECONNRESET, SHORT}},
+        /* recvfrom/sendto are UDP's (eddy_udp, the resolver's queries): an ICMP error is
+         * ECONNREFUSED, and a datagram is never sent in part */
+        {EDDY__SYS_RECVFROM, {EINTR, EAGAIN, ENOMEM, ECONNREFUSED, SHORT}},
         {EDDY__SYS_RECVMSG, {EINTR, EAGAIN, ENOMEM, ECONNRESET, SHORT}},
         {EDDY__SYS_WRITE, {EINTR, EAGAIN, EPIPE, SHORT}},
         {EDDY__SYS_WRITEV, {EINTR, EAGAIN, EPIPE, SHORT}},
         {EDDY__SYS_SEND, {EINTR, EAGAIN, ENOBUFS, ENOMEM, EPIPE, ECONNRESET, SHORT}},
-        {EDDY__SYS_SENDTO, {EINTR, EAGAIN, ENOBUFS, ENOMEM, ECONNRESET, SHORT}},
+        {EDDY__SYS_SENDTO, {EINTR, EAGAIN, ENOBUFS, ENOMEM, ECONNREFUSED}},
         {EDDY__SYS_SENDMSG, {EINTR, EAGAIN, ENOBUFS, ENOMEM, EPIPE, ECONNRESET, SHORT}},
+        {EDDY__SYS_RECVMMSG, {EINTR, EAGAIN, ENOMEM, ECONNREFUSED, SHORT}},
+        {EDDY__SYS_SENDMMSG, {EINTR, EAGAIN, ENOBUFS, ENOMEM, SHORT}},
         {EDDY__SYS_SENDFILE, {EINTR, EAGAIN, ENOMEM, EPIPE, ECONNRESET, SHORT}},
         {EDDY__SYS_SPLICE, {EINTR, EAGAIN, ENOMEM, EPIPE, SHORT}},
         {EDDY__SYS_ACCEPT4, {EINTR, EAGAIN, EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED}},
@@ -948,6 +1143,9 @@ EDDY_TEST_EX(fault_sweep_docs_parsed, .raw = true)
     EDDY_CHECK_EQ(doc_check("eddy_listener_accept", -EMFILE, __LINE__), -EMFILE);
     EDDY_CHECK_EQ(doc_check("eddy_tcp_connect", EDDY_ENONAME, __LINE__), EDDY_ENONAME);
     EDDY_CHECK_EQ(doc_check("eddy_spawn", -ENOMEM, __LINE__), -ENOMEM);
+    EDDY_CHECK_EQ(doc_check("eddy_stream_writev", -ECANCELED, __LINE__), -ECANCELED); /* "Same returns as" */
+    EDDY_CHECK_EQ(doc_check("eddy_udp_send_many", -ENOBUFS, __LINE__), -ENOBUFS);     /* "the errors of" */
+    EDDY_CHECK_EQ(doc_check("connection_lost", -ECONNRESET, __LINE__), -ECONNRESET);
     EDDY_CHECK_EQ(r.undocumented, 0);
     EDDY_CHECK_EQ(doc_check("eddy_listener_accept", -EXDEV, __LINE__), -EXDEV);
     EDDY_CHECK_EQ(r.undocumented, 1);
@@ -989,6 +1187,11 @@ EDDY_TEST_EX(fault_sweep_sendfile, .raw = true, .timeout = EDDY_FOREVER)
 {
     return sweep_named("sendfile");
 }
+EDDY_TEST_EX(fault_sweep_protocol, .raw = true, .timeout = EDDY_FOREVER)
+{
+    return sweep_named("protocol");
+}
+EDDY_TEST_EX(fault_sweep_udp, .raw = true, .timeout = EDDY_FOREVER) { return sweep_named("udp"); }
 EDDY_TEST_EX(fault_sweep_conformance, .raw = true, .timeout = EDDY_FOREVER)
 {
     return sweep_named("conformance");

@@ -254,11 +254,21 @@ static void maybe_pause(eddy_transport *t)
     }
 }
 
+/* The error a failed socket call ends the connection with (protocol.h, "Errors passed to
+ * connection_lost"). The kernel's ENOBUFS (no memory for the data) becomes -ENOMEM:
+ * eddy_transport_write's -ENOBUFS means the hard limit with the transport still usable, and
+ * must not also mean a lost connection. ENOTCONN, from shutdown, means the peer's reset has
+ * already torn the connection down. */
+static int lost_code(int e)
+{
+    return e == ENOBUFS ? -ENOMEM : e == ENOTCONN ? -ECONNRESET : -e;
+}
+
 static void do_shutdown_wr(eddy_transport *t)
 {
     t->wshut_done = true;
     if (eddy__sys_shutdown(t->fd, SHUT_WR) < 0) {
-        lose(t, -errno, false);
+        lose(t, lost_code(errno), false);
         return;
     }
     if (t->eof_seen) lose(t, 0, false);
@@ -314,7 +324,7 @@ static void on_writable(eddy_io *w, unsigned revents)
     if (n < 0) {
         int e = errno;
         if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) return;
-        lose(t, -e, false);
+        lose(t, lost_code(e), false);
         return;
     }
     t->woff += (size_t)n;
@@ -364,8 +374,8 @@ int eddy_transport_write(eddy_transport *t, const void *buf, size_t len)
         if (n < 0) {
             int e = errno;
             if (e != EAGAIN && e != EWOULDBLOCK) {
-                lose(t, -e, false);
-                return -e;
+                lose(t, lost_code(e), false);
+                return lost_code(e);
             }
             n = 0;
         }
@@ -508,7 +518,7 @@ int eddy__protocol_connect(const eddy_sockaddr *addr, eddy_protocol_factory fact
     t->user = user;
     if (eddy__sys_connect(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 && errno != EINPROGRESS &&
         errno != EINTR) {
-        lose(t, -errno, false);
+        lose(t, lost_code(errno), false);
     } else {
         /* Connected or in progress: either way the write watcher reports it from the loop. */
         rc = start_writing(t);

@@ -210,7 +210,7 @@ int eddy_udp_recv_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
                                            .msg_iov = &iov[i], .msg_iovlen = 1};
             h[i].msg_len = 0;
         }
-        int r = recvmmsg(u->fd, h, (unsigned)k, MSG_TRUNC, NULL);
+        int r = eddy__sys_recvmmsg(u->fd, h, (unsigned)k, MSG_TRUNC, NULL);
         if (r < 0) {
             int e = errno;
             if (e == EINTR) continue;
@@ -254,7 +254,7 @@ int eddy_udp_send_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
                                            .msg_iovlen = 1};
             h[i].msg_len = 0;
         }
-        int r = sendmmsg(u->fd, h, (unsigned)k, MSG_NOSIGNAL);
+        int r = eddy__sys_sendmmsg(u->fd, h, (unsigned)k, MSG_NOSIGNAL);
         if (r < 0) {
             int e = errno;
             if (e == EINTR) continue;

@@ -52,7 +52,8 @@
     X(TIMERFD_SETTIME, timerfd_settime) X(SIGNALFD, signalfd) X(MMAP, mmap) X(MUNMAP, munmap)   \
     X(MPROTECT, mprotect) X(MADVISE, madvise) X(OPEN, open) X(OPENAT, openat) X(FSTAT, fstat)   \
     X(FCNTL, fcntl) X(DUP, dup) X(UNLINK, unlink) X(POLL, poll) X(WAITID, waitid)               \
-    X(WAITPID, waitpid) X(KILL, kill) X(POSIX_SPAWNP, posix_spawnp) X(SYSCALL, syscall)
+    X(WAITPID, waitpid) X(KILL, kill) X(POSIX_SPAWNP, posix_spawnp) X(SYSCALL, syscall)     \
+    X(RECVMMSG, recvmmsg) X(SENDMMSG, sendmmsg)
 
 #define EDDY__SYS_ENUM_(E, n) EDDY__SYS_##E,
 enum { EDDY__SYS_KINDS(EDDY__SYS_ENUM_) EDDY__SYS_NKINDS };
@@ -110,6 +111,8 @@ enum { EDDY__SYS_KINDS(EDDY__SYS_ENUM_) EDDY__SYS_NKINDS };
 #define eddy__sys_kill(...) kill(__VA_ARGS__)
 #define eddy__sys_posix_spawnp(...) posix_spawnp(__VA_ARGS__)
 #define eddy__sys_syscall(...) syscall(__VA_ARGS__)
+#define eddy__sys_recvmmsg(...) recvmmsg(__VA_ARGS__)
+#define eddy__sys_sendmmsg(...) sendmmsg(__VA_ARGS__)
 
 #else /* EDDY_FAULTS */
 
@@ -168,6 +171,9 @@ ssize_t eddy__sys_vshort(int kind, int fd, const struct iovec *iov, int cnt, str
 #define eddy__sys_recvfrom(fd, b, n, fl, a, al) EDDY__SYS_LEN3(RECVFROM, recvfrom, fd, b, n, fl, a, al)
 #define eddy__sys_send(fd, b, n, fl) EDDY__SYS_LEN3(SEND, send, fd, b, n, fl)
 #define eddy__sys_sendto(fd, b, n, fl, a, al) EDDY__SYS_LEN3(SENDTO, sendto, fd, b, n, fl, a, al)
+/* for the batch calls, "short" is fewer datagrams */
+#define eddy__sys_recvmmsg(fd, h, n, fl, t) EDDY__SYS_LEN3(RECVMMSG, recvmmsg, fd, h, n, fl, t)
+#define eddy__sys_sendmmsg(fd, h, n, fl) EDDY__SYS_LEN3(SENDMMSG, sendmmsg, fd, h, n, fl)
 #define eddy__sys_sendfile(o, i, off, n)                                                       \
     ({                                                                                         \
         int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(SENDFILE));                            \
