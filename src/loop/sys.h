@@ -25,7 +25,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -53,7 +55,11 @@
     X(MPROTECT, mprotect) X(MADVISE, madvise) X(OPEN, open) X(OPENAT, openat) X(FSTAT, fstat)   \
     X(FCNTL, fcntl) X(DUP, dup) X(UNLINK, unlink) X(POLL, poll) X(WAITID, waitid)               \
     X(WAITPID, waitpid) X(KILL, kill) X(POSIX_SPAWNP, posix_spawnp) X(SYSCALL, syscall)     \
-    X(RECVMMSG, recvmmsg) X(SENDMMSG, sendmmsg)
+    X(RECVMMSG, recvmmsg) X(SENDMMSG, sendmmsg) X(PWRITE, pwrite) X(PREADV, preadv)            \
+    X(PWRITEV, pwritev) X(FSYNC, fsync) X(FDATASYNC, fdatasync) X(STATX, statx)                 \
+    X(RENAMEAT, renameat) X(UNLINKAT, unlinkat) X(MKDIRAT, mkdirat)                             \
+    X(INOTIFY_INIT1, inotify_init1) X(INOTIFY_ADD_WATCH, inotify_add_watch)                     \
+    X(INOTIFY_RM_WATCH, inotify_rm_watch) X(PTHREAD_CREATE, pthread_create)
 
 #define EDDY__SYS_ENUM_(E, n) EDDY__SYS_##E,
 enum { EDDY__SYS_KINDS(EDDY__SYS_ENUM_) EDDY__SYS_NKINDS };
@@ -113,6 +119,19 @@ enum { EDDY__SYS_KINDS(EDDY__SYS_ENUM_) EDDY__SYS_NKINDS };
 #define eddy__sys_syscall(...) syscall(__VA_ARGS__)
 #define eddy__sys_recvmmsg(...) recvmmsg(__VA_ARGS__)
 #define eddy__sys_sendmmsg(...) sendmmsg(__VA_ARGS__)
+#define eddy__sys_pwrite(...) pwrite(__VA_ARGS__)
+#define eddy__sys_preadv(...) preadv(__VA_ARGS__)
+#define eddy__sys_pwritev(...) pwritev(__VA_ARGS__)
+#define eddy__sys_fsync(...) fsync(__VA_ARGS__)
+#define eddy__sys_fdatasync(...) fdatasync(__VA_ARGS__)
+#define eddy__sys_statx(...) statx(__VA_ARGS__)
+#define eddy__sys_renameat(...) renameat(__VA_ARGS__)
+#define eddy__sys_unlinkat(...) unlinkat(__VA_ARGS__)
+#define eddy__sys_mkdirat(...) mkdirat(__VA_ARGS__)
+#define eddy__sys_inotify_init1(...) inotify_init1(__VA_ARGS__)
+#define eddy__sys_inotify_add_watch(...) inotify_add_watch(__VA_ARGS__)
+#define eddy__sys_inotify_rm_watch(...) inotify_rm_watch(__VA_ARGS__)
+#define eddy__sys_pthread_create(...) pthread_create(__VA_ARGS__)
 
 #else /* EDDY_FAULTS */
 
@@ -174,6 +193,17 @@ ssize_t eddy__sys_vshort(int kind, int fd, const struct iovec *iov, int cnt, str
 /* for the batch calls, "short" is fewer datagrams */
 #define eddy__sys_recvmmsg(fd, h, n, fl, t) EDDY__SYS_LEN3(RECVMMSG, recvmmsg, fd, h, n, fl, t)
 #define eddy__sys_sendmmsg(fd, h, n, fl) EDDY__SYS_LEN3(SENDMMSG, sendmmsg, fd, h, n, fl)
+#define eddy__sys_pwrite(fd, b, n, off) EDDY__SYS_LEN3(PWRITE, pwrite, fd, b, n, off)
+/* positioned vectored file I/O: short means fewer buffers (at least one) */
+#define EDDY__SYS_PVEC(K, fn, fd, iov, cnt, off)                                               \
+    ({                                                                                         \
+        int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(K));                                   \
+        eddy__sys_e_ > 0 ? (errno = eddy__sys_e_, (ssize_t)-1)                                 \
+                         : fn((fd), (iov), eddy__sys_e_ ? (int)eddy__sys_shorten((size_t)(cnt)) \
+                                                        : (cnt), (off));                       \
+    })
+#define eddy__sys_preadv(fd, iov, cnt, off) EDDY__SYS_PVEC(PREADV, preadv, fd, iov, cnt, off)
+#define eddy__sys_pwritev(fd, iov, cnt, off) EDDY__SYS_PVEC(PWRITEV, pwritev, fd, iov, cnt, off)
 #define eddy__sys_sendfile(o, i, off, n)                                                       \
     ({                                                                                         \
         int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(SENDFILE));                            \
@@ -258,6 +288,21 @@ ssize_t eddy__sys_vshort(int kind, int fd, const struct iovec *iov, int cnt, str
 #define eddy__sys_waitid(...) EDDY__SYS_PLAIN(WAITID, -1, waitid, __VA_ARGS__)
 #define eddy__sys_waitpid(...) EDDY__SYS_PLAIN(WAITPID, (pid_t)-1, waitpid, __VA_ARGS__)
 #define eddy__sys_kill(...) EDDY__SYS_PLAIN(KILL, -1, kill, __VA_ARGS__)
+#define eddy__sys_fsync(...) EDDY__SYS_PLAIN(FSYNC, -1, fsync, __VA_ARGS__)
+#define eddy__sys_fdatasync(...) EDDY__SYS_PLAIN(FDATASYNC, -1, fdatasync, __VA_ARGS__)
+#define eddy__sys_statx(...) EDDY__SYS_PLAIN(STATX, -1, statx, __VA_ARGS__)
+#define eddy__sys_renameat(...) EDDY__SYS_PLAIN(RENAMEAT, -1, renameat, __VA_ARGS__)
+#define eddy__sys_unlinkat(...) EDDY__SYS_PLAIN(UNLINKAT, -1, unlinkat, __VA_ARGS__)
+#define eddy__sys_mkdirat(...) EDDY__SYS_PLAIN(MKDIRAT, -1, mkdirat, __VA_ARGS__)
+#define eddy__sys_inotify_init1(...) EDDY__SYS_PLAIN(INOTIFY_INIT1, -1, inotify_init1, __VA_ARGS__)
+#define eddy__sys_inotify_add_watch(...) EDDY__SYS_PLAIN(INOTIFY_ADD_WATCH, -1, inotify_add_watch, __VA_ARGS__)
+#define eddy__sys_inotify_rm_watch(...) EDDY__SYS_PLAIN(INOTIFY_RM_WATCH, -1, inotify_rm_watch, __VA_ARGS__)
+/* pthread_create returns its error instead of setting errno. */
+#define eddy__sys_pthread_create(...)                                                          \
+    ({                                                                                         \
+        int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(PTHREAD_CREATE));                      \
+        eddy__sys_e_ > 0 ? eddy__sys_e_ : pthread_create(__VA_ARGS__);                         \
+    })
 
 /* ---- test-side control (tests/test_fault_sweep.c, regression tests) ---------------------- */
 
