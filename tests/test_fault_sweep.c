@@ -128,10 +128,11 @@ static docfn *doc_find(const char *name)
     return NULL;
 }
 
-static void doc_inherit(docfn *d, const char *comment)
+static void inherit_from(docfn *d, const char *comment, const char *pat)
 {
-    for (const char *p = strstr(comment, "errors of eddy_"); p; p = strstr(p + 1, "errors of eddy_")) {
-        const char *s = p + 10;
+    size_t skip = strlen(pat) - 5; /* up to "eddy_" */
+    for (const char *p = strstr(comment, pat); p; p = strstr(p + 1, pat)) {
+        const char *s = p + skip;
         char ref[64];
         size_t k = 0;
         while (k + 1 < sizeof ref && (isalnum((unsigned char)s[k]) || s[k] == '_')) ref[k] = s[k], k++;
@@ -140,6 +141,13 @@ static void doc_inherit(docfn *d, const char *comment)
         for (int i = 0; from && from != d && i < from->ncodes && d->ncodes < MAX_CODES; i++)
             d->codes[d->ncodes++] = from->codes[i];
     }
+}
+
+/* "the errors of eddy_x", "as eddy_x" (returns as, the same as): eddy_x's codes too. */
+static void doc_inherit(docfn *d, const char *comment)
+{
+    inherit_from(d, comment, "errors of eddy_");
+    inherit_from(d, comment, " as eddy_");
 }
 
 /* A comment saying "Same returns as eddy_x" or "the errors of eddy_x" adds eddy_x's codes;
@@ -856,6 +864,64 @@ static int scen_udp(void *unused)
     return bad;
 }
 
+/* -- files and directories on the worker pool -- */
+static int scen_files(void *unused)
+{
+    (void)unused;
+    char dir[] = "/tmp/eddy-fault-files-XXXXXX";
+    EDDY_CHECK(mkdtemp(dir) != NULL);
+    char sub[64], path[96], path2[96];
+    snprintf(sub, sizeof sub, "%s/d", dir);
+    snprintf(path, sizeof path, "%s/d/f", dir);
+    snprintf(path2, sizeof path2, "%s/d/g", dir);
+    int bad = 0;
+    if (CALL(eddy_file_mkdir, eddy_file_mkdir(sub, 0700))) {
+        bad = 1;
+        goto out;
+    }
+    eddy_file *f;
+    if (CALL(eddy_file_open, eddy_file_open(path, O_CREAT | O_RDWR | O_TRUNC, 0600, &f))) {
+        bad = 1;
+    } else {
+        static const char a[] = "hello ", b[] = "world";
+        struct iovec iov[2] = {{(void *)a, 6}, {(void *)b, 5}};
+        char got[16] = {0};
+        struct iovec riov[2] = {{got, 6}, {got + 6, 5}};
+        struct stat st;
+        if (CALL(eddy_file_write, eddy_file_write(f, a, 6)) != 6 ||
+            CALL(eddy_file_pwritev, eddy_file_pwritev(f, iov, 2, 0)) != 11 ||
+            CALL(eddy_file_pwrite, eddy_file_pwrite(f, "W", 1, 6)) != 1 ||
+            CALL(eddy_file_fdatasync, eddy_file_fdatasync(f)) ||
+            CALL(eddy_file_fstat, eddy_file_fstat(f, &st)) ||
+            CALL(eddy_file_preadv, eddy_file_preadv(f, riov, 2, 0)) != 11 ||
+            CALL(eddy_file_pread, eddy_file_pread(f, got, 5, 6)) != 5)
+            bad = 1;
+        bad |= CALL(eddy_file_close, eddy_file_close(f)) != 0;
+    }
+    struct stat st;
+    if (!bad && (CALL(eddy_file_stat, eddy_file_stat(path, &st)) ||
+                 CALL(eddy_file_rename, eddy_file_rename(path, path2))))
+        bad = 1;
+    eddy_dir *d;
+    if (CALL(eddy_dir_open, eddy_dir_open(sub, &d))) {
+        bad = 1;
+    } else {
+        eddy_dirent e;
+        int r;
+        while ((r = (int)CALL(eddy_dir_read, eddy_dir_read(d, &e))) == 1) {
+        }
+        bad |= r != 0;
+        bad |= CALL(eddy_dir_close, eddy_dir_close(d)) != 0;
+    }
+out:
+    /* cleanup outside eddy: whatever the fault left behind */
+    unlink(path);
+    unlink(path2);
+    rmdir(sub);
+    rmdir(dir);
+    return bad;
+}
+
 static int conf_make(void *ctx, eddy_stream **a, eddy_stream **b)
 {
     (void)ctx;
@@ -887,6 +953,7 @@ static const scenario scenarios[] = {
     {"sendfile", scen_sendfile, false},
     {"protocol", scen_protocol, false},
     {"udp", scen_udp, false},
+    {"files", scen_files, false},
     {"conformance", scen_conformance, true},
 };
 
@@ -895,8 +962,43 @@ static const scenario scenarios[] = {
 /* The errnos tried at a kind of call: what the kernel can really return there (for the
  * resource and interruption errors the issue lists) and SHORT for calls that move bytes. */
 #define SHORT EDDY__SYS_SHORT
-static int plausible(int kind, int *out)
+
+/* Sites where the descriptor's kind rules out what the call's kind allows in general. */
+static const struct {
+    int kind;
+    const char *func;
+    int errs[8];
+} site_errs[] = {
+    /* adding 1 to an eventfd: never blocks (no EINTR), never short; EAGAIN only when the
+     * counter is saturated, that is, already readable, so the wake-up is there anyway */
+    {EDDY__SYS_WRITE, "wake_loop", {0}},
+    {EDDY__SYS_WRITE, "on_signal", {0}},
+    /* draining an eventfd, a timerfd or a signalfd: 8 bytes (or whole siginfo records) or
+     * EAGAIN; a shorter buffer would be EINVAL, not a short read */
+    {EDDY__SYS_READ, "wake_io_cb", {EAGAIN}},
+    {EDDY__SYS_READ, "on_timerfd", {EAGAIN}},
+    {EDDY__SYS_READ, "drain_sfd_locked", {EAGAIN}},
+    {EDDY__SYS_READ, "drain_caught_locked", {EAGAIN}},
+    {EDDY__SYS_READ, "refill", {EAGAIN, EINTR}}, /* inotify: whole events only */
+    {EDDY__SYS_WRITE, "put_str", {0}},           /* the stack-overflow message, then abort */
+    /* files on the pool's blocking threads */
+    {EDDY__SYS_READ, "eddy__fop_exec", {EIO, SHORT}},
+    {EDDY__SYS_READV, "eddy__fop_exec", {EIO, SHORT}},
+    {EDDY__SYS_WRITE, "eddy__fop_exec", {ENOSPC, EIO, SHORT}},
+    {EDDY__SYS_WRITEV, "eddy__fop_exec", {ENOSPC, EIO, SHORT}},
+    {EDDY__SYS_SYSCALL, "eddy__fop_exec", {EIO, ENOENT}},  /* getdents64 */
+    {EDDY__SYS_SYSCALL, "futex_wait_nonzero", {EINTR, EAGAIN}}, /* futex wait: spurious */
+    {EDDY__SYS_SYSCALL, "futex_store_wake", {0}},               /* futex wake cannot fail */
+};
+
+static int plausible(int kind, const char *func, int *out)
 {
+    for (size_t i = 0; i < sizeof site_errs / sizeof site_errs[0]; i++) {
+        if (site_errs[i].kind != kind || strcmp(site_errs[i].func, func)) continue;
+        int n = 0;
+        while (n < 8 && site_errs[i].errs[n]) out[n] = site_errs[i].errs[n], n++;
+        return n;
+    }
     static const struct {
         int kind;
         int errs[8];
@@ -948,6 +1050,19 @@ static int plausible(int kind, int *out)
         {EDDY__SYS_WAITID, {EINTR}},
         {EDDY__SYS_WAITPID, {EINTR}},
         {EDDY__SYS_POSIX_SPAWNP, {ENOMEM, EAGAIN}},
+        /* files and directories, on the worker pool */
+        {EDDY__SYS_PWRITE, {ENOSPC, EIO, SHORT}},
+        {EDDY__SYS_PREADV, {EIO, SHORT}},
+        {EDDY__SYS_PWRITEV, {ENOSPC, EIO, SHORT}},
+        {EDDY__SYS_FSYNC, {EIO, ENOSPC}},
+        {EDDY__SYS_FDATASYNC, {EIO, ENOSPC}},
+        {EDDY__SYS_STATX, {ENOMEM}},
+        {EDDY__SYS_RENAMEAT, {ENOSPC, EIO}},
+        {EDDY__SYS_UNLINKAT, {EIO, EBUSY}},
+        {EDDY__SYS_MKDIRAT, {ENOSPC, EIO}},
+        {EDDY__SYS_INOTIFY_INIT1, {EMFILE, ENFILE, ENOMEM}},
+        {EDDY__SYS_INOTIFY_ADD_WATCH, {ENOSPC, ENOMEM}},
+        {EDDY__SYS_PTHREAD_CREATE, {EAGAIN}},
         {EDDY__SYS_SYSCALL, {ENOMEM, EMFILE}},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -1053,7 +1168,11 @@ typedef struct totals {
     unsigned pairs, failed, unfired, reached, linked;
 } totals;
 
-static void sweep(const scenario *sc, bool full, totals *t)
+/* sc is scenarios[idx]. The bounded sweep fails a site only in the first scenario that
+ * reaches it (the loop's own sites, reached by all of them, are failed in "core"): earlier
+ * scenarios are run once each, counting, to know which sites they took. The full sweep fails
+ * every site in every scenario that reaches it. */
+static void sweep(const scenario *sc, size_t idx, bool full, totals *t)
 {
     size_t nsites;
     eddy__sys_site *const *sites = eddy__sys_sites(&nsites);
@@ -1071,15 +1190,27 @@ static void sweep(const scenario *sc, bool full, totals *t)
         EDDY_CHECK(!"scenario broken without faults");
     }
     unsigned *hits = malloc(nsites * sizeof *hits);
-    EDDY_CHECK(hits != NULL);
+    bool *before = calloc(nsites, sizeof *before);
+    EDDY_CHECK(hits != NULL && before != NULL);
     memcpy(hits, rep + 1, nsites * sizeof *hits);
+    for (size_t j = 0; !full && j < idx; j++) {
+        if (scenarios[j].full_only) continue;
+        st = run_child(&scenarios[j], NULL, errfd);
+        EDDY_CHECK(WIFEXITED(st));
+        const unsigned *h = (const unsigned *)(rep + 1);
+        for (size_t i = 0; i < nsites; i++) before[i] |= h[i] > 0;
+    }
 
-    unsigned pairs = 0, failed = 0, unfired = 0, reached = 0;
+    unsigned pairs = 0, failed = 0, unfired = 0, reached = 0, shared = 0;
     for (size_t i = 0; i < nsites; i++) {
         if (!hits[i]) continue;
         reached++;
+        if (before[i]) {
+            shared++;
+            continue;
+        }
         int errs[8];
-        int ne = plausible(sites[i]->kind, errs);
+        int ne = plausible(sites[i]->kind, sites[i]->func, errs);
         unsigned nths[2] = {1, hits[i]};
         int nn = full && hits[i] > 1 ? 2 : 1;
         for (int k = 0; k < nn; k++) {
@@ -1099,12 +1230,14 @@ static void sweep(const scenario *sc, bool full, totals *t)
             }
         }
     }
-    printf("# fault sweep %s%s: %u call sites reached (of %zu linked), %u (site, errno) pairs "
-           "tried, %u failed, %u where the fault did not fire (the run took another path)\n",
-           sc->name, full ? " (full)" : "", reached, nsites, pairs, failed, unfired);
+    printf("# fault sweep %s%s: %u call sites reached (of %zu linked; %u already swept in an "
+           "earlier scenario), %u (site, errno) pairs tried, %u failed, %u where the fault did "
+           "not fire (the run took another path)\n",
+           sc->name, full ? " (full)" : "", reached, nsites, shared, pairs, failed, unfired);
     t->pairs += pairs, t->failed += failed, t->unfired += unfired, t->reached += reached;
     t->linked = (unsigned)nsites;
     free(hits);
+    free(before);
     close(errfd);
 }
 
@@ -1127,7 +1260,7 @@ static int sweep_named(const char *only)
             printf("# fault sweep %s: in the full sweep only (make faults)\n", only);
             return 0;
         }
-        sweep(&scenarios[i], full, &t);
+        sweep(&scenarios[i], i, full, &t);
     }
     fflush(stdout);
     EDDY_CHECK_EQ(t.failed, 0u);
@@ -1194,6 +1327,7 @@ EDDY_TEST_EX(fault_sweep_protocol, .raw = true, .timeout = EDDY_FOREVER)
     return sweep_named("protocol");
 }
 EDDY_TEST_EX(fault_sweep_udp, .raw = true, .timeout = EDDY_FOREVER) { return sweep_named("udp"); }
+EDDY_TEST_EX(fault_sweep_files, .raw = true, .timeout = EDDY_FOREVER) { return sweep_named("files"); }
 EDDY_TEST_EX(fault_sweep_conformance, .raw = true, .timeout = EDDY_FOREVER)
 {
     return sweep_named("conformance");
