@@ -1063,6 +1063,14 @@ static int plausible(int kind, const char *func, int *out)
         {EDDY__SYS_INOTIFY_INIT1, {EMFILE, ENFILE, ENOMEM}},
         {EDDY__SYS_INOTIFY_ADD_WATCH, {ENOSPC, ENOMEM}},
         {EDDY__SYS_PTHREAD_CREATE, {EAGAIN}},
+        /* the io_uring backend's kernel entries (liburing returns -errno) */
+        {EDDY__SYS_IO_URING_QUEUE_INIT_PARAMS, {ENOMEM, EMFILE, EPERM, ENOSYS}},
+        {EDDY__SYS_IO_URING_SUBMIT, {EINTR, EAGAIN, EBUSY}},
+        {EDDY__SYS_IO_URING_SUBMIT_AND_WAIT, {EINTR, EAGAIN, EBUSY}},
+        {EDDY__SYS_IO_URING_SUBMIT_AND_WAIT_TIMEOUT, {EINTR, EAGAIN, EBUSY}},
+        {EDDY__SYS_IO_URING_SUBMIT_AND_GET_EVENTS, {EINTR, EAGAIN, EBUSY}},
+        {EDDY__SYS_IO_URING_REGISTER_BUF_RING, {ENOMEM, EINVAL}},
+        {EDDY__SYS_IO_URING_GET_PROBE_RING, {ENOMEM}},
         {EDDY__SYS_SYSCALL, {ENOMEM, EMFILE}},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {

@@ -154,7 +154,7 @@ typedef struct eddy_dirent {
 
 /* Open the directory at path. Abandoned when cancelled (a directory opened too late is closed
  * again). Returns 0; the errors of open(2) with O_DIRECTORY (-ENOENT, -ENOTDIR, -EACCES,
- * -EMFILE, ...); -ECANCELED/-ETIMEDOUT; -ENOMEM; -EAGAIN; -EINVAL if path or out is NULL;
+ * -EMFILE, -ENFILE, ...); -ECANCELED/-ETIMEDOUT; -ENOMEM; -EAGAIN; -EINVAL if path or out is NULL;
  * -EPERM outside a task. */
 #define eddy_dir_open(path, out) eddy__dir_open((path), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__dir_open(const char *path, eddy_dir **out, const char *site);

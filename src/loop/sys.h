@@ -59,7 +59,14 @@
     X(PWRITEV, pwritev) X(FSYNC, fsync) X(FDATASYNC, fdatasync) X(STATX, statx)                 \
     X(RENAMEAT, renameat) X(UNLINKAT, unlinkat) X(MKDIRAT, mkdirat)                             \
     X(INOTIFY_INIT1, inotify_init1) X(INOTIFY_ADD_WATCH, inotify_add_watch)                     \
-    X(INOTIFY_RM_WATCH, inotify_rm_watch) X(PTHREAD_CREATE, pthread_create)
+    X(INOTIFY_RM_WATCH, inotify_rm_watch) X(PTHREAD_CREATE, pthread_create)                     \
+    X(IO_URING_QUEUE_INIT_PARAMS, io_uring_queue_init_params) X(IO_URING_SUBMIT, io_uring_submit) \
+    X(IO_URING_SUBMIT_AND_WAIT, io_uring_submit_and_wait)                                       \
+    X(IO_URING_SUBMIT_AND_WAIT_TIMEOUT, io_uring_submit_and_wait_timeout)                       \
+    X(IO_URING_SUBMIT_AND_GET_EVENTS, io_uring_submit_and_get_events)                           \
+    X(IO_URING_REGISTER_BUF_RING, io_uring_register_buf_ring)                                   \
+    X(IO_URING_UNREGISTER_BUF_RING, io_uring_unregister_buf_ring)                               \
+    X(IO_URING_GET_PROBE_RING, io_uring_get_probe_ring)
 
 #define EDDY__SYS_ENUM_(E, n) EDDY__SYS_##E,
 enum { EDDY__SYS_KINDS(EDDY__SYS_ENUM_) EDDY__SYS_NKINDS };
@@ -132,6 +139,14 @@ enum { EDDY__SYS_KINDS(EDDY__SYS_ENUM_) EDDY__SYS_NKINDS };
 #define eddy__sys_inotify_add_watch(...) inotify_add_watch(__VA_ARGS__)
 #define eddy__sys_inotify_rm_watch(...) inotify_rm_watch(__VA_ARGS__)
 #define eddy__sys_pthread_create(...) pthread_create(__VA_ARGS__)
+#define eddy__sys_io_uring_queue_init_params(...) io_uring_queue_init_params(__VA_ARGS__)
+#define eddy__sys_io_uring_submit(...) io_uring_submit(__VA_ARGS__)
+#define eddy__sys_io_uring_submit_and_wait(...) io_uring_submit_and_wait(__VA_ARGS__)
+#define eddy__sys_io_uring_submit_and_wait_timeout(...) io_uring_submit_and_wait_timeout(__VA_ARGS__)
+#define eddy__sys_io_uring_submit_and_get_events(...) io_uring_submit_and_get_events(__VA_ARGS__)
+#define eddy__sys_io_uring_register_buf_ring(...) io_uring_register_buf_ring(__VA_ARGS__)
+#define eddy__sys_io_uring_unregister_buf_ring(...) io_uring_unregister_buf_ring(__VA_ARGS__)
+#define eddy__sys_io_uring_get_probe_ring(...) io_uring_get_probe_ring(__VA_ARGS__)
 
 #else /* EDDY_FAULTS */
 
@@ -302,6 +317,35 @@ ssize_t eddy__sys_vshort(int kind, int fd, const struct iovec *iov, int cnt, str
     ({                                                                                         \
         int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(PTHREAD_CREATE));                      \
         eddy__sys_e_ > 0 ? eddy__sys_e_ : pthread_create(__VA_ARGS__);                         \
+    })
+
+/* liburing's entry points return a negative errno (the probe: NULL) and leave errno alone.
+ * They are the calls that enter the kernel (io_uring_setup, io_uring_enter,
+ * io_uring_register); an operation's own result arrives in its CQE, which these do not
+ * reach. Expanded only where liburing.h is included (the io_uring backend). */
+#define EDDY__SYS_NEG(K, fn, ...)                                                              \
+    ({                                                                                         \
+        int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(K));                                   \
+        eddy__sys_e_ > 0 ? -eddy__sys_e_ : fn(__VA_ARGS__);                                    \
+    })
+#define eddy__sys_io_uring_queue_init_params(...)                                              \
+    EDDY__SYS_NEG(IO_URING_QUEUE_INIT_PARAMS, io_uring_queue_init_params, __VA_ARGS__)
+#define eddy__sys_io_uring_submit(...) EDDY__SYS_NEG(IO_URING_SUBMIT, io_uring_submit, __VA_ARGS__)
+#define eddy__sys_io_uring_submit_and_wait(...)                                                \
+    EDDY__SYS_NEG(IO_URING_SUBMIT_AND_WAIT, io_uring_submit_and_wait, __VA_ARGS__)
+#define eddy__sys_io_uring_submit_and_wait_timeout(...)                                        \
+    EDDY__SYS_NEG(IO_URING_SUBMIT_AND_WAIT_TIMEOUT, io_uring_submit_and_wait_timeout, __VA_ARGS__)
+#define eddy__sys_io_uring_submit_and_get_events(...)                                          \
+    EDDY__SYS_NEG(IO_URING_SUBMIT_AND_GET_EVENTS, io_uring_submit_and_get_events, __VA_ARGS__)
+#define eddy__sys_io_uring_register_buf_ring(...)                                              \
+    EDDY__SYS_NEG(IO_URING_REGISTER_BUF_RING, io_uring_register_buf_ring, __VA_ARGS__)
+#define eddy__sys_io_uring_unregister_buf_ring(...)                                            \
+    EDDY__SYS_NEG(IO_URING_UNREGISTER_BUF_RING, io_uring_unregister_buf_ring, __VA_ARGS__)
+#define eddy__sys_io_uring_get_probe_ring(...)                                                 \
+    ({                                                                                         \
+        int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(IO_URING_GET_PROBE_RING));             \
+        eddy__sys_e_ > 0 ? (errno = eddy__sys_e_, (struct io_uring_probe *)NULL)               \
+                         : io_uring_get_probe_ring(__VA_ARGS__);                               \
     })
 
 /* ---- test-side control (tests/test_fault_sweep.c, regression tests) ---------------------- */
