@@ -922,6 +922,31 @@ out:
     return bad;
 }
 
+/* -- child processes: run-and-capture through pipes, and a plain spawn and wait -- */
+static int scen_process(void *unused)
+{
+    (void)unused;
+    int bad = 0;
+    static const char *const cat[] = {"cat", NULL};
+    eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
+    o.grace = EDDY_MSEC(200);
+    o.stderr_mode = EDDY_STDIO_NULL;
+    char out[64];
+    eddy_process_capture cap = {.input = "hello", .input_len = 5, .out = out, .out_cap = sizeof out};
+    long rc = CALL(eddy_process_run, eddy_process_run(cat, &o, &cap));
+    if (rc != 0 || cap.out_len != 5 || memcmp(out, "hello", 5)) bad = 1;
+
+    static const char *const tru[] = {"true", NULL};
+    eddy_process_opts q = EDDY_PROCESS_OPTS_INIT;
+    q.grace = EDDY_MSEC(200);
+    q.stdin_mode = q.stdout_mode = q.stderr_mode = EDDY_STDIO_NULL;
+    eddy_process p;
+    if (CALL(eddy_process_spawn, eddy_process_spawn(&p, tru, &q))) return 1;
+    if (CALL(eddy_process_wait, eddy_process_wait(&p)) != 0) bad = 1;
+    bad |= CALL(eddy_process_close, eddy_process_close(&p)) != 0;
+    return bad;
+}
+
 static int conf_make(void *ctx, eddy_stream **a, eddy_stream **b)
 {
     (void)ctx;
@@ -954,6 +979,7 @@ static const scenario scenarios[] = {
     {"protocol", scen_protocol, false},
     {"udp", scen_udp, false},
     {"files", scen_files, false},
+    {"process", scen_process, false},
     {"conformance", scen_conformance, true},
 };
 
@@ -1336,6 +1362,10 @@ EDDY_TEST_EX(fault_sweep_protocol, .raw = true, .timeout = EDDY_FOREVER)
 }
 EDDY_TEST_EX(fault_sweep_udp, .raw = true, .timeout = EDDY_FOREVER) { return sweep_named("udp"); }
 EDDY_TEST_EX(fault_sweep_files, .raw = true, .timeout = EDDY_FOREVER) { return sweep_named("files"); }
+EDDY_TEST_EX(fault_sweep_process, .raw = true, .timeout = EDDY_FOREVER)
+{
+    return sweep_named("process");
+}
 EDDY_TEST_EX(fault_sweep_conformance, .raw = true, .timeout = EDDY_FOREVER)
 {
     return sweep_named("conformance");
