@@ -64,7 +64,12 @@ EDDY_TEST_EX(fault_sweep, .raw = true)
 
 #define EDDY_ERRS(X)                                                                           \
     X(EDDY_ENONAME) X(EDDY_ENOADDR) X(EDDY_EDNSTIMEDOUT) X(EDDY_EDNSUNREACH) X(EDDY_EDNSFAIL)  \
-    X(EDDY_EDNSBADRESP)
+    X(EDDY_EDNSBADRESP) X(EDDY_ETLS_VERIFY) X(EDDY_ETLS_HOSTNAME) X(EDDY_ETLS_HANDSHAKE)        \
+    X(EDDY_ETLS_PROTOCOL) X(EDDY_ETLS_ALERT) X(EDDY_ETLS_TRUNCATED) X(EDDY_ETLS_LOAD)          \
+    X(EDDY_EHTTP_BADURL) X(EDDY_EHTTP_BADRESP) X(EDDY_EHTTP_HEADTOOBIG) X(EDDY_EHTTP_TRUNCATED) \
+    X(EDDY_EHTTP_REDIRECTS) X(EDDY_EHTTP_PROXY) X(EDDY_EHTTP_DECODE) X(EDDY_EHTTP_POOL_TIMEOUT) \
+    X(EDDY_EHTTP_CONNECT_TIMEOUT) X(EDDY_EHTTP_TLS_TIMEOUT) X(EDDY_EHTTP_HEADERS_TIMEOUT)       \
+    X(EDDY_EHTTP_BODY_TIMEOUT) X(EDDY_EHTTP_TOTAL_TIMEOUT)
 
 typedef struct named {
     const char *name;
@@ -947,6 +952,87 @@ static int scen_process(void *unused)
     return bad;
 }
 
+/* -- HTTP: the server with static files, and the client with its pool -- */
+typedef struct http_arg {
+    eddy_listener *l;
+    eddy_http_files files;
+    eddy_http_server srv;
+    int rc;
+} http_arg;
+
+static int http_server(void *p)
+{
+    http_arg *h = p;
+    eddy_http_serve_opts o = EDDY_HTTP_SERVE_OPTS_INIT;
+    o.server = &h->srv;
+    o.grace = EDDY_MSEC(200);
+    h->rc = (int)CALL(eddy_http_serve, eddy_http_serve(h->l, eddy_http_files_serve, &h->files, &o));
+    return 0;
+}
+
+static int scen_http(void *unused)
+{
+    (void)unused;
+    char dir[] = "/tmp/eddy-fault-http-XXXXXX";
+    EDDY_CHECK(mkdtemp(dir) != NULL);
+    char path[96];
+    snprintf(path, sizeof path, "%s/f.txt", dir);
+    FILE *fp = fopen(path, "w");
+    EDDY_CHECK(fp != NULL);
+    for (int i = 0; i < 3000; i++) fputs("0123456789", fp);
+    fclose(fp);
+    int bad = 0;
+    http_arg h = {.rc = 0};
+    eddy_sockaddr a;
+    if (CALL(eddy_http_files_init, eddy_http_files_init(&h.files, dir))) {
+        bad = 1;
+        goto out;
+    }
+    if (CALL(eddy_tcp_listen, eddy_tcp_listen("127.0.0.1", 0, NULL, &h.l))) {
+        eddy_http_files_destroy(&h.files);
+        bad = 1;
+        goto out;
+    }
+    if (CALL(eddy_listener_local_addr, eddy_listener_local_addr(h.l, &a))) bad = 1;
+    eddy_nursery n;
+    if (!bad && !CALL(eddy_nursery_open, eddy_nursery_open(&n))) {
+        if (CALL(eddy_spawn, eddy_spawn(&n, http_server, &h))) bad = 1;
+        eddy_http_client *c;
+        if (!bad && !CALL(eddy_http_client_open, eddy_http_client_open(NULL, &c))) {
+            char url[96], body[40000];
+            snprintf(url, sizeof url, "http://127.0.0.1:%u/f.txt", eddy_sockaddr_port(&a));
+            for (int i = 0; i < 2; i++) { /* the second request reuses the pooled connection */
+                eddy_http_client_response *r;
+                if (CALL(eddy_http_client_get, eddy_http_client_get(c, url, &r))) {
+                    bad = 1;
+                    break;
+                }
+                size_t len = 0;
+                if (CALL(eddy_http_client_response_read_all,
+                         eddy_http_client_response_read_all(r, body, sizeof body, &len)) ||
+                    len != 30000)
+                    bad = 1;
+                eddy_http_client_response_close(r);
+            }
+            (void)CALL(eddy_http_client_close, eddy_http_client_close(c));
+        } else {
+            bad = 1;
+        }
+        (void)eddy_http_server_shutdown(&h.srv);
+        if (bad) eddy_nursery_cancel(&n);
+        bad |= CALL(eddy_nursery_close, eddy_nursery_close(&n)) != 0;
+    } else {
+        bad = 1;
+    }
+    bad |= h.rc != 0;
+    bad |= CALL(eddy_listener_close, eddy_listener_close(h.l)) != 0;
+    eddy_http_files_destroy(&h.files);
+out:
+    unlink(path);
+    rmdir(dir);
+    return bad;
+}
+
 static int conf_make(void *ctx, eddy_stream **a, eddy_stream **b)
 {
     (void)ctx;
@@ -980,6 +1066,7 @@ static const scenario scenarios[] = {
     {"udp", scen_udp, false},
     {"files", scen_files, false},
     {"process", scen_process, false},
+    {"http", scen_http, false},
     {"conformance", scen_conformance, true},
 };
 
@@ -1366,6 +1453,7 @@ EDDY_TEST_EX(fault_sweep_process, .raw = true, .timeout = EDDY_FOREVER)
 {
     return sweep_named("process");
 }
+EDDY_TEST_EX(fault_sweep_http, .raw = true, .timeout = EDDY_FOREVER) { return sweep_named("http"); }
 EDDY_TEST_EX(fault_sweep_conformance, .raw = true, .timeout = EDDY_FOREVER)
 {
     return sweep_named("conformance");
