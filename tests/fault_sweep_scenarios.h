@@ -56,6 +56,27 @@ static int close_stream(eddy_stream *s)
     return CALL(eddy_stream_close, eddy_stream_close(s)) ? 1 : 0;
 }
 
+/* End a stream: abort it after a failure (bad), else close it; 1 if anything failed. */
+static int finish(eddy_stream *s, int bad)
+{
+    if (bad) {
+        eddy_stream_abort(s);
+        return 1;
+    }
+    return close_stream(s);
+}
+
+/* Accept one connection and close the listener (a connection still in its backlog is reset,
+ * so a client never waits on a server that gave up). -1 and no stream if the accept failed;
+ * else 0, or 1 if the listener's close failed. */
+static int accept_one(eddy_listener *l, eddy_stream **c)
+{
+    *c = NULL;
+    int rc = (int)CALL(eddy_listener_accept, eddy_listener_accept(l, c, NULL));
+    int bad = CALL(eddy_listener_close, eddy_listener_close(l)) != 0;
+    return rc ? -1 : bad;
+}
+
 /* Echo one connection's bytes back until end of stream, then close it. */
 static int echo(eddy_stream *c)
 {
@@ -72,23 +93,15 @@ static int echo(eddy_stream *c)
             break;
         }
     }
-    if (bad) {
-        eddy_stream_abort(c);
-        return 1;
-    }
-    return close_stream(c);
+    return finish(c, bad);
 }
 
-/* The listening side: accept one connection, close the listener (a connection still in its
- * backlog is reset, so a client never waits on a server that gave up), echo. */
+/* The listening side: accept one connection, then echo. */
 static int serve_one(void *p)
 {
-    eddy_listener *l = p;
-    eddy_stream *c = NULL;
-    int rc = (int)CALL(eddy_listener_accept, eddy_listener_accept(l, &c, NULL));
-    int bad = CALL(eddy_listener_close, eddy_listener_close(l)) != 0;
-    if (rc) return 1;
-    return echo(c) | bad;
+    eddy_stream *c;
+    int a = accept_one(p, &c);
+    return a < 0 ? 1 : echo(c) | a;
 }
 
 /* The connecting side: send a pattern, half-close, read the echo back. */
@@ -97,11 +110,7 @@ static int client_round(eddy_stream *s, size_t len)
     int bad = write_pat(s, len);
     if (!bad) bad = CALL(eddy_stream_shutdown_write, eddy_stream_shutdown_write(s)) != 0;
     if (!bad) bad = read_check(s, len);
-    if (bad) {
-        eddy_stream_abort(s);
-        return 1;
-    }
-    return close_stream(s);
+    return finish(s, bad);
 }
 
 /* Run a server task on l and client(arg) in this task; the client's end cancels the server
@@ -153,6 +162,17 @@ static int tcp_client_addr(void *p)
     return client_round(s, 5000);
 }
 
+/* A TCP listener on a free loopback port and its address; 1 (nothing left open) on failure. */
+static int listen_local(eddy_listener **l, eddy_sockaddr *a)
+{
+    if (CALL(eddy_tcp_listen, eddy_tcp_listen("127.0.0.1", 0, NULL, l))) return 1;
+    if (CALL(eddy_listener_local_addr, eddy_listener_local_addr(*l, a))) {
+        (void)CALL(eddy_listener_close, eddy_listener_close(*l));
+        return 1;
+    }
+    return 0;
+}
+
 static int scen_tcp(void *unused)
 {
     (void)unused;
@@ -160,11 +180,7 @@ static int scen_tcp(void *unused)
     for (int round = 0; round < 2; round++) {
         eddy_listener *l;
         addr_arg a;
-        if (CALL(eddy_tcp_listen, eddy_tcp_listen("127.0.0.1", 0, NULL, &l))) return 1;
-        if (CALL(eddy_listener_local_addr, eddy_listener_local_addr(l, &a.addr))) {
-            (void)CALL(eddy_listener_close, eddy_listener_close(l));
-            return 1;
-        }
+        if (listen_local(&l, &a.addr)) return 1;
         bad |= with_server(l, round ? tcp_client_addr : tcp_client, &a);
     }
     return bad;
@@ -277,17 +293,9 @@ typedef struct sf_arg {
 
 static int sf_server(void *p)
 {
-    eddy_listener *l = p;
-    eddy_stream *c = NULL;
-    int rc = (int)CALL(eddy_listener_accept, eddy_listener_accept(l, &c, NULL));
-    int bad = CALL(eddy_listener_close, eddy_listener_close(l)) != 0;
-    if (rc) return 1;
-    bad |= read_check(c, 300 * 1024);
-    if (bad) {
-        eddy_stream_abort(c);
-        return 1;
-    }
-    return close_stream(c);
+    eddy_stream *c;
+    int a = accept_one(p, &c);
+    return a < 0 ? 1 : finish(c, a | read_check(c, 300 * 1024));
 }
 
 static int sf_client(sf_arg *a)
@@ -297,14 +305,10 @@ static int sf_client(sf_arg *a)
     size_t sent = 0;
     int bad = CALL(eddy_sendfile, eddy_sendfile(s, a->file, 0, a->len, &sent)) != 0;
     if (!bad) bad = CALL(eddy_stream_shutdown_write, eddy_stream_shutdown_write(s)) != 0;
-    if (bad) {
-        eddy_stream_abort(s);
-        return 1;
-    }
     /* the server closes after reading everything: wait for its end of stream */
     char c;
-    bad = CALL(eddy_stream_read, eddy_stream_read(s, &c, 1)) != 0;
-    return bad | close_stream(s);
+    if (!bad) bad = CALL(eddy_stream_read, eddy_stream_read(s, &c, 1)) != 0;
+    return finish(s, bad);
 }
 
 /* eddy_sendfile of a file to a TCP stream (sendfile(2)) and to a pipe (the copying loop). */
@@ -522,11 +526,7 @@ static int scen_protocol(void *unused)
     eddy_event_init(&run.done);
     eddy_listener *l;
     addr_arg a;
-    if (CALL(eddy_tcp_listen, eddy_tcp_listen("127.0.0.1", 0, NULL, &l))) return 1;
-    if (CALL(eddy_listener_local_addr, eddy_listener_local_addr(l, &a.addr))) {
-        (void)CALL(eddy_listener_close, eddy_listener_close(l));
-        return 1;
-    }
+    if (listen_local(&l, &a.addr)) return 1;
     eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
     o.grace = EDDY_MSEC(200);
     o.accept_backoff = EDDY_MSEC(5);
