@@ -52,7 +52,8 @@ typedef struct eddy_opts {
  * it spawned have finished, check for leaks, return main's status.
  * Returns: main's return value; -EBUSY if a loop already runs on this thread; -ENOMEM if the
  * loop or the root task's stack cannot be allocated; -EMFILE/-ENFILE if the backend's fds
- * cannot be created; -EDEADLK if every task blocked forever (nothing could wake them: no
+ * cannot be created; -ENOMEM/-ENOSPC if the backend cannot register its own wake-up
+ * descriptor (ENOSPC: epoll's per-user watch limit, fs.epoll.max_user_watches); -EDEADLK if every task blocked forever (nothing could wake them: no
  * timer, fd, thread or signal) — the tasks are cancelled first so they unwind, and the task
  * tree is printed; -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles were left open. */
 EDDY_API int eddy_run(int (*main)(void *), void *arg);
@@ -150,7 +151,8 @@ EDDY_API void eddy_io_stop(eddy_io *w);
 
 /* N5 (used by C8): suspend the calling task until fd is ready for events.
  * Returns the ready events (> 0); -ECANCELED/-ETIMEDOUT when cancelled; -EBUSY if another task
- * waits on fd in the same direction; -EPERM outside a task; the errors of eddy_io_start. */
+ * waits on fd in the same direction; -EPERM outside a task; the errors of eddy_io_start
+ * (-EINVAL, -EBADF, -ENOMEM, -ENOSPC, -EPERM for a descriptor that cannot be polled). */
 EDDY_API EDDY_WUR int eddy_wait_fd(int fd, unsigned events);
 /* N5: tell the loop fd is about to be closed: tasks waiting on it get -EBADF, and the
  * loop's kernel registration of fd is dropped now. Call before close(fd) for every fd that

@@ -40,6 +40,7 @@
 
 #include "loop/op.h"
 #include "loop/uring.h"
+#include "loop/sys.h"
 
 enum {
     SQ_ENTRIES = 1024,
@@ -117,11 +118,11 @@ static const struct {
  * group io_uring_group (the set-up then fails with EPERM by itself), 0 or missing = allowed. */
 static int disabled_by_sysctl(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = eddy__sys_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
     char c = '0';
-    ssize_t n = read(fd, &c, 1);
-    close(fd);
+    ssize_t n = eddy__sys_read(fd, &c, 1);
+    eddy__sys_close(fd);
     return n == 1 && c == '2';
 }
 
@@ -149,7 +150,7 @@ static int probe(ur_state *s, const char **why)
         memset(&p, 0, sizeof p);
         p.flags = tries[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
         p.cq_entries = CQ_ENTRIES;
-        rc = h && h->setup_err ? h->setup_err : io_uring_queue_init_params(SQ_ENTRIES, &s->ring, &p);
+        rc = h && h->setup_err ? h->setup_err : eddy__sys_io_uring_queue_init_params(SQ_ENTRIES, &s->ring, &p);
     }
     if (rc < 0) {
         *why = "io_uring_setup";
@@ -164,7 +165,7 @@ static int probe(ur_state *s, const char **why)
         *why = "kernel too old (IORING_FEAT_EXT_ARG, NODROP, FAST_POLL)";
         return -ENOSYS;
     }
-    struct io_uring_probe *pr = io_uring_get_probe_ring(&s->ring);
+    struct io_uring_probe *pr = eddy__sys_io_uring_get_probe_ring(&s->ring);
     if (!pr) {
         *why = "IORING_REGISTER_PROBE";
         return -ENOSYS;
@@ -200,7 +201,7 @@ static int ur_init(eddy_loop *l, const char **why)
     s->wakefd = -1;
     l->be_data = s;
     int rc = probe(s, why);
-    if (rc == 0 && (s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    if (rc == 0 && (s->wakefd = eddy__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
         rc = -errno;
         *why = "eventfd";
     }
@@ -221,7 +222,7 @@ static void ur_destroy(eddy_loop *l)
     bufs_destroy(s);
     if (s->ring_ok) io_uring_queue_exit(&s->ring);
     feeds_destroy(s);
-    if (s->wakefd >= 0) close(s->wakefd);
+    if (s->wakefd >= 0) eddy__sys_close(s->wakefd);
     for (size_t i = 0; i < s->nslabs; i++) free(s->slabs[i]);
     free(s->slabs);
     free(s->fds);
@@ -239,7 +240,7 @@ static struct io_uring_sqe *sqe_get(ur_state *s)
 {
     struct io_uring_sqe *q = io_uring_get_sqe(&s->ring);
     if (eddy__unlikely(!q)) {
-        (void)io_uring_submit(&s->ring);
+        (void)eddy__sys_io_uring_submit(&s->ring);
         q = io_uring_get_sqe(&s->ring);
     }
     return q;
@@ -265,7 +266,7 @@ static void ur_wake(eddy_loop *l)
 {
     /* Async-signal-safe (the SIGINT handler calls it). EAGAIN: saturated, awake anyway. */
     uint64_t one = 1;
-    ssize_t r = write(st_of(l)->wakefd, &one, sizeof one);
+    ssize_t r = eddy__sys_write(st_of(l)->wakefd, &one, sizeof one);
     (void)r;
 }
 
@@ -349,7 +350,7 @@ static int reserve(ur_state *s, int fd)
 static int pollable(int fd)
 {
     struct stat st;
-    if (fstat(fd, &st) < 0) return -errno;
+    if (eddy__sys_fstat(fd, &st) < 0) return -errno;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return -EPERM;
     return 0;
 }
@@ -706,23 +707,23 @@ static int bufs_setup(ur_state *s)
 {
     s->bufs_state = -1;
     size_t ring_bytes = FEED_BUFS * sizeof(struct io_uring_buf);
-    void *r = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *r = eddy__sys_mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r == MAP_FAILED) return -errno;
     /* Only the pages the kernel writes become resident: a 64-byte message costs one page of
      * one buffer, whatever the buffer's size. */
-    char *b = mmap(NULL, (size_t)FEED_BUFS * FEED_BUF, PROT_READ | PROT_WRITE,
+    char *b = eddy__sys_mmap(NULL, (size_t)FEED_BUFS * FEED_BUF, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (b == MAP_FAILED) {
         int e = errno;
-        munmap(r, ring_bytes);
+        eddy__sys_munmap(r, ring_bytes);
         return -e;
     }
     struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)r, .ring_entries = FEED_BUFS,
                                    .bgid = FEED_BGID};
-    int rc = io_uring_register_buf_ring(&s->ring, &reg, 0); /* 5.19 */
+    int rc = eddy__sys_io_uring_register_buf_ring(&s->ring, &reg, 0); /* 5.19 */
     if (rc < 0) {
-        munmap(b, (size_t)FEED_BUFS * FEED_BUF);
-        munmap(r, ring_bytes);
+        eddy__sys_munmap(b, (size_t)FEED_BUFS * FEED_BUF);
+        eddy__sys_munmap(r, ring_bytes);
         return rc;
     }
     s->br = r;
@@ -740,9 +741,9 @@ static int bufs_setup(ur_state *s)
 static void bufs_destroy(ur_state *s)
 {
     if (s->bufs_state != 1) return;
-    if (s->ring_ok) (void)io_uring_unregister_buf_ring(&s->ring, FEED_BGID);
-    munmap(s->bufs, (size_t)FEED_BUFS * FEED_BUF);
-    munmap(s->br, s->br_bytes);
+    if (s->ring_ok) (void)eddy__sys_io_uring_unregister_buf_ring(&s->ring, FEED_BGID);
+    eddy__sys_munmap(s->bufs, (size_t)FEED_BUFS * FEED_BUF);
+    eddy__sys_munmap(s->br, s->br_bytes);
     s->bufs_state = 0;
 }
 
@@ -997,14 +998,14 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
     if (s->ready_feeds) timeout_ns = 0; /* feeds restarted with data in hand: deliver it now */
     int rc;
     if (timeout_ns == 0) {
-        rc = io_uring_submit_and_get_events(&s->ring);
+        rc = eddy__sys_io_uring_submit_and_get_events(&s->ring);
     } else if (timeout_ns < 0) {
-        rc = io_uring_submit_and_wait(&s->ring, 1);
+        rc = eddy__sys_io_uring_submit_and_wait(&s->ring, 1);
     } else {
         struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000,
                                        .tv_nsec = timeout_ns % 1000000000};
         struct io_uring_cqe *cqe;
-        rc = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
+        rc = eddy__sys_io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
     }
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) return rc;
     int n = 0;
