@@ -90,6 +90,16 @@ enum {
 
 typedef struct eddy__start_rec eddy__start_rec;
 
+/* Where a task's stack size is set, so a stack overflow names the option that fixes it (the
+ * user never wrote the spawn of a server's handler or of eddy_run's main task). */
+enum {
+    EDDY__STACK_FROM_SPAWN = 0, /* eddy_spawn/eddy_start: eddy_spawn_opts.stack_size */
+    EDDY__STACK_FROM_SERVE,     /* an eddy_serve handler: eddy_serve_opts.stack_size */
+    EDDY__STACK_FROM_RUN,       /* eddy_run's main task: eddy_opts.stack_size */
+    EDDY__STACK_FROM_LOOP,      /* a task the library spawns with the loop's default
+                                   (eddy_gather, connect attempts): eddy_opts.stack_size */
+};
+
 /* A task. Lives at the top of its own stack: spawning allocates nothing else. */
 struct eddy_task {
     eddy__ctx ctx;
@@ -101,6 +111,7 @@ struct eddy_task {
     int wake_rc;
     uint8_t state;
     uint8_t flags;
+    uint8_t stack_from;           /* EDDY__STACK_FROM_*: for the overflow message */
     eddy_cancel_scope own;        /* the task's own scope (eddy_task_cancel) */
     eddy_cancel_scope *cs;        /* innermost scope */
     eddy_nursery *nursery;
@@ -310,9 +321,15 @@ EDDY__HIDDEN void eddy__task_exit_to_nursery(eddy_task *t);
 EDDY__HIDDEN void eddy__task_release(eddy_task *t);
 EDDY__HIDDEN int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
                                 const eddy_spawn_opts *o, const char *site, eddy_task **out);
+/* eddy__spawn for the library's own spawns: stack_from (EDDY__STACK_FROM_*) says which option
+ * sets the child's stack size, site is the user's call that led to the spawn. */
+EDDY__HIDDEN int eddy__spawn_from(eddy_nursery *n, int (*fn)(void *), void *arg,
+                                  const eddy_spawn_opts *o, const char *site, int stack_from);
 EDDY__HIDDEN const char *eddy__state_name(const eddy_task *t);
 EDDY__HIDDEN void eddy__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 EDDY__HIDDEN void eddy__overflow_handler_install(void);
+/* The stack overflow message for t (async-signal-safe), into b (len bytes, terminated). */
+EDDY__HIDDEN void eddy__overflow_text(char *b, size_t len, const eddy_task *t);
 
 /* Wait queue helpers. */
 static inline void eddy__waitq_init(eddy__waitq *q) { eddy__list_init(&q->head); }

@@ -508,6 +508,7 @@ EDDY_TEST_EX(stack_overflow_names_the_task, .raw = true)
     if (!strstr(out, "stack overflow") || !strstr(out, "deep-diver"))
         eddy_test_fail(__FILE__, __LINE__, "unexpected output: %s", out);
     EDDY_CHECK(strstr(out, "test_core_task.c:") != NULL); /* the spawn site */
+    EDDY_CHECK(strstr(out, "eddy_spawn_opts.stack_size") != NULL); /* what fixes it */
     EDDY_CHECK(strstr(out, "guard=madvise") != NULL);
 #if !CORE_SANITIZED
     EDDY_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
@@ -597,7 +598,7 @@ EDDY_TEST_EX(stack_pool_trimmed_after_burst, .raw = true)
     long before = vm_bytes();
     EDDY_OK(eddy_run_opts(burst_main, NULL, &o));
     long after = vm_bytes();
-    /* 3000 stacks of 64 KiB are ~200 MiB of address space: a burst must not pin them */
+    /* 3000 default stacks are ~780 MiB of address space: a burst must not pin them */
     EDDY_CHECK(after - before < 64L << 20);
     EDDY_OK(eddy_run_opts(burst_main, NULL, &o)); /* and the pool works again afterwards */
     EDDY_OK(eddy_run_opts(ret_val, NULL, &o));

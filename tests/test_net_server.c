@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "eddy/test.h"
+#include "test_core_util.h"
 
 /* ---- helpers ---- */
 
@@ -667,5 +668,77 @@ EDDY_TEST(serve_emfile_backs_off_and_resumes)
     EDDY_OK(eddy_stream_close(c[1]));
     EDDY_OK(eddy_stream_close(c[2]));
     EDDY_OK(eddy_listener_close(r.l));
+    return 0;
+}
+
+/* ---- a handler that overflows its stack ---- */
+
+/* The handler's stack is set where the user called eddy_serve, so the overflow message must
+ * name that call (this file, the line below) and eddy_serve_opts.stack_size, not the spawn
+ * inside src/io/server.c that the user never wrote. */
+
+static int __attribute__((noinline)) dive(int n)
+{
+    volatile char buf[1024];
+    buf[0] = (char)n;
+    buf[sizeof buf - 1] = (char)n;
+    if (n == 0) return buf[0];
+    return dive(n - 1) + buf[sizeof buf - 1];
+}
+
+static int diving_handler(eddy_stream *conn, void *arg)
+{
+    (void)conn;
+    (void)arg;
+    return dive(1 << 20) == 7 ? -EIO : 0; /* 1 GiB of frames: past any stack */
+}
+
+static int diving_client(void *p)
+{
+    eddy_stream *c;
+    EDDY_OK(eddy_tcp_connect("127.0.0.1", port_of(p), NULL, &c));
+    char b;
+    ssize_t n = eddy_stream_read(c, &b, 1); /* never returns: the server dies first */
+    return n < 0 ? (int)n : 0;
+}
+
+static int diving_main(void *arg)
+{
+    (void)arg;
+    eddy_listener *l;
+    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l));
+    int rc = 0;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, diving_client, l));
+        enum { SERVE_LINE = __LINE__ + 2 };
+        fprintf(stderr, "serve-line=%d\n", SERVE_LINE);
+        rc = eddy_serve(l, diving_handler, NULL, NULL); /* the line the message must name */
+    }
+    return rc;
+}
+
+static int diving_child(void *arg)
+{
+    (void)arg;
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_NO_SIGNALS};
+    return eddy_run_opts(diving_main, NULL, &o);
+}
+
+EDDY_TEST_EX(handler_stack_overflow_names_the_serve_call, .raw = true)
+{
+    if (core_emulated()) {
+        printf("# skipped: user-mode emulation does not deliver guard-page faults\n");
+        return 0;
+    }
+    char out[8192];
+    int st = core_run_child(diving_child, NULL, out, sizeof out);
+    const char *l = strstr(out, "serve-line=");
+    EDDY_CHECK(l != NULL);
+    char site[256];
+    snprintf(site, sizeof site, "eddy_serve called at %s:%d:", __FILE__, atoi(l + 11));
+    if (!strstr(out, "stack overflow in task 'conn'") || !strstr(out, site) ||
+        !strstr(out, "eddy_serve_opts.stack_size") || strstr(out, "src/io/server.c"))
+        eddy_test_fail(__FILE__, __LINE__, "expected a message naming %s, got: %s", site, out);
+    EDDY_CHECK(!WIFEXITED(st) || WEXITSTATUS(st) != 0); /* it died of it */
     return 0;
 }

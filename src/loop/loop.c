@@ -726,6 +726,7 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
     rc = eddy__task_new(l, NULL, main_fn, arg, &(eddy_spawn_opts){.name = "main"}, "eddy_run", &l->root);
     if (rc == 0) {
         l->root->flags |= EDDY__T_ROOT | EDDY__T_JOINABLE;
+        l->root->stack_from = EDDY__STACK_FROM_RUN;
         eddy__ready_task(l, l->root, false);
         sched_loop(l);
         if (root_done(l)) {
