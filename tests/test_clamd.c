@@ -241,7 +241,7 @@ EDDY_TEST_EX(clamd_missing_file, .raw = true)
     make_file(path, "x", 1);
     c = spawn("clamd_scan", (const char *const[]){path, "127.0.0.1", "70000", NULL});
     finish(&c, &r);
-    CHECK_HAS(r.err, "bad port \"70000\"");
+    CHECK_HAS(r.err, "bad port '70000'");
     EDDY_CHECK_EQ(r.status, 2);
     unlink(path);
     return 0;
@@ -598,7 +598,10 @@ EDDY_TEST_EX(fake_clamd_port_in_use, .raw = true)
     CHECK_STR(r.out, "");
     CHECK_HAS(r.err, "cannot listen on 127.0.0.1 port");
     CHECK_HAS(r.err, "Address already in use");
-    EDDY_CHECK(r.status != 0);
+    /* Said once: the failing task reports it, main does not repeat it. */
+    const char *nl = strchr(r.err, '\n');
+    if (!nl || nl[1] != '\0') eddy_test_fail(__FILE__, __LINE__, "want one line, got: %s", r.err);
+    EDDY_CHECK_EQ(r.status, 1);
     close(fd);
     return 0;
 }

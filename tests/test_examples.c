@@ -274,7 +274,7 @@ EDDY_TEST_EX(taskgroup_unknown_backend, .raw = true)
     RUN(&r, true, "taskgroup", "--backend", "no-such-backend");
     CHECK_OUTPUT(&r, "");
     EDDY_CHECK_EQ(r.status, 2);
-    EDDY_CHECK(strstr(r.err, "unknown backend \"no-such-backend\"") != NULL);
+    EDDY_CHECK(strstr(r.err, "unknown backend 'no-such-backend'") != NULL);
     RUN(&r, true, "taskgroup", "--bogus");
     EDDY_CHECK_EQ(r.status, 2);
     return 0;
@@ -301,5 +301,61 @@ EDDY_TEST_EX(countdown_output, .raw = true)
     /* 5 s of virtual time: far less real time proves the virtual clock was used (a generous
      * bound so a loaded machine cannot fail it). */
     EDDY_CHECK(r.seconds < 4.0);
+    return 0;
+}
+
+/* ---- every example is a real command-line program ---- */
+
+/* --help prints the usage on stdout and exits 0; an unknown option or an argument the
+ * program does not take is one line saying so, then the usage, on stderr, and exit status 2
+ * (the servers among them must not start listening first). */
+static const struct {
+    const char *name;
+    const char *const extra[5]; /* arguments with one too many at the end */
+} cli_examples[] = {
+    {"hello_sleep", {"extra"}},
+    {"switch_foobar", {"extra"}},
+    {"fetch_gather", {"extra"}},
+    {"nursery", {"--fail", "A", "extra"}},
+    {"taskgroup", {"--backend", "epoll", "extra"}},
+    {"countdown", {"extra"}},
+    {"echo_stream", {"0", "extra"}},
+    {"echo_protocol", {"0", "extra"}},
+    {"fake_clamd", {"0", "extra"}},
+    {"clamd_scan", {"FILE", "127.0.0.1", "3310", "extra"}},
+};
+
+static void check_usage_error(const run *r, const char *name, const char *what)
+{
+    char first[160];
+    snprintf(first, sizeof first, "%s: %s\nusage: %s", name, what, name);
+    if (r->status != 2 || r->out[0] || strncmp(r->err, first, strlen(first)) != 0)
+        eddy_test_fail(__FILE__, __LINE__, "%s: want exit 2 and stderr starting \"%s\"; got exit "
+                       "%d, stdout \"%s\", stderr \"%s\"", name, first, r->status, r->out, r->err);
+}
+
+EDDY_TEST_EX(examples_follow_command_line_conventions, .raw = true)
+{
+    for (size_t i = 0; i < sizeof cli_examples / sizeof cli_examples[0]; i++) {
+        const char *name = cli_examples[i].name;
+        static run r;
+        char usage[64];
+        snprintf(usage, sizeof usage, "usage: %s", name);
+        RUN(&r, true, name, "--help");
+        if (r.status != 0 || strncmp(r.out, usage, strlen(usage)) != 0 || r.err[0])
+            eddy_test_fail(__FILE__, __LINE__, "%s --help: exit %d, stdout \"%s\", stderr \"%s\"",
+                           name, r.status, r.out, r.err);
+        RUN(&r, true, name, "-h");
+        EDDY_CHECK_EQ(r.status, 0);
+        EDDY_CHECK(strncmp(r.out, usage, strlen(usage)) == 0);
+        RUN(&r, true, name, "--no-such-option");
+        check_usage_error(&r, name, "unknown option '--no-such-option'");
+        const char *argv[8] = {name};
+        size_t n = 1;
+        for (size_t k = 0; k < 5 && cli_examples[i].extra[k]; k++) argv[n++] = cli_examples[i].extra[k];
+        argv[n] = NULL;
+        run_example(&r, true, argv);
+        check_usage_error(&r, name, "unexpected argument 'extra'");
+    }
     return 0;
 }
