@@ -2,89 +2,14 @@
  * process on the virtual clock (EDDY_CLOCK=virtual) and its stdout compared with the exact
  * expected text, its exit status checked. The tests are raw (no loop in the test process):
  * the child has its own loop, and waitpid here must not block one. */
-#include <fcntl.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "test_run_util.h"
 
-#include "eddy/test.h"
+#define EX_DIR EDDY_BUILD_DIR "/examples"
 
-#define EX_DIR EDDY_BUILD_DIR "/examples/"
-
-typedef struct run {
-    char out[16384];
-    char err[4096];
-    int status;      /* exit status, or 128 + signal */
-    double seconds;  /* real time the child took */
-} run;
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void slurp_fd(int fd, char *buf, size_t cap)
-{
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n <= 0) break;
-        len += (size_t)n;
-        if (len == cap - 1) break;
-    }
-    buf[len] = '\0';
-}
-
-/* Run examples/<argv[0]> with the given arguments; virt selects EDDY_CLOCK=virtual. */
 static void run_example(run *r, bool virt, const char *const *argv)
 {
-    char path[512];
-    snprintf(path, sizeof path, EX_DIR "%s", argv[0]);
-    int out[2];
-    EDDY_CHECK(pipe2(out, O_CLOEXEC) == 0);
-    /* stderr goes to a memory file, read after exit: two pipes could fill up and deadlock. */
-    int errfd = memfd_create("stderr", MFD_CLOEXEC);
-    EDDY_CHECK(errfd >= 0);
-    double t0 = mono();
-    pid_t pid = fork();
-    EDDY_CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(errfd, 2);
-        /* The examples must not pick up settings from the test environment. */
-        unsetenv("EDDY_SCHED_SEED");
-        unsetenv("EDDY_BACKEND");
-        if (virt)
-            setenv("EDDY_CLOCK", "virtual", 1);
-        else
-            unsetenv("EDDY_CLOCK");
-        execv(path, (char *const *)argv);
-        dprintf(2, "exec %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    close(out[1]);
-    slurp_fd(out[0], r->out, sizeof r->out);
-    close(out[0]);
-    int ws;
-    EDDY_CHECK(waitpid(pid, &ws, 0) == pid);
-    r->seconds = mono() - t0;
-    r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    EDDY_CHECK(lseek(errfd, 0, SEEK_SET) == 0);
-    slurp_fd(errfd, r->err, sizeof r->err);
-    close(errfd);
+    run_program(r, EX_DIR, virt, argv);
 }
-
-/* Compare whole outputs, printing both on mismatch (a diff by eye is easier than a line). */
-#define CHECK_OUTPUT(r, expected)                                                              \
-    do {                                                                                       \
-        if (strcmp((r)->out, (expected)) != 0)                                                 \
-            eddy_test_fail(__FILE__, __LINE__, "output differs\n--- expected\n%s--- got\n%s--- stderr\n%s", \
-                           (expected), (r)->out, (r)->err);                                     \
-    } while (0)
 
 #define RUN(r, virt, ...) run_example((r), (virt), (const char *const[]){__VA_ARGS__, NULL})
 
