@@ -328,6 +328,14 @@ EDDY__HIDDEN int eddy__spawn_from(eddy_nursery *n, int (*fn)(void *), void *arg,
 EDDY__HIDDEN const char *eddy__state_name(const eddy_task *t);
 EDDY__HIDDEN void eddy__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 EDDY__HIDDEN void eddy__overflow_handler_install(void);
+/* Environment variables (src/loop/env.c). Each returns 1 if var is set to a valid value
+ * (stored in *index / *out), 0 if it is unset or empty, -EINVAL after printing to stderr what
+ * is wrong and what is valid. eddy__env_choice matches names without regard to case;
+ * eddy__env_u64 takes decimal or 0x hex, meaning says what the number is for. */
+EDDY__HIDDEN int eddy__env_choice(const char *var, const char *const *names, size_t n, size_t *index);
+EDDY__HIDDEN int eddy__env_u64(const char *var, const char *meaning, uint64_t *out);
+/* The index of v among names (no regard to case): true and *index set, or false. */
+EDDY__HIDDEN bool eddy__name_index(const char *v, const char *const *names, size_t n, size_t *index);
 /* The stack overflow message for t (async-signal-safe), into b (len bytes, terminated). */
 EDDY__HIDDEN void eddy__overflow_text(char *b, size_t len, const eddy_task *t);
 

@@ -48,7 +48,7 @@ static int run_in_process(eddy_test_case *c, const char *backend)
     eddy_opts o = {
         .clock_kind = c->opts.real_clock ? EDDY_CLOCK_MONOTONIC : EDDY_CLOCK_VIRTUAL,
         .autojump_threshold = 0,
-        .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS,
+        .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS | (c->opts.fifo ? EDDY_OPT_FIFO : 0),
         .sched_seed = c->opts.sched_seed,
         .stack_size = c->opts.stack_size,
         .backend = backend,

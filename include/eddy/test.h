@@ -27,7 +27,9 @@ typedef struct eddy_test_opts {
     bool no_fork;        /* run in the runner's process (for tests of process-wide state) */
     bool raw;            /* call fn(NULL) directly, without eddy_run (for tests of eddy_run) */
     int timeout_s;       /* real-time limit (default 20 s; env EDDY_TEST_TIMEOUT multiplies) */
-    uint64_t sched_seed; /* X2 */
+    uint64_t sched_seed; /* X2: permute the ready queue (0: EDDY_SCHED_SEED, else FIFO) */
+    bool fifo;           /* FIFO ready queue whatever EDDY_SCHED_SEED says, for a test of
+                            that order itself (say why at the test) */
     size_t stack_size;
     bool leaks_memory;   /* leaks on purpose (a leak-report test): skip the LeakSanitizer check
                             that fails other tests under ASan */

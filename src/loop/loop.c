@@ -45,16 +45,19 @@ void eddy__fatal(const char *fmt, ...)
 
 /* ---- time ---- */
 
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int64_t eddy__clock_read(eddy_loop *l)
 {
     switch (l->clock_kind) {
     case EDDY_CLOCK_VIRTUAL: return l->vnow;
     case EDDY_CLOCK_CUSTOM: return l->clock.now(l->clock.ctx);
-    default: {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    }
+    default: return real_ns();
     }
 }
 
@@ -631,6 +634,10 @@ static void sched_loop(eddy_loop *l)
 
 /* ---- eddy_run ---- */
 
+/* The backends eddy_opts.backend and EDDY_BACKEND may name, the default first. */
+static const eddy__backend *const backends[] = {&eddy__backend_epoll};
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
 static int parse_opts(eddy_loop *l, const eddy_opts *o)
 {
     eddy_opts d = {0};
@@ -640,21 +647,39 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
     l->opt_flags = o->flags;
     l->poll_interval = o->poll_interval > 0 ? o->poll_interval : 64;
     l->default_stack = o->stack_size ? o->stack_size : EDDY_DEFAULT_STACK;
-    uint64_t seed = o->sched_seed;
-    const char *e;
-    if (l->clock_kind == EDDY_CLOCK_MONOTONIC && (e = getenv("EDDY_CLOCK")) && !strcmp(e, "virtual"))
-        l->clock_kind = EDDY_CLOCK_VIRTUAL;
-    if (!seed && (e = getenv("EDDY_SCHED_SEED"))) seed = strtoull(e, NULL, 0);
-    if (seed) l->rng = seed * 0x9E3779B97F4A7C15ULL | 1;
     if (l->clock_kind == EDDY_CLOCK_CUSTOM) {
         if (!o->clock || !o->clock->now) return -EINVAL;
         l->clock = *o->clock;
     } else if (l->clock_kind != EDDY_CLOCK_MONOTONIC && l->clock_kind != EDDY_CLOCK_VIRTUAL) {
         return -EINVAL;
     }
-    const char *be = o->backend ? o->backend : getenv("EDDY_BACKEND");
-    if (be && *be && strcmp(be, "epoll") != 0) return -EINVAL;
-    l->be = &eddy__backend_epoll;
+
+    /* The environment (src/loop/env.c): every variable is checked whether or not it applies,
+     * so a bad value is reported by any program, not only by the ones it would affect. */
+    static const char *const clocks[] = {"monotonic", "virtual"};
+    size_t ci = 0;
+    int rc = eddy__env_choice("EDDY_CLOCK", clocks, 2, &ci);
+    if (rc < 0) return rc;
+    /* It overrides the default clock only: a program that chose the virtual or a custom
+     * clock itself keeps it. */
+    if (rc > 0 && ci == 1 && l->clock_kind == EDDY_CLOCK_MONOTONIC) l->clock_kind = EDDY_CLOCK_VIRTUAL;
+
+    uint64_t seed = 0;
+    rc = eddy__env_u64("EDDY_SCHED_SEED",
+                       "an unsigned integer (decimal or 0x hex; 0 keeps the FIFO order)", &seed);
+    if (rc < 0) return rc;
+    if (o->sched_seed) seed = o->sched_seed;
+    if (l->opt_flags & EDDY_OPT_FIFO) seed = 0;
+    if (seed) l->rng = seed * 0x9E3779B97F4A7C15ULL | 1;
+
+    const char *names[NBACKENDS];
+    for (size_t i = 0; i < NBACKENDS; i++) names[i] = backends[i]->name;
+    size_t bi = 0;
+    rc = eddy__env_choice("EDDY_BACKEND", names, NBACKENDS, &bi);
+    if (rc < 0) return rc;
+    if (o->backend && *o->backend && !eddy__name_index(o->backend, names, NBACKENDS, &bi))
+        return -EINVAL;
+    l->be = backends[bi];
     return 0;
 }
 
