@@ -201,6 +201,10 @@ struct eddy_loop {
     int clock_kind;
     int64_t vnow;
     int64_t autojump;
+    /* Virtual clock from EDDY_CLOCK=virtual: while a task waits on a descriptor, autojump
+     * first waits this much real time (ns) for the I/O, 0 = not applied (see poll_once). */
+    int64_t autojump_io;
+    int64_t idle_since;           /* real time (ns) every task has been blocked since, or 0 */
     eddy_clock clock;
 
     /* timers: 4-ary min-heap on (deadline, seq) */

@@ -35,11 +35,6 @@ enum {
  * name); names are matched without regard to case, unset or empty means not given. A value
  * that is not valid makes eddy_run print the variable, the value and the valid values on
  * stderr and return -EINVAL. */
-/* Options of eddy_run_opts. Three environment variables (docs/environment.md) apply to every
- * loop: EDDY_CLOCK (monotonic | virtual), EDDY_SCHED_SEED (a number), EDDY_BACKEND (a backend
- * name); names are matched without regard to case, unset or empty means not given. A value
- * that is not valid makes eddy_run print the variable, the value and the valid values on
- * stderr and return -EINVAL. */
 /* EDDY_CLOCK=virtual runs a program written for the real clock on the virtual one, so its
  * sleeps and timeouts take no real time (demos, tests of whole programs). While every task
  * waits for time alone, the clock jumps to the next timer at once. While a task waits on a
