@@ -439,7 +439,7 @@ static int cancellable_server(void *p)
     return 0;
 }
 
-EDDY_TEST(serve_cancelled_by_enclosing_scope)
+static int serve_cancelled_by_enclosing_scope_body(void)
 {
     server_run r;
     run_init(&r, slow_or_stuck_handler, NULL);
@@ -464,6 +464,16 @@ EDDY_TEST(serve_cancelled_by_enclosing_scope)
     EDDY_CHECK_EQ(r.srv.stats.aborted, 1);
     EDDY_OK(eddy_listener_close(r.l));
     return 0;
+}
+
+EDDY_TEST(serve_cancelled_by_enclosing_scope) { return serve_cancelled_by_enclosing_scope_body(); }
+
+/* The same under a scheduler seed that runs the cancelled handler to its end before the
+ * serving task looks at it: it must still be counted as aborted (it was not, when the server
+ * counted the handlers still active at its own cancel). */
+EDDY_TEST_EX(serve_cancelled_counts_handlers_that_ended_first, .sched_seed = 3)
+{
+    return serve_cancelled_by_enclosing_scope_body();
 }
 
 /* Closing the listener under a running server ends it with -EBADF after the usual drain. */
@@ -527,9 +537,11 @@ EDDY_TEST(serve_spawn_failure_resets_connection)
 /* ---- argument and context errors ---- */
 
 static int serve_rc_cb = 1;
+static eddy_event serve_cb_done; /* the callback ran (whatever order the scheduler picks) */
 static void serve_from_callback(void *arg)
 {
     serve_rc_cb = eddy_serve(arg, echo_handler, NULL, NULL);
+    eddy_event_set(&serve_cb_done);
 }
 
 static int second_acceptor(void *p)
@@ -545,8 +557,9 @@ EDDY_TEST(serve_errors)
     EDDY_CHECK_EQ(eddy_serve(NULL, echo_handler, NULL, NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_serve(l, NULL, NULL, NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_serve(l, echo_handler, NULL, &(eddy_serve_opts){.grace = -1}), -EINVAL);
+    eddy_event_init(&serve_cb_done);
     EDDY_OK(eddy_call_soon(serve_from_callback, l));
-    EDDY_OK(eddy_sleep(0));
+    EDDY_OK(eddy_event_wait(&serve_cb_done));
     EDDY_CHECK_EQ(serve_rc_cb, -EPERM);
     EDDY_CHECK_EQ(eddy_server_stop(NULL), -EINVAL);
     eddy_server zero = {0};

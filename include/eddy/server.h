@@ -33,8 +33,9 @@ typedef struct eddy_server_stats {
     uint64_t accept_errors;   /* accepts failed for lack of resources (EMFILE, ENFILE,
                                  ENOBUFS, ENOMEM, no stack for a handler task) */
     uint64_t handler_errors;  /* handlers that returned a negative errno, not a cancel code */
-    uint64_t aborted;         /* handlers the server cancelled: still running when a stop's
-                                 grace period ended, or when eddy_serve was cancelled */
+    uint64_t aborted;         /* handlers that ended cancelled, their connections reset:
+                                 still running when a stop's grace period ended, or when
+                                 eddy_serve was cancelled */
     size_t active;            /* connections being served now */
     size_t peak;              /* most connections served at once */
     int last_handler_error;   /* the latest handler failure, 0 if none */

@@ -59,10 +59,15 @@ static int conn_main(void *p)
     eddy_server *srv = c.srv;
     int rc = c.handler(c.s, c.arg);
     int cc = eddy_checkpoint_if_cancelled();
-    if (cc < 0)
+    if (cc < 0) {
         eddy_stream_abort(c.s); /* cut off: unsent data is dropped, the peer sees a reset */
-    else
+        /* Counted here, as the handler ends, not when the server cancels: a cancellation from
+         * a scope around eddy_serve reaches the handlers directly, and they may all have
+         * finished before the serving task gets to look. */
+        srv->stats.aborted++;
+    } else {
         (void)eddy_stream_close(c.s);
+    }
     if (rc < 0 && rc != cc) {
         srv->stats.handler_errors++;
         srv->stats.last_handler_error = rc;
@@ -133,7 +138,6 @@ static void drain(eddy_server *srv)
         }
     }
     if (srv->stats.active) {
-        srv->stats.aborted += srv->stats.active;
         srv->aborting = true;
         eddy_nursery_cancel(&srv->nursery);
     }
