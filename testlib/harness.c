@@ -71,7 +71,18 @@ int eddy_test_main(int argc, char **argv)
 {
     int mult = 1;
     const char *e = getenv("EDDY_TEST_TIMEOUT");
-    if (e && atoi(e) > 0) mult = atoi(e);
+    if (e && *e) {
+        /* Like eddy_run's variables: a bad value is named, never silently ignored. */
+        char *end;
+        long m = strtol(e, &end, 10);
+        if (*e < '1' || *e > '9' || *end || m > 1000) {
+            fprintf(stderr, "eddy_test: EDDY_TEST_TIMEOUT=\"%s\" is not valid; use a whole "
+                            "number 1..1000 (it multiplies every test's time limit), or leave "
+                            "it unset\n", e);
+            return 2;
+        }
+        mult = (int)m;
+    }
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-l")) {
             for (eddy_test_case *c = head; c; c = c->next) printf("%s\n", c->name);

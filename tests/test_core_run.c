@@ -449,6 +449,25 @@ EDDY_TEST_EX(environment_values_ignore_case, .raw = true)
     return 0;
 }
 
+/* The test runner's own variable is checked the same way. */
+static int runner_with_bad_timeout(void *arg)
+{
+    (void)arg;
+    setenv("EDDY_TEST_TIMEOUT", "soon", 1);
+    char *argv[] = {"runner", "no-such-test", NULL};
+    return eddy_test_main(2, argv);
+}
+
+EDDY_TEST_EX(environment_test_timeout_is_checked, .raw = true)
+{
+    char out[512];
+    int st = core_run_child(runner_with_bad_timeout, NULL, out, sizeof out);
+    EDDY_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    if (!strstr(out, "EDDY_TEST_TIMEOUT=\"soon\" is not valid; use a whole number 1..1000"))
+        eddy_test_fail(__FILE__, __LINE__, "got: %s", out);
+    return 0;
+}
+
 /* ---- eddy_dump (D3) ---- */
 
 static int sleepy(void *arg)
