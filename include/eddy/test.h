@@ -1,10 +1,18 @@
 /* eddy — test support (X4): EDDY_TEST cases, each run in a fresh process and a fresh runtime
  * with the virtual clock (autojump), leak checking and a per-test real-time limit. The runner
- * (link libeddy_test) prints TAP and a final "N passed, N failed" line.
+ * prints TAP and a final "N passed, N failed" line; its arguments select cases by name (-l
+ * lists them).
+ *
+ * The test library is installed with eddy: build with `pkg-config --cflags --libs eddy-test`,
+ * or link eddy::eddy_test after find_package(eddy). It provides main() (a weak one: define
+ * your own and call eddy_test_main to do more). A complete test program (CI builds and runs
+ * this one against an installed eddy):
+ *
+ *   #include <eddy/test.h>
  *
  *   EDDY_TEST(sleep_is_virtual) {
  *       int64_t t0 = eddy_now();
- *       EDDY_CHECK(eddy_sleep(EDDY_SEC(5)) == 0);
+ *       EDDY_CHECK(eddy_sleep(EDDY_SEC(5)) == 0);   // takes no real time
  *       EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(5));
  *       return 0;
  *   }
