@@ -9,10 +9,20 @@
 #   asan       build/asan      AddressSanitizer + UndefinedBehaviorSanitizer, every test
 #   ucontext   build/ucontext  the ucontext context-switch fallback, core tests
 #   aarch64    build/aarch64   cross-built for aarch64, core tests under qemu-aarch64 (no heavy)
-#   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
+#   tsan       build/tsan      ThreadSanitizer, the tests that start OS threads (label threads)
+#   seed1 seed2 seed3
+#              build/release   every test but the heavy ones with EDDY_SCHED_SEED=1, 2, 3: the
+#                              ready queue permuted, so no test leans on an order nobody
+#                              promised (tests of the FIFO order itself pin it: .fifo)
+#   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts resolver),
+#                              the tests that resolve names
+#   clang      build/clang     clang with -fcf-protection=full, every test but the heavy ones,
+#                              plus a check that the library's objects link IBT-marked and not
+#                              SHSTK-marked (x86-64)
 #   install    installs build/release into a scratch prefix and builds README.md's example
-#              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
-#              with eddy::eddy_static): four checks with the install itself
+#              against it (pkg-config, find_package(eddy) with eddy::eddy and with
+#              eddy::eddy_static, and -static), and eddy/test.h's example against the test
+#              library (pkg-config eddy-test, eddy::eddy_test)
 #
 # Environment: CTEST_ARGS (extra ctest arguments, e.g. "-R test_core_sleep"), EDDY_SUMMARY_FILE
 # (append "config passed failed build_s test_s" per configuration, for .ci/run), JOBS (2).
@@ -64,6 +74,24 @@ setup() {
         deps+=(sanitize)
         tmult=4
         ;;
+    seed[0-9]*)
+        # The release tree as `make test` built it; only the environment differs. The heavy
+        # test (1M tasks) is left out: it measures memory, not orders, and takes a minute.
+        dir=build/release
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=OFF)
+        sel=(-LE '^heavy$')
+        cenv=(EDDY_SCHED_SEED="${1#seed}")
+        ;;
+    nocares)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_CARES=OFF -DEDDY_BUILD_EXAMPLES=OFF)
+        sel=(-R '^test_(dns|net_connect|tcp|stream_conformance)$')
+        ;;
+    clang)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
+            -DCMAKE_C_FLAGS=-fcf-protection=full -DCMAKE_ASM_FLAGS=-fcf-protection=full)
+        sel=(-LE '^heavy$')
+        deps+=(clang)
+        ;;
     *)
         echo "test.sh: unknown configuration '$1'" >&2
         return 1
@@ -93,7 +121,10 @@ run_config() {
     bash "$top/scripts/deps.sh" "${deps[@]}" || { total_fail=$((total_fail + 1)); return; }
     t0=$(now)
     mkdir -p "$dir"
-    log=$dir/build.log
+    # Configurations that share a tree (the seeds run build/release) keep logs of their own.
+    local tag=
+    [ "$(basename "$dir")" = "$cfg" ] || tag=-$cfg
+    log=$dir/build$tag.log
     # Build only the tests this configuration runs (the whole tree when it runs them all),
     # which keeps the cross and sanitizer steps short on a small machine.
     local targets=() brc=0
@@ -127,7 +158,7 @@ run_config() {
     # alarm, which EDDY_TEST_TIMEOUT multiplies for the slow (sanitized, emulated) builds.
     local wrap=() extra=()
     read -r -a extra <<<"${CTEST_ARGS:-}"
-    log=$dir/ctest.log
+    log=$dir/ctest$tag.log
     (cd "$dir" && env EDDY_TEST_TIMEOUT=$tmult "${cenv[@]}" ctest --output-on-failure -j"$jobs" \
         "${sel[@]}" "${extra[@]}") 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
@@ -145,11 +176,32 @@ run_config() {
     # A failure ctest did not count (a crash of ctest itself, a build error in something that
     # is not a test) still fails the run, once.
     if { [ $rc -ne 0 ] || [ $brc -ne 0 ]; } && [ "$fail" -eq 0 ]; then fail=1; fi
+    if [ "$cfg" = clang ] && [ "$(uname -m)" = x86_64 ]; then
+        if cet_check "$dir"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+    fi
     echo "== $cfg: $pass passed, $fail failed (build $((t1 - t0)) s, tests $((t2 - t1)) s)"
     total_pass=$((total_pass + pass))
     total_fail=$((total_fail + fail))
     [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "$cfg $pass $fail $((t1 - t0)) $((t2 - t1))" >>"$EDDY_SUMMARY_FILE"
     return 0
+}
+
+# CET marking (src/arch/cet_note.h): the library's objects, linked together as a shared object
+# (without the C runtime's start files: Debian 12's crti.o carries no CET note and would unmark
+# any program), must say IBT and must not say SHSTK.
+cet_check() {
+    local so props
+    so=$(mktemp /tmp/eddy-cet.XXXXXX.so)
+    if cc -shared -nostartfiles -o "$so" "$1"/CMakeFiles/eddy_obj.dir/src/*/*.o 2>/dev/null &&
+        props=$(readelf -n "$so" | sed -n 's/.*x86 feature: //p') &&
+        [[ $props == *IBT* && $props != *SHSTK* ]]; then
+        echo "ok - clang: objects link IBT-marked, without SHSTK ($props)"
+        rm -f "$so"
+        return 0
+    fi
+    echo "not ok - clang: the library's objects should link with the IBT note and without SHSTK (got '${props:-none}')"
+    rm -f "$so"
+    return 1
 }
 
 # The example program of README.md: the C block after the "ci: readme example" marker.
@@ -179,20 +231,34 @@ run_example() {
     [ -x "$1" ] && EDDY_CLOCK=virtual "$1" | tee /dev/stderr | grep -q 'deadline reached: yes'
 }
 
+# The complete test program in include/eddy/test.h's opening comment: from its #include line
+# to the closing brace, the comment's " *   " indent removed.
+test_h_example() {
+    awk '/^ \*   #include <eddy\/test.h>/ {m = 1}
+         m {sub(/^ \*/, ""); sub(/^   /, ""); print}
+         m && /^}$/ {exit}' "$top/include/eddy/test.h"
+}
+
+# A test program's run: every case passed.
+run_test_example() {
+    [ -x "$1" ] && "$1" | tee /dev/stderr | grep -q '^1 passed, 0 failed$'
+}
+
 install_check() {
     local t0 t1 w inst log pc
     t0=$(now)
     pass=0
     fail=0
-    echo "== install: cmake --install build/release, then build README.md's example against it"
+    echo "== install: cmake --install build/release, then build README.md's and eddy/test.h's examples against it"
     bash "$top/scripts/deps.sh" build install-check || { total_fail=$((total_fail + 1)); return; }
     w=$(mktemp -d /tmp/eddy-install.XXXXXX)
     inst=$w/prefix
     log=$w/log
     mkdir -p "$w/app"
     readme_example >"$w/app/example.c"
-    if ! [ -s "$w/app/example.c" ]; then
-        echo "not ok - install: no example found in README.md"
+    test_h_example >"$w/app/test_example.c"
+    if ! [ -s "$w/app/example.c" ] || ! [ -s "$w/app/test_example.c" ]; then
+        echo "not ok - install: no example found in README.md or include/eddy/test.h"
         fail=$((fail + 1))
     fi
     if ! [ -f build/release/CMakeCache.txt ]; then
@@ -214,6 +280,8 @@ add_executable(by_find_package example.c)
 target_link_libraries(by_find_package PRIVATE eddy::eddy)
 add_executable(by_find_package_static example.c)
 target_link_libraries(by_find_package_static PRIVATE eddy::eddy_static)
+add_executable(test_by_find_package test_example.c)
+target_link_libraries(test_by_find_package PRIVATE eddy::eddy_test)
 CM
     check "find_package(eddy) + eddy::eddy" "$log" bash -c "$(declare -f run_example)
         cmake -S '$w/app' -B '$w/app/build' -DCMAKE_PREFIX_PATH='$inst' &&
@@ -222,6 +290,22 @@ CM
     check "find_package(eddy) + eddy::eddy_static" "$log" bash -c "$(declare -f run_example)
         run_example '$w/app/build/by_find_package_static' &&
         ! ldd '$w/app/build/by_find_package_static' | grep -q libeddy"
+    # Fully static (docs/install.md): no warning from the link (the example resolves no name,
+    # so none of c-ares's NSS-using code is pulled in), and it runs.
+    check "cc -static with pkg-config --static" "$log" bash -c "$(declare -f run_example)
+        export PKG_CONFIG_PATH='$pc'
+        cc -static -std=gnu11 -o '$w/app/fully_static' '$w/app/example.c' \
+            \$(pkg-config --static --cflags --libs eddy) 2>'$w/app/static.err' &&
+        ! grep -q warning '$w/app/static.err' && run_example '$w/app/fully_static'"
+    # eddy/test.h's own example, against the installed test library.
+    check "eddy/test.h example + pkg-config eddy-test" "$log" bash -c "$(declare -f run_test_example)
+        export PKG_CONFIG_PATH='$pc'
+        [ -s '$w/app/test_example.c' ] &&
+        cc -std=gnu11 -Wall -Wextra -Werror -o '$w/app/test_by_pkgconfig' '$w/app/test_example.c' \
+            \$(pkg-config --cflags --libs eddy-test) -Wl,-rpath,\$(pkg-config --variable=libdir eddy) &&
+        run_test_example '$w/app/test_by_pkgconfig'"
+    check "eddy/test.h example + eddy::eddy_test" "$log" bash -c "$(declare -f run_test_example)
+        run_test_example '$w/app/build/test_by_find_package'"
     t1=$(now)
     echo "== install: $pass passed, $fail failed ($((t1 - t0)) s)"
     [ "$fail" -eq 0 ] && rm -rf "$w"
