@@ -1,33 +1,47 @@
 # The two set-up commands are `make demo` and `make test`. Each installs any missing Debian
 # build dependency first (scripts/deps.sh: needs root, runs apt-get only if something is
-# missing), then builds with CMake under build/.
-#
-#   make test    release and ASan+UBSan builds, whole suite twice; last line "N passed, N failed"
-#   make demo    release build, the example programs, then the benchmarks (QUICK=1: shorter)
-#   make build   release build only (build/release)
-#   make ci      what CI runs (.ci/run): test + ucontext, aarch64/qemu, TSan, install checks
-#   make clean   remove build/
+# missing), then builds with CMake under build/. `make help` lists every target: it prints the
+# "## " text after each target below, so the list cannot go stale.
 QUICK ?=
 JOBS ?= 2
 export QUICK JOBS
 
-.PHONY: all build test demo ci clean
+# Every target is a command, never a file: bench/ and docs/ are directories of the tree, and
+# without .PHONY `make bench` would find bench/ up to date and do nothing.
+.PHONY: all help build test demo bench docs ci clean
 
 all: build
 
-build:
+help: ## list the targets
+	@echo "usage: make TARGET [QUICK=1] [JOBS=N]"
+	@echo
+	@sed -n 's/^\([a-z][a-z-]*\):.*## \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | \
+		awk -F'|' '{ printf "  %-8s %s\n", $$1, $$2 }'
+	@echo
+	@echo "  QUICK=1   shorter benchmarks (demo, bench); JOBS=N   parallel build jobs (2)"
+
+build: ## release build only (build/release)
 	@bash scripts/deps.sh build
 	@cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build/release -j$(JOBS)
 
-test:
+test: ## release and ASan+UBSan builds, whole suite twice; last line "N passed, N failed"
 	@bash scripts/test.sh release asan
 
-demo:
+demo: ## release build, the example programs, then the benchmarks (QUICK=1: shorter)
 	@bash scripts/demo.sh
 
-ci:
+bench: ## the benchmarks alone, each against its anchor (scripts/bench.sh; QUICK=1: shorter)
+	@bash scripts/deps.sh build bench
+	@bash scripts/bench.sh $(if $(QUICK),--quick)
+
+docs: ## the API reference from the headers (Doxygen): build/docs/html/index.html
+	@bash scripts/deps.sh docs
+	@doxygen docs/Doxyfile
+	@echo "API reference: build/docs/html/index.html (the guide: docs/guide/README.md)"
+
+ci: ## what CI runs (.ci/run): test, seeds, ucontext, aarch64, TSan, clang, install, docs, demo
 	@bash .ci/run
 
-clean:
+clean: ## remove build/
 	rm -rf build
