@@ -2,7 +2,7 @@
  *
  * n timers are armed with deadlines drawn uniformly from [now + 1 s, now + 1001 s) (xorshift,
  * fixed seed, the same array for every library), then all n are cancelled in arming order.
- *   eddy: eddy_call_at / eddy_timer_cancel on a caller-owned eddy_timer array;
+ *   eddy: eddy_call_at / eddy_timer_stop on a caller-owned eddy_timer array;
  *   libev: ev_timer_init + ev_timer_start / ev_timer_stop (bench_timers_ev.c);
  *   libuv: uv_timer_start / uv_timer_stop (bench_timers_uv.c).
  * Everything runs in one process, inside eddy's root task (the libev and libuv loops are
@@ -13,7 +13,7 @@
 
 void bench_ev_round(const int64_t *off_ns, long n, double *start_ns, double *stop_ns);
 void bench_uv_round(const int64_t *off_ns, long n, double *start_ns, double *stop_ns);
-void bench_uv_fini(void);
+void bench_uv_destroy(void);
 
 static void eddy_cb(void *arg) { (void)arg; }
 
@@ -29,7 +29,7 @@ static int eddy_round(const int64_t *off_ns, long n, double *start_ns, double *s
     }
     int64_t t1 = bench_now_ns();
     for (long i = 0; i < n; i++)
-        if (!eddy_timer_cancel(&ets[i])) return -EINVAL;
+        if (!eddy_timer_stop(&ets[i])) return -EINVAL;
     int64_t t2 = bench_now_ns();
     *start_ns = (double)(t1 - t0) / (double)n;
     *stop_ns = (double)(t2 - t1) / (double)n;
@@ -77,7 +77,7 @@ static int tm_main(void *p)
             }
         }
     }
-    bench_uv_fini();
+    bench_uv_destroy();
     free(ets);
     free(off);
     return 0;

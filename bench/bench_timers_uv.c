@@ -37,7 +37,7 @@ void bench_uv_round(const int64_t *off_ns, long n, double *start_ns, double *sto
 
 static void uv_closed(uv_handle_t *h) { (void)h; }
 
-void bench_uv_fini(void)
+void bench_uv_destroy(void)
 {
     if (!ts) return;
     for (long i = 0; i < nts; i++) uv_close((uv_handle_t *)&ts[i], uv_closed);

@@ -68,7 +68,7 @@ static int amain(void *arg)
     }
     eddy_sockaddr a;
     char host[INET6_ADDRSTRLEN + 16];
-    if (eddy_listener_addr(l, &a) == 0 && eddy_sockaddr_format(&a, host, sizeof host) > 0)
+    if (eddy_listener_local_addr(l, &a) == 0 && eddy_sockaddr_format(&a, host, sizeof host) > 0)
         printf("Server listening at %s\n", host);
     else
         printf("Server listening at port %ld\n", port);

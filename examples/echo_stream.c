@@ -44,7 +44,7 @@ static int echo_client(eddy_stream *conn, void *arg)
 {
     (void)arg;
     char addr[80];
-    format_peer(eddy_serve_peer(), addr, sizeof addr);
+    format_peer(eddy_serve_peer_addr(), addr, sizeof addr);
     printf("Connection from %s\n", addr);
     fflush(stdout);
     char buf[BUF_SIZE];
@@ -73,7 +73,7 @@ static int amain(void *arg)
     }
     eddy_sockaddr a;
     char where[80] = "?";
-    if (eddy_listener_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
+    if (eddy_listener_local_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
     printf("Server listening at %s\n", where);
     fflush(stdout);
     rc = eddy_serve(l, echo_client, NULL, &(eddy_serve_opts){.stack_size = HANDLER_STACK});

@@ -140,7 +140,7 @@ static int serve_conn(void *arg)
     int rc = eddy_bufreader_init(&br, s, NULL, 0); /* 8 KiB, off the task's stack */
     if (rc == 0) {
         EDDY_FAIL_AFTER(IDLE_TIMEOUT) { rc = command(&br); }
-        eddy_bufreader_fini(&br);
+        eddy_bufreader_destroy(&br);
     }
     if (rc < 0 && rc != -ECANCELED) {
         char peer[64] = "?";
@@ -166,7 +166,7 @@ static int amain(void *arg)
     }
     eddy_sockaddr a;
     char where[64] = "?";
-    if (eddy_listener_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
+    if (eddy_listener_local_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
     printf("Server listening at %s\n", where);
     fflush(stdout);
     int nrc;

@@ -138,7 +138,7 @@ struct eddy_task {
 typedef struct eddy__backend {
     const char *name;
     int (*init)(eddy_loop *l);
-    void (*fini)(eddy_loop *l);
+    void (*destroy)(eddy_loop *l);
     /* Apply pending interest changes and wait up to timeout_ns (-1 = forever, 0 = poll) for
      * events, dispatching them. Returns the number of events or a negative errno. */
     int (*poll)(eddy_loop *l, int64_t timeout_ns);
@@ -249,7 +249,7 @@ struct eddy_loop {
     unsigned opt_flags;
     size_t default_stack;
     void *loopvars[EDDY_MAX_KEYS];
-    eddy_loop_stats stats;
+    struct eddy_loop_stats stats;
     _Atomic int sig_count;        /* SIGINT/SIGTERM received (B9) */
     int sig_handled;              /* how many of them the loop acted on */
     bool deadlocked;

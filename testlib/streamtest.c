@@ -304,7 +304,7 @@ static void sigpipe_check(chk *c, bool watch)
 int eddy_check_stream(const eddy_stream_factory *f)
 {
     if (!f || !f->make) return -EINVAL;
-    if (!eddy_current()) return -EPERM;
+    if (!eddy_task_current()) return -EPERM;
     chk c = {.f = f, .name = "setup", .seed = f->seed ? f->seed : 0x5eed0fedd1u,
              .volume = f->volume ? f->volume : 4 * MiB};
     c.rbuf = malloc(RBUF);

@@ -63,9 +63,9 @@ EDDY_TEST(bufreader_init_and_fini)
     EDDY_CHECK_EQ(br.cap, EDDY_BUFREADER_DEFAULT_CAP);
     EDDY_CHECK(br.stream == p.in);
     EDDY_CHECK_EQ(eddy_bufreader_buffered(&br), 0);
-    eddy_bufreader_fini(&br); /* frees the malloc'd buffer: the leak check would tell */
-    eddy_bufreader_fini(&br); /* idempotent */
-    eddy_bufreader_fini(NULL);
+    eddy_bufreader_destroy(&br); /* frees the malloc'd buffer: the leak check would tell */
+    eddy_bufreader_destroy(&br); /* idempotent */
+    eddy_bufreader_destroy(NULL);
     EDDY_CHECK_EQ(eddy_bufreader_buffered(NULL), 0);
 
     char mine[16];
@@ -75,11 +75,11 @@ EDDY_TEST(bufreader_init_and_fini)
     EDDY_CHECK_EQ(eddy_bufreader_fill(&br), 3);
     EDDY_CHECK(memcmp(mine, "abc", 3) == 0); /* the caller's memory is the buffer */
     EDDY_CHECK_EQ(eddy_bufreader_buffered(&br), 3);
-    eddy_bufreader_fini(&br); /* does not free caller memory, discards the 3 bytes */
+    eddy_bufreader_destroy(&br); /* does not free caller memory, discards the 3 bytes */
 
     EDDY_OK(eddy_bufreader_init(&br, p.in, NULL, 5)); /* small malloc'd buffer */
     EDDY_CHECK_EQ(br.cap, 5);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
 
     EDDY_CHECK_EQ(eddy_bufreader_init(NULL, p.in, NULL, 0), -EINVAL);
     EDDY_CHECK_EQ(eddy_bufreader_init(&br, NULL, NULL, 0), -EINVAL);
@@ -123,7 +123,7 @@ EDDY_TEST(bufreader_fill_peek_consume)
     EDDY_CHECK(memcmp(d, "xy", 2) == 0);
     EDDY_CHECK_EQ(eddy_bufreader_fill(&br), 0);
     EDDY_CHECK_EQ(eddy_bufreader_fill(NULL), -EINVAL);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     EDDY_CHECK_EQ(eddy_bufreader_fill(&br), -EINVAL); /* finished */
     closepair(p);
     return 0;
@@ -144,7 +144,7 @@ EDDY_TEST(bufreader_peek_cancelled_keeps_bytes)
     EDDY_OK(eddy_stream_write_all(p.out, "de", 2));
     EDDY_CHECK_EQ(eddy_bufreader_peek(&br, 5, &d), 5);
     EDDY_CHECK(memcmp(d, "abcde", 5) == 0);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -189,7 +189,7 @@ EDDY_TEST(bufreader_read_serves_buffer_first)
     EDDY_OK(eddy_stream_close(p.out));
     EDDY_CHECK_EQ(eddy_bufreader_read(&br, buf, 1), 0); /* end of stream */
     EDDY_CHECK_EQ(eddy_bufreader_read(&br, buf, sizeof buf), 0);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     EDDY_OK(eddy_stream_close(p.in));
     return 0;
 }
@@ -216,7 +216,7 @@ EDDY_TEST(read_exactly_with_one_byte_reads)
     EDDY_CHECK_EQ(got, 0);
     EDDY_CHECK_EQ(eddy_read_exactly(&br, NULL, 1, &got), -EINVAL);
     EDDY_CHECK_EQ(eddy_read_exactly(NULL, buf, 1, &got), -EINVAL);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -236,7 +236,7 @@ EDDY_TEST(read_exactly_eof_early_is_epipe_with_partial)
     EDDY_CHECK_EQ(eddy_bufreader_buffered(&br), 0); /* consumed: they are in buf */
     EDDY_CHECK_EQ(eddy_read_exactly(&br, buf, 1, &got), -EPIPE);
     EDDY_CHECK_EQ(got, 0);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -275,7 +275,7 @@ EDDY_TEST(read_exactly_cancelled_keeps_partial_bytes)
     EDDY_CHECK_EQ(rc, -ECANCELED);
     EDDY_CHECK_EQ(got, 0);
     EDDY_CHECK_EQ(eddy_bufreader_buffered(&br), 1);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -293,7 +293,7 @@ EDDY_TEST(read_exactly_transport_errors)
     EDDY_CHECK_EQ(eddy_read_exactly(&br, buf, 10, &got), -ECONNRESET);
     EDDY_CHECK_EQ(got, 5);
     EDDY_CHECK(memcmp(buf, "01234", 5) == 0);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -328,7 +328,7 @@ EDDY_TEST(read_until_separators)
     /* Clean end: 0. */
     EDDY_CHECK_EQ(eddy_read_until(&br, seps, 3, 0, &sp), 0);
     EDDY_CHECK_EQ(sp.len, 0);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -345,7 +345,7 @@ EDDY_TEST(read_until_earliest_end_wins)
     EDDY_CHECK_EQ(eddy_read_until(&br, seps, 2, 0, &sp), 3);
     EDDY_CHECK(span_is(&sp, "abc"));
     EDDY_CHECK_EQ(sp.sep, 1);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -363,7 +363,7 @@ EDDY_TEST(read_until_bad_arguments)
     EDDY_CHECK_EQ(eddy_read_until(&br, &ok, 1, 0, NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_read_until(&br, &empty, 1, 0, &sp), -EINVAL);
     EDDY_CHECK_EQ(eddy_read_until(&br, &nul, 1, 0, &sp), -EINVAL);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -398,7 +398,7 @@ EDDY_TEST(read_until_limit_keeps_data_retrievable)
     EDDY_CHECK_EQ(eddy_read_until(&br, &crlf, 1, 1000, &sp), -EMSGSIZE);
     EDDY_CHECK_EQ(sp.len, 32);
     EDDY_CHECK_EQ(sp.safe, 32);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -431,7 +431,7 @@ EDDY_TEST(read_until_cancelled_and_reset)
     EDDY_CHECK_EQ(wr, 1);
     EDDY_CHECK_EQ(eddy_read_until(&br, &lf, 1, 0, &sp), -ECONNRESET);
     EDDY_CHECK(span_is(&sp, "x"));
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -464,7 +464,7 @@ EDDY_TEST(read_line_terminators)
     EDDY_CHECK_EQ(eddy_read_line(&br, 0, 0, &sp), 0);
     EDDY_CHECK_EQ(eddy_read_line(&br, 0, 4, &sp), -EINVAL);
     EDDY_CHECK_EQ(eddy_read_line(NULL, 0, 0, &sp), -EINVAL);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -505,7 +505,7 @@ EDDY_TEST(read_line_over_limit_then_rest_of_line)
         EDDY_CHECK(span_is(&sp, "next"));
     }
     EDDY_CHECK_EQ(rc, 0);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -528,7 +528,7 @@ EDDY_TEST(read_suffixed_records)
     EDDY_CHECK_EQ(sp.safe, 1);
     EDDY_CHECK_EQ(eddy_read_suffixed(&br, NULL, 1, 0, &sp), -EINVAL);
     EDDY_CHECK_EQ(eddy_read_suffixed(&br, "x", 0, 0, &sp), -EINVAL);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -568,7 +568,7 @@ EDDY_TEST(frames_every_width_and_endianness)
         }
     }
     EDDY_CHECK_EQ(eddy_bufreader_buffered(&br), 0);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -589,7 +589,7 @@ EDDY_TEST(frame_header_decoding_of_known_bytes)
     EDDY_CHECK(span_is(&sp, "abc"));
     EDDY_CHECK_EQ(eddy_read_frame(&br, 8, 0, 0, &sp), 9);
     EDDY_CHECK(span_is(&sp, "!"));
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -623,8 +623,8 @@ EDDY_TEST(frame_too_large_is_emsgsize)
     char t[2];
     EDDY_OK(eddy_bufreader_init(&tiny, p.in, t, sizeof t));
     EDDY_CHECK_EQ(eddy_read_frame(&tiny, 4, 0, 0, &sp), -EMSGSIZE);
-    eddy_bufreader_fini(&tiny);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&tiny);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -643,7 +643,7 @@ EDDY_TEST(frame_eof_mid_frame_is_epipe)
     EDDY_CHECK(span_is(&sp, "ok"));
     EDDY_CHECK_EQ(eddy_read_frame(&br, 2, 0, 0, &sp), -EPIPE);
     EDDY_CHECK_EQ(sp.len, 1);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
 
     /* A payload cut short. */
@@ -656,7 +656,7 @@ EDDY_TEST(frame_eof_mid_frame_is_epipe)
     EDDY_CHECK(memcmp(sp.data, "\x00\x05hel", 5) == 0);
     EDDY_OK(eddy_bufreader_consume(&br, 5));
     EDDY_CHECK_EQ(eddy_read_frame(&br, 2, 0, 0, &sp), 0); /* clean end */
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     EDDY_OK(eddy_stream_close(p.in));
     return 0;
 }
@@ -676,7 +676,7 @@ EDDY_TEST(frame_cancelled_then_retried)
     EDDY_OK(eddy_stream_write_all(p.out, "c", 1));
     EDDY_CHECK_EQ(eddy_read_frame(&br, 1, 0, 0, &sp), 4);
     EDDY_CHECK(span_is(&sp, "abc"));
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -704,7 +704,7 @@ EDDY_TEST(frame_bad_arguments)
     EDDY_CHECK_EQ(eddy_write_frame(p.out, 1, 0, big, 256, NULL), -EMSGSIZE);
     EDDY_CHECK_EQ(eddy_write_frame(p.out, 2, EDDY_FRAME_LE, big, 65536, NULL), -EMSGSIZE);
     EDDY_CHECK_EQ(eddy_memstream_pending(p.in), 0); /* nothing was written */
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -749,7 +749,7 @@ EDDY_TEST(frames_from_concurrent_writers_stay_whole)
         EDDY_CHECK_EQ(f[i].rc, 0);
         EDDY_CHECK_EQ(seen[i], 3);
     }
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     closepair(p);
     return 0;
 }
@@ -800,7 +800,7 @@ EDDY_TEST(bufreader_stream_closed_while_reading_is_ebadf)
     EDDY_CHECK_EQ(l.rc, -EBADF);
     EDDY_CHECK(span_is(&l.sp, "half")); /* still in the buffer */
     EDDY_CHECK_EQ(eddy_bufreader_buffered(&br), 4);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     EDDY_OK(eddy_stream_close(p.out));
     return 0;
 }
@@ -821,7 +821,7 @@ EDDY_TEST_EX(bufreader_outside_task_eperm, .raw = true)
     EDDY_CHECK_EQ(eddy_read_exactly(&br, buf, 1, &got), -EPERM);
     EDDY_CHECK_EQ(eddy_read_line(&br, 0, 0, &sp), -EPERM);
     EDDY_CHECK_EQ(eddy_read_frame(&br, 1, 0, 0, &sp), -EPERM);
-    eddy_bufreader_fini(&br);
+    eddy_bufreader_destroy(&br);
     return 0;
 }
 
@@ -854,7 +854,7 @@ EDDY_TEST(bufreader_over_pipe_and_socketpair)
         EDDY_CHECK_EQ(eddy_read_exactly(&br, buf, 8, &got), -EPIPE);
         EDDY_CHECK_EQ(got, 4);
         EDDY_CHECK(memcmp(buf, "tail", 4) == 0);
-        eddy_bufreader_fini(&br);
+        eddy_bufreader_destroy(&br);
         EDDY_OK(eddy_stream_close(rd));
         EDDY_OK(eddy_stream_close(wr));
     }

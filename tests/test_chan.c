@@ -112,7 +112,7 @@ EDDY_TEST(chan_close_errors_and_closed_handles)
     EDDY_CHECK_EQ(eddy_chan_recv(&rx, &v), -EBADF);
     EDDY_CHECK_EQ(eddy_chan_try_recv(&rx, &v), -EBADF);
     EDDY_CHECK_EQ(eddy_chan_clone_recv(&rx, &rx2), -EBADF);
-    EDDY_CHECK_EQ(eddy_chan_len(&rx), 0);
+    EDDY_CHECK_EQ(eddy_chan_size(&rx), 0);
     EDDY_CHECK_EQ(eddy_chan_send(NULL, &v), -EINVAL);
     EDDY_CHECK_EQ(eddy_chan_recv(NULL, &v), -EINVAL);
     EDDY_CHECK_EQ(eddy_chan_try_send(NULL, &v), -EINVAL);
@@ -142,7 +142,7 @@ EDDY_TEST(chan_zero_size_elements)
     EDDY_OK(eddy_chan_send(&tx, NULL));
     EDDY_OK(eddy_chan_try_send(&tx, NULL));
     EDDY_CHECK_EQ(eddy_chan_try_send(&tx, NULL), -EAGAIN);
-    EDDY_CHECK_EQ(eddy_chan_len(&rx), 2);
+    EDDY_CHECK_EQ(eddy_chan_size(&rx), 2);
     EDDY_OK(eddy_chan_recv(&rx, NULL));
     EDDY_OK(eddy_chan_try_recv(&rx, NULL));
     EDDY_OK(eddy_chan_close_send(&tx));
@@ -161,7 +161,7 @@ EDDY_TEST(chan_buffered_fifo_and_try)
     int v;
     EDDY_CHECK_EQ(eddy_chan_try_recv(&rx, &v), -EAGAIN);
     for (int i = 0; i < 3; i++) EDDY_OK(i % 2 ? eddy_chan_try_send(&tx, &i) : eddy_chan_send(&tx, &i));
-    EDDY_CHECK_EQ(eddy_chan_len(&rx), 3);
+    EDDY_CHECK_EQ(eddy_chan_size(&rx), 3);
     v = 99;
     EDDY_CHECK_EQ(eddy_chan_try_send(&tx, &v), -EAGAIN);
     for (int i = 0; i < 3; i++) {
@@ -455,7 +455,7 @@ EDDY_TEST(chan_precancelled_does_nothing)
         EDDY_CHECK_EQ(eddy_chan_recv(&rx, &v), -ECANCELED);
         EDDY_OK(eddy_chan_try_send(&tx, &(int){3})); /* try_* are not cancellation points */
     }
-    EDDY_CHECK_EQ(eddy_chan_len(&rx), 2);
+    EDDY_CHECK_EQ(eddy_chan_size(&rx), 2);
     EDDY_FAIL_AFTER(EDDY_SEC(1)) { EDDY_CHECK_EQ(eddy_chan_send(&tx, &(int){4}), -ETIMEDOUT); }
     EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(1));
     EDDY_OK(eddy_chan_recv(&rx, &v));
@@ -671,7 +671,7 @@ EDDY_TEST(choose_ready_clause_first_in_order)
     EDDY_CHECK_EQ(cl[1].rc, 0);
     EDDY_CHECK_EQ(v1, 11);
     EDDY_CHECK_EQ(v2, 0);                       /* untouched */
-    EDDY_CHECK_EQ(eddy_chan_len(&c.rx[2]), 1);  /* still there */
+    EDDY_CHECK_EQ(eddy_chan_size(&c.rx[2]), 1);  /* still there */
     EDDY_CHECK_EQ(eddy_choose(cl, 3, EDDY_CHOOSE_NOWAIT), 2);
     EDDY_CHECK_EQ(v2, 22);
     EDDY_CHECK_EQ(eddy_choose(cl, 3, EDDY_CHOOSE_NOWAIT), -EAGAIN);

@@ -399,7 +399,7 @@ EDDY_TEST_EX(clamd_size_limit_reply, .raw = true)
  * takes real time (another process must be scheduled, read the file, answer). The virtual
  * clock must not jump to the 30 s deadline meanwhile: before it waited for real I/O, most
  * runs ended in a false "timed out". Twenty in a row, a clean file and EICAR alternating. */
-EDDY_TEST_EX(clamd_virtual_clock_against_live_server, .raw = true, .timeout_s = 120)
+EDDY_TEST_EX(clamd_virtual_clock_against_live_server, .raw = true, .timeout = EDDY_SEC(120))
 {
     uint16_t port;
     child srv = start_fake(&port);

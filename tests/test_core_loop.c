@@ -65,17 +65,17 @@ static void on_timer(void *arg)
 EDDY_TEST(callback_timers)
 {
     eddy_timer a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
-    EDDY_CHECK(!eddy_timer_pending(&a));
-    EDDY_CHECK(!eddy_timer_cancel(&a)); /* never armed */
+    EDDY_CHECK(!eddy_timer_is_pending(&a));
+    EDDY_CHECK(!eddy_timer_stop(&a)); /* never armed */
     EDDY_OK(eddy_call_later(&a, EDDY_SEC(3), on_timer, (void *)(intptr_t)'a'));
     EDDY_OK(eddy_call_at(&b, EDDY_SEC(2), on_timer, (void *)(intptr_t)'b'));
     EDDY_OK(eddy_call_at(&c, EDDY_SEC(2), on_timer, (void *)(intptr_t)'c')); /* same deadline */
     EDDY_OK(eddy_call_at(&d, EDDY_SEC(1), on_timer, (void *)(intptr_t)'d'));
     EDDY_OK(eddy_call_at(&e, EDDY_SEC(1), on_timer, (void *)(intptr_t)'e'));
-    EDDY_CHECK(eddy_timer_pending(&a));
-    EDDY_CHECK(eddy_timer_cancel(&d));  /* armed: now never runs */
-    EDDY_CHECK(!eddy_timer_cancel(&d)); /* second cancel */
-    EDDY_CHECK(!eddy_timer_pending(&d));
+    EDDY_CHECK(eddy_timer_is_pending(&a));
+    EDDY_CHECK(eddy_timer_stop(&d));  /* armed: now never runs */
+    EDDY_CHECK(!eddy_timer_stop(&d)); /* second cancel */
+    EDDY_CHECK(!eddy_timer_is_pending(&d));
     EDDY_OK(eddy_call_at(&a, EDDY_SEC(2), on_timer, (void *)(intptr_t)'A')); /* re-arm = reset */
     EDDY_CHECK_EQ(eddy_call_at(&d, 5, NULL, NULL), -EINVAL);
     EDDY_OK(eddy_sleep(EDDY_SEC(10)));
@@ -84,15 +84,15 @@ EDDY_TEST(callback_timers)
     EDDY_CHECK_EQ(F.at[0], EDDY_SEC(1));
     EDDY_CHECK_EQ(F.at[1], EDDY_SEC(2));
     EDDY_CHECK_EQ(F.at[3], EDDY_SEC(2));
-    EDDY_CHECK(!eddy_timer_cancel(&a)); /* already fired */
-    EDDY_CHECK(!eddy_timer_pending(&a));
+    EDDY_CHECK(!eddy_timer_stop(&a)); /* already fired */
+    EDDY_CHECK(!eddy_timer_is_pending(&a));
     /* a timer in the past fires on the next iteration */
     F.n = 0;
     EDDY_OK(eddy_call_at(&a, 0, on_timer, (void *)(intptr_t)'p'));
     EDDY_OK(eddy_sleep(1));
     EDDY_CHECK_EQ(F.n, 1);
-    eddy_loop_stats s;
-    eddy_loop_get_stats(&s);
+    struct eddy_loop_stats s;
+    eddy_loop_stats(&s);
     EDDY_CHECK(s.timers_fired >= 5);
     return 0;
 }
@@ -111,7 +111,7 @@ EDDY_TEST(timer_rearms_from_its_callback)
     EDDY_OK(eddy_call_later(&periodic, EDDY_MSEC(100), tick, NULL));
     EDDY_OK(eddy_sleep(EDDY_SEC(1)));
     EDDY_CHECK_EQ(ticks, 5);
-    EDDY_CHECK(!eddy_timer_pending(&periodic));
+    EDDY_CHECK(!eddy_timer_is_pending(&periodic));
     return 0;
 }
 
@@ -267,10 +267,10 @@ EDDY_TEST(lingering_registration_does_not_spin)
     EDDY_CHECK_EQ(write(sv[1], "a", 1), 1);
     EDDY_OK(eddy_sleep(1));
     EDDY_CHECK_EQ(rs.calls, 1); /* called once, then stopped itself: the byte is still unread */
-    eddy_loop_stats a, b;
-    eddy_loop_get_stats(&a);
+    struct eddy_loop_stats a, b;
+    eddy_loop_stats(&a);
     EDDY_OK(eddy_sleep(EDDY_SEC(10)));
-    eddy_loop_get_stats(&b);
+    eddy_loop_stats(&b);
     EDDY_CHECK_EQ(rs.calls, 1);
     EDDY_CHECK(b.polls - a.polls <= 4); /* one report of the unwanted readiness, then quiet */
     /* and a new wait on the fd still sees the data */
@@ -373,7 +373,7 @@ typedef struct ts_state {
 static void ts_cb(void *arg)
 {
     ts_state *s = arg;
-    if (pthread_equal(pthread_self(), s->loop_thread) && eddy_current() == NULL) s->on_loop_thread++;
+    if (pthread_equal(pthread_self(), s->loop_thread) && eddy_task_current() == NULL) s->on_loop_thread++;
     if (atomic_fetch_add(&s->count, 1) + 1 == TS_N + 50) eddy_cancel_scope_cancel(&s->cs);
 }
 
@@ -416,8 +416,8 @@ EDDY_TEST_EX(call_ts_from_a_thread, .real_clock = true)
     EDDY_CHECK_EQ(eddy_loop_call_ts(s.loop, NULL, &s), -EINVAL);
     eddy_loop_ref(NULL);
     eddy_loop_unref(NULL);
-    eddy_loop_stats st;
-    eddy_loop_get_stats(&st);
+    struct eddy_loop_stats st;
+    eddy_loop_stats(&st);
     EDDY_CHECK_EQ(st.ts_calls, TS_N + 50);
     return 0;
 }

@@ -41,7 +41,7 @@ static int sleeper(void *arg)
     return 0;
 }
 
-EDDY_TEST_EX(one_million_sleeping_tasks, .timeout_s = 300)
+EDDY_TEST_EX(one_million_sleeping_tasks, .timeout = EDDY_SEC(300))
 {
     deadline = eddy_now() + EDDY_SEC(10);
     long ps = sysconf(_SC_PAGESIZE);
@@ -59,8 +59,8 @@ EDDY_TEST_EX(one_million_sleeping_tasks, .timeout_s = 300)
             int s = eddy_spawn(n, sleeper, NULL);
             if (s != 0) eddy_test_fail(__FILE__, __LINE__, "spawn %ld failed: %d", i, s);
         }
-        eddy_loop_stats st;
-        eddy_loop_get_stats(&st);
+        struct eddy_loop_stats st;
+        eddy_loop_stats(&st);
         EDDY_CHECK_EQ(st.tasks_live, NTASKS + 1);
         statm_pages(&vm1, &res1);
         long maps = count_maps();

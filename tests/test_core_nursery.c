@@ -264,7 +264,7 @@ static eddy_task *self_handle;
 static int store_self(void *arg)
 {
     (void)arg;
-    self_handle = eddy_current();
+    self_handle = eddy_task_current();
     return eddy_sleep(EDDY_SEC(1));
 }
 
@@ -368,13 +368,13 @@ EDDY_TEST(unjoined_tasks_released_at_close)
             jobs[i] = (job){.delay = i};
             EDDY_OK(eddy_spawn(n, run_job, &jobs[i], .handle = &h[i]));
         }
-        eddy_loop_stats s;
-        eddy_loop_get_stats(&s);
+        struct eddy_loop_stats s;
+        eddy_loop_stats(&s);
         EDDY_CHECK_EQ(s.tasks_live, 6);
     }
     EDDY_CHECK_EQ(rc, 0);
-    eddy_loop_stats s;
-    eddy_loop_get_stats(&s);
+    struct eddy_loop_stats s;
+    eddy_loop_stats(&s);
     EDDY_CHECK_EQ(s.tasks_live, 1);
     return 0;
 }
@@ -404,8 +404,8 @@ static int joiner_race_main(void *arg)
     }
     EDDY_CHECK_EQ(rc_o, 0);
     EDDY_CHECK_EQ(outer_status, 42);
-    eddy_loop_stats s;
-    eddy_loop_get_stats(&s);
+    struct eddy_loop_stats s;
+    eddy_loop_stats(&s);
     EDDY_CHECK_EQ(s.tasks_live, 1);
     return 0;
 }

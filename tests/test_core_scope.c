@@ -161,9 +161,9 @@ EDDY_TEST(shield_blocks_outer_cancel_within_grace)
     EDDY_CHECK(!ran);
     EDDY_CHECK_EQ(eddy_cancel_scope_enter(NULL), -EINVAL);
     EDDY_OK(eddy_cancel_scope_enter(&s, .shield = true, .deadline = EDDY_FOREVER - 1));
-    EDDY_CHECK(eddy_current_scope() == &s);
+    EDDY_CHECK(eddy_cancel_scope_current() == &s);
     eddy_cancel_scope_exit(&s);
-    EDDY_CHECK(eddy_current_scope() != &s);
+    EDDY_CHECK(eddy_cancel_scope_current() != &s);
     /* the function forms of the site-recording macros */
     EDDY_OK(eddy_cancel_scope_enter(&s));
     (eddy_cancel_scope_exit)(&s);

@@ -98,13 +98,13 @@ EDDY_TEST_EX(outside_a_loop_is_eperm, .raw = true)
     EDDY_CHECK_EQ(eddy_call_soon(NULL, NULL), -EPERM);
     eddy_timer t = {0};
     EDDY_CHECK_EQ(eddy_call_later(&t, 1, NULL, NULL), -EPERM);
-    EDDY_CHECK(!eddy_timer_cancel(&t));
-    EDDY_CHECK(!eddy_timer_pending(&t));
+    EDDY_CHECK(!eddy_timer_stop(&t));
+    EDDY_CHECK(!eddy_timer_is_pending(&t));
     eddy_gather_item g = {ret_val, NULL, 0};
     EDDY_CHECK_EQ(eddy_gather(&g, 1), -EPERM);
     EDDY_CHECK_EQ(eddy_started(NULL), -EINVAL);
-    EDDY_CHECK(eddy_current() == NULL);
-    EDDY_CHECK(eddy_current_scope() == NULL);
+    EDDY_CHECK(eddy_task_current() == NULL);
+    EDDY_CHECK(eddy_cancel_scope_current() == NULL);
     EDDY_CHECK(eddy_loop_current() == NULL);
     EDDY_CHECK(eddy_task_name(NULL) == NULL);
     EDDY_CHECK_EQ(eddy_task_id(NULL), 0);
@@ -112,14 +112,14 @@ EDDY_TEST_EX(outside_a_loop_is_eperm, .raw = true)
     EDDY_CHECK_EQ(eddy_now_fresh(), 0);
     EDDY_CHECK_EQ(eddy_effective_deadline(), EDDY_FOREVER);
     EDDY_CHECK(eddy_backend_name() == NULL);
-    eddy_loop_stats s = {.polls = 7};
-    eddy_loop_get_stats(&s);
+    struct eddy_loop_stats s = {.polls = 7};
+    eddy_loop_stats(&s);
     EDDY_CHECK_EQ(s.polls, 0);
     EDDY_CHECK_EQ(eddy_dump(stderr, EDDY_DUMP_TREE), -EPERM);
     int k = eddy_key_create();
     EDDY_CHECK(k >= 0);
-    EDDY_CHECK_EQ(eddy_tls_set(k, &k), -EPERM);
-    EDDY_CHECK(eddy_tls_get(k) == NULL);
+    EDDY_CHECK_EQ(eddy_key_set(k, &k), -EPERM);
+    EDDY_CHECK(eddy_key_get(k) == NULL);
     EDDY_CHECK_EQ(eddy_loopvar_set(k, &k), -EPERM);
     EDDY_CHECK(eddy_loopvar_get(k) == NULL);
     eddy_task_set_name(NULL, "x");   /* no-ops, no crash */
@@ -202,8 +202,8 @@ static int name_child(void *arg)
 {
     uint64_t *id = arg;
     *id = eddy_task_id(NULL);
-    EDDY_CHECK(eddy_current() != NULL);
-    EDDY_CHECK_EQ(eddy_task_id(eddy_current()), *id);
+    EDDY_CHECK(eddy_task_current() != NULL);
+    EDDY_CHECK_EQ(eddy_task_id(eddy_task_current()), *id);
     return eddy_sleep(10);
 }
 
@@ -212,14 +212,14 @@ static const char *cb_name = "unset";
 static void current_cb(void *arg)
 {
     (void)arg;
-    cb_current = eddy_current();
+    cb_current = eddy_task_current();
     cb_name = eddy_task_name(NULL);
 }
 
 static void current_io_cb(eddy_io *w, unsigned ev)
 {
     (void)ev;
-    cb_current = eddy_current();
+    cb_current = eddy_task_current();
     eddy_io_stop(w);
 }
 
@@ -227,7 +227,7 @@ EDDY_TEST(names_ids_and_current)
 {
     EDDY_CHECK_EQ(eddy_task_id(NULL), 1);
     EDDY_CHECK(!strcmp(eddy_task_name(NULL), "main"));
-    EDDY_CHECK(!strcmp(eddy_task_name(eddy_current()), "main"));
+    EDDY_CHECK(!strcmp(eddy_task_name(eddy_task_current()), "main"));
     uint64_t id1 = 0, id2 = 0;
     eddy_task *h1, *h2;
     int rc;
@@ -271,13 +271,13 @@ EDDY_TEST(names_ids_and_current)
     EDDY_CHECK(cb_current == NULL);
     close(p[0]);
     close(p[1]);
-    eddy_loop_stats s;
-    eddy_loop_get_stats(&s);
+    struct eddy_loop_stats s;
+    eddy_loop_stats(&s);
     EDDY_CHECK_EQ(s.tasks_spawned, 3);
     EDDY_CHECK_EQ(s.tasks_live, 1);
     EDDY_CHECK(!strcmp(eddy_backend_name(), "epoll"));
     EDDY_CHECK(eddy_loop_current() != NULL);
-    eddy_loop_get_stats(NULL); /* no crash */
+    eddy_loop_stats(NULL); /* no crash */
     return 0;
 }
 
@@ -287,12 +287,12 @@ static eddy_key key_a, key_b;
 static int tls_child(void *arg)
 {
     (void)arg;
-    EDDY_CHECK_EQ(*(int *)eddy_tls_get(key_a), 1);
-    EDDY_CHECK(eddy_tls_get(key_b) == NULL);
+    EDDY_CHECK_EQ(*(int *)eddy_key_get(key_a), 1);
+    EDDY_CHECK(eddy_key_get(key_b) == NULL);
     static int other = 2;
-    EDDY_OK(eddy_tls_set(key_a, &other)); /* the child's copy only */
+    EDDY_OK(eddy_key_set(key_a, &other)); /* the child's copy only */
     EDDY_OK(eddy_sleep(5));
-    EDDY_CHECK_EQ(*(int *)eddy_tls_get(key_a), 2);
+    EDDY_CHECK_EQ(*(int *)eddy_key_get(key_a), 2);
     EDDY_CHECK_EQ(*(int *)eddy_loopvar_get(key_a), 7);
     return 0;
 }
@@ -302,8 +302,8 @@ static int cb_tls_rc;
 static void tls_cb(void *arg)
 {
     (void)arg;
-    cb_tls = eddy_tls_get(key_a);
-    cb_tls_rc = eddy_tls_set(key_a, NULL);
+    cb_tls = eddy_key_get(key_a);
+    cb_tls_rc = eddy_key_set(key_a, NULL);
 }
 
 EDDY_TEST(tls_keys_copied_into_children)
@@ -312,18 +312,18 @@ EDDY_TEST(tls_keys_copied_into_children)
     key_b = eddy_key_create();
     EDDY_CHECK(key_a >= 0 && key_b > key_a);
     static int one = 1, seven = 7;
-    EDDY_CHECK(eddy_tls_get(key_a) == NULL);
-    EDDY_OK(eddy_tls_set(key_a, &one));
+    EDDY_CHECK(eddy_key_get(key_a) == NULL);
+    EDDY_OK(eddy_key_set(key_a, &one));
     EDDY_OK(eddy_loopvar_set(key_a, &seven));
-    EDDY_CHECK_EQ(eddy_tls_set(-1, &one), -EINVAL);
-    EDDY_CHECK_EQ(eddy_tls_set(key_b + 1, &one), -EINVAL); /* not created yet */
+    EDDY_CHECK_EQ(eddy_key_set(-1, &one), -EINVAL);
+    EDDY_CHECK_EQ(eddy_key_set(key_b + 1, &one), -EINVAL); /* not created yet */
     EDDY_CHECK_EQ(eddy_loopvar_set(EDDY_MAX_KEYS, &one), -EINVAL);
-    EDDY_CHECK(eddy_tls_get(EDDY_MAX_KEYS) == NULL);
+    EDDY_CHECK(eddy_key_get(EDDY_MAX_KEYS) == NULL);
     EDDY_CHECK(eddy_loopvar_get(-3) == NULL);
     int rc;
     EDDY_NURSERY(n, &rc) { EDDY_OK(eddy_spawn(n, tls_child, NULL)); }
     EDDY_CHECK_EQ(rc, 0);
-    EDDY_CHECK_EQ(*(int *)eddy_tls_get(key_a), 1); /* the parent kept its value */
+    EDDY_CHECK_EQ(*(int *)eddy_key_get(key_a), 1); /* the parent kept its value */
     EDDY_OK(eddy_call_soon(tls_cb, NULL));
     EDDY_OK(eddy_sleep(1));
     EDDY_CHECK(cb_tls == NULL);

@@ -814,7 +814,7 @@ EDDY_TEST(dns_resolver_set_hook)
         if (cares) use_server(&s, 500, 1);
         fake_resolver fr = {0};
         eddy_resolver r = {.resolve = fake_resolve, .ctx = &fr};
-        EDDY_OK(eddy_resolver_set(&r));
+        EDDY_OK(eddy_loop_set_resolver(&r));
         eddy_sockaddr a[4];
         EDDY_CHECK_EQ(eddy_resolve("www.example.test", 99, AF_INET6, a, 4), 1);
         check_addr(&a[0], "203.0.113.5:99");
@@ -830,7 +830,7 @@ EDDY_TEST(dns_resolver_set_hook)
         check_addr(&a[0], "203.0.113.5:1");
         EDDY_CHECK_EQ(s.queries, 0);
 
-        EDDY_OK(eddy_resolver_set(NULL));
+        EDDY_OK(eddy_loop_set_resolver(NULL));
         if (cares) {
             EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), 1);
             check_addr(&a[0], "198.51.100.7:80");
@@ -846,7 +846,7 @@ static int set_resolver_main(void *arg)
     static fake_resolver fr;
     static eddy_resolver r = {.resolve = fake_resolve, .ctx = &fr};
     (void)arg;
-    EDDY_OK(eddy_resolver_set(&r));
+    EDDY_OK(eddy_loop_set_resolver(&r));
     eddy_sockaddr a[2];
     return eddy_resolve("one.test", 1, AF_INET, a, 2);
 }
@@ -951,7 +951,7 @@ EDDY_TEST_EX(dns_outside_a_loop, .raw = true)
 {
     eddy_sockaddr a[1];
     EDDY_CHECK_EQ(eddy_resolve("x.test", 80, AF_INET, a, 1), -EPERM);
-    EDDY_CHECK_EQ(eddy_resolver_set(NULL), -EPERM);
+    EDDY_CHECK_EQ(eddy_loop_set_resolver(NULL), -EPERM);
     EDDY_CHECK_EQ(eddy__dns_configure(NULL), -EPERM);
     EDDY_CHECK_EQ(eddy__dns_pending(), 0);
     return 0;

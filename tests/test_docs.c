@@ -28,7 +28,7 @@ static bool has_suffix(const char *s, const char *suf)
     return n > k && strcmp(s + n - k, suf) == 0;
 }
 
-EDDY_TEST_EX(doc_programs_run_and_print_what_the_docs_show, .raw = true, .timeout_s = 120)
+EDDY_TEST_EX(doc_programs_run_and_print_what_the_docs_show, .raw = true, .timeout = EDDY_SEC(120))
 {
     DIR *d = opendir(DOC_DIR);
     EDDY_CHECK(d != NULL);

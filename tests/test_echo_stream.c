@@ -182,7 +182,7 @@ static eddy_stream *exercise(child *c)
     return a;
 }
 
-EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     spawn_server(&ch, "0");
     EDDY_FAIL_AFTER(EDDY_SEC(20)) {
@@ -206,7 +206,7 @@ EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeo
 /* README.md's network server, as the README prints it: its handler keeps a 64 KiB buffer on
  * its stack (a 64 KiB default stack made it crash on the first connection). Ctrl-C stops
  * it, as the README says, with exit status 0. */
-EDDY_TEST_EX(readme_server_serves_and_stops_on_sigint, .real_clock = true, .timeout_s = 60)
+EDDY_TEST_EX(readme_server_serves_and_stops_on_sigint, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     spawn_exe(&ch, README_EXE, "0");
     EDDY_FAIL_AFTER(EDDY_SEC(20)) {

@@ -620,7 +620,7 @@ static int make_tcp(void *arg, eddy_stream **a, eddy_stream **b)
     eddy_sockaddr addr;
     int rc = eddy_tcp_listen("127.0.0.1", 0, NULL, &l);
     if (rc < 0) return rc;
-    rc = eddy_listener_addr(l, &addr);
+    rc = eddy_listener_local_addr(l, &addr);
     if (rc == 0) rc = eddy_tcp_connect_addr(&addr, a);
     if (rc == 0 && (rc = eddy_listener_accept(l, b, NULL)) < 0) eddy_stream_abort(*a);
     (void)eddy_listener_close(l);

@@ -43,7 +43,7 @@ static const eddy_resolver fake_resolver = {fake_resolve, &fake};
 static void use_fake(void)
 {
     memset(&fake, 0, sizeof fake);
-    EDDY_OK(eddy_resolver_set(&fake_resolver));
+    EDDY_OK(eddy_loop_set_resolver(&fake_resolver));
 }
 
 static void add_addr(const char *host, uint16_t port)
@@ -58,7 +58,7 @@ static eddy_listener *listen_on(const char *host, uint16_t *port)
     eddy_listener *l;
     EDDY_OK(eddy_tcp_listen(host, 0, NULL, &l));
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(l, &a));
+    EDDY_OK(eddy_listener_local_addr(l, &a));
     *port = eddy_sockaddr_port(&a);
     return l;
 }
@@ -204,7 +204,7 @@ EDDY_TEST(connect_stagger_option_and_third_address)
     int fds = eddy_test_fd_count();
     int64_t t0 = eddy_now();
     eddy_stream *c;
-    EDDY_OK(eddy_tcp_connect("fake.test", 80, &(eddy_connect_opts){.stagger = EDDY_MSEC(40)}, &c));
+    EDDY_OK(eddy_tcp_connect("fake.test", 80, &(eddy_tcp_connect_opts){.stagger = EDDY_MSEC(40)}, &c));
     EDDY_CHECK_EQ(eddy_now() - t0, EDDY_MSEC(80));
     EDDY_CHECK_EQ(eddy_test_fd_count(), fds + 1);
     check_pair(l, c);
@@ -234,7 +234,7 @@ EDDY_TEST(connect_prefers_ipv6_first)
     check_pair(l6, c);
     EDDY_OK(eddy_stream_close(c));
     /* Family filter: only the IPv4 addresses are asked for and tried. */
-    EDDY_OK(eddy_tcp_connect("fake.test", 80, &(eddy_connect_opts){.family = AF_INET}, &c));
+    EDDY_OK(eddy_tcp_connect("fake.test", 80, &(eddy_tcp_connect_opts){.family = AF_INET}, &c));
     EDDY_CHECK_EQ(fake.family, AF_INET);
     check_pair(l4, c);
     EDDY_OK(eddy_stream_close(c));
@@ -280,7 +280,7 @@ EDDY_TEST(connect_local_address)
     eddy_sockaddr local;
     EDDY_OK(eddy_sockaddr_parse("127.0.0.1", 0, &local));
     eddy_stream *c;
-    EDDY_OK(eddy_tcp_connect("localhost", port, &(eddy_connect_opts){.local = &local}, &c));
+    EDDY_OK(eddy_tcp_connect("localhost", port, &(eddy_tcp_connect_opts){.local = &local}, &c));
     eddy_sockaddr got, peer;
     EDDY_OK(eddy_stream_local_addr(c, &got));
     EDDY_OK(eddy_stream_peer_addr(c, &peer));
@@ -292,12 +292,12 @@ EDDY_TEST(connect_local_address)
     /* A bound port in use by a listener: bind fails with -EADDRINUSE (SO_REUSEADDR does not
      * allow binding over a listening socket). */
     EDDY_OK(eddy_sockaddr_parse("127.0.0.1", port, &local));
-    EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", port, &(eddy_connect_opts){.local = &local}, &c),
+    EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", port, &(eddy_tcp_connect_opts){.local = &local}, &c),
                   -EADDRINUSE);
     EDDY_CHECK(c == NULL);
     /* Only IPv6 targets for an IPv4 source: nothing to try. */
     EDDY_OK(eddy_sockaddr_parse("127.0.0.1", 0, &local));
-    EDDY_CHECK_EQ(eddy_tcp_connect("::1", port, &(eddy_connect_opts){.local = &local}, &c),
+    EDDY_CHECK_EQ(eddy_tcp_connect("::1", port, &(eddy_tcp_connect_opts){.local = &local}, &c),
                   -EAFNOSUPPORT);
     EDDY_OK(eddy_listener_close(l));
     return 0;
@@ -396,11 +396,11 @@ EDDY_TEST(connect_bad_arguments)
     EDDY_CHECK_EQ(eddy_tcp_connect(NULL, 80, NULL, &c), -EINVAL);
     EDDY_CHECK_EQ(eddy_tcp_connect("", 80, NULL, &c), -EINVAL);
     EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", 80, NULL, NULL), -EINVAL);
-    EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", 80, &(eddy_connect_opts){.stagger = -1}, &c), -EINVAL);
-    EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", 80, &(eddy_connect_opts){.family = AF_UNIX}, &c),
+    EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", 80, &(eddy_tcp_connect_opts){.stagger = -1}, &c), -EINVAL);
+    EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", 80, &(eddy_tcp_connect_opts){.family = AF_UNIX}, &c),
                   -EINVAL);
     /* A numeric host of the other family than asked for. */
-    EDDY_CHECK_EQ(eddy_tcp_connect("::1", 80, &(eddy_connect_opts){.family = AF_INET}, &c), -ENOENT);
+    EDDY_CHECK_EQ(eddy_tcp_connect("::1", 80, &(eddy_tcp_connect_opts){.family = AF_INET}, &c), -ENOENT);
     perm_rc = 1;
     eddy_event_init(&perm_done);
     EDDY_OK(eddy_call_soon(from_callback, NULL));

@@ -34,7 +34,7 @@ static int server_task(void *p)
 static uint16_t port_of(eddy_listener *l)
 {
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(l, &a));
+    EDDY_OK(eddy_listener_local_addr(l, &a));
     return eddy_sockaddr_port(&a);
 }
 
@@ -117,14 +117,14 @@ static bool child_saw_null;
 static int peer_child(void *arg)
 {
     (void)arg;
-    child_saw_null = eddy_serve_peer() == NULL;
+    child_saw_null = eddy_serve_peer_addr() == NULL;
     return 0;
 }
 
 /* Records the peer port, checks a task it spawns has no peer, then echoes. */
 static int peer_echo_handler(eddy_stream *s, void *arg)
 {
-    const eddy_sockaddr *p = eddy_serve_peer();
+    const eddy_sockaddr *p = eddy_serve_peer_addr();
     EDDY_CHECK(p != NULL);
     peer_ports[npeers++] = eddy_sockaddr_port(p);
     int rc = 0;
@@ -138,7 +138,7 @@ EDDY_TEST(serve_echo_and_peer_address)
     server_run r;
     run_init(&r, peer_echo_handler, NULL);
     npeers = 0;
-    EDDY_CHECK(eddy_serve_peer() == NULL);
+    EDDY_CHECK(eddy_serve_peer_addr() == NULL);
     int nrc = 1;
     EDDY_NURSERY(n, &nrc) {
         run_start(n, &r);
@@ -159,8 +159,8 @@ EDDY_TEST(serve_echo_and_peer_address)
         EDDY_OK(eddy_stream_close(c1));
         settle();
         EDDY_CHECK_EQ(r.srv.stats.active, 1);
-        EDDY_OK(eddy_server_stop(&r.srv));
-        EDDY_OK(eddy_server_stop(&r.srv)); /* idempotent */
+        EDDY_OK(eddy_server_shutdown(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv)); /* idempotent */
         /* grace 0: the remaining handler is cancelled and its connection reset. */
         char b;
         EDDY_CHECK_EQ(eddy_stream_read(c2, &b, 1), -ECONNRESET);
@@ -173,7 +173,7 @@ EDDY_TEST(serve_echo_and_peer_address)
     EDDY_CHECK_EQ(r.srv.stats.handler_errors, 0);
     EDDY_CHECK_EQ(r.srv.stats.active, 0);
     EDDY_CHECK_EQ(r.srv.stats.peak, 2);
-    EDDY_CHECK_EQ(eddy_server_stop(&r.srv), -ESRCH); /* after eddy_serve returned */
+    EDDY_CHECK_EQ(eddy_server_shutdown(&r.srv), -ESRCH); /* after eddy_serve returned */
     EDDY_OK(eddy_listener_close(r.l));
     return 0;
 }
@@ -213,7 +213,7 @@ EDDY_TEST(serve_handler_error_does_not_stop_server)
         EDDY_OK(eddy_stream_close(later));
         settle();
         EDDY_CHECK_EQ(r.srv.stats.active, 0);
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.rc, 0);
@@ -264,7 +264,7 @@ EDDY_TEST(serve_max_conns_pauses_accepting)
         EDDY_CHECK_EQ(r.srv.stats.peak, 2);
         EDDY_OK(eddy_stream_close(c2));
         EDDY_OK(eddy_stream_close(c3));
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.rc, 0);
@@ -311,7 +311,7 @@ EDDY_TEST(serve_graceful_stop_waits_then_aborts)
         expect(slow, "started");
         expect(stuck, "started");
         t0 = eddy_now();
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
         /* The slow handler completes its work within the grace period. */
         expect(slow, "done");
         EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(1));
@@ -352,7 +352,7 @@ EDDY_TEST(serve_graceful_stop_returns_early)
         EDDY_OK(eddy_stream_write_all(slow, "s", 1));
         expect(slow, "started");
         t0 = eddy_now();
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
         expect(slow, "done");
         EDDY_OK(eddy_stream_close(slow));
     }
@@ -370,7 +370,7 @@ static int stopping_handler(eddy_stream *s, void *arg)
     server_run *r = arg;
     int rc = eddy_stream_write_all(s, "bye", 3);
     if (rc < 0) return rc;
-    return eddy_server_stop(&r->srv);
+    return eddy_server_shutdown(&r->srv);
 }
 
 EDDY_TEST(serve_stop_from_handler)
@@ -393,11 +393,11 @@ EDDY_TEST(serve_stop_from_handler)
     return 0;
 }
 
-/* eddy_server_stop from a callback (a timer here) works like one from a task. */
+/* eddy_server_shutdown from a callback (a timer here) works like one from a task. */
 static int stop_cb_rc = 1;
 static void stop_from_timer(void *arg)
 {
-    stop_cb_rc = eddy_server_stop(arg);
+    stop_cb_rc = eddy_server_shutdown(arg);
 }
 
 EDDY_TEST(serve_stop_from_callback)
@@ -523,7 +523,7 @@ EDDY_TEST(serve_spawn_failure_resets_connection)
         EDDY_CHECK_EQ(eddy_stream_read(d, &b, 1), -ECONNRESET);
         EDDY_CHECK_EQ(eddy_now(), EDDY_MSEC(10));
         EDDY_CHECK_EQ(r.srv.stats.accept_errors, 2);
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.rc, 0);
@@ -561,9 +561,9 @@ EDDY_TEST(serve_errors)
     EDDY_OK(eddy_call_soon(serve_from_callback, l));
     EDDY_OK(eddy_event_wait(&serve_cb_done));
     EDDY_CHECK_EQ(serve_rc_cb, -EPERM);
-    EDDY_CHECK_EQ(eddy_server_stop(NULL), -EINVAL);
+    EDDY_CHECK_EQ(eddy_server_shutdown(NULL), -EINVAL);
     eddy_server zero = {0};
-    EDDY_CHECK_EQ(eddy_server_stop(&zero), -ESRCH);
+    EDDY_CHECK_EQ(eddy_server_shutdown(&zero), -ESRCH);
     /* Already cancelled: returns at once, accepting nothing. */
     int rc = 1;
     eddy_cancel_scope cs;
@@ -580,7 +580,7 @@ EDDY_TEST(serve_errors)
     EDDY_NURSERY(n, &nrc) {
         run_start(n, &r);
         EDDY_CHECK_EQ(second_acceptor(&r), -EBUSY);
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_OK(eddy_listener_close(r.l));
@@ -655,11 +655,11 @@ EDDY_TEST(serve_emfile_backs_off_and_resumes)
         echo_check(c[1], "one");
         /* Ten seconds out of descriptors: the retries back off (10 ms doubling to 1 s: about
          * fifteen in ten seconds), and the loop sleeps in between instead of spinning. */
-        eddy_loop_stats s0, s1;
-        eddy_loop_get_stats(&s0);
+        struct eddy_loop_stats s0, s1;
+        eddy_loop_stats(&s0);
         uint64_t calls0 = r.srv.stats.accept_calls;
         EDDY_OK(eddy_sleep(EDDY_SEC(10)));
-        eddy_loop_get_stats(&s1);
+        eddy_loop_stats(&s1);
         uint64_t retries = r.srv.stats.accept_calls - calls0;
         EDDY_CHECK(retries >= 10 && retries <= 17);
         EDDY_CHECK(s1.polls - s0.polls <= 3 * retries + 10);
@@ -673,7 +673,7 @@ EDDY_TEST(serve_emfile_backs_off_and_resumes)
         EDDY_CHECK_EQ(eddy_now() - t0, 0);
         EDDY_CHECK_EQ(r.srv.stats.accepted, 3);
         echo_check(c[1], "still one");
-        EDDY_OK(eddy_server_stop(&r.srv));
+        EDDY_OK(eddy_server_shutdown(&r.srv));
     }
     EDDY_OK(nrc);
     EDDY_CHECK_EQ(r.rc, 0);

@@ -64,8 +64,8 @@ EDDY_TEST(echo_several_connections)
     }
     EDDY_OK(rc);
     EDDY_OK(eddy_event_wait(&ev_lost));
-    eddy_protocol_server_stats st;
-    eddy_protocol_server_get_stats(s, &st);
+    struct eddy_protocol_server_stats st;
+    eddy_protocol_server_stats(s, &st);
     EDDY_CHECK_EQ(st.accepted, 4);
     EDDY_CHECK_EQ(st.active, 0);
     EDDY_CHECK_EQ(st.accept_errors, 0);
@@ -83,7 +83,7 @@ EDDY_TEST(echo_several_connections)
 /* Echo that only counts bytes (the connections above move more than conn.rx holds). */
 static void echo_count(eddy_transport *t, const void *buf, size_t len)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     c->sent += len;
     int rc = eddy_transport_write(t, buf, len);
     EDDY_CHECK(rc == 0);
@@ -150,7 +150,7 @@ static void many_echo(eddy_transport *t, const void *buf, size_t len)
 
 static void many_lost_cb(eddy_transport *t, int err)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     c->lost = true;
     c->lost_err = err;
     if (++many_lost == MANY) eddy_event_set(&many_done);
@@ -180,8 +180,8 @@ EDDY_TEST(many_connections_at_once)
     EDDY_OK(rc);
     EDDY_OK(eddy_event_wait(&many_done));
     for (int i = 0; i < MANY; i++) EDDY_CHECK_EQ(many_conns[i].lost_err, 0);
-    eddy_protocol_server_stats st;
-    eddy_protocol_server_get_stats(s, &st);
+    struct eddy_protocol_server_stats st;
+    eddy_protocol_server_stats(s, &st);
     EDDY_CHECK_EQ(st.accepted, MANY);
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
@@ -193,7 +193,7 @@ EDDY_TEST(many_connections_at_once)
  * same drain, after the first has returned. */
 static void lost_aborts_other(eddy_transport *t, int err)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     lost(t, err);
     conn *other = c == &conns[0] ? &conns[1] : &conns[0];
     if (!other->lost) {
@@ -236,7 +236,7 @@ EDDY_TEST(connection_lost_ends_another_transport)
 
 static void bulk_more(eddy_transport *t)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     static char chunk[16384];
     while (c->pauses == c->resumes && c->sent < bulk_total) {
         size_t k = bulk_total - c->sent < sizeof chunk ? bulk_total - c->sent : sizeof chunk;
@@ -260,7 +260,7 @@ static void bulk_made(eddy_transport *t, void *user)
 
 static void bulk_resumed(eddy_transport *t)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     EDDY_CHECK(eddy_transport_write_buffered(t) <= 8192);
     c->resumes++;
     bulk_more(t);
@@ -324,14 +324,14 @@ static void greedy_data(eddy_transport *t, const void *buf, size_t len)
 {
     (void)buf;
     (void)len;
-    void *user = eddy_transport_get_user(t);
+    void *user = eddy_transport_user(t);
     /* set_user replaces what get_user answers; both are no-ops on NULL */
     eddy_transport_set_user(t, &enobufs_at);
-    EDDY_CHECK(eddy_transport_get_user(t) == &enobufs_at);
+    EDDY_CHECK(eddy_transport_user(t) == &enobufs_at);
     eddy_transport_set_user(t, user);
-    EDDY_CHECK(eddy_transport_get_user(t) == user);
+    EDDY_CHECK(eddy_transport_user(t) == user);
     eddy_transport_set_user(NULL, &enobufs_at);
-    EDDY_CHECK(eddy_transport_get_user(NULL) == NULL);
+    EDDY_CHECK(eddy_transport_user(NULL) == NULL);
     int sz = 4096;
     EDDY_OK(setsockopt(eddy_transport_fd(t), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz));
     eddy_transport_limits lim = {.high_water = 1024, .hard_limit = 8192};
@@ -404,13 +404,13 @@ static void reply_on_eof_made(eddy_transport *t, void *user) { made(t, user); }
 
 static bool reply_on_eof(eddy_transport *t)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     c->eofs++;
     /* Keep the write side: answer after the peer's EOF, then half-close ours. */
     char reply[80];
     int len = snprintf(reply, sizeof reply, "got %zu: %.*s", c->nrx, (int)c->nrx, c->rx);
     EDDY_OK(eddy_transport_write(t, reply, (size_t)len));
-    EDDY_OK(eddy_transport_write_eof(t));
+    EDDY_OK(eddy_transport_shutdown_write(t));
     /* The reply went out at once and both directions are finished: the transport closed
      * itself (connection_lost comes from the loop). */
     EDDY_CHECK_EQ(eddy_transport_write(t, "x", 1), -EBADF);
@@ -452,8 +452,8 @@ static void hello_then_eof(eddy_transport *t, void *user)
 {
     made(t, user);
     EDDY_OK(eddy_transport_write(t, "hello", 5));
-    EDDY_OK(eddy_transport_write_eof(t));
-    EDDY_OK(eddy_transport_write_eof(t)); /* idempotent */
+    EDDY_OK(eddy_transport_shutdown_write(t));
+    EDDY_OK(eddy_transport_shutdown_write(t)); /* idempotent */
     EDDY_CHECK_EQ(eddy_transport_write(t, "x", 1), -EPIPE);
     EDDY_CHECK(eddy_transport_is_reading(t));
 }
@@ -546,7 +546,7 @@ static void abort_on_data(eddy_transport *t, const void *buf, size_t len)
     EDDY_OK(eddy_transport_abort(t));
     /* The transport stays valid until connection_lost returns, which is not now. */
     check_dead(t);
-    EDDY_CHECK(!((conn *)eddy_transport_get_user(t))->lost);
+    EDDY_CHECK(!((conn *)eddy_transport_user(t))->lost);
 }
 
 static const eddy_protocol abort_proto = {
@@ -645,12 +645,12 @@ EDDY_TEST(calls_after_close_and_flush)
     EDDY_CHECK_EQ(eddy_transport_write(NULL, "x", 1), -EINVAL);
     EDDY_CHECK_EQ(eddy_transport_close(NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_transport_abort(NULL), -EINVAL);
-    EDDY_CHECK_EQ(eddy_transport_write_eof(NULL), -EINVAL);
+    EDDY_CHECK_EQ(eddy_transport_shutdown_write(NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_transport_pause_reading(NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_transport_resume_reading(NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_transport_set_limits(NULL, NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_transport_fd(NULL), -1);
-    EDDY_CHECK(eddy_transport_get_user(NULL) == NULL);
+    EDDY_CHECK(eddy_transport_user(NULL) == NULL);
     raw_close(fd);
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
@@ -691,7 +691,7 @@ static void hello_made(eddy_transport *t, void *user)
 static void client_data(eddy_transport *t, const void *buf, size_t len)
 {
     record(t, buf, len);
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     if (c->nrx == 11) EDDY_OK(eddy_transport_close(t));
 }
 

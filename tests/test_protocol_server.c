@@ -50,7 +50,7 @@ EDDY_TEST_EX(server_close_grace_ends_when_drained, .real_clock = true)
     int fd;
     EDDY_OK(stuck_client(port, &fd));
     EDDY_OK(eddy_event_wait(&ev_data));
-    eddy_protocol_server_stop(s); /* the transport is already closing: nothing changes */
+    eddy_protocol_server_shutdown(s); /* the transport is already closing: nothing changes */
     EDDY_OK(eddy_sleep(EDDY_MSEC(50)));
     int64_t t0 = eddy_now();
     static char buf[65536];
@@ -101,8 +101,8 @@ static void stop_server_on_data(eddy_transport *t, const void *buf, size_t len)
     record(t, buf, len);
     EDDY_CHECK_EQ(eddy_protocol_server_wait(the_server), -EPERM); /* callbacks cannot wait */
     EDDY_OK(eddy_transport_write(t, "stopping", 8));
-    eddy_protocol_server_stop(the_server);
-    eddy_protocol_server_stop(the_server); /* idempotent */
+    eddy_protocol_server_shutdown(the_server);
+    eddy_protocol_server_shutdown(the_server); /* idempotent */
 }
 
 static const eddy_protocol stopper_proto = {
@@ -134,8 +134,8 @@ EDDY_TEST(server_wait_returns_when_stopped_from_callback)
     eddy_sockaddr a = loopback(port);
     (void)connect(fd2, (struct sockaddr *)&a.ss, a.len);
     EDDY_OK(eddy_sleep(EDDY_SEC(1)));
-    eddy_protocol_server_stats st;
-    eddy_protocol_server_get_stats(the_server, &st);
+    struct eddy_protocol_server_stats st;
+    eddy_protocol_server_stats(the_server, &st);
     EDDY_CHECK_EQ(st.accepted, 1);
     close(fd2);
     raw_close(fd);
@@ -189,14 +189,14 @@ EDDY_TEST(serve_errors)
     EDDY_CHECK_EQ(eddy_protocol_serve(l, factory, (void *)&echo_proto, NULL, &s2), -EBUSY);
     EDDY_CHECK_EQ(eddy_protocol_server_wait(NULL), -EINVAL);
     EDDY_OK(eddy_protocol_server_close(NULL));
-    eddy_protocol_server_stop(NULL);
+    eddy_protocol_server_shutdown(NULL);
     /* The factory refusing a connection closes it. */
     refuse_with = -EACCES;
     int fd = raw_connect(port, 0);
     char c;
     EDDY_CHECK_EQ(recv_some(fd, &c, 1), 0);
-    eddy_protocol_server_stats st;
-    eddy_protocol_server_get_stats(s, &st);
+    struct eddy_protocol_server_stats st;
+    eddy_protocol_server_stats(s, &st);
     EDDY_CHECK_EQ(st.accepted, 1);
     EDDY_CHECK_EQ(st.active, 0);
     EDDY_CHECK_EQ(nconns, 0);
@@ -220,13 +220,13 @@ EDDY_TEST(max_conns_pauses_accepting)
     char c;
     EDDY_CHECK_EQ(recv_some(fd1, &c, 1), 1);
     EDDY_OK(eddy_sleep(EDDY_SEC(1)));
-    eddy_protocol_server_stats st;
-    eddy_protocol_server_get_stats(s, &st);
+    struct eddy_protocol_server_stats st;
+    eddy_protocol_server_stats(s, &st);
     EDDY_CHECK_EQ(st.accepted, 1); /* the second waits in the backlog */
     raw_close(fd1);
     EDDY_CHECK_EQ(recv_some(fd2, &c, 1), 1); /* accepted once the first ended */
     EDDY_CHECK_EQ(c, '2');
-    eddy_protocol_server_get_stats(s, &st);
+    eddy_protocol_server_stats(s, &st);
     EDDY_CHECK_EQ(st.accepted, 2);
     raw_close(fd2);
     EDDY_OK(eddy_protocol_server_close(s));
@@ -275,8 +275,8 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
     }
     int64_t t0 = eddy_now();
     EDDY_OK(eddy_sleep(EDDY_SEC(1)));
-    eddy_protocol_server_stats st;
-    eddy_protocol_server_get_stats(s, &st);
+    struct eddy_protocol_server_stats st;
+    eddy_protocol_server_stats(s, &st);
     EDDY_CHECK_EQ(st.accepted, 0);
     EDDY_CHECK_EQ(st.last_accept_error, -EMFILE);
     /* One attempt per backoff period, not a spin: about 1 s / 100 ms. */
@@ -291,7 +291,7 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
     EDDY_CHECK_EQ(recv_all(fd, buf, 11), 11);
     EDDY_CHECK(memcmp(buf, "still there", 11) == 0);
     EDDY_CHECK(eddy_now() - t0 <= EDDY_SEC(1) + EDDY_MSEC(100));
-    eddy_protocol_server_get_stats(s, &st);
+    eddy_protocol_server_stats(s, &st);
     EDDY_CHECK_EQ(st.accepted, 1);
     raw_close(fd);
     EDDY_OK(eddy_event_wait(&ev_lost));
@@ -345,7 +345,7 @@ static void v6_hello(eddy_transport *t, void *user)
 static void v6_data(eddy_transport *t, const void *buf, size_t len)
 {
     record(t, buf, len);
-    if (((conn *)eddy_transport_get_user(t))->nrx == 3) EDDY_OK(eddy_transport_close(t));
+    if (((conn *)eddy_transport_user(t))->nrx == 3) EDDY_OK(eddy_transport_close(t));
 }
 
 static const eddy_protocol v6_client = {
@@ -365,7 +365,7 @@ EDDY_TEST(serve_and_connect_ipv6)
     }
     EDDY_OK(rc);
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(l, &a));
+    EDDY_OK(eddy_listener_local_addr(l, &a));
     eddy_protocol_server *s;
     EDDY_OK(eddy_protocol_serve(l, factory, (void *)&echo_proto, NULL, &s));
     eddy_transport *t;

@@ -146,9 +146,9 @@ static inline void made(eddy_transport *t, void *user)
 {
     conn *c = user;
     EDDY_CHECK(!c->made);
-    EDDY_CHECK(eddy_transport_get_user(t) == c);
+    EDDY_CHECK(eddy_transport_user(t) == c);
     eddy_sockaddr peer;
-    EDDY_OK(eddy_transport_get_peer(t, &peer));
+    EDDY_OK(eddy_transport_peer_addr(t, &peer));
     if (peer.ss.ss_family != AF_UNIX) EDDY_CHECK(eddy_sockaddr_port(&peer) != 0);
     EDDY_CHECK(eddy_transport_fd(t) >= 0);
     c->t = t;
@@ -158,7 +158,7 @@ static inline void made(eddy_transport *t, void *user)
 
 static inline void record(eddy_transport *t, const void *buf, size_t len)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     EDDY_CHECK(c->nrx + len <= sizeof c->rx);
     memcpy(c->rx + c->nrx, buf, len);
     c->nrx += len;
@@ -173,7 +173,7 @@ static inline void echo(eddy_transport *t, const void *buf, size_t len)
 
 static inline bool eof(eddy_transport *t)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     c->eofs++;
     EDDY_CHECK(!eddy_transport_is_reading(t));
     return eof_keep_open;
@@ -184,12 +184,12 @@ static inline void check_dead(eddy_transport *t)
 {
     eddy_sockaddr a;
     EDDY_CHECK_EQ(eddy_transport_write(t, "x", 1), -EBADF);
-    EDDY_CHECK_EQ(eddy_transport_write_eof(t), -EBADF);
+    EDDY_CHECK_EQ(eddy_transport_shutdown_write(t), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_close(t), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_abort(t), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_pause_reading(t), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_resume_reading(t), -EBADF);
-    EDDY_CHECK_EQ(eddy_transport_get_peer(t, &a), -EBADF);
+    EDDY_CHECK_EQ(eddy_transport_peer_addr(t, &a), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_set_limits(t, NULL), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_fd(t), -1);
     EDDY_CHECK_EQ(eddy_transport_write_buffered(t), 0);
@@ -198,7 +198,7 @@ static inline void check_dead(eddy_transport *t)
 
 static inline void lost(eddy_transport *t, int err)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     EDDY_CHECK(!c->lost);
     EDDY_CHECK(c->t == NULL || c->t == t);
     check_dead(t);
@@ -209,7 +209,7 @@ static inline void lost(eddy_transport *t, int err)
 
 static inline void paused(eddy_transport *t)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     c->pauses++;
     c->max_buffered = eddy_transport_write_buffered(t);
     eddy_event_set(&ev_paused);
@@ -217,7 +217,7 @@ static inline void paused(eddy_transport *t)
 
 static inline void resumed(eddy_transport *t)
 {
-    conn *c = eddy_transport_get_user(t);
+    conn *c = eddy_transport_user(t);
     c->resumes++;
 }
 
@@ -236,7 +236,7 @@ static inline eddy_listener *listen_any(uint16_t *port)
     eddy_listener *l;
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l));
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(l, &a));
+    EDDY_OK(eddy_listener_local_addr(l, &a));
     *port = eddy_sockaddr_port(&a);
     EDDY_CHECK(*port != 0);
     return l;
@@ -261,12 +261,12 @@ static inline void close_on_data(eddy_transport *t, const void *buf, size_t len)
     EDDY_OK(eddy_transport_close(t));
     EDDY_CHECK_EQ(eddy_transport_close(t), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_write(t, "x", 1), -EBADF);
-    EDDY_CHECK_EQ(eddy_transport_write_eof(t), -EBADF);
+    EDDY_CHECK_EQ(eddy_transport_shutdown_write(t), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_pause_reading(t), -EBADF);
     EDDY_CHECK_EQ(eddy_transport_resume_reading(t), -EBADF);
     eddy_sockaddr a;
-    EDDY_CHECK_EQ(eddy_transport_get_peer(t, &a), -EBADF);
-    EDDY_CHECK(eddy_transport_get_user(t) == &conns[0]);
+    EDDY_CHECK_EQ(eddy_transport_peer_addr(t, &a), -EBADF);
+    EDDY_CHECK(eddy_transport_user(t) == &conns[0]);
     EDDY_CHECK(!eddy_transport_is_reading(t));
 }
 

@@ -64,26 +64,26 @@ static int icmp(const void *a, const void *b)
 EDDY_TEST_EX(queue_open_outside_loop_eperm, .raw = true)
 {
     eddy_queue q;
-    EDDY_CHECK_EQ(eddy_queue_open(&q, sizeof(int), 4, EDDY_QUEUE_FIFO), -EPERM);
+    EDDY_CHECK_EQ(eddy_queue_init(&q, sizeof(int), 4, EDDY_QUEUE_FIFO), -EPERM);
     return 0;
 }
 
 EDDY_TEST(queue_open_errors)
 {
     eddy_queue q;
-    EDDY_CHECK_EQ(eddy_queue_open(NULL, sizeof(int), 4, 0), -EINVAL);
-    EDDY_CHECK_EQ(eddy_queue_open(&q, 0, 4, 0), -EINVAL);
-    EDDY_CHECK_EQ(eddy_queue_open(&q, sizeof(int), 0, 0), -EINVAL); /* maxsize is required */
-    EDDY_CHECK_EQ(eddy_queue_open(&q, sizeof(int), 4, EDDY_QUEUE_UNBOUNDED), -EINVAL);
-    EDDY_CHECK_EQ(eddy_queue_open(&q, sizeof(int), 4, 1u << 9), -EINVAL);
-    EDDY_CHECK_EQ(eddy_queue_open(&q, sizeof(int), 4, EDDY_QUEUE_PRIORITY), -EINVAL); /* no cmp */
-    EDDY_CHECK_EQ(eddy_queue_open_priority(&q, sizeof(int), 4, icmp, EDDY_QUEUE_LIFO), -EINVAL);
-    EDDY_CHECK_EQ(eddy_queue_open_priority(&q, sizeof(int), 4, NULL, 0), -EINVAL);
-    EDDY_CHECK_EQ(eddy_queue_open(&q, SIZE_MAX / 2, 4, 0), -EINVAL);
-    EDDY_CHECK_EQ(eddy_queue_close(NULL), -EINVAL);
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 4, 0));
-    EDDY_OK(eddy_queue_close(&q));
-    EDDY_CHECK_EQ(eddy_queue_close(&q), -EINVAL);
+    EDDY_CHECK_EQ(eddy_queue_init(NULL, sizeof(int), 4, 0), -EINVAL);
+    EDDY_CHECK_EQ(eddy_queue_init(&q, 0, 4, 0), -EINVAL);
+    EDDY_CHECK_EQ(eddy_queue_init(&q, sizeof(int), 0, 0), -EINVAL); /* maxsize is required */
+    EDDY_CHECK_EQ(eddy_queue_init(&q, sizeof(int), 4, EDDY_QUEUE_UNBOUNDED), -EINVAL);
+    EDDY_CHECK_EQ(eddy_queue_init(&q, sizeof(int), 4, 1u << 9), -EINVAL);
+    EDDY_CHECK_EQ(eddy_queue_init(&q, sizeof(int), 4, EDDY_QUEUE_PRIORITY), -EINVAL); /* no cmp */
+    EDDY_CHECK_EQ(eddy_queue_init_priority(&q, sizeof(int), 4, icmp, EDDY_QUEUE_LIFO), -EINVAL);
+    EDDY_CHECK_EQ(eddy_queue_init_priority(&q, sizeof(int), 4, NULL, 0), -EINVAL);
+    EDDY_CHECK_EQ(eddy_queue_init(&q, SIZE_MAX / 2, 4, 0), -EINVAL);
+    EDDY_CHECK_EQ(eddy_queue_destroy(NULL), -EINVAL);
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 4, 0));
+    EDDY_OK(eddy_queue_destroy(&q));
+    EDDY_CHECK_EQ(eddy_queue_destroy(&q), -EINVAL);
     /* a closed queue rejects everything */
     int v = 0;
     EDDY_CHECK_EQ(eddy_queue_put(&q, &v), -EINVAL);
@@ -100,7 +100,7 @@ static int queue_leak_main(void *p)
 {
     (void)p;
     static eddy_queue q;
-    return eddy_queue_open(&q, sizeof(int), 1, 0);
+    return eddy_queue_init(&q, sizeof(int), 1, 0);
 }
 
 EDDY_TEST_EX(queue_unclosed_is_a_leak, .raw = true)
@@ -114,7 +114,7 @@ EDDY_TEST(queue_fifo_lifo_order_and_try)
 {
     for (int kind = 0; kind < 2; kind++) {
         eddy_queue q;
-        EDDY_OK(eddy_queue_open(&q, sizeof(int), 3, kind ? EDDY_QUEUE_LIFO : EDDY_QUEUE_FIFO));
+        EDDY_OK(eddy_queue_init(&q, sizeof(int), 3, kind ? EDDY_QUEUE_LIFO : EDDY_QUEUE_FIFO));
         EDDY_CHECK_EQ(eddy_queue_maxsize(&q), 3);
         int v;
         EDDY_CHECK_EQ(eddy_queue_try_get(&q, &v), -EAGAIN);
@@ -136,7 +136,7 @@ EDDY_TEST(queue_fifo_lifo_order_and_try)
         EDDY_CHECK_EQ(eddy_queue_task_done(&q), -EINVAL);
         EDDY_CHECK_EQ(eddy_queue_put(&q, NULL), -EINVAL);
         EDDY_CHECK_EQ(eddy_queue_get(&q, NULL), -EINVAL);
-        EDDY_OK(eddy_queue_close(&q));
+        EDDY_OK(eddy_queue_destroy(&q));
     }
     return 0;
 }
@@ -155,7 +155,7 @@ static int job_cmp(const void *a, const void *b)
 EDDY_TEST(queue_priority_order_stable)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open_priority(&q, sizeof(job), 32, job_cmp, 0));
+    EDDY_OK(eddy_queue_init_priority(&q, sizeof(job), 32, job_cmp, 0));
     int prios[] = {5, 1, 3, 1, 5, 0, 3, 3, 9, 1, 2, 7, 0, 4, 4, 8};
     for (int i = 0; i < 16; i++) EDDY_OK(eddy_queue_put(&q, &(job){prios[i], i}));
     job prev = {-1, -1};
@@ -166,9 +166,9 @@ EDDY_TEST(queue_priority_order_stable)
         if (j.prio == prev.prio) EDDY_CHECK(j.id > prev.id); /* equal: put order */
         prev = j;
     }
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     /* unbounded priority queue grows and stays ordered */
-    EDDY_OK(eddy_queue_open_priority(&q, sizeof(int), 0, icmp, EDDY_QUEUE_UNBOUNDED));
+    EDDY_OK(eddy_queue_init_priority(&q, sizeof(int), 0, icmp, EDDY_QUEUE_UNBOUNDED));
     EDDY_CHECK_EQ(eddy_queue_maxsize(&q), 0);
     for (int i = 0; i < 100; i++) EDDY_OK(eddy_queue_try_put(&q, &(int){(i * 37) % 100}));
     for (int i = 0; i < 100; i++) {
@@ -176,14 +176,14 @@ EDDY_TEST(queue_priority_order_stable)
         EDDY_OK(eddy_queue_get(&q, &v));
         EDDY_CHECK_EQ(v, i);
     }
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
 EDDY_TEST(queue_unbounded_fifo_grows_across_wrap)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 0, EDDY_QUEUE_UNBOUNDED));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 0, EDDY_QUEUE_UNBOUNDED));
     int next_in = 0, next_out = 0, v;
     for (int i = 0; i < 10; i++, next_in++) EDDY_OK(eddy_queue_put(&q, &next_in));
     for (int i = 0; i < 7; i++) {
@@ -196,14 +196,14 @@ EDDY_TEST(queue_unbounded_fifo_grows_across_wrap)
         EDDY_OK(eddy_queue_get(&q, &v));
         EDDY_CHECK_EQ(v, next_out++);
     }
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
 EDDY_TEST(queue_blocked_putters_and_getters_fifo)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 1, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 1, 0));
     EDDY_OK(eddy_queue_put(&q, &(int){-1}));
     qop p[3];
     int rc, v;
@@ -234,14 +234,14 @@ EDDY_TEST(queue_blocked_putters_and_getters_fifo)
     }
     for (int i = 0; i < 7; i++) EDDY_OK(eddy_queue_task_done(&q));
     EDDY_CHECK_EQ(eddy_queue_task_done(&q), -EINVAL);
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
 EDDY_TEST(queue_join_task_done)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 4, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 4, 0));
     EDDY_OK(eddy_queue_join(&q)); /* nothing unfinished */
     EDDY_OK(eddy_queue_put(&q, &(int){1}));
     EDDY_OK(eddy_queue_put(&q, &(int){2}));
@@ -266,14 +266,14 @@ EDDY_TEST(queue_join_task_done)
     EDDY_FAIL_AFTER(EDDY_SEC(1)) { EDDY_CHECK_EQ(eddy_queue_join(&q), -ETIMEDOUT); }
     EDDY_OK(eddy_queue_get(&q, &v));
     EDDY_OK(eddy_queue_task_done(&q));
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
 EDDY_TEST(queue_shutdown_drains_then_epipe)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 2, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 2, 0));
     EDDY_OK(eddy_queue_put(&q, &(int){1}));
     EDDY_OK(eddy_queue_put(&q, &(int){2}));
     qop p = {.q = &q, .value = 3};
@@ -292,9 +292,9 @@ EDDY_TEST(queue_shutdown_drains_then_epipe)
     EDDY_CHECK_EQ(eddy_queue_get(&q, &v), -EPIPE);
     EDDY_CHECK_EQ(eddy_queue_try_get(&q, &v), -EPIPE);
     eddy_queue_shutdown(&q, false); /* idempotent */
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     /* blocked getters are woken */
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 2, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 2, 0));
     qop g = {.q = &q};
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, getter, &g));
@@ -303,14 +303,14 @@ EDDY_TEST(queue_shutdown_drains_then_epipe)
     }
     EDDY_CHECK_EQ(g.rc, -EPIPE);
     EDDY_CHECK_EQ(g.t_done, EDDY_SEC(1));
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
 EDDY_TEST(queue_shutdown_immediate)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 4, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 4, 0));
     for (int i = 0; i < 3; i++) EDDY_OK(eddy_queue_put(&q, &i));
     int v, rc;
     EDDY_OK(eddy_queue_get(&q, &v)); /* taken, not done: still unfinished after shutdown */
@@ -326,9 +326,9 @@ EDDY_TEST(queue_shutdown_immediate)
     }
     EDDY_CHECK_EQ(j.rc, 0);
     EDDY_CHECK_EQ(eddy_queue_task_done(&q), -EINVAL);
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     /* joiner released at once when every element was discarded; priority storage too */
-    EDDY_OK(eddy_queue_open_priority(&q, sizeof(int), 4, icmp, 0));
+    EDDY_OK(eddy_queue_init_priority(&q, sizeof(int), 4, icmp, 0));
     for (int i = 0; i < 4; i++) EDDY_OK(eddy_queue_put(&q, &i));
     j = (qop){.q = &q};
     qop p = {.q = &q, .value = 9};
@@ -339,30 +339,30 @@ EDDY_TEST(queue_shutdown_immediate)
     }
     EDDY_CHECK_EQ(j.rc, 0);
     EDDY_CHECK_EQ(p.rc, -EPIPE);
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
 EDDY_TEST(queue_close_busy)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 1, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 1, 0));
     qop g = {.q = &q};
     int rc;
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, getter, &g));
-        EDDY_CHECK_EQ(eddy_queue_close(&q), -EBUSY);
+        EDDY_CHECK_EQ(eddy_queue_destroy(&q), -EBUSY);
         eddy_queue_shutdown(&q, false);
     }
     EDDY_CHECK_EQ(g.rc, -EPIPE);
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
 EDDY_TEST(queue_cancel_blocked_put_get)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 1, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 1, 0));
     EDDY_OK(eddy_queue_put(&q, &(int){1}));
     eddy_cancel_scope cs;
     qop p = {.q = &q, .value = 2, .cs = &cs};
@@ -399,7 +399,7 @@ EDDY_TEST(queue_cancel_blocked_put_get)
     EDDY_OK(eddy_queue_get(&q, &v));
     EDDY_CHECK_EQ(v, 3);
     for (int i = 0; i < 3; i++) EDDY_OK(eddy_queue_task_done(&q));
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
@@ -452,7 +452,7 @@ static int qseq_consumer(void *p)
 EDDY_TEST(queue_cancel_sequence_nothing_lost_or_duplicated)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 2, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 2, 0));
     static qseq a;
     a.q = &q;
     int rc;
@@ -464,7 +464,7 @@ EDDY_TEST(queue_cancel_sequence_nothing_lost_or_duplicated)
     for (int i = 0; i < QSEQ_N; i++) EDDY_CHECK_EQ(a.seen[i], 1);
     EDDY_CHECK(a.cancels > 10);
     EDDY_OK(eddy_queue_join(&q));
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }
 
@@ -484,7 +484,7 @@ static void queue_cb(void *p)
 EDDY_TEST(queue_blocking_calls_need_a_task)
 {
     eddy_queue q;
-    EDDY_OK(eddy_queue_open(&q, sizeof(int), 1, 0));
+    EDDY_OK(eddy_queue_init(&q, sizeof(int), 1, 0));
     qcb a = {.q = &q, 1, 1, 1};
     EDDY_OK(eddy_call_soon(queue_cb, &a));
     int got;
@@ -506,6 +506,6 @@ EDDY_TEST(queue_blocking_calls_need_a_task)
     EDDY_CHECK_EQ(eddy_queue_size(&q), 1);
     EDDY_OK(eddy_queue_get(&q, &v));
     EDDY_OK(eddy_queue_task_done(&q));
-    EDDY_OK(eddy_queue_close(&q));
+    EDDY_OK(eddy_queue_destroy(&q));
     return 0;
 }

@@ -27,14 +27,14 @@ EDDY_TEST(socket_hook_injects_and_counts)
 {
     fake f = {.fail_at = 2, .err = -EMFILE};
     eddy_socket_hook h = {.socket = fake_socket, .ctx = &f};
-    EDDY_OK(eddy_socket_hook_set(&h));
+    EDDY_OK(eddy_loop_set_socket_hook(&h));
     eddy_listener *l;
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l)); /* call 1 */
     EDDY_CHECK_EQ(f.last_domain, AF_INET);
     EDDY_CHECK(f.last_type & SOCK_NONBLOCK);
     EDDY_CHECK(f.last_type & SOCK_CLOEXEC);
     eddy_sockaddr a;
-    EDDY_OK(eddy_listener_addr(l, &a));
+    EDDY_OK(eddy_listener_local_addr(l, &a));
     eddy_stream *s = NULL;
     int fds0 = eddy_test_fd_count();
     EDDY_CHECK_EQ(eddy_tcp_connect_addr(&a, &s), -EMFILE); /* call 2: injected */
@@ -57,7 +57,7 @@ EDDY_TEST(socket_hook_injects_and_counts)
     EDDY_CHECK_EQ(eddy_unix_listen("@eddy-sockhook-test", NULL, &ul), -EACCES);
     EDDY_CHECK_EQ(f.last_domain, AF_UNIX);
     /* NULL restores socket(2) */
-    EDDY_OK(eddy_socket_hook_set(NULL));
+    EDDY_OK(eddy_loop_set_socket_hook(NULL));
     EDDY_OK(eddy_tcp_connect_addr(&a, &s));
     EDDY_CHECK_EQ(f.calls, 5);
     EDDY_OK(eddy_listener_accept(l, &c, NULL));
@@ -70,7 +70,7 @@ EDDY_TEST(socket_hook_injects_and_counts)
 EDDY_TEST(socket_hook_errors)
 {
     eddy_socket_hook bad = {0};
-    EDDY_CHECK_EQ(eddy_socket_hook_set(&bad), -EINVAL);
+    EDDY_CHECK_EQ(eddy_loop_set_socket_hook(&bad), -EINVAL);
     return 0;
 }
 
@@ -80,7 +80,7 @@ static eddy_socket_hook leftover = {.socket = fake_socket, .ctx = &leftover_fake
 static int set_and_leave(void *arg)
 {
     (void)arg;
-    return eddy_socket_hook_set(&leftover);
+    return eddy_loop_set_socket_hook(&leftover);
 }
 
 static int listen_once(void *arg)
@@ -95,7 +95,7 @@ static int listen_once(void *arg)
 /* The hook ends with the loop it was set on: the next loop on the thread opens real sockets. */
 EDDY_TEST_EX(socket_hook_ends_with_its_loop, .raw = true)
 {
-    EDDY_CHECK_EQ(eddy_socket_hook_set(NULL), -EPERM); /* outside a loop */
+    EDDY_CHECK_EQ(eddy_loop_set_socket_hook(NULL), -EPERM); /* outside a loop */
     EDDY_OK(eddy_run(set_and_leave, NULL));
     EDDY_OK(eddy_run(listen_once, NULL));
     EDDY_CHECK_EQ(leftover_fake.calls, 0);

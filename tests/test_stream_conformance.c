@@ -132,7 +132,7 @@ static int check_tcp(const char *host, bool by_name)
         return 0;
     }
     EDDY_OK(rc);
-    EDDY_OK(eddy_listener_addr(t.l, &t.addr));
+    EDDY_OK(eddy_listener_local_addr(t.l, &t.addr));
     char name[64];
     snprintf(name, sizeof name, "tcp %s%s", host, by_name ? " by name" : "");
     rc = eddy_check_stream(&(eddy_stream_factory){.name = name, .make = tcp_make, .ctx = &t,

@@ -21,7 +21,7 @@ static int lock_record_unlock(void *arg)
     k->rc = eddy_mutex_lock(k->o->m);
     if (k->rc < 0) return 0;
     k->o->ids[k->o->n++] = k->id;
-    EDDY_CHECK(eddy_mutex_locked(k->o->m));
+    EDDY_CHECK(eddy_mutex_is_locked(k->o->m));
     EDDY_OK(eddy_sleep(EDDY_MSEC(10))); /* hold it across a suspension */
     EDDY_OK(eddy_mutex_unlock(k->o->m));
     return 0;
@@ -30,22 +30,22 @@ static int lock_record_unlock(void *arg)
 EDDY_TEST(mutex_basic)
 {
     eddy_mutex m = EDDY_MUTEX_INIT(m);
-    EDDY_CHECK(!eddy_mutex_locked(&m));
+    EDDY_CHECK(!eddy_mutex_is_locked(&m));
     EDDY_OK(eddy_mutex_lock(&m));
-    EDDY_CHECK(eddy_mutex_locked(&m));
+    EDDY_CHECK(eddy_mutex_is_locked(&m));
     EDDY_CHECK_EQ(eddy_mutex_lock(&m), -EDEADLK); /* not recursive */
-    EDDY_CHECK_EQ(eddy_mutex_trylock(&m), -EDEADLK);
+    EDDY_CHECK_EQ(eddy_mutex_try_lock(&m), -EDEADLK);
     EDDY_OK(eddy_mutex_unlock(&m));
-    EDDY_CHECK(!eddy_mutex_locked(&m));
+    EDDY_CHECK(!eddy_mutex_is_locked(&m));
     EDDY_CHECK_EQ(eddy_mutex_unlock(&m), -EPERM); /* unlocked */
-    EDDY_OK(eddy_mutex_trylock(&m));
+    EDDY_OK(eddy_mutex_try_lock(&m));
     EDDY_OK(eddy_mutex_unlock(&m));
     eddy_mutex m2;
     eddy_mutex_init(&m2);
     EDDY_OK((eddy_mutex_lock)(&m2)); /* function form */
     EDDY_OK(eddy_mutex_unlock(&m2));
     EDDY_CHECK_EQ(eddy_mutex_lock(NULL), -EINVAL);
-    EDDY_CHECK_EQ(eddy_mutex_trylock(NULL), -EINVAL);
+    EDDY_CHECK_EQ(eddy_mutex_try_lock(NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_mutex_unlock(NULL), -EINVAL);
     return 0;
 }
@@ -66,8 +66,8 @@ EDDY_TEST(mutex_fifo_handoff_no_barging)
         EDDY_CHECK_EQ(m.nwaiters, 4);
         EDDY_OK(eddy_mutex_unlock(&m));
         /* Ownership went to waiter 1 at once, before it ran: nobody can barge in. */
-        EDDY_CHECK(eddy_mutex_locked(&m));
-        EDDY_CHECK_EQ(eddy_mutex_trylock(&m), -EBUSY);
+        EDDY_CHECK(eddy_mutex_is_locked(&m));
+        EDDY_CHECK_EQ(eddy_mutex_try_lock(&m), -EBUSY);
         EDDY_CHECK_EQ(m.nwaiters, 3);
         EDDY_CHECK_EQ(eddy_mutex_unlock(&m), -EPERM); /* not ours any more */
     }
@@ -77,7 +77,7 @@ EDDY_TEST(mutex_fifo_handoff_no_barging)
         EDDY_CHECK_EQ(k[i].rc, 0);
         EDDY_CHECK_EQ(o.ids[i], i + 1);
     }
-    EDDY_CHECK(!eddy_mutex_locked(&m));
+    EDDY_CHECK(!eddy_mutex_is_locked(&m));
     return 0;
 }
 
@@ -85,7 +85,7 @@ static int try_unlock_other(void *arg)
 {
     eddy_mutex *m = arg;
     EDDY_CHECK_EQ(eddy_mutex_unlock(m), -EPERM);
-    EDDY_CHECK_EQ(eddy_mutex_trylock(m), -EBUSY);
+    EDDY_CHECK_EQ(eddy_mutex_try_lock(m), -EBUSY);
     return 0;
 }
 
@@ -97,7 +97,7 @@ EDDY_TEST(mutex_unlock_by_non_owner)
     int rc;
     EDDY_NURSERY(nu, &rc) { EDDY_OK(eddy_spawn(nu, try_unlock_other, &m)); }
     EDDY_CHECK_EQ(rc, 0);
-    EDDY_CHECK(eddy_mutex_locked(&m));
+    EDDY_CHECK(eddy_mutex_is_locked(&m));
     EDDY_OK(eddy_mutex_unlock(&m));
     return 0;
 }
@@ -112,7 +112,7 @@ static void from_callback(void *arg)
 {
     cbres *r = arg;
     r->lock = eddy_mutex_lock(r->m);
-    r->trylock = eddy_mutex_trylock(r->m);
+    r->trylock = eddy_mutex_try_lock(r->m);
     r->unlock = eddy_mutex_unlock(r->m);
     eddy_event_set(&r->done);
 }
@@ -157,14 +157,14 @@ EDDY_TEST(mutex_lock_cancelled_by_deadline_leaves_state)
         EDDY_CHECK_EQ(a.rc, -ECANCELED);
         EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(2));
         EDDY_CHECK_EQ(m.nwaiters, 1);
-        EDDY_CHECK_EQ(eddy_mutex_trylock(&m), -EDEADLK);
+        EDDY_CHECK_EQ(eddy_mutex_try_lock(&m), -EDEADLK);
         EDDY_OK(eddy_mutex_unlock(&m)); /* goes to b, not to the cancelled a */
     }
     EDDY_CHECK_EQ(rc, 0);
     EDDY_CHECK_EQ(b.rc, 0);
     EDDY_CHECK_EQ(o.n, 1);
     EDDY_CHECK_EQ(o.ids[0], 2);
-    EDDY_CHECK(!eddy_mutex_locked(&m));
+    EDDY_CHECK(!eddy_mutex_is_locked(&m));
     return 0;
 }
 
@@ -187,7 +187,7 @@ EDDY_TEST(mutex_lock_fail_after_gives_etimedout)
     EDDY_CHECK_EQ(a.rc, -ETIMEDOUT);
     EDDY_CHECK_EQ(m.nwaiters, 0);
     EDDY_OK(eddy_mutex_unlock(&m));
-    EDDY_CHECK(!eddy_mutex_locked(&m));
+    EDDY_CHECK(!eddy_mutex_is_locked(&m));
     return 0;
 }
 
@@ -221,7 +221,7 @@ EDDY_TEST(mutex_task_cancel_while_waiting)
         EDDY_CHECK_EQ(a.rc, -ECANCELED);
         EDDY_CHECK_EQ(m.nwaiters, 0);
         EDDY_OK(eddy_mutex_unlock(&m));
-        EDDY_CHECK(!eddy_mutex_locked(&m));
+        EDDY_CHECK(!eddy_mutex_is_locked(&m));
     }
     EDDY_CHECK_EQ(rc, 0);
     EDDY_CHECK_EQ(o.n, 0);
@@ -247,7 +247,7 @@ EDDY_TEST(mutex_handoff_then_cancel_keeps_ownership)
     EDDY_CHECK_EQ(rc, 0);
     EDDY_CHECK_EQ(a.rc, 0);
     EDDY_CHECK_EQ(o.n, 1);
-    EDDY_CHECK(!eddy_mutex_locked(&m));
+    EDDY_CHECK(!eddy_mutex_is_locked(&m));
     return 0;
 }
 
@@ -266,7 +266,7 @@ EDDY_TEST(mutex_owner_finished_holding)
     eddy_mutex_init(&m);
     int rc;
     EDDY_NURSERY(nu, &rc) { EDDY_OK(eddy_spawn(nu, lock_and_leave, &m)); }
-    EDDY_CHECK(eddy_mutex_locked(&m));
+    EDDY_CHECK(eddy_mutex_is_locked(&m));
     EDDY_CHECK_EQ(eddy_mutex_lock(&m), -EOWNERDEAD); /* reported on stderr, no deadlock */
     EDDY_CHECK_EQ(eddy_mutex_unlock(&m), -EPERM);
 #else
@@ -292,7 +292,7 @@ static int consumer(void *arg)
         int rc = eddy_cond_wait(&q->c, &q->m);
         EDDY_CHECK_EQ(rc, 0);
         q->woken++;
-        EDDY_CHECK(eddy_mutex_locked(&q->m));
+        EDDY_CHECK(eddy_mutex_is_locked(&q->m));
     }
     q->items--;
     q->consumed++;
@@ -307,7 +307,7 @@ EDDY_TEST(cond_signal_and_broadcast)
     EDDY_NURSERY(nu, &rc) {
         for (int i = 0; i < 3; i++) EDDY_OK(eddy_spawn(nu, consumer, &q));
         EDDY_CHECK_EQ(q.c.nwaiters, 3);
-        EDDY_CHECK(!eddy_mutex_locked(&q.m)); /* released by the waits */
+        EDDY_CHECK(!eddy_mutex_is_locked(&q.m)); /* released by the waits */
         EDDY_OK(eddy_mutex_lock(&q.m));
         q.items = 1;
         EDDY_CHECK_EQ(eddy_cond_signal(&q.c), 1);
@@ -339,7 +339,7 @@ EDDY_TEST(cond_errors)
     /* Inside an already cancelled scope: returns at once, never lets go of m. */
     EDDY_MOVE_ON_AFTER(-1) {
         EDDY_CHECK_EQ(eddy_cond_wait(&c, &m), -ECANCELED);
-        EDDY_CHECK_EQ(eddy_mutex_trylock(&m), -EDEADLK);
+        EDDY_CHECK_EQ(eddy_mutex_try_lock(&m), -EDEADLK);
     }
     EDDY_CHECK_EQ(c.nwaiters, 0);
     EDDY_OK(eddy_mutex_unlock(&m));
@@ -361,7 +361,7 @@ static int waiter_with_deadline(void *arg)
     EDDY_MOVE_ON_AFTER(EDDY_SEC(1)) { p->wait_rc = eddy_cond_wait(&p->c, &p->m); }
     p->returned_at = eddy_now();
     /* bpo-33638: the mutex is ours again, even though the wait was cancelled. */
-    p->held_after = eddy_mutex_trylock(&p->m) == -EDEADLK;
+    p->held_after = eddy_mutex_try_lock(&p->m) == -EDEADLK;
     EDDY_OK(eddy_mutex_unlock(&p->m));
     return 0;
 }
@@ -392,7 +392,7 @@ EDDY_TEST(cond_cancel_reacquires_mutex_bpo33638)
     EDDY_CHECK_EQ(p.returned_at - t0, EDDY_SEC(5));
     EDDY_CHECK(p.held_after);
     EDDY_CHECK_EQ(p.c.nwaiters, 0);
-    EDDY_CHECK(!eddy_mutex_locked(&p.m));
+    EDDY_CHECK(!eddy_mutex_is_locked(&p.m));
     return 0;
 }
 
@@ -401,7 +401,7 @@ static int cond_wait_task(void *arg)
     pit *p = arg;
     EDDY_OK(eddy_mutex_lock(&p->m));
     p->wait_rc = eddy_cond_wait(&p->c, &p->m);
-    p->held_after = eddy_mutex_trylock(&p->m) == -EDEADLK;
+    p->held_after = eddy_mutex_try_lock(&p->m) == -EDEADLK;
     EDDY_OK(eddy_mutex_unlock(&p->m));
     return 0;
 }

@@ -6,7 +6,7 @@
 EDDY_TEST(sem_basic_and_bounds)
 {
     eddy_sem s;
-    eddy_sem_stats st;
+    struct eddy_sem_stats st;
     EDDY_CHECK_EQ(eddy_sem_init(&s, 3, 2), -EINVAL); /* initial > max */
     EDDY_CHECK_EQ(eddy_sem_init(&s, 0, 0), -EINVAL);
     EDDY_CHECK_EQ(eddy_sem_init(NULL, 0, 1), -EINVAL);
@@ -15,7 +15,7 @@ EDDY_TEST(sem_basic_and_bounds)
     EDDY_OK(eddy_sem_acquire(&s));
     EDDY_OK(eddy_sem_try_acquire(&s));
     EDDY_CHECK_EQ(eddy_sem_try_acquire(&s), -EAGAIN);
-    eddy_sem_get_stats(&s, &st);
+    eddy_sem_stats(&s, &st);
     EDDY_CHECK_EQ(st.value, 0);
     EDDY_CHECK_EQ(st.max, 2);
     EDDY_CHECK_EQ(st.waiters, 0);
@@ -27,7 +27,7 @@ EDDY_TEST(sem_basic_and_bounds)
     EDDY_CHECK_EQ(eddy_sem_acquire(NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_sem_try_acquire(NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_sem_release(NULL), -EINVAL);
-    eddy_sem_get_stats(NULL, &st);
+    eddy_sem_stats(NULL, &st);
     EDDY_CHECK_EQ(st.max, 0);
     return 0;
 }
@@ -72,8 +72,8 @@ EDDY_TEST(sem_fifo_handoff_and_concurrency_bound)
     EDDY_CHECK_EQ(rc, 0);
     EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(3)); /* 5 users, 2 at a time, 1 s each */
     for (int i = 0; i < 5; i++) EDDY_CHECK_EQ(log[i], i);
-    eddy_sem_stats st;
-    eddy_sem_get_stats(&s, &st);
+    struct eddy_sem_stats st;
+    eddy_sem_stats(&s, &st);
     EDDY_CHECK_EQ(st.total_acquired, 5);
     EDDY_CHECK_EQ(st.value, 2);
     return 0;
@@ -147,7 +147,7 @@ EDDY_TEST(limiter_basic_and_borrower_errors)
 {
     eddy_limiter l;
     eddy_limiter_token t1, t2, t3;
-    eddy_limiter_stats st;
+    struct eddy_limiter_stats st;
     int job_a, job_b;
     EDDY_CHECK_EQ(eddy_limiter_init(&l, 0), -EINVAL);
     EDDY_CHECK_EQ(eddy_limiter_init(NULL, 1), -EINVAL);
@@ -156,13 +156,13 @@ EDDY_TEST(limiter_basic_and_borrower_errors)
     EDDY_CHECK_EQ(eddy_limiter_release(&l), -EPERM); /* holds none */
     EDDY_OK(eddy_limiter_acquire(&l, &t1));
     EDDY_CHECK(eddy_limiter_holds(&l, NULL));
-    EDDY_CHECK(eddy_limiter_holds(&l, eddy_current()));
+    EDDY_CHECK(eddy_limiter_holds(&l, eddy_task_current()));
     EDDY_CHECK_EQ(eddy_limiter_acquire(&l, &t2), -EDEADLK); /* one token per borrower */
     EDDY_CHECK_EQ(eddy_limiter_try_acquire(&l, NULL, &t2), -EDEADLK);
     EDDY_OK(eddy_limiter_acquire_on_behalf_of(&l, &job_a, &t2));
     EDDY_CHECK_EQ(eddy_limiter_acquire_on_behalf_of(&l, &job_a, &t3), -EDEADLK);
     EDDY_CHECK_EQ(eddy_limiter_try_acquire(&l, &job_b, &t3), -EAGAIN); /* full */
-    eddy_limiter_get_stats(&l, &st);
+    eddy_limiter_stats(&l, &st);
     EDDY_CHECK_EQ(st.total, 2);
     EDDY_CHECK_EQ(st.borrowed, 2);
     EDDY_CHECK_EQ(st.available, 0);
@@ -231,8 +231,8 @@ EDDY_TEST(limiter_fifo_and_set_total)
         EDDY_CHECK_EQ(n, 3);
         EDDY_OK(eddy_limiter_set_total(&l, 1)); /* lowering takes nothing back */
         EDDY_CHECK_EQ(l.borrowed, 3);
-        eddy_limiter_stats st;
-        eddy_limiter_get_stats(&l, &st);
+        struct eddy_limiter_stats st;
+        eddy_limiter_stats(&l, &st);
         EDDY_CHECK_EQ(st.available, 0);
     }
     EDDY_CHECK_EQ(rc, 0);

@@ -20,7 +20,7 @@ static eddy_listener *listen_local(eddy_sockaddr *addr)
 {
     eddy_listener *l;
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l));
-    EDDY_OK(eddy_listener_addr(l, addr));
+    EDDY_OK(eddy_listener_local_addr(l, addr));
     return l;
 }
 
@@ -159,9 +159,9 @@ EDDY_TEST(tcp_argument_errors)
     int rc;
     eddy_listener *l;
     EDDY_CHECK_EQ(eddy_tcp_listen("127.0.0.1", 0, NULL, NULL), -EINVAL);
-    EDDY_CHECK_EQ(eddy_tcp_listen("127.0.0.1", 0, &(eddy_listen_opts){.backlog = -1}, &l), -EINVAL);
+    EDDY_CHECK_EQ(eddy_tcp_listen("127.0.0.1", 0, &(eddy_tcp_listen_opts){.backlog = -1}, &l), -EINVAL);
     EDDY_CHECK_EQ(eddy_listener_accept(NULL, &s, NULL), -EINVAL);
-    EDDY_CHECK_EQ(eddy_listener_addr(NULL, &addr), -EINVAL);
+    EDDY_CHECK_EQ(eddy_listener_local_addr(NULL, &addr), -EINVAL);
     EDDY_CHECK_EQ(eddy_listener_fd(NULL), -1);
     EDDY_OK(eddy_listener_close(NULL));
     EDDY_CHECK_EQ(eddy_stream_read(NULL, &rc, 1), -EINVAL);
@@ -425,8 +425,8 @@ EDDY_TEST(tcp_connect_cancelled_leaves_no_fd)
 {
     eddy_sockaddr addr;
     eddy_listener *l;
-    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, &(eddy_listen_opts){.backlog = 1}, &l));
-    EDDY_OK(eddy_listener_addr(l, &addr));
+    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, &(eddy_tcp_listen_opts){.backlog = 1}, &l));
+    EDDY_OK(eddy_listener_local_addr(l, &addr));
     eddy_stream *queued[8];
     int nq = 0, before = 0, rc = 0;
     /* Fill the queue; the connect that hangs is the one cancelled. */
@@ -709,7 +709,7 @@ EDDY_TEST(tcp_listener_from_fd)
     EDDY_CHECK_EQ(eddy_listener_from_fd(fd, NULL), -EINVAL);
     EDDY_OK(eddy_listener_from_fd(fd, &l));
     EDDY_CHECK_EQ(eddy_listener_fd(l), fd);
-    EDDY_OK(eddy_listener_addr(l, &addr));
+    EDDY_OK(eddy_listener_local_addr(l, &addr));
     eddy_stream *c, *s;
     acceptor x = {.l = l, .rc = 1};
     int rc;
@@ -748,7 +748,7 @@ EDDY_TEST(tcp_listen_port_zero_and_addr)
     eddy_sockaddr a4, a6, aw;
     char buf[64];
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l4));
-    EDDY_OK(eddy_listener_addr(l4, &a4));
+    EDDY_OK(eddy_listener_local_addr(l4, &a4));
     uint16_t p4 = eddy_sockaddr_port(&a4);
     EDDY_CHECK(p4 != 0);
     snprintf(buf, sizeof buf, "127.0.0.1:%u", p4);
@@ -760,15 +760,15 @@ EDDY_TEST(tcp_listen_port_zero_and_addr)
     /* With reuse_port on both, they can. */
     eddy_listener *r1, *r2;
     eddy_sockaddr ar;
-    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, &(eddy_listen_opts){.reuse_port = true}, &r1));
-    EDDY_OK(eddy_listener_addr(r1, &ar));
-    EDDY_OK(eddy_tcp_listen("127.0.0.1", eddy_sockaddr_port(&ar), &(eddy_listen_opts){.reuse_port = true}, &r2));
+    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, &(eddy_tcp_listen_opts){.reuse_port = true}, &r1));
+    EDDY_OK(eddy_listener_local_addr(r1, &ar));
+    EDDY_OK(eddy_tcp_listen("127.0.0.1", eddy_sockaddr_port(&ar), &(eddy_tcp_listen_opts){.reuse_port = true}, &r2));
     EDDY_OK(eddy_listener_close(r2));
     EDDY_OK(eddy_listener_close(r1));
     /* IPv6 loopback, if the system has it. */
     int rc = eddy_tcp_listen("::1", 0, NULL, &l6);
     if (rc == 0) {
-        EDDY_OK(eddy_listener_addr(l6, &a6));
+        EDDY_OK(eddy_listener_local_addr(l6, &a6));
         EDDY_CHECK_EQ(a6.ss.ss_family, AF_INET6);
         snprintf(buf, sizeof buf, "[::1]:%u", eddy_sockaddr_port(&a6));
         EDDY_CHECK(eddy_sockaddr_format(&a6, got, sizeof got) > 0);
@@ -784,7 +784,7 @@ EDDY_TEST(tcp_listen_port_zero_and_addr)
     }
     /* The wildcard (dual-stack where possible) takes an IPv4 loopback connection. */
     EDDY_OK(eddy_tcp_listen(NULL, 0, NULL, &lw));
-    EDDY_OK(eddy_listener_addr(lw, &aw));
+    EDDY_OK(eddy_listener_local_addr(lw, &aw));
     eddy_sockaddr to;
     EDDY_OK(eddy_sockaddr_parse("127.0.0.1", eddy_sockaddr_port(&aw), &to));
     eddy_stream *c, *s;

@@ -26,7 +26,7 @@ EDDY_TEST(ticker_fixed_rate_exact_times)
     }
     EDDY_CHECK_EQ(tk.missed, 0);
     /* The timer is armed only while someone waits. */
-    EDDY_CHECK(!eddy_timer_pending(&tk.timer));
+    EDDY_CHECK(!eddy_timer_is_pending(&tk.timer));
     eddy_ticker_stop(&tk);
     return 0;
 }
@@ -184,7 +184,7 @@ EDDY_TEST(ticker_wait_cancelled)
     EDDY_CHECK_EQ(rc, -ECANCELED);
     EDDY_CHECK_EQ(eddy_now() - t0, P * 3 / 2);
     EDDY_CHECK_EQ(tk.ticks, 1);
-    EDDY_CHECK(!eddy_timer_pending(&tk.timer));
+    EDDY_CHECK(!eddy_timer_is_pending(&tk.timer));
     EDDY_FAIL_AFTER(P / 4) {
         rc = eddy_ticker_wait(&tk, &tick);
     }
@@ -251,7 +251,7 @@ EDDY_TEST(ticker_stop_wakes_waiter_with_epipe)
     EDDY_CHECK_EQ(a.rc, -EPIPE);
     EDDY_CHECK_EQ(b.rc, -EPIPE);
     EDDY_CHECK_EQ(a.at - t0, P / 2);
-    EDDY_CHECK(!eddy_timer_pending(&tk.timer));
+    EDDY_CHECK(!eddy_timer_is_pending(&tk.timer));
     uint64_t tick = 77;
     EDDY_CHECK_EQ(eddy_ticker_wait(&tk, &tick), -EPIPE);
     EDDY_CHECK_EQ(tick, 77);
@@ -367,7 +367,7 @@ EDDY_TEST(ticker_error_paths)
     EDDY_OK(eddy_event_wait(&a.done));
     EDDY_CHECK_EQ(a.rc, -EPERM);
     EDDY_CHECK_EQ(tk.ticks, 0);
-    EDDY_CHECK(!eddy_timer_pending(&tk.timer));
+    EDDY_CHECK(!eddy_timer_is_pending(&tk.timer));
     eddy_ticker_stop(&tk);
     return 0;
 }

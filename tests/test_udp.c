@@ -38,9 +38,9 @@ EDDY_TEST(udp_send_recv_both_ways)
     eddy_udp *b;
     EDDY_OK(eddy_udp_open(&bl, &aa, &b));
     EDDY_OK(eddy_udp_local_addr(b, &ba));
-    EDDY_OK(eddy_udp_remote_addr(b, &got));
+    EDDY_OK(eddy_udp_peer_addr(b, &got));
     EDDY_CHECK(same_addr(&got, &aa));
-    EDDY_CHECK_EQ(eddy_udp_remote_addr(a, &got), -ENOTCONN);
+    EDDY_CHECK_EQ(eddy_udp_peer_addr(a, &got), -ENOTCONN);
 
     EDDY_CHECK_EQ(eddy_udp_send(b, NULL, "hello", 5), 5);
     char buf[64];
@@ -482,7 +482,7 @@ EDDY_TEST(udp_open_errors)
     EDDY_CHECK_EQ(eddy_udp_recv(a, NULL, NULL, 1), -EINVAL);
     EDDY_CHECK_EQ(eddy_udp_local_addr(NULL, &aa), -EINVAL);
     EDDY_CHECK_EQ(eddy_udp_local_addr(a, NULL), -EINVAL);
-    EDDY_CHECK_EQ(eddy_udp_remote_addr(NULL, &aa), -EINVAL);
+    EDDY_CHECK_EQ(eddy_udp_peer_addr(NULL, &aa), -EINVAL);
     /* Sending an IPv4-only socket to an IPv6 address. */
     EDDY_CHECK_EQ(eddy_udp_send(a, &a6, "x", 1), -EAFNOSUPPORT);
     /* A datagram larger than UDP allows. */

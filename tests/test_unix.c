@@ -43,7 +43,7 @@ EDDY_TEST(unix_path_listen_connect_accept)
     struct stat st;
     EDDY_CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode));
     eddy_sockaddr la;
-    EDDY_OK(eddy_listener_addr(l, &la));
+    EDDY_OK(eddy_listener_local_addr(l, &la));
     EDDY_CHECK_EQ(la.ss.ss_family, AF_UNIX);
     EDDY_CHECK(eddy_sockaddr_format(&la, buf, sizeof buf) > 0);
     EDDY_CHECK(strcmp(buf, path) == 0);
@@ -115,7 +115,7 @@ EDDY_TEST(unix_abstract_namespace)
     EDDY_OK(eddy_unix_listen(name, &(eddy_unix_listen_opts){.unlink_on_close = true}, &l));
     EDDY_CHECK_EQ(eddy_unix_listen(name, NULL, &l2), -EADDRINUSE);
     eddy_sockaddr la;
-    EDDY_OK(eddy_listener_addr(l, &la));
+    EDDY_OK(eddy_listener_local_addr(l, &la));
     EDDY_CHECK(eddy_sockaddr_format(&la, buf, sizeof buf) > 0);
     EDDY_CHECK(strcmp(buf, name) == 0);
     /* The name is exactly the bytes after '@': a prefix is another name. */
@@ -140,7 +140,7 @@ EDDY_TEST(unix_abstract_autobind)
     EDDY_OK(eddy_unix_listen("@", NULL, &l));
     eddy_sockaddr la;
     char name[128];
-    EDDY_OK(eddy_listener_addr(l, &la));
+    EDDY_OK(eddy_listener_local_addr(l, &la));
     EDDY_CHECK(eddy_sockaddr_format(&la, name, sizeof name) > 1);
     EDDY_CHECK_EQ(name[0], '@');
     eddy_stream *c, *s;
@@ -550,7 +550,7 @@ EDDY_TEST(unix_fd_passing_errors)
     eddy_listener *l;
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l));
     eddy_sockaddr la;
-    EDDY_OK(eddy_listener_addr(l, &la));
+    EDDY_OK(eddy_listener_local_addr(l, &la));
     eddy_stream *tc, *ts;
     EDDY_OK(eddy_tcp_connect_addr(&la, &tc));
     EDDY_OK(eddy_listener_accept(l, &ts, NULL));

@@ -44,8 +44,8 @@ EDDY_TEST(uqueue_try_and_close_single_task)
     EDDY_OK(eddy_uqueue_get(&q, &v));
     EDDY_CHECK_EQ(v, 1);
     EDDY_OK(eddy_uqueue_put(&q, &(int){3})); /* wraps */
-    eddy_uqueue_close(&q);
-    eddy_uqueue_close(&q); /* idempotent */
+    eddy_uqueue_shutdown(&q);
+    eddy_uqueue_shutdown(&q); /* idempotent */
     EDDY_CHECK_EQ(eddy_uqueue_put(&q, &(int){4}), -EPIPE);
     EDDY_CHECK_EQ(eddy_uqueue_try_put(&q, &(int){4}), -EPIPE);
     EDDY_OK(eddy_uqueue_try_get(&q, &v));
@@ -171,7 +171,7 @@ EDDY_TEST(uqueue_task_cancel_and_close_and_busy)
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, task_get, &g2));
         EDDY_OK(eddy_sleep(EDDY_SEC(1)));
-        eddy_uqueue_close(&q);
+        eddy_uqueue_shutdown(&q);
     }
     EDDY_CHECK_EQ(g2.rc, -EPIPE);
     EDDY_OK(eddy_uqueue_destroy(&q));
@@ -180,7 +180,7 @@ EDDY_TEST(uqueue_task_cancel_and_close_and_busy)
     uop p2 = {.q = &q, .value = 2};
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, task_put, &p2));
-        eddy_uqueue_close(&q);
+        eddy_uqueue_shutdown(&q);
     }
     EDDY_CHECK_EQ(p2.rc, -EPIPE);
     EDDY_OK(eddy_uqueue_get(&q, &v));
@@ -338,7 +338,7 @@ EDDY_TEST_EX(uqueue_task_to_thread_and_close, .real_clock = true)
     pthread_t th;
     EDDY_OK(pthread_create(&th, NULL, thread_consumer, &a));
     for (int i = 0; i < N_ITEMS; i++) EDDY_OK(eddy_uqueue_put(&q, &i));
-    eddy_uqueue_close(&q); /* the thread drains, then gets -EPIPE */
+    eddy_uqueue_shutdown(&q); /* the thread drains, then gets -EPIPE */
     EDDY_OK(eddy_uevent_wait(&done));
     EDDY_OK(pthread_join(th, NULL));
     EDDY_CHECK_EQ(a.rc, 0);
@@ -353,7 +353,7 @@ static void *thread_close_later(void *p)
     thr_arg *a = p;
     int rc = eddy_uevent_wait(a->done); /* a plain thread blocks on the condvar */
     a->rc = rc;
-    eddy_uqueue_close(a->q);
+    eddy_uqueue_shutdown(a->q);
     return NULL;
 }
 
@@ -420,7 +420,7 @@ EDDY_TEST_EX(uqueue_cancel_race_with_threads, .real_clock = true)
         EDDY_OK(rc);
         i++;
     }
-    eddy_uqueue_close(&q);
+    eddy_uqueue_shutdown(&q);
     EDDY_OK(eddy_uevent_wait(&done2));
     EDDY_OK(pthread_join(th, NULL));
     EDDY_CHECK_EQ(b.rc, 0);
@@ -486,7 +486,7 @@ EDDY_TEST_EX(uqueue_many_threads_and_tasks, .real_clock = true)
         /* joining a producer blocks the loop briefly: they only need the consumers, and the
          * thread consumer keeps draining even while the loop is blocked */
         for (int i = 0; i < MIX_PRODUCERS; i++) EDDY_OK(pthread_join(prod[i], NULL));
-        eddy_uqueue_close(&q);
+        eddy_uqueue_shutdown(&q);
     }
     EDDY_CHECK_EQ(rc, 0);
     EDDY_OK(pthread_join(cons, NULL));
@@ -526,7 +526,7 @@ EDDY_TEST_EX(uqueue_between_two_loops, .real_clock = true)
     pthread_t th;
     EDDY_OK(pthread_create(&th, NULL, loop_b_thread, &brc));
     for (int i = 0; i < N_ITEMS; i++) EDDY_OK(eddy_uqueue_put(&xq, &i));
-    eddy_uqueue_close(&xq);
+    eddy_uqueue_shutdown(&xq);
     EDDY_OK(pthread_join(th, NULL));
     EDDY_CHECK_EQ(brc, 0);
     EDDY_OK(eddy_uqueue_destroy(&xq));

@@ -83,7 +83,7 @@ EDDY_TEST_EX(writev_tcp_big_pieces, .real_clock = true)
     eddy_listener *l;
     eddy_sockaddr addr;
     EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l));
-    EDDY_OK(eddy_listener_addr(l, &addr));
+    EDDY_OK(eddy_listener_local_addr(l, &addr));
     eddy_stream *c, *s;
     EDDY_OK(eddy_tcp_connect_addr(&addr, &c));
     EDDY_OK(eddy_listener_accept(l, &s, NULL));

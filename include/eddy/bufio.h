@@ -19,7 +19,7 @@
  *
  * One bufreader belongs to one task at a time (the stream allows one reader: a second task
  * reading the same stream directly gets -EBUSY). Closing the stream is the caller's business;
- * eddy_bufreader_fini does not. */
+ * eddy_bufreader_destroy does not. */
 #ifndef EDDY_BUFIO_H
 #define EDDY_BUFIO_H
 
@@ -67,7 +67,7 @@ typedef struct eddy_sep {
 EDDY_API EDDY_WUR int eddy_bufreader_init(eddy_bufreader *br, eddy_stream *s, void *buf, size_t cap);
 /* Release br's buffer if init allocated it; bytes still buffered are discarded. The stream
  * is not closed. Idempotent; NULL is a no-op. */
-EDDY_API void eddy_bufreader_fini(eddy_bufreader *br);
+EDDY_API void eddy_bufreader_destroy(eddy_bufreader *br);
 
 /* Bytes buffered and not yet consumed (0 for NULL). Never blocks. */
 EDDY_API size_t eddy_bufreader_buffered(const eddy_bufreader *br);

@@ -36,7 +36,7 @@ extern "C" {
 enum {
     EDDY_QUEUE_FIFO = 0,
     EDDY_QUEUE_LIFO = 1u << 0,
-    EDDY_QUEUE_PRIORITY = 1u << 1,  /* set by eddy_queue_open_priority */
+    EDDY_QUEUE_PRIORITY = 1u << 1,  /* set by eddy_queue_init_priority */
     EDDY_QUEUE_UNBOUNDED = 1u << 2, /* no maxsize (maxsize must be 0): put never blocks, but
                                        the storage grows on put (-ENOMEM possible) */
 };
@@ -64,17 +64,17 @@ typedef struct eddy_queue {
  * Returns 0; -EINVAL (elem_size 0, maxsize 0 without UNBOUNDED, maxsize != 0 with it, unknown
  * or conflicting flags, priority without a comparator, size overflow); -ENOMEM; -EPERM outside
  * a loop thread. */
-#define eddy_queue_open(q, elem_size, maxsize, flags) \
-    eddy__queue_open((q), (elem_size), (maxsize), (flags), NULL, EDDY__SITE)
+#define eddy_queue_init(q, elem_size, maxsize, flags) \
+    eddy__queue_init((q), (elem_size), (maxsize), (flags), NULL, EDDY__SITE)
 /* Same, a priority queue ordered by cmp (flags may add EDDY_QUEUE_UNBOUNDED). */
-#define eddy_queue_open_priority(q, elem_size, maxsize, cmp, flags) \
-    eddy__queue_open((q), (elem_size), (maxsize), (flags) | EDDY_QUEUE_PRIORITY, (cmp), EDDY__SITE)
-EDDY_API EDDY_WUR int eddy__queue_open(eddy_queue *q, size_t elem_size, size_t maxsize,
+#define eddy_queue_init_priority(q, elem_size, maxsize, cmp, flags) \
+    eddy__queue_init((q), (elem_size), (maxsize), (flags) | EDDY_QUEUE_PRIORITY, (cmp), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__queue_init(eddy_queue *q, size_t elem_size, size_t maxsize,
                                        unsigned flags, eddy_queue_cmp cmp, const char *site);
 /* Free q's storage (queued elements are dropped). Returns 0; -EBUSY if a task is still
  * blocked on q (nothing is freed: shut it down or cancel those tasks first); -EINVAL if q is
  * not open. */
-EDDY_API EDDY_WUR int eddy_queue_close(eddy_queue *q);
+EDDY_API EDDY_WUR int eddy_queue_destroy(eddy_queue *q);
 
 /* Copy *elem into q, waiting while q is full. Counts one unfinished task (see task_done).
  * Returns 0; -EPIPE once q is shut down (also wakes a blocked put; elem not added);
@@ -166,7 +166,7 @@ EDDY_API EDDY_WUR int eddy_chan_recv(eddy_chan_rx *rx, void *elem);
 /* Like recv, never blocks. Returns 0; -EAGAIN; -EPIPE; -EBADF; -EINVAL. */
 EDDY_API EDDY_WUR int eddy_chan_try_recv(eddy_chan_rx *rx, void *elem);
 /* Buffered elements (0 for a closed handle). */
-EDDY_API size_t eddy_chan_len(const eddy_chan_rx *rx);
+EDDY_API size_t eddy_chan_size(const eddy_chan_rx *rx);
 
 /* ==== C8: eddy_choose ======================================================================
  * Wait for several operations and complete exactly one of them, atomically: the others have
@@ -263,7 +263,7 @@ EDDY_API EDDY_WUR int eddy_uqueue_init(eddy_uqueue *q, size_t elem_size, size_t 
  * including one already woken (e.g. by close) that has not returned yet (nothing freed):
  * destroy after the users are done (e.g. after their nursery closed or threads joined). */
 EDDY_API EDDY_WUR int eddy_uqueue_destroy(eddy_uqueue *q);
-/* Copy *elem in, waiting while full. Returns 0; -EPIPE after eddy_uqueue_close (blocked
+/* Copy *elem in, waiting while full. Returns 0; -EPIPE after eddy_uqueue_shutdown (blocked
  * putters are woken with it; elem not added); -ECANCELED/-ETIMEDOUT (task only, elem not
  * added); -EPERM in callback context; -EINVAL. */
 EDDY_API EDDY_WUR int eddy_uqueue_put(eddy_uqueue *q, const void *elem);
@@ -275,7 +275,7 @@ EDDY_API EDDY_WUR int eddy_uqueue_try_put(eddy_uqueue *q, const void *elem);
 EDDY_API EDDY_WUR int eddy_uqueue_try_get(eddy_uqueue *q, void *out);
 /* No more puts (-EPIPE); gets drain what is left, then get -EPIPE. Wakes every waiter that can
  * no longer complete. Idempotent; any thread. */
-EDDY_API void eddy_uqueue_close(eddy_uqueue *q);
+EDDY_API void eddy_uqueue_shutdown(eddy_uqueue *q);
 EDDY_API size_t eddy_uqueue_size(eddy_uqueue *q);
 
 /* A one-shot event settable from any thread or task, waitable from both. */

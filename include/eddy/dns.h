@@ -2,7 +2,7 @@
  *
  * eddy_resolve turns a host name into socket addresses without blocking the loop thread.
  * Numeric addresses never leave the process. The resolver used by a loop can be replaced
- * (eddy_resolver_set), so tests inject answers without a network. */
+ * (eddy_loop_set_resolver), so tests inject answers without a network. */
 #ifndef EDDY_DNS_H
 #define EDDY_DNS_H
 
@@ -23,7 +23,7 @@ typedef struct eddy_resolver {
 
 /* Resolve host for port, suspending the calling task only. Numeric hosts ("10.0.0.1", "::1",
  * "[::1]") are parsed directly; "localhost" and names under ".localhost" are the loopback
- * addresses (RFC 6761) unless a resolver is set (eddy_resolver_set), which gets every other
+ * addresses (RFC 6761) unless a resolver is set (eddy_loop_set_resolver), which gets every other
  * name. The default resolver is c-ares when eddy is built with it (otherwise /etc/hosts only):
  * it runs on the loop (no thread, no getaddrinfo) and follows the system's configuration as
  * the libc resolver does: /etc/hosts and DNS in the order /etc/nsswitch.conf gives, servers,
@@ -49,7 +49,7 @@ EDDY_API EDDY_WUR int eddy_resolve(const char *host, uint16_t port, int family, 
 /* Use r for every eddy_resolve on this loop (the thread's loop), NULL to restore the default.
  * r must stay valid while set; it is unset when the loop ends (a later loop on the thread
  * starts with the default). Returns 0; -EPERM outside a loop thread. */
-EDDY_API EDDY_WUR int eddy_resolver_set(const eddy_resolver *r);
+EDDY_API EDDY_WUR int eddy_loop_set_resolver(const eddy_resolver *r);
 
 #ifdef __cplusplus
 }

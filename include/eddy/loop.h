@@ -89,7 +89,7 @@ EDDY_API EDDY_WUR int eddy_clock_jump(int64_t ns);
  * call made from a callback returns -EPERM. */
 
 /* A callback timer; storage owned by the caller (no heap, no close-callback puzzles:
- * eddy_timer_cancel returns only when the loop no longer references it). */
+ * eddy_timer_stop returns only when the loop no longer references it). */
 typedef struct eddy_timer {
     int64_t deadline;
     uint64_t seq;
@@ -110,9 +110,9 @@ EDDY_API EDDY_WUR int eddy__call_at(eddy_timer *t, int64_t deadline, void (*fn)(
                                     const char *site);
 /* Disarm t. Returns true if it was armed (its callback will now never run). Safe on a timer
  * that already fired or was never armed (then returns false). */
-EDDY_API bool eddy_timer_cancel(eddy_timer *t);
+EDDY_API bool eddy_timer_stop(eddy_timer *t);
 /* True while t is armed. */
-EDDY_API bool eddy_timer_pending(const eddy_timer *t);
+EDDY_API bool eddy_timer_is_pending(const eddy_timer *t);
 
 /* Run fn(arg) on the loop thread soon (after currently ready work), callbacks in the order
  * they were posted (a scheduler seed, X2, permutes that order with the rest of the ready
@@ -195,8 +195,8 @@ EDDY_API void eddy_loop_unref(eddy_loop *loop);
 /* Per-loop statistics (D6 subset). */
 typedef struct eddy_loop_stats {
     uint64_t tasks_spawned, tasks_live, switches, polls, timers_fired, ts_calls;
-} eddy_loop_stats;
-EDDY_API void eddy_loop_get_stats(eddy_loop_stats *out);
+} struct eddy_loop_stats;
+EDDY_API void eddy_loop_stats(struct eddy_loop_stats *out);
 /* Name of the active backend ("epoll"), or NULL outside a loop. */
 EDDY_API const char *eddy_backend_name(void);
 

@@ -53,7 +53,7 @@ typedef struct eddy_socket_hook {
     int (*socket)(void *ctx, int domain, int type, int protocol);
     void *ctx;
 } eddy_socket_hook;
-EDDY_API EDDY_WUR int eddy_socket_hook_set(const eddy_socket_hook *h);
+EDDY_API EDDY_WUR int eddy_loop_set_socket_hook(const eddy_socket_hook *h);
 
 /* ---- TCP connect ------------------------------------------------------------------------ */
 
@@ -69,13 +69,13 @@ EDDY_API EDDY_WUR int eddy__tcp_connect_addr(const eddy_sockaddr *addr, eddy_str
                                              const char *site);
 
 /* N1: options of eddy_tcp_connect; a zeroed struct (or NULL) gives the defaults. */
-typedef struct eddy_connect_opts {
+typedef struct eddy_tcp_connect_opts {
     int64_t stagger;            /* ns between starting attempts (RFC 8305 "Connection Attempt
                                    Delay"); 0 = EDDY_CONNECT_STAGGER */
     int family;                 /* AF_UNSPEC (0): both; AF_INET or AF_INET6 only */
     const eddy_sockaddr *local; /* bind to this source address first (port 0: any port);
                                    only addresses of its family are tried. NULL: any */
-} eddy_connect_opts;
+} eddy_tcp_connect_opts;
 
 #define EDDY_CONNECT_STAGGER EDDY_MSEC(250)
 /* At most this many resolved addresses are tried (the rest are ignored). */
@@ -96,30 +96,30 @@ typedef struct eddy_connect_opts {
  * -EINVAL for NULL/empty host, NULL out, a negative stagger or a bad family; -ENOMEM if no
  * attempt task could be spawned; -EPERM outside a task. */
 #define eddy_tcp_connect(host, port, o, out) eddy__tcp_connect((host), (port), (o), (out), EDDY__SITE)
-EDDY_API EDDY_WUR int eddy__tcp_connect(const char *host, uint16_t port, const eddy_connect_opts *o,
+EDDY_API EDDY_WUR int eddy__tcp_connect(const char *host, uint16_t port, const eddy_tcp_connect_opts *o,
                                         eddy_stream **out, const char *site);
 
 /* ---- listeners -------------------------------------------------------------------------- */
 
 typedef struct eddy_listener eddy_listener;
 
-typedef struct eddy_listen_opts {
+typedef struct eddy_tcp_listen_opts {
     int backlog;        /* 0 = SOMAXCONN */
     bool reuse_port;    /* SO_REUSEPORT: several listeners (one per loop) share the port */
     bool no_reuse_addr; /* SO_REUSEADDR is on by default (restart while old connections
                            are in TIME_WAIT); set this to turn it off */
     bool v6only;        /* for an IPv6 address: IPV6_V6ONLY (default: dual-stack) */
-} eddy_listen_opts;
+} eddy_tcp_listen_opts;
 
 /* N2: listen for TCP on host:port. host NULL or "" listens on every address: IPv6 "::"
  * dual-stack, or 0.0.0.0 where IPv6 is unavailable; a numeric address listens there; a name
  * is resolved (eddy_getaddrinfo) and the first address that binds is used. port 0 picks a
- * free port (eddy_listener_addr tells which). o may be NULL.
+ * free port (eddy_listener_local_addr tells which). o may be NULL.
  * Returns 0 and *out; -EADDRINUSE; -EACCES (privileged port); -EADDRNOTAVAIL; -EINVAL for
  * NULL out or a negative backlog; the resolver's errors; -EMFILE/-ENFILE/-ENOMEM; -EPERM
  * outside a loop thread. */
 #define eddy_tcp_listen(host, port, o, out) eddy__tcp_listen((host), (port), (o), (out), EDDY__SITE)
-EDDY_API EDDY_WUR int eddy__tcp_listen(const char *host, uint16_t port, const eddy_listen_opts *o,
+EDDY_API EDDY_WUR int eddy__tcp_listen(const char *host, uint16_t port, const eddy_tcp_listen_opts *o,
                                        eddy_listener **out, const char *site);
 
 /* Adopt a bound, listening socket (any stream family) as a listener; it owns fd afterwards.
@@ -136,7 +136,7 @@ EDDY_API EDDY_WUR int eddy__listener_from_fd(int fd, eddy_listener **out, const 
 EDDY_API EDDY_WUR int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *peer);
 
 /* The address the listener is bound to (port 0 resolved). Returns 0; -EINVAL. */
-EDDY_API EDDY_WUR int eddy_listener_addr(const eddy_listener *l, eddy_sockaddr *out);
+EDDY_API EDDY_WUR int eddy_listener_local_addr(const eddy_listener *l, eddy_sockaddr *out);
 /* The listening descriptor (for socket options); do not close it. -1 for NULL. */
 EDDY_API int eddy_listener_fd(const eddy_listener *l);
 

@@ -24,7 +24,7 @@
  * always from the loop (never from inside eddy_transport_close/abort or any other call), so
  * a callback may close or abort its transport and keep using the pointer until it returns.
  * Between close/abort (or a connection error) and connection_lost, every call on the
- * transport is safe and fails with -EBADF (eddy_transport_get_user still answers). After
+ * transport is safe and fails with -EBADF (eddy_transport_user still answers). After
  * connection_lost has returned, the pointer is dangling. The protocol's user data is the
  * protocol's own: free it in connection_lost.
  *
@@ -57,7 +57,7 @@ typedef struct eddy_protocol {
     /* len (> 0) bytes arrived; buf points into the loop's shared receive buffer. */
     void (*data_received)(eddy_transport *t, const void *buf, size_t len);
     /* The peer half-closed (FIN). Reading stops. Return true to keep the write side open
-     * (write, then eddy_transport_close or eddy_transport_write_eof); false closes the
+     * (write, then eddy_transport_close or eddy_transport_shutdown_write); false closes the
      * transport (pending writes are flushed first), as asyncio does. */
     bool (*eof_received)(eddy_transport *t);
     /* Last callback; the transport is freed when it returns. err as in the file comment. */
@@ -90,7 +90,7 @@ typedef struct eddy_transport_limits {
  * Returns 0 when every byte was taken (sent or buffered); -ENOBUFS if buffering would take
  * the buffer past the hard limit (nothing was taken: the result does not depend on how much
  * the kernel would have accepted, so a single write larger than the hard limit always fails);
- * -EPIPE after eddy_transport_write_eof; -EBADF after close/abort or once the connection is
+ * -EPIPE after eddy_transport_shutdown_write; -EBADF after close/abort or once the connection is
  * lost; -ECONNRESET/-EPIPE/-ETIMEDOUT when the send fails: the connection is then lost and
  * connection_lost(t, that error) follows; -ENOMEM if the buffer cannot grow — nothing was
  * taken, unless the kernel had already taken part: then, as a hole in the byte stream cannot
@@ -102,7 +102,7 @@ EDDY_API EDDY_WUR int eddy_transport_write(eddy_transport *t, const void *buf, s
 /* Half-close: send FIN once the write buffer has drained; reading continues. Idempotent.
  * When the peer's end of stream was also seen, the transport then closes (connection_lost
  * with 0). Returns 0; -EBADF after close/abort or once lost; -EINVAL for NULL. */
-EDDY_API EDDY_WUR int eddy_transport_write_eof(eddy_transport *t);
+EDDY_API EDDY_WUR int eddy_transport_shutdown_write(eddy_transport *t);
 
 /* Orderly close: stop reading (no more data_received), flush the write buffer, close the
  * socket, then connection_lost(t, 0) from the loop (or the error that ended the flush).
@@ -128,7 +128,7 @@ EDDY_API EDDY_WUR int eddy_transport_resume_reading(eddy_transport *t);
 EDDY_API bool eddy_transport_is_reading(const eddy_transport *t);
 
 /* The peer's address. Returns 0; -EBADF after close/abort or once lost; -EINVAL. */
-EDDY_API EDDY_WUR int eddy_transport_get_peer(const eddy_transport *t, eddy_sockaddr *out);
+EDDY_API EDDY_WUR int eddy_transport_peer_addr(const eddy_transport *t, eddy_sockaddr *out);
 /* Bytes in the write buffer (not yet taken by the kernel). 0 for NULL. */
 EDDY_API size_t eddy_transport_write_buffered(const eddy_transport *t);
 /* The socket (for socket options; never close it or read/write it directly). -1 after
@@ -139,8 +139,8 @@ EDDY_API int eddy_transport_fd(const eddy_transport *t);
 EDDY_API EDDY_WUR int eddy_transport_set_limits(eddy_transport *t, const eddy_transport_limits *l);
 /* The user pointer (the factory's, or the last set). Valid until connection_lost returns;
  * NULL for a NULL t. */
-EDDY_API void *eddy_transport_get_user(const eddy_transport *t);
-/* Replace the user pointer that callbacks and eddy_transport_get_user see. Cannot fail; a
+EDDY_API void *eddy_transport_user(const eddy_transport *t);
+/* Replace the user pointer that callbacks and eddy_transport_user see. Cannot fail; a
  * NULL t is ignored. */
 EDDY_API void eddy_transport_set_user(eddy_transport *t, void *user);
 
@@ -180,7 +180,7 @@ typedef struct eddy_protocol_server_stats {
     uint64_t accepted;        /* connections accepted (refused by the factory included) */
     uint64_t accept_errors;   /* accept calls that failed with a resource error */
     int last_accept_error;    /* the last such error (-EMFILE, ...), 0 if none */
-} eddy_protocol_server_stats;
+} struct eddy_protocol_server_stats;
 
 /* Accept connections on l from the loop, creating a transport per connection with factory.
  * The server does not own l: stop the server before closing l (eddy_listener_close), and do
@@ -200,7 +200,7 @@ EDDY_API EDDY_WUR int eddy__protocol_serve(eddy_listener *l, eddy_protocol_facto
 /* Stop s without waiting: stop accepting, then end every transport by the policy of its
  * options (abort_clients: abort all now; otherwise eddy_transport_close each, and abort what
  * is left after grace). Callable from tasks and callbacks; idempotent. NULL: no-op. */
-EDDY_API void eddy_protocol_server_stop(eddy_protocol_server *s);
+EDDY_API void eddy_protocol_server_shutdown(eddy_protocol_server *s);
 
 /* Suspend the calling task until s has been stopped (by anyone: a protocol callback, another
  * task) and its last transport is gone. Cancellation point: a cancelled wait leaves s as it
@@ -209,7 +209,7 @@ EDDY_API void eddy_protocol_server_stop(eddy_protocol_server *s);
  * -EINVAL for NULL. */
 EDDY_API EDDY_WUR int eddy_protocol_server_wait(eddy_protocol_server *s);
 
-/* Stop s (as eddy_protocol_server_stop) and free it. From a task, returns once every
+/* Stop s (as eddy_protocol_server_shutdown) and free it. From a task, returns once every
  * transport is gone: not a cancellation point — it runs in a cancelled scope too, and is
  * bounded by the grace period. From a callback it returns at once and s is freed when its
  * last transport goes. Either way s must not be used afterwards; tasks waiting in
@@ -218,8 +218,8 @@ EDDY_API EDDY_WUR int eddy_protocol_server_wait(eddy_protocol_server *s);
 EDDY_API int eddy_protocol_server_close(eddy_protocol_server *s);
 
 /* Counters of s. out zeroed for NULL s. */
-EDDY_API void eddy_protocol_server_get_stats(const eddy_protocol_server *s,
-                                             eddy_protocol_server_stats *out);
+EDDY_API void eddy_protocol_server_stats(const eddy_protocol_server *s,
+                                             struct eddy_protocol_server_stats *out);
 
 #ifdef __cplusplus
 }

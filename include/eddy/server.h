@@ -40,13 +40,13 @@ typedef struct eddy_server_stats {
     size_t peak;              /* most connections served at once */
     int last_handler_error;   /* the latest handler failure, 0 if none */
     int last_accept_error;    /* the latest accept failure, 0 if none */
-} eddy_server_stats;
+} struct eddy_server_stats;
 
 /* A running server: read stats, or stop it. Filled by eddy_serve (in opts->server, or in
  * eddy_serve's own frame); valid until eddy_serve returns. Fields other than stats are
  * private. */
 typedef struct eddy_server {
-    eddy_server_stats stats;  /* read-only */
+    struct eddy_server_stats stats;  /* read-only */
     eddy_cancel_scope accept_cs;  /* private: around the accept loop; stop cancels it */
     eddy_nursery nursery;         /* private: the handlers */
     eddy_task *waiter;            /* private: the acceptor, parked for a slot or a close */
@@ -59,7 +59,7 @@ typedef struct eddy_server {
 typedef struct eddy_serve_opts {
     size_t max_conns;     /* 0 = no limit; at the limit, accepting pauses (connections wait
                              in the listen backlog) until a handler returns */
-    int64_t grace;        /* after eddy_server_stop: ns handlers get to finish before they
+    int64_t grace;        /* after eddy_server_shutdown: ns handlers get to finish before they
                              are cancelled; 0 = cancel them at once; EDDY_FOREVER = wait */
     size_t stack_size;    /* handler task stacks (0 = the loop's default: EDDY_DEFAULT_STACK,
                              256 KiB, unless eddy_opts.stack_size) */
@@ -75,7 +75,7 @@ typedef struct eddy_serve_opts {
  * Each handler task gets o->stack_size bytes of stack (0: the loop's default,
  * EDDY_DEFAULT_STACK unless eddy_opts.stack_size says otherwise); a handler that overflows it
  * is reported with the site of this eddy_serve call and that option.
- * Stopping: eddy_server_stop stops accepting (new connections stay in the backlog), waits up
+ * Stopping: eddy_server_shutdown stops accepting (new connections stay in the backlog), waits up
  * to o->grace for the running handlers to return, then cancels the rest and waits for them;
  * eddy_serve then returns 0. Cancelling the scope around eddy_serve (a SIGINT with eddy_run's
  * default handling) cancels everything at once: handlers get the cancel code, and eddy_serve
@@ -85,7 +85,7 @@ typedef struct eddy_serve_opts {
  * accepts again when one of its connections closes or after a back-off (10 ms, doubling to
  * 1 s), whichever comes first: no busy loop. A connection accepted when no stack can be had
  * for its handler task is reset, then the same back-off applies.
- * Returns 0 after eddy_server_stop; -ECANCELED/-ETIMEDOUT if cancelled; -EBADF if l is closed
+ * Returns 0 after eddy_server_shutdown; -ECANCELED/-ETIMEDOUT if cancelled; -EBADF if l is closed
  * under it; -EINVAL for NULL l or handler; -EPERM outside a task; another error of
  * eddy_listener_accept (-EBUSY: another task accepts on l). In every case all handlers have
  * returned and their streams are closed. */
@@ -104,11 +104,11 @@ EDDY_API EDDY_WUR int(eddy_serve)(eddy_listener *l, eddy_conn_handler handler, v
  * the server's loop. Idempotent.
  * Returns 0; -ESRCH if srv is not serving: zeroed storage that eddy_serve has not filled yet,
  * or opts->server storage after eddy_serve returned; -EINVAL for NULL. */
-EDDY_API int eddy_server_stop(eddy_server *srv);
+EDDY_API int eddy_server_shutdown(eddy_server *srv);
 
 /* In a connection handler's task: the peer address of its connection, as accept reported it
  * (no syscall). NULL in any other task (tasks the handler spawns included) or outside a task. */
-EDDY_API const eddy_sockaddr *eddy_serve_peer(void);
+EDDY_API const eddy_sockaddr *eddy_serve_peer_addr(void);
 
 #ifdef __cplusplus
 }

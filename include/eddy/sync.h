@@ -64,7 +64,7 @@ EDDY_API EDDY_WUR int(eddy_mutex_lock)(eddy_mutex *m);
 /* Lock m if nobody holds it; never waits, never a cancellation point.
  * Returns 0; -EBUSY if another task holds m (or it is being handed over to a waiter);
  * -EDEADLK if the calling task holds it; -EPERM outside a task; -EINVAL if m is NULL. */
-EDDY_API EDDY_WUR int eddy_mutex_trylock(eddy_mutex *m);
+EDDY_API EDDY_WUR int eddy_mutex_try_lock(eddy_mutex *m);
 
 /* Unlock m, handing it directly to the first waiter if there is one. Never blocks.
  * Returns 0; -EPERM if the caller is not the task that holds m (including an unlocked m and
@@ -73,7 +73,7 @@ EDDY_API EDDY_WUR int eddy_mutex_trylock(eddy_mutex *m);
 EDDY_API int eddy_mutex_unlock(eddy_mutex *m);
 
 /* True while some task holds m. */
-EDDY_API bool eddy_mutex_locked(const eddy_mutex *m);
+EDDY_API bool eddy_mutex_is_locked(const eddy_mutex *m);
 
 /* ---- C2: counting semaphore ------------------------------------------------------------ */
 
@@ -90,7 +90,7 @@ typedef struct eddy_sem_stats {
     unsigned value, max;
     size_t waiters;
     uint64_t total_acquired;
-} eddy_sem_stats;
+} struct eddy_sem_stats;
 
 /* Initialize s with value initial and bound max.
  * Returns 0; -EINVAL if s is NULL, max is 0 or initial > max. */
@@ -108,7 +108,7 @@ EDDY_API EDDY_WUR int eddy_sem_try_acquire(eddy_sem *s);
  * Returns 0; -EOVERFLOW if the value is already max (nothing changes); -EINVAL if s is NULL. */
 EDDY_API EDDY_WUR int eddy_sem_release(eddy_sem *s);
 /* Fill *out with s's statistics. */
-EDDY_API void eddy_sem_get_stats(const eddy_sem *s, eddy_sem_stats *out);
+EDDY_API void eddy_sem_stats(const eddy_sem *s, struct eddy_sem_stats *out);
 
 /* ---- C2: capacity limiter -------------------------------------------------------------- */
 
@@ -135,7 +135,7 @@ typedef struct eddy_limiter {
 typedef struct eddy_limiter_stats {
     size_t total, borrowed, available, waiters;
     uint64_t total_acquired;
-} eddy_limiter_stats;
+} struct eddy_limiter_stats;
 
 /* Initialize l with total tokens. Returns 0; -EINVAL if l is NULL or total is 0. */
 EDDY_API EDDY_WUR int eddy_limiter_init(eddy_limiter *l, size_t total);
@@ -169,7 +169,7 @@ EDDY_API EDDY_WUR int eddy_limiter_release_on_behalf_of(eddy_limiter *l, const v
 EDDY_API EDDY_WUR int eddy_limiter_set_total(eddy_limiter *l, size_t total);
 /* True if borrower (NULL = the calling task) holds a token of l. */
 EDDY_API bool eddy_limiter_holds(const eddy_limiter *l, const void *borrower);
-EDDY_API void eddy_limiter_get_stats(const eddy_limiter *l, eddy_limiter_stats *out);
+EDDY_API void eddy_limiter_stats(const eddy_limiter *l, struct eddy_limiter_stats *out);
 
 /* ---- C3: event (one-shot) and flag (resettable) ---------------------------------------- */
 

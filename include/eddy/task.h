@@ -58,7 +58,7 @@ struct eddy_cancel_scope {
     int64_t eff_deadline;
 };
 
-typedef struct eddy_scope_opts {
+typedef struct eddy_cancel_scope_opts {
     int64_t deadline; /* absolute ns; 0 = none (unless has_deadline) */
     int64_t timeout;  /* relative ns from entry; 0 = none (unless has_timeout); <= 0 with
                          has_timeout: cancelled at once; both given: the earlier wins */
@@ -67,14 +67,14 @@ typedef struct eddy_scope_opts {
     bool has_deadline; /* deadline is meant even if 0 (the virtual clock starts at 0) */
     bool has_timeout;  /* timeout is meant even if 0: already expired, as trio's
                           move_on_after(0) */
-} eddy_scope_opts;
+} eddy_cancel_scope_opts;
 
 /* Enter cs (caller storage) in the calling task. Every enter needs an exit in the same task,
  * innermost first; the block macros below do that for you, including on return/break.
  * Returns 0; -EPERM outside a task; -EINVAL for a shield without deadline or timeout. */
 #define eddy_cancel_scope_enter(cs, ...) \
-    eddy__scope_enter((cs), &(eddy_scope_opts){__VA_ARGS__}, EDDY__SITE)
-EDDY_API EDDY_WUR int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o,
+    eddy__scope_enter((cs), &(eddy_cancel_scope_opts){__VA_ARGS__}, EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o,
                                         const char *site);
 /* Leave cs. Sets cs->cancelled_caught. Leaving from another task than entered it, or not
  * innermost first, is a programming error: eddy prints both sites and aborts ("beyond" #11). */
@@ -89,7 +89,7 @@ EDDY_API void eddy_cancel_scope_cancel(eddy_cancel_scope *cs);
 /* Change the absolute deadline of an entered scope (EDDY_FOREVER removes it). */
 EDDY_API void eddy_cancel_scope_set_deadline(eddy_cancel_scope *cs, int64_t deadline);
 /* The innermost scope of the calling task (NULL outside a task). */
-EDDY_API eddy_cancel_scope *eddy_current_scope(void);
+EDDY_API eddy_cancel_scope *eddy_cancel_scope_current(void);
 /* B7: the earliest deadline over the calling task's enclosing scopes up to the first shield
  * (EDDY_FOREVER if none; eddy_now() or earlier if already cancelled). */
 EDDY_API int64_t eddy_effective_deadline(void);
@@ -99,18 +99,18 @@ EDDY_API void eddy__scope_cleanup(eddy_cancel_scope **csp);
 /* Block form: for-loop trick + cleanup attribute; leaving the block any way (end, break,
  * return, goto) exits the scope. If entering fails (outside a task, bad options) the block
  * is skipped. */
-EDDY_API eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o,
+EDDY_API eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o,
                                                     const char *site);
 #define EDDY__SCOPE_BLOCK(csp, u, ...) EDDY__SCOPE_BLOCK_(csp, u, __VA_ARGS__)
 #define EDDY__SCOPE_BLOCK_(csp, u, ...)                                                         \
     for (eddy_cancel_scope *u##_p __attribute__((cleanup(eddy__scope_cleanup))) =             \
-             eddy__scope_block_enter((csp), &(eddy_scope_opts){__VA_ARGS__}, EDDY__SITE);     \
+             eddy__scope_block_enter((csp), &(eddy_cancel_scope_opts){__VA_ARGS__}, EDDY__SITE);     \
          u##_p != NULL; eddy__scope_cleanup(&u##_p))
 #define EDDY__ANON_SCOPE(u, ...) EDDY__ANON_SCOPE_(u, __VA_ARGS__)
 #define EDDY__ANON_SCOPE_(u, ...)                                                               \
     for (eddy_cancel_scope u##_s,                                                              \
          *u##_p __attribute__((cleanup(eddy__scope_cleanup))) =                                \
-             eddy__scope_block_enter(&u##_s, &(eddy_scope_opts){__VA_ARGS__}, EDDY__SITE);     \
+             eddy__scope_block_enter(&u##_s, &(eddy_cancel_scope_opts){__VA_ARGS__}, EDDY__SITE);     \
          u##_p != NULL; eddy__scope_cleanup(&u##_p))
 
 /* B4: EDDY_CANCEL_SCOPE(&cs, .timeout = EDDY_SEC(1)) { ... }  then read cs.cancelled_caught.
@@ -120,17 +120,17 @@ EDDY_API eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const
  * ns <= 0 is already expired (trio's move_on_after(0)); EDDY_FOREVER means no deadline. The
  * _AT forms take any absolute time, 0 included (the virtual clock starts at 0). */
 #define EDDY_MOVE_ON_AFTER(ns) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__mo), .timeout = (ns), .has_timeout = true)
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__mo), .timeout = (ns))
 #define EDDY_MOVE_ON_AT(t) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ma), .deadline = (t), .has_deadline = true)
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ma), .deadline = (t))
 /* B6: blocking calls inside return -ETIMEDOUT once the deadline passes. */
 #define EDDY_FAIL_AFTER(ns) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__fa), .timeout = (ns), .has_timeout = true, .fail = true)
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__fa), .timeout = (ns), .fail = true)
 #define EDDY_FAIL_AT(t) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ft), .deadline = (t), .has_deadline = true, .fail = true)
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ft), .deadline = (t), .fail = true)
 /* B5: shielded from outer cancellation, bounded by grace_ns (calls then get -ETIMEDOUT). */
 #define EDDY_SHIELD(grace_ns) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__sh), .timeout = (grace_ns), .has_timeout = true, \
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__sh), .timeout = (grace_ns), \
                      .shield = true, .fail = true)
 
 /* ---- nurseries (B1, B2) ---------------------------------------------------------------- */
@@ -277,7 +277,7 @@ EDDY_API EDDY_WUR int eddy_yield(void);
 EDDY_API EDDY_WUR int eddy_checkpoint_if_cancelled(void);
 
 /* A7 */
-EDDY_API eddy_task *eddy_current(void);                 /* NULL in callback context */
+EDDY_API eddy_task *eddy_task_current(void);                 /* NULL in callback context */
 EDDY_API uint64_t eddy_task_id(const eddy_task *t);     /* NULL = current; ids start at 1 */
 EDDY_API const char *eddy_task_name(const eddy_task *t); /* NULL = current */
 EDDY_API void eddy_task_set_name(eddy_task *t, const char *name); /* NULL = current */
@@ -292,8 +292,8 @@ EDDY_API void eddy_task_cancel(eddy_task *t);
 typedef int eddy_key;
 /* Allocate a process-wide key. Returns the key (>= 0); -EAGAIN when EDDY_MAX_KEYS are taken. */
 EDDY_API EDDY_WUR int eddy_key_create(void);
-EDDY_API void *eddy_tls_get(eddy_key k);               /* NULL if unset or bad key */
-EDDY_API EDDY_WUR int eddy_tls_set(eddy_key k, void *v); /* 0; -EINVAL; -EPERM outside a task */
+EDDY_API void *eddy_key_get(eddy_key k);               /* NULL if unset or bad key */
+EDDY_API EDDY_WUR int eddy_key_set(eddy_key k, void *v); /* 0; -EINVAL; -EPERM outside a task */
 EDDY_API void *eddy_loopvar_get(eddy_key k);
 EDDY_API EDDY_WUR int eddy_loopvar_set(eddy_key k, void *v); /* 0; -EINVAL; -EPERM no loop */
 

@@ -73,7 +73,7 @@ int eddy_test_fd_count(void);
         eddy_test_register(&c);                                                           \
     }                                                                                     \
     static int tname(void *eddy_test_arg __attribute__((unused)))
-#define EDDY_TEST(tname) EDDY_TEST_EX(tname, .timeout_s = 0)
+#define EDDY_TEST(tname) EDDY_TEST_EX(tname, .timeout = EDDY_SEC(20))
 
 #define EDDY_CHECK(cond)                                                   \
     do {                                                                   \

@@ -91,7 +91,7 @@ EDDY_API EDDY_WUR int eddy_udp_send_many(eddy_udp *s, eddy_udp_msg *msgs, size_t
  * first send picks one). Returns 0; -EINVAL for NULL arguments. */
 EDDY_API EDDY_WUR int eddy_udp_local_addr(const eddy_udp *s, eddy_sockaddr *out);
 /* The connected remote. Returns 0; -ENOTCONN if s was opened without one; -EINVAL. */
-EDDY_API EDDY_WUR int eddy_udp_remote_addr(const eddy_udp *s, eddy_sockaddr *out);
+EDDY_API EDDY_WUR int eddy_udp_peer_addr(const eddy_udp *s, eddy_sockaddr *out);
 /* The descriptor (for socket options such as multicast membership); do not close it. -1 for
  * NULL. */
 EDDY_API int eddy_udp_fd(const eddy_udp *s);

@@ -36,7 +36,7 @@ typedef struct eddy_unix_listen_opts {
 } eddy_unix_listen_opts;
 
 /* Listen for stream connections on name (see eddy_sockaddr_unix; "@" binds a unique abstract
- * name the kernel picks: eddy_listener_addr tells it). o may be NULL. Accept with
+ * name the kernel picks: eddy_listener_local_addr tells it). o may be NULL. Accept with
  * eddy_listener_accept ("unix" streams), close with eddy_listener_close.
  * Returns 0 and *out; -EADDRINUSE if the path exists (and was not a stale socket removed by
  * unlink_stale) or the abstract name is taken; -ENAMETOOLONG; -ENOENT/-ENOTDIR/-EACCES/

@@ -27,7 +27,7 @@ int eddy_bufreader_init(eddy_bufreader *br, eddy_stream *s, void *buf, size_t ca
     return 0;
 }
 
-void eddy_bufreader_fini(eddy_bufreader *br)
+void eddy_bufreader_destroy(eddy_bufreader *br)
 {
     if (!br) return;
     if (br->owned) free(br->buf);

@@ -66,7 +66,7 @@ static void wait_next_start(race *r, int64_t stagger, size_t failures)
 {
     EDDY_MOVE_ON_AFTER(stagger) {
         while (!r->winner && r->failures == failures) {
-            r->waiter = eddy_current();
+            r->waiter = eddy_task_current();
             eddy__wait w = {.reason = "connect stagger", .obj = r, .cancel = clear_waiter, .arg = r};
             int rc = eddy__park(&w);
             r->waiter = NULL;
@@ -107,17 +107,17 @@ static int race_error(const race *r)
     return fallback ? fallback : -ECONNREFUSED;
 }
 
-int eddy__tcp_connect(const char *host, uint16_t port, const eddy_connect_opts *o,
+int eddy__tcp_connect(const char *host, uint16_t port, const eddy_tcp_connect_opts *o,
                       eddy_stream **out, const char *site)
 {
     if (!out) return -EINVAL;
     *out = NULL;
     if (!host || !*host) return -EINVAL;
-    eddy_connect_opts def = {0};
+    eddy_tcp_connect_opts def = {0};
     if (!o) o = &def;
     if (o->stagger < 0) return -EINVAL;
     if (o->family != AF_UNSPEC && o->family != AF_INET && o->family != AF_INET6) return -EINVAL;
-    if (!eddy_current()) return -EPERM;
+    if (!eddy_task_current()) return -EPERM;
     int64_t stagger = o->stagger ? o->stagger : EDDY_CONNECT_STAGGER;
 
     race r;

@@ -16,7 +16,7 @@ static void resolver_reset(eddy__exit_hook *h)
     tl_resolver = NULL;
 }
 
-int eddy_resolver_set(const eddy_resolver *r)
+int eddy_loop_set_resolver(const eddy_resolver *r)
 {
     eddy_loop *l = eddy__loop();
     if (!l) return -EPERM;

@@ -164,7 +164,7 @@ static int timer_reserve(dns_state *st)
         if (st->tio.active) return 0;
         return eddy_io_start(&st->tio, st->tfd, EDDY_READ, on_timerfd, st);
     }
-    if (eddy_timer_pending(&st->timer)) return 0;
+    if (eddy_timer_is_pending(&st->timer)) return 0;
     return eddy__timer_start(st->loop, &st->timer, EDDY_FOREVER, on_timer, st);
 }
 

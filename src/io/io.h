@@ -45,7 +45,7 @@ struct eddy_listener {
 /* getsockname (peer false) or getpeername of fd into *out. 0 or -errno. */
 EDDY__HIDDEN int eddy__fd_addr(int fd, eddy_sockaddr *out, bool peer);
 
-/* socket(2) through the test hook (eddy_socket_hook_set): a descriptor or a negative errno. */
+/* socket(2) through the test hook (eddy_loop_set_socket_hook): a descriptor or a negative errno. */
 EDDY__HIDDEN int eddy__socket(int domain, int type, int protocol);
 
 /* errno values of accept4 that concern only the connection being accepted: skip and retry. */

@@ -19,7 +19,7 @@ struct eddy_transport {
     bool made;          /* connection_made was called */
     bool rpaused;       /* eddy_transport_pause_reading */
     bool eof_seen;      /* the peer's FIN was read */
-    bool wshut_req;     /* eddy_transport_write_eof: FIN once the buffer drains */
+    bool wshut_req;     /* eddy_transport_shutdown_write: FIN once the buffer drains */
     bool wshut_done;
     bool wpaused;       /* pause_writing was called, resume_writing not yet */
     int lost_err;

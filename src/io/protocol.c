@@ -26,7 +26,7 @@ struct eddy_protocol_server {
     bool free_when_drained; /* closed from a callback */
     bool in_accept;         /* the accept callback is on the stack: do not free */
     bool gone;              /* drained, waiters woken */
-    eddy_protocol_server_stats stats;
+    struct eddy_protocol_server_stats stats;
     eddy__handle handle;
 };
 
@@ -36,8 +36,8 @@ static bool drained(const eddy_protocol_server *s) { return s->stopping && s->st
 
 static void server_free(eddy_protocol_server *s)
 {
-    (void)eddy_timer_cancel(&s->backoff);
-    (void)eddy_timer_cancel(&s->grace);
+    (void)eddy_timer_stop(&s->backoff);
+    (void)eddy_timer_stop(&s->grace);
     eddy__handle_del(&s->handle);
     free(s);
     eddy__proto_release();
@@ -49,7 +49,7 @@ static void check_drained(eddy_protocol_server *s)
     if (!drained(s)) return;
     if (!s->gone) {
         s->gone = true;
-        (void)eddy_timer_cancel(&s->grace);
+        (void)eddy_timer_stop(&s->grace);
         /* rc 1: "drained" — the waiters return without touching s again. */
         eddy__waitq_wake_all(&s->waiters, 1);
     }
@@ -152,7 +152,7 @@ void eddy__server_transport_gone(eddy_protocol_server *s)
         check_drained(s);
         return;
     }
-    if (!s->lio.active && !eddy_timer_pending(&s->backoff) &&
+    if (!s->lio.active && !eddy_timer_is_pending(&s->backoff) &&
         (!s->opts.max_conns || s->stats.active < s->opts.max_conns)) {
         if (start_accepting(s) < 0) back_off(s, -ENOMEM);
     }
@@ -206,12 +206,12 @@ static void abort_all(eddy_protocol_server *s)
 
 static void grace_fired(void *arg) { abort_all(arg); }
 
-void eddy_protocol_server_stop(eddy_protocol_server *s)
+void eddy_protocol_server_shutdown(eddy_protocol_server *s)
 {
     if (!s || s->stopping) return;
     s->stopping = true;
     eddy_io_stop(&s->lio);
-    (void)eddy_timer_cancel(&s->backoff);
+    (void)eddy_timer_stop(&s->backoff);
     if (s->opts.abort_clients) {
         abort_all(s);
     } else {
@@ -249,7 +249,7 @@ int eddy_protocol_server_close(eddy_protocol_server *s)
     if (!s) return 0;
     eddy_loop *l = eddy__loop();
     if (!l) return -EPERM;
-    eddy_protocol_server_stop(s);
+    eddy_protocol_server_shutdown(s);
     if (!l->current || l->in_callback) {
         s->free_when_drained = true;
         check_drained(s);
@@ -268,7 +268,7 @@ int eddy_protocol_server_close(eddy_protocol_server *s)
     return 0;
 }
 
-void eddy_protocol_server_get_stats(const eddy_protocol_server *s, eddy_protocol_server_stats *out)
+void eddy_protocol_server_stats(const eddy_protocol_server *s, struct eddy_protocol_server_stats *out)
 {
     if (!out) return;
     if (!s) {

@@ -2,7 +2,7 @@
  *
  * Layout inside the serving task:
  *   nursery (EDDY_WAIT_ALL)        handlers are its children
- *     accept_cs                    the accept loop; eddy_server_stop cancels this scope only,
+ *     accept_cs                    the accept loop; eddy_server_shutdown cancels this scope only,
  *                                  so the handlers (children of the nursery, not of
  *                                  accept_cs) keep running through the grace period
  *   drain: wait up to grace for handlers, then eddy_nursery_cancel, then close the nursery.
@@ -41,7 +41,7 @@ static int wait_for_conn_end(eddy_server *srv, int64_t timeout)
 {
     eddy_cancel_scope cs;
     EDDY_CANCEL_SCOPE(&cs, .timeout = timeout) {
-        srv->waiter = eddy_current();
+        srv->waiter = eddy_task_current();
         eddy__wait w = {.reason = "server", .obj = srv, .cancel = clear_waiter, .arg = srv};
         (void)eddy__park(&w);
         srv->waiter = NULL;
@@ -53,9 +53,9 @@ static int wait_for_conn_end(eddy_server *srv, int64_t timeout)
 static int conn_main(void *p)
 {
     /* Spawn is eager: the record is the acceptor's loop variable, copy it before blocking.
-     * The task's arg then points at the copy, which is how eddy_serve_peer finds it. */
+     * The task's arg then points at the copy, which is how eddy_serve_peer_addr finds it. */
     conn c = *(conn *)p;
-    eddy_current()->arg = &c;
+    eddy_task_current()->arg = &c;
     eddy_server *srv = c.srv;
     int rc = c.handler(c.s, c.arg);
     int cc = eddy_checkpoint_if_cancelled();
@@ -188,7 +188,7 @@ int eddy__serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const ed
     return stopped ? 0 : rc;
 }
 
-int eddy_server_stop(eddy_server *srv)
+int eddy_server_shutdown(eddy_server *srv)
 {
     if (!srv) return -EINVAL;
     switch (srv->state) {
@@ -204,7 +204,7 @@ int eddy_server_stop(eddy_server *srv)
     }
 }
 
-const eddy_sockaddr *eddy_serve_peer(void)
+const eddy_sockaddr *eddy_serve_peer_addr(void)
 {
     eddy_task *t = eddy__cur();
     if (!t || t->fn != conn_main) return NULL;

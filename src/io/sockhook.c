@@ -16,7 +16,7 @@ static void hook_reset(eddy__exit_hook *h)
     tl_hook = NULL;
 }
 
-int eddy_socket_hook_set(const eddy_socket_hook *h)
+int eddy_loop_set_socket_hook(const eddy_socket_hook *h)
 {
     eddy_loop *l = eddy__loop();
     if (!l) return -EPERM;

@@ -118,7 +118,7 @@ int eddy__listener_from_fd(int fd, eddy_listener **out, const char *site)
     return eddy__listener_new(fd, dom, NULL, site, out);
 }
 
-static int listen_on(const eddy_sockaddr *a, const eddy_listen_opts *o, int *fdp)
+static int listen_on(const eddy_sockaddr *a, const eddy_tcp_listen_opts *o, int *fdp)
 {
     int fd = eddy__socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return fd;
@@ -139,13 +139,13 @@ fail:;
     return -e;
 }
 
-int eddy__tcp_listen(const char *host, uint16_t port, const eddy_listen_opts *o,
+int eddy__tcp_listen(const char *host, uint16_t port, const eddy_tcp_listen_opts *o,
                      eddy_listener **out, const char *site)
 {
     if (!out) return -EINVAL;
     *out = NULL;
     if (!eddy__loop()) return -EPERM;
-    eddy_listen_opts def = {0};
+    eddy_tcp_listen_opts def = {0};
     if (!o) o = &def;
     if (o->backlog < 0) return -EINVAL;
     eddy_sockaddr addrs[8];
@@ -241,7 +241,7 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
     return rc < 0 ? rc : 0;
 }
 
-int eddy_listener_addr(const eddy_listener *l, eddy_sockaddr *out)
+int eddy_listener_local_addr(const eddy_listener *l, eddy_sockaddr *out)
 {
     if (!l || !out) return -EINVAL;
     return eddy__fd_addr(l->fd, out, false);

@@ -388,7 +388,7 @@ int eddy_transport_write(eddy_transport *t, const void *buf, size_t len)
     return 0;
 }
 
-int eddy_transport_write_eof(eddy_transport *t)
+int eddy_transport_shutdown_write(eddy_transport *t)
 {
     if (!t) return -EINVAL;
     if (t->state == EDDY__TP_DEAD || t->state == EDDY__TP_CLOSING) return -EBADF;
@@ -442,7 +442,7 @@ bool eddy_transport_is_reading(const eddy_transport *t)
     return t && t->state == EDDY__TP_OPEN && t->made && !t->rpaused && !t->eof_seen;
 }
 
-int eddy_transport_get_peer(const eddy_transport *t, eddy_sockaddr *out)
+int eddy_transport_peer_addr(const eddy_transport *t, eddy_sockaddr *out)
 {
     if (!t || !out) return -EINVAL;
     if (t->state == EDDY__TP_DEAD || t->state == EDDY__TP_CLOSING) return -EBADF;
@@ -468,7 +468,7 @@ int eddy_transport_set_limits(eddy_transport *t, const eddy_transport_limits *l)
     return 0;
 }
 
-void *eddy_transport_get_user(const eddy_transport *t) { return t ? t->user : NULL; }
+void *eddy_transport_user(const eddy_transport *t) { return t ? t->user : NULL; }
 
 void eddy_transport_set_user(eddy_transport *t, void *user)
 {

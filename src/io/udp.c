@@ -269,7 +269,7 @@ int eddy_udp_local_addr(const eddy_udp *u, eddy_sockaddr *out)
     return eddy__fd_addr(u->fd, out, false);
 }
 
-int eddy_udp_remote_addr(const eddy_udp *u, eddy_sockaddr *out)
+int eddy_udp_peer_addr(const eddy_udp *u, eddy_sockaddr *out)
 {
     if (!u || !out) return -EINVAL;
     return eddy__fd_addr(u->fd, out, true);

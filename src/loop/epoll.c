@@ -26,7 +26,7 @@ static int ep_init(eddy_loop *l)
     return 0;
 }
 
-static void ep_fini(eddy_loop *l)
+static void ep_destroy(eddy_loop *l)
 {
     if (l->epfd >= 0) close(l->epfd);
     l->epfd = -1;
@@ -145,7 +145,7 @@ static int ep_poll(eddy_loop *l, int64_t timeout_ns)
 const eddy__backend eddy__backend_epoll = {
     .name = "epoll",
     .init = ep_init,
-    .fini = ep_fini,
+    .destroy = ep_destroy,
     .poll = ep_poll,
     .update = ep_update,
     .forget = ep_forget,

@@ -727,7 +727,7 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
 
 static void loop_free(eddy_loop *l)
 {
-    if (l->be) l->be->fini(l);
+    if (l->be) l->be->destroy(l);
     if (l->wakefd >= 0) close(l->wakefd);
     for (size_t i = 0; i < l->nsoon_blocks; i++) free(l->soon_blocks[i]);
     /* Nobody can take from ts_free any more: every caller held a ref, all dropped. */
@@ -838,12 +838,12 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
 
 eddy_loop *eddy_loop_current(void) { return eddy__tl_loop; }
 
-void eddy_loop_get_stats(eddy_loop_stats *out)
+void eddy_loop_stats(struct eddy_loop_stats *out)
 {
     eddy_loop *l = eddy__tl_loop;
     if (!out) return;
     if (!l) {
-        *out = (eddy_loop_stats){0};
+        *out = (struct eddy_loop_stats){0};
         return;
     }
     *out = l->stats;

@@ -248,7 +248,7 @@ int eddy_chan_try_recv(eddy_chan_rx *rx, void *elem)
     return eddy__chan_recv_now(ch, elem);
 }
 
-size_t eddy_chan_len(const eddy_chan_rx *rx)
+size_t eddy_chan_size(const eddy_chan_rx *rx)
 {
     return rx && rx->ch ? rx->ch->count : 0;
 }

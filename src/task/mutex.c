@@ -19,7 +19,7 @@ void eddy_mutex_init(eddy_mutex *m)
     m->nwaiters = 0;
 }
 
-bool eddy_mutex_locked(const eddy_mutex *m) { return m && m->owner; }
+bool eddy_mutex_is_locked(const eddy_mutex *m) { return m && m->owner; }
 
 static void take(eddy_mutex *m, eddy_task *t, const char *site)
 {
@@ -117,7 +117,7 @@ int eddy__mutex_lock(eddy_mutex *m, const char *site)
 
 int(eddy_mutex_lock)(eddy_mutex *m) { return eddy__mutex_lock(m, "?"); }
 
-int eddy_mutex_trylock(eddy_mutex *m)
+int eddy_mutex_try_lock(eddy_mutex *m)
 {
     eddy_loop *l = eddy__tl_loop;
     eddy_task *t = l ? l->current : NULL;

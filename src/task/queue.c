@@ -150,7 +150,7 @@ static eddy_task *blocking_task(int *rc)
 
 /* ---- operations ------------------------------------------------------------------------- */
 
-int eddy__queue_open(eddy_queue *q, size_t elem_size, size_t maxsize, unsigned flags,
+int eddy__queue_init(eddy_queue *q, size_t elem_size, size_t maxsize, unsigned flags,
                      eddy_queue_cmp cmp, const char *site)
 {
     eddy_loop *l = eddy__tl_loop;
@@ -194,7 +194,7 @@ int eddy__queue_open(eddy_queue *q, size_t elem_size, size_t maxsize, unsigned f
     return 0;
 }
 
-int eddy_queue_close(eddy_queue *q)
+int eddy_queue_destroy(eddy_queue *q)
 {
     if (!q || !q->buf) return -EINVAL;
     if (!eddy__list_empty(&q->putters) || !eddy__list_empty(&q->getters) ||

@@ -161,7 +161,7 @@ void eddy_cancel_scope_set_deadline(eddy_cancel_scope *cs, int64_t deadline)
     }
 }
 
-int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o, const char *site)
+int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o, const char *site)
 {
     eddy_loop *l = eddy__tl_loop;
     eddy_task *t = l ? l->current : NULL;
@@ -186,7 +186,7 @@ int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o, const cha
     return 0;
 }
 
-eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_scope_opts *o,
+eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o,
                                            const char *site)
 {
     return eddy__scope_enter(cs, o, site) == 0 ? cs : NULL;
@@ -231,7 +231,7 @@ void eddy__scope_cleanup(eddy_cancel_scope **csp)
     }
 }
 
-eddy_cancel_scope *eddy_current_scope(void)
+eddy_cancel_scope *eddy_cancel_scope_current(void)
 {
     eddy_task *t = eddy__cur();
     return t ? t->cs : NULL;

@@ -98,14 +98,14 @@ int eddy_sem_release(eddy_sem *s)
     return 0;
 }
 
-void eddy_sem_get_stats(const eddy_sem *s, eddy_sem_stats *out)
+void eddy_sem_stats(const eddy_sem *s, struct eddy_sem_stats *out)
 {
     if (!out) return;
     if (!s) {
-        *out = (eddy_sem_stats){0};
+        *out = (struct eddy_sem_stats){0};
         return;
     }
-    *out = (eddy_sem_stats){.value = s->value, .max = s->max, .waiters = s->nwaiters,
+    *out = (struct eddy_sem_stats){.value = s->value, .max = s->max, .waiters = s->nwaiters,
                             .total_acquired = s->total_acquired};
 }
 
@@ -229,14 +229,14 @@ bool eddy_limiter_holds(const eddy_limiter *l, const void *borrower)
     return borrower && find_holder(l, borrower) != NULL;
 }
 
-void eddy_limiter_get_stats(const eddy_limiter *l, eddy_limiter_stats *out)
+void eddy_limiter_stats(const eddy_limiter *l, struct eddy_limiter_stats *out)
 {
     if (!out) return;
     if (!l) {
-        *out = (eddy_limiter_stats){0};
+        *out = (struct eddy_limiter_stats){0};
         return;
     }
-    *out = (eddy_limiter_stats){.total = l->total, .borrowed = l->borrowed,
+    *out = (struct eddy_limiter_stats){.total = l->total, .borrowed = l->borrowed,
                                 .available = l->borrowed < l->total ? l->total - l->borrowed : 0,
                                 .waiters = l->nwaiters, .total_acquired = l->total_acquired};
 }

@@ -235,7 +235,7 @@ int eddy_checkpoint_if_cancelled(void)
     return eddy__cancel_code(t);
 }
 
-eddy_task *eddy_current(void)
+eddy_task *eddy_task_current(void)
 {
     eddy_loop *l = eddy__tl_loop;
     return l && !l->in_callback ? l->current : NULL;
@@ -304,13 +304,13 @@ int eddy_key_create(void)
 
 static bool key_ok(eddy_key k) { return k >= 0 && k < atomic_load(&nkeys); }
 
-void *eddy_tls_get(eddy_key k)
+void *eddy_key_get(eddy_key k)
 {
     eddy_task *t = eddy__cur();
     return t && key_ok(k) ? t->tls[k] : NULL;
 }
 
-int eddy_tls_set(eddy_key k, void *v)
+int eddy_key_set(eddy_key k, void *v)
 {
     if (!key_ok(k)) return -EINVAL;
     eddy_task *t = eddy__cur();

@@ -263,7 +263,7 @@ int eddy_uqueue_try_get(eddy_uqueue *q, void *out)
     return rc;
 }
 
-void eddy_uqueue_close(eddy_uqueue *q)
+void eddy_uqueue_shutdown(eddy_uqueue *q)
 {
     if (!q || !q->buf) return;
     pthread_mutex_lock(&q->mu);
