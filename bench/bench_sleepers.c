@@ -23,7 +23,7 @@
 static long statm_resident_pages(void)
 {
     long size = 0, res = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
+    FILE *f = fopen("/proc/self/statm", "re");
     if (!f) return -1;
     if (fscanf(f, "%ld %ld", &size, &res) != 2) res = -1;
     fclose(f);
@@ -35,7 +35,7 @@ static long status_kib(const char *key)
     char line[256];
     long v = -1;
     size_t kl = strlen(key);
-    FILE *f = fopen("/proc/self/status", "r");
+    FILE *f = fopen("/proc/self/status", "re");
     if (!f) return -1;
     while (fgets(line, sizeof line, f))
         if (!strncmp(line, key, kl) && line[kl] == ':') {

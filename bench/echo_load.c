@@ -274,7 +274,7 @@ static int server_cpu(double *user_us, double *sys_us)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", opt_pid);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (!f) return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
@@ -296,7 +296,7 @@ static int server_cpu(double *user_us, double *sys_us)
  * machine is shared; a disturbed run shows up here rather than only as a slow one). */
 static int machine_busy_us(double *us)
 {
-    FILE *f = fopen("/proc/stat", "r");
+    FILE *f = fopen("/proc/stat", "re");
     if (!f) return -1;
     unsigned long long user, nice, sys;
     int n = fscanf(f, "cpu %llu %llu %llu", &user, &nice, &sys);
@@ -311,7 +311,7 @@ static long server_rss_kib(void)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", opt_pid);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (!f) return -1;
     long kib = -1;
     while (fgets(line, sizeof line, f))

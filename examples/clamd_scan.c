@@ -38,7 +38,7 @@ static void fail(const char *fmt, const char *a, int err)
 {
     fprintf(stderr, "clamd_scan: ");
     fprintf(stderr, fmt, a);
-    if (err) fprintf(stderr, ": %s", err == -ETIMEDOUT ? "timed out" : strerror(-err));
+    if (err) fprintf(stderr, ": %s", err == -ETIMEDOUT ? "timed out" : eddy_strerror(err));
     fputc('\n', stderr);
 }
 
@@ -182,13 +182,13 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, 4, "clamd_scan", usage);
     sc.fd = open(sc.file, O_RDONLY | O_CLOEXEC);
     if (sc.fd < 0) {
-        fprintf(stderr, "clamd_scan: cannot open %s: %s\n", sc.file, strerror(errno));
+        fprintf(stderr, "clamd_scan: cannot open %s: %s\n", sc.file, eddy_strerror(errno));
         return EXIT_ERROR;
     }
     int rc = eddy_run(amain, &sc);
     close(sc.fd);
     if (rc < 0) {
-        fprintf(stderr, "clamd_scan: %s\n", strerror(-rc));
+        fprintf(stderr, "clamd_scan: %s\n", eddy_strerror(rc));
         return EXIT_ERROR;
     }
     fflush(stdout);

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, 1, "countdown", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "countdown: %s\n", strerror(-rc));
+        fprintf(stderr, "countdown: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

@@ -56,13 +56,13 @@ static int amain(void *arg)
     eddy_listener *l;
     int rc = eddy_tcp_listen(NULL, (uint16_t)port, NULL, &l);
     if (rc < 0) {
-        fprintf(stderr, "echo_protocol: listen on port %ld: %s\n", port, strerror(-rc));
+        fprintf(stderr, "echo_protocol: listen on port %ld: %s\n", port, eddy_strerror(rc));
         return 1;
     }
     eddy_protocol_server *srv;
     rc = eddy_protocol_serve(l, factory, NULL, NULL, &srv);
     if (rc < 0) {
-        fprintf(stderr, "echo_protocol: serve: %s\n", strerror(-rc));
+        fprintf(stderr, "echo_protocol: serve: %s\n", eddy_strerror(rc));
         (void)eddy_listener_close(l);
         return 1;
     }
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, i, "echo_protocol", usage);
     int rc = eddy_run(amain, &port);
     if (rc < 0) {
-        fprintf(stderr, "echo_protocol: %s\n", strerror(-rc));
+        fprintf(stderr, "echo_protocol: %s\n", eddy_strerror(rc));
         return 1;
     }
     return rc;

@@ -67,7 +67,7 @@ static int amain(void *arg)
     eddy_listener *l;
     int rc = eddy_tcp_listen(NULL, port, NULL, &l);
     if (rc < 0) {
-        fprintf(stderr, "echo_stream: listen on port %u: %s\n", port, strerror(-rc));
+        fprintf(stderr, "echo_stream: listen on port %u: %s\n", port, eddy_strerror(rc));
         reported = true;
         return rc;
     }
@@ -81,7 +81,7 @@ static int amain(void *arg)
     /* Cancelled by SIGINT/SIGTERM (B9): that is how this server is meant to stop. */
     if (rc == -ECANCELED) rc = 0;
     if (rc < 0) {
-        fprintf(stderr, "echo_stream: %s\n", strerror(-rc));
+        fprintf(stderr, "echo_stream: %s\n", eddy_strerror(rc));
         reported = true;
     }
     return rc;
@@ -102,6 +102,6 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, i, "echo_stream", usage);
     uint16_t p = (uint16_t)port;
     int rc = eddy_run(amain, &p);
-    if (rc < 0 && !reported) fprintf(stderr, "echo_stream: %s\n", strerror(-rc));
+    if (rc < 0 && !reported) fprintf(stderr, "echo_stream: %s\n", eddy_strerror(rc));
     return rc < 0 ? 1 : 0;
 }

@@ -146,7 +146,7 @@ static int serve_conn(void *arg)
         char peer[64] = "?";
         eddy_sockaddr pa;
         if (eddy_stream_peer_addr(s, &pa) == 0) (void)eddy_sockaddr_format(&pa, peer, sizeof peer);
-        fprintf(stderr, "fake_clamd: connection from %s: %s\n", peer, strerror(-rc));
+        fprintf(stderr, "fake_clamd: connection from %s: %s\n", peer, eddy_strerror(rc));
     }
     (void)eddy_stream_close(s);
     return 0; /* one connection's trouble is not the server's */
@@ -160,7 +160,7 @@ static int amain(void *arg)
     eddy_listener *l;
     int rc = eddy_tcp_listen("127.0.0.1", port, NULL, &l);
     if (rc < 0) {
-        fprintf(stderr, "fake_clamd: cannot listen on 127.0.0.1 port %u: %s\n", port, strerror(-rc));
+        fprintf(stderr, "fake_clamd: cannot listen on 127.0.0.1 port %u: %s\n", port, eddy_strerror(rc));
         reported = true;
         return rc;
     }
@@ -176,7 +176,7 @@ static int amain(void *arg)
             rc = eddy_listener_accept(l, &c, NULL);
             if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
                 /* Out of descriptors or memory: let connections finish, then try again. */
-                fprintf(stderr, "fake_clamd: accept: %s (pausing)\n", strerror(-rc));
+                fprintf(stderr, "fake_clamd: accept: %s (pausing)\n", eddy_strerror(rc));
                 rc = eddy_sleep(EDDY_MSEC(100));
                 if (rc < 0) break;
                 continue;
@@ -184,7 +184,7 @@ static int amain(void *arg)
             if (rc < 0) break;
             rc = eddy_spawn(n, serve_conn, c, .name = "conn");
             if (rc < 0) {
-                fprintf(stderr, "fake_clamd: cannot start a connection task: %s\n", strerror(-rc));
+                fprintf(stderr, "fake_clamd: cannot start a connection task: %s\n", eddy_strerror(rc));
                 eddy_stream_abort(c);
             }
         }
@@ -194,7 +194,7 @@ static int amain(void *arg)
     (void)eddy_listener_close(l);
     if (rc == -ECANCELED) rc = 0;
     if (rc < 0) {
-        fprintf(stderr, "fake_clamd: accept: %s\n", strerror(-rc));
+        fprintf(stderr, "fake_clamd: accept: %s\n", eddy_strerror(rc));
         reported = true;
     }
     return rc < 0 ? rc : nrc;
@@ -216,6 +216,6 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, i, "fake_clamd", usage);
     int rc = eddy_run(amain, &port);
     /* amain reports its own failures; only one of eddy_run itself is left to say. */
-    if (rc < 0 && !reported) fprintf(stderr, "fake_clamd: %s\n", strerror(-rc));
+    if (rc < 0 && !reported) fprintf(stderr, "fake_clamd: %s\n", eddy_strerror(rc));
     return rc < 0 ? 1 : 0;
 }

@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, 1, "fetch_gather", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "fetch_gather: %s\n", strerror(-rc));
+        fprintf(stderr, "fetch_gather: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

@@ -32,7 +32,7 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, 1, "hello_sleep", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "hello_sleep: %s\n", strerror(-rc));
+        fprintf(stderr, "hello_sleep: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

@@ -43,7 +43,7 @@ static int child(void *arg)
     }
     if (rc < 0) return rc;
     if (c->fail) {
-        say("%s: failing with %s\n", c->name, strerror(EIO));
+        say("%s: failing with %s\n", c->name, eddy_strerror(-EIO));
         eddy_task_set_error_detail("simulated I/O failure");
         return -EIO;
     }
@@ -79,11 +79,11 @@ static int amain(void *arg)
     int st = eddy_nursery_close(&n); /* waits for every child; first error comes out */
     if (rc < 0) return rc;
     if (st < 0) {
-        printf("parent: nursery failed: %s\n", strerror(-st));
+        printf("parent: nursery failed: %s\n", eddy_strerror(st));
         eddy_task_error errs[EDDY_NURSERY_MAX_ERRORS];
         size_t ne = eddy_nursery_errors(&n, errs, EDDY_NURSERY_MAX_ERRORS);
         for (size_t i = 0; i < ne && i < EDDY_NURSERY_MAX_ERRORS; i++)
-            printf("parent: task %s failed: %s (%d)%s%s\n", errs[i].name, strerror(-errs[i].code),
+            printf("parent: task %s failed: %s (%d)%s%s\n", errs[i].name, eddy_strerror(errs[i].code),
                    errs[i].code, errs[i].detail ? ": " : "", errs[i].detail ? errs[i].detail : "");
         fflush(stdout);
         return st;
@@ -116,7 +116,7 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, i, "nursery", usage);
     int rc = eddy_run(amain, &a);
     if (rc < 0) {
-        fprintf(stderr, "nursery: %s\n", strerror(-rc));
+        fprintf(stderr, "nursery: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     cli_no_more(argc, argv, 1, "switch_foobar", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "switch_foobar: %s\n", strerror(-rc));
+        fprintf(stderr, "switch_foobar: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         cli_fail("taskgroup", usage, "unknown backend '%s'", opts.backend);
     }
     if (rc < 0) {
-        fprintf(stderr, "taskgroup: %s\n", strerror(-rc));
+        fprintf(stderr, "taskgroup: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

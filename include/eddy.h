@@ -1,9 +1,12 @@
 /* eddy — asynchronous I/O and structured concurrency for C on Linux.
- * Umbrella header: include this one. See docs/ and shared SPEC rows named in each header. */
+ * Umbrella header: include this one. docs/api.md states the rules every header follows; codes
+ * such as A2 or N7 in the headers name capabilities listed in docs/capabilities.md. */
 #ifndef EDDY_H
 #define EDDY_H
 
 #include "eddy/base.h"
+#include "eddy/version.h"
+#include "eddy/error.h"
 #include "eddy/loop.h"
 #include "eddy/task.h"
 #include "eddy/time.h"

@@ -16,17 +16,20 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pkgs_for() {
     case "$1" in
     build)
-        echo gcc libc6-dev make cmake pkgconf
+        # g++: the C++ check of the public headers (test_cxx_headers)
+        echo gcc g++ libc6-dev make cmake pkgconf
         # Optional parts of the library are built when their headers exist; install the -dev
         # package of each one the build files mention, so every part is built and tested.
         grep -rqsE 'liburing|uring\.h' "$here/CMakeLists.txt" "$here/src" && echo liburing-dev
         grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
+        # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c.
+        echo dnsmasq-base
         true
         ;;
     sanitize) echo libasan8 libubsan1 libtsan2 util-linux ;;  # util-linux: setarch
     cross) echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user ;;
-    install-check) echo pkgconf cmake ;;
+    install-check) echo pkgconf cmake g++ ;;
     clang) echo clang ;;
     docs) echo doxygen ;;
     bench)

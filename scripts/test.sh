@@ -14,15 +14,16 @@
 #              build/release   every test but the heavy ones with EDDY_SCHED_SEED=1, 2, 3: the
 #                              ready queue permuted, so no test leans on an order nobody
 #                              promised (tests of the FIFO order itself pin it: .fifo)
-#   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts resolver),
-#                              the tests that resolve names
+#   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
+#              resolver), the tests of the resolver and of what resolves names
 #   clang      build/clang     clang with -fcf-protection=full, every test but the heavy ones,
 #                              plus a check that the library's objects link IBT-marked and not
 #                              SHSTK-marked (x86-64)
 #   install    installs build/release into a scratch prefix and builds README.md's example
 #              against it (pkg-config, find_package(eddy) with eddy::eddy and with
-#              eddy::eddy_static, and -static), and eddy/test.h's example against the test
-#              library (pkg-config eddy-test, eddy::eddy_test)
+#              eddy::eddy_static, and -static), eddy/test.h's example against the test
+#              library (pkg-config eddy-test, eddy::eddy_test), and a C++ program
+#              (tests/cxx_consumer.cpp) with g++ -std=c++17 -Wall -Wextra -Werror
 #
 # Environment: CTEST_ARGS (extra ctest arguments, e.g. "-R test_core_sleep"), EDDY_SUMMARY_FILE
 # (append "config passed failed build_s test_s" per configuration, for .ci/run), JOBS (2).
@@ -82,15 +83,15 @@ setup() {
         sel=(-LE '^heavy$')
         cenv=(EDDY_SCHED_SEED="${1#seed}")
         ;;
-    nocares)
-        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_CARES=OFF -DEDDY_BUILD_EXAMPLES=OFF)
-        sel=(-R '^test_(dns|net_connect|tcp|stream_conformance)$')
-        ;;
     clang)
         cargs=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
             -DCMAKE_C_FLAGS=-fcf-protection=full -DCMAKE_ASM_FLAGS=-fcf-protection=full)
         sel=(-LE '^heavy$')
         deps+=(clang)
+        ;;
+    nocares)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_CARES=OFF -DEDDY_BUILD_BENCH=OFF)
+        sel=(-R 'dns|connect|clamd|examples|cloexec|error')
         ;;
     *)
         echo "test.sh: unknown configuration '$1'" >&2
@@ -212,6 +213,15 @@ readme_example() {
          m == 2 {print}' "$top/README.md"
 }
 
+# MAJOR.MINOR.PATCH from include/eddy/version.h.
+eddy_version() {
+    local p v=()
+    for p in MAJOR MINOR PATCH; do
+        v+=("$(sed -nE "s/^#define EDDY_VERSION_$p ([0-9]+)$/\1/p" "$top/include/eddy/version.h")")
+    done
+    echo "${v[0]}.${v[1]}.${v[2]}"
+}
+
 # One install check: show what failed, count it.
 check() {
     local name=$1 log=$2
@@ -275,7 +285,7 @@ install_check() {
     cat >"$w/app/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.16)
 project(eddy_consumer C)
-find_package(eddy 0.1 REQUIRED)
+find_package(eddy @VERSION@ REQUIRED)
 add_executable(by_find_package example.c)
 target_link_libraries(by_find_package PRIVATE eddy::eddy)
 add_executable(by_find_package_static example.c)
@@ -283,6 +293,8 @@ target_link_libraries(by_find_package_static PRIVATE eddy::eddy_static)
 add_executable(test_by_find_package test_example.c)
 target_link_libraries(test_by_find_package PRIVATE eddy::eddy_test)
 CM
+    # The version the consumer asks for is the tree's own (include/eddy/version.h).
+    sed -i "s/@VERSION@/$(eddy_version)/" "$w/app/CMakeLists.txt"
     check "find_package(eddy) + eddy::eddy" "$log" bash -c "$(declare -f run_example)
         cmake -S '$w/app' -B '$w/app/build' -DCMAKE_PREFIX_PATH='$inst' &&
         cmake --build '$w/app/build' -j$jobs &&
@@ -306,6 +318,12 @@ CM
         run_test_example '$w/app/test_by_pkgconfig'"
     check "eddy/test.h example + eddy::eddy_test" "$log" bash -c "$(declare -f run_test_example)
         run_test_example '$w/app/build/test_by_find_package'"
+    # The public headers as C++ (README.md, "C and C++"), against the installed library.
+    check "C++ program (g++ -std=c++17) + pkg-config" "$log" bash -c "
+        export PKG_CONFIG_PATH='$pc'
+        c++ -std=c++17 -Wall -Wextra -Werror -o '$w/app/cxx_consumer' '$top/tests/cxx_consumer.cpp' \
+            \$(pkg-config --cflags --libs eddy) -Wl,-rpath,\$(pkg-config --variable=libdir eddy) &&
+        EDDY_CLOCK=virtual '$w/app/cxx_consumer' | tee /dev/stderr | grep -q 'cxx consumer: ok'"
     t1=$(now)
     echo "== install: $pass passed, $fail failed ($((t1 - t0)) s)"
     [ "$fail" -eq 0 ] && rm -rf "$w"

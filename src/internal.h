@@ -124,7 +124,7 @@ struct eddy_task {
     const char *site;
     const char *error_detail;
     eddy__stack stack;
-    void *tls[EDDY_MAX_KEYS];
+    void *keys[EDDY_MAX_KEYS];
     char name[EDDY_TASK_NAME_MAX];
 #if defined(__SANITIZE_ADDRESS__)
     void *asan_fake;

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,24 @@ void eddy_test_fail(const char *file, int line, const char *fmt, ...)
 }
 
 static const char *backends[] = {"epoll"};
+
+/* The per-test real-time limit: a duration (docs/api.md). EDDY_FOREVER: none; 0: already
+ * over (the child gets SIGALRM at once); otherwise limit * mult, as SIGALRM. A negative
+ * limit cannot be set, so the case fails as if it had timed out, with a word why. */
+static void arm_limit(int64_t limit, int mult)
+{
+    if (limit == EDDY_FOREVER) return;
+    if (limit < 0) {
+        fprintf(stderr, "# negative .timeout in EDDY_TEST_EX: not a duration\n");
+        raise(SIGALRM);
+    }
+    int64_t ns;
+    if (__builtin_mul_overflow(limit, (int64_t)mult, &ns)) return; /* beyond any run: none */
+    if (ns == 0) raise(SIGALRM);
+    struct itimerval it = {{0, 0}, {(time_t)(ns / 1000000000), (suseconds_t)(ns % 1000000000 / 1000)}};
+    if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0) it.it_value.tv_usec = 1;
+    (void)setitimer(ITIMER_REAL, &it, NULL);
+}
 
 static int run_in_process(eddy_test_case *c, const char *backend)
 {
@@ -115,8 +134,7 @@ int eddy_test_main(int argc, char **argv)
                     ok = 0;
                     snprintf(why, sizeof why, "fork: %s", strerror(errno));
                 } else if (pid == 0) {
-                    int limit = (c->opts.timeout_s > 0 ? c->opts.timeout_s : 20) * mult;
-                    alarm((unsigned)limit);
+                    arm_limit(c->opts.timeout, mult);
                     int rc = run_in_process(c, backends[b]);
 #if defined(__SANITIZE_ADDRESS__)
                     /* The child leaves with _exit, which skips LeakSanitizer's atexit check:

@@ -303,13 +303,13 @@ static void sigpipe_check(chk *c, bool watch)
 
 int eddy_check_stream(const eddy_stream_factory *f)
 {
-    if (!f || !f->make) return -EINVAL;
+    if (!f || !f->make || f->timeout < 0) return -EINVAL;
     if (!eddy_task_current()) return -EPERM;
     chk c = {.f = f, .name = "setup", .seed = f->seed ? f->seed : 0x5eed0fedd1u,
              .volume = f->volume ? f->volume : 4 * MiB};
     c.rbuf = malloc(RBUF);
     if (!c.rbuf) return -ENOMEM;
-    int64_t guard = f->timeout == EDDY_FOREVER ? 0 : f->timeout ? f->timeout : EDDY_SEC(60);
+    int64_t guard = f->timeout; /* a duration (docs/api.md): 0 now, EDDY_FOREVER none */
     sigset_t pipeset, old, pend;
     sigemptyset(&pipeset);
     sigaddset(&pipeset, SIGPIPE);

@@ -777,12 +777,22 @@ static int check_callback(chk *c, pair *p, int x)
         goto out;
     }
     for (int i = 0; i < 1000 && !cb.ran; i++)
-        if ((rc = eddy_yield()) < 0) {
-            (void)eddy__st_fail_code(c, rc, "yield: %s", RC(rc));
-            goto out;
+        if ((rc = eddy_yield()) < 0) break;
+    /* The queued callback holds &cb, in this frame: it must have run before the check
+     * returns, also when the check's guard cancelled the yields above (a guard of 0 does). */
+    if (!cb.ran)
+        EDDY_SHIELD(EDDY_SEC(1)) {
+            for (int i = 0; i < 1000 && !cb.ran; i++)
+                if (eddy_yield() < 0) break;
         }
     if (!cb.ran) {
-        (void)fail(c, "the callback did not run within 1000 yields");
+        fprintf(stderr, "eddy_check_stream: %s: callback: eddy_call_soon's callback never ran; "
+                        "it points into a frame that is going away\n", c->name);
+        abort();
+    }
+    if (cb.close != -EBUSY) p->s[1 - x] = NULL; /* the callback closed it: do not touch it */
+    if (rc < 0) {
+        (void)eddy__st_fail_code(c, rc, "yield: %s", RC(rc));
         goto out;
     }
     if (cb.read1 != -EPERM)
@@ -800,7 +810,6 @@ static int check_callback(chk *c, pair *p, int x)
     if (cb.close != -EBUSY) {
         (void)fail(c, "close from a callback while a task reads: want -EBUSY, got %s",
                    RC(cb.close));
-        if (cb.close != -EBUSY) p->s[1 - x] = NULL; /* it may be gone: do not touch it again */
         goto out;
     }
     if (c->err) goto out;

@@ -53,9 +53,9 @@ static bool span_is(const eddy_span *sp, const char *s)
     return sp->len == strlen(s) && memcmp(sp->data, s, sp->len) == 0;
 }
 
-/* ---- init / fini / buffered ------------------------------------------------------------ */
+/* ---- init / destroy / buffered --------------------------------------------------------- */
 
-EDDY_TEST(bufreader_init_and_fini)
+EDDY_TEST(bufreader_init_and_destroy)
 {
     pipe2 p = mkpair(NULL);
     eddy_bufreader br;
@@ -85,7 +85,7 @@ EDDY_TEST(bufreader_init_and_fini)
     EDDY_CHECK_EQ(eddy_bufreader_init(&br, NULL, NULL, 0), -EINVAL);
     EDDY_CHECK_EQ(eddy_bufreader_init(&br, p.in, mine, 0), -EINVAL);
     EDDY_CHECK_EQ(eddy_bufreader_init(&br, p.in, NULL, SIZE_MAX), -ENOMEM);
-    /* The stream is still open and usable: fini never closes it. */
+    /* The stream is still open and usable: destroy never closes it. */
     closepair(p);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* Tests of the clamd example pair (SPEC "Example programs": clamd_scan, fake_clamd). The
+/* Tests of the clamd example pair (docs/capabilities.md, "Example programs": clamd_scan, fake_clamd). The
  * binaries run as child processes on the real clock (their sockets talk to another process:
  * the virtual clock's autojump would fire clamd_scan's 30 s limit whenever it waits). Servers
  * that misbehave are written here with plain blocking sockets on 127.0.0.1, bounded by poll

@@ -104,7 +104,7 @@ static int sleeps_long(void *arg)
 EDDY_TEST_EX(deadlock_with_autojump_off, .raw = true)
 {
     eddy_opts o = core_opts();
-    o.autojump_threshold = -1;
+    o.autojump_threshold = EDDY_FOREVER;
     o.flags |= EDDY_OPT_QUIET;
     fflush(stderr);
     int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
@@ -114,6 +114,35 @@ EDDY_TEST_EX(deadlock_with_autojump_off, .raw = true)
     close(saved);
     close(devnull);
     EDDY_CHECK_EQ(rc, -EDEADLK);
+    return 0;
+}
+
+/* Regression (docs/api.md, "Durations"): a negative autojump_threshold meant "never"; a duration
+ * is never negative now (EDDY_FOREVER says never, as in deadlock_with_autojump_off). */
+EDDY_TEST_EX(negative_autojump_threshold_is_einval, .raw = true)
+{
+    eddy_opts o = core_opts();
+    o.autojump_threshold = -1;
+    EDDY_CHECK_EQ(eddy_run_opts(sleeps_long, NULL, &o), -EINVAL);
+    o.autojump_threshold = INT64_MIN;
+    EDDY_CHECK_EQ(eddy_run_opts(sleeps_long, NULL, &o), -EINVAL);
+    return 0;
+}
+
+/* Durations (docs/api.md): eddy_sleep(0) is a checkpoint, a negative one is -EINVAL (it was a
+ * checkpoint too), EDDY_FOREVER sleeps until cancelled. */
+EDDY_TEST(sleep_durations)
+{
+    int64_t t0 = eddy_now();
+    EDDY_OK(eddy_sleep(0));
+    EDDY_CHECK_EQ(eddy_sleep(-1), -EINVAL);
+    EDDY_CHECK_EQ(eddy_sleep(INT64_MIN), -EINVAL);
+    EDDY_CHECK_EQ(eddy_now(), t0);
+    int rc = 1;
+    EDDY_MOVE_ON_AFTER(EDDY_SEC(7)) rc = eddy_sleep(EDDY_FOREVER);
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(7));
+    EDDY_OK(eddy_sleep_until(t0)); /* a time already passed: a checkpoint, not an error */
     return 0;
 }
 

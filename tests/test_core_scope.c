@@ -1,5 +1,6 @@
 /* Core tests: cancel scopes, deadlines, shields (B3-B7), task cancel, scope misuse, and the
- * asyncio cancellation races of SPEC "Beyond every anchor" #2 as conformance tests. */
+ * asyncio cancellation races as conformance tests (docs/capabilities.md, guarantee
+ * "cancellation cannot be swallowed or raced"). */
 #include <fcntl.h>
 
 #include "test_core_util.h"
@@ -22,13 +23,13 @@ EDDY_TEST(move_on_and_fail_after_relative)
     EDDY_CHECK(!cs.cancelled_caught && !cs.cancel_called);
     EDDY_CANCEL_SCOPE(&cs, .timeout = EDDY_SEC(1)) { rc = eddy_sleep(EDDY_SEC(5)); }
     EDDY_CHECK(cs.cancelled_caught && cs.cancel_called);
-    /* a huge timeout does not overflow into the past; a negative one is already expired */
-    EDDY_MOVE_ON_AFTER(INT64_MAX) { EDDY_OK(eddy_sleep(EDDY_SEC(1))); }
+    /* a huge timeout does not overflow into the past (negative ones: see
+     * bad_block_scope_options_abort_with_site) */
+    EDDY_MOVE_ON_AFTER(INT64_MAX - 1) { EDDY_OK(eddy_sleep(EDDY_SEC(1))); }
     int64_t t1 = eddy_now();
     EDDY_MOVE_ON_AFTER(EDDY_SEC(1)) { rc = eddy_sleep(INT64_MAX); } /* "forever", cancellable */
     EDDY_CHECK_EQ(rc, -ECANCELED);
     EDDY_CHECK_EQ(eddy_now() - t1, EDDY_SEC(1));
-    EDDY_MOVE_ON_AFTER(-1) { EDDY_CHECK_EQ(eddy_yield(), -ECANCELED); }
     EDDY_MOVE_ON_AFTER(0) { EDDY_CHECK_EQ(eddy_yield(), -ECANCELED); } /* 0: expired, as trio */
     EDDY_MOVE_ON_AFTER(EDDY_FOREVER) { EDDY_OK(eddy_yield()); } /* no timeout */
     return 0;
@@ -156,9 +157,7 @@ EDDY_TEST(shield_blocks_outer_cancel_within_grace)
     /* a shield needs a deadline */
     eddy_cancel_scope s;
     EDDY_CHECK_EQ(eddy_cancel_scope_enter(&s, .shield = true), -EINVAL);
-    bool ran = false;
-    EDDY_CANCEL_SCOPE(&s, .shield = true) { ran = true; }
-    EDDY_CHECK(!ran);
+    EDDY_CHECK_EQ(eddy_cancel_scope_enter(&s, .shield = true, .timeout = EDDY_FOREVER), -EINVAL);
     EDDY_CHECK_EQ(eddy_cancel_scope_enter(NULL), -EINVAL);
     EDDY_OK(eddy_cancel_scope_enter(&s, .shield = true, .deadline = EDDY_FOREVER - 1));
     EDDY_CHECK(eddy_cancel_scope_current() == &s);
@@ -328,7 +327,7 @@ EDDY_TEST(task_cancel)
     return 0;
 }
 
-/* ---- asyncio cancellation races, in C (SPEC "Beyond every anchor" #2) ---- */
+/* ---- asyncio cancellation races, in C (guarantee "cancellation cannot be raced") ------ */
 
 /* cpython#86296: wait_for() swallowed an outside cancel when the awaited operation completed
  * in the same loop iteration. Here the operation (a sleep until d), the outside cancel
@@ -603,10 +602,103 @@ EDDY_TEST(zero_timeout_and_deadline_zero_are_expired)
     EDDY_SHIELD(0) rc = eddy_sleep(EDDY_SEC(1));
     EDDY_CHECK_EQ(rc, -ETIMEDOUT);
     EDDY_CHECK_EQ(eddy_now(), 0); /* nothing slept */
-    /* the struct fields alone keep their meaning: 0 = not given */
+    return 0;
+}
+
+/* Regression (docs/api.md, "Durations"): in the options 0 meant "not given", so .timeout = 0 and
+ * .deadline = 0 were no limit while EDDY_MOVE_ON_AFTER(0) was expired. One rule now: 0 is now,
+ * EDDY_FOREVER is none, and what is not given is EDDY_FOREVER. */
+EDDY_TEST(scope_options_zero_is_now_forever_is_none)
+{
+    int rc = 1;
     eddy_cancel_scope cs;
     EDDY_CANCEL_SCOPE(&cs, .timeout = 0) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_CHECK(cs.cancelled_caught);
+    EDDY_CANCEL_SCOPE(&cs, .deadline = 0, .fail = true) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_CHECK_EQ(rc, -ETIMEDOUT);
+    EDDY_CHECK_EQ(eddy_now(), 0);
+    /* not given, or EDDY_FOREVER: no limit */
+    EDDY_CANCEL_SCOPE(&cs) rc = eddy_sleep(EDDY_SEC(1));
     EDDY_OK(rc);
     EDDY_CHECK(!cs.cancelled_caught);
+    EDDY_CANCEL_SCOPE(&cs, .timeout = EDDY_FOREVER, .deadline = EDDY_FOREVER)
+        rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_OK(rc);
+    EDDY_CHECK(!cs.cancelled_caught);
+    EDDY_MOVE_ON_AFTER(EDDY_FOREVER) rc = eddy_sleep(EDDY_SEC(1));
+    EDDY_OK(rc);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(3));
+    /* a given field keeps the other's default: the deadline alone limits */
+    EDDY_CANCEL_SCOPE(&cs, .deadline = EDDY_SEC(4)) rc = eddy_sleep(EDDY_SEC(10));
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(4));
+    /* a negative timeout is not a duration */
+    EDDY_CHECK_EQ(eddy_cancel_scope_enter(&cs, .timeout = -1), -EINVAL);
+    EDDY_CHECK_EQ(eddy_cancel_scope_enter(&cs, .timeout = -EDDY_SEC(1), .deadline = 0), -EINVAL);
+    /* the function form: NULL options are the defaults, INIT the same spelled out */
+    EDDY_OK(eddy_cancel_scope_enter_with(&cs, NULL));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    eddy_cancel_scope_exit(&cs);
+    EDDY_CHECK(!cs.cancelled_caught);
+    eddy_cancel_scope_opts o = EDDY_CANCEL_SCOPE_OPTS_INIT;
+    o.timeout = EDDY_SEC(1);
+    o.fail = true;
+    EDDY_OK(eddy_cancel_scope_enter_with(&cs, &o));
+    EDDY_CHECK_EQ(eddy_sleep(EDDY_SEC(5)), -ETIMEDOUT);
+    eddy_cancel_scope_exit(&cs);
+    EDDY_CHECK(cs.cancelled_caught);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(6));
+    o = (eddy_cancel_scope_opts){0}; /* zero-filled: deadline 0 and timeout 0, expired */
+    EDDY_OK(eddy_cancel_scope_enter_with(&cs, &o));
+    EDDY_CHECK_EQ(eddy_sleep(EDDY_SEC(1)), -ECANCELED);
+    eddy_cancel_scope_exit(&cs);
+    o = (eddy_cancel_scope_opts)EDDY_CANCEL_SCOPE_OPTS_INIT;
+    o.timeout = -1;
+    EDDY_CHECK_EQ(eddy_cancel_scope_enter_with(&cs, &o), -EINVAL);
+    o.timeout = EDDY_FOREVER;
+    o.shield = true;
+    EDDY_CHECK_EQ(eddy_cancel_scope_enter_with(&cs, &o), -EINVAL);
+    EDDY_CHECK_EQ(eddy_cancel_scope_enter_with(NULL, NULL), -EINVAL);
+    return 0;
+}
+
+/* A block scope cannot return -EINVAL, and skipping its block would hide the mistake: bad
+ * options there (a negative timeout, a shield without a limit) stop the program with the
+ * site and the reason. */
+static int bad_block_main(void *arg)
+{
+    int kind = (int)(intptr_t)arg;
+    int rc = 0;
+    printf("line %d\n", __LINE__ + 2);
+    fflush(stdout);
+    if (kind == 0) EDDY_MOVE_ON_AFTER(-1) rc = eddy_sleep(1);
+    eddy_cancel_scope cs;
+    printf("line %d\n", __LINE__ + 2);
+    fflush(stdout);
+    if (kind == 1) EDDY_CANCEL_SCOPE(&cs, .shield = true) rc = eddy_sleep(1);
+    return rc;
+}
+
+static int bad_block_child(void *arg)
+{
+    eddy_opts o = core_opts();
+    return eddy_run_opts(bad_block_main, arg, &o);
+}
+
+EDDY_TEST_EX(bad_block_scope_options_abort_with_site, .raw = true)
+{
+    for (int kind = 0; kind < 2; kind++) {
+        char out[8192], want[64];
+        int st = core_run_child(bad_block_child, (void *)(intptr_t)kind, out, sizeof out);
+        if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
+            eddy_test_fail(__FILE__, __LINE__, "kind %d: status 0x%x: %s", kind, st, out);
+        int l0 = 0, l1 = 0;
+        const char *ln = strstr(out, "line ");
+        EDDY_CHECK(ln && sscanf(ln, "line %d\nline %d", &l0, &l1) >= 1);
+        snprintf(want, sizeof want, "test_core_scope.c:%d", kind == 0 ? l0 : l1);
+        if (!strstr(out, want)) eddy_test_fail(__FILE__, __LINE__, "want %s in: %s", want, out);
+        EDDY_CHECK(strstr(out, kind == 0 ? "negative timeout" : "shield without") != NULL);
+    }
     return 0;
 }

@@ -306,7 +306,7 @@ static void tls_cb(void *arg)
     cb_tls_rc = eddy_key_set(key_a, NULL);
 }
 
-EDDY_TEST(tls_keys_copied_into_children)
+EDDY_TEST(task_keys_copied_into_children)
 {
     key_a = eddy_key_create();
     key_b = eddy_key_create();

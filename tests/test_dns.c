@@ -33,6 +33,7 @@ enum {
     M_JUNK,     /* random bytes, then (if junk_then_answer) the real answer */
     M_REFUSED,  /* rcode 5 */
     M_SERVFAIL, /* rcode 2 */
+    M_FORMERR,  /* rcode 1 */
     M_TC,       /* truncated: c-ares retries over TCP */
 };
 
@@ -159,6 +160,7 @@ static void serve_one(fake_dns *s, const unsigned char *q, size_t len, const str
     }
     case M_REFUSED: n = build_reply(s, q, len, out, 5, false); break;
     case M_SERVFAIL: n = build_reply(s, q, len, out, 2, false); break;
+    case M_FORMERR: n = build_reply(s, q, len, out, 1, false); break;
     case M_TC: n = build_reply(s, q, len, out, -1, true); break;
     default: n = build_reply(s, q, len, out, -1, false); break;
     }
@@ -373,18 +375,19 @@ EDDY_TEST(dns_a_and_aaaa_answers)
     return 0;
 }
 
-EDDY_TEST(dns_nxdomain_and_nodata_are_enoent)
+/* Issue 8: an unknown name is no file error (it was -ENOENT, "No such file or directory"). */
+EDDY_TEST(dns_nxdomain_is_enoname_nodata_is_enoaddr)
 {
     if (!have_cares()) return 0;
     fake_dns s;
     WITH_SERVER(s, M_ANSWER, zone, NZONE) {
         use_server(&s, 500, 1);
         eddy_sockaddr a[4];
-        EDDY_CHECK_EQ(eddy_resolve("nosuch.test", 80, AF_INET, a, 4), -ENOENT);
+        EDDY_CHECK_EQ(eddy_resolve("nosuch.test", 80, AF_INET, a, 4), EDDY_ENONAME);
         EDDY_CHECK(strcmp(s.last_name, "nosuch.test") == 0);
-        EDDY_CHECK_EQ(eddy_resolve("nosuch.test", 80, AF_UNSPEC, a, 4), -ENOENT);
+        EDDY_CHECK_EQ(eddy_resolve("nosuch.test", 80, AF_UNSPEC, a, 4), EDDY_ENONAME);
         /* the name exists, but has no AAAA record */
-        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET6, a, 4), -ENOENT);
+        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET6, a, 4), EDDY_ENOADDR);
         EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_UNSPEC, a, 4), 1);
         check_addr(&a[0], "198.51.100.7:80");
         EDDY_CHECK(s.queries >= 4);
@@ -416,20 +419,48 @@ EDDY_TEST(dns_resolv_conf_is_honoured)
 
 /* ---- failures ---- */
 
+/* A lookup against s, set to never answer, with this timeout and tries: it fails with
+ * EDDY_EDNSTIMEDOUT; the real time it took. */
+static int64_t silent_lookup(fake_dns *s, int timeout_ms, int tries)
+{
+    use_server(s, timeout_ms, tries);
+    eddy_sockaddr a[4];
+    int64_t t0 = eddy_now_fresh();
+    EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), EDDY_EDNSTIMEDOUT);
+    return eddy_now_fresh() - t0;
+}
+
 /* On the real clock c-ares's timeouts run on the loop's eddy timer... */
-EDDY_TEST_EX(dns_timeout_is_eagain, .real_clock = true)
+EDDY_TEST_EX(dns_timeout_is_ednstimedout, .real_clock = true)
 {
     if (!have_cares()) return 0;
     fake_dns s;
     WITH_SERVER(s, M_SILENT, zone, NZONE) {
-        use_server(&s, 100, 2);
-        eddy_sockaddr a[4];
-        int64_t t0 = eddy_now_fresh();
-        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), -EAGAIN);
-        int64_t took = eddy_now_fresh() - t0;
+        int64_t took = silent_lookup(&s, 100, 1);
         EDDY_CHECK(took >= EDDY_MSEC(100) && took < EDDY_SEC(2));
-        EDDY_CHECK_EQ(s.queries, 2); /* both tries were sent */
+        EDDY_CHECK_EQ(s.queries, 1);
         EDDY_CHECK_EQ(eddy__dns_pending(), 0);
+    }
+    return 0;
+}
+
+/* A lookup takes at most timeout x attempts x servers, as with glibc, although c-ares doubles
+ * the timeout at each round: 300 ms and 3 tries is 300 + 600 + 1200 ms for c-ares alone, and
+ * 900 ms here. The caller goes; c-ares keeps the abandoned query to its own end. */
+EDDY_TEST_EX(dns_lookup_takes_at_most_timeout_times_attempts, .real_clock = true)
+{
+    if (!have_cares()) return 0;
+    fake_dns s;
+    WITH_SERVER(s, M_SILENT, zone, NZONE) {
+        int64_t took = silent_lookup(&s, 300, 3);
+        if (took < EDDY_MSEC(900) || took >= EDDY_MSEC(1800))
+            eddy_test_fail(__FILE__, __LINE__, "took %lld ms, want 900..1800", (long long)(took / 1000000));
+        EDDY_CHECK(s.queries >= 2); /* the second try went out at 300 ms */
+        EDDY_CHECK_EQ(eddy__dns_pending(), 1);
+        /* the channel goes on: a second lookup has a bound of its own */
+        s.mode = M_ANSWER;
+        eddy_sockaddr a[4];
+        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), 1);
     }
     return 0;
 }
@@ -442,21 +473,21 @@ EDDY_TEST(dns_timeout_on_virtual_clock)
     WITH_SERVER(s, M_SILENT, zone, NZONE) {
         use_server(&s, 50, 1);
         eddy_sockaddr a[4];
-        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_UNSPEC, a, 4), -EAGAIN);
+        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_UNSPEC, a, 4), EDDY_EDNSTIMEDOUT);
         EDDY_CHECK_EQ(eddy__dns_pending(), 0);
     }
     return 0;
 }
 
-EDDY_TEST(dns_garbage_is_eio)
+EDDY_TEST(dns_garbage_is_ednsbadresp)
 {
     if (!have_cares()) return 0;
     fake_dns s;
     WITH_SERVER(s, M_BADRR, zone, NZONE) {
         use_server(&s, 500, 1);
         eddy_sockaddr a[4];
-        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), -EIO);
-        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET6, a, 4), -EIO);
+        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), EDDY_EDNSBADRESP);
+        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET6, a, 4), EDDY_EDNSBADRESP);
     }
     return 0;
 }
@@ -474,7 +505,7 @@ EDDY_TEST(dns_junk_datagrams_are_ignored)
         EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), 1);
         check_addr(&a[0], "198.51.100.7:80");
         s.junk_then_answer = false;
-        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), -EAGAIN);
+        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), EDDY_EDNSTIMEDOUT);
     }
     return 0;
 }
@@ -486,15 +517,18 @@ EDDY_TEST(dns_refused_servfail_and_tcp_refused)
     WITH_SERVER(s, M_REFUSED, zone, NZONE) {
         use_server(&s, 500, 1);
         eddy_sockaddr a[4];
-        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), -ECONNREFUSED);
+        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), EDDY_EDNSUNREACH);
         /* c-ares moves on to the next server after a SERVFAIL; 1.18 then ends the query with
-         * ECONNREFUSED when none is left, releases that keep the SERVFAIL give -EAGAIN */
+         * ECONNREFUSED when none is left, releases that keep the SERVFAIL give ESERVFAIL */
         s.mode = M_SERVFAIL;
         int rc = eddy_resolve("www.example.test", 80, AF_INET, a, 4);
-        EDDY_CHECK(rc == -ECONNREFUSED || rc == -EAGAIN);
+        EDDY_CHECK(rc == EDDY_EDNSUNREACH || rc == EDDY_EDNSFAIL);
+        /* a server that calls the query malformed: a failure of its own */
+        s.mode = M_FORMERR;
+        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), EDDY_EDNSFAIL);
         /* a truncated answer sends c-ares to TCP, where the port refuses connections */
         s.mode = M_TC;
-        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), -ECONNREFUSED);
+        EDDY_CHECK_EQ(eddy_resolve("www.example.test", 80, AF_INET, a, 4), EDDY_EDNSUNREACH);
         EDDY_CHECK_EQ(eddy__dns_pending(), 0);
     }
     return 0;
@@ -681,6 +715,72 @@ EDDY_TEST(dns_many_concurrent_queries)
     return 0;
 }
 
+/* ---- the sockets c-ares uses ---- */
+
+typedef struct sock_count {
+    int calls, cloexec, nonblock, fail_with;
+} sock_count;
+
+static int counting_socket(void *ctx, int domain, int type, int protocol)
+{
+    sock_count *c = ctx;
+    c->calls++;
+    if (c->fail_with) return c->fail_with;
+    int fd = socket(domain, type, protocol);
+    if (fd < 0) return -errno;
+    if (fcntl(fd, F_GETFD) & FD_CLOEXEC) c->cloexec++;
+    if (fcntl(fd, F_GETFL) & O_NONBLOCK) c->nonblock++;
+    return fd;
+}
+
+/* Issue 9: c-ares's sockets are made by eddy, close-on-exec and non-blocking from the start
+ * (socket(2) flags, not a later fcntl), through the socket factory hook. */
+EDDY_TEST(dns_sockets_come_from_the_socket_hook)
+{
+    if (!have_cares()) return 0;
+    fake_dns s;
+    WITH_SERVER(s, M_ANSWER, zone, NZONE) {
+        use_server(&s, 500, 1);
+        sock_count c = {0};
+        eddy_socket_hook h = {counting_socket, &c};
+        EDDY_OK(eddy_loop_set_socket_hook(&h));
+        eddy_sockaddr a[4];
+        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), 1);
+        EDDY_CHECK(c.calls >= 1);
+        EDDY_CHECK_EQ(c.cloexec, c.calls);
+        EDDY_CHECK_EQ(c.nonblock, c.calls);
+        /* no socket to be had: the socket's own error, not "server unreachable" */
+        EDDY_OK(eddy__dns_configure(NULL)); /* a new channel: no socket left open */
+        use_server(&s, 500, 1);
+        c.fail_with = -EMFILE;
+        int calls = c.calls;
+        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), -EMFILE);
+        EDDY_CHECK(c.calls > calls);
+        /* and back: a socket can be had again */
+        c.fail_with = 0;
+        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), 1);
+        EDDY_OK(eddy_loop_set_socket_hook(NULL));
+    }
+    return 0;
+}
+
+/* The channel's sockets are closed (and forgotten by the loop) when the channel goes. */
+EDDY_TEST(dns_channel_sockets_closed)
+{
+    if (!have_cares()) return 0;
+    int before = eddy_test_fd_count();
+    EDDY_CHECK(before > 0);
+    fake_dns s;
+    WITH_SERVER(s, M_ANSWER, zone, NZONE) {
+        use_server(&s, 500, 1);
+        eddy_sockaddr a[4];
+        EDDY_CHECK_EQ(eddy_resolve("v4only.test", 80, AF_INET, a, 4), 1);
+        EDDY_OK(eddy__dns_configure(NULL));
+    }
+    EDDY_CHECK_EQ(eddy_test_fd_count(), before);
+    return 0;
+}
+
 /* ---- hosts files and the front end ---- */
 
 /* The hosts file comes first: none of these names reaches the (silent) server. */
@@ -777,7 +877,7 @@ EDDY_TEST(dns_localhost_and_numeric)
         check_addr(&a[0], "192.0.2.1:84");
         EDDY_CHECK_EQ(eddy_resolve("[2001:db8::1]", 85, AF_INET6, a, 4), 1);
         check_addr(&a[0], "[2001:db8::1]:85");
-        EDDY_CHECK_EQ(eddy_resolve("192.0.2.1", 84, AF_INET6, a, 4), -ENOENT);
+        EDDY_CHECK_EQ(eddy_resolve("192.0.2.1", 84, AF_INET6, a, 4), EDDY_ENOADDR);
         EDDY_CHECK_EQ(s.queries, 0);
         EDDY_CHECK_EQ(eddy__dns_pending(), 0);
     }
@@ -806,7 +906,7 @@ static int fake_resolve(void *ctx, const char *host, uint16_t port, int family, 
     return eddy_sockaddr_parse("203.0.113.5", port, &out[0]) == 0 ? 1 : -EIO;
 }
 
-EDDY_TEST(dns_resolver_set_hook)
+EDDY_TEST(dns_loop_set_resolver_hook)
 {
     fake_dns s;
     bool cares = have_cares();

@@ -1,4 +1,4 @@
-/* Tests of the example programs (SPEC "Example programs"): each binary is run as a child
+/* Tests of the example programs (docs/capabilities.md, "Example programs"): each binary is run as a child
  * process on the virtual clock (EDDY_CLOCK=virtual) and its stdout compared with the exact
  * expected text, its exit status checked. The tests are raw (no loop in the test process):
  * the child has its own loop, and waitpid here must not block one. */

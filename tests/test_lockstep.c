@@ -743,7 +743,7 @@ static void check_all_pass(void)
 {
     EDDY_OK(eddy_check_stream(&(eddy_stream_factory){
         .name = "lockstep", .make = make_lockstep, .kind = "lockstep", .volume = 256 * 1024,
-        .flags = EDDY_STREAMTEST_UNBUFFERED}));
+        .flags = EDDY_STREAMTEST_UNBUFFERED, .timeout = EDDY_SEC(60)}));
 }
 
 /* The stream contract holds without any buffer: every check passes. */

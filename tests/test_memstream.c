@@ -589,6 +589,10 @@ static int make_mem(void *arg, eddy_stream **a, eddy_stream **b)
     return eddy_memstream_pair(a, b, (const eddy_memstream_hooks *)arg);
 }
 
+/* Each check's fail-after guard for memory pairs (the kernel's get EDDY_FOREVER: on the virtual
+ * clock a guard could be jumped to while the kernel still delivers). */
+#define GUARD EDDY_SEC(60)
+
 static int check(const char *name, int (*make)(void *, eddy_stream **, eddy_stream **), void *arg,
                  unsigned flags, int64_t timeout)
 {
@@ -599,11 +603,11 @@ static int check(const char *name, int (*make)(void *, eddy_stream **, eddy_stre
 
 EDDY_TEST(check_stream_memory_pairs)
 {
-    EDDY_OK(check("mem", make_mem, NULL, 0, 0));
+    EDDY_OK(check("mem", make_mem, NULL, 0, GUARD));
     eddy_memstream_hooks evil = {.capacity = 100, .max_read = 7, .max_write = 5};
-    EDDY_OK(check("mem evil", make_mem, &evil, 0, 0));
+    EDDY_OK(check("mem evil", make_mem, &evil, 0, GUARD));
     eddy_memstream_hooks slow = {.capacity = 4096, .read_delay = EDDY_MSEC(1), .write_delay = EDDY_MSEC(1)};
-    EDDY_OK(check("mem slow", make_mem, &slow, 0, 0));
+    EDDY_OK(check("mem slow", make_mem, &slow, 0, GUARD));
     return 0;
 }
 
@@ -664,25 +668,25 @@ static int make_nothing(void *arg, eddy_stream **a, eddy_stream **b)
 
 EDDY_TEST(check_stream_reports_failures)
 {
-    EDDY_CHECK_EQ(check("shut down at birth (expected to fail)", make_broken, NULL, 0, 0), -EPROTO);
-    EDDY_CHECK_EQ(check("failing factory (expected to fail)", make_fails, NULL, 0, 0), -EMFILE);
-    EDDY_CHECK_EQ(check("empty factory (expected to fail)", make_nothing, NULL, 0, 0), -EINVAL);
-    EDDY_CHECK_EQ(check("no factory", NULL, NULL, 0, 0), -EINVAL);
+    EDDY_CHECK_EQ(check("shut down at birth (expected to fail)", make_broken, NULL, 0, GUARD), -EPROTO);
+    EDDY_CHECK_EQ(check("failing factory (expected to fail)", make_fails, NULL, 0, GUARD), -EMFILE);
+    EDDY_CHECK_EQ(check("empty factory (expected to fail)", make_nothing, NULL, 0, GUARD), -EINVAL);
+    EDDY_CHECK_EQ(check("no factory", NULL, NULL, 0, GUARD), -EINVAL);
     return 0;
 }
 
 EDDY_TEST_EX(check_stream_outside_task_eperm, .raw = true)
 {
-    EDDY_CHECK_EQ(check("mem", make_mem, NULL, 0, 0), -EPERM);
+    EDDY_CHECK_EQ(check("mem", make_mem, NULL, 0, GUARD), -EPERM);
     return 0;
 }
 
 /* The checks synchronise on the stream's state, not on the order tasks happen to run in. */
 EDDY_TEST_EX(check_stream_under_seeded_schedulers, .sched_seed = 0x5eed)
 {
-    EDDY_OK(check("mem", make_mem, NULL, 0, 0));
+    EDDY_OK(check("mem", make_mem, NULL, 0, GUARD));
     eddy_memstream_hooks evil = {.capacity = 64, .max_read = 3, .max_write = 2};
-    EDDY_OK(check("mem evil", make_mem, &evil, 0, 0));
+    EDDY_OK(check("mem evil", make_mem, &evil, 0, GUARD));
     EDDY_OK(check("unix", make_unix, NULL, EDDY_STREAMTEST_NO_RESET, EDDY_FOREVER));
     return 0;
 }

@@ -12,6 +12,10 @@
 
 #include "eddy/test.h"
 
+/* The default options (EDDY_TCP_CONNECT_OPTS_INIT) with the fields given changed: a zero
+ * stagger would start every attempt at once. */
+#define OPTS(...) (&(eddy_tcp_connect_opts){.stagger = EDDY_CONNECT_STAGGER, __VA_ARGS__})
+
 /* ---- helpers ---- */
 
 typedef struct fake_res {
@@ -34,7 +38,7 @@ static int fake_resolve(void *ctx, const char *host, uint16_t port, int family, 
     size_t k = 0;
     for (int i = 0; i < f->n && k < max; i++)
         if (family == AF_UNSPEC || f->a[i].ss.ss_family == family) out[k++] = f->a[i];
-    return k ? (int)k : -ENOENT;
+    return k ? (int)k : EDDY_ENOADDR;
 }
 
 static fake_res fake;
@@ -161,33 +165,47 @@ EDDY_TEST(connect_localhost_falls_back_at_once)
     return 0;
 }
 
+/* The race of the stagger tests: the fake resolver gives a never-answering address, then the
+ * address of a listener (*port). */
+static eddy_listener *hole_then_listener(blackhole *b, uint16_t *port)
+{
+    blackhole_open(b);
+    eddy_listener *l = listen_on("127.0.0.1", port);
+    use_fake();
+    add_addr("127.0.0.1", b->port);
+    add_addr("127.0.0.1", *port);
+    return l;
+}
+
 /* The stagger, on the virtual clock: the first address never answers, the second is started
- * exactly one stagger later and wins; the losing socket is closed. */
+ * exactly one stagger later and wins; the losing socket is closed. The default, from NULL
+ * options and from EDDY_TCP_CONNECT_OPTS_INIT. */
 EDDY_TEST(connect_stagger_default_250ms)
 {
-    blackhole b;
-    blackhole_open(&b);
-    uint16_t port;
-    eddy_listener *l = listen_on("127.0.0.1", &port);
-    use_fake();
-    add_addr("127.0.0.1", b.port);
-    add_addr("127.0.0.1", port);
-    int fds = eddy_test_fd_count();
-    int64_t t0 = eddy_now();
-    eddy_stream *c;
-    EDDY_OK(eddy_tcp_connect("fake.test", 80, NULL, &c));
-    EDDY_CHECK_EQ(eddy_now() - t0, EDDY_MSEC(250));
-    EDDY_CHECK_EQ(fake.calls, 1);
-    EDDY_CHECK_EQ(fake.family, AF_UNSPEC);
-    EDDY_CHECK_EQ(eddy_test_fd_count(), fds + 1); /* the winner only */
-    eddy_sockaddr peer;
-    EDDY_OK(eddy_stream_peer_addr(c, &peer));
-    EDDY_CHECK_EQ(eddy_sockaddr_port(&peer), port);
-    check_pair(l, c);
-    EDDY_OK(eddy_stream_close(c));
-    EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
-    EDDY_OK(eddy_listener_close(l));
-    blackhole_close(&b);
+    eddy_tcp_connect_opts init = EDDY_TCP_CONNECT_OPTS_INIT;
+    EDDY_CHECK_EQ(init.stagger, EDDY_CONNECT_STAGGER);
+    const eddy_tcp_connect_opts *opts[] = {NULL, &init};
+    for (int i = 0; i < 2; i++) {
+        blackhole b;
+        uint16_t port;
+        eddy_listener *l = hole_then_listener(&b, &port);
+        int fds = eddy_test_fd_count();
+        int64_t t0 = eddy_now();
+        eddy_stream *c;
+        EDDY_OK(eddy_tcp_connect("fake.test", 80, opts[i], &c));
+        EDDY_CHECK_EQ(eddy_now() - t0, EDDY_MSEC(250));
+        EDDY_CHECK_EQ(fake.calls, 1);
+        EDDY_CHECK_EQ(fake.family, AF_UNSPEC);
+        EDDY_CHECK_EQ(eddy_test_fd_count(), fds + 1); /* the winner only */
+        eddy_sockaddr peer;
+        EDDY_OK(eddy_stream_peer_addr(c, &peer));
+        EDDY_CHECK_EQ(eddy_sockaddr_port(&peer), port);
+        check_pair(l, c);
+        EDDY_OK(eddy_stream_close(c));
+        EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
+        EDDY_OK(eddy_listener_close(l));
+        blackhole_close(&b);
+    }
     return 0;
 }
 
@@ -215,6 +233,44 @@ EDDY_TEST(connect_stagger_option_and_third_address)
     return 0;
 }
 
+/* Regression (docs/api.md, "Durations"): a zero stagger meant "the default" (250 ms). Durations
+ * have one rule now: 0 starts every attempt at once, EDDY_FOREVER starts the next only when one
+ * fails, and the default is what NULL or EDDY_TCP_CONNECT_OPTS_INIT give. */
+EDDY_TEST(connect_stagger_zero_is_at_once_forever_is_one_at_a_time)
+{
+    blackhole b;
+    uint16_t port;
+    eddy_listener *l = hole_then_listener(&b, &port);
+    int fds = eddy_test_fd_count();
+    eddy_stream *c;
+    int64_t t0 = eddy_now();
+    EDDY_OK(eddy_tcp_connect("fake.test", 80, &(eddy_tcp_connect_opts){.stagger = 0}, &c));
+    EDDY_CHECK_EQ(eddy_now() - t0, 0); /* the listener was tried beside the blackhole */
+    check_pair(l, c);
+    EDDY_OK(eddy_stream_close(c));
+    /* EDDY_FOREVER: the blackhole never fails, so the listener is never tried */
+    t0 = eddy_now();
+    int rc = 1;
+    EDDY_MOVE_ON_AFTER(EDDY_SEC(10))
+        rc = eddy_tcp_connect("fake.test", 80, &(eddy_tcp_connect_opts){.stagger = EDDY_FOREVER}, &c);
+    EDDY_CHECK_EQ(rc, -ECANCELED);
+    EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(10));
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
+    /* ... while a refused first address passes the turn at once */
+    use_fake();
+    add_addr("127.0.0.1", closed_port("127.0.0.1"));
+    add_addr("127.0.0.1", port);
+    t0 = eddy_now();
+    EDDY_OK(eddy_tcp_connect("fake.test", 80, &(eddy_tcp_connect_opts){.stagger = EDDY_FOREVER}, &c));
+    EDDY_CHECK_EQ(eddy_now() - t0, 0);
+    check_pair(l, c);
+    EDDY_OK(eddy_stream_close(c));
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds);
+    EDDY_OK(eddy_listener_close(l));
+    blackhole_close(&b);
+    return 0;
+}
+
 /* RFC 8305 order: IPv6 first, then alternate, whatever order the resolver used. Both a v4
  * and a v6 listener accept; the v6 one wins although the resolver listed it last. */
 EDDY_TEST(connect_prefers_ipv6_first)
@@ -234,7 +290,7 @@ EDDY_TEST(connect_prefers_ipv6_first)
     check_pair(l6, c);
     EDDY_OK(eddy_stream_close(c));
     /* Family filter: only the IPv4 addresses are asked for and tried. */
-    EDDY_OK(eddy_tcp_connect("fake.test", 80, &(eddy_tcp_connect_opts){.family = AF_INET}, &c));
+    EDDY_OK(eddy_tcp_connect("fake.test", 80, OPTS(.family = AF_INET), &c));
     EDDY_CHECK_EQ(fake.family, AF_INET);
     check_pair(l4, c);
     EDDY_OK(eddy_stream_close(c));
@@ -280,7 +336,7 @@ EDDY_TEST(connect_local_address)
     eddy_sockaddr local;
     EDDY_OK(eddy_sockaddr_parse("127.0.0.1", 0, &local));
     eddy_stream *c;
-    EDDY_OK(eddy_tcp_connect("localhost", port, &(eddy_tcp_connect_opts){.local = &local}, &c));
+    EDDY_OK(eddy_tcp_connect("localhost", port, OPTS(.local = &local), &c));
     eddy_sockaddr got, peer;
     EDDY_OK(eddy_stream_local_addr(c, &got));
     EDDY_OK(eddy_stream_peer_addr(c, &peer));
@@ -292,12 +348,12 @@ EDDY_TEST(connect_local_address)
     /* A bound port in use by a listener: bind fails with -EADDRINUSE (SO_REUSEADDR does not
      * allow binding over a listening socket). */
     EDDY_OK(eddy_sockaddr_parse("127.0.0.1", port, &local));
-    EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", port, &(eddy_tcp_connect_opts){.local = &local}, &c),
+    EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", port, OPTS(.local = &local), &c),
                   -EADDRINUSE);
     EDDY_CHECK(c == NULL);
     /* Only IPv6 targets for an IPv4 source: nothing to try. */
     EDDY_OK(eddy_sockaddr_parse("127.0.0.1", 0, &local));
-    EDDY_CHECK_EQ(eddy_tcp_connect("::1", port, &(eddy_tcp_connect_opts){.local = &local}, &c),
+    EDDY_CHECK_EQ(eddy_tcp_connect("::1", port, OPTS(.local = &local), &c),
                   -EAFNOSUPPORT);
     EDDY_OK(eddy_listener_close(l));
     return 0;
@@ -366,10 +422,10 @@ EDDY_TEST(connect_resolver_errors)
 {
     use_fake();
     eddy_stream *c;
-    fake.err = -ENOENT;
-    EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), -ENOENT);
-    fake.err = -EAGAIN;
-    EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), -EAGAIN);
+    fake.err = EDDY_ENONAME;
+    EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), EDDY_ENONAME);
+    fake.err = EDDY_EDNSTIMEDOUT;
+    EDDY_CHECK_EQ(eddy_tcp_connect("fake.test", 80, NULL, &c), EDDY_EDNSTIMEDOUT);
     /* An answer of only Unix addresses: nothing TCP can use. */
     fake.err = 0;
     fake.n = 1;
@@ -400,7 +456,7 @@ EDDY_TEST(connect_bad_arguments)
     EDDY_CHECK_EQ(eddy_tcp_connect("127.0.0.1", 80, &(eddy_tcp_connect_opts){.family = AF_UNIX}, &c),
                   -EINVAL);
     /* A numeric host of the other family than asked for. */
-    EDDY_CHECK_EQ(eddy_tcp_connect("::1", 80, &(eddy_tcp_connect_opts){.family = AF_INET}, &c), -ENOENT);
+    EDDY_CHECK_EQ(eddy_tcp_connect("::1", 80, OPTS(.family = AF_INET), &c), EDDY_ENOADDR);
     perm_rc = 1;
     eddy_event_init(&perm_done);
     EDDY_OK(eddy_call_soon(from_callback, NULL));

@@ -173,6 +173,14 @@ EDDY_TEST(serve_echo_and_peer_address)
     EDDY_CHECK_EQ(r.srv.stats.handler_errors, 0);
     EDDY_CHECK_EQ(r.srv.stats.active, 0);
     EDDY_CHECK_EQ(r.srv.stats.peak, 2);
+    struct eddy_server_stats st;
+    eddy_server_stats(&r.srv, &st);
+    EDDY_CHECK_EQ(st.accepted, 2);
+    EDDY_CHECK_EQ(st.aborted, 1);
+    EDDY_CHECK_EQ(st.peak, 2);
+    EDDY_CHECK_EQ(memcmp(&st, &r.srv.stats, sizeof st), 0);
+    eddy_server_stats(NULL, &st);
+    EDDY_CHECK_EQ(st.accepted + st.peak + st.aborted + (uint64_t)st.last_accept_error, 0);
     EDDY_CHECK_EQ(eddy_server_shutdown(&r.srv), -ESRCH); /* after eddy_serve returned */
     EDDY_OK(eddy_listener_close(r.l));
     return 0;
@@ -334,6 +342,52 @@ EDDY_TEST(serve_graceful_stop_waits_then_aborts)
     EDDY_OK(eddy_stream_close(slow));
     EDDY_OK(eddy_stream_close(stuck));
     EDDY_OK(eddy_stream_close(late));
+    EDDY_OK(eddy_listener_close(r.l));
+    return 0;
+}
+
+/* Regression (docs/api.md, "Durations"): the grace of eddy_serve had no default (NULL options
+ * meant 0, "cancel at once") while the protocol server's was 5 s. Both default to 5 s now (NULL or
+ * EDDY_SERVE_OPTS_INIT), 0 still cancels at once, EDDY_FOREVER waits. */
+static int serve_with_null_opts(void *p)
+{
+    server_run *r = p;
+    r->rc = eddy_serve(r->l, r->h, r->arg, NULL);
+    r->returned = true;
+    r->t_end = eddy_now();
+    return 0;
+}
+
+EDDY_TEST(serve_default_grace_is_5s)
+{
+    eddy_serve_opts o = EDDY_SERVE_OPTS_INIT;
+    EDDY_CHECK_EQ(o.grace, EDDY_SEC(5));
+    EDDY_CHECK(o.max_conns == 0 && o.stack_size == 0 && o.server == NULL);
+    server_run r;
+    run_init(&r, slow_or_stuck_handler, NULL);
+    stuck_rc = 1;
+    int nrc = 1;
+    int64_t t0 = 0;
+    eddy_stream *stuck = NULL;
+    EDDY_NURSERY(n, &nrc) {
+        void *v = NULL;
+        EDDY_OK(eddy_start(n, serve_with_null_opts, &r, &v));
+        eddy_server *srv = v;
+        EDDY_CHECK(srv != NULL);
+        stuck = client(&r);
+        EDDY_OK(eddy_stream_write_all(stuck, "k", 1));
+        expect(stuck, "started");
+        t0 = eddy_now();
+        EDDY_OK(eddy_server_shutdown(srv));
+        char b;
+        EDDY_CHECK_EQ(eddy_stream_read(stuck, &b, 1), -ECONNRESET);
+        EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(5));
+    }
+    EDDY_OK(nrc);
+    EDDY_CHECK_EQ(r.rc, 0);
+    EDDY_CHECK_EQ(r.t_end - t0, EDDY_SEC(5));
+    EDDY_CHECK_EQ(stuck_rc, -ECANCELED);
+    EDDY_OK(eddy_stream_close(stuck));
     EDDY_OK(eddy_listener_close(r.l));
     return 0;
 }

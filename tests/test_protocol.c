@@ -325,7 +325,7 @@ static void greedy_data(eddy_transport *t, const void *buf, size_t len)
     (void)buf;
     (void)len;
     void *user = eddy_transport_user(t);
-    /* set_user replaces what get_user answers; both are no-ops on NULL */
+    /* set_user replaces what eddy_transport_user answers; both are no-ops on NULL */
     eddy_transport_set_user(t, &enobufs_at);
     EDDY_CHECK(eddy_transport_user(t) == &enobufs_at);
     eddy_transport_set_user(t, user);

@@ -20,7 +20,8 @@ EDDY_TEST(server_close_grace_then_abort)
     uint16_t port;
     eddy_listener *l = listen_any(&port);
     eddy_protocol_server *s;
-    eddy_protocol_server_opts o = {.grace = EDDY_SEC(2)};
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    o.grace = EDDY_SEC(2);
     EDDY_OK(eddy_protocol_serve(l, factory, (void *)&close_proto, &o, &s));
     int fd;
     EDDY_OK(stuck_client(port, &fd)); /* never reads: the server's close cannot flush */
@@ -35,6 +36,54 @@ EDDY_TEST(server_close_grace_then_abort)
     return 0;
 }
 
+/* Regression (docs/api.md, "Durations"): grace 0 meant 5 s. Durations have one rule now: 0 aborts
+ * at once what the close could not end, EDDY_FOREVER never aborts, and NULL options (or
+ * EDDY_PROTOCOL_SERVER_OPTS_INIT) give the 5 s default. */
+static int grace_case(const eddy_protocol_server_opts *o, int64_t *took)
+{
+    state_reset(1);
+    uint16_t port;
+    eddy_listener *l = listen_any(&port);
+    eddy_protocol_server *s;
+    EDDY_OK(eddy_protocol_serve(l, factory, (void *)&close_proto, o, &s));
+    int fd;
+    EDDY_OK(stuck_client(port, &fd));
+    EDDY_OK(eddy_event_wait(&ev_data));
+    int64_t t0 = eddy_now();
+    int rc = 1;
+    eddy_protocol_server_shutdown(s);
+    EDDY_MOVE_ON_AFTER(EDDY_SEC(100)) rc = eddy_protocol_server_wait(s);
+    *took = eddy_now() - t0;
+    if (rc == -ECANCELED) {
+        EDDY_CHECK(!conns[0].lost); /* still flushing to a peer that does not read */
+        raw_close(fd);              /* the peer goes: the transport ends */
+        fd = -1;
+        EDDY_OK(eddy_protocol_server_wait(s));
+    }
+    EDDY_CHECK(conns[0].lost);
+    EDDY_OK(eddy_protocol_server_close(s));
+    if (fd >= 0) raw_close(fd);
+    EDDY_OK(eddy_listener_close(l));
+    return rc;
+}
+
+EDDY_TEST(server_grace_zero_now_forever_none_default_5s)
+{
+    int64_t took;
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    EDDY_CHECK_EQ(o.grace, EDDY_SEC(5));
+    EDDY_CHECK_EQ(o.accept_backoff, EDDY_MSEC(100));
+    o.grace = 0;
+    EDDY_OK(grace_case(&o, &took));
+    EDDY_CHECK_EQ(took, 0); /* aborted at once */
+    EDDY_OK(grace_case(NULL, &took));
+    EDDY_CHECK_EQ(took, EDDY_SEC(5));
+    o.grace = EDDY_FOREVER;
+    EDDY_CHECK_EQ(grace_case(&o, &took), -ECANCELED); /* never aborted: still there at 100 s */
+    EDDY_CHECK_EQ(took, EDDY_SEC(100));
+    return 0;
+}
+
 /* Clients that drain within the grace period end it early (and its timer is disarmed: the
  * leak check would report it otherwise). On the real clock: the peer's reads open its TCP
  * window through the kernel's own timers (delayed ACKs), and on the virtual clock the loop
@@ -45,7 +94,8 @@ EDDY_TEST_EX(server_close_grace_ends_when_drained, .real_clock = true)
     uint16_t port;
     eddy_listener *l = listen_any(&port);
     eddy_protocol_server *s;
-    eddy_protocol_server_opts o = {.grace = EDDY_SEC(30)};
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    o.grace = EDDY_SEC(30);
     EDDY_OK(eddy_protocol_serve(l, factory, (void *)&close_proto, &o, &s));
     int fd;
     EDDY_OK(stuck_client(port, &fd));
@@ -73,7 +123,8 @@ EDDY_TEST(server_close_abort_clients)
     uint16_t port;
     eddy_listener *l = listen_any(&port);
     eddy_protocol_server *s;
-    eddy_protocol_server_opts o = {.abort_clients = true};
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    o.abort_clients = true;
     EDDY_OK(eddy_protocol_serve(l, factory, (void *)&echo_proto, &o, &s));
     int fd1 = raw_connect(port, 0), fd2 = raw_connect(port, 0);
     send_all(fd1, "a", 1);
@@ -212,7 +263,8 @@ EDDY_TEST(max_conns_pauses_accepting)
     uint16_t port;
     eddy_listener *l = listen_any(&port);
     eddy_protocol_server *s;
-    eddy_protocol_server_opts o = {.max_conns = 1};
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    o.max_conns = 1;
     EDDY_OK(eddy_protocol_serve(l, factory, (void *)&echo_proto, &o, &s));
     int fd1 = raw_connect(port, 0), fd2 = raw_connect(port, 0);
     send_all(fd1, "1", 1);
@@ -236,23 +288,13 @@ EDDY_TEST(max_conns_pauses_accepting)
 
 /* ---- EMFILE on accept ---- */
 
-EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
+static int fillers[4096];
+
+/* Use up every descriptor (dups of fd): the limit just above the highest in use, holes
+ * filled. *old gets the limit to restore with free_fds. Returns how many were made. */
+static int use_up_fds(int fd, struct rlimit *old)
 {
-    int fds0 = eddy_test_fd_count();
-    state_reset(1);
-    uint16_t port;
-    eddy_listener *l = listen_any(&port);
-    eddy_protocol_server *s;
-    eddy_protocol_server_opts o = {.accept_backoff = EDDY_MSEC(100)};
-    EDDY_OK(eddy_protocol_serve(l, factory, (void *)&echo_proto, &o, &s));
-    /* Connect without letting the loop run: the server must not accept before the limit. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    EDDY_CHECK(fd >= 0);
-    eddy_sockaddr a = loopback(port);
-    EDDY_CHECK(connect(fd, (struct sockaddr *)&a.ss, a.len) == 0 || errno == EINPROGRESS);
-    /* Use up every descriptor: the limit just above the highest in use, holes filled. */
-    struct rlimit old;
-    EDDY_OK(getrlimit(RLIMIT_NOFILE, &old));
+    EDDY_OK(getrlimit(RLIMIT_NOFILE, old));
     int maxfd = 0;
     DIR *d = opendir("/proc/self/fd");
     EDDY_CHECK(d != NULL);
@@ -260,9 +302,8 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
     while ((e = readdir(d)))
         if (e->d_name[0] != '.' && atoi(e->d_name) > maxfd) maxfd = atoi(e->d_name);
     closedir(d);
-    struct rlimit low = {.rlim_cur = (rlim_t)maxfd + 1, .rlim_max = old.rlim_max};
+    struct rlimit low = {.rlim_cur = (rlim_t)maxfd + 1, .rlim_max = old->rlim_max};
     EDDY_OK(setrlimit(RLIMIT_NOFILE, &low));
-    static int fillers[4096];
     int nf = 0;
     for (;;) {
         int f = dup(fd);
@@ -273,6 +314,32 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
         EDDY_CHECK(nf < 4096);
         fillers[nf++] = f;
     }
+    return nf;
+}
+
+static void free_fds(int nf, const struct rlimit *old)
+{
+    for (int i = 0; i < nf; i++) close(fillers[i]);
+    EDDY_OK(setrlimit(RLIMIT_NOFILE, old));
+}
+
+EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
+{
+    int fds0 = eddy_test_fd_count();
+    state_reset(1);
+    uint16_t port;
+    eddy_listener *l = listen_any(&port);
+    eddy_protocol_server *s;
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    o.accept_backoff = EDDY_MSEC(100);
+    EDDY_OK(eddy_protocol_serve(l, factory, (void *)&echo_proto, &o, &s));
+    /* Connect without letting the loop run: the server must not accept before the limit. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    EDDY_CHECK(fd >= 0);
+    eddy_sockaddr a = loopback(port);
+    EDDY_CHECK(connect(fd, (struct sockaddr *)&a.ss, a.len) == 0 || errno == EINPROGRESS);
+    struct rlimit old;
+    int nf = use_up_fds(fd, &old);
     int64_t t0 = eddy_now();
     EDDY_OK(eddy_sleep(EDDY_SEC(1)));
     struct eddy_protocol_server_stats st;
@@ -284,8 +351,7 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
     EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(1));
     EDDY_CHECK(eddy_wait_fd(fd, EDDY_WRITE) > 0); /* the handshake completed in the backlog */
     /* Free descriptors: the pending connection is accepted at the next retry. */
-    for (int i = 0; i < nf; i++) close(fillers[i]);
-    EDDY_OK(setrlimit(RLIMIT_NOFILE, &old));
+    free_fds(nf, &old);
     send_all(fd, "still there", 11);
     char buf[16];
     EDDY_CHECK_EQ(recv_all(fd, buf, 11), 11);
@@ -295,6 +361,52 @@ EDDY_TEST(emfile_on_accept_backs_off_and_recovers)
     EDDY_CHECK_EQ(st.accepted, 1);
     raw_close(fd);
     EDDY_OK(eddy_event_wait(&ev_lost));
+    EDDY_OK(eddy_protocol_server_close(s));
+    EDDY_OK(eddy_listener_close(l));
+    EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);
+    return 0;
+}
+
+/* accept_backoff = EDDY_FOREVER (docs/api.md, "Durations": a 0 meant "the default"; now
+ * EDDY_FOREVER is "no timer"): after EMFILE the server retries only when one of its own
+ * connections ends and gives a descriptor back. */
+EDDY_TEST(emfile_backoff_forever_waits_for_a_connection_to_end)
+{
+    int fds0 = eddy_test_fd_count();
+    state_reset(2);
+    uint16_t port;
+    eddy_listener *l = listen_any(&port);
+    eddy_protocol_server *s;
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    o.accept_backoff = EDDY_FOREVER;
+    EDDY_OK(eddy_protocol_serve(l, factory, (void *)&echo_proto, &o, &s));
+    int first = raw_connect(port, 0);
+    send_all(first, "a", 1);
+    char buf[16];
+    EDDY_CHECK_EQ(recv_all(first, buf, 1), 1); /* accepted and served */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    EDDY_CHECK(fd >= 0);
+    eddy_sockaddr a = loopback(port);
+    EDDY_CHECK(connect(fd, (struct sockaddr *)&a.ss, a.len) == 0 || errno == EINPROGRESS);
+    struct rlimit old;
+    int nf = use_up_fds(fd, &old);
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    struct eddy_protocol_server_stats st;
+    eddy_protocol_server_stats(s, &st);
+    EDDY_CHECK_EQ(st.accepted, 1);
+    EDDY_CHECK_EQ(st.accept_errors, 1); /* one try, no timer retrying */
+    free_fds(nf, &old);
+    EDDY_OK(eddy_sleep(EDDY_SEC(10)));
+    eddy_protocol_server_stats(s, &st);
+    EDDY_CHECK_EQ(st.accepted, 1); /* descriptors are free, but nothing told the server */
+    EDDY_CHECK_EQ(st.accept_errors, 1);
+    raw_close(first); /* its transport ends: accepting restarts */
+    send_all(fd, "still there", 11);
+    EDDY_CHECK_EQ(recv_all(fd, buf, 11), 11);
+    EDDY_CHECK(memcmp(buf, "still there", 11) == 0);
+    eddy_protocol_server_stats(s, &st);
+    EDDY_CHECK_EQ(st.accepted, 2);
+    raw_close(fd);
     EDDY_OK(eddy_protocol_server_close(s));
     EDDY_OK(eddy_listener_close(l));
     EDDY_CHECK_EQ(eddy_test_fd_count(), fds0);

@@ -61,14 +61,14 @@ static int icmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-EDDY_TEST_EX(queue_open_outside_loop_eperm, .raw = true)
+EDDY_TEST_EX(queue_init_outside_loop_eperm, .raw = true)
 {
     eddy_queue q;
     EDDY_CHECK_EQ(eddy_queue_init(&q, sizeof(int), 4, EDDY_QUEUE_FIFO), -EPERM);
     return 0;
 }
 
-EDDY_TEST(queue_open_errors)
+EDDY_TEST(queue_init_errors)
 {
     eddy_queue q;
     EDDY_CHECK_EQ(eddy_queue_init(NULL, sizeof(int), 4, 0), -EINVAL);
@@ -343,7 +343,7 @@ EDDY_TEST(queue_shutdown_immediate)
     return 0;
 }
 
-EDDY_TEST(queue_close_busy)
+EDDY_TEST(queue_destroy_busy)
 {
     eddy_queue q;
     EDDY_OK(eddy_queue_init(&q, sizeof(int), 1, 0));

@@ -22,6 +22,8 @@
 #include "eddy/test.h"
 
 #define KERNEL .timeout = EDDY_FOREVER
+/* Each check's fail-after guard for the in-memory transports (a zero would be "now"). */
+#define GUARD .timeout = EDDY_SEC(60)
 
 /* ---- memory pairs, one test per hook combination ---------------------------------------- */
 
@@ -33,7 +35,7 @@ static int mem_make(void *ctx, eddy_stream **a, eddy_stream **b)
 static int check_mem(const char *name, const eddy_memstream_hooks *h, size_t volume)
 {
     return eddy_check_stream(&(eddy_stream_factory){
-        .name = name, .make = mem_make, .ctx = (void *)h, .kind = "mem", .volume = volume});
+        .name = name, .make = mem_make, .ctx = (void *)h, .kind = "mem", .volume = volume, GUARD});
 }
 
 EDDY_TEST(conform_mem_plain) { EDDY_OK(check_mem("mem", NULL, 0)); return 0; }
@@ -94,7 +96,8 @@ static int check_mem_evil_seeded(uint64_t seed)
         .name = "mem all hooks, seeded", .make = mem_make, .kind = "mem", .volume = 64 * 1024,
         .seed = seed,
         .ctx = &(eddy_memstream_hooks){.capacity = 5, .max_read = 3, .max_write = 2,
-                                       .read_delay = EDDY_USEC(3), .write_delay = EDDY_USEC(1)}});
+                                       .read_delay = EDDY_USEC(3), .write_delay = EDDY_USEC(1)},
+        GUARD});
 }
 
 EDDY_TEST_EX(conform_mem_seed_1, .sched_seed = 1) { EDDY_OK(check_mem_evil_seeded(1)); return 0; }
@@ -408,7 +411,7 @@ EDDY_TEST(conform_stacked_layer)
     int mode = LAYER_OK;
     EDDY_OK(eddy_check_stream(&(eddy_stream_factory){.name = "layer over mem", .make = layer_make,
                                                      .ctx = &mode, .kind = "layer",
-                                                     .volume = 1024 * 1024}));
+                                                     .volume = 1024 * 1024, GUARD}));
     return 0;
 }
 
@@ -419,7 +422,7 @@ EDDY_TEST(check_stream_catches_a_lost_byte)
     int mode = LAYER_DROPS_A_BYTE;
     EDDY_CHECK_EQ(eddy_check_stream(&(eddy_stream_factory){.name = "lossy layer (expected to fail)",
                                                            .make = layer_make, .ctx = &mode,
-                                                           .volume = 64 * 1024}),
+                                                           .volume = 64 * 1024, GUARD}),
                   -EPROTO);
     return 0;
 }
@@ -507,7 +510,7 @@ EDDY_TEST(check_stream_catches_sigpipe)
     int rc = eddy_check_stream(&(eddy_stream_factory){
         .name = "write(2) without SIGPIPE handling (expected to fail)", .make = raw_make,
         .flags = EDDY_STREAMTEST_ONE_WAY | EDDY_STREAMTEST_NO_HALF_CLOSE | EDDY_STREAMTEST_NO_RESET,
-        .volume = 4096});
+        .volume = 4096, GUARD});
     fflush(stderr);
     EDDY_CHECK(dup2(saved, 2) == 2);
     close(saved);
@@ -529,7 +532,7 @@ EDDY_TEST(check_stream_catches_a_wrong_kind)
 {
     EDDY_CHECK_EQ(eddy_check_stream(&(eddy_stream_factory){.name = "mem as tcp (expected to fail)",
                                                            .make = mem_make, .kind = "tcp",
-                                                           .volume = 4096}),
+                                                           .volume = 4096, GUARD}),
                   -EPROTO);
     return 0;
 }
@@ -544,7 +547,7 @@ static int failing_make(void *ctx, eddy_stream **a, eddy_stream **b)
 EDDY_TEST(check_stream_reports_factory_error)
 {
     EDDY_CHECK_EQ(eddy_check_stream(&(eddy_stream_factory){.name = "failing factory (expected)",
-                                                           .make = failing_make}),
+                                                           .make = failing_make, GUARD}),
                   -EMFILE);
     return 0;
 }
@@ -553,12 +556,46 @@ EDDY_TEST(check_stream_bad_arguments)
 {
     EDDY_CHECK_EQ(eddy_check_stream(NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_check_stream(&(eddy_stream_factory){.name = "no make"}), -EINVAL);
+    eddy_stream_factory f = EDDY_STREAM_FACTORY_INIT;
+    EDDY_CHECK_EQ(f.timeout, EDDY_SEC(60));
+    f.name = "negative timeout";
+    f.make = mem_make;
+    f.timeout = -1;
+    EDDY_CHECK_EQ(eddy_check_stream(&f), -EINVAL);
+    return 0;
+}
+
+/* Regression (docs/api.md, "Durations"): a zero timeout meant 60 s. It is a duration like any
+ * other now: 0 is "now", so every check that has to wait times out at once. */
+EDDY_TEST(check_stream_zero_timeout_is_now)
+{
+    char path[] = "/tmp/eddy-conform-stderr-XXXXXX";
+    int log = mkstemp(path);
+    EDDY_CHECK(log >= 0);
+    EDDY_CHECK(unlink(path) == 0);
+    fflush(stderr);
+    int saved = dup(2);
+    EDDY_CHECK(saved >= 0 && dup2(log, 2) == 2);
+    int64_t t0 = eddy_now();
+    int rc = eddy_check_stream(&(eddy_stream_factory){.name = "zero timeout (expected to fail)",
+                                                     .make = mem_make, .volume = 4096});
+    fflush(stderr);
+    EDDY_CHECK(dup2(saved, 2) == 2);
+    close(saved);
+    EDDY_CHECK_EQ(rc, -ETIMEDOUT);
+    EDDY_CHECK_EQ(eddy_now(), t0); /* nothing waited */
+    char buf[4096];
+    ssize_t n = pread(log, buf, sizeof buf - 1, 0);
+    close(log);
+    EDDY_CHECK(n > 0);
+    buf[n] = 0;
+    EDDY_CHECK(strstr(buf, "did not finish within 0 s") != NULL);
     return 0;
 }
 
 EDDY_TEST_EX(check_stream_outside_task, .raw = true)
 {
-    EDDY_CHECK_EQ(eddy_check_stream(&(eddy_stream_factory){.name = "mem", .make = mem_make}),
+    EDDY_CHECK_EQ(eddy_check_stream(&(eddy_stream_factory){.name = "mem", .make = mem_make, GUARD}),
                   -EPERM);
     return 0;
 }

@@ -301,7 +301,7 @@ EDDY_TEST(barrier_task_cancel_and_cancelled_arrival)
     /* Arriving inside an already cancelled scope breaks it too: that participant is gone. */
     EDDY_NURSERY(nu, &rc) {
         EDDY_OK(eddy_spawn(nu, barrier_wait_plain, &c));
-        EDDY_MOVE_ON_AFTER(-1) { EDDY_CHECK_EQ(eddy_barrier_wait(&b, NULL), -ECANCELED); }
+        EDDY_MOVE_ON_AFTER(0) { EDDY_CHECK_EQ(eddy_barrier_wait(&b, NULL), -ECANCELED); }
     }
     EDDY_CHECK_EQ(rc, 0);
     EDDY_CHECK_EQ(c.rc[0], -EPIPE);

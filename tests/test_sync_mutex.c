@@ -337,7 +337,7 @@ EDDY_TEST(cond_errors)
     EDDY_CHECK_EQ(eddy_cond_wait(NULL, &m), -EINVAL);
     EDDY_CHECK_EQ(eddy_cond_wait(&c, NULL), -EINVAL);
     /* Inside an already cancelled scope: returns at once, never lets go of m. */
-    EDDY_MOVE_ON_AFTER(-1) {
+    EDDY_MOVE_ON_AFTER(0) {
         EDDY_CHECK_EQ(eddy_cond_wait(&c, &m), -ECANCELED);
         EDDY_CHECK_EQ(eddy_mutex_try_lock(&m), -EDEADLK);
     }

@@ -48,7 +48,7 @@ EDDY_TEST(promise_set_by_task_wakes_all_waiters)
     EDDY_CHECK_EQ(eddy_promise_set_ts(&p, NULL, 0), -EALREADY); /* loop thread: same as set */
     EDDY_CHECK_EQ(eddy_promise_arm_ts(&p), -EALREADY);
     /* Already set: no waiting, even in a cancelled scope; value may be NULL. */
-    EDDY_MOVE_ON_AFTER(-1) { EDDY_CHECK_EQ(eddy_promise_wait(&p, NULL), 7); }
+    EDDY_MOVE_ON_AFTER(0) { EDDY_CHECK_EQ(eddy_promise_wait(&p, NULL), 7); }
     /* A negative status is just a status. */
     eddy_promise q;
     EDDY_OK(eddy_promise_init(&q));

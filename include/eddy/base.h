@@ -4,7 +4,11 @@
  *  - functions return 0, a count, or a negative errno value; there is no global errno;
  *  - every function that can block is a cancellation point: inside a cancelled cancel
  *    scope it returns -ECANCELED (-ETIMEDOUT for a fail-after scope) without blocking;
- *  - times are int64_t nanoseconds on the loop's monotonic clock (eddy_now()).
+ *  - times are int64_t nanoseconds on the loop's monotonic clock (eddy_now());
+ *  - a duration (timeout, grace, back-off, sleep) follows one rule, docs/api.md "Durations":
+ *    EDDY_FOREVER is no limit, 0 is now (already expired), negative is -EINVAL; options
+ *    that are not given are never spelled 0 (NULL options or EDDY_X_OPTS_INIT give the
+ *    defaults; a zero-filled options struct means literal zeros).
  */
 #ifndef EDDY_BASE_H
 #define EDDY_BASE_H
@@ -40,7 +44,7 @@ extern "C" {
 #define EDDY_MSEC(ms) ((int64_t)((ms) * 1000000.0))
 #define EDDY_USEC(us) ((int64_t)((us) * 1000.0))
 #define EDDY_NSEC(ns) ((int64_t)(ns))
-/* "No deadline". */
+/* As a duration: no limit; as a time: no deadline. */
 #define EDDY_FOREVER INT64_MAX
 
 /* Intrusive doubly linked list node used inside public structs that callers allocate
@@ -49,7 +53,8 @@ typedef struct eddy__link {
     struct eddy__link *prev, *next;
 } eddy__link;
 
-/* Leak-tracking record embedded in every object with a lifetime (D4, "beyond" #14):
+/* Leak-tracking record embedded in every object with a lifetime (D4; docs/capabilities.md,
+ * guarantee "leaks are found at exit"):
  * objects still open when eddy_run() returns are reported with their creation site. */
 typedef struct eddy__handle {
     eddy__link link;

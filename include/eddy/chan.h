@@ -1,5 +1,5 @@
-/* eddy — queues and channels: SPEC rows C6 (eddy_queue), C7 (eddy_chan), C8 (eddy_choose),
- * C9 (eddy_uqueue / eddy_uevent).
+/* eddy — queues and channels: capabilities C6 (eddy_queue), C7 (eddy_chan), C8 (eddy_choose),
+ * C9 (eddy_uqueue; its companion eddy_uevent is in sync.h).
  *
  * Common rules:
  *  - every blocking call is a cancellation point: it checks for cancellation first (it returns
@@ -14,8 +14,8 @@
  *    waiter's buffer before the waiter runs), so a woken waiter never has to retry;
  *  - elements are copied (fixed size, libdill-style): the caller's buffer can be reused as
  *    soon as the call returns;
- *  - eddy_queue and eddy_chan belong to the loop they were opened on; eddy_uqueue/eddy_uevent
- *    are the objects that may be shared with other threads.
+ *  - eddy_queue and eddy_chan belong to the loop they were made on; eddy_uqueue (and
+ *    eddy_uevent, sync.h) are the objects that may be shared with other threads.
  */
 #ifndef EDDY_CHAN_H
 #define EDDY_CHAN_H
@@ -30,7 +30,7 @@ extern "C" {
 
 /* ==== C6: eddy_queue =======================================================================
  * An asyncio.Queue-like queue of fixed-size elements in caller-owned storage (the struct) with
- * element storage allocated once at open. Kinds: FIFO (default), LIFO, priority (smallest
+ * element storage allocated once at init. Kinds: FIFO (default), LIFO, priority (smallest
  * first by a comparator; equal elements come out in put order). */
 
 enum {
@@ -59,8 +59,8 @@ typedef struct eddy_queue {
 
 /* Open q for elements of elem_size bytes (> 0) holding at most maxsize elements (> 0), or
  * unbounded with EDDY_QUEUE_UNBOUNDED and maxsize 0. flags: EDDY_QUEUE_FIFO or EDDY_QUEUE_LIFO,
- * optionally | EDDY_QUEUE_UNBOUNDED. The queue is a tracked handle: not closing it is reported
- * as a leak at eddy_run exit.
+ * optionally | EDDY_QUEUE_UNBOUNDED. The queue is a tracked handle: not destroying it is
+ * reported as a leak at eddy_run exit.
  * Returns 0; -EINVAL (elem_size 0, maxsize 0 without UNBOUNDED, maxsize != 0 with it, unknown
  * or conflicting flags, priority without a comparator, size overflow); -ENOMEM; -EPERM outside
  * a loop thread. */
@@ -73,7 +73,7 @@ EDDY_API EDDY_WUR int eddy__queue_init(eddy_queue *q, size_t elem_size, size_t m
                                        unsigned flags, eddy_queue_cmp cmp, const char *site);
 /* Free q's storage (queued elements are dropped). Returns 0; -EBUSY if a task is still
  * blocked on q (nothing is freed: shut it down or cancel those tasks first); -EINVAL if q is
- * not open. */
+ * not initialised (or already destroyed). */
 EDDY_API EDDY_WUR int eddy_queue_destroy(eddy_queue *q);
 
 /* Copy *elem into q, waiting while q is full. Counts one unfinished task (see task_done).
@@ -103,7 +103,7 @@ EDDY_API EDDY_WUR int eddy_queue_join(eddy_queue *q);
  * Idempotent (a later immediate shutdown still discards). Safe from callbacks. */
 EDDY_API void eddy_queue_shutdown(eddy_queue *q, bool immediate);
 EDDY_API size_t eddy_queue_size(const eddy_queue *q);
-/* maxsize given at open (0 = unbounded). */
+/* maxsize given at init (0 = unbounded). */
 EDDY_API size_t eddy_queue_maxsize(const eddy_queue *q);
 
 /* ==== C7: eddy_chan ========================================================================
@@ -213,10 +213,26 @@ typedef struct eddy_clause {
     } priv_;
 } eddy_clause;
 
-#define EDDY_CLAUSE_SEND(t, p) ((eddy_clause){.op = EDDY_CLAUSE_SEND, .tx = (t), .elem = (void *)(p)})
-#define EDDY_CLAUSE_RECV(r, p) ((eddy_clause){.op = EDDY_CLAUSE_RECV, .rx = (r), .elem = (p)})
-#define EDDY_CLAUSE_FD(f, ev) ((eddy_clause){.op = EDDY_CLAUSE_FD, .fd = (f), .events = (ev)})
-#define EDDY_CLAUSE_DEADLINE(d) ((eddy_clause){.op = EDDY_CLAUSE_DEADLINE, .deadline = (d)})
+/* A clause of each kind, every other field zero: eddy_clause c[] = {EDDY_CLAUSE_RECV(&rx, &v),
+ * EDDY_CLAUSE_DEADLINE(eddy_now() + EDDY_SEC(1))}. Plain function calls (C and C++). */
+#define EDDY_CLAUSE_SEND(t, p) eddy__clause(EDDY_CLAUSE_SEND, (t), NULL, (void *)(p), 0, 0, 0)
+#define EDDY_CLAUSE_RECV(r, p) eddy__clause(EDDY_CLAUSE_RECV, NULL, (r), (p), 0, 0, 0)
+#define EDDY_CLAUSE_FD(f, ev) eddy__clause(EDDY_CLAUSE_FD, NULL, NULL, NULL, (f), (ev), 0)
+#define EDDY_CLAUSE_DEADLINE(d) eddy__clause(EDDY_CLAUSE_DEADLINE, NULL, NULL, NULL, 0, 0, (d))
+static inline eddy_clause eddy__clause(int op, eddy_chan_tx *tx, eddy_chan_rx *rx, void *elem,
+                                       int fd, unsigned events, int64_t deadline)
+{
+    eddy_clause c;
+    __builtin_memset(&c, 0, sizeof c);
+    c.op = op;
+    c.tx = tx;
+    c.rx = rx;
+    c.elem = elem;
+    c.fd = fd;
+    c.events = events;
+    c.deadline = deadline;
+    return c;
+}
 
 /* Complete exactly one of the n clauses, waiting until one can complete (or, with
  * EDDY_CHOOSE_NOWAIT, only if one can complete at once). Returns the index i (>= 0) of the
@@ -235,15 +251,16 @@ typedef struct eddy_clause {
  * a task (without NOWAIT); -ENOMEM (fd table or timer heap could not grow). */
 EDDY_API EDDY_WUR int eddy_choose(eddy_clause *clauses, size_t n, unsigned flags);
 
-/* ==== C9: eddy_uqueue and eddy_uevent ======================================================
- * curio's "universal" queue and event: usable at once from tasks on any loop (they wait
- * cooperatively; a wake-up from another thread goes through eddy_loop_post_ts) and from plain
- * OS threads (they block on a pthread condition variable). Calls made from a task are
- * cancellation points with the usual guarantee (a cancelled put did not add, a cancelled get
- * took nothing; if the element had already been handed over the call reports success).
- * Calls from a plain thread are not cancellable. Blocking calls return -EPERM in loop callback
- * context (the loop thread must not block). They are not tracked handles (they may outlive a
- * loop or have none): destroy them yourself. Tasks are served before threads when both wait. */
+/* ==== C9: eddy_uqueue =====================================================================
+ * curio's "universal" queue (its event, eddy_uevent, is in sync.h): usable at once from tasks
+ * on any loop (they wait cooperatively; a wake-up from another thread goes through
+ * eddy_loop_post_ts) and from plain OS threads (they block on a pthread condition variable).
+ * Calls made from a task are cancellation points with the usual guarantee (a cancelled put
+ * did not add, a cancelled get took nothing; if the element had already been handed over the
+ * call reports success). Calls from a plain thread are not cancellable. Blocking calls return
+ * -EPERM in loop callback context (the loop thread must not block). They are not tracked
+ * handles (they may outlive a loop or have none): destroy them yourself. Tasks are served
+ * before threads when both wait. */
 
 typedef struct eddy_uqueue {
     /* all private */
@@ -260,14 +277,14 @@ typedef struct eddy_uqueue {
  * Returns 0; -EINVAL; -ENOMEM. */
 EDDY_API EDDY_WUR int eddy_uqueue_init(eddy_uqueue *q, size_t elem_size, size_t cap);
 /* Free q. Returns 0; -EBUSY if a task or thread is still inside a blocking call on it,
- * including one already woken (e.g. by close) that has not returned yet (nothing freed):
+ * including one already woken (e.g. by shutdown) that has not returned yet (nothing freed):
  * destroy after the users are done (e.g. after their nursery closed or threads joined). */
 EDDY_API EDDY_WUR int eddy_uqueue_destroy(eddy_uqueue *q);
 /* Copy *elem in, waiting while full. Returns 0; -EPIPE after eddy_uqueue_shutdown (blocked
  * putters are woken with it; elem not added); -ECANCELED/-ETIMEDOUT (task only, elem not
  * added); -EPERM in callback context; -EINVAL. */
 EDDY_API EDDY_WUR int eddy_uqueue_put(eddy_uqueue *q, const void *elem);
-/* Take the next element, waiting while empty. Returns 0; -EPIPE once closed and drained;
+/* Take the next element, waiting while empty. Returns 0; -EPIPE once shut down and drained;
  * -ECANCELED/-ETIMEDOUT (task only, nothing taken); -EPERM in callback context; -EINVAL. */
 EDDY_API EDDY_WUR int eddy_uqueue_get(eddy_uqueue *q, void *out);
 /* Never block; any context. Return 0; -EAGAIN; -EPIPE; -EINVAL. */
@@ -277,26 +294,6 @@ EDDY_API EDDY_WUR int eddy_uqueue_try_get(eddy_uqueue *q, void *out);
  * no longer complete. Idempotent; any thread. */
 EDDY_API void eddy_uqueue_shutdown(eddy_uqueue *q);
 EDDY_API size_t eddy_uqueue_size(eddy_uqueue *q);
-
-/* A one-shot event settable from any thread or task, waitable from both. */
-typedef struct eddy_uevent {
-    pthread_mutex_t mu;  /* private */
-    pthread_cond_t cv;   /* private */
-    bool set;            /* private */
-    unsigned thread_waiters, tasks_inside; /* private */
-    eddy__link task_waiters;               /* private */
-} eddy_uevent;
-
-/* Returns 0 (cannot fail on Linux; kept fallible for other platforms); -EINVAL for NULL. */
-EDDY_API EDDY_WUR int eddy_uevent_init(eddy_uevent *ev);
-/* Returns 0; -EBUSY if a task or thread is still inside eddy_uevent_wait (as for uqueue). */
-EDDY_API EDDY_WUR int eddy_uevent_destroy(eddy_uevent *ev);
-/* Set ev and wake every waiter; later waits return at once. Idempotent; any context. */
-EDDY_API void eddy_uevent_set(eddy_uevent *ev);
-EDDY_API bool eddy_uevent_is_set(eddy_uevent *ev);
-/* Wait until ev is set. Returns 0; -ECANCELED/-ETIMEDOUT (task only); -EPERM in callback
- * context; -EINVAL. */
-EDDY_API EDDY_WUR int eddy_uevent_wait(eddy_uevent *ev);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* eddy — introspection. SPEC rows D3 (task tree dump), D4 (leak report, see eddy_run). */
+/* eddy — introspection: capabilities D3 (task tree dump), D4 (leak report, see eddy_run). */
 #ifndef EDDY_DEBUG_H
 #define EDDY_DEBUG_H
 

@@ -1,5 +1,5 @@
 /* eddy — the loop: running, time, callback timers, fd watchers, thread-safe calls.
- * SPEC rows A1, A9, T3, X1 (virtual clock), X2 (seeded scheduler), I1 (backend choice). */
+ * Capabilities A1, A9, T3, X1 (virtual clock), X2 (seeded scheduler), I1 (backend choice). */
 #ifndef EDDY_LOOP_H
 #define EDDY_LOOP_H
 
@@ -49,7 +49,9 @@ typedef struct eddy_opts {
     int clock_kind;              /* EDDY_CLOCK_*; env EDDY_CLOCK=virtual overrides MONOTONIC */
     const eddy_clock *clock;     /* for EDDY_CLOCK_CUSTOM */
     int64_t autojump_threshold;  /* virtual clock: jump to the next timer after this much real
-                                    time with every task blocked; 0 = at once; <0 = never */
+                                    time with every task blocked; 0 = at once; EDDY_FOREVER =
+                                    never (then only eddy_clock_jump moves it); negative:
+                                    -EINVAL */
     uint64_t sched_seed;         /* X2: nonzero permutes ready-queue order reproducibly;
                                     0: env EDDY_SCHED_SEED, else FIFO (EDDY_OPT_FIFO pins
                                     FIFO whatever the environment says) */
@@ -67,9 +69,10 @@ typedef struct eddy_opts {
  * timer, fd, thread or signal) — the tasks are cancelled first so they unwind, and the task
  * tree is printed; -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles were left open. */
 EDDY_API int eddy_run(int (*main)(void *), void *arg);
-/* eddy_run with options (NULL = defaults). Same returns as eddy_run; -EINVAL for a bad
- * option (unknown backend, CUSTOM clock without a clock) or a bad environment variable (then
- * also a message on stderr naming it, its value and the valid values). */
+/* eddy_run with options (NULL = defaults; a zero-filled eddy_opts is the defaults too). Same
+ * returns as eddy_run; -EINVAL for a bad option (unknown backend, CUSTOM clock without a
+ * clock, a negative autojump_threshold) or a bad environment variable (then also a message on
+ * stderr naming it, its value and the valid values). */
 EDDY_API int eddy_run_opts(int (*main)(void *), void *arg, const eddy_opts *opts);
 
 /* The loop running on this thread, or NULL. */
@@ -167,7 +170,7 @@ EDDY_API int eddy_fd_forget(int fd);
 
 /* Caller-owned node for eddy_loop_post_ts: no allocation on any path. */
 typedef struct eddy_ts_call {
-    struct eddy_ts_call *_Atomic next;
+    struct eddy_ts_call *next; /* private (the runtime reads and writes it atomically) */
     void (*fn)(void *);
     void *arg;
 } eddy_ts_call;
@@ -193,9 +196,9 @@ EDDY_API void eddy_loop_ref(eddy_loop *loop);
 EDDY_API void eddy_loop_unref(eddy_loop *loop);
 
 /* Per-loop statistics (D6 subset). */
-typedef struct eddy_loop_stats {
+struct eddy_loop_stats {
     uint64_t tasks_spawned, tasks_live, switches, polls, timers_fired, ts_calls;
-} struct eddy_loop_stats;
+};
 EDDY_API void eddy_loop_stats(struct eddy_loop_stats *out);
 /* Name of the active backend ("epoll"), or NULL outside a loop. */
 EDDY_API const char *eddy_backend_name(void);

@@ -32,7 +32,9 @@ extern "C" {
 /* Default capacity of each direction's buffer. */
 #define EDDY_MEMSTREAM_DEFAULT_CAP (64 * 1024)
 
-/* Behaviour of a pair; zeroed fields mean "normal". The same hooks apply to both ends. */
+/* Behaviour of a pair; zeroed fields mean "normal" (no delay, default capacity, no limits).
+ * The same hooks apply to both ends. Delays are durations (docs/api.md): negative is
+ * -EINVAL, EDDY_FOREVER blocks until cancelled. */
 typedef struct eddy_memstream_hooks {
     size_t capacity;     /* bytes buffered per direction; 0: EDDY_MEMSTREAM_DEFAULT_CAP */
     size_t max_read;     /* a read delivers at most this many bytes (1: 1-byte reads); 0: any */

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "error.h"
 #include "stream.h"
 
 #ifdef __cplusplus
@@ -41,7 +42,8 @@ EDDY_API EDDY_WUR int eddy_stream_local_addr(eddy_stream *s, eddy_sockaddr *out)
 EDDY_API EDDY_WUR int eddy_stream_peer_addr(eddy_stream *s, eddy_sockaddr *out);
 
 /* X3: the socket factory hook. Every socket eddy opens for a TCP or Unix connection or
- * listener, a UDP endpoint or a protocol-layer connect comes from
+ * listener, a UDP endpoint, a protocol-layer connect or the resolver's queries to DNS
+ * servers (c-ares's UDP and TCP sockets) comes from
  * h->socket(h->ctx, domain, type, protocol) — type already carries SOCK_NONBLOCK and
  * SOCK_CLOEXEC — which returns a descriptor of that kind or a negative errno (then the
  * eddy call fails with it, as if socket(2) had). So tests inject EMFILE, ENOBUFS or EACCES at
@@ -68,16 +70,23 @@ EDDY_API EDDY_WUR int eddy_loop_set_socket_hook(const eddy_socket_hook *h);
 EDDY_API EDDY_WUR int eddy__tcp_connect_addr(const eddy_sockaddr *addr, eddy_stream **out,
                                              const char *site);
 
-/* N1: options of eddy_tcp_connect; a zeroed struct (or NULL) gives the defaults. */
+#define EDDY_CONNECT_STAGGER EDDY_MSEC(250)
+
+/* N1: options of eddy_tcp_connect. NULL gives the defaults of EDDY_TCP_CONNECT_OPTS_INIT; a
+ * zero-filled struct means what its zeros say (stagger 0: every attempt at once). Durations
+ * as in docs/api.md. */
 typedef struct eddy_tcp_connect_opts {
-    int64_t stagger;            /* ns between starting attempts (RFC 8305 "Connection Attempt
-                                   Delay"); 0 = EDDY_CONNECT_STAGGER */
+    int64_t stagger;            /* time between starting attempts (RFC 8305 "Connection
+                                   Attempt Delay"): 0 = start them all at once; EDDY_FOREVER =
+                                   one at a time, the next when the previous fails; negative:
+                                   -EINVAL. Default EDDY_CONNECT_STAGGER */
     int family;                 /* AF_UNSPEC (0): both; AF_INET or AF_INET6 only */
     const eddy_sockaddr *local; /* bind to this source address first (port 0: any port);
                                    only addresses of its family are tried. NULL: any */
 } eddy_tcp_connect_opts;
-
-#define EDDY_CONNECT_STAGGER EDDY_MSEC(250)
+/* The defaults, as a plain brace initializer (C and C++):
+ *   eddy_tcp_connect_opts o = EDDY_TCP_CONNECT_OPTS_INIT; o.family = AF_INET; */
+#define EDDY_TCP_CONNECT_OPTS_INIT {EDDY_CONNECT_STAGGER, AF_UNSPEC, NULL}
 /* At most this many resolved addresses are tried (the rest are ignored). */
 #define EDDY_CONNECT_MAX_ADDRS 16
 
@@ -90,14 +99,17 @@ typedef struct eddy_tcp_connect_opts {
  * Returns 0 and *out (a "tcp" stream); when every attempt failed, the first attempt's error
  * (in the order tried): -ECONNREFUSED, -ENETUNREACH/-EHOSTUNREACH, -ETIMEDOUT (the kernel gave
  * up), -EADDRNOTAVAIL/-EADDRINUSE (o->local), -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS; the resolver's
- * errors (-ENOENT, -EAGAIN, ... see eddy_resolve); -EAFNOSUPPORT if no resolved address has a
+ * errors (see eddy_resolve): EDDY_ENONAME for an unknown host, EDDY_ENOADDR when it has no
+ * address of o->family (a numeric host of the other family included), EDDY_EDNSTIMEDOUT,
+ * EDDY_EDNSUNREACH, EDDY_EDNSFAIL, EDDY_EDNSBADRESP; -EAFNOSUPPORT if no resolved address has a
  * usable family (IPv4/IPv6, that of o->local); -ECANCELED/-ETIMEDOUT if cancelled: every
  * attempt is cancelled and closed, a connection already made too, so nothing is left behind;
  * -EINVAL for NULL/empty host, NULL out, a negative stagger or a bad family; -ENOMEM if no
  * attempt task could be spawned; -EPERM outside a task. */
 #define eddy_tcp_connect(host, port, o, out) eddy__tcp_connect((host), (port), (o), (out), EDDY__SITE)
-EDDY_API EDDY_WUR int eddy__tcp_connect(const char *host, uint16_t port, const eddy_tcp_connect_opts *o,
-                                        eddy_stream **out, const char *site);
+EDDY_API EDDY_WUR int eddy__tcp_connect(const char *host, uint16_t port,
+                                        const eddy_tcp_connect_opts *o, eddy_stream **out,
+                                        const char *site);
 
 /* ---- listeners -------------------------------------------------------------------------- */
 
@@ -113,14 +125,16 @@ typedef struct eddy_tcp_listen_opts {
 
 /* N2: listen for TCP on host:port. host NULL or "" listens on every address: IPv6 "::"
  * dual-stack, or 0.0.0.0 where IPv6 is unavailable; a numeric address listens there; a name
- * is resolved (eddy_getaddrinfo) and the first address that binds is used. port 0 picks a
+ * is resolved (eddy_resolve) and the first address that binds is used. port 0 picks a
  * free port (eddy_listener_local_addr tells which). o may be NULL.
  * Returns 0 and *out; -EADDRINUSE; -EACCES (privileged port); -EADDRNOTAVAIL; -EINVAL for
- * NULL out or a negative backlog; the resolver's errors; -EMFILE/-ENFILE/-ENOMEM; -EPERM
+ * NULL out or a negative backlog; the resolver's errors (EDDY_ENONAME, ... see eddy_resolve);
+ * -EMFILE/-ENFILE/-ENOMEM; -EPERM
  * outside a loop thread. */
 #define eddy_tcp_listen(host, port, o, out) eddy__tcp_listen((host), (port), (o), (out), EDDY__SITE)
-EDDY_API EDDY_WUR int eddy__tcp_listen(const char *host, uint16_t port, const eddy_tcp_listen_opts *o,
-                                       eddy_listener **out, const char *site);
+EDDY_API EDDY_WUR int eddy__tcp_listen(const char *host, uint16_t port,
+                                       const eddy_tcp_listen_opts *o, eddy_listener **out,
+                                       const char *site);
 
 /* Adopt a bound, listening socket (any stream family) as a listener; it owns fd afterwards.
  * Returns 0; -EINVAL if fd is not a listening stream socket or out is NULL; -ENOMEM. */

@@ -163,24 +163,34 @@ EDDY_API EDDY_WUR int eddy__protocol_connect(const eddy_sockaddr *addr, eddy_pro
 
 /* ---- server ---------------------------------------------------------------------------- */
 
+/* Options of a protocol server. NULL gives the defaults of EDDY_PROTOCOL_SERVER_OPTS_INIT; a
+ * zero-filled struct means what its zeros say (grace 0, accept_backoff 0). Durations as in
+ * docs/api.md: EDDY_FOREVER is no limit, 0 is now, negative is -EINVAL. */
 typedef struct eddy_protocol_server_opts {
     size_t max_conns;       /* 0 = unlimited; at the limit accepting pauses (connections wait
                                in the backlog) until one ends */
-    bool abort_clients;     /* on stop: abort every transport at once instead of closing */
-    int64_t grace;          /* on stop without abort_clients: each transport is closed
-                               (flush, then close) and aborted if still there after this long
-                               (0 = EDDY_SEC(5)) */
+    bool abort_clients;     /* on shutdown: abort every transport at once instead of closing */
+    int64_t grace;          /* on shutdown without abort_clients: each transport is closed
+                               (flush, then close) and aborted if still there after this long:
+                               0 = abort what cannot close at once; EDDY_FOREVER = never abort
+                               (a peer that never reads then holds the server open); default
+                               EDDY_SEC(5) */
     int64_t accept_backoff; /* out of descriptors or memory on accept: stop accepting for this
-                               long, then retry (0 = EDDY_MSEC(100)) */
-    eddy_transport_limits limits; /* for every transport of the server */
+                               long, then retry: 0 = retry on the next loop iteration;
+                               EDDY_FOREVER = only when one of the server's connections ends;
+                               default EDDY_MSEC(100) */
+    eddy_transport_limits limits; /* for every transport of the server (0 members = defaults) */
 } eddy_protocol_server_opts;
+/* The defaults, as a plain brace initializer (C and C++):
+ *   eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT; o.max_conns = 100; */
+#define EDDY_PROTOCOL_SERVER_OPTS_INIT {0, false, EDDY_SEC(5), EDDY_MSEC(100), {0, 0, 0}}
 
-typedef struct eddy_protocol_server_stats {
+struct eddy_protocol_server_stats {
     size_t active;            /* transports alive now */
     uint64_t accepted;        /* connections accepted (refused by the factory included) */
     uint64_t accept_errors;   /* accept calls that failed with a resource error */
     int last_accept_error;    /* the last such error (-EMFILE, ...), 0 if none */
-} struct eddy_protocol_server_stats;
+};
 
 /* Accept connections on l from the loop, creating a transport per connection with factory.
  * The server does not own l: stop the server before closing l (eddy_listener_close), and do
@@ -197,7 +207,7 @@ EDDY_API EDDY_WUR int eddy__protocol_serve(eddy_listener *l, eddy_protocol_facto
                                            const eddy_protocol_server_opts *o,
                                            eddy_protocol_server **out, const char *site);
 
-/* Stop s without waiting: stop accepting, then end every transport by the policy of its
+/* Shut s down without waiting: stop accepting, then end every transport by the policy of its
  * options (abort_clients: abort all now; otherwise eddy_transport_close each, and abort what
  * is left after grace). Callable from tasks and callbacks; idempotent. NULL: no-op. */
 EDDY_API void eddy_protocol_server_shutdown(eddy_protocol_server *s);
@@ -219,7 +229,7 @@ EDDY_API int eddy_protocol_server_close(eddy_protocol_server *s);
 
 /* Counters of s. out zeroed for NULL s. */
 EDDY_API void eddy_protocol_server_stats(const eddy_protocol_server *s,
-                                             struct eddy_protocol_server_stats *out);
+                                         struct eddy_protocol_server_stats *out);
 
 #ifdef __cplusplus
 }

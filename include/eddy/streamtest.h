@@ -12,7 +12,10 @@
  *   }
  *   EDDY_TEST(mem_conforms)
  *   {
- *       EDDY_OK(eddy_check_stream(&(eddy_stream_factory){.name = "mem", .make = make}));
+ *       eddy_stream_factory f = EDDY_STREAM_FACTORY_INIT;
+ *       f.name = "mem";
+ *       f.make = make;
+ *       EDDY_OK(eddy_check_stream(&f));
  *       return 0;
  *   }
  */
@@ -57,12 +60,17 @@ typedef struct eddy_stream_factory {
     unsigned flags;     /* EDDY_STREAMTEST_* */
     const char *kind;   /* eddy_stream_kind of both ends must be this; NULL: any non-empty */
     size_t volume;      /* bytes sent each way by the bulk transfer; 0: 4 MiB */
-    int64_t timeout;    /* each check runs in a fail-after scope of this long; 0: 60 s;
+    int64_t timeout;    /* each check runs in a fail-after scope of this long (a duration,
+                           docs/api.md: 0 is now, so every check that blocks times out);
                            EDDY_FOREVER: none (for kernel transports on the virtual clock,
                            where a guard timer could be jumped to while the kernel still
-                           delivers: a hang is then left to the caller's own limit) */
+                           delivers: a hang is then left to the caller's own limit);
+                           EDDY_STREAM_FACTORY_INIT: EDDY_SEC(60) */
     uint64_t seed;      /* varies the transfer sizes and the byte pattern; 0: a fixed one */
 } eddy_stream_factory;
+/* A factory with every option at its default (timeout 60 s, the others zero): set name and
+ * make (and what your transport needs) after it. A plain brace initializer (C and C++). */
+#define EDDY_STREAM_FACTORY_INIT {NULL, NULL, NULL, 0, NULL, 0, EDDY_SEC(60), 0}
 
 /* X3: check that the streams f makes keep the stream contract. Runs in the calling task,
  * each check on a fresh pair, and continues after a failure so that one report names every
@@ -130,7 +138,8 @@ typedef struct eddy_stream_factory {
  * breaks the contract (wrong bytes, a wrong count or error code, a writer that never blocks,
  * a leak), -ETIMEDOUT for a check that did not finish within f->timeout, or the error of
  * f->make (the checks stop there: nothing more can be checked); -ENOMEM if the checks'
- * buffers or tasks cannot be had; -EINVAL for NULL f or f->make, or a make that returned 0
+ * buffers or tasks cannot be had; -EINVAL for NULL f or f->make, a negative f->timeout, or a
+ * make that returned 0
  * without two streams (the checks stop); -EPERM outside a task
  * (callback context included). A check that hangs in eddy_stream_close (an implementation whose
  * interrupt does not wake a blocked task) cannot be ended by the timeout: close is not a

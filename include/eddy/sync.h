@@ -1,13 +1,14 @@
 /* eddy — synchronization primitives for tasks of one loop, and promises.
- * SPEC rows C1 (mutex), C2 (semaphore, capacity limiter), C3 (event, flag), C4 (condition),
- * C5 (barrier), A6 (promise).
+ * Capabilities C1 (mutex), C2 (semaphore, capacity limiter), C3 (event, flag), C4 (condition),
+ * C5 (barrier), A6 (promise), C9 (eddy_uevent, the event shared with other threads).
  *
  * Common rules:
  *  - Every object is caller storage (a struct you declare, usually on a task's stack or in a
- *    longer-lived struct) and owns nothing on the heap: there is no destroy call and nothing
- *    to leak. An object must not be moved or go out of scope while a task waits on it.
- *  - Except for eddy_promise_set_ts, every function must be called on the thread of the loop
- *    whose tasks use the object; objects are not shared between loops.
+ *    longer-lived struct) and, except eddy_uevent, owns nothing: there is no destroy call and
+ *    nothing to leak. An object must not be moved or go out of scope while a task waits on it.
+ *  - Except for eddy_promise_set_ts and the eddy_uevent calls, every function must be called
+ *    on the thread of the loop whose tasks use the object; objects are not shared between
+ *    loops.
  *  - Every wait is a cancellation point, but only when it actually has to wait: a lock, an
  *    acquire or an event wait that can complete at once does so and returns 0 even inside a
  *    cancelled scope (like eddy_task_join of a finished task); call
@@ -23,6 +24,8 @@
  *  - Calls that wait return -EPERM outside a task (in callback context or without a loop). */
 #ifndef EDDY_SYNC_H
 #define EDDY_SYNC_H
+
+#include <pthread.h>
 
 #include "base.h"
 #include "loop.h"
@@ -86,11 +89,11 @@ typedef struct eddy_sem {
     eddy__link waiters;      /* private */
 } eddy_sem;
 
-typedef struct eddy_sem_stats {
+struct eddy_sem_stats {
     unsigned value, max;
     size_t waiters;
     uint64_t total_acquired;
-} struct eddy_sem_stats;
+};
 
 /* Initialize s with value initial and bound max.
  * Returns 0; -EINVAL if s is NULL, max is 0 or initial > max. */
@@ -132,10 +135,10 @@ typedef struct eddy_limiter {
     eddy__link waiters;      /* private */
 } eddy_limiter;
 
-typedef struct eddy_limiter_stats {
+struct eddy_limiter_stats {
     size_t total, borrowed, available, waiters;
     uint64_t total_acquired;
-} struct eddy_limiter_stats;
+};
 
 /* Initialize l with total tokens. Returns 0; -EINVAL if l is NULL or total is 0. */
 EDDY_API EDDY_WUR int eddy_limiter_init(eddy_limiter *l, size_t total);
@@ -280,7 +283,7 @@ EDDY_API void eddy_barrier_reset(eddy_barrier *b);
  * as a deadlock by eddy_run, as it should. */
 typedef struct eddy_promise {
     eddy_loop *loop;    /* private: the loop it belongs to */
-    _Atomic int state;  /* private */
+    int state;          /* private (the runtime changes it atomically: see promise.c) */
     int status;         /* private until set */
     void *value;        /* private until set */
     eddy__link waiters; /* private */
@@ -314,6 +317,34 @@ EDDY_API EDDY_WUR int eddy_promise_wait(eddy_promise *p, void **value);
 /* True once the result has been delivered on the loop thread (a set from another thread
  * counts once the loop has run its posted call). */
 EDDY_API bool eddy_promise_is_set(const eddy_promise *p);
+
+/* ---- C9: universal event ---------------------------------------------------------------- */
+
+/* A one-shot event settable from any thread or task, waitable from both: curio's universal
+ * event, the companion of eddy_uqueue (chan.h), with the same rules: a task waits
+ * cooperatively (a set from another thread wakes it through eddy_loop_post_ts), a plain OS
+ * thread blocks on a pthread condition variable; a task's wait is a cancellation point, a
+ * thread's is not; tasks are woken before threads. Unlike the other objects of this header
+ * it owns pthread objects, so it has a destroy, and it is not a tracked handle (it may
+ * outlive a loop). */
+typedef struct eddy_uevent {
+    pthread_mutex_t mu;  /* private */
+    pthread_cond_t cv;   /* private */
+    bool set;            /* private */
+    unsigned thread_waiters, tasks_inside; /* private */
+    eddy__link task_waiters;               /* private */
+} eddy_uevent;
+
+/* Returns 0 (cannot fail on Linux; kept fallible for other platforms); -EINVAL for NULL. */
+EDDY_API EDDY_WUR int eddy_uevent_init(eddy_uevent *ev);
+/* Returns 0; -EBUSY if a task or thread is still inside eddy_uevent_wait (as for uqueue). */
+EDDY_API EDDY_WUR int eddy_uevent_destroy(eddy_uevent *ev);
+/* Set ev and wake every waiter; later waits return at once. Idempotent; any context. */
+EDDY_API void eddy_uevent_set(eddy_uevent *ev);
+EDDY_API bool eddy_uevent_is_set(eddy_uevent *ev);
+/* Wait until ev is set. Returns 0; -ECANCELED/-ETIMEDOUT (task only); -EPERM in callback
+ * context; -EINVAL. */
+EDDY_API EDDY_WUR int eddy_uevent_wait(eddy_uevent *ev);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* eddy — tasks, nurseries and cancel scopes.
- * SPEC rows A2, A4, A5, A7, A8, B1–B7. */
+ * Capabilities A2, A4, A5, A7, A8, B1–B7. */
 #ifndef EDDY_TASK_H
 #define EDDY_TASK_H
 
@@ -58,26 +58,63 @@ struct eddy_cancel_scope {
     int64_t eff_deadline;
 };
 
+/* Options of a cancel scope. Durations follow docs/api.md ("Durations"): EDDY_FOREVER is no
+ * limit, 0 is "already expired", a negative timeout is -EINVAL. Fields not given are
+ * EDDY_FOREVER: start from EDDY_CANCEL_SCOPE_OPTS_INIT (the block macros and
+ * eddy_cancel_scope_enter do it for you). A zero-filled struct is a deadline at time 0 and a
+ * timeout of 0: a scope cancelled on entry. */
 typedef struct eddy_cancel_scope_opts {
-    int64_t deadline; /* absolute ns; 0 = none (unless has_deadline) */
-    int64_t timeout;  /* relative ns from entry; 0 = none (unless has_timeout); <= 0 with
-                         has_timeout: cancelled at once; both given: the earlier wins */
+    int64_t deadline; /* absolute time (eddy_now()'s clock, 0 included); EDDY_FOREVER: none */
+    int64_t timeout;  /* relative to entry: 0 = expired at once; EDDY_FOREVER: none; both
+                         deadline and timeout given: the earlier wins */
     bool fail;        /* -ETIMEDOUT instead of -ECANCELED when the deadline passes */
     bool shield;      /* B5; a shield must have a deadline or timeout (cleanup cannot hang) */
-    bool has_deadline; /* deadline is meant even if 0 (the virtual clock starts at 0) */
-    bool has_timeout;  /* timeout is meant even if 0: already expired, as trio's
-                          move_on_after(0) */
 } eddy_cancel_scope_opts;
+/* No deadline, no timeout, not failing, not shielded. A plain brace initializer (C and C++). */
+#define EDDY_CANCEL_SCOPE_OPTS_INIT {EDDY_FOREVER, EDDY_FOREVER, false, false}
 
-/* Enter cs (caller storage) in the calling task. Every enter needs an exit in the same task,
- * innermost first; the block macros below do that for you, including on return/break.
- * Returns 0; -EPERM outside a task; -EINVAL for a shield without deadline or timeout. */
+/* Enter cs (caller storage) in the calling task with options o (NULL: the defaults of
+ * EDDY_CANCEL_SCOPE_OPTS_INIT). Every enter needs an exit (eddy_cancel_scope_exit) in the same
+ * task, innermost first; the block macros below do that for you, including on return/break.
+ * Returns 0; -EPERM outside a task; -EINVAL for NULL cs, a negative timeout or a shield
+ * without deadline or timeout. */
+EDDY_API EDDY_WUR int eddy_cancel_scope_enter_with(eddy_cancel_scope *cs,
+                                                   const eddy_cancel_scope_opts *o);
+/* The same with the options as designated initializers, the others not given (GNU C):
+ *   eddy_cancel_scope_enter(&cs, .timeout = EDDY_SEC(1)); ... eddy_cancel_scope_exit(&cs);
+ * Records the entry site for misuse reports and eddy_dump. */
 #define eddy_cancel_scope_enter(cs, ...) \
-    eddy__scope_enter((cs), &(eddy_cancel_scope_opts){__VA_ARGS__}, EDDY__SITE)
-EDDY_API EDDY_WUR int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o,
+    eddy__scope_enter((cs), EDDY__SCOPE_OPTS(__VA_ARGS__), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__scope_enter(eddy_cancel_scope *cs, eddy_cancel_scope_opts o,
                                         const char *site);
+/* Private: the options of the macros, with what is not given preset to EDDY_FOREVER. In C the
+ * presets are overridden by the caller's designated initializers on purpose, so the
+ * override-init warning (-Wextra) is silenced for this one declaration (a GNU statement
+ * expression). In C++ a private type whose members default to the presets converts to the
+ * options (designated initializers need C++20; eddy_cancel_scope_enter(&cs) works in any). */
+#ifdef __cplusplus
+}
+extern "C++" struct eddy__cxx_scope_opts {
+    int64_t deadline = EDDY_FOREVER;
+    int64_t timeout = EDDY_FOREVER;
+    bool fail = false;
+    bool shield = false;
+    operator eddy_cancel_scope_opts() const { return {deadline, timeout, fail, shield}; }
+};
+extern "C" {
+#define EDDY__SCOPE_OPTS(...) (eddy__cxx_scope_opts{__VA_ARGS__})
+#else
+#define EDDY__SCOPE_OPTS(...)                                                                  \
+    __extension__({                                                                            \
+        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Woverride-init\"")  \
+        eddy_cancel_scope_opts eddy__so = {.deadline = EDDY_FOREVER, .timeout = EDDY_FOREVER,  \
+                                           __VA_ARGS__};                                       \
+        _Pragma("GCC diagnostic pop") eddy__so;                                                \
+    })
+#endif
 /* Leave cs. Sets cs->cancelled_caught. Leaving from another task than entered it, or not
- * innermost first, is a programming error: eddy prints both sites and aborts ("beyond" #11). */
+ * innermost first, is a programming error: eddy prints both sites and aborts (docs/capabilities.md, guarantee "scopes cannot leak
+ * across tasks"). */
 EDDY_API void eddy_cancel_scope_exit(eddy_cancel_scope *cs);
 #define eddy_cancel_scope_exit(cs) eddy__scope_exit((cs), EDDY__SITE)
 EDDY_API void eddy__scope_exit(eddy_cancel_scope *cs, const char *site);
@@ -97,41 +134,41 @@ EDDY_API int64_t eddy_effective_deadline(void);
 EDDY_API void eddy__scope_cleanup(eddy_cancel_scope **csp);
 
 /* Block form: for-loop trick + cleanup attribute; leaving the block any way (end, break,
- * return, goto) exits the scope. If entering fails (outside a task, bad options) the block
- * is skipped. */
-EDDY_API eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o,
-                                                    const char *site);
+ * return, goto) exits the scope. Outside a task (-EPERM) the block is skipped. Options that
+ * enter cannot accept (a negative timeout, a shield without deadline or timeout) are a
+ * programming error: eddy prints the site and the reason and aborts, rather than skip the
+ * block without a word. */
+EDDY_API eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs,
+                                                    eddy_cancel_scope_opts o, const char *site);
 #define EDDY__SCOPE_BLOCK(csp, u, ...) EDDY__SCOPE_BLOCK_(csp, u, __VA_ARGS__)
 #define EDDY__SCOPE_BLOCK_(csp, u, ...)                                                         \
     for (eddy_cancel_scope *u##_p __attribute__((cleanup(eddy__scope_cleanup))) =             \
-             eddy__scope_block_enter((csp), &(eddy_cancel_scope_opts){__VA_ARGS__}, EDDY__SITE);     \
+             eddy__scope_block_enter((csp), EDDY__SCOPE_OPTS(__VA_ARGS__), EDDY__SITE);       \
          u##_p != NULL; eddy__scope_cleanup(&u##_p))
 #define EDDY__ANON_SCOPE(u, ...) EDDY__ANON_SCOPE_(u, __VA_ARGS__)
 #define EDDY__ANON_SCOPE_(u, ...)                                                               \
     for (eddy_cancel_scope u##_s,                                                              \
          *u##_p __attribute__((cleanup(eddy__scope_cleanup))) =                                \
-             eddy__scope_block_enter(&u##_s, &(eddy_cancel_scope_opts){__VA_ARGS__}, EDDY__SITE);     \
+             eddy__scope_block_enter(&u##_s, EDDY__SCOPE_OPTS(__VA_ARGS__), EDDY__SITE);       \
          u##_p != NULL; eddy__scope_cleanup(&u##_p))
 
 /* B4: EDDY_CANCEL_SCOPE(&cs, .timeout = EDDY_SEC(1)) { ... }  then read cs.cancelled_caught.
- * If entering fails (outside a task, bad options) the block is skipped. */
+ * Options as eddy_cancel_scope_opts, as designated initializers; what is not given is not
+ * limited (EDDY_CANCEL_SCOPE(&cs) { ... } is a scope to cancel by hand). */
 #define EDDY_CANCEL_SCOPE(csp, ...) EDDY__SCOPE_BLOCK(csp, EDDY__UNIQ(eddy__cs), __VA_ARGS__)
 /* B6: blocking calls inside return -ECANCELED once ns have passed since entry; leave quietly.
- * ns <= 0 is already expired (trio's move_on_after(0)); EDDY_FOREVER means no deadline. The
- * _AT forms take any absolute time, 0 included (the virtual clock starts at 0). */
-#define EDDY_MOVE_ON_AFTER(ns) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__mo), .timeout = (ns))
-#define EDDY_MOVE_ON_AT(t) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ma), .deadline = (t))
+ * 0 is already expired (trio's move_on_after(0)); EDDY_FOREVER means no deadline; negative
+ * is a programming error (see the block form above). The _AT forms take any absolute time,
+ * 0 included (the virtual clock starts at 0), EDDY_FOREVER for none. */
+#define EDDY_MOVE_ON_AFTER(ns) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__mo), .timeout = (ns))
+#define EDDY_MOVE_ON_AT(t) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ma), .deadline = (t))
 /* B6: blocking calls inside return -ETIMEDOUT once the deadline passes. */
-#define EDDY_FAIL_AFTER(ns) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__fa), .timeout = (ns), .fail = true)
-#define EDDY_FAIL_AT(t) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ft), .deadline = (t), .fail = true)
-/* B5: shielded from outer cancellation, bounded by grace_ns (calls then get -ETIMEDOUT). */
+#define EDDY_FAIL_AFTER(ns) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__fa), .timeout = (ns), .fail = true)
+#define EDDY_FAIL_AT(t) EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__ft), .deadline = (t), .fail = true)
+/* B5: shielded from outer cancellation, bounded by grace_ns (calls then get -ETIMEDOUT);
+ * grace_ns must be a real limit (not EDDY_FOREVER, not negative). */
 #define EDDY_SHIELD(grace_ns) \
-    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__sh), .timeout = (grace_ns), \
-                     .shield = true, .fail = true)
+    EDDY__ANON_SCOPE(EDDY__UNIQ(eddy__sh), .timeout = (grace_ns), .shield = true, .fail = true)
 
 /* ---- nurseries (B1, B2) ---------------------------------------------------------------- */
 
@@ -219,11 +256,14 @@ typedef struct eddy_spawn_opts {
  * Returns 0; -ENOMEM if no stack can be had (never aborts); -EINVAL if n is not open (closed
  * or never opened) or fn is NULL; -EPERM outside a task. */
 #define eddy_spawn(n, fn, arg, ...) \
-    eddy__spawn((n), (fn), (arg), &(eddy_spawn_opts){__VA_ARGS__}, EDDY__SITE)
+    eddy__spawn((n), (fn), (arg), EDDY__SPAWN_OPTS(__VA_ARGS__), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__spawn(eddy_nursery *n, int (*fn)(void *), void *arg,
                                   const eddy_spawn_opts *o, const char *site);
-/* Function form of eddy_spawn (no options, site unknown). Same returns. */
+/* Function forms of eddy_spawn (site unknown): without options, and with options o (NULL:
+ * the defaults). Same returns. */
 EDDY_API EDDY_WUR int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg);
+EDDY_API EDDY_WUR int eddy_spawn_with(eddy_nursery *n, int (*fn)(void *), void *arg,
+                                      const eddy_spawn_opts *o);
 
 /* A8: spawn fn(arg) in n and wait until it calls eddy_started(value) (e.g. once it listens);
  * *value (if value != NULL) receives that value. A failure before eddy_started is returned
@@ -233,9 +273,37 @@ EDDY_API EDDY_WUR int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg)
  * 0 without calling eddy_started; -ECANCELED/-ETIMEDOUT if the caller was cancelled; the
  * errors of eddy_spawn. */
 #define eddy_start(n, fn, arg, value, ...) \
-    eddy__start((n), (fn), (arg), (value), &(eddy_spawn_opts){__VA_ARGS__}, EDDY__SITE)
+    eddy__start((n), (fn), (arg), (value), EDDY__SPAWN_OPTS(__VA_ARGS__), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__start(eddy_nursery *n, int (*fn)(void *), void *arg, void **value,
                                   const eddy_spawn_opts *o, const char *site);
+/* Function form of eddy_start (site unknown; o NULL: the defaults). Same returns. */
+EDDY_API EDDY_WUR int eddy_start_with(eddy_nursery *n, int (*fn)(void *), void *arg, void **value,
+                                      const eddy_spawn_opts *o);
+
+/* Private: the options of eddy_spawn / eddy_start, given as designated initializers. In C a
+ * compound literal; in C++ a temporary of a private type whose members default to zero
+ * (designated initializers need C++20, or none: eddy_spawn(n, fn, arg)), alive until the call
+ * returns. */
+#ifdef __cplusplus
+}
+extern "C++" struct eddy__cxx_spawn_opts {
+    const char *name = nullptr;
+    size_t stack_size = 0;
+    eddy_task **handle = nullptr;
+    eddy_spawn_opts o_ = {};
+    const eddy_spawn_opts *ptr_()
+    {
+        o_.name = name;
+        o_.stack_size = stack_size;
+        o_.handle = handle;
+        return &o_;
+    }
+};
+extern "C" {
+#define EDDY__SPAWN_OPTS(...) (eddy__cxx_spawn_opts{__VA_ARGS__}.ptr_())
+#else
+#define EDDY__SPAWN_OPTS(...) (&(eddy_spawn_opts){__VA_ARGS__})
+#endif
 /* Called by a task started with eddy_start. Returns 0; -EINVAL if the task was not started
  * with eddy_start or already called it. */
 EDDY_API int eddy_started(void *value);

@@ -1,4 +1,4 @@
-/* eddy — sleeping and tickers. SPEC rows T1, T2 (T3 and callback timers: loop.h). */
+/* eddy — sleeping and tickers: capabilities T1, T2 (T3 and callback timers: loop.h). */
 #ifndef EDDY_TIME_H
 #define EDDY_TIME_H
 
@@ -9,12 +9,15 @@
 extern "C" {
 #endif
 
-/* T1: suspend the calling task for ns nanoseconds (ns <= 0: a checkpoint that still yields).
- * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled first (the sleep is abandoned);
- * -EPERM outside a task (callbacks included); -ENOMEM if the loop's timer heap cannot grow.
- * A deadline beyond the clock's range (ns near INT64_MAX) sleeps until cancelled. */
+/* T1: suspend the calling task for ns nanoseconds. 0 is a checkpoint that still yields;
+ * EDDY_FOREVER (or any ns beyond the clock's range) sleeps until cancelled (docs/api.md,
+ * "Durations").
+ * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled first (the sleep is abandoned); -EINVAL for a
+ * negative ns (to wait for a time that may have passed, use eddy_sleep_until); -EPERM outside
+ * a task (callbacks included); -ENOMEM if the loop's timer heap cannot grow. */
 EDDY_API EDDY_WUR int eddy_sleep(int64_t ns);
-/* T1: suspend until the absolute loop time deadline. Same returns as eddy_sleep. */
+/* T1: suspend until the absolute loop time deadline (a time already passed: a checkpoint that
+ * still yields). Same returns as eddy_sleep, without -EINVAL. */
 EDDY_API EDDY_WUR int eddy_sleep_until(int64_t deadline);
 /* T1: suspend until cancelled. Returns -ECANCELED/-ETIMEDOUT; -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_sleep_forever(void);

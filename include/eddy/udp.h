@@ -23,27 +23,27 @@ extern "C" {
 typedef struct eddy_udp eddy_udp;
 
 /* Open a UDP socket. local (may be NULL) is bound first: a port 0 picks a free port, NULL
- * binds nothing (the kernel picks an address at the first send). remote (may be NULL) is
+ * binds nothing (the kernel picks an address at the first send). peer (may be NULL) is
  * connected: eddy_udp_send with to == NULL goes there, only its datagrams are received, and
  * an ICMP error from it ("port unreachable") is reported by a later send or receive as
- * -ECONNREFUSED. The family is local's, else remote's, else IPv6 (dual-stack) falling back to
+ * -ECONNREFUSED. The family is local's, else peer's, else IPv6 (dual-stack) falling back to
  * IPv4; when both are given they must be of one family. An IPv6 socket is dual-stack: it
  * sends to IPv4 addresses too, and IPv4 senders appear as IPv4-mapped ::ffff:a.b.c.d.
  * Returns 0 and *out; -EAFNOSUPPORT for a family that is not IPv4/IPv6 (or IPv6 where the
  * system has none); -EINVAL for NULL out, a family mismatch or a bad address length;
  * -EADDRINUSE; -EADDRNOTAVAIL; -EACCES (privileged port, or a broadcast destination);
- * -ENETUNREACH for an unreachable remote; -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS when no socket
+ * -ENETUNREACH for an unreachable peer; -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS when no socket
  * can be had; -EPERM outside a loop thread. */
-#define eddy_udp_open(local, remote, out) eddy__udp_open((local), (remote), (out), EDDY__SITE)
-EDDY_API EDDY_WUR int eddy__udp_open(const eddy_sockaddr *local, const eddy_sockaddr *remote,
+#define eddy_udp_open(local, peer, out) eddy__udp_open((local), (peer), (out), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__udp_open(const eddy_sockaddr *local, const eddy_sockaddr *peer,
                                      eddy_udp **out, const char *site);
 
-/* Send one datagram of len bytes (0 is allowed) to `to`, or to the connected remote when to
+/* Send one datagram of len bytes (0 is allowed) to `to`, or to the connected peer when to
  * is NULL. Suspends only while the socket's send buffer is full. A datagram is sent whole or
  * not at all. Returns len; -EDESTADDRREQ when to is NULL and the socket is not connected;
  * a connected socket may still send to other addresses; -EMSGSIZE for a datagram larger
  * than the protocol allows; -ECONNREFUSED (an earlier datagram to the
- * connected remote was refused); -ENETUNREACH/-EHOSTUNREACH; -EAFNOSUPPORT/-EINVAL for an
+ * connected peer was refused); -ENETUNREACH/-EHOSTUNREACH; -EAFNOSUPPORT/-EINVAL for an
  * address of another family; -ENOBUFS/-ENOMEM; -ECANCELED/-ETIMEDOUT if cancelled (nothing
  * was sent); -EBUSY if another task is sending on s; -EBADF if s is being closed; -EINVAL if
  * s is NULL, or buf is NULL with len > 0; -EPERM outside a task. */
@@ -54,7 +54,7 @@ EDDY_API EDDY_WUR ssize_t eddy_udp_send(eddy_udp *s, const eddy_sockaddr *to, co
  * sender's address. Returns the datagram's full length, which is greater than len when the
  * datagram did not fit: then buf holds its first len bytes and the rest is lost (a datagram
  * is consumed whole). Check `n > len` for truncation. A zero-length datagram returns 0.
- * Returns also: -ECONNREFUSED (the connected remote refused an earlier datagram; the socket
+ * Returns also: -ECONNREFUSED (the connected peer refused an earlier datagram; the socket
  * stays usable); -ECANCELED/-ETIMEDOUT if cancelled (no datagram taken); -EBUSY if another
  * task is receiving on s; -EBADF if s is being closed; -EINVAL if s is NULL, or buf is NULL
  * with len > 0; -EPERM outside a task; -ENOMEM. */
@@ -65,7 +65,7 @@ typedef struct eddy_udp_msg {
     void *buf;          /* in: the buffer (recv) or the payload (send) */
     size_t len;         /* in: its size */
     eddy_sockaddr addr; /* recv: the sender; send: the destination, or addr.len == 0 for the
-                           connected remote */
+                           connected peer */
     size_t n;           /* out: recv: the datagram's full length (> len when truncated);
                            send: bytes sent */
     bool truncated;     /* out (recv): the datagram was longer than len; its tail is lost */
@@ -90,7 +90,8 @@ EDDY_API EDDY_WUR int eddy_udp_send_many(eddy_udp *s, eddy_udp_msg *msgs, size_t
 /* The address s is bound to (after open with local NULL: the wildcard and port 0 until the
  * first send picks one). Returns 0; -EINVAL for NULL arguments. */
 EDDY_API EDDY_WUR int eddy_udp_local_addr(const eddy_udp *s, eddy_sockaddr *out);
-/* The connected remote. Returns 0; -ENOTCONN if s was opened without one; -EINVAL. */
+/* The connected peer (given to eddy_udp_open). Returns 0; -ENOTCONN if s was opened without
+ * one; -EINVAL. */
 EDDY_API EDDY_WUR int eddy_udp_peer_addr(const eddy_udp *s, eddy_sockaddr *out);
 /* The descriptor (for socket options such as multicast membership); do not close it. -1 for
  * NULL. */

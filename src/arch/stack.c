@@ -103,7 +103,7 @@ const char *eddy__stack_guard_mode(void)
 static long read_max_map_count(void)
 {
     long v = 65530;
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
     if (f) {
         if (fscanf(f, "%ld", &v) != 1) v = 65530;
         fclose(f);

@@ -60,8 +60,9 @@ static void clear_waiter(eddy_task *t, void *arg)
     ((race *)arg)->waiter = NULL;
 }
 
-/* Wait until the stagger delay has passed, an attempt failed after `failures` were seen, or a
- * winner cancelled the nursery (then this returns at once, level-triggered). */
+/* Wait until the stagger delay has passed (0: at once; EDDY_FOREVER: never), an attempt failed
+ * after `failures` were seen, or a winner cancelled the nursery (then this returns at once,
+ * level-triggered). */
 static void wait_next_start(race *r, int64_t stagger, size_t failures)
 {
     EDDY_MOVE_ON_AFTER(stagger) {
@@ -113,12 +114,12 @@ int eddy__tcp_connect(const char *host, uint16_t port, const eddy_tcp_connect_op
     if (!out) return -EINVAL;
     *out = NULL;
     if (!host || !*host) return -EINVAL;
-    eddy_tcp_connect_opts def = {0};
+    static const eddy_tcp_connect_opts def = EDDY_TCP_CONNECT_OPTS_INIT;
     if (!o) o = &def;
     if (o->stagger < 0) return -EINVAL;
     if (o->family != AF_UNSPEC && o->family != AF_INET && o->family != AF_INET6) return -EINVAL;
     if (!eddy_task_current()) return -EPERM;
-    int64_t stagger = o->stagger ? o->stagger : EDDY_CONNECT_STAGGER;
+    int64_t stagger = o->stagger;
 
     race r;
     r.n = 0;

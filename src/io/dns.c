@@ -55,7 +55,7 @@ int eddy_resolve(const char *host, uint16_t port, int family, eddy_sockaddr *out
     if (c) return c;
     if (eddy_sockaddr_parse(host, port, &out[0]) == 0) {
         int f = out[0].ss.ss_family;
-        if (family != AF_UNSPEC && f != family) return -ENOENT;
+        if (family != AF_UNSPEC && f != family) return EDDY_ENOADDR;
         return 1;
     }
     if (tl_resolver) return tl_resolver->resolve(tl_resolver->ctx, host, port, family, out, max);

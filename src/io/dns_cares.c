@@ -5,7 +5,23 @@
  * wants watched through ARES_OPT_SOCK_STATE_CB, each gets an eddy_io watcher that feeds
  * ares_process_fd, and ares_timeout tells when to call it with no fd so that retries and
  * timeouts happen. The channel reads /etc/resolv.conf (servers, search, ndots, options) and
- * the lookup order ("files" = /etc/hosts, "dns") from the system, as the libc resolver does.
+ * the lookup order ("files" = /etc/hosts, "dns") from the system, as the libc resolver does;
+ * the timeout and attempts come from dns_conf.c, which reads them as glibc does (c-ares 1.18
+ * ignores resolv.conf's `timeout:` and `attempts:`).
+ *
+ * Every socket c-ares uses is made by eddy (ares_set_socket_functions): through the socket
+ * factory hook (eddy__socket), already SOCK_NONBLOCK|SOCK_CLOEXEC, so no exec on another
+ * thread can inherit one in the window between c-ares's socket() and its own fcntl. Writes
+ * use MSG_NOSIGNAL (c-ares's own TCP path uses writev, which can raise SIGPIPE).
+ *
+ * How long a lookup may take is glibc's bound too: c-ares doubles the timeout at each round
+ * over the servers (5 s, then 10 s, ...), glibc does not, so with glibc's defaults (5 s, 2
+ * attempts, one server) c-ares alone would give up after 15 s where glibc gives up after 10.
+ * A waiting caller therefore also has a deadline, timeout x attempts x servers after it
+ * asked, on CLOCK_MONOTONIC; the channel's timer fires for the earliest one. A caller whose
+ * deadline passes gets EDDY_EDNSTIMEDOUT and its query is abandoned (below). With a single
+ * attempt there is no doubling and no such deadline: c-ares ends the query itself, at the
+ * same moment.
  *
  * c-ares measures its timeouts on CLOCK_MONOTONIC and cannot be given another clock. On the
  * loop's default (monotonic) clock its timer is an eddy timer; on a virtual or custom clock
@@ -19,20 +35,25 @@
  * reachable from it only while the caller waits, and the record is freed by the callback,
  * whenever c-ares ends the query (answer, timeout, or the channel's destruction).
  *
- * c-ares status -> errno (the contract of eddy_resolve in include/eddy/dns.h):
- *   ENOTFOUND (NXDOMAIN), ENODATA (no record of that type), ENONAME  -> -ENOENT
- *   ETIMEOUT (no server answered), ESERVFAIL (server failure)        -> -EAGAIN
- *     (c-ares 1.18 does not end a query on SERVFAIL or REFUSED: it tries the next server, and
- *     when none is left reports ECONNREFUSED)
- *   ECONNREFUSED (could not reach a server), EREFUSED (REFUSED rcode) -> -ECONNREFUSED
- *   EBADRESP, EFORMERR, ENOTIMP, EBADQUERY, EOF and anything unknown   -> -EIO
+ * c-ares status -> eddy code (the contract of eddy_resolve in include/eddy/dns.h):
+ *   ENOTFOUND (NXDOMAIN), ENONAME                      -> EDDY_ENONAME
+ *   ENODATA (the name has no record of that type)      -> EDDY_ENOADDR
+ *   ETIMEOUT (no server answered)                      -> EDDY_EDNSTIMEDOUT
+ *   ECONNREFUSED (no server reached), EREFUSED         -> EDDY_EDNSUNREACH, or the errno of
+ *     the socket eddy could not make for c-ares (-EMFILE, ...) when that is why
+ *     (c-ares 1.18 does not end a query on SERVFAIL, NOTIMP or REFUSED: it tries the next
+ *     server, and when none is left reports ECONNREFUSED)
+ *   ESERVFAIL, ENOTIMP, EFORMERR (server failure)      -> EDDY_EDNSFAIL
+ *   EBADRESP, EOF (an answer that cannot be parsed)    -> EDDY_EDNSBADRESP
  *   EBADNAME (not a valid DNS name) -> -EINVAL; EBADFAMILY -> -EAFNOSUPPORT; ENOMEM -> -ENOMEM
- *   ECANCELLED, EDESTRUCTION (never seen by a waiting caller)          -> -ECANCELED */
+ *   ECANCELLED, EDESTRUCTION (never seen by a waiting caller) -> -ECANCELED
+ *   anything else (EBADQUERY, EFILE, ...: not expected from a lookup) -> -EIO */
 #ifdef EDDY_HAVE_CARES /* CMake found c-ares; else dns_default.c is the resolver */
 #include <ares.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io/io.h"
@@ -59,7 +80,9 @@ typedef struct cares_query {
 /* In the caller's frame. */
 struct resolve_op {
     eddy_task *task;
-    cares_query *q; /* NULL once the query has ended */
+    cares_query *q;   /* NULL once the query has ended or been abandoned */
+    eddy__link link;  /* in dns_state.waiting while the caller waits for the answer */
+    int64_t deadline; /* CLOCK_MONOTONIC ns: glibc's bound on the whole lookup */
     uint16_t port;
     eddy_sockaddr *out;
     size_t max;
@@ -76,6 +99,11 @@ struct dns_state {
     ares_channel chan;
     cares_sock *socks;
     size_t pending;        /* queries in c-ares, abandoned ones included */
+    eddy__link waiting;    /* resolve_op of waiting callers, by deadline (all have one bound) */
+    int64_t bound;         /* ns a caller waits at most: timeout x tries x servers, or
+                              EDDY_FOREVER when c-ares's own end comes no later (one try) */
+    int sock_err;          /* -errno of the last socket eddy could not make for c-ares, 0
+                              once one is made again */
     int tfd;               /* timerfd on non-monotonic loop clocks, else -1 */
     eddy_io tio;
     eddy_timer timer;
@@ -94,12 +122,16 @@ static int map_status(int st)
 {
     switch (st) {
     case ARES_ENOTFOUND:
-    case ARES_ENODATA:
-    case ARES_ENONAME: return -ENOENT;
-    case ARES_ETIMEOUT:
-    case ARES_ESERVFAIL: return -EAGAIN;
+    case ARES_ENONAME: return EDDY_ENONAME;
+    case ARES_ENODATA: return EDDY_ENOADDR;
+    case ARES_ETIMEOUT: return EDDY_EDNSTIMEDOUT;
     case ARES_ECONNREFUSED:
-    case ARES_EREFUSED: return -ECONNREFUSED;
+    case ARES_EREFUSED: return EDDY_EDNSUNREACH;
+    case ARES_ESERVFAIL:
+    case ARES_ENOTIMP:
+    case ARES_EFORMERR: return EDDY_EDNSFAIL;
+    case ARES_EBADRESP:
+    case ARES_EOF: return EDDY_EDNSBADRESP;
     case ARES_EBADNAME: return -EINVAL;
     case ARES_EBADFAMILY: return -EAFNOSUPPORT;
     case ARES_ENOMEM: return -ENOMEM;
@@ -113,37 +145,68 @@ static int map_status(int st)
 
 static void on_timer(void *arg);
 
-/* Re-arm the channel's timer for c-ares's next timeout, or disarm it when nothing is pending.
- * Re-arming an armed eddy timer never grows the heap, and eddy__resolve_default arms it before
- * starting a query: so this cannot fail for lack of memory, and no query is left without a
- * timeout. */
+/* c-ares's clock, which the callers' deadlines also use. */
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Re-arm the channel's timer for the earlier of c-ares's next timeout and the first waiting
+ * caller's deadline, or disarm it when neither exists. Re-arming an armed eddy timer never
+ * grows the heap, and eddy__resolve_default arms it before starting a query: so this cannot
+ * fail for lack of memory, and no query is left without a timeout. */
 static void rearm(dns_state *st)
 {
     if (!st->have_chan) return;
     struct timeval tv, *tvp = ares_timeout(st->chan, NULL, &tv);
+    int64_t d = tvp ? (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000 : -1;
+    if (!eddy__list_empty(&st->waiting)) {
+        const resolve_op *first = eddy__container_of(st->waiting.next, resolve_op, link);
+        int64_t left = first->deadline - mono_now();
+        if (left < 0) left = 0;
+        if (d < 0 || left < d) d = left;
+    }
     if (st->tfd >= 0) {
         struct itimerspec its = {0};
-        if (tvp) {
-            its.it_value.tv_sec = tv.tv_sec;
-            its.it_value.tv_nsec = tv.tv_usec * 1000L;
-            if (!its.it_value.tv_sec && !its.it_value.tv_nsec) its.it_value.tv_nsec = 1; /* 0 disarms */
+        if (d >= 0) {
+            its.it_value.tv_sec = d / 1000000000;
+            its.it_value.tv_nsec = d % 1000000000;
+            if (!d) its.it_value.tv_nsec = 1; /* 0 disarms */
         }
         (void)timerfd_settime(st->tfd, 0, &its, NULL); /* only EINVAL, for values we never pass */
-        if (!tvp) eddy_io_stop(&st->tio);
+        if (d < 0) eddy_io_stop(&st->tio);
         return;
     }
-    if (!tvp) {
+    if (d < 0) {
         eddy__timer_stop(st->loop, &st->timer);
         return;
     }
-    int64_t d = (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
     (void)eddy__timer_start(st->loop, &st->timer, eddy__clock_read(st->loop) + d, on_timer, st);
+}
+
+static void op_abandon(eddy_task *t, void *arg);
+
+/* Callers whose deadline has passed get EDDY_EDNSTIMEDOUT; their queries go on, abandoned. */
+static void expire_waiting(dns_state *st)
+{
+    int64_t now = mono_now();
+    while (!eddy__list_empty(&st->waiting)) {
+        resolve_op *op = eddy__container_of(st->waiting.next, resolve_op, link);
+        if (op->deadline > now) break;
+        op_abandon(op->task, op);
+        op->rc = EDDY_EDNSTIMEDOUT;
+        op->done = true;
+        if (op->parked) eddy__wake(op->task, 0);
+    }
 }
 
 static void on_timer(void *arg)
 {
     dns_state *st = arg;
     ares_process_fd(st->chan, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    expire_waiting(st);
     rearm(st);
 }
 
@@ -169,6 +232,48 @@ static int timer_reserve(dns_state *st)
 }
 
 /* ---- sockets ---- */
+
+/* The socket functions c-ares calls instead of its own (see the top of the file). */
+static ares_socket_t sock_open(int domain, int type, int protocol, void *data)
+{
+    dns_state *st = data;
+    int fd = eddy__socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    st->sock_err = fd < 0 ? fd : 0;
+    if (fd >= 0) return fd;
+    errno = -fd;
+    return ARES_SOCKET_BAD;
+}
+
+static int sock_close(ares_socket_t fd, void *data)
+{
+    (void)data;
+    eddy_fd_forget(fd); /* its watchers are stopped (on_sock_state); the number may be reused */
+    return close(fd);
+}
+
+static int sock_connect(ares_socket_t fd, const struct sockaddr *a, ares_socklen_t len, void *data)
+{
+    (void)data;
+    return connect(fd, a, len);
+}
+
+static ares_ssize_t sock_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags,
+                                  struct sockaddr *from, ares_socklen_t *fromlen, void *data)
+{
+    (void)data;
+    return recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
+static ares_ssize_t sock_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *data)
+{
+    (void)data;
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    return sendmsg(fd, &m, MSG_NOSIGNAL);
+}
+
+static const struct ares_socket_functions sock_funcs = {
+    sock_open, sock_close, sock_connect, sock_recvfrom, sock_sendv,
+};
 
 /* An error or hangup comes with both directions set (epoll backend): c-ares reads or writes
  * the socket, sees the error (ECONNREFUSED from an ICMP port unreachable) and moves on. */
@@ -213,9 +318,10 @@ static int sock_watch(cares_sock *s, eddy_io *w, bool want, unsigned ev, void (*
     return w->active ? 0 : eddy_io_start(w, s->fd, ev, cb, s);
 }
 
-/* c-ares opened a socket, changed what it waits for, or (0, 0) is about to close it.
- * If a watcher cannot be had (ENOMEM), c-ares is not told (it has no way to hear it): the
- * query then ends by its timeout, driven by the timer, instead of hanging. */
+/* c-ares opened a socket, changed what it waits for, or (0, 0) is about to close it (through
+ * sock_close, which tells the loop). If a watcher cannot be had (ENOMEM), c-ares is not told
+ * (it has no way to hear it): the query then ends by its timeout, driven by the timer,
+ * instead of hanging. */
 static void on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
     dns_state *st = data;
@@ -223,7 +329,6 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
     while (s && s->fd != fd) s = s->next;
     if (!readable && !writable) {
         if (s) sock_free(st, s);
-        eddy_fd_forget(fd); /* before c-ares closes it: the number may be reused at once */
         return;
     }
     if (!s) {
@@ -283,6 +388,7 @@ static int state_get(eddy_loop *l, dns_state **out)
         if (!st) return -ENOMEM;
         st->loop = l;
         st->tfd = -1;
+        eddy__list_init(&st->waiting);
         st->hook.fn = state_end;
         eddy__loop_at_exit(l, &st->hook);
         tl_state = st;
@@ -295,34 +401,39 @@ static int chan_create(dns_state *st)
 {
     pthread_once(&lib_once, lib_init);
     if (lib_status != ARES_SUCCESS) return map_status(lib_status);
-    struct ares_options o = {.sock_state_cb = on_sock_state, .sock_state_cb_data = st};
-    int mask = ARES_OPT_SOCK_STATE_CB;
+    const eddy__dns_conf *c = st->have_conf ? &st->conf : NULL;
+    const char *path = !c ? "/etc/resolv.conf" : c->resolvconf ? c->resolvconf : "/dev/null";
+    eddy__resolv_opts ro;
+    int rc = eddy__resolv_options(path, getenv("RES_OPTIONS"), &ro);
+    if (rc < 0) return rc;
+    struct ares_options o = {.sock_state_cb = on_sock_state, .sock_state_cb_data = st,
+                             .timeout = c && c->timeout_ms > 0 ? c->timeout_ms : ro.timeout_ms,
+                             .tries = c && c->tries > 0 ? c->tries : ro.attempts};
+    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
     char lookups[] = "fb";
-    if (st->have_conf) {
-        const eddy__dns_conf *c = &st->conf;
-        o.resolvconf_path = (char *)(c->resolvconf ? c->resolvconf : "/dev/null");
+    if (c) {
+        o.resolvconf_path = (char *)path;
         o.lookups = lookups;
         mask |= ARES_OPT_RESOLVCONF | ARES_OPT_LOOKUPS;
         if (c->port) {
             o.udp_port = o.tcp_port = c->port;
             mask |= ARES_OPT_UDP_PORT | ARES_OPT_TCP_PORT;
         }
-        if (c->timeout_ms > 0) {
-            o.timeout = c->timeout_ms;
-            mask |= ARES_OPT_TIMEOUTMS;
-        }
-        if (c->tries > 0) {
-            o.tries = c->tries;
-            mask |= ARES_OPT_TRIES;
-        }
     }
     int s = ares_init_options(&st->chan, &o, mask);
     if (s != ARES_SUCCESS) return s == ARES_ENOMEM ? -ENOMEM : -EIO;
-    if (st->have_conf && st->conf.servers &&
-        (s = ares_set_servers_ports_csv(st->chan, st->conf.servers)) != ARES_SUCCESS) {
+    ares_set_socket_functions(st->chan, &sock_funcs, st);
+    if (c && c->servers && (s = ares_set_servers_ports_csv(st->chan, c->servers)) != ARES_SUCCESS) {
         ares_destroy(st->chan);
         return s == ARES_ENOMEM ? -ENOMEM : -EINVAL;
     }
+    int nservers = 0;
+    struct ares_addr_port_node *servers = NULL;
+    if (ares_get_servers_ports(st->chan, &servers) == ARES_SUCCESS)
+        for (const struct ares_addr_port_node *n = servers; n; n = n->next) nservers++;
+    ares_free_data(servers);
+    st->bound = o.tries > 1 ? (int64_t)o.timeout * 1000000 * o.tries * (nservers > 0 ? nservers : 1)
+                            : EDDY_FOREVER;
     if (st->loop->clock_kind != EDDY_CLOCK_MONOTONIC) {
         st->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         if (st->tfd < 0) {
@@ -366,6 +477,24 @@ size_t eddy__dns_pending(void)
     return st ? st->pending : 0;
 }
 
+int eddy__dns_channel_info(int *timeout_ms, int *tries, int *nservers)
+{
+    eddy_loop *l = eddy__loop();
+    if (!l) return -EPERM;
+    dns_state *st;
+    int rc = state_get(l, &st);
+    if (rc < 0) return rc;
+    if (!st->have_chan && (rc = chan_create(st)) < 0) return rc;
+    struct ares_options o;
+    int mask;
+    if (ares_save_options(st->chan, &o, &mask) != ARES_SUCCESS) return -ENOMEM;
+    *timeout_ms = o.timeout;
+    *tries = o.tries;
+    *nservers = o.nservers;
+    ares_destroy_options(&o);
+    return 0;
+}
+
 /* ---- queries ---- */
 
 static int copy_result(const struct ares_addrinfo *res, resolve_op *op)
@@ -389,7 +518,7 @@ static int copy_result(const struct ares_addrinfo *res, resolve_op *op)
         }
         n++;
     }
-    return n ? (int)n : -ENOENT;
+    return n ? (int)n : EDDY_ENOADDR;
 }
 
 static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res)
@@ -402,8 +531,10 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
      * blocked tasks (deadlock): their frames are left alone. */
     if (op && !st->destroying) {
         op->rc = status == ARES_SUCCESS ? copy_result(res, op) : map_status(status);
+        if (status == ARES_ECONNREFUSED && st->sock_err) op->rc = st->sock_err;
         op->done = true;
         op->q = NULL;
+        eddy__list_remove(&op->link);
         if (op->parked) eddy__wake(op->task, 0);
     }
     if (res) ares_freeaddrinfo(res);
@@ -417,6 +548,7 @@ static void op_abandon(eddy_task *t, void *arg)
     resolve_op *op = arg;
     if (op->q) op->q->op = NULL;
     op->q = NULL;
+    eddy__list_remove(&op->link);
 }
 
 int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sockaddr *out, size_t max)
@@ -432,6 +564,11 @@ int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sock
         return rc < 0 ? rc : -ENOMEM;
     }
     resolve_op op = {.task = l->current, .q = q, .port = port, .out = out, .max = max};
+    eddy__list_init(&op.link);
+    if (st->bound != EDDY_FOREVER) {
+        op.deadline = mono_now() + st->bound;
+        eddy__list_push_back(&st->waiting, &op.link); /* in deadline order: one bound for all */
+    }
     *q = (cares_query){.st = st, .op = &op};
     st->pending++;
     struct ares_addrinfo_hints hints = {.ai_family = family, .ai_socktype = SOCK_STREAM};

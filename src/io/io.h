@@ -64,15 +64,31 @@ EDDY__HIDDEN int eddy__resolve_default(const char *host, uint16_t port, int fami
  * if any, is dropped. Returns 0; -EBUSY while a query (abandoned ones included) is in flight;
  * -EPERM outside a loop; -ENOTSUP when eddy is built without c-ares. */
 typedef struct eddy__dns_conf {
-    const char *resolvconf; /* read instead of /etc/resolv.conf (NULL: /dev/null) */
+    const char *resolvconf; /* read instead of /etc/resolv.conf (NULL: /dev/null), by c-ares
+                               and for its timeout and attempts (eddy__resolv_options) */
     const char *servers;    /* NULL, or "127.0.0.1:5300,..." replacing resolvconf's servers */
     uint16_t port;          /* UDP and TCP port of servers named without one (0: 53) */
-    int timeout_ms, tries;  /* first-try timeout and tries per server (0: c-ares defaults) */
+    int timeout_ms, tries;  /* first-try timeout and tries per server, in place of resolvconf's
+                               timeout and attempts (0: from resolvconf and $RES_OPTIONS) */
     bool env_hosts;         /* the hosts file named by $CARES_HOSTS instead of /etc/hosts */
 } eddy__dns_conf;
 EDDY__HIDDEN int eddy__dns_configure(const eddy__dns_conf *conf);
 /* Queries the calling thread's loop has in flight in c-ares, abandoned ones included. */
 EDDY__HIDDEN size_t eddy__dns_pending(void);
+/* For tests: the timeout (ms), tries and server count of the calling thread's loop's c-ares
+ * channel, made now if it does not exist yet. Returns 0; the errors of making the channel;
+ * -EPERM outside a loop; -ENOTSUP without c-ares. */
+EDDY__HIDDEN int eddy__dns_channel_info(int *timeout_ms, int *tries, int *nservers);
+
+/* The lookup timeout and attempts glibc's resolver would use: `options timeout:N attempts:N`
+ * from the resolv.conf at path (NULL or unreadable: none), then from env (the value of
+ * $RES_OPTIONS, NULL for none), over the defaults 5 s and 2 attempts (dns_conf.c has the
+ * rules). Returns 0 and *out; -ENOMEM (a line too long for memory). */
+typedef struct eddy__resolv_opts {
+    int timeout_ms; /* 1000..30000 */
+    int attempts;   /* 1..5 */
+} eddy__resolv_opts;
+EDDY__HIDDEN int eddy__resolv_options(const char *path, const char *env, eddy__resolv_opts *out);
 
 /* For transports with operations of their own (descriptor passing): enter s as its reader,
  * with exactly the checks and bookkeeping of eddy_stream_read (task, cancellation, closing,

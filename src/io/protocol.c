@@ -68,6 +68,12 @@ static void back_off(eddy_protocol_server *s, int err)
 {
     s->stats.accept_errors++;
     s->stats.last_accept_error = err;
+    /* EDDY_FOREVER: no timer; eddy__server_transport_gone restarts accepting when one of the
+     * server's connections ends and gives its descriptor back. */
+    if (s->opts.accept_backoff == EDDY_FOREVER) {
+        eddy_io_stop(&s->lio);
+        return;
+    }
     /* Without memory for even the timer, keep the watcher: retrying on every loop iteration
      * is wasteful, but a server that never accepts again would be worse. */
     if (eddy_call_later(&s->backoff, s->opts.accept_backoff, backoff_fired, s) == 0)
@@ -165,7 +171,7 @@ int eddy__protocol_serve(eddy_listener *l, eddy_protocol_factory factory, void *
     if (out) *out = NULL;
     if (!eddy__loop()) return -EPERM;
     if (!l || !factory || !out) return -EINVAL;
-    eddy_protocol_server_opts def = {0};
+    static const eddy_protocol_server_opts def = EDDY_PROTOCOL_SERVER_OPTS_INIT;
     if (!o) o = &def;
     if (o->grace < 0 || o->accept_backoff < 0) return -EINVAL;
     eddy_protocol_server *s = calloc(1, sizeof *s);
@@ -181,8 +187,6 @@ int eddy__protocol_serve(eddy_listener *l, eddy_protocol_factory factory, void *
     s->factory = factory;
     s->arg = arg;
     s->opts = *o;
-    if (!s->opts.grace) s->opts.grace = EDDY_SEC(5);
-    if (!s->opts.accept_backoff) s->opts.accept_backoff = EDDY_MSEC(100);
     eddy__list_init(&s->conns);
     eddy__waitq_init(&s->waiters);
     rc = start_accepting(s);
@@ -222,7 +226,13 @@ void eddy_protocol_server_shutdown(eddy_protocol_server *s)
             (void)eddy_transport_close(t);
             if (t->state != EDDY__TP_DEAD) left = true;
         }
-        if (left && eddy_call_later(&s->grace, s->opts.grace, grace_fired, s) < 0) abort_all(s);
+        /* grace 0: what the close could not end at once is aborted now; EDDY_FOREVER: no
+         * limit, the transports close when their peers let them. */
+        if (left && s->opts.grace == 0)
+            abort_all(s);
+        else if (left && s->opts.grace != EDDY_FOREVER &&
+                 eddy_call_later(&s->grace, s->opts.grace, grace_fired, s) < 0)
+            abort_all(s);
     }
     check_drained(s);
 }
@@ -268,7 +278,8 @@ int eddy_protocol_server_close(eddy_protocol_server *s)
     return 0;
 }
 
-void eddy_protocol_server_stats(const eddy_protocol_server *s, struct eddy_protocol_server_stats *out)
+void eddy_protocol_server_stats(const eddy_protocol_server *s,
+                                struct eddy_protocol_server_stats *out)
 {
     if (!out) return;
     if (!s) {

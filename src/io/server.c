@@ -35,8 +35,8 @@ static void clear_waiter(eddy_task *t, void *arg)
     ((eddy_server *)arg)->waiter = NULL;
 }
 
-/* Park until a handler ends (eddy__wake from conn_main) or, with timeout > 0, that much time
- * has passed. Returns 0 for either; the cancel code if the caller's scopes are cancelled. */
+/* Park until a handler ends (eddy__wake from conn_main) or timeout has passed (EDDY_FOREVER:
+ * no limit). Returns 0 for either; the cancel code if the caller's scopes are cancelled. */
 static int wait_for_conn_end(eddy_server *srv, int64_t timeout)
 {
     eddy_cancel_scope cs;
@@ -90,7 +90,7 @@ static int accept_loop(eddy_server *srv, eddy_listener *l, eddy_conn_handler han
     int64_t backoff = 0;
     for (;;) {
         if (o->max_conns && srv->stats.active >= o->max_conns) {
-            int rc = wait_for_conn_end(srv, 0);
+            int rc = wait_for_conn_end(srv, EDDY_FOREVER);
             if (rc < 0) return rc;
             continue;
         }
@@ -134,7 +134,7 @@ static void drain(eddy_server *srv)
         eddy_cancel_scope cs;
         EDDY_CANCEL_SCOPE(&cs, .timeout = srv->grace) {
             while (srv->stats.active)
-                if (wait_for_conn_end(srv, 0) < 0) break;
+                if (wait_for_conn_end(srv, EDDY_FOREVER) < 0) break;
         }
     }
     if (srv->stats.active) {
@@ -155,7 +155,7 @@ int eddy__serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const ed
     if (!l || !handler) return -EINVAL;
     eddy_loop *lp = eddy__loop();
     if (!lp || lp->in_callback || !lp->current) return -EPERM;
-    eddy_serve_opts def = {0};
+    static const eddy_serve_opts def = EDDY_SERVE_OPTS_INIT;
     if (!o) o = &def;
     if (o->grace < 0) return -EINVAL;
     eddy_server own;
@@ -165,7 +165,7 @@ int eddy__serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const ed
     srv->grace = o->grace;
     int rc = eddy_nursery_open_flags(&srv->nursery, EDDY_WAIT_ALL);
     if (rc < 0) return rc;
-    rc = eddy_cancel_scope_enter(&srv->accept_cs, .deadline = 0);
+    rc = eddy_cancel_scope_enter(&srv->accept_cs);
     if (rc < 0) {
         int nrc = eddy_nursery_close(&srv->nursery);
         (void)nrc;
@@ -202,6 +202,12 @@ int eddy_server_shutdown(eddy_server *srv)
     default:
         return -ESRCH;
     }
+}
+
+void eddy_server_stats(const eddy_server *srv, struct eddy_server_stats *out)
+{
+    if (srv) *out = srv->stats;
+    else *out = (struct eddy_server_stats){0};
 }
 
 const eddy_sockaddr *eddy_serve_peer_addr(void)

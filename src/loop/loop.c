@@ -314,7 +314,7 @@ int eddy_loop_post_ts(eddy_loop *l, eddy_ts_call *c)
     if (atomic_load(&l->finished)) return -ESHUTDOWN;
     eddy_ts_call *head = atomic_load_explicit(&l->ts_head, memory_order_relaxed);
     do {
-        atomic_store_explicit(&c->next, head, memory_order_relaxed);
+        __atomic_store_n(&c->next, head, __ATOMIC_RELAXED);
     } while (!atomic_compare_exchange_weak(&l->ts_head, &head, c));
     wake_loop(l);
     return 0;
@@ -474,15 +474,15 @@ void eddy__ts_drain(eddy_loop *l)
     if (!atomic_load_explicit(&l->ts_head, memory_order_relaxed)) return;
     eddy_ts_call *c = atomic_exchange(&l->ts_head, NULL), *rev = NULL;
     while (c) {
-        eddy_ts_call *n = atomic_load_explicit(&c->next, memory_order_relaxed);
-        atomic_store_explicit(&c->next, rev, memory_order_relaxed);
+        eddy_ts_call *n = __atomic_load_n(&c->next, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->next, rev, __ATOMIC_RELAXED);
         rev = c;
         c = n;
     }
     bool was = l->in_callback;
     l->in_callback = true;
     while (rev) {
-        eddy_ts_call *n = atomic_load_explicit(&rev->next, memory_order_relaxed);
+        eddy_ts_call *n = __atomic_load_n(&rev->next, __ATOMIC_RELAXED);
         l->stats.ts_calls++;
         rev->fn(rev->arg); /* may reuse rev: read next first */
         rev = n;
@@ -678,7 +678,9 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
     eddy_opts d = {0};
     if (!o) o = &d;
     l->clock_kind = o->clock_kind;
-    l->autojump = o->autojump_threshold;
+    /* A duration (docs/api.md): EDDY_FOREVER is "never", kept internally as -1. */
+    if (o->autojump_threshold < 0) return -EINVAL;
+    l->autojump = o->autojump_threshold == EDDY_FOREVER ? -1 : o->autojump_threshold;
     l->opt_flags = o->flags;
     l->poll_interval = o->poll_interval > 0 ? o->poll_interval : 64;
     l->default_stack = o->stack_size ? o->stack_size : EDDY_DEFAULT_STACK;

@@ -270,6 +270,12 @@ int eddy__start(eddy_nursery *n, int (*fn)(void *), void *arg, void **value,
     return 0;
 }
 
+int eddy_start_with(eddy_nursery *n, int (*fn)(void *), void *arg, void **value,
+                    const eddy_spawn_opts *o)
+{
+    return eddy__start(n, fn, arg, value, o, "?");
+}
+
 int eddy_started(void *value)
 {
     eddy_task *t = eddy__cur();

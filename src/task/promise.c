@@ -1,6 +1,8 @@
 /* eddy task layer: promises (A6), settable from any thread.
  *
- * state is a bit set, changed only with atomics because a foreign thread reads and claims it:
+ * state is a bit set, changed only with atomics because a foreign thread reads and claims it
+ * (GCC's __atomic builtins on a plain int: the public struct has no _Atomic, so the header
+ * compiles as C++; the code is what stdatomic.h's seq_cst calls would give):
  *   ARMED   — a loop ref is held for a foreign setter (taken by arm_ts on the loop thread);
  *   CLAIMED — some setter won the right to set (value/status are being or have been written);
  *   DONE    — the result was delivered on the loop thread: waiters may read value/status.
@@ -20,7 +22,7 @@ int eddy_promise_init(eddy_promise *p)
     eddy_loop *l = eddy__tl_loop;
     if (!l) return -EPERM;
     p->loop = l;
-    atomic_init(&p->state, 0);
+    __atomic_store_n(&p->state, 0, __ATOMIC_RELAXED); /* not yet shared */
     p->status = 0;
     p->value = NULL;
     eddy__list_init(&p->waiters);
@@ -35,7 +37,9 @@ int eddy_promise_arm_ts(eddy_promise *p)
     int s = 0;
     /* Only a fresh promise can be armed; foreign threads cannot claim an unarmed one, so
      * nothing else changes state concurrently here. */
-    if (!atomic_compare_exchange_strong(&p->state, &s, ARMED)) return -EALREADY;
+    if (!__atomic_compare_exchange_n(&p->state, &s, ARMED, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST))
+        return -EALREADY;
     eddy_loop_ref(p->loop);
     return 0;
 }
@@ -43,7 +47,7 @@ int eddy_promise_arm_ts(eddy_promise *p)
 /* On the loop thread: publish the result and wake the waiters. Returns the state before. */
 static int deliver(eddy_promise *p)
 {
-    int s = atomic_fetch_or(&p->state, DONE);
+    int s = __atomic_fetch_or(&p->state, DONE, __ATOMIC_SEQ_CST);
     eddy__link *x;
     while ((x = eddy__list_pop_front(&p->waiters))) {
         eddy__waiter *w = eddy__container_of(x, eddy__waiter, link);
@@ -65,10 +69,11 @@ static void wait_cancel(eddy_task *t, void *arg)
 /* Claim the right to set; false if someone already did. */
 static bool claim(eddy_promise *p, int *old)
 {
-    int s = atomic_load(&p->state);
+    int s = __atomic_load_n(&p->state, __ATOMIC_SEQ_CST);
     do {
         if (s & CLAIMED) return false;
-    } while (!atomic_compare_exchange_weak(&p->state, &s, s | CLAIMED));
+    } while (!__atomic_compare_exchange_n(&p->state, &s, s | CLAIMED, true, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST));
     *old = s;
     return true;
 }
@@ -90,7 +95,7 @@ int eddy_promise_set_ts(eddy_promise *p, void *value, int status)
     if (!p) return -EINVAL;
     eddy_loop *l = p->loop;
     if (eddy__tl_loop == l) return eddy_promise_set(p, value, status);
-    int s = atomic_load(&p->state);
+    int s = __atomic_load_n(&p->state, __ATOMIC_SEQ_CST);
     if (s & CLAIMED) return -EALREADY;
     /* Unarmed: no ref keeps the loop alive for us, it may already be gone. */
     if (!(s & ARMED)) return -EINVAL;
@@ -115,7 +120,7 @@ int eddy_promise_wait(eddy_promise *p, void **value)
     eddy_task *t = l ? l->current : NULL;
     if (!t || l->in_callback) return -EPERM;
     if (!p || p->loop != l) return -EINVAL;
-    if (!(atomic_load(&p->state) & DONE)) {
+    if (!(__atomic_load_n(&p->state, __ATOMIC_SEQ_CST) & DONE)) {
         eddy__waiter w = {.task = t};
         eddy__list_push_back(&p->waiters, &w.link);
         eddy__wait wt = {.reason = "promise", .obj = p, .cancel = wait_cancel, .arg = &w.link};
@@ -129,5 +134,5 @@ int eddy_promise_wait(eddy_promise *p, void **value)
 
 bool eddy_promise_is_set(const eddy_promise *p)
 {
-    return p && (atomic_load((_Atomic int *)&p->state) & DONE);
+    return p && (__atomic_load_n(&p->state, __ATOMIC_SEQ_CST) & DONE);
 }

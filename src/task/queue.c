@@ -1,6 +1,6 @@
 /* eddy task layer: eddy_queue (C6), asyncio.Queue with a required bound and 3.13 shutdown.
  *
- * Storage is one heap block allocated at open: a ring (FIFO), a stack (LIFO) or a binary
+ * Storage is one heap block allocated at init: a ring (FIFO), a stack (LIFO) or a binary
  * min-heap (priority; a put sequence number per slot makes equal elements come out in put
  * order), plus one scratch slot for heap swaps. Like channels, a blocked waiter is served by
  * whoever makes its operation possible (a put copies straight into a blocked getter's buffer;

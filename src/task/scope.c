@@ -161,24 +161,43 @@ void eddy_cancel_scope_set_deadline(eddy_cancel_scope *cs, int64_t deadline)
     }
 }
 
-int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o, const char *site)
+/* The deadline o asks for (EDDY_FOREVER: none), or -EINVAL in *err for options no scope can
+ * have. Durations follow docs/api.md: 0 is "now", EDDY_FOREVER is no limit, negative is
+ * invalid; a deadline is a time, so any value is one (the virtual clock starts at 0). */
+static int64_t opts_deadline(const eddy_loop *l, const eddy_cancel_scope_opts *o, const char **err)
+{
+    *err = NULL;
+    if (o->timeout < 0) {
+        *err = "a negative timeout";
+        return 0;
+    }
+    int64_t d = o->deadline;
+    if (o->timeout != EDDY_FOREVER) {
+        /* Checked add: signed overflow is undefined, and "now + t < now" gets folded away. */
+        int64_t rel;
+        if (__builtin_add_overflow(l->now, o->timeout, &rel)) rel = EDDY_FOREVER; /* never */
+        if (rel < d) d = rel;
+    }
+    if (o->shield && d == EDDY_FOREVER) *err = "a shield without a deadline or timeout";
+    return d;
+}
+
+static int enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o, const char *site,
+                 bool fatal)
 {
     eddy_loop *l = eddy__tl_loop;
     eddy_task *t = l ? l->current : NULL;
     if (!t || l->in_callback) return -EPERM;
-    if (!cs || !o) return -EINVAL;
-    int64_t d = EDDY_FOREVER;
-    if (o->deadline || o->has_deadline) d = o->deadline;
-    if (o->timeout || o->has_timeout) {
-        /* Checked add: signed overflow is undefined, and "now + t < now" gets folded away. */
-        int64_t rel;
-        if (o->timeout <= 0)
-            rel = o->timeout < 0 ? l->now - 1 : l->now; /* due: cancelled on entry */
-        else if (__builtin_add_overflow(l->now, o->timeout, &rel))
-            rel = EDDY_FOREVER; /* effectively never */
-        if (rel < d) d = rel;
+    if (!cs) return -EINVAL;
+    const char *err;
+    int64_t d = opts_deadline(l, o, &err);
+    if (err) {
+        if (fatal)
+            eddy__fatal("cancel scope at %s: %s (a block scope cannot report -EINVAL, and "
+                        "skipping its block would hide the mistake)",
+                        site ? site : "?", err);
+        return -EINVAL;
     }
-    if (o->shield && d == EDDY_FOREVER) return -EINVAL;
     unsigned flags = (o->shield ? EDDY_SCOPE_SHIELD : 0) | (o->fail ? EDDY_SCOPE_FAIL : 0);
     eddy__scope_attach(cs, t->cs, t, flags, site);
     t->cs = cs;
@@ -186,10 +205,21 @@ int eddy__scope_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o, co
     return 0;
 }
 
-eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o,
+int eddy__scope_enter(eddy_cancel_scope *cs, eddy_cancel_scope_opts o, const char *site)
+{
+    return enter(cs, &o, site, false);
+}
+
+int eddy_cancel_scope_enter_with(eddy_cancel_scope *cs, const eddy_cancel_scope_opts *o)
+{
+    static const eddy_cancel_scope_opts none = EDDY_CANCEL_SCOPE_OPTS_INIT;
+    return enter(cs, o ? o : &none, "?", false);
+}
+
+eddy_cancel_scope *eddy__scope_block_enter(eddy_cancel_scope *cs, eddy_cancel_scope_opts o,
                                            const char *site)
 {
-    return eddy__scope_enter(cs, o, site) == 0 ? cs : NULL;
+    return enter(cs, &o, site, true) == 0 ? cs : NULL;
 }
 
 static void exit_checks(eddy_task *t, eddy_cancel_scope *cs, const char *what, const char *site)

@@ -28,7 +28,8 @@ int eddy_sleep(int64_t ns)
 {
     eddy_loop *l = eddy__tl_loop;
     if (!l || !l->current) return -EPERM;
-    if (ns <= 0) return eddy_yield();
+    if (ns < 0) return -EINVAL; /* a duration (docs/api.md); eddy_sleep_until takes times */
+    if (ns == 0) return eddy_yield();
     int64_t d;
     /* Checked add: signed overflow is undefined, and "now + ns < now" gets folded away. */
     if (__builtin_add_overflow(l->now, ns, &d)) d = EDDY_FOREVER - 1; /* "forever", cancellable */

@@ -125,7 +125,7 @@ int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
     eddy__scope_attach(&t->own, parent, t, EDDY__SCOPE_TASK, site);
     t->cs = &t->own;
     eddy_task *cur = l->current;
-    if (cur) memcpy(t->tls, cur->tls, sizeof t->tls);
+    if (cur) memcpy(t->keys, cur->keys, sizeof t->keys);
     if (n) {
         eddy__list_push_back(&n->children, &t->nlink);
         n->nlive++;
@@ -214,6 +214,11 @@ int eddy__spawn_from(eddy_nursery *n, int (*fn)(void *), void *arg, const eddy_s
 int(eddy_spawn)(eddy_nursery *n, int (*fn)(void *), void *arg)
 {
     return eddy__spawn(n, fn, arg, NULL, "?");
+}
+
+int eddy_spawn_with(eddy_nursery *n, int (*fn)(void *), void *arg, const eddy_spawn_opts *o)
+{
+    return eddy__spawn(n, fn, arg, o, "?");
 }
 
 /* ---- the current task ---- */
@@ -307,7 +312,7 @@ static bool key_ok(eddy_key k) { return k >= 0 && k < atomic_load(&nkeys); }
 void *eddy_key_get(eddy_key k)
 {
     eddy_task *t = eddy__cur();
-    return t && key_ok(k) ? t->tls[k] : NULL;
+    return t && key_ok(k) ? t->keys[k] : NULL;
 }
 
 int eddy_key_set(eddy_key k, void *v)
@@ -315,7 +320,7 @@ int eddy_key_set(eddy_key k, void *v)
     if (!key_ok(k)) return -EINVAL;
     eddy_task *t = eddy__cur();
     if (!t) return -EPERM;
-    t->tls[k] = v;
+    t->keys[k] = v;
     return 0;
 }
 

@@ -1,0 +1,67 @@
+/* eddy — error codes and the text a person reads for them.
+ *
+ * A fallible eddy function returns 0 (or a count) on success and a negative number on
+ * failure. That number is either a negative errno value (-ECONNREFUSED, -ECANCELED, -EMFILE,
+ * ...), whenever an errno value means what happened, or one of eddy's own codes below, for
+ * failures no errno value describes without misleading: an unknown host is not "No such file
+ * or directory" (-ENOENT). eddy_strerror turns either kind into a message.
+ *
+ * eddy's own codes are negative numbers below -4096. Linux keeps every errno value below
+ * 4096 (the kernel's MAX_ERRNO is 4095), so an eddy code can never be taken for an errno
+ * value, and `rc < 0` still means "failed" for every call. The codes are grouped in ranges of
+ * one hundred, one per subsystem; a subsystem that needs codes of its own adds them to its
+ * range here (this header lists them all, so that eddy_strerror knows every one):
+ *
+ *   -4100 .. -4199   name resolution (eddy_resolve and every call that resolves a name)
+ *   -4200 .. -4299   TLS (reserved)
+ *   -4300 .. -4399   HTTP (reserved)
+ *
+ * A code keeps its value once released: new codes take new numbers, never a retired one's. */
+#ifndef EDDY_ERROR_H
+#define EDDY_ERROR_H
+
+#include "base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- name resolution ----------------------------------------------------------------- */
+
+/* The name does not exist: no hosts file lists it and the DNS says NXDOMAIN for it (and for
+ * every search-list expansion tried). Permanent: asking again gives the same answer. */
+#define EDDY_ENONAME (-4101)
+/* The name exists but has no address of the requested family (an IPv6-only host asked for
+ * AF_INET, a numeric address of the other family, a name whose records are not addresses).
+ * Permanent. */
+#define EDDY_ENOADDR (-4102)
+/* No DNS server answered within the configured timeout and attempts (resolv.conf's
+ * `options timeout:` and `attempts:`). Temporary: the network or the servers may recover. */
+#define EDDY_EDNSTIMEDOUT (-4103)
+/* No DNS server could be reached (connection refused, network or host unreachable, no socket
+ * to be had), or every one refused the query or failed it (REFUSED, or SERVFAIL for c-ares
+ * releases that move on to the next server after one). Temporary. */
+#define EDDY_EDNSUNREACH (-4104)
+/* A DNS server answered with a failure of its own (SERVFAIL, NOTIMP, FORMERR). Temporary. */
+#define EDDY_EDNSFAIL (-4105)
+/* A DNS answer that could not be parsed, or a connection to a server that ended in the middle
+ * of one. Usually temporary. */
+#define EDDY_EDNSBADRESP (-4106)
+
+/* A message for err, one of eddy's codes (negative, as returned) or an errno value (negative
+ * as eddy returns it, or positive as in errno). Never NULL:
+ *  - eddy's own codes get eddy's text ("Host name not found", ...); an unknown code in eddy's
+ *    ranges gets "Unknown eddy error -NNNN";
+ *  - -ETIMEDOUT is "Timed out": in eddy it most often means that a deadline (a fail-after
+ *    scope) expired, where strerror's "Connection timed out" would mislead;
+ *  - every other value is strerror's text for the errno value (in the locale's language if
+ *    the program set one; "Success" for 0; "Unknown error N" for what is no errno).
+ * The string is constant, or held in a buffer of the calling thread that the thread's next
+ * eddy_strerror call may overwrite: copy it to keep it. Safe from any thread, in and out of
+ * tasks; never blocks. */
+EDDY_API const char *eddy_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

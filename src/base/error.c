@@ -1,0 +1,37 @@
+/* eddy: eddy_strerror, the text for eddy's own error codes and for errno values
+ * (include/eddy/error.h). */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "eddy/error.h"
+
+static const struct {
+    int code;
+    const char *text;
+} own[] = {
+    {EDDY_ENONAME, "Host name not found"},
+    {EDDY_ENOADDR, "Host has no address of the requested family"},
+    {EDDY_EDNSTIMEDOUT, "DNS server did not answer in time"},
+    {EDDY_EDNSUNREACH, "DNS server unreachable or refused the query"},
+    {EDDY_EDNSFAIL, "DNS server failure"},
+    {EDDY_EDNSBADRESP, "Malformed DNS answer"},
+};
+
+/* Unknown codes and strerror_r's own text for unknown errno values are formatted here:
+ * per thread, so concurrent callers never share a buffer. */
+static __thread char buf[64];
+
+const char *eddy_strerror(int err)
+{
+    if (err == INT_MIN) err = INT_MIN + 1; /* not an errno value either way; negating it is UB */
+    if (err > 0) err = -err;
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (own[i].code == err) return own[i].text;
+    if (err <= -4096 && err >= -4399) {
+        snprintf(buf, sizeof buf, "Unknown eddy error %d", err);
+        return buf;
+    }
+    if (err == -ETIMEDOUT) return "Timed out";
+    return strerror_r(-err, buf, sizeof buf); /* GNU: a constant string, or buf */
+}

@@ -1,0 +1,124 @@
+/* eddy_strerror and eddy's own error codes (error.h). */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "eddy/test.h"
+
+#define CHECK_STR(got, want)                                                                  \
+    do {                                                                                      \
+        const char *g_ = (got), *w_ = (want);                                                 \
+        if (!g_ || strcmp(g_, w_) != 0)                                                       \
+            eddy_test_fail(__FILE__, __LINE__, "%s is \"%s\", want \"%s\"", #got, g_ ? g_ : "(null)", \
+                           w_);                                                               \
+    } while (0)
+
+static const struct {
+    int code;
+    const char *text;
+} own[] = {
+    {EDDY_ENONAME, "Host name not found"},
+    {EDDY_ENOADDR, "Host has no address of the requested family"},
+    {EDDY_EDNSTIMEDOUT, "DNS server did not answer in time"},
+    {EDDY_EDNSUNREACH, "DNS server unreachable or refused the query"},
+    {EDDY_EDNSFAIL, "DNS server failure"},
+    {EDDY_EDNSBADRESP, "Malformed DNS answer"},
+};
+#define NOWN (sizeof own / sizeof own[0])
+
+EDDY_TEST(strerror_knows_eddy_codes)
+{
+    for (size_t i = 0; i < NOWN; i++) {
+        CHECK_STR(eddy_strerror(own[i].code), own[i].text);
+        /* positive, as an errno-style value, the same code */
+        CHECK_STR(eddy_strerror(-own[i].code), own[i].text);
+    }
+    return 0;
+}
+
+/* Every code is outside the errno range (so never read as an errno value), in the resolver's
+ * range, and distinct. */
+EDDY_TEST(eddy_codes_are_outside_errno_range)
+{
+    for (size_t i = 0; i < NOWN; i++) {
+        EDDY_CHECK(own[i].code < -4096);
+        EDDY_CHECK(own[i].code <= -4100 && own[i].code >= -4199);
+        for (size_t j = 0; j < i; j++) EDDY_CHECK(own[i].code != own[j].code);
+        /* what strerror makes of it: not a real errno text */
+        char want[64];
+        snprintf(want, sizeof want, "Unknown error %d", -own[i].code);
+        CHECK_STR(strerror(-own[i].code), want);
+    }
+    return 0;
+}
+
+EDDY_TEST(strerror_of_errno_values)
+{
+    char want[256];
+    snprintf(want, sizeof want, "%s", strerror(ENOENT));
+    CHECK_STR(eddy_strerror(-ENOENT), want);
+    CHECK_STR(eddy_strerror(ENOENT), want);
+    snprintf(want, sizeof want, "%s", strerror(ECONNREFUSED));
+    CHECK_STR(eddy_strerror(-ECONNREFUSED), want);
+    snprintf(want, sizeof want, "%s", strerror(ECANCELED));
+    CHECK_STR(eddy_strerror(-ECANCELED), want);
+    snprintf(want, sizeof want, "%s", strerror(0));
+    CHECK_STR(eddy_strerror(0), want);
+    /* eddy's meaning of -ETIMEDOUT: most often a deadline, not a connection */
+    CHECK_STR(eddy_strerror(-ETIMEDOUT), "Timed out");
+    CHECK_STR(eddy_strerror(ETIMEDOUT), "Timed out");
+    return 0;
+}
+
+EDDY_TEST(strerror_of_unknown_values)
+{
+    CHECK_STR(eddy_strerror(-4150), "Unknown eddy error -4150");
+    CHECK_STR(eddy_strerror(-4097), "Unknown eddy error -4097");
+    CHECK_STR(eddy_strerror(-4399), "Unknown eddy error -4399");
+    CHECK_STR(eddy_strerror(4250), "Unknown eddy error -4250");
+    /* outside every range: strerror's own "Unknown error" */
+    char want[64];
+    snprintf(want, sizeof want, "%s", strerror(5000));
+    CHECK_STR(eddy_strerror(-5000), want);
+    snprintf(want, sizeof want, "%s", strerror(3000));
+    CHECK_STR(eddy_strerror(-3000), want);
+    EDDY_CHECK(eddy_strerror(INT_MIN) != NULL);
+    EDDY_CHECK(eddy_strerror(INT_MAX) != NULL);
+    EDDY_CHECK(strlen(eddy_strerror(INT_MIN)) > 0);
+    return 0;
+}
+
+/* The buffer for formatted texts is per thread: a text stays as it was while other threads
+ * format theirs. */
+typedef struct fmt_arg {
+    int code;
+    int bad;
+} fmt_arg;
+
+static void *format_many(void *p)
+{
+    fmt_arg *a = p;
+    char want[64];
+    snprintf(want, sizeof want, "Unknown eddy error %d", a->code);
+    for (int i = 0; i < 20000; i++) {
+        const char *s = eddy_strerror(a->code);
+        if (strcmp(s, want) != 0) a->bad++;
+    }
+    return NULL;
+}
+
+EDDY_TEST_EX(strerror_buffers_are_per_thread, .real_clock = true)
+{
+    fmt_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (fmt_arg){.code = -4190 - i};
+        EDDY_OK(pthread_create(&th[i], NULL, format_many, &args[i]));
+    }
+    const char *mine = eddy_strerror(-4180);
+    for (int i = 0; i < 4; i++) EDDY_OK(pthread_join(th[i], NULL));
+    CHECK_STR(mine, "Unknown eddy error -4180");
+    for (int i = 0; i < 4; i++) EDDY_CHECK_EQ(args[i].bad, 0);
+    return 0;
+}
