@@ -131,14 +131,28 @@ run_config() {
     local targets=() brc=0
     if ! cmake -S . -B "$dir" "${cargs[@]}" >"$log" 2>&1; then
         tail -n 40 "$log"
-        echo "== $cfg: CONFIGURE FAILED (full log: $dir/build.log)"
+        echo "== $cfg: CONFIGURE FAILED (full log: $log)"
         total_fail=$((total_fail + 1))
         [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "$cfg 0 1 $(($(now) - t0)) 0" >>"$EDDY_SUMMARY_FILE"
         return 0
     fi
     if [ ${#sel[@]} -gt 0 ]; then
-        mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
-        targets=(eddy_shared "${targets[@]}")
+        # The tests that run programs of the tree (label examples: the examples, the docs'
+        # programs) need those built too: then build the whole tree. Otherwise the selected
+        # tests' own targets; a test that is a command, not a binary of its own
+        # (test_docs_refs), has no target to build.
+        if (cd "$dir" && ctest -N "${sel[@]}" -L '^examples$') | grep -q 'Total Tests: [1-9]'; then
+            targets=()
+        else
+            local names=() t
+            mapfile -t names < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
+            targets=(eddy_shared)
+            for t in "${names[@]}"; do
+                if grep -qs "^$t:" "$dir/Makefile" || grep -qs "^build $t:" "$dir/build.ninja"; then
+                    targets+=("$t")
+                fi
+            done
+        fi
     fi
     # -k (keep going): one test file that does not compile must not hide every other result;
     # its test then fails in ctest as "Not Run".
@@ -152,7 +166,7 @@ run_config() {
     t1=$(now)
     if [ $brc -ne 0 ]; then
         { grep -E -A4 'error:|undefined reference' "$log" || tail -n 20 "$log"; } | head -n 40
-        echo "== $cfg: BUILD FAILED (full log: $dir/build.log); running what was built"
+        echo "== $cfg: BUILD FAILED (full log: $log); running what was built"
     fi
 
     # Tests carry their own limits: ctest's per-binary TIMEOUT and the harness's per-test
