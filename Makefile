@@ -4,11 +4,13 @@
 # "## " text after each target below, so the list cannot go stale.
 QUICK ?=
 JOBS ?= 2
+FUZZ_TIME ?= 60
+SOAK_TIME ?= 600
 export QUICK JOBS
 
 # Every target is a command, never a file: bench/ and docs/ are directories of the tree, and
 # without .PHONY `make bench` would find bench/ up to date and do nothing.
-.PHONY: all help build test demo bench docs ci clean
+.PHONY: all help build test demo bench docs ci fuzz soak clean
 
 all: build
 
@@ -19,6 +21,7 @@ help: ## list the targets
 		awk -F'|' '{ printf "  %-8s %s\n", $$1, $$2 }'
 	@echo
 	@echo "  QUICK=1   shorter benchmarks (demo, bench); JOBS=N   parallel build jobs (2)"
+	@echo "  FUZZ_TIME=S, SOAK_TIME=S   how long fuzz (60) and soak (600) run"
 
 build: ## release build only (build/release)
 	@bash scripts/deps.sh build
@@ -40,8 +43,14 @@ docs: ## the API reference from the headers (Doxygen): build/docs/html/index.htm
 	@doxygen docs/Doxyfile
 	@echo "API reference: build/docs/html/index.html (the guide: docs/guide/README.md)"
 
-ci: ## what CI runs (.ci/run): test, seeds, ucontext, aarch64, TSan, clang, install, docs, demo
+ci: ## what CI runs (.ci/run): test, seeds, ucontext, aarch64, TSan, ..., docs, demo, fuzz
 	@bash .ci/run
+
+fuzz: ## fuzz the HTTP parser with libFuzzer (clang) for FUZZ_TIME seconds (60)
+	@bash scripts/fuzz.sh $(FUZZ_TIME)
+
+soak: ## http_hello under wrk for SOAK_TIME seconds (600), RSS and descriptors sampled
+	@bash scripts/soak_http.sh $(SOAK_TIME)
 
 clean: ## remove build/
 	rm -rf build

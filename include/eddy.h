@@ -20,8 +20,10 @@
 #include "eddy/unix.h"
 #include "eddy/sendfile.h"
 #include "eddy/server.h"
+#include "eddy/http.h"
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
+#include "eddy/tls.h"
 
 #endif

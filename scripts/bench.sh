@@ -19,11 +19,13 @@
 # pinned with taskset; bench_tsq pins its loop thread and producer thread to two different
 # CPUs itself. docs/benchmarks.md says what each figure means. Then scripts/bench_echo.sh runs
 # the echo benchmark (eddy's echo servers against epoll and libuv echo servers; ~4 min, ~25 s
-# with --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo).
+# with --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo),
+# then scripts/bench_http.sh (http_hello against nginx, h2o and Go's net/http under wrk;
+# ~5 min, ~40 s with --quick), likewise (--raw as FILE.http).
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
 # util-linux gives taskset). The Makefile's dependency step installs these.
-BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux"
+BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl"
 
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -174,4 +176,12 @@ eargs=(--build-dir "$dir")
 [ -n "$raw" ] && eargs+=(--raw "$raw.echo")
 [ $echo = 1 ] || exit $status
 bash scripts/bench_echo.sh "${eargs[@]}" || status=1
+
+# The HTTP benchmark (http_hello against nginx, h2o and Go under wrk) has its own script too.
+echo
+hargs=(--build-dir "$dir")
+[ $quick = 1 ] && hargs+=(--quick)
+[ $build = 1 ] || hargs+=(--no-build)
+[ -n "$raw" ] && hargs+=(--raw "$raw.http")
+bash scripts/bench_http.sh "${hargs[@]}" || status=1
 exit $status

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install what a build needs, from Debian's packages, only if it is missing.
 #
-#   scripts/deps.sh [group...]      groups: build (default), sanitize, cross, install-check,
-#                                   clang (the clang CI build), docs (make docs: Doxygen),
-#                                   bench (the list BENCH_DEB_PACKAGES in scripts/bench.sh)
+#   scripts/deps.sh [group...]      groups: build (default), fuzz, sanitize, cross,
+#                                   install-check, clang (the clang CI build), docs (make docs:
+#                                   Doxygen), bench (the list BENCH_DEB_PACKAGES in
+#                                   scripts/bench.sh)
 #
 # A package counts as present when `dpkg -s` says it is installed. `apt-get update` runs only
 # when something is missing, and only once. Installing needs root (as on CI and on a fresh
@@ -21,12 +22,16 @@ pkgs_for() {
         # Optional parts of the library are built when their headers exist; install the -dev
         # package of each one the build files mention, so every part is built and tested.
         grep -rqsE 'liburing|uring\.h' "$here/CMakeLists.txt" "$here/src" && echo liburing-dev
-        grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev
+        # (openssl: the TLS tests start `openssl s_server` and `s_client` as peers.)
+        grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev openssl
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
-        # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c.
-        echo dnsmasq-base
+        # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c;
+        # curl, the HTTP client of tests/test_http_curl.c and test_http_examples.c; Python's
+        # h11, the second HTTP parser of tests/test_http_h11.c.
+        echo dnsmasq-base curl python3 python3-h11
         true
         ;;
+    fuzz) echo clang libfuzzer-14-dev libclang-rt-14-dev ;; # scripts/fuzz.sh
     sanitize) echo libasan8 libubsan1 libtsan2 util-linux ;;  # util-linux: setarch
     cross) echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user ;;
     install-check) echo pkgconf cmake g++ ;;
@@ -52,7 +57,7 @@ installed() {
 [ $# -gt 0 ] || set -- build
 want=()
 for g in "$@"; do
-    case "$g" in build | sanitize | cross | install-check | clang | docs | bench) ;;
+    case "$g" in build | fuzz | sanitize | cross | install-check | clang | docs | bench) ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
     for p in $(pkgs_for "$g"); do want+=("$p"); done

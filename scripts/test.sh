@@ -16,6 +16,8 @@
 #                              promised (tests of the FIFO order itself pin it: .fifo)
 #   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
 #              resolver), the tests of the resolver and of what resolves names
+#   nossl      build/nossl     without OpenSSL (-DEDDY_WITH_OPENSSL=OFF: every eddy_tls_* call
+#              -ENOTSUP), the TLS tests and what would use TLS
 #   clang      build/clang     clang with -fcf-protection=full, every test but the heavy ones,
 #                              plus a check that the library's objects link IBT-marked and not
 #                              SHSTK-marked (x86-64)
@@ -68,6 +70,10 @@ setup() {
         # qemu-user does not emulate everything a test may rely on (it ignores madvise and
         # RLIMIT_AS, for one): tests that need such kernel behaviour skip on this variable.
         cenv=(EDDY_TEST_EMULATOR=qemu-aarch64)
+        ;;
+    nossl)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_OPENSSL=OFF -DEDDY_BUILD_BENCH=OFF)
+        sel=(-R 'tls|http|stream_conformance|examples|error')
         ;;
     tsan)
         cargs=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDDY_SANITIZE=thread)

@@ -115,6 +115,10 @@ static inline bool half_close(const chk *c)
 {
     return !(c->f->flags & EDDY_STREAMTEST_NO_HALF_CLOSE);
 }
+static inline bool close_flushes(const chk *c)
+{
+    return c->f->flags & EDDY_STREAMTEST_CLOSE_FLUSHES;
+}
 static inline bool is_peer_gone(int rc) { return rc == -EPIPE || rc == -ECONNRESET; }
 
 /* ---- the byte pattern and sizes ---- */

@@ -67,6 +67,19 @@ int body(void *)
     eddy_cancel_scope_exit(&cs);
     CHECK(cs.cancelled_caught);
 
+    // TLS settings from C++: the options' initializers; a context where OpenSSL is built in
+    // (-ENOTSUP without it).
+    eddy_tls_client_opts tco = EDDY_TLS_CLIENT_OPTS_INIT;
+    tco.insecure = true;
+    eddy_tls_opts to = EDDY_TLS_OPTS_INIT;
+    CHECK(to.close_timeout == EDDY_TLS_CLOSE_TIMEOUT);
+    eddy_tls_server_opts tso = EDDY_TLS_SERVER_OPTS_INIT;
+    CHECK(tso.session_tickets && tso.certs == nullptr);
+    eddy_tls_ctx *tctx = nullptr;
+    int trc = eddy_tls_client_ctx_open(&tco, &tctx);
+    CHECK(trc == 0 || trc == -ENOTSUP);
+    eddy_tls_ctx_close(tctx);
+
     // A channel, received through eddy_choose with a deadline clause.
     eddy_chan_tx tx;
     eddy_chan_rx rx;

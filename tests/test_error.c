@@ -53,6 +53,31 @@ EDDY_TEST(eddy_codes_are_outside_errno_range)
     return 0;
 }
 
+/* TLS's codes (built with or without OpenSSL: the values and their text are always there). */
+static const struct {
+    int code;
+    const char *text;
+} tls[] = {
+    {EDDY_ETLS_VERIFY, "TLS certificate verification failed"},
+    {EDDY_ETLS_HOSTNAME, "TLS certificate does not match the host name"},
+    {EDDY_ETLS_HANDSHAKE, "TLS handshake failed: no parameters in common with the peer"},
+    {EDDY_ETLS_PROTOCOL, "TLS protocol error"},
+    {EDDY_ETLS_ALERT, "TLS peer sent a fatal alert"},
+    {EDDY_ETLS_TRUNCATED, "TLS handshake cut off: the connection ended"},
+    {EDDY_ETLS_LOAD, "TLS certificate or key could not be loaded"},
+};
+
+EDDY_TEST(strerror_knows_tls_codes)
+{
+    for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) {
+        EDDY_CHECK(tls[i].code <= -4200 && tls[i].code >= -4299);
+        for (size_t j = 0; j < i; j++) EDDY_CHECK(tls[i].code != tls[j].code);
+        CHECK_STR(eddy_strerror(tls[i].code), tls[i].text);
+        CHECK_STR(eddy_strerror(-tls[i].code), tls[i].text);
+    }
+    return 0;
+}
+
 EDDY_TEST(strerror_of_errno_values)
 {
     char want[256];

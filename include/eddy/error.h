@@ -13,7 +13,7 @@
  * range here (this header lists them all, so that eddy_strerror knows every one):
  *
  *   -4100 .. -4199   name resolution (eddy_resolve and every call that resolves a name)
- *   -4200 .. -4299   TLS (reserved)
+ *   -4200 .. -4299   TLS (eddy_tls_*, and every call on a TLS stream)
  *   -4300 .. -4399   HTTP (reserved)
  *
  * A code keeps its value once released: new codes take new numbers, never a retired one's. */
@@ -47,6 +47,31 @@ extern "C" {
 /* A DNS answer that could not be parsed, or a connection to a server that ended in the middle
  * of one. Usually temporary. */
 #define EDDY_EDNSBADRESP (-4106)
+
+/* ---- TLS ------------------------------------------------------------------------------- */
+
+/* The peer's certificate chain did not verify: an issuer nobody trusts (self-signed, or a CA
+ * not in the trust store), expired or not yet valid, a bad signature, a missing intermediate.
+ * eddy_tls_verify_error says which. Permanent for that server and trust store. */
+#define EDDY_ETLS_VERIFY (-4201)
+/* The certificate verified but does not name the host (or IP address) asked for. */
+#define EDDY_ETLS_HOSTNAME (-4202)
+/* This side could not agree with the peer: no protocol version, cipher suite, group,
+ * signature algorithm or ALPN protocol in common; a client certificate required but not sent;
+ * a renegotiation refused. */
+#define EDDY_ETLS_HANDSHAKE (-4203)
+/* The peer broke the protocol: not TLS at all (plaintext, an HTTP request, garbage), a
+ * malformed or unexpected message, a record that does not decrypt or authenticate. */
+#define EDDY_ETLS_PROTOCOL (-4204)
+/* The peer ended the connection with a fatal alert (it rejected our certificate, our offer,
+ * or something we sent); eddy_tls_error_detail names the alert. */
+#define EDDY_ETLS_ALERT (-4205)
+/* The connection ended in the middle of the TLS handshake (a peer that closed, a connection
+ * cut). After the handshake a truncation reads as -ECONNRESET (see tls.h). Temporary. */
+#define EDDY_ETLS_TRUNCATED (-4206)
+/* A certificate, key or CA bundle given to a TLS context could not be used: not PEM, an
+ * encrypted key, a key that does not belong to its certificate, no certificate in it. */
+#define EDDY_ETLS_LOAD (-4207)
 
 /* A message for err, one of eddy's codes (negative, as returned) or an errno value (negative
  * as eddy returns it, or positive as in errno). Never NULL:

@@ -16,6 +16,13 @@ static const struct {
     {EDDY_EDNSUNREACH, "DNS server unreachable or refused the query"},
     {EDDY_EDNSFAIL, "DNS server failure"},
     {EDDY_EDNSBADRESP, "Malformed DNS answer"},
+    {EDDY_ETLS_VERIFY, "TLS certificate verification failed"},
+    {EDDY_ETLS_HOSTNAME, "TLS certificate does not match the host name"},
+    {EDDY_ETLS_HANDSHAKE, "TLS handshake failed: no parameters in common with the peer"},
+    {EDDY_ETLS_PROTOCOL, "TLS protocol error"},
+    {EDDY_ETLS_ALERT, "TLS peer sent a fatal alert"},
+    {EDDY_ETLS_TRUNCATED, "TLS handshake cut off: the connection ended"},
+    {EDDY_ETLS_LOAD, "TLS certificate or key could not be loaded"},
 };
 
 /* Unknown codes and strerror_r's own text for unknown errno values are formatted here:
