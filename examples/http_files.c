@@ -67,7 +67,8 @@ static int serve(app *a)
         rc = eddy_http_serve(l, eddy_http_files_serve, &a->files, &o);
         eddy_nursery_cancel(n);
     }
-    eddy_listener_close(l);
+    int crc = eddy_listener_close(l); /* from a task: l is gone whatever it returns */
+    if (crc < 0) fprintf(stderr, "http_files: closing the listener: %s\n", eddy_strerror(crc));
     if (rc < 0 && rc != -ECANCELED) fprintf(stderr, "http_files: %s\n", eddy_strerror(rc));
     return rc == -ECANCELED ? 0 : rc;
 }

@@ -77,7 +77,8 @@ static int serve(void *arg)
         rc = eddy_http_serve(l, eddy_http_router_serve, (void *)&router, &o);
         eddy_nursery_cancel(n); /* the signal task */
     }
-    eddy_listener_close(l);
+    int crc = eddy_listener_close(l); /* from a task: l is gone whatever it returns */
+    if (crc < 0) fprintf(stderr, "http_hello: closing the listener: %s\n", eddy_strerror(crc));
     if (rc < 0 && rc != -ECANCELED) fprintf(stderr, "http_hello: %s\n", eddy_strerror(rc));
     return rc == -ECANCELED ? 0 : rc;
 }

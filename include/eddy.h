@@ -24,6 +24,10 @@
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
+#include "eddy/signal.h"
+#include "eddy/process.h"
 #include "eddy/tls.h"
+#include "eddy/http_client.h"
+#include "eddy/retry.h"
 
 #endif

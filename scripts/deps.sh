@@ -25,10 +25,13 @@ pkgs_for() {
         # (openssl: the TLS tests start `openssl s_server` and `s_client` as peers.)
         grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev openssl
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
+        grep -rqsE 'ZLIB|zlib\.h' "$here/CMakeLists.txt" "$here/src" && echo zlib1g-dev
         # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c;
-        # curl, the HTTP client of tests/test_http_curl.c and test_http_examples.c; Python's
-        # h11, the second HTTP parser of tests/test_http_h11.c.
-        echo dnsmasq-base curl python3 python3-h11
+        # curl, the HTTP client of tests/test_http_curl.c and test_http_examples.c (and of
+        # https_hello in test_http_client_examples.c); Python's h11, the second HTTP parser of
+        # tests/test_http_h11.c; nginx, the server of the HTTP client's tests
+        # (tests/test_http_client_nginx.c, tests/test_http_client_examples.c).
+        echo dnsmasq-base curl python3 python3-h11 nginx-light
         true
         ;;
     fuzz) echo clang libfuzzer-14-dev libclang-rt-14-dev ;; # scripts/fuzz.sh

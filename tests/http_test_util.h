@@ -206,7 +206,8 @@ static inline int fixture_main(void *p)
     x->rc = eddy_http_serve_stream(x->server_end, x->handler, x->arg, &x->o);
     x->ended_at = eddy_now();
     x->done = true;
-    eddy_stream_close(x->server_end) < 0 ? (void)0 : (void)0;
+    int crc = eddy_stream_close(x->server_end);
+    if (x->rc == 0 && crc < 0 && crc != -ECONNRESET && crc != -EPIPE) x->rc = crc;
     return 0;
 }
 
@@ -240,7 +241,12 @@ static inline void fixture_run(fixture *x, fixture_client fn, const eddy_memstre
         hclient c;
         hc_init(&c, cs);
         int crc = fn(&c, x);
-        if (c.s) (void)eddy_stream_close(c.s);
+        /* The server may already have reset the connection (tests of errors): a close error
+         * here is not what the test checks. */
+        if (c.s) {
+            int crc_close = eddy_stream_close(c.s);
+            (void)crc_close;
+        }
         hc_fini(&c);
         EDDY_OK(crc);
     }

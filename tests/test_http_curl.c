@@ -84,7 +84,8 @@ static int server_main(void *arg)
     eddy_http_serve_opts o = EDDY_HTTP_SERVE_OPTS_INIT;
     o.max_body = 4 << 20;
     rc = eddy_http_serve(l, eddy_http_router_serve, (void *)&ROUTER, &o);
-    eddy_listener_close(l);
+    int crc = eddy_listener_close(l);
+    if (crc < 0) return crc;
     return rc == -ECANCELED ? 0 : rc; /* SIGTERM: eddy_run's default handling cancels */
 }
 

@@ -42,7 +42,8 @@ static int server_main(void *arg)
     o.header_timeout = EDDY_SEC(120); /* the slowloris test must not be saved by the timeout */
     o.idle_timeout = EDDY_SEC(120);
     rc = eddy_http_serve(l, eddy_http_router_serve, (void *)&ROUTER, &o);
-    eddy_listener_close(l);
+    int crc = eddy_listener_close(l);
+    if (crc < 0) return crc;
     return rc == -ECANCELED ? 0 : rc;
 }
 

@@ -108,8 +108,9 @@ static int curl_server_main(void *arg)
     printf("listening on port %u\n", eddy_sockaddr_port(&a));
     fflush(stdout);
     serve_tls(&t);
-    eddy_listener_close(t.l);
+    int crc = eddy_listener_close(t.l);
     eddy_tls_ctx_close(t.ctx);
+    if (crc < 0) return crc;
     return t.rc == -ECANCELED ? 0 : t.rc;
 }
 

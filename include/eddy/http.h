@@ -274,6 +274,8 @@ struct eddy_http_server_stats {
     uint64_t timeouts;        /* requests past their deadline (answered 503/408 or cut) */
     uint64_t disconnects;     /* handlers cancelled because their client went away */
     uint64_t handler_errors;  /* handlers that returned an error or no response */
+    uint64_t close_errors;    /* connections whose accept-hook stream (TLS) failed to close
+                                 cleanly: the client left before the close handshake */
     int last_handler_error;   /* the latest of those errors (-EPROTO: no response) */
     size_t active;            /* connections open now */
 };

@@ -22,7 +22,9 @@ enum {
 };
 
 enum {
-    EDDY_OPT_NO_SIGNALS = 1u << 0,   /* B9 opt-out: do not handle SIGINT/SIGTERM */
+    EDDY_OPT_NO_SIGNALS = 1u << 0,   /* B9 opt-out: do not handle SIGINT/SIGTERM (by default
+                                        the first cancels the root task, a second one kills
+                                        the process: signal.h) */
     EDDY_OPT_FAIL_ON_LEAK = 1u << 1, /* D4 test mode: leaks make eddy_run return -ENOTRECOVERABLE */
     EDDY_OPT_QUIET = 1u << 2,        /* do not print the leak report (still counted) */
     EDDY_OPT_FIFO = 1u << 3,         /* ready tasks run in FIFO order whatever sched_seed and
@@ -106,11 +108,15 @@ typedef struct eddy_timer {
  * Returns 0; -EPERM outside a loop thread; -EINVAL if fn is NULL; -ENOMEM if the timer heap
  * cannot grow. */
 #define eddy_call_at(t, deadline, fn, arg) eddy__call_at((t), (deadline), (fn), (arg), EDDY__SITE)
-/* Same, relative to eddy_now(). */
+/* Same, delay ns after eddy_now(), a duration: 0 is due now, EDDY_FOREVER (or any delay that
+ * takes the deadline past the clock's range) arms a timer that never fires, pending until
+ * stopped. Same returns, and -EINVAL for a negative delay. */
 #define eddy_call_later(t, delay, fn, arg) \
-    eddy__call_at((t), eddy_now() + (delay), (fn), (arg), EDDY__SITE)
+    eddy__call_later((t), (delay), (fn), (arg), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__call_at(eddy_timer *t, int64_t deadline, void (*fn)(void *), void *arg,
                                     const char *site);
+EDDY_API EDDY_WUR int eddy__call_later(eddy_timer *t, int64_t delay, void (*fn)(void *), void *arg,
+                                       const char *site);
 /* Disarm t. Returns true if it was armed (its callback will now never run). Safe on a timer
  * that already fired or was never armed (then returns false). */
 EDDY_API bool eddy_timer_stop(eddy_timer *t);
@@ -198,6 +204,9 @@ EDDY_API void eddy_loop_unref(eddy_loop *loop);
 /* Per-loop statistics (D6 subset). */
 struct eddy_loop_stats {
     uint64_t tasks_spawned, tasks_live, switches, polls, timers_fired, ts_calls;
+    /* Times a task whose calls kept completing without suspending was made to yield (its
+     * cooperative budget of 128 such calls was spent): see eddy_yield. */
+    uint64_t coop_yields;
 };
 EDDY_API void eddy_loop_stats(struct eddy_loop_stats *out);
 /* Name of the active backend ("epoll"), or NULL outside a loop. */

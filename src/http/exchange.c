@@ -739,7 +739,12 @@ void eddy__httpd_finish(conn *c, int rc, bool deadline_hit)
 {
     eddy_http_server *srv = c->srv;
     struct eddy_http_response *r = &c->res;
-    if (c->bs.open) (void)eddy_stream_close(&c->bs.base);
+    /* The exchange's own stream view only detaches from the connection: it has nothing to
+     * flush, and its result says nothing the response state below does not. */
+    if (c->bs.open) {
+        int crc = eddy_stream_close(&c->bs.base);
+        (void)crc;
+    }
     int cc = eddy_checkpoint_if_cancelled();
     bool cancel_rc = rc == -ECANCELED || rc == -ETIMEDOUT;
     if (deadline_hit && r->state != RS_DONE) srv->stats.timeouts++;

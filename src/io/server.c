@@ -66,7 +66,10 @@ static int conn_main(void *p)
          * finished before the serving task gets to look. */
         srv->stats.aborted++;
     } else {
-        (void)eddy_stream_close(c.s);
+        /* From a task, close ends s whatever it returns; a close error (-EIO) is the
+         * connection's failure as much as the handler's own, and counted as one. */
+        int crc = eddy_stream_close(c.s);
+        if (rc >= 0 && crc < 0) rc = crc;
     }
     if (rc < 0 && rc != cc) {
         srv->stats.handler_errors++;
