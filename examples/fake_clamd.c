@@ -149,7 +149,7 @@ static int serve_conn(void *arg)
         fprintf(stderr, "fake_clamd: connection from %s: %s\n", peer, eddy_strerror(rc));
     }
     if ((rc = eddy_stream_close(s)) < 0) /* s is gone all the same (closed from a task) */
-        fprintf(stderr, "fake_clamd: closing a connection: %s\n", strerror(-rc));
+        fprintf(stderr, "fake_clamd: closing a connection: %s\n", eddy_strerror(rc));
     return 0; /* one connection's trouble is not the server's */
 }
 
@@ -193,7 +193,7 @@ static int amain(void *arg)
          * (it is inside the cancelled root scope) ends the connection tasks. */
     }
     int crc = eddy_listener_close(l); /* from a task: l is gone whatever it returns */
-    if (crc < 0) fprintf(stderr, "fake_clamd: closing the listener: %s\n", strerror(-crc));
+    if (crc < 0) fprintf(stderr, "fake_clamd: closing the listener: %s\n", eddy_strerror(crc));
     if (rc == -ECANCELED) rc = 0;
     if (rc < 0) {
         fprintf(stderr, "fake_clamd: accept: %s\n", eddy_strerror(rc));

@@ -2,6 +2,8 @@
  * process on the virtual clock (EDDY_CLOCK=virtual) and its stdout compared with the exact
  * expected text, its exit status checked. The tests are raw (no loop in the test process):
  * the child has its own loop, and waitpid here must not block one. */
+#include <dirent.h>
+
 #include "test_run_util.h"
 
 #define EX_DIR EDDY_BUILD_DIR "/examples"
@@ -233,10 +235,13 @@ EDDY_TEST_EX(countdown_output, .raw = true)
 
 /* --help prints the usage on stdout and exits 0; an unknown option or an argument the
  * program does not take is one line saying so, then the usage, on stderr, and exit status 2
- * (the servers among them must not start listening first). */
+ * (the servers among them must not start listening first). Every program in examples/ must
+ * be listed here (examples_are_all_listed checks), so a new one cannot skip the conventions.
+ * extra: arguments the program takes, then one too many ("extra"); {NULL} for the programs
+ * whose argument list has no end (fetch_many's URLs, run_with_timeout's command). */
 static const struct {
     const char *name;
-    const char *const extra[5]; /* arguments with one too many at the end */
+    const char *const extra[5];
 } cli_examples[] = {
     {"hello_sleep", {"extra"}},
     {"switch_foobar", {"extra"}},
@@ -248,6 +253,14 @@ static const struct {
     {"echo_protocol", {"0", "extra"}},
     {"fake_clamd", {"0", "extra"}},
     {"clamd_scan", {"FILE", "127.0.0.1", "3310", "extra"}},
+    {"http_hello", {"0", "extra"}},
+    {"http_files", {"/tmp", "0", "extra"}},
+    {"https_hello", {"CERT", "KEY", "0", "extra"}},
+    {"http_get", {"http://127.0.0.1:1/", "extra"}},
+    {"fetch_many", {NULL}},
+    {"retry_connect", {"127.0.0.1", "1", "extra"}},
+    {"run_with_timeout", {NULL}},
+    {"sigwatch", {"extra"}},
 };
 
 static void check_usage_error(const run *r, const char *name, const char *what)
@@ -257,6 +270,55 @@ static void check_usage_error(const run *r, const char *name, const char *what)
     if (r->status != 2 || r->out[0] || strncmp(r->err, first, strlen(first)) != 0)
         eddy_test_fail(__FILE__, __LINE__, "%s: want exit 2 and stderr starting \"%s\"; got exit "
                        "%d, stdout \"%s\", stderr \"%s\"", name, first, r->status, r->out, r->err);
+}
+
+/* Whether the file at path calls libc's strerror (an eddy error is a negative errno or one of
+ * eddy's own codes, which only eddy_strerror knows: "Host name not found", not "No such file
+ * or directory"). */
+static bool calls_strerror(const char *path)
+{
+    static char text[1 << 20];
+    int fd = open(path, O_RDONLY);
+    EDDY_CHECK(fd >= 0);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    EDDY_CHECK(n > 0);
+    text[n] = '\0';
+    for (const char *p = text; (p = strstr(p, "strerror(")); p++)
+        if (p == text || (p[-1] != '_' && p[-1] != 'r')) return true; /* eddy_strerror, _r */
+    return false;
+}
+
+/* Every examples/NAME.c has its row in cli_examples, and prints errors with eddy_strerror. */
+EDDY_TEST_EX(examples_are_all_listed, .raw = true)
+{
+    DIR *d = opendir(EDDY_SOURCE_DIR "/examples");
+    EDDY_CHECK(d != NULL);
+    struct dirent *e;
+    size_t seen = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 3 || strcmp(e->d_name + n - 2, ".c") != 0) continue;
+        bool listed = false;
+        for (size_t i = 0; i < sizeof cli_examples / sizeof cli_examples[0]; i++)
+            if (strlen(cli_examples[i].name) == n - 2 && !strncmp(cli_examples[i].name, e->d_name, n - 2))
+                listed = true;
+        if (!listed) {
+            closedir(d);
+            eddy_test_fail(__FILE__, __LINE__, "examples/%s is not in cli_examples (tests/test_examples.c): "
+                           "list it with arguments it takes and one too many", e->d_name);
+        }
+        char path[512];
+        snprintf(path, sizeof path, "%s/examples/%s", EDDY_SOURCE_DIR, e->d_name);
+        if (calls_strerror(path)) {
+            closedir(d);
+            eddy_test_fail(__FILE__, __LINE__, "examples/%s calls strerror: use eddy_strerror", e->d_name);
+        }
+        seen++;
+    }
+    closedir(d);
+    EDDY_CHECK_EQ(seen, sizeof cli_examples / sizeof cli_examples[0]); /* no stale rows */
+    return 0;
 }
 
 EDDY_TEST_EX(examples_follow_command_line_conventions, .raw = true)
@@ -275,6 +337,7 @@ EDDY_TEST_EX(examples_follow_command_line_conventions, .raw = true)
         EDDY_CHECK(strncmp(r.out, usage, strlen(usage)) == 0);
         RUN(&r, true, name, "--no-such-option");
         check_usage_error(&r, name, "unknown option '--no-such-option'");
+        if (!cli_examples[i].extra[0]) continue;
         const char *argv[8] = {name};
         size_t n = 1;
         for (size_t k = 0; k < 5 && cli_examples[i].extra[k]; k++) argv[n++] = cli_examples[i].extra[k];
