@@ -114,7 +114,10 @@ enum {
     EDDY__STACK_FROM_SERVE,     /* an eddy_serve handler: eddy_serve_opts.stack_size */
     EDDY__STACK_FROM_RUN,       /* eddy_run's main task: eddy_opts.stack_size */
     EDDY__STACK_FROM_LOOP,      /* a task the library spawns with the loop's default
-                                   (eddy_gather, connect attempts): eddy_opts.stack_size */
+                                   (eddy_gather, connect attempts, eddy_process_run's
+                                   readers): eddy_opts.stack_size */
+    EDDY__STACK_FROM_HTTP,      /* a connection or request task of eddy_http_serve:
+                                   eddy_http_serve_opts.stack_size */
 };
 
 /* A task. Lives at the top of its own stack: spawning allocates nothing else. */
@@ -360,6 +363,10 @@ EDDY__HIDDEN int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *)
  * sets the child's stack size, site is the user's call that led to the spawn. */
 EDDY__HIDDEN int eddy__spawn_from(eddy_nursery *n, int (*fn)(void *), void *arg,
                                   const eddy_spawn_opts *o, const char *site, int stack_from);
+/* eddy__serve for the library's own servers (the HTTP server): stack_from (EDDY__STACK_FROM_*)
+ * and site are what a handler's stack overflow names. */
+EDDY__HIDDEN int eddy__serve_from(eddy_listener *l, eddy_conn_handler handler, void *arg,
+                                  const eddy_serve_opts *o, const char *site, int stack_from);
 EDDY__HIDDEN const char *eddy__state_name(const eddy_task *t);
 EDDY__HIDDEN void eddy__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* The stack-overflow report for this thread's loop: install when a loop starts, release when

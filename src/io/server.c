@@ -88,7 +88,7 @@ static bool resource_error(int e)
 }
 
 static int accept_loop(eddy_server *srv, eddy_listener *l, eddy_conn_handler handler, void *arg,
-                       const eddy_serve_opts *o, const char *site)
+                       const eddy_serve_opts *o, const char *site, int stack_from)
 {
     int64_t backoff = 0;
     for (;;) {
@@ -108,7 +108,7 @@ static int accept_loop(eddy_server *srv, eddy_listener *l, eddy_conn_handler han
              * stack overflow names that call and that option, not this spawn. */
             rc = eddy__spawn_from(&srv->nursery, conn_main, &c,
                                   &(eddy_spawn_opts){.name = "conn", .stack_size = o->stack_size},
-                                  site, EDDY__STACK_FROM_SERVE);
+                                  site, stack_from);
             if (rc == 0) {
                 srv->stats.accepted++;
                 backoff = 0;
@@ -155,6 +155,12 @@ int(eddy_serve)(eddy_listener *l, eddy_conn_handler handler, void *arg, const ed
 int eddy__serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const eddy_serve_opts *o,
                 const char *site)
 {
+    return eddy__serve_from(l, handler, arg, o, site, EDDY__STACK_FROM_SERVE);
+}
+
+int eddy__serve_from(eddy_listener *l, eddy_conn_handler handler, void *arg,
+                     const eddy_serve_opts *o, const char *site, int stack_from)
+{
     if (!l || !handler) return -EINVAL;
     eddy_loop *lp = eddy__loop();
     if (!lp || lp->in_callback || !lp->current) return -EPERM;
@@ -176,7 +182,7 @@ int eddy__serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const ed
     }
     srv->state = SRV_SERVING;
     (void)eddy_started(srv); /* -EINVAL unless our task was started with eddy_start */
-    rc = accept_loop(srv, l, handler, arg, o, site);
+    rc = accept_loop(srv, l, handler, arg, o, site, stack_from);
     eddy_cancel_scope_exit(&srv->accept_cs);
     bool stopped = srv->state == SRV_STOPPING;
     srv->state = SRV_DRAINING;

@@ -414,6 +414,11 @@ void eddy__overflow_text(char *b, size_t len, const eddy_task *t)
     case EDDY__STACK_FROM_RUN:
         cat(b, len, &at, ", the main task of eddy_run");
         break;
+    case EDDY__STACK_FROM_HTTP: /* site: where the task that called eddy_http_serve was spawned */
+        cat(b, len, &at, ", a connection or request task of the eddy_http_serve called by the task "
+                         "spawned at ");
+        cat(b, len, &at, site);
+        break;
     case EDDY__STACK_FROM_LOOP: /* site: the user's call ("file:line") or the function's name */
         cat(b, len, &at, strchr(site, ':') ? ", spawned by the library for the call at "
                                            : ", spawned by ");
@@ -433,6 +438,9 @@ void eddy__overflow_text(char *b, size_t len, const eddy_task *t)
         break;
     case EDDY__STACK_FROM_RUN:
         cat(b, len, &at, "call eddy_run_opts with a larger eddy_opts.stack_size");
+        break;
+    case EDDY__STACK_FROM_HTTP:
+        cat(b, len, &at, "give that eddy_http_serve call a larger eddy_http_serve_opts.stack_size");
         break;
     case EDDY__STACK_FROM_LOOP:
         cat(b, len, &at, "raise the loop's default with eddy_opts.stack_size (eddy_run_opts)");
