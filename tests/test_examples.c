@@ -261,6 +261,8 @@ static const struct {
     {"retry_connect", {"127.0.0.1", "1", "extra"}},
     {"run_with_timeout", {NULL}},
     {"sigwatch", {"extra"}},
+    {"to_thread_demo", {"extra"}},
+    {"tail_follow", {"FILE", "extra"}},
 };
 
 static void check_usage_error(const run *r, const char *name, const char *what)
