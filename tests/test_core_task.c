@@ -443,19 +443,10 @@ EDDY_TEST(fp_control_is_per_task)
 
 /* ---- stacks ---- */
 
-static int __attribute__((noinline)) recurse(int n)
-{
-    volatile char buf[1024];
-    buf[0] = (char)n;
-    buf[sizeof buf - 1] = (char)n;
-    if (n == 0) return buf[0];
-    return recurse(n - 1) + buf[sizeof buf - 1];
-}
-
 static int big_stack_task(void *arg)
 {
     (void)arg;
-    return recurse(150) > 1000000 ? -EIO : 0; /* ~150 KiB of frames */
+    return core_recurse(150) > 1000000 ? -EIO : 0; /* ~150 KiB of frames */
 }
 
 EDDY_TEST(custom_stack_size)
@@ -469,7 +460,7 @@ EDDY_TEST(custom_stack_size)
 static int overflow_task(void *arg)
 {
     (void)arg;
-    return recurse(1 << 20) == 7 ? -EIO : 0;
+    return core_recurse(1 << 20) == 7 ? -EIO : 0;
 }
 
 static int sleeper(void *arg)
