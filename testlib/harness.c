@@ -207,6 +207,40 @@ int eddy_test_main(int argc, char **argv)
 
 __attribute__((weak)) int main(int argc, char **argv) { return eddy_test_main(argc, argv); }
 
+typedef struct in_callback {
+    void (*fn)(void *);
+    void *arg;
+    eddy_event ran;
+} in_callback;
+
+static void in_callback_run(void *p)
+{
+    in_callback *c = p;
+    c->fn(c->arg);
+    eddy_event_set(&c->ran);
+}
+
+int eddy_test_call_in_callback(void (*fn)(void *), void *arg)
+{
+    if (!eddy_task_current()) return -EPERM;
+    in_callback c = {fn, arg, {0}};
+    eddy_event_init(&c.ran);
+    int rc = eddy_call_soon(in_callback_run, &c);
+    if (rc < 0) return rc;
+    /* c lives in this frame until the callback has run: shielded, so a cancellation of the
+     * test cannot return first. */
+    eddy_cancel_scope cs;
+    eddy_cancel_scope_opts o = EDDY_CANCEL_SCOPE_OPTS_INIT;
+    o.shield = true;
+    o.fail = true; /* -ETIMEDOUT after 10 s */
+    o.timeout = EDDY_SEC(10);
+    rc = eddy_cancel_scope_enter_with(&cs, &o);
+    if (rc < 0) return rc;
+    rc = eddy_event_wait(&c.ran);
+    eddy_cancel_scope_exit(&cs);
+    return rc;
+}
+
 int eddy_test_fd_count(void)
 {
     DIR *d = opendir("/proc/self/fd");

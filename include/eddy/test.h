@@ -69,6 +69,14 @@ __attribute__((noreturn)) void eddy_test_fail(const char *file, int line, const 
  * read. */
 int eddy_test_fd_count(void);
 
+/* Run fn(arg) once as a loop callback (eddy_call_soon) and return after it has run, whatever
+ * order the scheduler picks between callbacks and tasks (EDDY_SCHED_SEED shuffles it): for
+ * tests of what a call does in callback context (-EPERM, -EBUSY, ...). One eddy_yield is not
+ * enough under a seed. The wait is shielded from cancellation (for at most 10 s), so fn never
+ * runs after this returns. Returns 0; -EPERM outside a task; -ETIMEDOUT if the callback had
+ * not run within 10 s; an error of eddy_call_soon. */
+EDDY_WUR int eddy_test_call_in_callback(void (*fn)(void *), void *arg);
+
 /* EDDY_TEST_EX(name, .real_clock = true, .timeout = EDDY_SEC(60)) { ... }: a case with
  * options (eddy_test_opts as designated initializers; the limit is preset to 20 s, so the
  * override-init warning is silenced for the one declaration that overrides it). */
