@@ -212,13 +212,15 @@ run_config() {
     return 0
 }
 
-# CET marking (src/arch/cet_note.h): the library's objects, linked together as a shared object
-# (without the C runtime's start files: Debian 12's crti.o carries no CET note and would unmark
-# any program), must say IBT and must not say SHSTK.
+# CET marking (src/arch/cet_note.h): the library's objects, linked together as a shared object,
+# must say IBT and must not say SHSTK. The objects are the static library's (a glob of the build
+# tree also found objects of deleted sources), linked without the C runtime (-nostdlib): on
+# Debian 12 neither crti.o nor libc_nonshared.a (pthread_atfork, which eddy calls) carries a
+# CET note, and either would unmark any program whatever eddy's objects say.
 cet_check() {
     local so props
     so=$(mktemp /tmp/eddy-cet.XXXXXX.so)
-    if cc -shared -nostartfiles -o "$so" "$1"/CMakeFiles/eddy_obj.dir/src/*/*.o 2>/dev/null &&
+    if cc -shared -nostdlib -o "$so" -Wl,--whole-archive "$1"/libeddy.a -Wl,--no-whole-archive &&
         props=$(readelf -n "$so" | sed -n 's/.*x86 feature: //p') &&
         [[ $props == *IBT* && $props != *SHSTK* ]]; then
         echo "ok - clang: objects link IBT-marked, without SHSTK ($props)"
