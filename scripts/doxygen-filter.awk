@@ -9,24 +9,30 @@
 #   section rules ("/* ---- x ---- */") and comments inside a function-like body stay plain.
 #
 # In comments, "::" (an IPv6 address) and "#" are escaped: Doxygen would take "::ffff" and
-# "#include" for links.
+# "#include" for links; so is a "*" after "_" (EDDY_ETLS_*, eddy_file_*), which Markdown would
+# pair with the next "*" as emphasis.
 # Line numbers are kept (one line out per line in), so Doxygen's warnings point at the header.
+function esc(s) {
+    gsub(/::/, "\\::", s)
+    gsub(/#/, "\\#", s)
+    gsub(/_\*/, "_\\*", s)
+    gsub(/_\\\*\//, "_*/", s) # not the comment's end
+    return s
+}
 BEGIN { first = 1; incomment = 0 }
 FNR == 1 { name = FILENAME; sub(/.*\//, "", name) }
 {
     line = $0
     if (incomment) {
         if (index(line, "*/")) incomment = 0
-        gsub(/::/, "\\::", line)
-        gsub(/#/, "\\#", line)
+        line = esc(line)
         print line
         next
     }
     if (match(line, /^[ \t]*\/\*/)) {
         opening = substr(line, 1, RLENGTH)
         rest = substr(line, RLENGTH + 1)
-        gsub(/::/, "\\::", rest)
-        gsub(/#/, "\\#", rest)
+        rest = esc(rest)
         if (first) {
             line = opening "* @file " name (rest ~ /^[ \t]/ ? "" : " ") rest
             first = 0
