@@ -148,21 +148,20 @@ run_config() {
         return 0
     fi
     if [ ${#sel[@]} -gt 0 ]; then
-        # The tests that run programs of the tree (label examples: the examples, the docs'
-        # programs) need those built too: then build the whole tree. Otherwise the selected
-        # tests' own targets; a test that is a command, not a binary of its own
-        # (test_docs_refs), has no target to build.
+        # The selected tests' own targets (a test that is a command, not a binary of its own,
+        # test_docs_refs, has none); the tests that run programs of the tree (label examples)
+        # need the example programs and the docs' programs too, not the rest of the tree.
+        local names=() t
+        mapfile -t names < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
+        targets=(eddy_shared)
+        for t in "${names[@]}"; do
+            if grep -qs "^$t:" "$dir/Makefile" || grep -qs "^build $t:" "$dir/build.ninja"; then
+                targets+=("$t")
+            fi
+        done
         if (cd "$dir" && ctest -N "${sel[@]}" -L '^examples$') | grep -q 'Total Tests: [1-9]'; then
-            targets=()
-        else
-            local names=() t
-            mapfile -t names < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
-            targets=(eddy_shared)
-            for t in "${names[@]}"; do
-                if grep -qs "^$t:" "$dir/Makefile" || grep -qs "^build $t:" "$dir/build.ninja"; then
-                    targets+=("$t")
-                fi
-            done
+            mapfile -t -O "${#targets[@]}" targets < <(cmake --build "$dir" --target help |
+                grep -oE '\b(example|docprog)_[A-Za-z0-9_]+' | sort -u)
         fi
     fi
     # -k (keep going): one test file that does not compile must not hide every other result;
