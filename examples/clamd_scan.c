@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 #define TIMEOUT_S 30
@@ -169,22 +170,19 @@ static int amain(void *arg)
     return 0;
 }
 
+static const char usage[] =
+    "usage: clamd_scan FILE [HOST [PORT]]   (default 127.0.0.1 3310)\n"
+    "Scan FILE with the clamd server at HOST:PORT (its INSTREAM command).\n"
+    "Exit status: 0 clean, 1 a virus was found, 2 an error (on stderr).\n";
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: clamd_scan FILE [HOST [PORT]]   (default 127.0.0.1 3310)\n");
-        return EXIT_ERROR;
-    }
+    cli_help(argc, argv, usage);
+    if (argc < 2) cli_fail("clamd_scan", usage, "no FILE to scan");
+    if (argv[1][0] == '-' && argv[1][1]) cli_no_more(argc, argv, 1, "clamd_scan", usage);
     struct scan sc = {.file = argv[1], .host = argc > 2 ? argv[2] : "127.0.0.1", .port = 3310};
-    if (argc > 3) {
-        char *end;
-        unsigned long p = strtoul(argv[3], &end, 10);
-        if (!*argv[3] || *end || p == 0 || p > 65535) {
-            fprintf(stderr, "clamd_scan: bad port \"%s\" (1..65535)\n", argv[3]);
-            return EXIT_ERROR;
-        }
-        sc.port = (uint16_t)p;
-    }
+    if (argc > 3) sc.port = cli_port(argv[3], 1, "clamd_scan", usage);
+    cli_no_more(argc, argv, 4, "clamd_scan", usage);
     sc.fd = open(sc.file, O_RDONLY | O_CLOEXEC);
     if (sc.fd < 0) {
         fprintf(stderr, "clamd_scan: cannot open %s: %s\n", sc.file, eddy_strerror(errno));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 struct counter {
@@ -46,8 +47,14 @@ static int amain(void *arg)
     return 0;
 }
 
-int main(void)
+static const char usage[] = "usage: countdown\n"
+                            "Two countdowns at once, one line a second: Alice from 5, Bob from 3.\n"
+                            "EDDY_CLOCK=virtual in the environment: no real waiting.\n";
+
+int main(int argc, char **argv)
 {
+    cli_help(argc, argv, usage);
+    cli_no_more(argc, argv, 1, "countdown", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
         fprintf(stderr, "countdown: %s\n", eddy_strerror(rc));

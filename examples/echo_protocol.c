@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 /* Flow control: an echo peer that sends faster than it reads would make the write buffer
@@ -58,13 +59,7 @@ static void close_listener(eddy_listener *l)
 
 static int amain(void *arg)
 {
-    const char *port_s = arg;
-    char *end;
-    long port = strtol(port_s, &end, 10);
-    if (*port_s == '\0' || *end != '\0' || port < 0 || port > 65535) {
-        fprintf(stderr, "echo_protocol: bad port %s\n", port_s);
-        return 2;
-    }
+    long port = *(const unsigned short *)arg;
     eddy_listener *l;
     int rc = eddy_tcp_listen(NULL, (uint16_t)port, NULL, &l);
     if (rc < 0) {
@@ -92,13 +87,20 @@ static int amain(void *arg)
     return rc == 0 || rc == -ECANCELED ? 0 : 1;
 }
 
+static const char usage[] =
+    "usage: echo_protocol [PORT]\n"
+    "An echo server in callback style (no task per connection), on every address.\n"
+    "  PORT   TCP port (default 4444; 0: any free port, printed once listening)\n"
+    "Ctrl-C (SIGINT) or SIGTERM stops it.\n";
+
 int main(int argc, char **argv)
 {
-    if (argc > 2) {
-        fprintf(stderr, "usage: %s [PORT]\n", argv[0]);
-        return 2;
-    }
-    int rc = eddy_run(amain, argc == 2 ? argv[1] : "4444");
+    unsigned short port = 4444;
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') port = cli_port(argv[i++], 0, "echo_protocol", usage);
+    cli_no_more(argc, argv, i, "echo_protocol", usage);
+    int rc = eddy_run(amain, &port);
     if (rc < 0) {
         fprintf(stderr, "echo_protocol: %s\n", eddy_strerror(rc));
         return 1;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 #define BUF_SIZE 100000
@@ -58,6 +59,8 @@ static int echo_client(eddy_stream *conn, void *arg)
     return rc;
 }
 
+static bool reported; /* amain printed the error it returns */
+
 static int amain(void *arg)
 {
     uint16_t port = *(const uint16_t *)arg;
@@ -65,6 +68,7 @@ static int amain(void *arg)
     int rc = eddy_tcp_listen(NULL, port, NULL, &l);
     if (rc < 0) {
         fprintf(stderr, "echo_stream: listen on port %u: %s\n", port, eddy_strerror(rc));
+        reported = true;
         return rc;
     }
     eddy_sockaddr a;
@@ -74,29 +78,31 @@ static int amain(void *arg)
     fflush(stdout);
     rc = eddy_serve(l, echo_client, NULL, &(eddy_serve_opts){.stack_size = HANDLER_STACK});
     int crc = eddy_listener_close(l); /* from a task: l is gone whatever it returns */
-    if (crc < 0) fprintf(stderr, "echo_stream: closing the listener: %s\n", strerror(-crc));
+    if (crc < 0) fprintf(stderr, "echo_stream: closing the listener: %s\n", eddy_strerror(crc));
     /* Cancelled by SIGINT/SIGTERM (B9): that is how this server is meant to stop. */
     if (rc == -ECANCELED) rc = 0;
-    if (rc < 0) fprintf(stderr, "echo_stream: %s\n", eddy_strerror(rc));
+    if (rc < 0) {
+        fprintf(stderr, "echo_stream: %s\n", eddy_strerror(rc));
+        reported = true;
+    }
     return rc;
 }
+
+static const char usage[] =
+    "usage: echo_stream [PORT]\n"
+    "An echo server, one task per connection, on every address (IPv6 and IPv4).\n"
+    "  PORT   TCP port (default 25000; 0: any free port, printed once listening)\n"
+    "Ctrl-C (SIGINT) or SIGTERM stops it.\n";
 
 int main(int argc, char **argv)
 {
     unsigned long port = 25000;
-    if (argc > 2) {
-        fprintf(stderr, "usage: %s [PORT]\n", argv[0]);
-        return 2;
-    }
-    if (argc == 2) {
-        char *end;
-        port = strtoul(argv[1], &end, 10);
-        if (!*argv[1] || *end || port > 65535) {
-            fprintf(stderr, "echo_stream: bad port '%s'\n", argv[1]);
-            return 2;
-        }
-    }
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') port = cli_port(argv[i++], 0, "echo_stream", usage);
+    cli_no_more(argc, argv, i, "echo_stream", usage);
     uint16_t p = (uint16_t)port;
     int rc = eddy_run(amain, &p);
+    if (rc < 0 && !reported) fprintf(stderr, "echo_stream: %s\n", eddy_strerror(rc));
     return rc < 0 ? 1 : 0;
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 #define STREAM_MAX (25u * 1024 * 1024) /* clamd's default StreamMaxLength */
@@ -148,9 +149,11 @@ static int serve_conn(void *arg)
         fprintf(stderr, "fake_clamd: connection from %s: %s\n", peer, eddy_strerror(rc));
     }
     if ((rc = eddy_stream_close(s)) < 0) /* s is gone all the same (closed from a task) */
-        fprintf(stderr, "fake_clamd: closing a connection: %s\n", strerror(-rc));
+        fprintf(stderr, "fake_clamd: closing a connection: %s\n", eddy_strerror(rc));
     return 0; /* one connection's trouble is not the server's */
 }
+
+static bool reported; /* amain printed the error it returns */
 
 static int amain(void *arg)
 {
@@ -159,6 +162,7 @@ static int amain(void *arg)
     int rc = eddy_tcp_listen("127.0.0.1", port, NULL, &l);
     if (rc < 0) {
         fprintf(stderr, "fake_clamd: cannot listen on 127.0.0.1 port %u: %s\n", port, eddy_strerror(rc));
+        reported = true;
         return rc;
     }
     eddy_sockaddr a;
@@ -189,32 +193,31 @@ static int amain(void *arg)
          * (it is inside the cancelled root scope) ends the connection tasks. */
     }
     int crc = eddy_listener_close(l); /* from a task: l is gone whatever it returns */
-    if (crc < 0) fprintf(stderr, "fake_clamd: closing the listener: %s\n", strerror(-crc));
+    if (crc < 0) fprintf(stderr, "fake_clamd: closing the listener: %s\n", eddy_strerror(crc));
     if (rc == -ECANCELED) rc = 0;
-    if (rc < 0) fprintf(stderr, "fake_clamd: accept: %s\n", eddy_strerror(rc));
+    if (rc < 0) {
+        fprintf(stderr, "fake_clamd: accept: %s\n", eddy_strerror(rc));
+        reported = true;
+    }
     return rc < 0 ? rc : nrc;
 }
+
+static const char usage[] =
+    "usage: fake_clamd [PORT]\n"
+    "A stand-in for clamd that speaks INSTREAM on 127.0.0.1: it reports the EICAR test\n"
+    "signature and passes everything else. For trying examples/clamd_scan.\n"
+    "  PORT   TCP port (default 3310; 0: any free port, printed once listening)\n"
+    "Ctrl-C (SIGINT) or SIGTERM stops it.\n";
 
 int main(int argc, char **argv)
 {
     uint16_t port = 3310;
-    if (argc > 2) {
-        fprintf(stderr, "usage: fake_clamd [PORT]   (default 3310, 0 = any free port)\n");
-        return 2;
-    }
-    if (argc == 2) {
-        char *end;
-        unsigned long p = strtoul(argv[1], &end, 10);
-        if (!*argv[1] || *end || p > 65535) {
-            fprintf(stderr, "fake_clamd: bad port \"%s\" (0..65535)\n", argv[1]);
-            return 2;
-        }
-        port = (uint16_t)p;
-    }
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') port = cli_port(argv[i++], 0, "fake_clamd", usage);
+    cli_no_more(argc, argv, i, "fake_clamd", usage);
     int rc = eddy_run(amain, &port);
-    if (rc < 0) {
-        fprintf(stderr, "fake_clamd: %s\n", eddy_strerror(rc));
-        return 1;
-    }
-    return 0;
+    /* amain reports its own failures; only one of eddy_run itself is left to say. */
+    if (rc < 0 && !reported) fprintf(stderr, "fake_clamd: %s\n", eddy_strerror(rc));
+    return rc < 0 ? 1 : 0;
 }

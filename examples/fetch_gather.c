@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 struct fetch {
@@ -58,8 +59,14 @@ static int amain(void *arg)
     return 0;
 }
 
-int main(void)
+static const char usage[] = "usage: fetch_gather\n"
+                            "Two simulated one-second fetches, one after the other (2 s), then at once (1 s).\n"
+                            "EDDY_CLOCK=virtual in the environment: no real waiting.\n";
+
+int main(int argc, char **argv)
 {
+    cli_help(argc, argv, usage);
+    cli_no_more(argc, argv, 1, "fetch_gather", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
         fprintf(stderr, "fetch_gather: %s\n", eddy_strerror(rc));

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+
 typedef struct job {
     const char *url;
     eddy_http_client *c;
@@ -91,46 +93,40 @@ static int run(void *arg)
     return rc;
 }
 
-static void usage(FILE *f) { fprintf(f, "usage: fetch_many [--limit N] URL...\n"); }
+static const char usage[] = "usage: fetch_many [--limit N] URL...\n";
 
 int main(int argc, char **argv)
 {
     app a = {.limit = 10};
-    a.jobs = calloc((size_t)argc, sizeof *a.jobs);
-    if (!a.jobs) return 2;
+    cli_help(argc, argv, usage); /* before anything is allocated: these exit */
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            free(a.jobs);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--limit")) {
+            if (i + 1 >= argc) cli_fail("fetch_many", usage, "option '--limit' needs a value");
             char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (!*argv[i] || *end || v < 1 || v > 100000) {
-                usage(stderr);
-                free(a.jobs);
-                return 2;
-            }
-            a.limit = (size_t)v;
+            const char *v = argv[++i];
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 100000)
+                cli_fail("fetch_many", usage, "bad --limit '%s' (1..100000)", v);
+            a.limit = (size_t)n;
         } else if (argv[i][0] == '-') {
-            usage(stderr);
-            free(a.jobs);
-            return 2;
+            cli_no_more(argc, argv, i, "fetch_many", usage);
         } else {
-            a.jobs[a.n++].url = argv[i];
+            a.n++;
         }
     }
-    if (a.n == 0) {
-        usage(stderr);
-        free(a.jobs);
-        return 2;
+    if (a.n == 0) cli_fail("fetch_many", usage, "no URL given");
+    a.jobs = calloc((size_t)a.n, sizeof *a.jobs);
+    if (!a.jobs) return 1;
+    a.n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--limit")) i++;
+        else a.jobs[a.n++].url = argv[i];
     }
     int rc = eddy_run(run, &a);
     free(a.jobs);
     if (rc < 0) {
         fprintf(stderr, "fetch_many: %s\n", eddy_strerror(rc));
-        return 2;
+        return 1;
     }
     return a.errors ? 1 : 0;
 }

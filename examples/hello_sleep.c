@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 static int amain(void *arg)
@@ -20,8 +21,15 @@ static int amain(void *arg)
     return 0;
 }
 
-int main(void)
+static const char usage[] = "usage: hello_sleep\n"
+                            "Print \"Hello ...\", sleep one second without blocking the loop,\n"
+                            "then print \"... World!\".\n"
+                            "EDDY_CLOCK=virtual in the environment: no real waiting.\n";
+
+int main(int argc, char **argv)
 {
+    cli_help(argc, argv, usage);
+    cli_no_more(argc, argv, 1, "hello_sleep", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
         fprintf(stderr, "hello_sleep: %s\n", eddy_strerror(rc));

@@ -16,6 +16,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 typedef struct app {
     const char *dir;
     uint16_t port;
@@ -86,29 +88,21 @@ static int run(void *arg)
     return rc;
 }
 
-static void usage(FILE *f) { fprintf(f, "usage: http_files DIR [PORT]   (default port 8080)\n"); }
+static const char usage[] =
+    "usage: http_files DIR [PORT]   (default port 8080; 0 picks a free port)\n"
+    "Serve the files under DIR over HTTP (GET and HEAD) until SIGINT or SIGTERM.\n";
 
 int main(int argc, char **argv)
 {
     app a = {.port = 8080};
-    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        usage(stdout);
-        return 0;
-    }
-    if (argc < 2 || argc > 3) {
-        usage(stderr);
-        return 2;
-    }
-    a.dir = argv[1];
-    if (argc == 3) {
-        char *end;
-        long p = strtol(argv[2], &end, 10);
-        if (!*argv[2] || *end || p < 0 || p > 65535) {
-            usage(stderr);
-            return 2;
-        }
-        a.port = (uint16_t)p;
-    }
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && !strcmp(argv[i], "--")) i++; /* a DIR that starts with '-' */
+    else if (i < argc && argv[i][0] == '-') cli_no_more(argc, argv, i, "http_files", usage);
+    if (i >= argc) cli_fail("http_files", usage, "no DIR given");
+    a.dir = argv[i++];
+    if (i < argc) a.port = cli_port(argv[i++], 0, "http_files", usage);
+    cli_no_more(argc, argv, i, "http_files", usage);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

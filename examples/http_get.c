@@ -27,6 +27,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 typedef struct args {
     const char *url;
     const char *out;
@@ -35,10 +37,7 @@ typedef struct args {
     int status;     /* exit status */
 } args;
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: http_get [--timeout SECONDS] [--insecure] [-o FILE] URL\n");
-}
+static const char usage[] = "usage: http_get [--timeout SECONDS] [--insecure] [-o FILE] URL\n";
 
 /* The kind of failure err is, for the one line on stderr. */
 static const char *kind(int err)
@@ -128,33 +127,29 @@ static int run(void *arg)
 int main(int argc, char **argv)
 {
     args a = {.timeout = -1};
+    cli_help(argc, argv, usage);
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(s, "--insecure") || !strcmp(s, "-k")) {
+        if (!strcmp(s, "--insecure") || !strcmp(s, "-k")) {
             a.insecure = true;
-        } else if (!strcmp(s, "--timeout") && i + 1 < argc) {
-            char *end;
-            a.timeout = strtod(argv[++i], &end);
-            if (!*argv[i] || *end || !(a.timeout >= 0) || a.timeout > 1e9) {
-                usage(stderr);
-                return 2;
+        } else if (!strcmp(s, "--timeout") || !strcmp(s, "-o")) {
+            if (i + 1 >= argc) cli_fail("http_get", usage, "option '%s' needs a value", s);
+            const char *v = argv[++i];
+            if (s[1] == 'o') {
+                a.out = v;
+                continue;
             }
-        } else if (!strcmp(s, "-o") && i + 1 < argc) {
-            a.out = argv[++i];
+            char *end;
+            a.timeout = strtod(v, &end);
+            if (!*v || *end || !(a.timeout >= 0) || a.timeout > 1e9)
+                cli_fail("http_get", usage, "bad --timeout '%s' (seconds, 0 to 1e9)", v);
         } else if (s[0] == '-' || a.url) {
-            usage(stderr);
-            return 2;
+            cli_no_more(argc, argv, i, "http_get", usage);
         } else {
             a.url = s;
         }
     }
-    if (!a.url) {
-        usage(stderr);
-        return 2;
-    }
+    if (!a.url) cli_fail("http_get", usage, "no URL given");
     int rc = eddy_run(run, &a);
     if (rc < 0) {
         fprintf(stderr, "http_get: %s\n", eddy_strerror(rc));

@@ -17,6 +17,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 static int hello(eddy_http_request *req, eddy_http_response *res, void *arg)
 {
     (void)req;
@@ -92,28 +94,17 @@ static int run(void *arg)
     return rc;
 }
 
-static void usage(FILE *f) { fprintf(f, "usage: http_hello [PORT]   (default 8080)\n"); }
+static const char usage[] =
+    "usage: http_hello [PORT]   (default 8080; 0 picks a free port)\n"
+    "Answer GET / with \"Hello, World!\" over HTTP until SIGINT or SIGTERM.\n";
 
 int main(int argc, char **argv)
 {
     app a = {.port = 8080};
-    if (argc > 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (argc == 2) {
-        if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        char *end;
-        long p = strtol(argv[1], &end, 10);
-        if (!*argv[1] || *end || p < 0 || p > 65535) {
-            usage(stderr);
-            return 2;
-        }
-        a.port = (uint16_t)p;
-    }
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') a.port = cli_port(argv[i++], 0, "http_hello", usage);
+    cli_no_more(argc, argv, i, "http_hello", usage);
     /* Many connections need many descriptors: take the hard limit. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

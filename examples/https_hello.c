@@ -22,6 +22,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 static int hello(eddy_http_request *req, eddy_http_response *res, void *arg)
 {
     (void)req;
@@ -123,30 +125,22 @@ static int run(void *arg)
     return rc;
 }
 
-static void usage(FILE *f) { fprintf(f, "usage: https_hello CERT KEY [PORT]   (default 8443)\n"); }
+static const char usage[] =
+    "usage: https_hello CERT KEY [PORT]   (default 8443; 0 picks a free port)\n"
+    "http_hello over TLS: CERT and KEY are PEM files (the certificate chain, the key).\n";
 
 int main(int argc, char **argv)
 {
     app a = {.port = 8443};
-    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        usage(stdout);
-        return 0;
-    }
-    if (argc < 3 || argc > 4) {
-        usage(stderr);
-        return 2;
-    }
-    a.cert = argv[1];
-    a.key = argv[2];
-    if (argc == 4) {
-        char *end;
-        long p = strtol(argv[3], &end, 10);
-        if (!*argv[3] || *end || p < 0 || p > 65535) {
-            usage(stderr);
-            return 2;
-        }
-        a.port = (uint16_t)p;
-    }
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && !strcmp(argv[i], "--")) i++; /* file names that start with '-' */
+    else if (i < argc && argv[i][0] == '-') cli_no_more(argc, argv, i, "https_hello", usage);
+    if (argc - i < 2) cli_fail("https_hello", usage, "CERT and KEY are needed");
+    a.cert = argv[i++];
+    a.key = argv[i++];
+    if (i < argc) a.port = cli_port(argv[i++], 0, "https_hello", usage);
+    cli_no_more(argc, argv, i, "https_hello", usage);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;

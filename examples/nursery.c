@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 struct child {
@@ -92,19 +93,27 @@ static int amain(void *arg)
     return 0;
 }
 
+static const char usage[] =
+    "usage: nursery [--fail A|B|C]\n"
+    "A parent starts children A (2 s), B (1 s) and C (3 s) in a nursery and waits for them.\n"
+    "  --fail X   child X fails after its sleep: the nursery cancels the others and the\n"
+    "             program exits with status 1, naming the failed child\n"
+    "EDDY_CLOCK=virtual in the environment: no real waiting.\n";
+
 int main(int argc, char **argv)
 {
     struct args a = {NULL};
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--fail") == 0 && i + 1 < argc &&
-            (strcmp(argv[i + 1], "A") == 0 || strcmp(argv[i + 1], "B") == 0 ||
-             strcmp(argv[i + 1], "C") == 0)) {
-            a.fail = argv[++i];
-        } else {
-            fprintf(stderr, "usage: %s [--fail A|B|C]\n", argv[0]);
-            return 2;
-        }
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && strcmp(argv[i], "--fail") == 0) {
+        if (i + 1 >= argc) cli_fail("nursery", usage, "--fail needs a child: A, B or C");
+        const char *c = argv[i + 1];
+        if (strcmp(c, "A") != 0 && strcmp(c, "B") != 0 && strcmp(c, "C") != 0)
+            cli_fail("nursery", usage, "no child '%s' (A, B or C)", c);
+        a.fail = c;
+        i += 2;
     }
+    cli_no_more(argc, argv, i, "nursery", usage);
     int rc = eddy_run(amain, &a);
     if (rc < 0) {
         fprintf(stderr, "nursery: %s\n", eddy_strerror(rc));

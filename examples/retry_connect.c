@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+
 typedef struct app {
     const char *host;
     uint16_t port;
@@ -62,41 +64,31 @@ static int run(void *arg)
     return 0;
 }
 
-static void usage(FILE *f) { fprintf(f, "usage: retry_connect [--max-time SECONDS] HOST PORT\n"); }
+static const char usage[] = "usage: retry_connect [--max-time SECONDS] HOST PORT\n";
 
 int main(int argc, char **argv)
 {
     app a = {.max_time = 30};
     int i = 1;
-    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        usage(stdout);
-        return 0;
-    }
-    if (argc > 2 && !strcmp(argv[1], "--max-time")) {
+    cli_help(argc, argv, usage);
+    if (i < argc && !strcmp(argv[i], "--max-time")) {
+        if (i + 1 >= argc) cli_fail("retry_connect", usage, "option '--max-time' needs a value");
         char *end;
-        a.max_time = strtod(argv[2], &end);
-        if (!*argv[2] || *end || !(a.max_time >= 0) || a.max_time > 1e6) {
-            usage(stderr);
-            return 2;
-        }
-        i = 3;
+        const char *v = argv[i + 1];
+        a.max_time = strtod(v, &end);
+        if (!*v || *end || !(a.max_time >= 0) || a.max_time > 1e6)
+            cli_fail("retry_connect", usage, "bad --max-time '%s' (seconds, 0 to 1e6)", v);
+        i += 2;
     }
-    if (argc - i != 2) {
-        usage(stderr);
-        return 2;
-    }
+    if (i < argc && argv[i][0] == '-') cli_no_more(argc, argv, i, "retry_connect", usage);
+    if (argc - i < 2) cli_fail("retry_connect", usage, "HOST and PORT are needed");
     a.host = argv[i];
-    char *end;
-    long p = strtol(argv[i + 1], &end, 10);
-    if (!*argv[i + 1] || *end || p < 1 || p > 65535) {
-        usage(stderr);
-        return 2;
-    }
-    a.port = (uint16_t)p;
+    a.port = cli_port(argv[i + 1], 1, "retry_connect", usage);
+    cli_no_more(argc, argv, i + 2, "retry_connect", usage);
     int rc = eddy_run(run, &a);
     if (rc < 0) {
         fprintf(stderr, "retry_connect: %s\n", eddy_strerror(rc));
-        return 2;
+        return 1;
     }
     return a.s ? 0 : 1;
 }

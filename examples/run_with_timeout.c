@@ -89,14 +89,14 @@ static int run(void *arg)
     /* Before the spawn, so that a signal arriving at any point is ours to act on. */
     int rc = eddy_signal_open(&st->rx, SIGINT, SIGTERM, SIGHUP);
     if (rc < 0) {
-        fprintf(stderr, "run_with_timeout: %s\n", strerror(-rc));
+        fprintf(stderr, "run_with_timeout: %s\n", eddy_strerror(rc));
         return 0;
     }
     eddy_process_opts o = EDDY_PROCESS_OPTS_INIT;
     o.grace = st->grace;
     rc = eddy_process_spawn(&st->proc, (const char *const *)st->cmd, &o);
     if (rc < 0) {
-        fprintf(stderr, "run_with_timeout: failed to run command '%s': %s\n", st->cmd[0], strerror(-rc));
+        fprintf(stderr, "run_with_timeout: failed to run command '%s': %s\n", st->cmd[0], eddy_strerror(rc));
         st->exit_code = rc == -ENOENT ? 127 : (rc == -EACCES || rc == -ENOEXEC || rc == -EISDIR ||
                                                rc == -ENOTDIR || rc == -ELOOP || rc == -ETXTBSY) ? 126 : 125;
         eddy_signal_close(&st->rx);
@@ -116,7 +116,7 @@ static int run(void *arg)
     else if (st->signal)
         st->exit_code = 128 + st->signal;
     if (nrc < 0 || rc < 0 || (st->status < 0 && !st->timed_out && !st->signal)) {
-        fprintf(stderr, "run_with_timeout: %s\n", strerror(-(nrc < 0 ? nrc : rc < 0 ? rc : st->status)));
+        fprintf(stderr, "run_with_timeout: %s\n", eddy_strerror(nrc < 0 ? nrc : rc < 0 ? rc : st->status));
         st->exit_code = 125;
     }
     return 0;
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
     st.cmd = argv + i + 1;
     int rc = eddy_run(run, &st);
     if (rc < 0) {
-        fprintf(stderr, "run_with_timeout: %s\n", strerror(-rc));
+        fprintf(stderr, "run_with_timeout: %s\n", eddy_strerror(rc));
         return 125;
     }
     return st.exit_code;

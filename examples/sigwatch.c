@@ -16,7 +16,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
+
+static const char usage[] =
+    "usage: sigwatch\n"
+    "Print SIGHUP, SIGUSR1 or SIGUSR2 as each arrives, one per line; on SIGINT or SIGTERM\n"
+    "print \"stopping\" and exit 0. Takes no arguments.\n";
 
 static int watch(void *arg)
 {
@@ -24,7 +30,7 @@ static int watch(void *arg)
     eddy_signal_receiver r;
     int rc = eddy_signal_open(&r, SIGHUP, SIGUSR1, SIGUSR2, SIGINT, SIGTERM);
     if (rc < 0) {
-        fprintf(stderr, "sigwatch: %s\n", strerror(-rc));
+        fprintf(stderr, "sigwatch: %s\n", eddy_strerror(rc));
         return rc;
     }
     for (;;) {
@@ -46,9 +52,11 @@ static int watch(void *arg)
     return rc;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    cli_help(argc, argv, usage);
+    cli_no_more(argc, argv, 1, "sigwatch", usage);
     int rc = eddy_run(watch, NULL);
-    if (rc < 0) fprintf(stderr, "sigwatch: %s\n", strerror(-rc));
+    if (rc < 0) fprintf(stderr, "sigwatch: %s\n", eddy_strerror(rc));
     return rc == 0 ? 0 : 1;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 static int say(const char *line)
@@ -53,8 +54,13 @@ static int amain(void *arg)
     return rc;
 }
 
-int main(void)
+static const char usage[] = "usage: switch_foobar\n"
+                            "Two tasks hand control to each other at explicit switch points.\n";
+
+int main(int argc, char **argv)
 {
+    cli_help(argc, argv, usage);
+    cli_no_more(argc, argv, 1, "switch_foobar", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
         fprintf(stderr, "switch_foobar: %s\n", eddy_strerror(rc));

@@ -18,8 +18,8 @@
  *   tail_follow: 'FILE' has become inaccessible: No such file or directory
  *   tail_follow: 'FILE' has appeared;  following new file
  *
- * Runs until SIGINT or SIGTERM (exit 0). Exit 1 for a usage error or when the directory of
- * FILE cannot be watched. */
+ * Runs until SIGINT or SIGTERM (exit 0). Exit 1 when the directory of FILE cannot be watched,
+ * 2 for a usage error (--help: the usage, exit 0). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -29,7 +29,12 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "eddy.h"
+
+static const char usage[] =
+    "usage: tail_follow FILE\n"
+    "Print FILE, then what is appended to it, following the name as tail -F does.\n";
 
 typedef struct tail {
     const char *path;
@@ -159,7 +164,7 @@ static int amain(void *arg)
     if ((rc = eddy_watch_open(&t->w)) < 0) goto out;
     rc = eddy_watch_add(t->w, t->dir, IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR);
     if (rc < 0) {
-        fprintf(stderr, "tail_follow: cannot watch '%s': %s\n", t->dir, strerror(-rc));
+        fprintf(stderr, "tail_follow: cannot watch '%s': %s\n", t->dir, eddy_strerror(rc));
         goto out;
     }
     t->dwd = rc;
@@ -183,22 +188,24 @@ out:;
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: tail_follow FILE\n");
-        return 1;
-    }
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && !strcmp(argv[i], "--")) i++; /* a FILE that starts with '-' */
+    else if (i < argc && argv[i][0] == '-' && argv[i][1]) cli_no_more(argc, argv, i, "tail_follow", usage);
+    if (i >= argc) cli_fail("tail_follow", usage, "no FILE given");
+    cli_no_more(argc, argv, i + 1, "tail_follow", usage);
     static tail t;
-    t.path = argv[1];
+    t.path = argv[i];
     t.dwd = t.fwd = -1;
     char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", argv[1]);
+    snprintf(tmp, sizeof tmp, "%s", argv[i]);
     snprintf(t.dir, sizeof t.dir, "%s", dirname(tmp));
-    snprintf(tmp, sizeof tmp, "%s", argv[1]);
+    snprintf(tmp, sizeof tmp, "%s", argv[i]);
     snprintf(t.base, sizeof t.base, "%s", basename(tmp));
     int rc = eddy_run(amain, &t);
     if (rc < 0) {
         if (rc != -ENOTDIR && rc != -ENOENT && rc != -EACCES)
-            fprintf(stderr, "tail_follow: %s\n", strerror(-rc));
+            fprintf(stderr, "tail_follow: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "eddy.h"
 
 struct job {
@@ -51,21 +52,26 @@ static int amain(void *arg)
     return 0;
 }
 
+static const char usage[] =
+    "usage: taskgroup [--backend NAME]\n"
+    "Three tasks sleep 2, 1 and 3 s in one nursery, then \"All tasks completed.\".\n"
+    "  --backend NAME   the I/O backend to run on (eddy_opts.backend): epoll\n"
+    "EDDY_CLOCK=virtual in the environment: no real waiting.\n";
+
 int main(int argc, char **argv)
 {
     eddy_opts opts = {0};
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
-            opts.backend = argv[++i];
-        } else {
-            fprintf(stderr, "usage: %s [--backend NAME]\n", argv[0]);
-            return 2;
-        }
+    cli_help(argc, argv, usage);
+    int i = 1;
+    if (i < argc && strcmp(argv[i], "--backend") == 0) {
+        if (i + 1 >= argc) cli_fail("taskgroup", usage, "--backend needs a NAME");
+        opts.backend = argv[i + 1];
+        i += 2;
     }
+    cli_no_more(argc, argv, i, "taskgroup", usage);
     int rc = eddy_run_opts(amain, NULL, &opts);
     if (rc == -EINVAL && opts.backend) {
-        fprintf(stderr, "taskgroup: unknown backend \"%s\"\n", opts.backend);
-        return 2;
+        cli_fail("taskgroup", usage, "unknown backend '%s'", opts.backend);
     }
     if (rc < 0) {
         fprintf(stderr, "taskgroup: %s\n", eddy_strerror(rc));

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
+
 #include "eddy.h"
 
 enum { JOBS = 4 };
@@ -86,11 +88,17 @@ static int amain(void *arg)
     return 0;
 }
 
-int main(void)
+static const char usage[] =
+    "usage: to_thread_demo\n"
+    "Run four blocking 1 s jobs on the thread pool while a ticker ticks; takes no arguments.\n";
+
+int main(int argc, char **argv)
 {
+    cli_help(argc, argv, usage);
+    cli_no_more(argc, argv, 1, "to_thread_demo", usage);
     int rc = eddy_run(amain, NULL);
     if (rc < 0) {
-        fprintf(stderr, "to_thread_demo: %s\n", strerror(-rc));
+        fprintf(stderr, "to_thread_demo: %s\n", eddy_strerror(rc));
         return 1;
     }
     return 0;

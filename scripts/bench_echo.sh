@@ -277,9 +277,10 @@ start=$(date +%s)
 if [ -n "$table" ]; then
     cp "$table" "$out" || exit 1
 else
-echo "== echo benchmark: servers ${servers[*]}; server on CPU $scpu, load on CPU $lcpu"
-echo "   100 connections x (${sizes[*]}) B: $rounds round(s) of ${warm}+${dur} s;" \
-    "$big_conns connections x 64 B: $big_rounds round(s) of ${big_warm}+${big_dur} s"
+echo "== echo benchmark: servers ${servers[*]}"
+echo "   server on CPU $scpu, load on CPU $lcpu; 100 connections x (${sizes[*]}) B:"
+echo "   $rounds round(s) of ${warm}+${dur} s; $big_conns connections x 64 B:" \
+    "$big_rounds round(s) of ${big_warm}+${big_dur} s"
 for size in "${sizes[@]}"; do
     for ((r = 1; r <= rounds; r++)); do
         for s in $(order "$r"); do run "$size" "$s" 100 "$size" "$warm" "$dur" "$r"; done
@@ -333,40 +334,46 @@ function fmt(x) { return x < 0 ? "-" : x >= 100 ? sprintf("%.0f", x) : sprintf("
 function pct(x) { return x < 0 ? "-" : sprintf("%.0f", x) }
 function label(c) { return c == "10k" ? big_conns " x 64 B" : "100 x " (c >= 1024 ? c / 1024 " KiB" : c " B") }
 # row(what, case, eddy, anchor, key, unit, op, goal): op ">=", "<=", ">" or "" (no goal).
-function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met, n) {
+# Every goal that is not met gets one line of explanation under the table (why[]).
+function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met, n, far) {
     ev = m(c, e, k); av = m(c, a, k)
-    if (ev < 0 || av <= 0) { printf "%-52s %s\n", what, "(missing)"; return }
+    if (ev < 0 || av <= 0) { printf "%-33s %s\n", what, "(missing)"; return }
     q = mratio(c, e, a, k)
     met = op == "" ? "" : (op == ">=" && q >= goal) || (op == "<=" && q <= goal) || (op == ">" && q > goal) ? "yes" : "no"
     n = nused > 0 ? nused "" : (0 - nused) "!"
-    printf "%-52s %10s %-7s %10s %-14s %6.2f %3s   %-14s %s\n", what, fmt(ev), unit, fmt(av), a, q, n,
-        op == "" ? "" : "ratio " op " " goal, met
+    printf "%-33s %9s %-6s %9s %-10s %6.2f %3s  %-7s %s\n", what, fmt(ev), unit, fmt(av), a, q, n,
+        op == "" ? "" : op " " goal, met
+    if (met == "no") {
+        far = op == "<=" ? sprintf("%.1f%% over", (q / goal - 1) * 100) : sprintf("%.1f%% short", (1 - q / goal) * 100)
+        why[++nwhy] = sprintf("%-33s %.3f x %s (goal %s): %s, %s", what, q, a, op " " goal, far,
+            nused > 0 ? nused " quiet round(s)" : "noise")
+    }
 }
 END {
     ns = split(servers, S, " "); nsub = split(subjects, E, " "); nz = split(sizes, Z, " ")
-    printf "\n%-14s %-22s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
-    printf "%-14s %-22s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
+    printf "\n%-13s %-14s %9s %7s %7s %8s %8s %6s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
+    printf "%-13s %-14s %9s %7s %7s %8s %8s %6s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
     for (z = 1; z <= nz + 1; z++) {
         c = z <= nz ? Z[z] : "10k"
         for (i = 1; i <= ns; i++) {
             s = S[i]
-            if (m(c, s, "msgs_per_s") < 0) { printf "%-14s %-22s (no result)\n", label(c), s; continue }
-            printf "%-14s %-22s %9s %8s %8s %8s %8s %6s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
+            if (m(c, s, "msgs_per_s") < 0) { printf "%-13s %-14s (no result)\n", label(c), s; continue }
+            printf "%-13s %-14s %9s %7s %7s %8s %8s %6s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
                 fmt(m(c, s, "p50_us")), fmt(m(c, s, "p99_us")), fmt(m(c, s, "server_user_us_per_msg")),
                 fmt(m(c, s, "server_sys_us_per_msg")), pct(m(c, s, "server_cpu_pct")), pct(m(c, s, "client_cpu_pct")),
                 pct(m(c, s, "other_cpu_pct")), err[c, s]
         }
     }
-    printf "\n%-14s %-22s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
+    printf "\n%-13s %-14s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
     for (i = 1; i <= ns; i++) {
         s = S[i]
         if (m("10k", s, "server_rss_kib") < 0) continue
-        printf "%-14s %-22s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
+        printf "%-13s %-14s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
             fmt(m("10k", s, "server_rss_per_conn_bytes")), fmt(m("10k", s, "connect_s"))
     }
 
-    printf "\n%-52s %10s %-7s %10s %-14s %6s %3s   %-14s %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
-    printf "%-52s %10s %-7s %10s %-14s %6s %3s   %-14s %s\n", "---------", "----", "----", "------", "--------", "-----", "-", "----", "----"
+    printf "\n%-33s %9s %-6s %9s %-10s %6s %3s  %-7s %s\n", "echo benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
+    printf "%-33s %9s %-6s %9s %-10s %6s %3s  %-7s %s\n", "--------------", "----", "----", "------", "--------", "-----", "-", "----", "----"
     for (z = 1; z <= nz; z++) {
         c = Z[z]
         for (j = 1; j <= nsub; j++) {
@@ -374,48 +381,48 @@ END {
             if (e ~ /@io_uring$/) {
                 # eddy on io_uring: against the hand-written io_uring server, and itself on epoll.
                 t = substr(e, 1, length(e) - 9)
-                row("echo " label(c) ": " e, c, e, "echo_uring", "msgs_per_s", "msgs/s", ">=", "1.0")
-                row("echo " label(c) ": " e " cpu/msg", c, e, "echo_uring", "cpu", "us", "<=", "1.05")
+                row(label(c) ": " e, c, e, "echo_uring", "msgs_per_s", "msgs/s", ">=", "1.0")
+                row(label(c) ": " e " cpu/msg", c, e, "echo_uring", "cpu", "us", "<=", "1.05")
                 if ((" " servers " ") ~ (" " t " ")) {
-                    row("echo " label(c) ": " e, c, e, t, "msgs_per_s", "msgs/s", "", "")
-                    row("echo " label(c) ": " e " cpu/msg", c, e, t, "cpu", "us", "", "")
+                    row(label(c) ": " e, c, e, t, "msgs_per_s", "msgs/s", "", "")
+                    row(label(c) ": " e " cpu/msg", c, e, t, "cpu", "us", "", "")
                 }
                 continue
             }
-            row("echo " label(c) ": " e, c, e, "echo_epoll", "msgs_per_s", "msgs/s", ">=", "1.0")
-            row("echo " label(c) ": " e " cpu/msg", c, e, "echo_epoll", "cpu", "us", "<=", "1.05")
-            if (e != "echo_uv") row("echo " label(c) ": " e, c, e, "echo_uv", "msgs_per_s", "msgs/s", ">", "1.0")
+            row(label(c) ": " e, c, e, "echo_epoll", "msgs_per_s", "msgs/s", ">=", "1.0")
+            row(label(c) ": " e " cpu/msg", c, e, "echo_epoll", "cpu", "us", "<=", "1.05")
+            if (e != "echo_uv") row(label(c) ": " e, c, e, "echo_uv", "msgs_per_s", "msgs/s", ">", "1.0")
         }
         if ((" " servers " ") ~ / echo_uring /) {
-            row("echo " label(c) ": echo_uring (anchors)", c, "echo_uring", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
-            row("echo " label(c) ": echo_uring cpu/msg", c, "echo_uring", "echo_epoll", "cpu", "us", "", "")
+            row(label(c) ": echo_uring (anchors)", c, "echo_uring", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+            row(label(c) ": echo_uring cpu/msg", c, "echo_uring", "echo_epoll", "cpu", "us", "", "")
         }
         if (subjects ~ /echo_uv/) continue
-        row("echo " label(c) ": echo_uv (anchors)", c, "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
-        row("echo " label(c) ": echo_uv cpu/msg", c, "echo_uv", "echo_epoll", "cpu", "us", "", "")
+        row(label(c) ": echo_uv (anchors)", c, "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+        row(label(c) ": echo_uv cpu/msg", c, "echo_uv", "echo_epoll", "cpu", "us", "", "")
     }
     for (j = 1; j <= nsub; j++) {
         e = E[j]
         if (e ~ /@io_uring$/) {
             t = substr(e, 1, length(e) - 9)
-            row("echo " label("10k") ": " e, "10k", e, "echo_uring", "msgs_per_s", "msgs/s", "", "")
-            row("echo " label("10k") ": " e " RSS/conn", "10k", e, "echo_uring", "server_rss_per_conn_bytes", "bytes", "", "")
+            row(label("10k") ": " e, "10k", e, "echo_uring", "msgs_per_s", "msgs/s", "", "")
+            row(label("10k") ": " e " RSS/conn", "10k", e, "echo_uring", "server_rss_per_conn_bytes", "bytes", "", "")
             if ((" " servers " ") ~ (" " t " ")) {
-                row("echo " label("10k") ": " e, "10k", e, t, "msgs_per_s", "msgs/s", ">=", "1.0")
-                row("echo " label("10k") ": " e " RSS/conn", "10k", e, t, "server_rss_per_conn_bytes", "bytes", "", "")
+                row(label("10k") ": " e, "10k", e, t, "msgs_per_s", "msgs/s", ">=", "1.0")
+                row(label("10k") ": " e " RSS/conn", "10k", e, t, "server_rss_per_conn_bytes", "bytes", "", "")
             }
             continue
         }
-        row("echo " label("10k") ": " e, "10k", e, "echo_epoll", "msgs_per_s", "msgs/s", "", "")
-        row("echo " label("10k") ": " e " RSS/conn", "10k", e, "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
+        row(label("10k") ": " e, "10k", e, "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+        row(label("10k") ": " e " RSS/conn", "10k", e, "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
     }
     if ((" " servers " ") ~ / echo_uring /) {
-        row("echo " label("10k") ": echo_uring (anchors)", "10k", "echo_uring", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
-        row("echo " label("10k") ": echo_uring RSS/conn", "10k", "echo_uring", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
+        row(label("10k") ": echo_uring (anchors)", "10k", "echo_uring", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+        row(label("10k") ": echo_uring RSS/conn", "10k", "echo_uring", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
     }
     if (subjects !~ /echo_uv/) {
-        row("echo " label("10k") ": echo_uv (anchors)", "10k", "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
-        row("echo " label("10k") ": echo_uv RSS/conn", "10k", "echo_uv", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
+        row(label("10k") ": echo_uv (anchors)", "10k", "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+        row(label("10k") ": echo_uv RSS/conn", "10k", "echo_uv", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
     }
     printf "\nratio = eddy / anchor: median of the per-round ratio over the n rounds in which neither run\n"
     printf "was disturbed (other%% <= %d); \"n!\": no such round, the median is over every round: do not\n", disturbed
@@ -424,7 +431,14 @@ END {
     printf "connections). usr/sys us per msg, srv%% cpu: the server process over the measured window\n"
     printf "(/proc/PID/stat); load%% cpu: echo_load itself; other%% cpu: every other program on the\n"
     printf "machine in the same window (/proc/stat; of 200%% on 2 CPUs)%s.\n", quick ? "" : "; runs above " disturbed "% were made again once"
-    printf "RSS/conn: (VmRSS with all connections open - VmRSS before any) / connections.\n"
+    printf "RSS/conn: (VmRSS with all connections open - VmRSS before any) / connections. The goals\n"
+    printf "are ratios; figures without one are measured for the record (docs/benchmarks.md).\n"
+    if (nwhy) {
+        printf "\nGoals not met (\"noise\": every round was disturbed by other programs, so the\n"
+        printf "figure says nothing; otherwise the count of undisturbed rounds behind the median):\n"
+        for (i = 1; i <= nwhy; i++) printf "  %s\n", why[i]
+        if (quick) printf "With --quick each is one short round: re-measure on a quiet machine first.\n"
+    }
 }' "$out"
 [ -n "$table" ] ||
     echo "== echo benchmark took $(($(date +%s) - start)) s ($reran run(s) made again, $waits waited for other programs to calm down)"

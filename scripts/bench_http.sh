@@ -104,6 +104,19 @@ print_table() {
         printf "\nmedians over %d round(s)%s; x nginx: requests/s ratio; CPU x ng: CPU per request ratio\n", maxr, quick ? " (--quick)" : ""
         printf "(both the median of per-round ratios). Goal: eddy >= 1.20x nginx requests/s at CPU x ng <= 1.00,\n"
         printf "and ahead of h2o. A run is disturbed when other programs used more than 25%% CPU during it.\n"
+        for (i = 1; i <= nc; i++) {
+            c = cs[i]
+            if (!((c, "eddy") in n)) continue
+            rr = mratio(c, "eddy", "rps"); cr = mratio(c, "eddy", "cpu")
+            if (rr >= 0 && (rr < 1.2 || cr > 1)) {
+                printf "Goal not met (%s conns): eddy %.2fx nginx requests/s (>= 1.20 wanted) at CPU x ng %.2f (<= 1.00).\n", c, rr, cr; nwhy = 1
+            }
+            if ((c, "h2o") in n && mkey(c, "h2o", "rps") > mkey(c, "eddy", "rps")) {
+                printf "Goal not met (%s conns): h2o ahead, %.0f against eddy at %.0f requests/s.\n", c,
+                    mkey(c, "h2o", "rps"), mkey(c, "eddy", "rps"); nwhy = 1
+            }
+        }
+        if (nwhy) printf "%s\n", maxr < 3 ? "From fewer than 3 rounds: re-measure on a quiet machine (make bench) first." : "Medians of " maxr " rounds: a figure off its goal here is a finding, not noise."
     }' "$1"
 }
 if [ -n "$table" ]; then

@@ -13,30 +13,62 @@ cd "$top"
 dir=build/release
 examples=(hello_sleep switch_foobar fetch_gather nursery taskgroup countdown)
 
-bench=OFF
-if [ -f scripts/bench.sh ]; then
-    bash scripts/deps.sh build bench || exit 1
-    bench=ON
-else
-    bash scripts/deps.sh build || exit 1
-fi
-echo "== building $dir (Release, benchmarks $bench; log: $dir/build.log)"
-mkdir -p "$dir"
-build() {
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH="$1" &&
-        cmake --build "$dir" -j"${JOBS:-2}"
+# Each step says what it does before it starts and how long it took when it ends: a first run
+# installs packages and compiles for a minute or more, and silence would look like a hang.
+t_step=0
+step_begin() {
+    echo "== $*"
+    t_step=$(date +%s)
 }
-if ! build $bench >"$dir/build.log" 2>&1; then
-    # Show the examples even when the benchmarks cannot build (their anchors' packages
-    # missing, say); the benchmark step below then reports the failure.
-    if [ $bench = ON ] && build OFF >>"$dir/build.log" 2>&1; then
-        echo "== the benchmarks did not build (see $dir/build.log); going on with the examples"
+step_end() { echo "   done ($(($(date +%s) - t_step)) s)"; }
+
+bench=OFF
+groups=(build)
+if [ -f scripts/bench.sh ]; then
+    bench=ON
+    groups+=(bench)
+fi
+step_begin "Debian packages: checking (scripts/deps.sh ${groups[*]}; apt-get runs only if some are missing)"
+bash scripts/deps.sh "${groups[@]}" || exit 1
+step_end
+mkdir -p "$dir"
+log=$dir/build.log
+: >"$log"
+configure() { cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH="$1" >>"$log" 2>&1; }
+step_begin "configuring $dir (Release, benchmarks $bench; log: $log)"
+if ! configure $bench; then
+    # Show the examples even when the benchmarks cannot be configured (their anchors'
+    # packages missing, say); the benchmark step below then reports the failure.
+    if [ $bench = ON ] && configure OFF; then
+        echo "   the benchmarks cannot be built (see $log); going on with the examples"
     else
-        tail -n 40 "$dir/build.log"
-        echo "== build failed (full log: $dir/build.log)"
+        tail -n 40 "$log"
+        echo "== configuring failed (full log: $log)"
         exit 1
     fi
 fi
+step_end
+# Only what the demo runs: the library and the example programs (the benchmarks are built by
+# scripts/bench.sh, which says so); not the test suite.
+ex_targets=()
+for f in examples/*.c; do
+    n=$(basename "$f" .c)
+    ex_targets+=("example_$n")
+done
+step_begin "building the library (log: $log)"
+if ! cmake --build "$dir" -j"${JOBS:-2}" --target eddy_static eddy_shared >>"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "== build failed (full log: $log)"
+    exit 1
+fi
+step_end
+step_begin "building the ${#ex_targets[@]} example programs"
+if ! cmake --build "$dir" -j"${JOBS:-2}" --target "${ex_targets[@]}" >>"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "== build failed (full log: $log)"
+    exit 1
+fi
+step_end
 
 status=0
 # run NAME [ARGS...] [--expect-fail]: show the command and its output, indented.

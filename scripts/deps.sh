@@ -2,7 +2,8 @@
 # Install what a build needs, from Debian's packages, only if it is missing.
 #
 #   scripts/deps.sh [group...]      groups: build (default), fuzz, sanitize, cross,
-#                                   install-check, bench (the list BENCH_DEB_PACKAGES in
+#                                   install-check, clang (the clang CI build), docs (make docs:
+#                                   Doxygen), bench (the list BENCH_DEB_PACKAGES in
 #                                   scripts/bench.sh)
 #
 # A package counts as present when `dpkg -s` says it is installed. `apt-get update` runs only
@@ -37,6 +38,8 @@ pkgs_for() {
     sanitize) echo libasan8 libubsan1 libtsan2 util-linux ;;  # util-linux: setarch
     cross) echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user ;;
     install-check) echo pkgconf cmake g++ ;;
+    clang) echo clang ;;
+    docs) echo doxygen ;;
     bench)
         # The benchmarks' owner keeps their package list in their script; read it, not a copy.
         [ -f "$here/scripts/bench.sh" ] &&
@@ -57,7 +60,7 @@ installed() {
 [ $# -gt 0 ] || set -- build
 want=()
 for g in "$@"; do
-    case "$g" in build | fuzz | sanitize | cross | install-check | bench) ;;
+    case "$g" in build | fuzz | sanitize | cross | install-check | clang | docs | bench) ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
     for p in $(pkgs_for "$g"); do want+=("$p"); done

@@ -7,18 +7,26 @@
 #
 #   release    build/release   -O2 (CMAKE_BUILD_TYPE=Release), every test
 #   asan       build/asan      AddressSanitizer + UndefinedBehaviorSanitizer, every test
-#   ucontext   build/ucontext  the ucontext context-switch fallback, core tests
+#   ucontext   build/ucontext  the ucontext context-switch fallback, runtime tests but the heavy one
 #   aarch64    build/aarch64   cross-built for aarch64, core tests under qemu-aarch64 (no heavy)
-#   tsan       build/tsan      ThreadSanitizer, the tests that cross OS threads
+#   tsan       build/tsan      ThreadSanitizer, the tests that start OS threads (label threads)
+#   seed1 seed2 seed3
+#              build/release   every test but the heavy ones with EDDY_SCHED_SEED=1, 2, 3: the
+#                              ready queue permuted, so no test leans on an order nobody
+#                              promised (tests of the FIFO order itself pin it: .fifo)
 #   nocares    build/nocares   without c-ares (-DEDDY_WITH_CARES=OFF: the /etc/hosts-only
 #              resolver), the tests of the resolver and of what resolves names
 #   nossl      build/nossl     without OpenSSL (-DEDDY_WITH_OPENSSL=OFF: every eddy_tls_* call
 #              -ENOTSUP), the TLS tests and what would use TLS; and without zlib
 #              (-DEDDY_WITH_ZLIB=OFF: the HTTP client neither asks for nor decodes gzip)
+#   clang      build/clang     clang with -fcf-protection=full, every test but the heavy ones,
+#                              plus a check that the library's objects link IBT-marked and not
+#                              SHSTK-marked (x86-64)
 #   install    installs build/release into a scratch prefix and builds README.md's example
-#              against it three ways (pkg-config, find_package(eddy) with eddy::eddy, and
-#              with eddy::eddy_static), and a C++ program (tests/cxx_consumer.cpp) with g++
-#              -std=c++17 -Wall -Wextra -Werror: five checks with the install itself
+#              against it (pkg-config, find_package(eddy) with eddy::eddy and with
+#              eddy::eddy_static, and -static), eddy/test.h's example against the test
+#              library (pkg-config eddy-test, eddy::eddy_test), and a C++ program
+#              (tests/cxx_consumer.cpp) with g++ -std=c++17 -Wall -Wextra -Werror
 #
 # Every test case runs once per I/O backend that can run on the machine (epoll, io_uring);
 # EDDY_TEST_BACKENDS=epoll,io_uring requires both (a backend it names that cannot run fails
@@ -56,7 +64,9 @@ setup() {
         ;;
     ucontext)
         cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_UCONTEXT=ON)
-        sel=(-L '^runtime$')
+        # Not the heavy 1M-task test: it checks memory per task, the same with either switch,
+        # and with a syscall per ucontext switch it took 266 of the step's 270 s of tests.
+        sel=(-L '^runtime$' -LE '^heavy$')
         ;;
     aarch64)
         cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_EXAMPLES=OFF
@@ -81,6 +91,20 @@ setup() {
         cenv=(TSAN_OPTIONS="suppressions=$top/tests/tsan.supp")
         deps+=(sanitize)
         tmult=4
+        ;;
+    seed[0-9]*)
+        # The release tree as `make test` built it; only the environment differs. The heavy
+        # test (1M tasks) is left out: it measures memory, not orders, and takes a minute.
+        dir=build/release
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=OFF)
+        sel=(-LE '^heavy$')
+        cenv=(EDDY_SCHED_SEED="${1#seed}")
+        ;;
+    clang)
+        cargs=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
+            -DCMAKE_C_FLAGS=-fcf-protection=full -DCMAKE_ASM_FLAGS=-fcf-protection=full)
+        sel=(-LE '^heavy$')
+        deps+=(clang)
         ;;
     nocares)
         cargs=(-DCMAKE_BUILD_TYPE=Release -DEDDY_WITH_CARES=OFF -DEDDY_BUILD_BENCH=OFF)
@@ -115,24 +139,35 @@ run_config() {
     bash "$top/scripts/deps.sh" "${deps[@]}" || { total_fail=$((total_fail + 1)); return; }
     t0=$(now)
     mkdir -p "$dir"
-    log=$dir/build.log
+    # Configurations that share a tree (the seeds run build/release) keep logs of their own.
+    local tag=
+    [ "$(basename "$dir")" = "$cfg" ] || tag=-$cfg
+    log=$dir/build$tag.log
     # Build only the tests this configuration runs (the whole tree when it runs them all),
     # which keeps the cross and sanitizer steps short on a small machine.
     local targets=() brc=0
     if ! cmake -S . -B "$dir" "${cargs[@]}" >"$log" 2>&1; then
         tail -n 40 "$log"
-        echo "== $cfg: CONFIGURE FAILED (full log: $dir/build.log)"
+        echo "== $cfg: CONFIGURE FAILED (full log: $log)"
         total_fail=$((total_fail + 1))
         [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "$cfg 0 1 $(($(now) - t0)) 0" >>"$EDDY_SUMMARY_FILE"
         return 0
     fi
     if [ ${#sel[@]} -gt 0 ]; then
-        mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
-        targets=(eddy_shared "${targets[@]}")
-        # The tests that run the example programs need them built too.
-        if printf '%s\n' "${targets[@]}" | grep -qE '^test_(examples.*|clamd|.*_examples)$'; then
+        # The selected tests' own targets (a test that is a command, not a binary of its own,
+        # test_docs_refs, has none); the tests that run programs of the tree (label examples)
+        # need the example programs and the docs' programs too, not the rest of the tree.
+        local names=() t
+        mapfile -t names < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
+        targets=(eddy_shared)
+        for t in "${names[@]}"; do
+            if grep -qs "^$t:" "$dir/Makefile" || grep -qs "^build $t:" "$dir/build.ninja"; then
+                targets+=("$t")
+            fi
+        done
+        if (cd "$dir" && ctest -N "${sel[@]}" -L '^examples$') | grep -q 'Total Tests: [1-9]'; then
             mapfile -t -O "${#targets[@]}" targets < <(cmake --build "$dir" --target help |
-                grep -oE '\bexample_[A-Za-z0-9_]+' | sort -u)
+                grep -oE '\b(example|docprog)_[A-Za-z0-9_]+' | sort -u)
         fi
     fi
     # -k (keep going): one test file that does not compile must not hide every other result;
@@ -147,14 +182,14 @@ run_config() {
     t1=$(now)
     if [ $brc -ne 0 ]; then
         { grep -E -A4 'error:|undefined reference' "$log" || tail -n 20 "$log"; } | head -n 40
-        echo "== $cfg: BUILD FAILED (full log: $dir/build.log); running what was built"
+        echo "== $cfg: BUILD FAILED (full log: $log); running what was built"
     fi
 
     # Tests carry their own limits: ctest's per-binary TIMEOUT and the harness's per-test
     # alarm, which EDDY_TEST_TIMEOUT multiplies for the slow (sanitized, emulated) builds.
     local wrap=() extra=()
     read -r -a extra <<<"${CTEST_ARGS:-}"
-    log=$dir/ctest.log
+    log=$dir/ctest$tag.log
     (cd "$dir" && env EDDY_TEST_TIMEOUT=$tmult "${cenv[@]}" ctest --output-on-failure -j"$jobs" \
         "${sel[@]}" "${extra[@]}") 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
@@ -172,11 +207,34 @@ run_config() {
     # A failure ctest did not count (a crash of ctest itself, a build error in something that
     # is not a test) still fails the run, once.
     if { [ $rc -ne 0 ] || [ $brc -ne 0 ]; } && [ "$fail" -eq 0 ]; then fail=1; fi
+    if [ "$cfg" = clang ] && [ "$(uname -m)" = x86_64 ]; then
+        if cet_check "$dir"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+    fi
     echo "== $cfg: $pass passed, $fail failed (build $((t1 - t0)) s, tests $((t2 - t1)) s)"
     total_pass=$((total_pass + pass))
     total_fail=$((total_fail + fail))
     [ -n "${EDDY_SUMMARY_FILE:-}" ] && echo "$cfg $pass $fail $((t1 - t0)) $((t2 - t1))" >>"$EDDY_SUMMARY_FILE"
     return 0
+}
+
+# CET marking (src/arch/cet_note.h): the library's objects, linked together as a shared object,
+# must say IBT and must not say SHSTK. The objects are the static library's (a glob of the build
+# tree also found objects of deleted sources), linked without the C runtime (-nostdlib): on
+# Debian 12 neither crti.o nor libc_nonshared.a (pthread_atfork, which eddy calls) carries a
+# CET note, and either would unmark any program whatever eddy's objects say.
+cet_check() {
+    local so props
+    so=$(mktemp /tmp/eddy-cet.XXXXXX.so)
+    if cc -shared -nostdlib -o "$so" -Wl,--whole-archive "$1"/libeddy.a -Wl,--no-whole-archive &&
+        props=$(readelf -n "$so" | sed -n 's/.*x86 feature: //p') &&
+        [[ $props == *IBT* && $props != *SHSTK* ]]; then
+        echo "ok - clang: objects link IBT-marked, without SHSTK ($props)"
+        rm -f "$so"
+        return 0
+    fi
+    echo "not ok - clang: the library's objects should link with the IBT note and without SHSTK (got '${props:-none}')"
+    rm -f "$so"
+    return 1
 }
 
 # The example program of README.md: the C block after the "ci: readme example" marker.
@@ -215,20 +273,34 @@ run_example() {
     [ -x "$1" ] && EDDY_CLOCK=virtual "$1" | tee /dev/stderr | grep -q 'deadline reached: yes'
 }
 
+# The complete test program in include/eddy/test.h's opening comment: from its #include line
+# to the closing brace, the comment's " *   " indent removed.
+test_h_example() {
+    awk '/^ \*   #include <eddy\/test.h>/ {m = 1}
+         m {sub(/^ \*/, ""); sub(/^   /, ""); print}
+         m && /^}$/ {exit}' "$top/include/eddy/test.h"
+}
+
+# A test program's run: every case passed.
+run_test_example() {
+    [ -x "$1" ] && "$1" | tee /dev/stderr | grep -q '^1 passed, 0 failed$'
+}
+
 install_check() {
     local t0 t1 w inst log pc
     t0=$(now)
     pass=0
     fail=0
-    echo "== install: cmake --install build/release, then build README.md's example against it"
+    echo "== install: cmake --install build/release, then build README.md's and eddy/test.h's examples against it"
     bash "$top/scripts/deps.sh" build install-check || { total_fail=$((total_fail + 1)); return; }
     w=$(mktemp -d /tmp/eddy-install.XXXXXX)
     inst=$w/prefix
     log=$w/log
     mkdir -p "$w/app"
     readme_example >"$w/app/example.c"
-    if ! [ -s "$w/app/example.c" ]; then
-        echo "not ok - install: no example found in README.md"
+    test_h_example >"$w/app/test_example.c"
+    if ! [ -s "$w/app/example.c" ] || ! [ -s "$w/app/test_example.c" ]; then
+        echo "not ok - install: no example found in README.md or include/eddy/test.h"
         fail=$((fail + 1))
     fi
     if ! [ -f build/release/CMakeCache.txt ]; then
@@ -250,6 +322,8 @@ add_executable(by_find_package example.c)
 target_link_libraries(by_find_package PRIVATE eddy::eddy)
 add_executable(by_find_package_static example.c)
 target_link_libraries(by_find_package_static PRIVATE eddy::eddy_static)
+add_executable(test_by_find_package test_example.c)
+target_link_libraries(test_by_find_package PRIVATE eddy::eddy_test)
 CM
     # The version the consumer asks for is the tree's own (include/eddy/version.h).
     sed -i "s/@VERSION@/$(eddy_version)/" "$w/app/CMakeLists.txt"
@@ -260,6 +334,22 @@ CM
     check "find_package(eddy) + eddy::eddy_static" "$log" bash -c "$(declare -f run_example)
         run_example '$w/app/build/by_find_package_static' &&
         ! ldd '$w/app/build/by_find_package_static' | grep -q libeddy"
+    # Fully static (docs/install.md): no warning from the link (the example resolves no name,
+    # so none of c-ares's NSS-using code is pulled in), and it runs.
+    check "cc -static with pkg-config --static" "$log" bash -c "$(declare -f run_example)
+        export PKG_CONFIG_PATH='$pc'
+        cc -static -std=gnu11 -o '$w/app/fully_static' '$w/app/example.c' \
+            \$(pkg-config --static --cflags --libs eddy) 2>'$w/app/static.err' &&
+        ! grep -q warning '$w/app/static.err' && run_example '$w/app/fully_static'"
+    # eddy/test.h's own example, against the installed test library.
+    check "eddy/test.h example + pkg-config eddy-test" "$log" bash -c "$(declare -f run_test_example)
+        export PKG_CONFIG_PATH='$pc'
+        [ -s '$w/app/test_example.c' ] &&
+        cc -std=gnu11 -Wall -Wextra -Werror -o '$w/app/test_by_pkgconfig' '$w/app/test_example.c' \
+            \$(pkg-config --cflags --libs eddy-test) -Wl,-rpath,\$(pkg-config --variable=libdir eddy) &&
+        run_test_example '$w/app/test_by_pkgconfig'"
+    check "eddy/test.h example + eddy::eddy_test" "$log" bash -c "$(declare -f run_test_example)
+        run_test_example '$w/app/build/test_by_find_package'"
     # The public headers as C++ (README.md, "C and C++"), against the installed library.
     check "C++ program (g++ -std=c++17) + pkg-config" "$log" bash -c "
         export PKG_CONFIG_PATH='$pc'

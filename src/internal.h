@@ -107,6 +107,19 @@ enum {
 
 typedef struct eddy__start_rec eddy__start_rec;
 
+/* Where a task's stack size is set, so a stack overflow names the option that fixes it (the
+ * user never wrote the spawn of a server's handler or of eddy_run's main task). */
+enum {
+    EDDY__STACK_FROM_SPAWN = 0, /* eddy_spawn/eddy_start: eddy_spawn_opts.stack_size */
+    EDDY__STACK_FROM_SERVE,     /* an eddy_serve handler: eddy_serve_opts.stack_size */
+    EDDY__STACK_FROM_RUN,       /* eddy_run's main task: eddy_opts.stack_size */
+    EDDY__STACK_FROM_LOOP,      /* a task the library spawns with the loop's default
+                                   (eddy_gather, connect attempts, eddy_process_run's
+                                   readers): eddy_opts.stack_size */
+    EDDY__STACK_FROM_HTTP,      /* a connection or request task of eddy_http_serve:
+                                   eddy_http_serve_opts.stack_size */
+};
+
 /* A task. Lives at the top of its own stack: spawning allocates nothing else. */
 struct eddy_task {
     eddy__ctx ctx;
@@ -118,6 +131,7 @@ struct eddy_task {
     int wake_rc;
     uint8_t state;
     uint8_t flags;
+    uint8_t stack_from;           /* EDDY__STACK_FROM_*: for the overflow message */
     int coop;                     /* cooperative budget left (see eddy__coop_spend) */
     eddy_cancel_scope own;        /* the task's own scope (eddy_task_cancel) */
     eddy_cancel_scope *cs;        /* innermost scope */
@@ -239,6 +253,10 @@ struct eddy_loop {
     int clock_kind;
     int64_t vnow;
     int64_t autojump;
+    /* Virtual clock from EDDY_CLOCK=virtual: while a task waits on a descriptor, autojump
+     * first waits this much real time (ns) for the I/O, 0 = not applied (see poll_once). */
+    int64_t autojump_io;
+    int64_t idle_since;           /* real time (ns) every task has been blocked since, or 0 */
     eddy_clock clock;
 
     /* timers: 4-ary min-heap on (deadline, seq) */
@@ -379,11 +397,29 @@ EDDY__HIDDEN void eddy__task_exit_to_nursery(eddy_task *t);
 EDDY__HIDDEN void eddy__task_release(eddy_task *t);
 EDDY__HIDDEN int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
                                 const eddy_spawn_opts *o, const char *site, eddy_task **out);
+/* eddy__spawn for the library's own spawns: stack_from (EDDY__STACK_FROM_*) says which option
+ * sets the child's stack size, site is the user's call that led to the spawn. */
+EDDY__HIDDEN int eddy__spawn_from(eddy_nursery *n, int (*fn)(void *), void *arg,
+                                  const eddy_spawn_opts *o, const char *site, int stack_from);
+/* eddy__serve for the library's own servers (the HTTP server): stack_from (EDDY__STACK_FROM_*)
+ * and site are what a handler's stack overflow names. */
+EDDY__HIDDEN int eddy__serve_from(eddy_listener *l, eddy_conn_handler handler, void *arg,
+                                  const eddy_serve_opts *o, const char *site, int stack_from);
 EDDY__HIDDEN const char *eddy__state_name(const eddy_task *t);
 EDDY__HIDDEN void eddy__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* The stack-overflow report for this thread's loop: install when a loop starts, release when
  * it ends (the alternate signal stack is freed with the thread's last loop). */
 EDDY__HIDDEN void eddy__overflow_handler_install(void);
+/* Environment variables (src/loop/env.c). Each returns 1 if var is set to a valid value
+ * (stored in *index / *out), 0 if it is unset or empty, -EINVAL after printing to stderr what
+ * is wrong and what is valid. eddy__env_choice matches names without regard to case;
+ * eddy__env_u64 takes decimal or 0x hex, meaning says what the number is for. */
+EDDY__HIDDEN int eddy__env_choice(const char *var, const char *const *names, size_t n, size_t *index);
+EDDY__HIDDEN int eddy__env_u64(const char *var, const char *meaning, uint64_t *out);
+/* The index of v among names (no regard to case): true and *index set, or false. */
+EDDY__HIDDEN bool eddy__name_index(const char *v, const char *const *names, size_t n, size_t *index);
+/* The stack overflow message for t (async-signal-safe), into b (len bytes, terminated). */
+EDDY__HIDDEN void eddy__overflow_text(char *b, size_t len, const eddy_task *t);
 EDDY__HIDDEN void eddy__overflow_handler_release(void);
 
 /* ---- the cooperative budget ------------------------------------------------------------

@@ -121,7 +121,7 @@ static int run_in_process(eddy_test_case *c, const char *backend)
     eddy_opts o = {
         .clock_kind = c->opts.real_clock ? EDDY_CLOCK_MONOTONIC : EDDY_CLOCK_VIRTUAL,
         .autojump_threshold = 0,
-        .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS,
+        .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS | (c->opts.fifo ? EDDY_OPT_FIFO : 0),
         .sched_seed = c->opts.sched_seed,
         .stack_size = c->opts.stack_size,
         .backend = backend,
@@ -168,7 +168,18 @@ int eddy_test_main(int argc, char **argv)
     fd_report_if_asked();
     int mult = 1;
     const char *e = getenv("EDDY_TEST_TIMEOUT");
-    if (e && atoi(e) > 0) mult = atoi(e);
+    if (e && *e) {
+        /* Like eddy_run's variables: a bad value is named, never silently ignored. */
+        char *end;
+        long m = strtol(e, &end, 10);
+        if (*e < '1' || *e > '9' || *end || m > 1000) {
+            fprintf(stderr, "eddy_test: EDDY_TEST_TIMEOUT=\"%s\" is not valid; use a whole "
+                            "number 1..1000 (it multiplies every test's time limit), or leave "
+                            "it unset\n", e);
+            return 2;
+        }
+        mult = (int)m;
+    }
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-l")) {
             for (eddy_test_case *c = head; c; c = c->next) printf("%s\n", c->name);
@@ -250,6 +261,40 @@ int eddy_test_main(int argc, char **argv)
 }
 
 __attribute__((weak)) int main(int argc, char **argv) { return eddy_test_main(argc, argv); }
+
+typedef struct in_callback {
+    void (*fn)(void *);
+    void *arg;
+    eddy_event ran;
+} in_callback;
+
+static void in_callback_run(void *p)
+{
+    in_callback *c = p;
+    c->fn(c->arg);
+    eddy_event_set(&c->ran);
+}
+
+int eddy_test_call_in_callback(void (*fn)(void *), void *arg)
+{
+    if (!eddy_task_current()) return -EPERM;
+    in_callback c = {fn, arg, {0}};
+    eddy_event_init(&c.ran);
+    int rc = eddy_call_soon(in_callback_run, &c);
+    if (rc < 0) return rc;
+    /* c lives in this frame until the callback has run: shielded, so a cancellation of the
+     * test cannot return first. */
+    eddy_cancel_scope cs;
+    eddy_cancel_scope_opts o = EDDY_CANCEL_SCOPE_OPTS_INIT;
+    o.shield = true;
+    o.fail = true; /* -ETIMEDOUT after 10 s */
+    o.timeout = EDDY_SEC(10);
+    rc = eddy_cancel_scope_enter_with(&cs, &o);
+    if (rc < 0) return rc;
+    rc = eddy_event_wait(&c.ran);
+    eddy_cancel_scope_exit(&cs);
+    return rc;
+}
 
 int eddy_test_fd_count(void)
 {

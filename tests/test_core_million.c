@@ -6,15 +6,15 @@
 
 #define NTASKS (CORE_SANITIZED ? 100000L : 1000000L)
 
-static long statm_resident_pages(void)
+/* Pages of address space and resident pages (/proc/self/statm). */
+static void statm_pages(long *size, long *res)
 {
-    long size = 0, res = 0;
+    *size = *res = 0;
     FILE *f = fopen("/proc/self/statm", "r");
     if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2) res = 0;
+        if (fscanf(f, "%ld %ld", size, res) != 2) *size = *res = 0;
         fclose(f);
     }
-    return res;
 }
 
 static long count_maps(void)
@@ -45,7 +45,8 @@ EDDY_TEST_EX(one_million_sleeping_tasks, .timeout = EDDY_SEC(300), .one_backend 
 {
     deadline = eddy_now() + EDDY_SEC(10);
     long ps = sysconf(_SC_PAGESIZE);
-    long res0 = statm_resident_pages();
+    long vm0, res0, vm1, res1;
+    statm_pages(&vm0, &res0);
     long max_maps = 65530;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
     if (f) {
@@ -61,12 +62,15 @@ EDDY_TEST_EX(one_million_sleeping_tasks, .timeout = EDDY_SEC(300), .one_backend 
         struct eddy_loop_stats st;
         eddy_loop_stats(&st);
         EDDY_CHECK_EQ(st.tasks_live, NTASKS + 1);
-        long res1 = statm_resident_pages();
+        statm_pages(&vm1, &res1);
         long maps = count_maps();
         double per_task = (double)(res1 - res0) * (double)ps / (double)NTASKS;
-        printf("# %ld tasks alive: %.0f bytes (%.2f KiB) resident per task, %ld mappings "
-               "(vm.max_map_count %ld), guard mode %s\n",
-               NTASKS, per_task, per_task / 1024, maps, max_maps, eddy__stack_guard_mode());
+        double vm_per_task = (double)(vm1 - vm0) * (double)ps / (double)NTASKS;
+        printf("# %ld tasks alive: %.0f bytes (%.2f KiB) resident and %.0f KiB of address space "
+               "per task (%zu-byte default stacks), %ld mappings (vm.max_map_count %ld), guard "
+               "mode %s\n",
+               NTASKS, per_task, per_task / 1024, vm_per_task / 1024, (size_t)EDDY_DEFAULT_STACK,
+               maps, max_maps, eddy__stack_guard_mode());
         fflush(stdout);
         EDDY_CHECK(maps > 0 && maps < max_maps / 4);
         EDDY_CHECK_EQ(finished, 0);

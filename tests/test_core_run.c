@@ -529,6 +529,128 @@ EDDY_TEST_EX(seeded_test_option, .sched_seed = 12345)
     return 0;
 }
 
+/* EDDY_OPT_FIFO: the order a test of the order itself relies on, whatever the environment
+ * (the CI runs the whole suite under EDDY_SCHED_SEED=1, 2 and 3). */
+EDDY_TEST_EX(fifo_flag_overrides_the_seed, .raw = true)
+{
+    char fifo[256], pinned[256];
+    unsetenv("EDDY_SCHED_SEED");
+    trace_with_seed(0, fifo);
+    setenv("EDDY_SCHED_SEED", "5", 1);
+    eddy_opts o = core_opts();
+    o.flags |= EDDY_OPT_FIFO;
+    o.sched_seed = 7; /* beats an explicit seed too */
+    nstrace = 0;
+    EDDY_OK(eddy_run_opts(trace_main, NULL, &o));
+    strcpy(pinned, strace_buf);
+    unsetenv("EDDY_SCHED_SEED");
+    EDDY_CHECK(!strcmp(fifo, pinned));
+    return 0;
+}
+
+/* ---- environment variables ---- */
+
+static const char *env_name, *env_value;
+
+/* On the virtual clock (which starts at 0) sleep 100 s, which takes no real time. */
+static int env_clock_main(void *arg)
+{
+    (void)arg;
+    bool virt = eddy_now() == 0;
+    if (virt) EDDY_OK(eddy_sleep(EDDY_SEC(100)));
+    printf("%s now=%lld backend=%s\n", virt ? "virtual" : "real", (long long)eddy_now(),
+           eddy_backend_name());
+    return 0;
+}
+
+/* In a child: set env_name=env_value, run a loop on the default (monotonic) clock. */
+static int env_child(void *arg)
+{
+    (void)arg;
+    setenv(env_name, env_value, 1);
+    eddy_opts o = {.flags = EDDY_OPT_NO_SIGNALS};
+    int rc = eddy_run_opts(env_clock_main, NULL, &o);
+    printf("rc=%d\n", rc);
+    return 0;
+}
+
+static void run_with_env(const char *name, const char *value, char *out, size_t len)
+{
+    env_name = name;
+    env_value = value;
+    int st = core_run_child(env_child, NULL, out, len);
+    EDDY_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A bad value fails eddy_run with -EINVAL and says which variable, which value, and what is
+ * valid, instead of a bare "Invalid argument" or being silently ignored. */
+EDDY_TEST_EX(environment_bad_values_are_named, .raw = true)
+{
+    static const struct {
+        const char *name, *value, *valid;
+    } bad[] = {
+        {"EDDY_BACKEND", "bogus", "use one of: epoll (any case), or leave it unset"},
+        {"EDDY_CLOCK", "VIRTAUL", "use one of: monotonic, virtual (any case), or leave it unset"},
+        {"EDDY_CLOCK", " virtual", "use one of: monotonic, virtual"},
+        {"EDDY_SCHED_SEED", "abc", "use an unsigned integer (decimal or 0x hex"},
+        {"EDDY_SCHED_SEED", "-1", "use an unsigned integer"},
+        {"EDDY_SCHED_SEED", "12x", "use an unsigned integer"},
+        {"EDDY_SCHED_SEED", "99999999999999999999999", "use an unsigned integer"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char out[1024], want[256];
+        run_with_env(bad[i].name, bad[i].value, out, sizeof out);
+        snprintf(want, sizeof want, "eddy: %s=\"%s\" is not valid; %s", bad[i].name, bad[i].value,
+                 bad[i].valid);
+        if (!strstr(out, want) || !strstr(out, "rc=-22\n") || strstr(out, "now="))
+            eddy_test_fail(__FILE__, __LINE__, "want \"%s\" and rc=-22, got: %s", want, out);
+    }
+    return 0;
+}
+
+/* Names are matched without regard to case; empty is unset; numbers may be hex. */
+EDDY_TEST_EX(environment_values_ignore_case, .raw = true)
+{
+    char out[1024];
+    run_with_env("EDDY_CLOCK", "VIRTUAL", out, sizeof out); /* the virtual clock: no waiting */
+    if (!strstr(out, "virtual now=100000000000 backend=epoll\nrc=0\n"))
+        eddy_test_fail(__FILE__, __LINE__, "EDDY_CLOCK=VIRTUAL: %s", out);
+    run_with_env("EDDY_CLOCK", "Virtual", out, sizeof out);
+    EDDY_CHECK(strstr(out, "virtual now=100000000000 ") != NULL);
+    run_with_env("EDDY_BACKEND", "EPoll", out, sizeof out);
+    EDDY_CHECK(strstr(out, "backend=epoll\nrc=0\n") != NULL);
+    run_with_env("EDDY_SCHED_SEED", "0x10", out, sizeof out);
+    EDDY_CHECK(strstr(out, "rc=0\n") != NULL);
+    run_with_env("EDDY_CLOCK", "", out, sizeof out); /* empty: unset, the real clock */
+    EDDY_CHECK(strstr(out, "real now=") != NULL && strstr(out, "rc=0\n") != NULL);
+    run_with_env("EDDY_CLOCK", "monotonic", out, sizeof out);
+    EDDY_CHECK(strstr(out, "real now=") != NULL && strstr(out, "rc=0\n") != NULL);
+    /* The program's own option takes a name in any case too. */
+    eddy_opts o = core_opts();
+    o.backend = "EPOLL";
+    EDDY_OK(eddy_run_opts(ret0, NULL, &o));
+    return 0;
+}
+
+/* The test runner's own variable is checked the same way. */
+static int runner_with_bad_timeout(void *arg)
+{
+    (void)arg;
+    setenv("EDDY_TEST_TIMEOUT", "soon", 1);
+    char *argv[] = {"runner", "no-such-test", NULL};
+    return eddy_test_main(2, argv);
+}
+
+EDDY_TEST_EX(environment_test_timeout_is_checked, .raw = true)
+{
+    char out[512];
+    int st = core_run_child(runner_with_bad_timeout, NULL, out, sizeof out);
+    EDDY_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    if (!strstr(out, "EDDY_TEST_TIMEOUT=\"soon\" is not valid; use a whole number 1..1000"))
+        eddy_test_fail(__FILE__, __LINE__, "got: %s", out);
+    return 0;
+}
+
 /* ---- eddy_dump (D3) ---- */
 
 static int sleepy(void *arg)

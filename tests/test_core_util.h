@@ -69,6 +69,32 @@ static inline int core_run_child(int (*fn)(void *), void *arg, char *buf, size_t
     return st;
 }
 
+/* n frames of about 1 KiB each: a stack's worth of ordinary C (the stack tests), or with
+ * n = 1 << 20 a gibibyte, past any stack (the overflow tests). */
+static __attribute__((noinline, unused)) int core_recurse(int n)
+{
+    volatile char buf[1024];
+    buf[0] = (char)n;
+    buf[sizeof buf - 1] = (char)n;
+    if (n == 0) return buf[0];
+    return core_recurse(n - 1) + buf[sizeof buf - 1];
+}
+
+/* Run fn in a child that must die of a stack overflow, its output into out (len bytes), and
+ * check that it died of it. False, after a skip line, where guard-page faults are not
+ * delivered (user-mode emulation): the caller returns 0 then. */
+static inline bool core_overflow_child(int (*fn)(void *), char *out, size_t len)
+{
+    if (core_emulated()) {
+        printf("# skipped: user-mode emulation does not deliver guard-page faults\n");
+        return false;
+    }
+    int st = core_run_child(fn, NULL, out, len);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        eddy_test_fail(__FILE__, __LINE__, "the child did not die of its overflow: %s", out);
+    return true;
+}
+
 /* Exit code core_run_child gives a child whose fn returned the negative errno e. */
 #define CORE_EXIT_OF(e) (100 + ((e) % 100))
 

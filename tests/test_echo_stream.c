@@ -1,8 +1,10 @@
-/* Test of examples/echo_stream: the built binary runs as a child process on a free port
- * (argument 0); the test reads its stdout until "Server listening", talks to it over
- * loopback (small messages, 1 MiB, several clients at once), sends SIGTERM and checks the
- * exit status and the per-connection lines. Real clock: the child runs on it, and the test
- * bounds each step with a fail-after scope instead of waiting forever. */
+/* Tests of two echo servers built from the tree: examples/echo_stream, and README.md's network
+ * server exactly as the README shows it (CMake extracts it with scripts/docprogs.awk into
+ * docprogs/readme_server.c). Each binary runs as a child process on a free port (argument
+ * 0); the test reads its stdout until "Server listening", talks to it over loopback (small
+ * messages, 1 MiB, several clients at once), sends SIGTERM or SIGINT and checks the exit
+ * status (and echo_stream's per-connection lines). Real clock: the child runs on it, and the
+ * test bounds each step with a fail-after scope instead of waiting forever. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include "eddy/test.h"
 
 #define EXE EDDY_BUILD_DIR "/examples/echo_stream"
+#define README_EXE EDDY_BUILD_DIR "/docprogs/bin/readme_server"
 
 typedef struct child {
     pid_t pid;
@@ -25,7 +28,7 @@ typedef struct child {
 
 static child ch;
 
-static void spawn_server(child *c, const char *port_arg)
+static void spawn_exe(child *c, const char *exe, const char *port_arg)
 {
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
@@ -38,14 +41,16 @@ static void spawn_server(child *c, const char *port_arg)
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
         setenv("EDDY_BACKEND", backend, 1);
-        execl(EXE, EXE, port_arg, (char *)NULL);
-        dprintf(2, "exec %s: %s\n", EXE, strerror(errno));
+        execl(exe, exe, port_arg, (char *)NULL);
+        dprintf(2, "exec %s: %s\n", exe, strerror(errno));
         _exit(127);
     }
     close(p[1]);
     EDDY_OK(eddy_fd_stream(p[0], 0, &c->out));
     c->len = 0;
 }
+
+static void spawn_server(child *c, const char *port_arg) { spawn_exe(c, EXE, port_arg); }
 
 /* Read the child's stdout until it contains `needle` (or it ends). */
 static bool read_until(child *c, const char *needle)
@@ -83,10 +88,10 @@ static void wait_listening(child *c)
                strncmp(line, "Server listening at 0.0.0.0:", 28) == 0);
 }
 
-/* SIGTERM, then the rest of its output and its exit status. */
-static int stop_server(child *c)
+/* Signal sig, then the rest of its output and its exit status. */
+static int stop_server_with(child *c, int sig)
 {
-    EDDY_CHECK(kill(c->pid, SIGTERM) == 0);
+    EDDY_CHECK(kill(c->pid, sig) == 0);
     while (read_until(c, "\x01")) { /* never printed: reads to the end */
     }
     EDDY_OK(eddy_stream_close(c->out));
@@ -94,6 +99,8 @@ static int stop_server(child *c)
     EDDY_CHECK(waitpid(c->pid, &ws, 0) == c->pid);
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }
+
+static int stop_server(child *c) { return stop_server_with(c, SIGTERM); }
 
 static eddy_stream *connect_to(child *c)
 {
@@ -145,38 +152,46 @@ static int client_task(void *arg)
     return 0;
 }
 
+/* Talk to a listening echo server c: one client with a small message, then 1 MiB, more than
+ * any buffer on the way, then several clients at once while the first stays connected.
+ * Returns the first client, still connected. */
+static eddy_stream *exercise(child *c)
+{
+    /* One client, a small message. */
+    eddy_stream *a = connect_to(c);
+    EDDY_OK(eddy_stream_write_all(a, "hello, echo\n", 12));
+    char buf[16];
+    read_exact(a, buf, 12);
+    EDDY_CHECK(memcmp(buf, "hello, echo\n", 12) == 0);
+
+    /* 1 MiB, more than the server's buffer and the socket buffers: written and read at
+     * once, byte for byte. */
+    for (size_t i = 0; i < BIG; i++) big_out[i] = (unsigned char)(i * 2654435761u >> 13);
+    int rc = 1;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, big_writer, a));
+        read_exact(a, big_in, BIG);
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK(memcmp(big_out, big_in, BIG) == 0);
+
+    /* Several clients at once, while `a` stays connected. */
+    EDDY_NURSERY(n, &rc) {
+        for (uintptr_t i = 0; i < NCLIENTS; i++) EDDY_OK(eddy_spawn(n, client_task, (void *)i));
+    }
+    EDDY_OK(rc);
+    return a;
+}
+
 EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeout = EDDY_SEC(60))
 {
     spawn_server(&ch, "0");
     EDDY_FAIL_AFTER(EDDY_SEC(20)) {
         wait_listening(&ch);
 
-        /* One client, a small message. */
-        eddy_stream *a = connect_to(&ch);
-        EDDY_OK(eddy_stream_write_all(a, "hello, echo\n", 12));
-        char buf[16];
-        read_exact(a, buf, 12);
-        EDDY_CHECK(memcmp(buf, "hello, echo\n", 12) == 0);
-        EDDY_CHECK(read_until(&ch, "Connection from 127.0.0.1:"));
-
-        /* 1 MiB, more than the server's buffer and the socket buffers: written and read at
-         * once, byte for byte. */
-        for (size_t i = 0; i < BIG; i++) big_out[i] = (unsigned char)(i * 2654435761u >> 13);
-        int rc = 1;
-        EDDY_NURSERY(n, &rc) {
-            EDDY_OK(eddy_spawn(n, big_writer, a));
-            read_exact(a, big_in, BIG);
-        }
-        EDDY_OK(rc);
-        EDDY_CHECK(memcmp(big_out, big_in, BIG) == 0);
-
-        /* Several clients at once, while `a` stays connected. */
-        EDDY_NURSERY(n, &rc) {
-            for (uintptr_t i = 0; i < NCLIENTS; i++) EDDY_OK(eddy_spawn(n, client_task, (void *)i));
-        }
-        EDDY_OK(rc);
+        eddy_stream *a = exercise(&ch);
         EDDY_CHECK(read_until(&ch, "Connection closed\n"));
-
+        char buf[16];
         /* SIGTERM with `a` still connected: its handler is cancelled, the server exits 0. */
         EDDY_CHECK_EQ(stop_server(&ch), 0);
         ssize_t n = eddy_stream_read(a, buf, 1);
@@ -186,6 +201,25 @@ EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeo
     EDDY_CHECK_EQ(count(ch.text, "Server listening at "), 1);
     EDDY_CHECK_EQ(count(ch.text, "Connection from 127.0.0.1:"), 1 + NCLIENTS);
     EDDY_CHECK_EQ(count(ch.text, "Connection closed\n"), 1 + NCLIENTS);
+    return 0;
+}
+
+/* README.md's network server, as the README prints it: its handler keeps a 64 KiB buffer on
+ * its stack (a 64 KiB default stack made it crash on the first connection). Ctrl-C stops
+ * it, as the README says, with exit status 0. */
+EDDY_TEST_EX(readme_server_serves_and_stops_on_sigint, .real_clock = true, .timeout = EDDY_SEC(60))
+{
+    spawn_exe(&ch, README_EXE, "0");
+    EDDY_FAIL_AFTER(EDDY_SEC(20)) {
+        wait_listening(&ch);
+        eddy_stream *a = exercise(&ch);
+        EDDY_CHECK_EQ(stop_server_with(&ch, SIGINT), 0);
+        char b;
+        ssize_t n = eddy_stream_read(a, &b, 1);
+        EDDY_CHECK(n == 0 || n == -ECONNRESET);
+        EDDY_OK(eddy_stream_close(a));
+    }
+    EDDY_CHECK_EQ(count(ch.text, "Server listening at "), 1);
     return 0;
 }
 

@@ -2,90 +2,16 @@
  * process on the virtual clock (EDDY_CLOCK=virtual) and its stdout compared with the exact
  * expected text, its exit status checked. The tests are raw (no loop in the test process):
  * the child has its own loop, and waitpid here must not block one. */
-#include <fcntl.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include <dirent.h>
 
-#include "eddy/test.h"
+#include "test_run_util.h"
 
-#define EX_DIR EDDY_BUILD_DIR "/examples/"
+#define EX_DIR EDDY_BUILD_DIR "/examples"
 
-typedef struct run {
-    char out[16384];
-    char err[4096];
-    int status;      /* exit status, or 128 + signal */
-    double seconds;  /* real time the child took */
-} run;
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void slurp_fd(int fd, char *buf, size_t cap)
-{
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n <= 0) break;
-        len += (size_t)n;
-        if (len == cap - 1) break;
-    }
-    buf[len] = '\0';
-}
-
-/* Run examples/<argv[0]> with the given arguments; virt selects EDDY_CLOCK=virtual. */
 static void run_example(run *r, bool virt, const char *const *argv)
 {
-    char path[512];
-    snprintf(path, sizeof path, EX_DIR "%s", argv[0]);
-    int out[2];
-    EDDY_CHECK(pipe2(out, O_CLOEXEC) == 0);
-    /* stderr goes to a memory file, read after exit: two pipes could fill up and deadlock. */
-    int errfd = memfd_create("stderr", MFD_CLOEXEC);
-    EDDY_CHECK(errfd >= 0);
-    double t0 = mono();
-    pid_t pid = fork();
-    EDDY_CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(errfd, 2);
-        /* The examples must not pick up settings from the test environment, except the
-         * backend: the harness names this pass's in EDDY_BACKEND (raw cases), so every
-         * example runs on each backend. */
-        unsetenv("EDDY_SCHED_SEED");
-        if (virt)
-            setenv("EDDY_CLOCK", "virtual", 1);
-        else
-            unsetenv("EDDY_CLOCK");
-        execv(path, (char *const *)argv);
-        dprintf(2, "exec %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    close(out[1]);
-    slurp_fd(out[0], r->out, sizeof r->out);
-    close(out[0]);
-    int ws;
-    EDDY_CHECK(waitpid(pid, &ws, 0) == pid);
-    r->seconds = mono() - t0;
-    r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    EDDY_CHECK(lseek(errfd, 0, SEEK_SET) == 0);
-    slurp_fd(errfd, r->err, sizeof r->err);
-    close(errfd);
+    run_program(r, EX_DIR, virt, argv);
 }
-
-/* Compare whole outputs, printing both on mismatch (a diff by eye is easier than a line). */
-#define CHECK_OUTPUT(r, expected)                                                              \
-    do {                                                                                       \
-        if (strcmp((r)->out, (expected)) != 0)                                                 \
-            eddy_test_fail(__FILE__, __LINE__, "output differs\n--- expected\n%s--- got\n%s--- stderr\n%s", \
-                           (expected), (r)->out, (r)->err);                                     \
-    } while (0)
 
 #define RUN(r, virt, ...) run_example((r), (virt), (const char *const[]){__VA_ARGS__, NULL})
 
@@ -278,7 +204,7 @@ EDDY_TEST_EX(taskgroup_unknown_backend, .raw = true)
     RUN(&r, true, "taskgroup", "--backend", "no-such-backend");
     CHECK_OUTPUT(&r, "");
     EDDY_CHECK_EQ(r.status, 2);
-    EDDY_CHECK(strstr(r.err, "unknown backend \"no-such-backend\"") != NULL);
+    EDDY_CHECK(strstr(r.err, "unknown backend 'no-such-backend'") != NULL);
     RUN(&r, true, "taskgroup", "--bogus");
     EDDY_CHECK_EQ(r.status, 2);
     return 0;
@@ -307,3 +233,131 @@ EDDY_TEST_EX(countdown_output, .raw = true)
     EDDY_CHECK(r.seconds < 4.0);
     return 0;
 }
+
+/* ---- every example is a real command-line program ---- */
+
+/* --help prints the usage on stdout and exits 0; an unknown option or an argument the
+ * program does not take is one line saying so, then the usage, on stderr, and exit status 2
+ * (the servers among them must not start listening first). Every program in examples/ must
+ * be listed here (examples_are_all_listed checks), so a new one cannot skip the conventions.
+ * extra: arguments the program takes, then one too many ("extra"); {NULL} for the programs
+ * whose argument list has no end (fetch_many's URLs, run_with_timeout's command). */
+static const struct {
+    const char *name;
+    const char *const extra[5];
+} cli_examples[] = {
+    {"hello_sleep", {"extra"}},
+    {"switch_foobar", {"extra"}},
+    {"fetch_gather", {"extra"}},
+    {"nursery", {"--fail", "A", "extra"}},
+    {"taskgroup", {"--backend", "epoll", "extra"}},
+    {"countdown", {"extra"}},
+    {"echo_stream", {"0", "extra"}},
+    {"echo_protocol", {"0", "extra"}},
+    {"fake_clamd", {"0", "extra"}},
+    {"clamd_scan", {"FILE", "127.0.0.1", "3310", "extra"}},
+    {"http_hello", {"0", "extra"}},
+    {"http_files", {"/tmp", "0", "extra"}},
+    {"https_hello", {"CERT", "KEY", "0", "extra"}},
+    {"http_get", {"http://127.0.0.1:1/", "extra"}},
+    {"fetch_many", {NULL}},
+    {"retry_connect", {"127.0.0.1", "1", "extra"}},
+    {"run_with_timeout", {NULL}},
+    {"sigwatch", {"extra"}},
+    {"to_thread_demo", {"extra"}},
+    {"tail_follow", {"FILE", "extra"}},
+};
+
+static void check_usage_error(const run *r, const char *name, const char *what)
+{
+    char first[160];
+    snprintf(first, sizeof first, "%s: %s\nusage: %s", name, what, name);
+    if (r->status != 2 || r->out[0] || strncmp(r->err, first, strlen(first)) != 0)
+        eddy_test_fail(__FILE__, __LINE__, "%s: want exit 2 and stderr starting \"%s\"; got exit "
+                       "%d, stdout \"%s\", stderr \"%s\"", name, first, r->status, r->out, r->err);
+}
+
+/* Whether the file at path calls libc's strerror (an eddy error is a negative errno or one of
+ * eddy's own codes, which only eddy_strerror knows: "Host name not found", not "No such file
+ * or directory"). */
+static bool calls_strerror(const char *path)
+{
+    static char text[1 << 20];
+    int fd = open(path, O_RDONLY);
+    EDDY_CHECK(fd >= 0);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    EDDY_CHECK(n > 0);
+    text[n] = '\0';
+    for (const char *p = text; (p = strstr(p, "strerror(")); p++)
+        if (p == text || (p[-1] != '_' && p[-1] != 'r')) return true; /* eddy_strerror, _r */
+    return false;
+}
+
+/* Every examples/NAME.c has its row in cli_examples, and prints errors with eddy_strerror. */
+EDDY_TEST_EX(examples_are_all_listed, .raw = true)
+{
+    DIR *d = opendir(EDDY_SOURCE_DIR "/examples");
+    EDDY_CHECK(d != NULL);
+    struct dirent *e;
+    size_t seen = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 3 || strcmp(e->d_name + n - 2, ".c") != 0) continue;
+        bool listed = false;
+        for (size_t i = 0; i < sizeof cli_examples / sizeof cli_examples[0]; i++)
+            if (strlen(cli_examples[i].name) == n - 2 && !strncmp(cli_examples[i].name, e->d_name, n - 2))
+                listed = true;
+        if (!listed) {
+            closedir(d);
+            eddy_test_fail(__FILE__, __LINE__, "examples/%s is not in cli_examples (tests/test_examples.c): "
+                           "list it with arguments it takes and one too many", e->d_name);
+        }
+        char path[512];
+        snprintf(path, sizeof path, "%s/examples/%s", EDDY_SOURCE_DIR, e->d_name);
+        if (calls_strerror(path)) {
+            closedir(d);
+            eddy_test_fail(__FILE__, __LINE__, "examples/%s calls strerror: use eddy_strerror", e->d_name);
+        }
+        seen++;
+    }
+    closedir(d);
+    EDDY_CHECK_EQ(seen, sizeof cli_examples / sizeof cli_examples[0]); /* no stale rows */
+    return 0;
+}
+
+/* The conventions for the k-th quarter of cli_examples: four cases, so each stays far inside
+ * its time limit (4 runs of a program per example; under ASan on a loaded machine a run
+ * takes a quarter of a second or more). */
+static int check_cli_quarter(size_t k)
+{
+    size_t all = sizeof cli_examples / sizeof cli_examples[0];
+    for (size_t i = all * k / 4; i < all * (k + 1) / 4; i++) {
+        const char *name = cli_examples[i].name;
+        static run r;
+        char usage[64];
+        snprintf(usage, sizeof usage, "usage: %s", name);
+        RUN(&r, true, name, "--help");
+        if (r.status != 0 || strncmp(r.out, usage, strlen(usage)) != 0 || r.err[0])
+            eddy_test_fail(__FILE__, __LINE__, "%s --help: exit %d, stdout \"%s\", stderr \"%s\"",
+                           name, r.status, r.out, r.err);
+        RUN(&r, true, name, "-h");
+        EDDY_CHECK_EQ(r.status, 0);
+        EDDY_CHECK(strncmp(r.out, usage, strlen(usage)) == 0);
+        RUN(&r, true, name, "--no-such-option");
+        check_usage_error(&r, name, "unknown option '--no-such-option'");
+        if (!cli_examples[i].extra[0]) continue;
+        const char *argv[8] = {name};
+        size_t n = 1;
+        for (size_t k = 0; k < 5 && cli_examples[i].extra[k]; k++) argv[n++] = cli_examples[i].extra[k];
+        argv[n] = NULL;
+        run_example(&r, true, argv);
+        check_usage_error(&r, name, "unexpected argument 'extra'");
+    }
+    return 0;
+}
+
+EDDY_TEST_EX(examples_follow_command_line_conventions_1, .raw = true) { return check_cli_quarter(0); }
+EDDY_TEST_EX(examples_follow_command_line_conventions_2, .raw = true) { return check_cli_quarter(1); }
+EDDY_TEST_EX(examples_follow_command_line_conventions_3, .raw = true) { return check_cli_quarter(2); }
+EDDY_TEST_EX(examples_follow_command_line_conventions_4, .raw = true) { return check_cli_quarter(3); }

@@ -154,8 +154,7 @@ EDDY_TEST(file_errors)
     close(pp[0]);
     /* Callback context. */
     EDDY_OK(eddy_file_open(p, O_RDONLY, 0, &f));
-    EDDY_OK(eddy_call_soon(cb_read, f));
-    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_test_call_in_callback(cb_read, f));
     EDDY_OK(eddy_file_close(f));
     rm_tmp();
     return 0;
@@ -337,8 +336,7 @@ EDDY_TEST(directories)
         EDDY_OK(eddy_spawn(n, read_one, &r)); /* runs until its refill waits for the pool */
         EDDY_CHECK_EQ(eddy_dir_read(d, &e), -EBUSY);
         g_dir = d;
-        EDDY_OK(eddy_call_soon(cb_dir_close, &cbrc));
-        EDDY_OK(eddy_yield());
+        EDDY_OK(eddy_test_call_in_callback(cb_dir_close, &cbrc));
         EDDY_CHECK_EQ(cbrc, -EBUSY);
         EDDY_OK(eddy_dir_close(d));
     }

@@ -104,8 +104,7 @@ EDDY_TEST(watch_errors)
     EDDY_CHECK_EQ(eddy_watch_try_recv(NULL, &ev), -EINVAL);
     EDDY_CHECK_EQ(eddy_watch_try_recv(w, NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_watch_fd(NULL), -1);
-    EDDY_OK(eddy_call_soon(cb_recv, w));
-    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_test_call_in_callback(cb_recv, w));
     EDDY_OK(eddy_watch_close(w));
     rm_tmp();
     return 0;
@@ -162,8 +161,7 @@ EDDY_TEST(receive_is_cancellable_and_close_wakes_it)
         EDDY_CHECK_EQ(eddy_watch_recv(w, &ev), -EBUSY);
         EDDY_CHECK_EQ(eddy_watch_try_recv(w, &ev), -EBUSY);
         g_watch = w;
-        EDDY_OK(eddy_call_soon(cb_close, &cbrc));
-        EDDY_OK(eddy_yield());
+        EDDY_OK(eddy_test_call_in_callback(cb_close, &cbrc));
         EDDY_CHECK_EQ(cbrc, -EBUSY);
         EDDY_OK(eddy_watch_close(w));
     }

@@ -969,8 +969,7 @@ static void outside_cb(void *arg)
 HC_TEST(send_outside_a_task_is_eperm)
 {
     EDDY_OK(eddy_http_client_open(NULL, &outside_client));
-    EDDY_OK(eddy_call_soon(outside_cb, NULL));
-    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_test_call_in_callback(outside_cb, NULL));
     EDDY_CHECK_EQ(outside_rc, -EPERM);
     EDDY_OK(eddy_http_client_close(outside_client));
     return 0;

@@ -1,6 +1,7 @@
 /* Tests of eddy_http_serve over TCP in the test process: the listener path (eddy_serve), the
  * accept hook, peer addresses, and graceful shutdown with its grace period. */
 #include "http_test_util.h"
+#include "test_core_util.h"
 
 typedef struct tcp_srv {
     eddy_listener *l;
@@ -304,5 +305,71 @@ EDDY_TEST_EX(http_serve_outside_task, .raw = true)
     eddy_listener *fake_l = (eddy_listener *)&layers_closed;
     EDDY_CHECK_EQ(eddy_http_serve_stream(fake_s, h_hello, NULL, NULL), -EPERM);
     EDDY_CHECK_EQ(eddy_http_serve(fake_l, h_hello, NULL, NULL), -EPERM);
+    return 0;
+}
+
+/* ---- a request handler that overflows its stack ---- */
+
+/* The HTTP server's connection and request tasks are the library's spawns, sized by
+ * eddy_http_serve_opts.stack_size: the overflow message must name that option and the user's
+ * code (where the serving task was spawned: this file), not a spawn inside src/http/ or
+ * src/io/server.c that the user never wrote. */
+
+static int h_dive(eddy_http_request *req, eddy_http_response *res, void *arg)
+{
+    (void)req;
+    (void)arg;
+    int v = core_recurse(1 << 20); /* 1 GiB of frames: past any stack */
+    return eddy_http_response_send(res, 200, "text/plain", &v, 1);
+}
+
+static int dive_client(void *p)
+{
+    eddy_stream *c;
+    EDDY_OK(eddy_tcp_connect("127.0.0.1", ((tcp_srv *)p)->port, NULL, &c));
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    EDDY_OK(eddy_stream_write_all(c, req, sizeof req - 1));
+    char b;
+    ssize_t n = eddy_stream_read(c, &b, 1); /* never returns: the server dies first */
+    return n < 0 ? (int)n : 0;
+}
+
+static int dive_main(void *arg)
+{
+    (void)arg;
+    static tcp_srv t = {.o = EDDY_HTTP_SERVE_OPTS_INIT, .h = h_dive};
+    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &t.l));
+    eddy_sockaddr a;
+    EDDY_OK(eddy_listener_local_addr(t.l, &a));
+    t.port = eddy_sockaddr_port(&a);
+    int rc = 0;
+    EDDY_NURSERY(n, &rc) {
+        enum { SPAWN_LINE = __LINE__ + 2 };
+        fprintf(stderr, "spawn-line=%d\n", SPAWN_LINE);
+        EDDY_OK(eddy_spawn(n, serve_main, &t)); /* the line the message must name */
+        EDDY_OK(eddy_spawn(n, dive_client, &t));
+    }
+    return rc;
+}
+
+static int dive_child(void *arg)
+{
+    (void)arg;
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_NO_SIGNALS};
+    return eddy_run_opts(dive_main, NULL, &o);
+}
+
+EDDY_TEST_EX(request_handler_stack_overflow_names_the_option, .raw = true)
+{
+    static char out[8192];
+    if (!core_overflow_child(dive_child, out, sizeof out)) return 0;
+    const char *l = strstr(out, "spawn-line=");
+    EDDY_CHECK(l != NULL);
+    char site[256];
+    snprintf(site, sizeof site, "eddy_http_serve called by the task spawned at %s:%d:", __FILE__, atoi(l + 11));
+    if (!strstr(out, "stack overflow in task 'http request'") || !strstr(out, site) ||
+        !strstr(out, "eddy_http_serve_opts.stack_size") || strstr(out, "src/http/") ||
+        strstr(out, "src/io/server.c"))
+        eddy_test_fail(__FILE__, __LINE__, "expected a message naming %s, got: %s", site, out);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "eddy/test.h"
+#include "test_core_util.h"
 
 /* ---- helpers ---- */
 
@@ -492,7 +493,7 @@ static int cancellable_server(void *p)
     return 0;
 }
 
-EDDY_TEST(serve_cancelled_by_enclosing_scope)
+static int serve_cancelled_by_enclosing_scope_body(void)
 {
     server_run r;
     run_init(&r, slow_or_stuck_handler, NULL);
@@ -517,6 +518,16 @@ EDDY_TEST(serve_cancelled_by_enclosing_scope)
     EDDY_CHECK_EQ(r.srv.stats.aborted, 1);
     EDDY_OK(eddy_listener_close(r.l));
     return 0;
+}
+
+EDDY_TEST(serve_cancelled_by_enclosing_scope) { return serve_cancelled_by_enclosing_scope_body(); }
+
+/* The same under a scheduler seed that runs the cancelled handler to its end before the
+ * serving task looks at it: it must still be counted as aborted (it was not, when the server
+ * counted the handlers still active at its own cancel). */
+EDDY_TEST_EX(serve_cancelled_counts_handlers_that_ended_first, .sched_seed = 3)
+{
+    return serve_cancelled_by_enclosing_scope_body();
 }
 
 /* Closing the listener under a running server ends it with -EBADF after the usual drain. */
@@ -580,9 +591,11 @@ EDDY_TEST(serve_spawn_failure_resets_connection)
 /* ---- argument and context errors ---- */
 
 static int serve_rc_cb = 1;
+static eddy_event serve_cb_done; /* the callback ran (whatever order the scheduler picks) */
 static void serve_from_callback(void *arg)
 {
     serve_rc_cb = eddy_serve(arg, echo_handler, NULL, NULL);
+    eddy_event_set(&serve_cb_done);
 }
 
 static int second_acceptor(void *p)
@@ -598,8 +611,9 @@ EDDY_TEST(serve_errors)
     EDDY_CHECK_EQ(eddy_serve(NULL, echo_handler, NULL, NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_serve(l, NULL, NULL, NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_serve(l, echo_handler, NULL, &(eddy_serve_opts){.grace = -1}), -EINVAL);
+    eddy_event_init(&serve_cb_done);
     EDDY_OK(eddy_call_soon(serve_from_callback, l));
-    EDDY_OK(eddy_sleep(0));
+    EDDY_OK(eddy_event_wait(&serve_cb_done));
     EDDY_CHECK_EQ(serve_rc_cb, -EPERM);
     EDDY_CHECK_EQ(eddy_server_shutdown(NULL), -EINVAL);
     eddy_server zero = {0};
@@ -721,5 +735,63 @@ EDDY_TEST(serve_emfile_backs_off_and_resumes)
     EDDY_OK(eddy_stream_close(c[1]));
     EDDY_OK(eddy_stream_close(c[2]));
     EDDY_OK(eddy_listener_close(r.l));
+    return 0;
+}
+
+/* ---- a handler that overflows its stack ---- */
+
+/* The handler's stack is set where the user called eddy_serve, so the overflow message must
+ * name that call (this file, the line below) and eddy_serve_opts.stack_size, not the spawn
+ * inside src/io/server.c that the user never wrote. */
+
+static int diving_handler(eddy_stream *conn, void *arg)
+{
+    (void)conn;
+    (void)arg;
+    return core_recurse(1 << 20) == 7 ? -EIO : 0; /* 1 GiB of frames: past any stack */
+}
+
+static int diving_client(void *p)
+{
+    eddy_stream *c;
+    EDDY_OK(eddy_tcp_connect("127.0.0.1", port_of(p), NULL, &c));
+    char b;
+    ssize_t n = eddy_stream_read(c, &b, 1); /* never returns: the server dies first */
+    return n < 0 ? (int)n : 0;
+}
+
+static int diving_main(void *arg)
+{
+    (void)arg;
+    eddy_listener *l;
+    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l));
+    int rc = 0;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, diving_client, l));
+        enum { SERVE_LINE = __LINE__ + 2 };
+        fprintf(stderr, "serve-line=%d\n", SERVE_LINE);
+        rc = eddy_serve(l, diving_handler, NULL, NULL); /* the line the message must name */
+    }
+    return rc;
+}
+
+static int diving_child(void *arg)
+{
+    (void)arg;
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_NO_SIGNALS};
+    return eddy_run_opts(diving_main, NULL, &o);
+}
+
+EDDY_TEST_EX(handler_stack_overflow_names_the_serve_call, .raw = true)
+{
+    static char out[8192];
+    if (!core_overflow_child(diving_child, out, sizeof out)) return 0;
+    const char *l = strstr(out, "serve-line=");
+    EDDY_CHECK(l != NULL);
+    char site[256];
+    snprintf(site, sizeof site, "eddy_serve called at %s:%d:", __FILE__, atoi(l + 11));
+    if (!strstr(out, "stack overflow in task 'conn'") || !strstr(out, site) ||
+        !strstr(out, "eddy_serve_opts.stack_size") || strstr(out, "src/io/server.c"))
+        eddy_test_fail(__FILE__, __LINE__, "expected a message naming %s, got: %s", site, out);
     return 0;
 }

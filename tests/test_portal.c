@@ -9,6 +9,7 @@
 
 #include "eddy/test.h"
 #include "internal.h"
+#include "test_core_util.h"
 
 static int ret5(void *arg)
 {
@@ -399,5 +400,36 @@ EDDY_TEST_EX(start_fails_without_descriptors, .raw = true)
     EDDY_CHECK(p == NULL);
     EDDY_OK(eddy_portal_start(&p));
     EDDY_OK(eddy_portal_stop(p));
+    return 0;
+}
+
+/* ---- a call that overflows its task's stack ---- */
+
+/* The task running a portal call is the library's spawn: the overflow message must name
+ * eddy_portal_call and the loop's default stack, not a spawn line inside src/sys/portal.c. */
+static int dive_call(void *arg)
+{
+    (void)arg;
+    return core_recurse(1 << 20) == 7 ? -EIO : 0; /* 1 GiB of frames: past any stack */
+}
+
+static int portal_dive(void *arg)
+{
+    (void)arg;
+    eddy_portal *p;
+    EDDY_OK(eddy_portal_start(&p));
+    int rc = eddy_portal_call(p, dive_call, NULL); /* never returns: the process dies */
+    EDDY_OK(eddy_portal_stop(p));
+    return rc;
+}
+
+EDDY_TEST_EX(call_stack_overflow_names_the_portal_call, .raw = true)
+{
+    static char out[8192];
+    if (!core_overflow_child(portal_dive, out, sizeof out)) return 0;
+    if (!strstr(out, "stack overflow in task 'portal-call'") ||
+        !strstr(out, "spawned by eddy_portal_call") || !strstr(out, "eddy_opts.stack_size") ||
+        strstr(out, "src/sys/portal.c"))
+        eddy_test_fail(__FILE__, __LINE__, "expected a message naming eddy_portal_call, got: %s", out);
     return 0;
 }

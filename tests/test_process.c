@@ -568,15 +568,13 @@ PROC_TEST(one_waiter_and_no_close_under_it)
         EDDY_OK(eddy_spawn(n, waiter_task, &p));
         EDDY_CHECK_EQ(eddy_process_wait(&p), -EBUSY);
         EDDY_CHECK_EQ(eddy_process_close(&p), -EBUSY);
-        EDDY_OK(eddy_call_soon(from_callback, &p));
-        EDDY_OK(eddy_yield());
+        EDDY_OK(eddy_test_call_in_callback(from_callback, &p));
         EDDY_CHECK_EQ(busy_rc[0], -EPERM);
         EDDY_CHECK_EQ(busy_rc[1], -EBUSY); /* a waiter */
         EDDY_OK(eddy_stream_write_all(eddy_process_stdin(&p), "\n", 1));
     }
     EDDY_OK(rc);
-    EDDY_OK(eddy_call_soon(from_callback, &p)); /* reaped now: close works from a callback */
-    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_test_call_in_callback(from_callback, &p)); /* reaped now: close works from a callback */
     EDDY_CHECK_EQ(busy_rc[1], 0);
     return 0;
 }
@@ -587,8 +585,7 @@ PROC_TEST(close_outside_a_task_needs_a_reaped_child)
 {
     eddy_process p;
     SPAWN(&p, ARGV("sleep", "100"), &(eddy_process_opts){.stdout_mode = EDDY_STDIO_PIPE});
-    EDDY_OK(eddy_call_soon(close_from_callback, &p));
-    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_test_call_in_callback(close_from_callback, &p));
     EDDY_CHECK_EQ(busy_rc[1], -EBUSY);
     EDDY_CHECK(eddy_process_stdout(&p) != NULL);
     EDDY_OK(eddy_process_close(&p)); /* in a task: grace 0, SIGKILL */

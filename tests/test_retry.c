@@ -318,8 +318,7 @@ EDDY_TEST(bad_policies)
     EDDY_CHECK(eddy_now() - t0 <= EDDY_MSEC(100 + 200 + 400 + 800));
     /* outside a task */
     cb_policy = b;
-    EDDY_OK(eddy_call_soon(outside, NULL));
-    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_test_call_in_callback(outside, NULL));
     EDDY_CHECK_EQ(cb_rc, -EPERM);
     return 0;
 }

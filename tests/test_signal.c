@@ -235,8 +235,7 @@ EDDY_TEST(receive_outside_a_task_is_eperm)
 {
     eddy_signal_receiver r;
     EDDY_OK(eddy_signal_open(&r, SIGUSR1));
-    EDDY_OK(eddy_call_soon(receive_from_callback, &r));
-    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_test_call_in_callback(receive_from_callback, &r));
     EDDY_CHECK_EQ(in_callback_rc, -EPERM);
     eddy_signal_close(&r);
     return 0;

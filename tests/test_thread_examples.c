@@ -245,8 +245,8 @@ EDDY_TEST_EX(tail_follow_usage_errors, .raw = true)
 {
     static child c;
     start(&c, (const char *const[]){"tail_follow", NULL});
-    EDDY_CHECK_EQ(finish(&c), 1);
-    EDDY_CHECK(strcmp(c.buf[1], "usage: tail_follow FILE\n") == 0);
+    EDDY_CHECK_EQ(finish(&c), 2);
+    EDDY_CHECK(strncmp(c.buf[1], "tail_follow: no FILE given\nusage: tail_follow FILE\n", 51) == 0);
     start(&c, (const char *const[]){"tail_follow", "/nonexistent-dir/x", NULL});
     EDDY_CHECK_EQ(finish(&c), 1);
     EDDY_CHECK(strcmp(c.buf[1], "tail_follow: cannot watch '/nonexistent-dir': No such file or directory\n") == 0);

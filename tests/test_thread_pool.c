@@ -105,8 +105,7 @@ EDDY_TEST(run_in_thread_errors)
     EDDY_CHECK_EQ(eddy_run_in_thread_with(NULL, NULL, &(eddy_run_in_thread_opts){.abandon_on_cancel = true}),
                   -EINVAL);
     int rc = 1;
-    EDDY_OK(eddy_call_soon(cb_try, &rc));
-    EDDY_OK(eddy_yield());
+    EDDY_OK(eddy_test_call_in_callback(cb_try, &rc));
     EDDY_CHECK_EQ(rc, -EPERM); /* callback context */
     /* Cancelled first: the job is never queued. */
     _Atomic int n = 0;

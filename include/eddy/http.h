@@ -247,7 +247,8 @@ typedef struct eddy_http_serve_opts {
     uint64_t max_body;        /* request body bytes (413) */
     size_t max_conns;         /* connections served at once (eddy_serve_opts.max_conns; 0: no
                                  limit) */
-    size_t stack_size;        /* request handler task stacks (0: the loop's default) */
+    size_t stack_size;        /* stacks of the connection tasks (which run the accept hook)
+                                 and request handler tasks (0: the loop's default) */
     const char *server_name;  /* the Server field's value; NULL: no Server field */
     /* Accept hook: called in the connection's task, before anything is read, under
      * header_timeout, for every accepted connection. Return 0 with *out the stream to serve
@@ -291,6 +292,7 @@ struct eddy_http_server {
     eddy__link conns;               /* private: connections being served */
     int state;                      /* private */
     bool listening;                 /* private */
+    const char *site;               /* private: the serving task's spawn site (stack overflow) */
 };
 
 /* W2: serve HTTP/1.1 on the connections accepted from l, calling handler(req, res, arg) for

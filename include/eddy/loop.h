@@ -27,7 +27,25 @@ enum {
                                         the process: signal.h) */
     EDDY_OPT_FAIL_ON_LEAK = 1u << 1, /* D4 test mode: leaks make eddy_run return -ENOTRECOVERABLE */
     EDDY_OPT_QUIET = 1u << 2,        /* do not print the leak report (still counted) */
+    EDDY_OPT_FIFO = 1u << 3,         /* ready tasks run in FIFO order whatever sched_seed and
+                                        EDDY_SCHED_SEED say: for code (a test of the order
+                                        itself) whose meaning depends on that order */
 };
+
+/* Options of eddy_run_opts. Three environment variables (docs/environment.md) apply to every
+ * loop: EDDY_CLOCK (monotonic | virtual), EDDY_SCHED_SEED (a number), EDDY_BACKEND (a backend
+ * name); names are matched without regard to case, unset or empty means not given. A value
+ * that is not valid makes eddy_run print the variable, the value and the valid values on
+ * stderr and return -EINVAL. */
+/* EDDY_CLOCK=virtual runs a program written for the real clock on the virtual one, so its
+ * sleeps and timeouts take no real time (demos, tests of whole programs). While every task
+ * waits for time alone, the clock jumps to the next timer at once. While a task waits on a
+ * descriptor (a socket, a pipe), a jump could reach the deadline of that very wait before a
+ * real peer had time to answer; then the clock jumps only after every task has stayed blocked
+ * for min(time to the next timer, EDDY_ENV_VIRTUAL_IO_WAIT) of real time: never faster than
+ * the real clock for short gaps, and a peer always gets up to that long to reply. Programs that
+ * choose the virtual clock themselves (eddy_opts) keep their own autojump_threshold. */
+#define EDDY_ENV_VIRTUAL_IO_WAIT EDDY_SEC(1)
 
 typedef struct eddy_opts {
     int clock_kind;              /* EDDY_CLOCK_*; env EDDY_CLOCK=virtual overrides MONOTONIC */
@@ -37,7 +55,8 @@ typedef struct eddy_opts {
                                     never (then only eddy_clock_jump moves it); negative:
                                     -EINVAL */
     uint64_t sched_seed;         /* X2: nonzero permutes ready-queue order reproducibly;
-                                    env EDDY_SCHED_SEED */
+                                    0: env EDDY_SCHED_SEED, else FIFO (EDDY_OPT_FIFO pins
+                                    FIFO whatever the environment says) */
     size_t stack_size;           /* default task stack size (0 = EDDY_DEFAULT_STACK) */
     unsigned flags;              /* EDDY_OPT_* */
     int poll_interval;           /* poll I/O at least every N task runs (0 = 64) */
@@ -59,8 +78,8 @@ typedef struct eddy_opts {
 EDDY_API int eddy_run(int (*main)(void *), void *arg);
 /* eddy_run with options (NULL = defaults; a zero-filled eddy_opts is the defaults too). Same
  * returns as eddy_run; -EINVAL for a bad option (unknown backend, CUSTOM clock without a
- * clock, a negative autojump_threshold) or an unknown EDDY_BACKEND (printed on stderr with
- * the values it may take). */
+ * clock, a negative autojump_threshold) or a bad environment variable (then also a message on
+ * stderr naming it, its value and the valid values). */
 EDDY_API int eddy_run_opts(int (*main)(void *), void *arg, const eddy_opts *opts);
 
 /* The loop running on this thread, or NULL. */
@@ -109,8 +128,9 @@ EDDY_API bool eddy_timer_stop(eddy_timer *t);
 /* True while t is armed. */
 EDDY_API bool eddy_timer_is_pending(const eddy_timer *t);
 
-/* Run fn(arg) on the loop thread soon (after currently ready work). Node from a per-loop
- * pool: no steady-state allocation. Returns 0; -EPERM outside a loop thread; -EINVAL if fn is
+/* Run fn(arg) on the loop thread soon (after currently ready work), callbacks in the order
+ * they were posted (a scheduler seed, X2, permutes that order with the rest of the ready
+ * queue). Node from a per-loop pool: no steady-state allocation. Returns 0; -EPERM outside a loop thread; -EINVAL if fn is
  * NULL; -ENOMEM. */
 EDDY_API EDDY_WUR int eddy_call_soon(void (*fn)(void *), void *arg);
 

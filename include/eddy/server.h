@@ -35,8 +35,9 @@ struct eddy_server_stats {
                                  ENOBUFS, ENOMEM, no stack for a handler task) */
     uint64_t handler_errors;  /* handlers that returned a negative errno, not a cancel code,
                                  or whose connection's close then failed (-EIO) */
-    uint64_t aborted;         /* handlers the server cancelled: still running when a stop's
-                                 grace period ended, or when eddy_serve was cancelled */
+    uint64_t aborted;         /* handlers that ended cancelled, their connections reset:
+                                 still running when a stop's grace period ended, or when
+                                 eddy_serve was cancelled */
     size_t active;            /* connections being served now */
     size_t peak;              /* most connections served at once */
     int last_handler_error;   /* the latest handler failure, 0 if none */
@@ -66,7 +67,8 @@ typedef struct eddy_serve_opts {
     int64_t grace;        /* after eddy_server_shutdown: how long handlers get to finish
                              before they are cancelled; 0 = cancel them at once;
                              EDDY_FOREVER = wait for them (default EDDY_SEC(5)) */
-    size_t stack_size;    /* handler task stacks (0 = the loop's default) */
+    size_t stack_size;    /* handler task stacks (0 = the loop's default: EDDY_DEFAULT_STACK,
+                             256 KiB, unless eddy_opts.stack_size) */
     eddy_server *server;  /* optional storage for the server (to stop it or read stats from
                              another task); NULL = eddy_serve's own frame */
 } eddy_serve_opts;
@@ -76,8 +78,12 @@ typedef struct eddy_serve_opts {
 
 /* N2: accept connections on l and run handler(conn, arg) for each in its own task, until
  * stopped. If the calling task was started with eddy_start and has not called eddy_started,
- * eddy_serve calls eddy_started(server) once it accepts (the starter receives the
- * eddy_server *, to stop it). o may be NULL.
+ * eddy_serve calls eddy_started(server) when accepting begins: after its set-up, before it
+ * waits for the first connection, so the starter resumes (with the eddy_server *, to stop it)
+ * without any client having connected. o may be NULL.
+ * Each handler task gets o->stack_size bytes of stack (0: the loop's default,
+ * EDDY_DEFAULT_STACK unless eddy_opts.stack_size says otherwise); a handler that overflows it
+ * is reported with the site of this eddy_serve call and that option.
  * Stopping: eddy_server_shutdown stops accepting (new connections stay in the backlog), waits up
  * to o->grace for the running handlers to return, then cancels the rest and waits for them;
  * eddy_serve then returns 0. Cancelling the scope around eddy_serve (a SIGINT with eddy_run's
@@ -92,8 +98,16 @@ typedef struct eddy_serve_opts {
  * under it; -EINVAL for NULL l or handler, or a negative grace; -EPERM outside a task; another error of
  * eddy_listener_accept (-EBUSY: another task accepts on l). In every case all handlers have
  * returned and their streams are closed. */
-EDDY_API EDDY_WUR int eddy_serve(eddy_listener *l, eddy_conn_handler handler, void *arg,
-                                 const eddy_serve_opts *o);
+/* (Variadic so that a compound literal with several fields, whose commas the preprocessor
+ * would otherwise split, can be the options.) */
+#define eddy_serve(l, handler, arg, ...) \
+    eddy__serve((l), (handler), (arg), (__VA_ARGS__), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__serve(eddy_listener *l, eddy_conn_handler handler, void *arg,
+                                  const eddy_serve_opts *o, const char *site);
+/* Function form of eddy_serve (same returns); a handler's stack overflow then names the spawn
+ * site of the task that called it instead of the call itself. */
+EDDY_API EDDY_WUR int(eddy_serve)(eddy_listener *l, eddy_conn_handler handler, void *arg,
+                                  const eddy_serve_opts *o);
 
 /* Ask srv to stop gracefully (see eddy_serve); returns at once, from any task or callback of
  * the server's loop. Idempotent.

@@ -1,10 +1,18 @@
 /* eddy — test support (X4): EDDY_TEST cases, each run in a fresh process and a fresh runtime
  * with the virtual clock (autojump), leak checking and a per-test real-time limit. The runner
- * (link libeddy_test) prints TAP and a final "N passed, N failed" line.
+ * prints TAP and a final "N passed, N failed" line; its arguments select cases by name (-l
+ * lists them).
+ *
+ * The test library is installed with eddy: build with `pkg-config --cflags --libs eddy-test`,
+ * or link eddy::eddy_test after find_package(eddy). It provides main() (a weak one: define
+ * your own and call eddy_test_main to do more). A complete test program (CI builds and runs
+ * this one against an installed eddy):
+ *
+ *   #include <eddy/test.h>
  *
  *   EDDY_TEST(sleep_is_virtual) {
  *       int64_t t0 = eddy_now();
- *       EDDY_CHECK(eddy_sleep(EDDY_SEC(5)) == 0);
+ *       EDDY_CHECK(eddy_sleep(EDDY_SEC(5)) == 0);   // takes no real time
  *       EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(5));
  *       return 0;
  *   }
@@ -29,7 +37,9 @@ typedef struct eddy_test_opts {
     int64_t timeout;     /* real-time limit of the case, a duration (docs/api.md): default
                             EDDY_SEC(20) when not given; EDDY_FOREVER: none; 0: already
                             over. The environment variable EDDY_TEST_TIMEOUT multiplies it */
-    uint64_t sched_seed; /* X2 */
+    uint64_t sched_seed; /* X2: permute the ready queue (0: EDDY_SCHED_SEED, else FIFO) */
+    bool fifo;           /* FIFO ready queue whatever EDDY_SCHED_SEED says, for a test of
+                            that order itself (say why at the test) */
     size_t stack_size;
     bool leaks_memory;   /* leaks on purpose (a leak-report test): skip the LeakSanitizer check
                             that fails other tests under ASan */
@@ -61,6 +71,14 @@ __attribute__((noreturn)) void eddy_test_fail(const char *file, int line, const 
  * used to list it), for tests that check nothing is left behind. -errno if /proc cannot be
  * read. */
 int eddy_test_fd_count(void);
+
+/* Run fn(arg) once as a loop callback (eddy_call_soon) and return after it has run, whatever
+ * order the scheduler picks between callbacks and tasks (EDDY_SCHED_SEED shuffles it): for
+ * tests of what a call does in callback context (-EPERM, -EBUSY, ...). One eddy_yield is not
+ * enough under a seed. The wait is shielded from cancellation (for at most 10 s), so fn never
+ * runs after this returns. Returns 0; -EPERM outside a task; -ETIMEDOUT if the callback had
+ * not run within 10 s; an error of eddy_call_soon. */
+EDDY_WUR int eddy_test_call_in_callback(void (*fn)(void *), void *arg);
 
 /* EDDY_TEST_EX(name, .real_clock = true, .timeout = EDDY_SEC(60)) { ... }: a case with
  * options (eddy_test_opts as designated initializers; the limit is preset to 20 s, so the

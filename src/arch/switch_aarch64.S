@@ -67,4 +67,5 @@ eddy__ctx_entry:
     .cfi_endproc
     .size eddy__ctx_entry, .-eddy__ctx_entry
 #endif
+#include "cet_note.h" /* assembled on x86-64 too (empty): it must not unmark the library */
     .section .note.GNU-stack, "", %progbits

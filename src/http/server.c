@@ -217,7 +217,11 @@ static void exchange(conn *c)
     c->client_gone = false;
     c->h_alive = true;
     c->in_spawn = true;
-    int rc = eddy_spawn(&c->nursery, request_main, c, .stack_size = srv->opts.stack_size);
+    /* The stack is the user's eddy_http_serve_opts.stack_size: an overflow names that option
+     * and the user's code that serves, not this spawn. */
+    int rc = eddy__spawn_from(&c->nursery, request_main, c,
+                              &(eddy_spawn_opts){.name = "http request", .stack_size = srv->opts.stack_size},
+                              srv->site, EDDY__STACK_FROM_HTTP);
     c->in_spawn = false;
     if (rc < 0) { /* no stack for the request: answer for it and close */
         c->h_alive = false;
@@ -428,6 +432,8 @@ static void server_init(eddy_http_server *srv, eddy_http_handler handler, void *
     srv->arg = arg;
     eddy__list_init(&srv->conns);
     srv->state = SRV_SERVING;
+    eddy_task *t = eddy__cur();
+    srv->site = t ? t->site : NULL;
 }
 
 /* eddy_serve's handler for one accepted connection. */
@@ -485,7 +491,8 @@ int eddy_http_serve(eddy_listener *l, eddy_http_handler handler, void *arg,
     so.max_conns = srv->opts.max_conns;
     so.grace = srv->opts.grace;
     so.server = &srv->base;
-    rc = eddy_serve(l, conn_handler, srv, &so);
+    so.stack_size = srv->opts.stack_size;
+    rc = eddy__serve_from(l, conn_handler, srv, &so, srv->site, EDDY__STACK_FROM_HTTP);
     srv->state = SRV_DONE;
     return rc;
 }

@@ -146,7 +146,8 @@ int eddy__tcp_connect(const char *host, uint16_t port, const eddy_tcp_connect_op
         if (eddy_checkpoint_if_cancelled() < 0) break; /* a winner or the caller's scope */
         attempt_arg a = {.r = &r, .i = i};
         size_t seen = r.failures;
-        rc = eddy_spawn(&r.nursery, attempt, &a, .name = "connect-attempt");
+        rc = eddy__spawn_from(&r.nursery, attempt, &a, &(eddy_spawn_opts){.name = "connect-attempt"},
+                              site, EDDY__STACK_FROM_LOOP);
         if (rc < 0) {
             /* Out of memory for a stack: the attempts in flight may still win. */
             spawn_err = rc;

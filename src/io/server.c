@@ -88,7 +88,7 @@ static bool resource_error(int e)
 }
 
 static int accept_loop(eddy_server *srv, eddy_listener *l, eddy_conn_handler handler, void *arg,
-                       const eddy_serve_opts *o)
+                       const eddy_serve_opts *o, const char *site, int stack_from)
 {
     int64_t backoff = 0;
     for (;;) {
@@ -104,8 +104,11 @@ static int accept_loop(eddy_server *srv, eddy_listener *l, eddy_conn_handler han
             /* Counted before the spawn: the handler runs at once and may already end in it. */
             srv->stats.active++;
             if (srv->stats.active > srv->stats.peak) srv->stats.peak = srv->stats.active;
-            rc = eddy_spawn(&srv->nursery, conn_main, &c, .name = "conn",
-                            .stack_size = o->stack_size);
+            /* The handler's stack is set by o->stack_size at the user's eddy_serve call: a
+             * stack overflow names that call and that option, not this spawn. */
+            rc = eddy__spawn_from(&srv->nursery, conn_main, &c,
+                                  &(eddy_spawn_opts){.name = "conn", .stack_size = o->stack_size},
+                                  site, stack_from);
             if (rc == 0) {
                 srv->stats.accepted++;
                 backoff = 0;
@@ -143,7 +146,20 @@ static void drain(eddy_server *srv)
     }
 }
 
-int eddy_serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const eddy_serve_opts *o)
+int(eddy_serve)(eddy_listener *l, eddy_conn_handler handler, void *arg, const eddy_serve_opts *o)
+{
+    eddy_task *t = eddy__cur();
+    return eddy__serve(l, handler, arg, o, t ? t->site : NULL);
+}
+
+int eddy__serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const eddy_serve_opts *o,
+                const char *site)
+{
+    return eddy__serve_from(l, handler, arg, o, site, EDDY__STACK_FROM_SERVE);
+}
+
+int eddy__serve_from(eddy_listener *l, eddy_conn_handler handler, void *arg,
+                     const eddy_serve_opts *o, const char *site, int stack_from)
 {
     if (!l || !handler) return -EINVAL;
     eddy_loop *lp = eddy__loop();
@@ -166,7 +182,7 @@ int eddy_serve(eddy_listener *l, eddy_conn_handler handler, void *arg, const edd
     }
     srv->state = SRV_SERVING;
     (void)eddy_started(srv); /* -EINVAL unless our task was started with eddy_start */
-    rc = accept_loop(srv, l, handler, arg, o);
+    rc = accept_loop(srv, l, handler, arg, o, site, stack_from);
     eddy_cancel_scope_exit(&srv->accept_cs);
     bool stopped = srv->state == SRV_STOPPING;
     srv->state = SRV_DRAINING;

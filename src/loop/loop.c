@@ -46,16 +46,19 @@ void eddy__fatal(const char *fmt, ...)
 
 /* ---- time ---- */
 
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int64_t eddy__clock_read(eddy_loop *l)
 {
     switch (l->clock_kind) {
     case EDDY_CLOCK_VIRTUAL: return l->vnow;
     case EDDY_CLOCK_CUSTOM: return l->clock.now(l->clock.ctx);
-    default: {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    }
+    default: return real_ns();
     }
 }
 
@@ -625,16 +628,40 @@ static void handle_deadlock(eddy_loop *l)
     }
 }
 
+/* Autojump while a descriptor is watched, for a program put on the virtual clock by
+ * EDDY_CLOCK=virtual: it talks to real peers, and a reply takes real time. Jumping at once
+ * to the next timer (usually the deadline of the very read that waits for the reply) would
+ * fail the read with a false timeout. So time moves at least as fast as real time, and a gap
+ * longer than the threshold is skipped once the threshold has passed with every task still
+ * blocked: the I/O gets min(gap, threshold) of real time to complete (trio's MockClock
+ * autojump_threshold, applied only while I/O is pending). Returns the real time (ns) the poll
+ * may still wait before the jump is due (0: due now); *limit receives that wait in total. */
+static int64_t io_jump_wait(eddy_loop *l, int64_t next, int64_t *limit)
+{
+    int64_t rnow = real_ns();
+    if (!l->idle_since) l->idle_since = rnow;
+    int64_t gap = next - l->vnow;
+    *limit = gap < l->autojump_io ? gap : l->autojump_io;
+    int64_t left = *limit - (rnow - l->idle_since);
+    return left > 0 ? left : 0;
+}
+
 static void poll_once(eddy_loop *l)
 {
     int64_t timeout;
     bool virt = l->clock_kind == EDDY_CLOCK_VIRTUAL;
+    bool io_wait = false; /* the EDDY_CLOCK=virtual rule for pending I/O applies */
     if (l->nready) {
         timeout = 0;
     } else {
         int64_t next = eddy__timers_next(l);
         if (virt) {
             timeout = next == EDDY_FOREVER ? -1 : (l->autojump < 0 ? -1 : l->autojump);
+            if (l->autojump_io > 0 && l->nwatch_ref > 0 && next != EDDY_FOREVER && next > l->vnow) {
+                int64_t limit;
+                io_wait = true;
+                timeout = io_jump_wait(l, next, &limit);
+            }
             if (next <= l->vnow) timeout = 0; /* already due (armed by a timer callback) */
         } else {
             timeout = next == EDDY_FOREVER ? -1 : next - l->now;
@@ -673,9 +700,20 @@ static void poll_once(eddy_loop *l)
          * threshold 0 froze virtual time whenever an fd stayed ready (a writable socket, a
          * level-triggered watcher not drained) and sleeps never ended. */
         int64_t next = eddy__timers_next(l);
-        if ((n == 0 || l->autojump == 0) && l->nready == 0 && l->autojump >= 0 &&
-            next != EDDY_FOREVER && next > l->vnow && !atomic_load(&l->ts_head))
+        if (l->nready || atomic_load(&l->ts_head)) {
+            l->idle_since = 0; /* something happened: a new idle stretch starts later */
+        } else if (io_wait) {
+            /* Pending I/O: jump only once its real-time allowance is spent (see above). */
+            int64_t limit;
+            if (next != EDDY_FOREVER && next > l->vnow && io_jump_wait(l, next, &limit) == 0) {
+                l->vnow = next;
+                l->idle_since = 0;
+            }
+        } else if ((n == 0 || l->autojump == 0) && l->autojump >= 0 && next != EDDY_FOREVER &&
+                   next > l->vnow) {
             l->vnow = next;
+            l->idle_since = 0;
+        }
     }
     l->now = eddy__clock_read(l);
 }
@@ -718,18 +756,39 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
     l->opt_flags = o->flags;
     l->poll_interval = o->poll_interval > 0 ? o->poll_interval : 64;
     l->default_stack = o->stack_size ? o->stack_size : EDDY_DEFAULT_STACK;
-    uint64_t seed = o->sched_seed;
-    const char *e;
-    if (l->clock_kind == EDDY_CLOCK_MONOTONIC && (e = getenv("EDDY_CLOCK")) && !strcmp(e, "virtual"))
-        l->clock_kind = EDDY_CLOCK_VIRTUAL;
-    if (!seed && (e = getenv("EDDY_SCHED_SEED"))) seed = strtoull(e, NULL, 0);
-    if (seed) l->rng = seed * 0x9E3779B97F4A7C15ULL | 1;
     if (l->clock_kind == EDDY_CLOCK_CUSTOM) {
         if (!o->clock || !o->clock->now) return -EINVAL;
         l->clock = *o->clock;
     } else if (l->clock_kind != EDDY_CLOCK_MONOTONIC && l->clock_kind != EDDY_CLOCK_VIRTUAL) {
         return -EINVAL;
     }
+
+    /* The environment (src/loop/env.c): every variable is checked whether or not it applies,
+     * so a bad value is reported by any program, not only by the ones it would affect. */
+    static const char *const clocks[] = {"monotonic", "virtual"};
+    size_t ci = 0;
+    int rc = eddy__env_choice("EDDY_CLOCK", clocks, 2, &ci);
+    if (rc < 0) return rc;
+    /* It overrides the default clock only: a program that chose the virtual or a custom
+     * clock itself keeps it. */
+    if (rc > 0 && ci == 1 && l->clock_kind == EDDY_CLOCK_MONOTONIC) {
+        /* A program written for the real clock, run on the virtual one (to run its sleeps
+         * and timeouts at once in a demo or a test): autojump, but give pending I/O real
+         * time first (poll_once). The program set no autojump threshold of its own. */
+        l->clock_kind = EDDY_CLOCK_VIRTUAL;
+        l->autojump = 0;
+        l->autojump_io = EDDY_ENV_VIRTUAL_IO_WAIT;
+    }
+
+    uint64_t seed = 0;
+    rc = eddy__env_u64("EDDY_SCHED_SEED",
+                       "an unsigned integer (decimal or 0x hex; 0 keeps the FIFO order)", &seed);
+    if (rc < 0) return rc;
+    if (o->sched_seed) seed = o->sched_seed;
+    if (l->opt_flags & EDDY_OPT_FIFO) seed = 0;
+    if (seed) l->rng = seed * 0x9E3779B97F4A7C15ULL | 1;
+
+    /* EDDY_BACKEND is checked (and reported) in backend.c, likewise for every program. */
     return eddy__backend_choose(l, o->backend);
 }
 
@@ -786,6 +845,7 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
     rc = eddy__task_new(l, NULL, main_fn, arg, &(eddy_spawn_opts){.name = "main"}, "eddy_run", &l->root);
     if (rc == 0) {
         l->root->flags |= EDDY__T_ROOT | EDDY__T_JOINABLE;
+        l->root->stack_from = EDDY__STACK_FROM_RUN;
         eddy__ready_task(l, l->root, false);
         sched_loop(l);
         if (root_done(l)) {

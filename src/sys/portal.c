@@ -126,7 +126,10 @@ static int serve(eddy_portal *p)
             eddy__link *x = eddy__list_pop_front(&p->pending);
             if (x) {
                 preq *r = eddy__container_of(x, preq, link);
-                int s = eddy_spawn(n, call_task, r, .name = "portal-call");
+                /* The library's spawn of the caller's function: an overflow names
+                 * eddy_portal_call and the loop's default stack, not this line. */
+                int s = eddy__spawn_from(n, call_task, r, &(eddy_spawn_opts){.name = "portal-call"},
+                                         "eddy_portal_call", EDDY__STACK_FROM_LOOP);
                 if (s < 0) answer(r, s);
                 continue;
             }

@@ -62,6 +62,14 @@ static void stop_child(eddy_process *p)
     eddy__scope_exit(&cs, "eddy_process_run");
 }
 
+/* A reader or feeder task: the library's spawn, with the loop's default stack (an overflow
+ * names eddy_opts.stack_size, not a spawn the user never wrote). */
+static int spawn_helper(eddy_nursery *n, int (*fn)(void *), void *arg, const char *name)
+{
+    return eddy__spawn_from(n, fn, arg, &(eddy_spawn_opts){.name = name}, "eddy_process_run",
+                            EDDY__STACK_FROM_LOOP);
+}
+
 int eddy_process_run(const char *const argv[], const eddy_process_opts *opts, eddy_process_capture *cap)
 {
     eddy_loop *l = eddy__tl_loop;
@@ -87,11 +95,11 @@ int eddy_process_run(const char *const argv[], const eddy_process_opts *opts, ed
     int io = eddy__nursery_open(&n, EDDY_CANCEL_ON_ERROR, "eddy_process_run");
     if (io == 0) {
         int sp = 0;
-        if (feeding) sp = eddy__spawn(&n, feed, &f, &(eddy_spawn_opts){.name = "process stdin"}, "eddy_process_run");
+        if (feeding) sp = spawn_helper(&n, feed, &f, "process stdin");
         if (sp == 0 && cap_out)
-            sp = eddy__spawn(&n, capture, &ro, &(eddy_spawn_opts){.name = "process stdout"}, "eddy_process_run");
+            sp = spawn_helper(&n, capture, &ro, "process stdout");
         if (sp == 0 && cap_err)
-            sp = eddy__spawn(&n, capture, &re, &(eddy_spawn_opts){.name = "process stderr"}, "eddy_process_run");
+            sp = spawn_helper(&n, capture, &re, "process stderr");
         if (sp < 0) eddy_nursery_cancel(&n);
         io = eddy__nursery_close(&n, "eddy_process_run");
         if (sp < 0) io = sp;

@@ -317,7 +317,8 @@ int eddy_gather(eddy_gather_item *items, size_t n)
             spawn_err = -EINVAL;
             break;
         }
-        rc = eddy__spawn(&nur, gather_one, &items[i], NULL, "eddy_gather");
+        rc = eddy__spawn_from(&nur, gather_one, &items[i], NULL, "eddy_gather",
+                              EDDY__STACK_FROM_LOOP);
         if (rc < 0) spawn_err = rc;
     }
     if (spawn_err) eddy_nursery_cancel(&nur);

@@ -163,10 +163,11 @@ int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
 void eddy__task_release(eddy_task *t)
 {
     eddy_loop *l = t->loop;
-    if (!eddy__stack_canary_ok(&t->stack))
-        eddy__fatal("stack overflow in task '%s' (id %llu) spawned at %s: the canary at the bottom "
-                    "of its %zu-byte stack was overwritten",
-                    eddy_task_name(t), (unsigned long long)t->id, t->site, t->stack.size);
+    if (!eddy__stack_canary_ok(&t->stack)) {
+        char msg[512];
+        eddy__overflow_text(msg, sizeof msg, t);
+        eddy__fatal("%s (the canary at the bottom of the stack was overwritten)", msg);
+    }
 #if defined(__SANITIZE_THREAD__)
     __tsan_destroy_fiber(t->tsan_fiber);
 #endif
@@ -208,6 +209,12 @@ static void task_entry(void *p)
 int eddy__spawn(eddy_nursery *n, int (*fn)(void *), void *arg, const eddy_spawn_opts *o,
                 const char *site)
 {
+    return eddy__spawn_from(n, fn, arg, o, site, EDDY__STACK_FROM_SPAWN);
+}
+
+int eddy__spawn_from(eddy_nursery *n, int (*fn)(void *), void *arg, const eddy_spawn_opts *o,
+                     const char *site, int stack_from)
+{
     eddy_loop *l = eddy__tl_loop;
     eddy_task *cur = l ? l->current : NULL;
     if (!cur || l->in_callback) return -EPERM;
@@ -215,6 +222,7 @@ int eddy__spawn(eddy_nursery *n, int (*fn)(void *), void *arg, const eddy_spawn_
     eddy_task *t;
     int rc = eddy__task_new(l, n, fn, arg, o, site, &t);
     if (rc < 0) return rc;
+    t->stack_from = (uint8_t)stack_from;
     if (o && o->handle) {
         t->flags |= EDDY__T_JOINABLE;
         *o->handle = t;
@@ -367,16 +375,82 @@ static void put_str(const char *s)
     (void)r;
 }
 
-static void put_u64(uint64_t v)
+/* Append s to the buffer b of len bytes holding *at bytes (truncating, always terminated). */
+static void cat(char *b, size_t len, size_t *at, const char *s)
 {
-    char b[24];
+    while (*s && *at + 1 < len) b[(*at)++] = *s++;
+    b[*at] = 0;
+}
+
+static void cat_u64(char *b, size_t len, size_t *at, uint64_t v)
+{
+    char d[24];
     int i = 23;
-    b[i] = 0;
+    d[i] = 0;
     do {
-        b[--i] = (char)('0' + v % 10);
+        d[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v && i > 0);
-    put_str(b + i);
+    cat(b, len, at, d + i);
+}
+
+/* The stack overflow message for t: which task, where the user's code started it, and the
+ * option that gives it a larger stack there. Safe in a signal handler (no stdio, no malloc):
+ * the fault handler runs on the alternate stack of a thread whose task just overflowed. */
+void eddy__overflow_text(char *b, size_t len, const eddy_task *t)
+{
+    size_t at = 0;
+    const char *site = t->site ? t->site : "?";
+    b[0] = 0;
+    cat(b, len, &at, "stack overflow in task '");
+    cat(b, len, &at, t->name[0] ? t->name : "(unnamed)");
+    cat(b, len, &at, "' (id ");
+    cat_u64(b, len, &at, t->id);
+    cat(b, len, &at, ")");
+    switch (t->stack_from) {
+    case EDDY__STACK_FROM_SERVE:
+        cat(b, len, &at, ", a connection handler of the eddy_serve called at ");
+        cat(b, len, &at, site);
+        break;
+    case EDDY__STACK_FROM_RUN:
+        cat(b, len, &at, ", the main task of eddy_run");
+        break;
+    case EDDY__STACK_FROM_HTTP: /* site: where the task that called eddy_http_serve was spawned */
+        cat(b, len, &at, ", a connection or request task of the eddy_http_serve called by the task "
+                         "spawned at ");
+        cat(b, len, &at, site);
+        break;
+    case EDDY__STACK_FROM_LOOP: /* site: the user's call ("file:line") or the function's name */
+        cat(b, len, &at, strchr(site, ':') ? ", spawned by the library for the call at "
+                                           : ", spawned by ");
+        cat(b, len, &at, site);
+        break;
+    default:
+        cat(b, len, &at, " spawned at ");
+        cat(b, len, &at, site);
+        break;
+    }
+    cat(b, len, &at, ": its stack is ");
+    cat_u64(b, len, &at, t->stack.size);
+    cat(b, len, &at, " bytes; ");
+    switch (t->stack_from) {
+    case EDDY__STACK_FROM_SERVE:
+        cat(b, len, &at, "give that eddy_serve call a larger eddy_serve_opts.stack_size");
+        break;
+    case EDDY__STACK_FROM_RUN:
+        cat(b, len, &at, "call eddy_run_opts with a larger eddy_opts.stack_size");
+        break;
+    case EDDY__STACK_FROM_HTTP:
+        cat(b, len, &at, "give that eddy_http_serve call a larger eddy_http_serve_opts.stack_size");
+        break;
+    case EDDY__STACK_FROM_LOOP:
+        cat(b, len, &at, "raise the loop's default with eddy_opts.stack_size (eddy_run_opts)");
+        break;
+    default:
+        cat(b, len, &at, "spawn it with a larger eddy_spawn_opts.stack_size (or raise every "
+                         "task's default with eddy_opts.stack_size)");
+        break;
+    }
 }
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
@@ -384,15 +458,11 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     eddy_loop *l = eddy__tl_loop;
     eddy_task *t = l ? l->current : NULL;
     if (t && eddy__stack_overflowed_at(&t->stack, si->si_addr)) {
-        put_str("eddy: stack overflow in task '");
-        put_str(t->name[0] ? t->name : "(unnamed)");
-        put_str("' (id ");
-        put_u64(t->id);
-        put_str(") spawned at ");
-        put_str(t->site ? t->site : "?");
-        put_str(", stack size ");
-        put_u64(t->stack.size);
-        put_str(" bytes; spawn it with a larger .stack_size\n");
+        char msg[512];
+        eddy__overflow_text(msg, sizeof msg, t);
+        put_str("eddy: ");
+        put_str(msg);
+        put_str("\n");
     }
     struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
     if (prev->sa_flags & SA_SIGINFO && prev->sa_sigaction) {
