@@ -49,6 +49,13 @@ static int factory(void *arg, const eddy_sockaddr *peer, const eddy_protocol **p
     return 0;
 }
 
+/* From a task the close ends l whatever it returns; an error there is worth a line. */
+static void close_listener(eddy_listener *l)
+{
+    int rc = eddy_listener_close(l);
+    if (rc < 0) fprintf(stderr, "echo_protocol: closing the listener: %s\n", eddy_strerror(rc));
+}
+
 static int amain(void *arg)
 {
     const char *port_s = arg;
@@ -68,7 +75,7 @@ static int amain(void *arg)
     rc = eddy_protocol_serve(l, factory, NULL, NULL, &srv);
     if (rc < 0) {
         fprintf(stderr, "echo_protocol: serve: %s\n", eddy_strerror(rc));
-        (void)eddy_listener_close(l);
+        close_listener(l);
         return 1;
     }
     eddy_sockaddr a;
@@ -81,7 +88,7 @@ static int amain(void *arg)
     /* Returns -ECANCELED when SIGINT/SIGTERM cancels the root task: the expected way out. */
     rc = eddy_protocol_server_wait(srv);
     (void)eddy_protocol_server_close(srv);
-    (void)eddy_listener_close(l);
+    close_listener(l);
     return rc == 0 || rc == -ECANCELED ? 0 : 1;
 }
 

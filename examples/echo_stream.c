@@ -73,7 +73,8 @@ static int amain(void *arg)
     printf("Server listening at %s\n", where);
     fflush(stdout);
     rc = eddy_serve(l, echo_client, NULL, &(eddy_serve_opts){.stack_size = HANDLER_STACK});
-    (void)eddy_listener_close(l);
+    int crc = eddy_listener_close(l); /* from a task: l is gone whatever it returns */
+    if (crc < 0) fprintf(stderr, "echo_stream: closing the listener: %s\n", strerror(-crc));
     /* Cancelled by SIGINT/SIGTERM (B9): that is how this server is meant to stop. */
     if (rc == -ECANCELED) rc = 0;
     if (rc < 0) fprintf(stderr, "echo_stream: %s\n", eddy_strerror(rc));

@@ -147,7 +147,8 @@ static int serve_conn(void *arg)
         if (eddy_stream_peer_addr(s, &pa) == 0) (void)eddy_sockaddr_format(&pa, peer, sizeof peer);
         fprintf(stderr, "fake_clamd: connection from %s: %s\n", peer, eddy_strerror(rc));
     }
-    (void)eddy_stream_close(s);
+    if ((rc = eddy_stream_close(s)) < 0) /* s is gone all the same (closed from a task) */
+        fprintf(stderr, "fake_clamd: closing a connection: %s\n", strerror(-rc));
     return 0; /* one connection's trouble is not the server's */
 }
 
@@ -187,7 +188,8 @@ static int amain(void *arg)
         /* Only a signal cancels this task: stop accepting; the nursery's cancellation
          * (it is inside the cancelled root scope) ends the connection tasks. */
     }
-    (void)eddy_listener_close(l);
+    int crc = eddy_listener_close(l); /* from a task: l is gone whatever it returns */
+    if (crc < 0) fprintf(stderr, "fake_clamd: closing the listener: %s\n", strerror(-crc));
     if (rc == -ECANCELED) rc = 0;
     if (rc < 0) fprintf(stderr, "fake_clamd: accept: %s\n", eddy_strerror(rc));
     return rc < 0 ? rc : nrc;

@@ -2,10 +2,15 @@
  *
  * Blocking protocol (every blocking primitive is built on it):
  *   1. put a waiter for the current task on the object's wait list (eddy__waitq or own list);
- *   2. rc = eddy__park(&wait) — wait.cancel unlinks the waiter if a cancel scope wakes the task;
- *   3. rc < 0 means cancelled (already unlinked by wait.cancel) or the primitive's own error;
- *      otherwise the waker unlinked the waiter and passed rc to eddy__wake.
- * eddy__park checks cancellation first (level-triggered) and never suspends if cancelled. */
+ *   2. rc = eddy__park(&wait);
+ *   3. rc is the cancel code after wait.cancel has undone step 1, or what the waker passed to
+ *      eddy__wake after unlinking the waiter itself (a primitive's own errors are negative too).
+ * eddy__park checks cancellation first (level-triggered) and never suspends if cancelled.
+ * Either way a cancelled park runs wait.cancel exactly once, before it returns: when the task
+ * was already cancelled on arrival, and when a cancel scope wakes it while parked. So a caller
+ * has nothing to undo by hand on any path; the hook must work in both cases (it may run before
+ * the task ever suspended). A waker's wake is final: a task made ready by it is no longer
+ * blocked, so a cancellation that comes before it runs cannot reach it (see scope.c). */
 #ifndef EDDY_INTERNAL_H
 #define EDDY_INTERNAL_H
 
@@ -48,6 +53,18 @@ static inline eddy__link *eddy__list_pop_front(eddy__link *h)
     eddy__link *l = h->next;
     eddy__list_remove(l);
     return l;
+}
+
+/* ---- time arithmetic ------------------------------------------------------------------ */
+/* The time d (a duration, >= 0) after t, saturating at EDDY_FOREVER: a deadline past the
+ * clock's range is "never". Every "time + duration" in the tree goes through this (a plain
+ * add overflows into the past: signed overflow is undefined, and "t + d < t" checks get folded
+ * away by the compiler). A negative d gives a time before t, down to INT64_MIN. */
+static inline int64_t eddy__time_add(int64_t t, int64_t d)
+{
+    int64_t r;
+    if (__builtin_add_overflow(t, d, &r)) return d > 0 ? EDDY_FOREVER : INT64_MIN;
+    return r;
 }
 
 /* ---- run queue items ------------------------------------------------------------------- */
@@ -101,6 +118,7 @@ struct eddy_task {
     int wake_rc;
     uint8_t state;
     uint8_t flags;
+    int coop;                     /* cooperative budget left (see eddy__coop_spend) */
     eddy_cancel_scope own;        /* the task's own scope (eddy_task_cancel) */
     eddy_cancel_scope *cs;        /* innermost scope */
     eddy_nursery *nursery;
@@ -277,6 +295,11 @@ static inline void eddy__loop_at_exit(eddy_loop *l, eddy__exit_hook *h)
 {
     eddy__list_push_front(&l->exit_hooks, &h->link);
 }
+/* Test hook (NULL outside tests): called on the loop thread in every iteration that is about to
+ * wait in the backend, right before the loop announces its sleep to other threads. A test
+ * makes a foreign thread act exactly there (the last eddy_loop_unref, in
+ * tests/test_core_loop.c), where nothing else can put it on purpose. */
+extern void (*eddy__before_sleep_hook)(eddy_loop *l) EDDY__HIDDEN;
 EDDY__HIDDEN int eddy__signals_install(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_check(eddy_loop *l);
@@ -312,7 +335,57 @@ EDDY__HIDDEN int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *)
                                 const eddy_spawn_opts *o, const char *site, eddy_task **out);
 EDDY__HIDDEN const char *eddy__state_name(const eddy_task *t);
 EDDY__HIDDEN void eddy__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* The stack-overflow report for this thread's loop: install when a loop starts, release when
+ * it ends (the alternate signal stack is freed with the thread's last loop). */
 EDDY__HIDDEN void eddy__overflow_handler_install(void);
+EDDY__HIDDEN void eddy__overflow_handler_release(void);
+
+/* ---- the cooperative budget ------------------------------------------------------------
+ * A blocking-style call that completes without suspending (a read from an always-ready
+ * descriptor, a memory stream or a buffered reader with data, a write to a fast peer, a
+ * channel with room, an uncontended mutex, ...) spends one unit of the calling task's budget;
+ * a task's budget is refilled whenever it suspends (eddy__park). When a call spends the last
+ * unit, the task yields through the scheduler, which polls I/O, refreshes the clock and fires
+ * due timers before it runs again: so a task whose I/O never blocks neither starves the other
+ * tasks and the loop nor escapes its own deadline (trio makes every call a checkpoint; Tokio
+ * forces a yield after 128 ready operations, as here).
+ * Where the call spends, so that nothing it reports can be lost and nothing it touches can
+ * be freed meanwhile: calls on an object that registers the tasks inside it (streams: the
+ * stream layer's read and write entries, for every kind of stream; UDP sockets; listeners)
+ * spend once registered, before doing anything, and a cancellation or a close that came
+ * during the yield stops the call there (a close waits for registered tasks); every other
+ * call (channels, queues, the sync primitives, the buffered reader, ...) spends when it has
+ * completed, right before it returns, and touches its object no more after that. The yield
+ * is not a cancellation point by itself: it runs even in a cancelled scope and reports
+ * nothing. */
+enum { EDDY__COOP_BUDGET = 128 };
+EDDY__HIDDEN void eddy__coop_yield(eddy_loop *l, eddy_task *t);
+/* Spend one unit of t's budget (t current, not in callback context). True if that was the
+ * last: t must now call eddy__coop_yield, which refills it (eddy__coop_spend does both; the
+ * budget never goes below zero, so "== 0" is the test: one subtract and branch on x86-64). */
+static inline bool eddy__coop_spent(eddy_task *t) { return eddy__unlikely(--t->coop == 0); }
+/* Spend one unit of t's budget. True if that was the last: t has just yielded through the
+ * scheduler (and has a full budget again). */
+static inline bool eddy__coop_spend(eddy_task *t)
+{
+    if (!eddy__coop_spent(t)) return false;
+    eddy__coop_yield(t->loop, t);
+    return true;
+}
+/* The return of a call that completed without suspending: spend, then give back rc (the call
+ * touches nothing after this). */
+static inline int eddy__coop_done(eddy_task *t, int rc)
+{
+    (void)eddy__coop_spend(t);
+    return rc;
+}
+/* eddy__coop_spend for the calling task, if there is one that may block: none in callback
+ * context or outside a loop (for calls that are also legal there). */
+static inline void eddy__coop_spend_current(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (l && l->current && !l->in_callback) (void)eddy__coop_spend(l->current);
+}
 
 /* Wait queue helpers. */
 static inline void eddy__waitq_init(eddy__waitq *q) { eddy__list_init(&q->head); }

@@ -191,10 +191,10 @@ static int check_closed_peer(chk *c, pair *p, int x)
     return 0;
 }
 
-static int check_abort(chk *c, pair *p, int x)
+/* x was aborted: its peer sees the reset. One way, aborting the reader leaves a writer to
+ * notice. */
+static int peer_sees_abort(chk *c, pair *p, int x)
 {
-    /* x is the end aborted. One way, aborting the reader leaves a writer to notice. */
-    if (eddy__st_end_close(c, p, x, true) < 0) return c->err;
     eddy_stream *y = p->s[1 - x];
     if (one_way(c) && x == 1) return eddy__st_write_until_error(c, y, "aborted");
     bool soft = c->f->flags & EDDY_STREAMTEST_NO_RESET;
@@ -207,6 +207,12 @@ static int check_abort(chk *c, pair *p, int x)
         return fail(c, "second read from an aborted peer: want 0 or -ECONNRESET, got %s", RC(n));
     if (one_way(c)) return 0;
     return eddy__st_write_until_error(c, y, "aborted");
+}
+
+static int check_abort(chk *c, pair *p, int x)
+{
+    if (eddy__st_end_close(c, p, x, true) < 0) return c->err;
+    return peer_sees_abort(c, p, x);
 }
 
 static int check_writers_fifo(chk *c, pair *p, int x)
@@ -874,6 +880,55 @@ out:
     return c->err;
 }
 
+/* An abort from a callback while a task reads the stream: the callback cannot wait for the
+ * reader to leave, but the abort still takes effect at once: the reader wakes with -EBADF, the
+ * stream is freed when it has left (the leak check reports it otherwise) and the peer sees the
+ * abort. (It used to do nothing at all: the abort dropped the close path's -EBUSY.) */
+typedef struct abjob {
+    eddy_stream *s;
+    bool ran;
+} abjob;
+
+static void abort_from_callback(void *arg)
+{
+    abjob *j = arg;
+    eddy_stream_abort(j->s);
+    j->ran = true;
+}
+
+static int check_abort_from_callback(chk *c, pair *p, int x)
+{
+    int y = one_way(c) ? 1 : x; /* the end aborted, with a task reading it */
+    eddy_nursery nu;
+    if (eddy__st_nopen(c, &nu) < 0) return c->err;
+    r1job rj = {.s = p->s[y]};
+    eddy_task *h;
+    if (eddy__st_spawn(c, &nu, eddy__st_read1_task, &rj, &h) < 0) goto out;
+    if (rj.done) {
+        (void)fail(c, "a read with nothing sent returned %s", RC(rj.rc));
+        goto out;
+    }
+    abjob aj = {.s = p->s[y]};
+    int rc = eddy_call_soon(abort_from_callback, &aj);
+    if (rc < 0) {
+        (void)eddy__st_fail_code(c, rc, "eddy_call_soon: %s", RC(rc));
+        goto out;
+    }
+    p->s[y] = NULL; /* the abort ends it, whatever happens next */
+    if (eddy__st_join(c, h) < 0) goto out;
+    if (!aj.ran || rj.rc != -EBADF) {
+        (void)fail(c, "read blocked when a callback aborted its stream: want -EBADF, got %s",
+                   RC(rj.rc));
+        goto out;
+    }
+    eddy__st_nclose(c, &nu);
+    if (c->err) return c->err;
+    return peer_sees_abort(c, p, y);
+out:
+    eddy__st_nclose(c, &nu);
+    return c->err;
+}
+
 static int count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -955,6 +1010,7 @@ const eddy__st_check eddy__st_checks[] = {
     {"peer_aborted_blocked_write", check_peer_aborted_blocked_write, O_FWD | O_REV | O_BOUNDED},
     {"peer_aborted_blocked_read", check_peer_aborted_blocked_read, O_FWD | O_REV},
     {"callback", check_callback, O_FWD | O_REV},
+    {"abort_from_callback", check_abort_from_callback, O_FWD | O_REV},
     {"leaks", check_leaks, O_FWD | O_NO_PAIR},
 };
 const size_t eddy__st_nchecks = sizeof eddy__st_checks / sizeof eddy__st_checks[0];

@@ -95,6 +95,57 @@ EDDY_TEST(callback_timers)
     return 0;
 }
 
+/* Issue 7, bug 1: eddy_call_later added the delay to eddy_now() unchecked, so EDDY_FOREVER
+ * (or any delay past the clock's range) overflowed into a deadline in the past and fired at
+ * once. A deadline past the clock's range is "never": armed, pending, cancellable. */
+static int forever_fired;
+static void forever_cb(void *arg)
+{
+    (void)arg;
+    forever_fired++;
+}
+
+EDDY_TEST(call_later_forever_never_fires)
+{
+    eddy_timer a = {0}, b = {0};
+    EDDY_OK(eddy_call_later(&a, EDDY_FOREVER, forever_cb, NULL));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    /* now > 0: now + (FOREVER - 1) is past the range too */
+    EDDY_OK(eddy_call_later(&b, EDDY_FOREVER - 1, forever_cb, NULL));
+    EDDY_OK(eddy_sleep(EDDY_SEC(3600)));
+    EDDY_CHECK_EQ(forever_fired, 0);
+    EDDY_CHECK(eddy_timer_is_pending(&a));
+    EDDY_CHECK(eddy_timer_is_pending(&b));
+    EDDY_CHECK(eddy_timer_stop(&a));
+    EDDY_CHECK(eddy_timer_stop(&b));
+    /* A delay is a duration: 0 is now, negative is -EINVAL (and arms nothing). */
+    EDDY_CHECK_EQ(eddy_call_later(&a, -1, forever_cb, NULL), -EINVAL);
+    EDDY_CHECK(!eddy_timer_is_pending(&a));
+    int64_t t0 = eddy_now();
+    EDDY_OK(eddy_call_later(&a, 0, forever_cb, NULL));
+    EDDY_OK(eddy_sleep(1)); /* the loop's next iteration */
+    EDDY_CHECK_EQ(forever_fired, 1);
+    EDDY_CHECK(eddy_now() - t0 <= 1);
+    return 0;
+}
+
+/* The same overflow in eddy_clock_jump: a jump past the clock's range stops at its end, where
+ * "never" (EDDY_FOREVER) is still in the future. */
+EDDY_TEST(clock_jump_saturates)
+{
+    eddy_timer a = {0};
+    EDDY_OK(eddy_call_later(&a, EDDY_FOREVER, forever_cb, NULL));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    EDDY_OK(eddy_clock_jump(EDDY_FOREVER));
+    EDDY_CHECK_EQ(eddy_now(), EDDY_FOREVER - 1);
+    EDDY_OK(eddy_clock_jump(EDDY_SEC(1)));
+    EDDY_CHECK_EQ(eddy_now(), EDDY_FOREVER - 1);
+    EDDY_OK(eddy_yield());
+    EDDY_CHECK_EQ(forever_fired, 0);
+    EDDY_CHECK(eddy_timer_stop(&a));
+    return 0;
+}
+
 /* A timer callback that re-arms itself (a periodic timer), stopped by a count. */
 static eddy_timer periodic;
 static int ticks;
@@ -590,6 +641,77 @@ EDDY_TEST_EX(call_ts_cache_outlives_its_loop, .raw = true)
 }
 
 /* ---- clocks ---- */
+
+/* Issue 7, bug 4: the deadlock check read ext_refs before the loop announced its sleep
+ * (sleeping = 1), and the re-check after the announcement looked only at the thread-safe
+ * queue and signals. A foreign thread's last eddy_loop_unref landing in between found the loop
+ * not yet asleep (so wrote no wake-up) while the loop had seen the ref (so found no deadlock):
+ * it slept in epoll_wait(-1) forever instead of reporting the deadlock. The thread here unrefs
+ * in a loop (ref/unref pairs, each of which can wake the loop), then drops its last ref from
+ * inside that window, which a test hook opens on purpose. Before the fix the run hung until
+ * the harness's time limit. */
+#include "internal.h" /* eddy__before_sleep_hook */
+
+static sem_t lu_go, lu_done;
+static atomic_int lu_stage;
+
+static void lu_hook(eddy_loop *l)
+{
+    (void)l;
+    int one = 1;
+    if (!atomic_compare_exchange_strong(&lu_stage, &one, 2)) return;
+    sem_post(&lu_go);
+    while (sem_wait(&lu_done) < 0) {
+    }
+}
+
+static void lu_nop(void *arg) { (void)arg; }
+
+static void *lu_thread(void *p)
+{
+    eddy_loop *l = p;
+    for (int i = 0; i < 2000; i++) {
+        eddy_loop_ref(l);
+        eddy_loop_unref(l);
+    }
+    atomic_store(&lu_stage, 1);
+    /* The loop may be asleep: wake it, so it comes round to its next sleep and the hook. */
+    EDDY_OK(eddy_loop_call_ts(l, lu_nop, NULL));
+    while (sem_wait(&lu_go) < 0) {
+    }
+    eddy_loop_unref(l); /* the last ref, between the loop's check and its sleep */
+    sem_post(&lu_done);
+    return NULL;
+}
+
+static int lu_main(void *arg)
+{
+    eddy_loop *l = eddy_loop_current();
+    eddy_loop_ref(l);
+    EDDY_OK(pthread_create(arg, NULL, lu_thread, l));
+    return eddy_sleep_forever() == -ECANCELED ? 0 : -EPROTO;
+}
+
+EDDY_TEST_EX(deadlock_seen_after_the_last_foreign_unref, .raw = true, .timeout = EDDY_SEC(10))
+{
+    sem_init(&lu_go, 0, 0);
+    sem_init(&lu_done, 0, 0);
+    eddy__before_sleep_hook = lu_hook;
+    eddy_opts o = {.flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_QUIET};
+    pthread_t th;
+    fflush(stderr);
+    int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2); /* the deadlock report */
+    int rc = eddy_run_opts(lu_main, &th, &o);
+    dup2(saved, 2);
+    close(saved);
+    close(devnull);
+    eddy__before_sleep_hook = NULL;
+    EDDY_CHECK_EQ(rc, -EDEADLK);
+    EDDY_CHECK_EQ(atomic_load(&lu_stage), 2); /* the unref did land in the window */
+    EDDY_OK(pthread_join(th, NULL));
+    return 0;
+}
 
 EDDY_TEST(virtual_clock_and_jump)
 {

@@ -357,6 +357,105 @@ EDDY_TEST(next_done_in_completion_order)
     return 0;
 }
 
+/* Issue 7, bug 2: eddy_nursery_close and eddy_nursery_next_done shared one waiter slot. The
+ * closer overwrote a child waiting in next_done on the same nursery (never woken: the run
+ * ended in -EDEADLK), a cancelled next_done cleared the closer's registration (the closer was
+ * never woken), and next_done during a close was refused with -EBUSY although no other task
+ * waited in next_done. Each has its own registration now. */
+static eddy_nursery *nd_n;
+static eddy_event nd_go;
+static int nd_rc[3], nd_status[3];
+
+static int nd_child(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    eddy_task *t;
+    nd_rc[i] = 1;
+    if (i == 1) {
+        EDDY_MOVE_ON_AFTER(EDDY_SEC(1)) { nd_rc[i] = eddy_nursery_next_done(nd_n, &t); }
+        return 0;
+    }
+    if (i == 2) EDDY_OK(eddy_event_wait(&nd_go)); /* starts waiting after the close began */
+    nd_rc[i] = eddy_nursery_next_done(nd_n, &t);
+    if (nd_rc[i] == 0) nd_rc[i] = eddy_task_join(t, &nd_status[i]);
+    return 0;
+}
+
+static void nd_set_go(void *arg)
+{
+    (void)arg;
+    eddy_event_set(&nd_go);
+}
+
+EDDY_TEST(close_while_a_child_waits_in_next_done)
+{
+    for (int i = 0; i < 3; i++) {
+        job j = {.delay = EDDY_SEC(2), .result = 7 + i};
+        eddy_nursery n;
+        eddy_timer tm = {0};
+        eddy_task *h;
+        int64_t t0 = eddy_now();
+        eddy_event_init(&nd_go);
+        nd_n = &n;
+        EDDY_OK(eddy_nursery_open(&n));
+        EDDY_OK(eddy_spawn(&n, run_job, &j, .handle = &h));
+        EDDY_OK(eddy_spawn(&n, nd_child, (void *)(intptr_t)i));
+        if (i == 2) EDDY_OK(eddy_call_later(&tm, EDDY_SEC(1), nd_set_go, NULL));
+        EDDY_OK(eddy_nursery_close(&n)); /* wakes when the last child is done */
+        EDDY_CHECK_EQ(eddy_now() - t0, EDDY_SEC(2));
+        if (i == 1) {
+            EDDY_CHECK_EQ(nd_rc[i], -ECANCELED); /* and the closer still woke up */
+        } else {
+            EDDY_CHECK_EQ(nd_rc[i], 0);
+            EDDY_CHECK_EQ(nd_status[i], 7 + i);
+        }
+    }
+    return 0;
+}
+
+/* The -EBUSY that next_done promises: a second task in next_done, also during a close. */
+static int nd_second_rc = 1;
+static int nd_second(void *arg)
+{
+    (void)arg;
+    eddy_task *t;
+    nd_second_rc = eddy_nursery_next_done(nd_n, &t);
+    return 0;
+}
+
+static void nd_spawn_second(void *arg)
+{
+    (void)arg;
+    eddy_event_set(&nd_go);
+}
+
+static int nd_first_then_second(void *arg)
+{
+    eddy_nursery *outer = arg;
+    EDDY_OK(eddy_event_wait(&nd_go));
+    return eddy_spawn(outer, nd_second, NULL);
+}
+
+EDDY_TEST(second_next_done_waiter_is_ebusy_during_close)
+{
+    job j = {.delay = EDDY_SEC(2), .result = 5};
+    eddy_nursery n;
+    eddy_timer tm = {0};
+    eddy_task *h;
+    eddy_event_init(&nd_go);
+    nd_n = &n;
+    EDDY_OK(eddy_nursery_open(&n));
+    EDDY_OK(eddy_spawn(&n, run_job, &j, .handle = &h));
+    EDDY_OK(eddy_spawn(&n, nd_child, (void *)(intptr_t)0)); /* waits in next_done */
+    EDDY_OK(eddy_spawn(&n, nd_first_then_second, &n));
+    EDDY_OK(eddy_call_later(&tm, EDDY_SEC(1), nd_spawn_second, NULL));
+    EDDY_OK(eddy_nursery_close(&n));
+    EDDY_CHECK_EQ(nd_second_rc, -EBUSY);
+    EDDY_CHECK_EQ(nd_rc[0], 0);
+    EDDY_CHECK_EQ(nd_status[0], 5);
+    return 0;
+}
+
 EDDY_TEST(unjoined_tasks_released_at_close)
 {
     eddy_task *h[5];

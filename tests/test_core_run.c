@@ -1,6 +1,8 @@
 /* Core tests: eddy_run itself (A1): options, nesting, deadlock detection, leak reports (D4),
  * signals (B9), the seeded scheduler (X2) and eddy_dump (D3). */
 #include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "test_core_util.h"
@@ -114,6 +116,149 @@ EDDY_TEST_EX(deadlock_with_autojump_off, .raw = true)
     close(saved);
     close(devnull);
     EDDY_CHECK_EQ(rc, -EDEADLK);
+    return 0;
+}
+
+/* Issue 7, bug 1: a duration of EDDY_FOREVER is "no limit" everywhere. eddy_sleep, a ticker's
+ * period and eddy_call_later's delay used to saturate to EDDY_FOREVER - 1 (or, call_later,
+ * to overflow into the past), which the virtual clock jumps to like any deadline: the sleep
+ * ended, the ticker ticked and the callback ran. Alone in a loop they must be a deadlock. */
+static eddy_event forever_ev;
+static void forever_set(void *arg)
+{
+    (void)arg;
+    eddy_event_set(&forever_ev);
+}
+
+static int forever_main(void *arg)
+{
+    int rc = -EPROTO, which = (int)(intptr_t)arg;
+    /* eddy_now() > 0, so that now + EDDY_FOREVER is out of range (case 3 stays at 0, where a
+     * timer at EDDY_FOREVER itself kept the loop waiting in epoll_wait forever). */
+    if (which != 3) EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    switch (which) {
+    case 0:
+    case 3:
+        rc = eddy_sleep(EDDY_FOREVER);
+        break;
+    case 1: {
+        eddy_ticker tk = {0};
+        EDDY_OK(eddy_ticker_start(&tk, EDDY_FOREVER, 0));
+        rc = eddy_ticker_wait(&tk, NULL);
+        eddy_ticker_stop(&tk);
+        break;
+    }
+    case 2: {
+        eddy_timer t = {0};
+        eddy_event_init(&forever_ev);
+        EDDY_OK(eddy_call_later(&t, EDDY_FOREVER, forever_set, NULL));
+        rc = eddy_event_wait(&forever_ev);
+        (void)eddy_timer_stop(&t);
+        break;
+    }
+    }
+    return rc == -ECANCELED ? 0 : -EPROTO;
+}
+
+EDDY_TEST_EX(forever_durations_never_end_on_the_virtual_clock, .raw = true)
+{
+    for (int i = 0; i < 4; i++) {
+        eddy_opts o = core_opts();
+        o.flags |= EDDY_OPT_QUIET;
+        fflush(stderr);
+        int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        int rc = eddy_run_opts(forever_main, (void *)(intptr_t)i, &o);
+        dup2(saved, 2);
+        close(saved);
+        close(devnull);
+        if (rc != -EDEADLK) eddy_test_fail(__FILE__, __LINE__, "case %d: run %d", i, rc);
+    }
+    return 0;
+}
+
+/* Issue 7, bug 7: eddy_run gave every thread that ran a loop a 64 KiB alternate signal stack
+ * (for the stack-overflow report) and never released it: a thread that ran a loop and exited
+ * leaked it, and its signal state was left changed. ASan hid that (it installs its own
+ * alternate stack on every thread, which eddy then uses as it is). Now the stack lives as
+ * long as the thread's loop: each thread below must find its alternate stack as it was before
+ * its loop, and neither the heap nor the stacks' mappings may grow with the number of threads. */
+static int altstack_ok_threads;
+
+static bool same_altstack(const stack_t *a, const stack_t *b)
+{
+    if ((a->ss_flags & SS_DISABLE) != (b->ss_flags & SS_DISABLE)) return false;
+    return (a->ss_flags & SS_DISABLE) || (a->ss_sp == b->ss_sp && a->ss_size == b->ss_size);
+}
+
+static void *altstack_thread(void *arg)
+{
+    (void)arg;
+    stack_t before, after;
+    EDDY_OK(sigaltstack(NULL, &before));
+    eddy_opts o = core_opts();
+    EDDY_OK(eddy_run_opts(ret0, NULL, &o));
+    EDDY_OK(sigaltstack(NULL, &after));
+    if (same_altstack(&before, &after)) __atomic_add_fetch(&altstack_ok_threads, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Mappings shaped like eddy's alternate stacks (a page with no access, then 64 KiB read-write
+ * right above it): counting every mapping would also count what a sanitizer maps per thread. */
+static int count_altstack_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return -1;
+    unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE), prev_end = 0;
+    bool prev_guard = false;
+    int n = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
+        if (prev_guard && lo == prev_end && hi - lo == 64 * 1024 && !strncmp(perms, "rw", 2)) n++;
+        prev_guard = hi - lo == page && !strncmp(perms, "---", 3);
+        prev_end = hi;
+    }
+    fclose(f);
+    return n;
+}
+
+static void run_threads(int n)
+{
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        EDDY_OK(pthread_create(&t, NULL, altstack_thread, NULL));
+        EDDY_OK(pthread_join(t, NULL));
+    }
+}
+
+EDDY_TEST_EX(altstack_released_when_the_loop_ends, .raw = true)
+{
+    enum { N = 200 };
+    /* This thread too: its state after a loop is its state before. */
+    stack_t before, after;
+    EDDY_OK(sigaltstack(NULL, &before));
+    eddy_opts o = core_opts();
+    EDDY_OK(eddy_run_opts(ret0, NULL, &o));
+    EDDY_OK(sigaltstack(NULL, &after));
+    EDDY_CHECK(same_altstack(&before, &after));
+    run_threads(4); /* thread stacks, arenas and pools settle */
+    altstack_ok_threads = 0;
+    size_t heap0 = mallinfo2().uordblks;
+    int maps0 = count_altstack_maps();
+    run_threads(N);
+    size_t heap1 = mallinfo2().uordblks;
+    int maps1 = count_altstack_maps();
+    EDDY_CHECK_EQ(altstack_ok_threads, N);
+    /* 64 KiB per thread would be 12.5 MiB; allow a little noise. */
+    if (heap1 > heap0 + 256 * 1024)
+        eddy_test_fail(__FILE__, __LINE__, "heap grew by %zu bytes over %d loop threads",
+                       heap1 - heap0, N);
+    if (maps1 > maps0)
+        eddy_test_fail(__FILE__, __LINE__, "alternate stacks mapped: %d before, %d after %d "
+                       "loop threads", maps0, maps1, N);
     return 0;
 }
 

@@ -630,3 +630,42 @@ EDDY_TEST(stack_frames_survive_switches)
     EDDY_CHECK_EQ(rc, 0);
     return 0;
 }
+
+/* ---- the park protocol (internal.h) ---- */
+
+#include "internal.h"
+
+/* Issue 7, bug 3: eddy__park left by two paths on cancellation. A task cancelled while parked
+ * had its wait's cancel hook run (it unlinks the waiter); a task already cancelled when it
+ * came to park returned the cancel code without it, so every caller undid its registration by
+ * hand. The hook now runs on every cancelled exit, once; never for a wake or an uncancellable
+ * wait. */
+static int hook_calls;
+static void count_hook(eddy_task *t, void *arg)
+{
+    EDDY_CHECK(t == eddy_task_current() || t->state == EDDY__BLOCKED);
+    *(int *)arg += 1;
+}
+
+static void wake_with_5(void *arg) { EDDY_CHECK(eddy__wake(arg, 5)); }
+
+EDDY_TEST(park_runs_the_cancel_hook_on_every_cancelled_exit)
+{
+    eddy__wait w = {.reason = "test", .cancel = count_hook, .arg = &hook_calls};
+    EDDY_MOVE_ON_AFTER(0) { EDDY_CHECK_EQ(eddy__park(&w), -ECANCELED); } /* before parking */
+    EDDY_CHECK_EQ(hook_calls, 1);
+    EDDY_FAIL_AFTER(EDDY_SEC(1)) { EDDY_CHECK_EQ(eddy__park(&w), -ETIMEDOUT); } /* while parked */
+    EDDY_CHECK_EQ(hook_calls, 2);
+    eddy_timer tm = {0};
+    EDDY_OK(eddy_call_later(&tm, EDDY_SEC(1), wake_with_5, eddy_task_current()));
+    EDDY_CHECK_EQ(eddy__park(&w), 5); /* woken: no hook */
+    EDDY_CHECK_EQ(hook_calls, 2);
+    eddy__wait u = w;
+    u.uncancellable = true;
+    EDDY_MOVE_ON_AFTER(0) {
+        EDDY_OK(eddy_call_later(&tm, EDDY_SEC(1), wake_with_5, eddy_task_current()));
+        EDDY_CHECK_EQ(eddy__park(&u), 5); /* only the wake ends it */
+    }
+    EDDY_CHECK_EQ(hook_calls, 2);
+    return 0;
+}

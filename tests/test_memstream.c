@@ -627,7 +627,12 @@ static int make_tcp(void *arg, eddy_stream **a, eddy_stream **b)
     rc = eddy_listener_local_addr(l, &addr);
     if (rc == 0) rc = eddy_tcp_connect_addr(&addr, a);
     if (rc == 0 && (rc = eddy_listener_accept(l, b, NULL)) < 0) eddy_stream_abort(*a);
-    (void)eddy_listener_close(l);
+    int crc = eddy_listener_close(l);
+    if (rc == 0 && crc < 0) {
+        eddy_stream_abort(*a);
+        eddy_stream_abort(*b);
+        rc = crc;
+    }
     return rc;
 }
 
@@ -663,6 +668,67 @@ static int make_nothing(void *arg, eddy_stream **a, eddy_stream **b)
 {
     (void)arg;
     *a = *b = NULL;
+    return 0;
+}
+
+/* A read woken by its delay's timer and cancelled before it ran goes on to wait for data in a
+ * scope that is already cancelled: that wait must leave nothing behind (issue 7, bug 3: every
+ * cancelled exit of the park runs its cancel hook), or the next write wakes whatever the
+ * reader waits on next. The cancel is armed by a second task after the read's delay timer, at
+ * the same time, so it fires right after it in the same pass: the reader is ready, not blocked,
+ * when its scope is cancelled. */
+static eddy_cancel_scope *rp_cs;
+static eddy_stream *rp_b;
+static eddy_event rp_ev;
+static bool rp_set_by_writer;
+static eddy_timer rp_tm;
+
+static void rp_cancel(void *arg)
+{
+    (void)arg;
+    eddy_cancel_scope_cancel(rp_cs);
+}
+
+static int rp_arm(void *arg)
+{
+    (void)arg;
+    EDDY_OK(eddy_yield()); /* the reader is now in its delay */
+    return eddy_call_later(&rp_tm, EDDY_SEC(1), rp_cancel, NULL);
+}
+
+static int rp_writer(void *arg)
+{
+    (void)arg;
+    EDDY_OK(eddy_yield()); /* the reader is now in eddy_event_wait */
+    EDDY_OK(eddy_stream_write_all(rp_b, "x", 1)); /* a stale wait would wake the reader here */
+    EDDY_OK(eddy_yield());
+    rp_set_by_writer = true;
+    eddy_event_set(&rp_ev);
+    return 0;
+}
+
+EDDY_TEST(read_cancelled_between_delay_and_wait_leaves_no_waiter)
+{
+    eddy_stream *a;
+    EDDY_OK(eddy_memstream_pair(&a, &rp_b, &(eddy_memstream_hooks){.read_delay = EDDY_SEC(1)}));
+    eddy_cancel_scope cs;
+    rp_cs = &cs;
+    eddy_event_init(&rp_ev);
+    char c;
+    ssize_t n = 1;
+    int rc;
+    EDDY_NURSERY(nu, &rc) {
+        EDDY_OK(eddy_spawn(nu, rp_arm, NULL));
+        EDDY_CANCEL_SCOPE(&cs) { n = eddy_stream_read(a, &c, 1); }
+        EDDY_CHECK_EQ(n, -ECANCELED);
+        EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(1));
+        EDDY_OK(eddy_spawn(nu, rp_writer, NULL));
+        EDDY_OK(eddy_event_wait(&rp_ev));
+        EDDY_CHECK(rp_set_by_writer); /* woken by the event, not by the write */
+    }
+    EDDY_OK(rc);
+    EDDY_OK(eddy_stream_close(a));
+    EDDY_OK(eddy_stream_close(rp_b));
     return 0;
 }
 

@@ -117,6 +117,20 @@ EDDY_TEST_EX(server_close_grace_ends_when_drained, .real_clock = true)
     return 0;
 }
 
+/* Issue 7, bug 1: eddy_call_later added its delay to eddy_now() unchecked, so a grace period
+ * too long for the clock overflowed into the past and aborted the flushing client at once.
+ * Durations past the clock's range saturate to "no limit". */
+EDDY_TEST(server_grace_past_the_clock_never_aborts)
+{
+    int64_t took;
+    eddy_protocol_server_opts o = EDDY_PROTOCOL_SERVER_OPTS_INIT;
+    o.grace = EDDY_FOREVER - 1;
+    EDDY_OK(eddy_sleep(EDDY_SEC(1))); /* eddy_now() > 0: now + grace is out of range */
+    EDDY_CHECK_EQ(grace_case(&o, &took), -ECANCELED); /* still flushing at 100 s */
+    EDDY_CHECK_EQ(took, EDDY_SEC(100));
+    return 0;
+}
+
 EDDY_TEST(server_close_abort_clients)
 {
     state_reset(2);

@@ -513,6 +513,45 @@ EDDY_TEST(tcp_close_while_reader_blocked)
     return 0;
 }
 
+/* Issue 7, bug 5: an abort made while a close of the same stream waits for a task to leave
+ * turns that close into an abort (the peer sees a reset, not an end of stream). It used to be
+ * dropped: abort got -EBADF from the close path and discarded it. The abort runs as a callback
+ * queued before the close, so it runs while the close waits for the reader the close woke:
+ * an interleaving that FIFO order makes, so the test pins it (a seeded scheduler may run the
+ * reader first, and the close would then end before the abort comes). */
+static void abort_cb(void *arg) { eddy_stream_abort(arg); }
+
+static int abort_during_close(void *arg)
+{
+    (void)arg;
+    eddy_stream *a, *b;
+    tcp_pair(&a, &b);
+    drain d = {.s = b, .rc = 1};
+    int rc;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, drain_task, &d));
+        EDDY_OK(eddy_call_soon(abort_cb, b));
+        EDDY_OK(eddy_stream_close(b)); /* waits for the reader, meanwhile turned into an abort */
+        EDDY_CHECK(d.done);
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK_EQ(d.rc, -EBADF);
+    char c;
+    EDDY_CHECK_EQ(eddy_stream_read(a, &c, 1), -ECONNRESET); /* a graceful close reads 0 */
+    free(d.buf);
+    EDDY_OK(eddy_stream_close(a));
+    return 0;
+}
+
+EDDY_TEST_EX(tcp_abort_during_a_waiting_close_resets, .raw = true)
+{
+    unsetenv("EDDY_SCHED_SEED"); /* FIFO: see above */
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL,
+                   .flags = EDDY_OPT_NO_SIGNALS | EDDY_OPT_FAIL_ON_LEAK};
+    EDDY_OK(eddy_run_opts(abort_during_close, NULL, &o));
+    return 0;
+}
+
 typedef struct acceptor {
     eddy_listener *l;
     int rc;

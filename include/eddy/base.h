@@ -4,6 +4,10 @@
  *  - functions return 0, a count, or a negative errno value; there is no global errno;
  *  - every function that can block is a cancellation point: inside a cancelled cancel
  *    scope it returns -ECANCELED (-ETIMEDOUT for a fail-after scope) without blocking;
+ *  - and a scheduling point, even when it need not block: a task whose blocking calls keep
+ *    completing at once (an always-ready descriptor, a buffered reader with data, a channel
+ *    with room) is made to yield every 128 such calls, so that the loop polls, its clock
+ *    moves and timers (deadlines included) fire; see eddy_yield;
  *  - times are int64_t nanoseconds on the loop's monotonic clock (eddy_now());
  *  - a duration (timeout, grace, back-off, sleep) follows one rule, docs/api.md "Durations":
  *    EDDY_FOREVER is no limit, 0 is now (already expired), negative is -EINVAL; options

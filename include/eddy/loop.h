@@ -86,11 +86,15 @@ typedef struct eddy_timer {
  * Returns 0; -EPERM outside a loop thread; -EINVAL if fn is NULL; -ENOMEM if the timer heap
  * cannot grow. */
 #define eddy_call_at(t, deadline, fn, arg) eddy__call_at((t), (deadline), (fn), (arg), EDDY__SITE)
-/* Same, relative to eddy_now(). */
+/* Same, delay ns after eddy_now(), a duration: 0 is due now, EDDY_FOREVER (or any delay that
+ * takes the deadline past the clock's range) arms a timer that never fires, pending until
+ * stopped. Same returns, and -EINVAL for a negative delay. */
 #define eddy_call_later(t, delay, fn, arg) \
-    eddy__call_at((t), eddy_now() + (delay), (fn), (arg), EDDY__SITE)
+    eddy__call_later((t), (delay), (fn), (arg), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__call_at(eddy_timer *t, int64_t deadline, void (*fn)(void *), void *arg,
                                     const char *site);
+EDDY_API EDDY_WUR int eddy__call_later(eddy_timer *t, int64_t delay, void (*fn)(void *), void *arg,
+                                       const char *site);
 /* Disarm t. Returns true if it was armed (its callback will now never run). Safe on a timer
  * that already fired or was never armed (then returns false). */
 EDDY_API bool eddy_timer_stop(eddy_timer *t);
@@ -177,6 +181,9 @@ EDDY_API void eddy_loop_unref(eddy_loop *loop);
 /* Per-loop statistics (D6 subset). */
 struct eddy_loop_stats {
     uint64_t tasks_spawned, tasks_live, switches, polls, timers_fired, ts_calls;
+    /* Times a task whose calls kept completing without suspending was made to yield (its
+     * cooperative budget of 128 such calls was spent): see eddy_yield. */
+    uint64_t coop_yields;
 };
 EDDY_API void eddy_loop_stats(struct eddy_loop_stats *out);
 /* Name of the active backend ("epoll"), or NULL outside a loop. */

@@ -160,7 +160,7 @@ EDDY_API int eddy_listener_fd(const eddy_listener *l);
  * is NOT freed (as eddy_stream_close): -EBUSY when called outside a task (callback context)
  * while a task is accepting (it cannot wait for it); -EBADF for a second close made while
  * the first still waits. */
-EDDY_API int eddy_listener_close(eddy_listener *l);
+EDDY_API EDDY_WUR int eddy_listener_close(eddy_listener *l);
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,8 @@ struct eddy_server_stats {
     uint64_t accept_calls;    /* eddy_listener_accept calls (shows the EMFILE back-off) */
     uint64_t accept_errors;   /* accepts failed for lack of resources (EMFILE, ENFILE,
                                  ENOBUFS, ENOMEM, no stack for a handler task) */
-    uint64_t handler_errors;  /* handlers that returned a negative errno, not a cancel code */
+    uint64_t handler_errors;  /* handlers that returned a negative errno, not a cancel code,
+                                 or whose connection's close then failed (-EIO) */
     uint64_t aborted;         /* handlers the server cancelled: still running when a stop's
                                  grace period ended, or when eddy_serve was cancelled */
     size_t active;            /* connections being served now */

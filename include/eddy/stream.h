@@ -6,8 +6,8 @@
  *
  * Ownership: a stream is created by a constructor (eddy_fd_stream, eddy_tcp_connect,
  * eddy_listener_accept, ...) and released by exactly one eddy_stream_close or
- * eddy_stream_abort, which free it. A stream still open when eddy_run returns is reported as
- * a leak with its creation site.
+ * eddy_stream_abort, which free it (see each for exactly when). A stream still open when
+ * eddy_run returns is reported as a leak with its creation site.
  *
  * Concurrency on one stream: one reader at a time (a second concurrent read gets -EBUSY, as
  * trio's BusyResourceError: interleaved readers would see arbitrary pieces); any number of
@@ -62,6 +62,7 @@ struct eddy_stream {
     void *closer;        /* the task waiting in close for readers/writers to leave */
     unsigned users;      /* tasks inside a read or write */
     bool closing;
+    bool aborting;       /* an abort was asked for: the close that ends s resets */
     bool wr_shut;
     eddy__handle handle;
 };
@@ -111,14 +112,21 @@ EDDY_API EDDY_WUR int eddy_stream_shutdown_write(eddy_stream *s);
  * kernel's rule): the peer reads what had arrived, then -ECONNRESET, and on a real network
  * bytes still in flight may be lost; read to end of stream first for a clean close. Tasks
  * blocked on s are woken with -EBADF first; returns once none of them touches s and the
- * kernel no longer holds the caller's memory; s is freed. Not a cancellation point.
- * Returns 0 or the transport's close error (-EIO); s is freed in every case. NULL: 0.
- * Exceptions, where s is NOT freed: -EBUSY when called outside a task (callback context)
- * while tasks are inside s (it cannot wait for them); -EBADF for a second close of s made
- * while the first still waits. */
-EDDY_API int eddy_stream_close(eddy_stream *s);
-/* B8: abort: discard unsent data and reset the connection (TCP: RST); otherwise as
- * eddy_stream_close. */
+ * kernel no longer holds the caller's memory. Not a cancellation point.
+ * When s is gone: on return, for 0 and for the transport's close error (-EIO): s is freed in
+ * both cases (an eddy_stream_abort made while this close waited for the tasks inside turns it
+ * into an abort). Only two results leave s alive, which is why the result must be read:
+ * -EBUSY when called outside a task (callback context) while tasks are inside s (it cannot
+ * wait for them; s is untouched: close it from a task, or abort it); -EBADF when a close or
+ * an abort of s is already under way (that one ends s; this call changed nothing). NULL: 0. */
+EDDY_API EDDY_WUR int eddy_stream_close(eddy_stream *s);
+/* B8: abort: discard unsent data and reset the connection (TCP: RST). Always takes effect,
+ * and s must not be used after it. From a task, as eddy_stream_close: tasks blocked on s get
+ * -EBADF, and s is freed before this returns, once they have left. From a callback while
+ * tasks are inside s (a callback cannot wait): s is marked aborted, those tasks are woken
+ * with -EBADF (a read or write they start later is refused the same way), and the last of
+ * them to leave s frees it. During a close of s that waits for the tasks inside, it turns
+ * that close into an abort (the close frees s). NULL: no-op. */
 EDDY_API void eddy_stream_abort(eddy_stream *s);
 
 /* The descriptor under s, or -1 (memory streams, NULL). For socket options and sendfile;

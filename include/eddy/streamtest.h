@@ -133,6 +133,10 @@ typedef struct eddy_stream_factory {
  *   callback         read, write, writev and shutdown_write from callback context give
  *                    -EPERM; close there while a task is inside gives -EBUSY; the stream
  *                    is untouched
+ *   abort_from_callback
+ *                    an abort from callback context while a task reads takes effect at
+ *                    once: the reader wakes with -EBADF, the stream is freed once it left,
+ *                    the peer sees the abort as in "abort"
  *   leaks            200 pair create/use/close (and abort) cycles leave the number of open
  *                    descriptors (/proc/self/fd, when mounted) and of allocated heap bytes
  *                    (mallinfo2; ignored by allocators that do not report it) unchanged

@@ -187,7 +187,8 @@ struct eddy_nursery {
     eddy__link children;   /* private: live tasks */
     eddy__link done;       /* private: finished joinable tasks, in completion order */
     size_t nlive;          /* private */
-    eddy_task *waiter;     /* private */
+    eddy_task *closer;     /* private: the task in eddy_nursery_close */
+    eddy_task *next_waiter; /* private: the task in eddy_nursery_next_done */
     const char *site;      /* private */
     int *status_out;       /* private: EDDY_NURSERY's status pointer */
     int state;             /* private: 0 unopened, 1 open, 2 closing, 3 closed */
@@ -310,8 +311,8 @@ EDDY_API EDDY_WUR int eddy_task_join(eddy_task *t, int *status);
 /* A5 as_completed: wait for the next joinable child of n to finish, in completion order, and
  * return it in *t (join it to get its status and release it). Returns 0; -ENOENT when n has no
  * unreturned joinable children left; -ECANCELED/-ETIMEDOUT if cancelled; -EINVAL if n is not
- * open or t is NULL; -EBUSY if another task already waits on n (here or in its close);
- * -EPERM outside a task. */
+ * open or t is NULL; -EBUSY if another task already waits in eddy_nursery_next_done on n;
+ * -EPERM outside a task. A child of n may wait here while n's parent waits in its close. */
 EDDY_API EDDY_WUR int eddy_nursery_next_done(eddy_nursery *n, eddy_task **t);
 
 /* A5 gather: run every item concurrently in an internal nursery (cancel on error) and write
@@ -328,6 +329,15 @@ EDDY_API EDDY_WUR int eddy_gather(eddy_gather_item *items, size_t n);
 
 /* ---- the current task (A4, A7) --------------------------------------------------------- */
 
+/* Fairness without calling eddy_yield: every blocking call (reads and writes, accept, channel
+ * and queue operations, locks, waits, ...) that completes without suspending spends one unit
+ * of its task's cooperative budget, which holds 128 and is refilled whenever the task
+ * suspends. The call that spends the last unit yields through the loop (I/O polled, the clock
+ * refreshed, due timers fired, other ready tasks run) before it returns; calls on streams,
+ * sockets and listeners do so before they start, and then report a cancellation or close that
+ * came meanwhile (having done nothing), the others after they completed (their result
+ * stands). So a reader of an always-ready source under EDDY_MOVE_ON_AFTER sees its deadline.
+ * struct eddy_loop_stats.coop_yields counts these yields. */
 /* A4: let other ready tasks and I/O polling run. Cancellation point.
  * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled; -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_yield(void);

@@ -102,7 +102,7 @@ EDDY_API int eddy_udp_fd(const eddy_udp *s);
  * freed in every case. Exceptions, where s is NOT freed: -EBUSY when called outside a task
  * (callback context) while tasks are inside s; -EBADF for a second close while the first
  * waits. NULL: 0. */
-EDDY_API int eddy_udp_close(eddy_udp *s);
+EDDY_API EDDY_WUR int eddy_udp_close(eddy_udp *s);
 
 #ifdef __cplusplus
 }

@@ -64,6 +64,15 @@ static int entry(const eddy_bufreader *br)
     return eddy_checkpoint_if_cancelled();
 }
 
+/* And they end by spending the task's cooperative budget (internal.h): a reader served from
+ * the buffer never suspends. Nothing is touched after it (a view stays valid: it points
+ * into the buffer, which only this reader's next call changes). */
+static ssize_t spent(ssize_t r)
+{
+    eddy__coop_spend_current();
+    return r;
+}
+
 /* Buffer at least n (<= cap) bytes: the count buffered (fewer than n only at end of
  * stream), or a read error with everything read so far kept. */
 static ssize_t want(eddy_bufreader *br, size_t n)
@@ -84,7 +93,7 @@ ssize_t eddy_bufreader_peek(eddy_bufreader *br, size_t n, const void **data)
     if (n > br->cap) return -EMSGSIZE;
     ssize_t r = want(br, n);
     if (r >= 0) *data = head(br);
-    return r;
+    return spent(r);
 }
 
 static void drop(eddy_bufreader *br, size_t n)
@@ -114,16 +123,17 @@ ssize_t eddy_bufreader_read(eddy_bufreader *br, void *buf, size_t len)
     if (!buf && len) return -EINVAL;
     int rc = entry(br);
     if (rc < 0) return rc;
-    if (len == 0) return 0;
-    if (buffered(br)) return (ssize_t)take(br, buf, len);
-    /* Nothing buffered and the caller wants at least a buffer's worth: skip the copy. */
+    if (len == 0) return spent(0);
+    if (buffered(br)) return spent((ssize_t)take(br, buf, len));
+    /* Nothing buffered and the caller wants at least a buffer's worth: skip the copy. The
+     * stream's read spends the budget itself. */
     if (len >= br->cap) return eddy_stream_read(br->stream, buf, len);
     ssize_t r = fill(br);
     if (r <= 0) return r;
     return (ssize_t)take(br, buf, len);
 }
 
-int eddy_read_exactly(eddy_bufreader *br, void *buf, size_t n, size_t *got)
+static int read_exactly(eddy_bufreader *br, void *buf, size_t n, size_t *got)
 {
     if (got) *got = 0;
     if (!buf && n) return -EINVAL;
@@ -146,6 +156,11 @@ int eddy_read_exactly(eddy_bufreader *br, void *buf, size_t n, size_t *got)
     }
     if (got) *got = done;
     return rc;
+}
+
+int eddy_read_exactly(eddy_bufreader *br, void *buf, size_t n, size_t *got)
+{
+    return (int)spent(read_exactly(br, buf, n, got));
 }
 
 /* ---- records ---------------------------------------------------------------------------- */
@@ -194,8 +209,8 @@ static size_t safe_prefix(const unsigned char *p, size_t n, const eddy_sep *seps
     return n - keep;
 }
 
-ssize_t eddy_read_until(eddy_bufreader *br, const eddy_sep *seps, size_t nseps, size_t max,
-                        eddy_span *out)
+static ssize_t read_until(eddy_bufreader *br, const eddy_sep *seps, size_t nseps, size_t max,
+                          eddy_span *out)
 {
     if (!out || !seps || nseps == 0) return -EINVAL;
     *out = (eddy_span){0};
@@ -232,6 +247,12 @@ ssize_t eddy_read_until(eddy_bufreader *br, const eddy_sep *seps, size_t nseps, 
             return out->len ? -EPIPE : 0;
         }
     }
+}
+
+ssize_t eddy_read_until(eddy_bufreader *br, const eddy_sep *seps, size_t nseps, size_t max,
+                        eddy_span *out)
+{
+    return spent(read_until(br, seps, nseps, max, out));
 }
 
 ssize_t eddy_read_line(eddy_bufreader *br, size_t max, unsigned flags, eddy_span *out)
@@ -276,7 +297,8 @@ static bool frame_args_ok(unsigned width, unsigned flags)
     return width >= 1 && width <= 8 && !(flags & ~(unsigned)EDDY_FRAME_LE);
 }
 
-ssize_t eddy_read_frame(eddy_bufreader *br, unsigned width, unsigned flags, size_t max, eddy_span *out)
+static ssize_t read_frame(eddy_bufreader *br, unsigned width, unsigned flags, size_t max,
+                          eddy_span *out)
 {
     if (!out) return -EINVAL;
     *out = (eddy_span){0};
@@ -308,6 +330,11 @@ ssize_t eddy_read_frame(eddy_bufreader *br, unsigned width, unsigned flags, size
     out->len = (size_t)len;
     drop(br, total);
     return (ssize_t)total;
+}
+
+ssize_t eddy_read_frame(eddy_bufreader *br, unsigned width, unsigned flags, size_t max, eddy_span *out)
+{
+    return spent(read_frame(br, width, flags, max, out));
 }
 
 int eddy_write_frame(eddy_stream *s, unsigned width, unsigned flags, const void *data, size_t len,

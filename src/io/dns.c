@@ -53,12 +53,17 @@ int eddy_resolve(const char *host, uint16_t port, int family, eddy_sockaddr *out
     if (!l || l->in_callback || !l->current) return -EPERM;
     int c = eddy__cancel_code(l->current);
     if (c) return c;
+    int rc;
     if (eddy_sockaddr_parse(host, port, &out[0]) == 0) {
         int f = out[0].ss.ss_family;
-        if (family != AF_UNSPEC && f != family) return EDDY_ENOADDR;
-        return 1;
+        rc = family != AF_UNSPEC && f != family ? EDDY_ENOADDR : 1;
+    } else if (tl_resolver) {
+        rc = tl_resolver->resolve(tl_resolver->ctx, host, port, family, out, max);
+    } else if (is_localhost(host)) {
+        rc = resolve_localhost(port, family, out, max);
+    } else {
+        rc = eddy__resolve_default(host, port, family, out, max);
     }
-    if (tl_resolver) return tl_resolver->resolve(tl_resolver->ctx, host, port, family, out, max);
-    if (is_localhost(host)) return resolve_localhost(port, family, out, max);
-    return eddy__resolve_default(host, port, family, out, max);
+    /* A numeric or local answer (or a hook's, or a cached one) never suspends: the budget. */
+    return eddy__coop_done(l->current, rc);
 }

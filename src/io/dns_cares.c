@@ -183,7 +183,8 @@ static void rearm(dns_state *st)
         eddy__timer_stop(st->loop, &st->timer);
         return;
     }
-    (void)eddy__timer_start(st->loop, &st->timer, eddy__clock_read(st->loop) + d, on_timer, st);
+    (void)eddy__timer_start(st->loop, &st->timer, eddy__time_add(eddy__clock_read(st->loop), d),
+                            on_timer, st);
 }
 
 static void op_abandon(eddy_task *t, void *arg);
@@ -566,7 +567,7 @@ int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sock
     resolve_op op = {.task = l->current, .q = q, .port = port, .out = out, .max = max};
     eddy__list_init(&op.link);
     if (st->bound != EDDY_FOREVER) {
-        op.deadline = mono_now() + st->bound;
+        op.deadline = eddy__time_add(mono_now(), st->bound);
         eddy__list_push_back(&st->waiting, &op.link); /* in deadline order: one bound for all */
     }
     *q = (cares_query){.st = st, .op = &op};
@@ -579,10 +580,7 @@ int eddy__resolve_default(const char *host, uint16_t port, int family, eddy_sock
     op.parked = true;
     eddy__wait w = {.reason = "resolve", .obj = st, .cancel = op_abandon, .arg = &op};
     rc = eddy__park(&w);
-    if (rc < 0 && !op.done) {
-        op_abandon(op.task, &op); /* eddy__park refused to suspend: not abandoned yet */
-        return rc;
-    }
+    if (rc < 0 && !op.done) return rc; /* cancelled: op_abandon left the query to c-ares */
     return op.rc;
 }
 #endif

@@ -180,7 +180,12 @@ int eddy_stdio(eddy_stream **in, eddy_stream **out)
     int rc;
     if (in && (rc = eddy__fd_stream(0, EDDY_FD_NOCLOSE, &i, "stdin")) < 0) return rc;
     if (out && (rc = eddy__fd_stream(1, EDDY_FD_NOCLOSE, &o, "stdout")) < 0) {
-        if (i) (void)eddy_stream_close(i);
+        if (i) {
+            /* Made just now, no task inside, borrowed (NOCLOSE): the close frees it and can
+             * fail only in restoring fd 0's flags, which would not change what we report. */
+            int crc = eddy_stream_close(i);
+            (void)crc;
+        }
         return rc;
     }
     if (in) *in = i;

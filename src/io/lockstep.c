@@ -81,10 +81,7 @@ static int park_in(eddy_task **slot, ldir *offered, const char *reason, const vo
     lwait lw = {.slot = slot, .offered = offered};
     *slot = t;
     eddy__wait w = {.reason = reason, .obj = obj, .cancel = slot_cancel, .arg = &lw};
-    int rc = eddy__park(&w);
-    /* eddy__park refuses to suspend when already cancelled; then nobody cleared the slot. */
-    if (*slot == t) *slot = NULL;
-    return rc;
+    return eddy__park(&w);
 }
 
 /* ---- the vtable ------------------------------------------------------------------------ */

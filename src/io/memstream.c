@@ -83,9 +83,7 @@ static int park_in(eddy_task **slot, int64_t deadline, const char *reason, const
     eddy__wait w = {.reason = reason, .obj = obj, .deadline = deadline == EDDY_FOREVER ? 0 : deadline,
                     .cancel = slot_cancel, .arg = &mw};
     int rc = eddy__park(&w);
-    /* eddy__park refuses to suspend when already cancelled; then nobody cleared the slot. */
-    if (*slot == t) *slot = NULL;
-    (void)eddy__timer_stop(l, &mw.tm);
+    (void)eddy__timer_stop(l, &mw.tm); /* woken by a waker before the deadline */
     return rc;
 }
 
@@ -93,9 +91,7 @@ static int park_in(eddy_task **slot, int64_t deadline, const char *reason, const
 static int delay(eddy_stream *s, eddy_task **slot, int64_t ns, const char *reason)
 {
     if (ns <= 0) return 0;
-    int64_t d;
-    if (__builtin_add_overflow(eddy__loop()->now, ns, &d)) d = EDDY_FOREVER - 1;
-    int rc = park_in(slot, d, reason, s);
+    int rc = park_in(slot, eddy__time_add(eddy__loop()->now, ns), reason, s);
     if (rc < 0) return rc;
     return s->closing ? -EBADF : 0;
 }

@@ -12,8 +12,9 @@
 
 /* One sendfile call moves at most this much (the kernel caps a call at 0x7ffff000 anyway). */
 #define DIRECT_MAX ((size_t)1 << 30)
-/* A transfer that never has to wait (a fast peer, a pipe with a fast reader) yields after
- * this many bytes, so other tasks run and cancellation is seen. */
+/* A transfer that never has to wait (a fast peer, a pipe with a fast reader) yields through
+ * the loop after this many bytes, as the cooperative budget (internal.h) makes other calls do
+ * after 128 of them: one call here can move any amount, so it counts bytes instead. */
 #define YIELD_EVERY ((size_t)8 << 20)
 /* The copying loop's buffer lives on the task's stack: small enough for EDDY_MIN_STACK. */
 #define COPY_BUF 4096
@@ -59,13 +60,16 @@ static bool sigpipe_needs_guard(void)
            (sa.sa_flags & SA_SIGINFO);
 }
 
-/* Pause after YIELD_EVERY bytes without a wait. 0 or the cancel code / -EBADF. */
+/* Yield after YIELD_EVERY bytes without a wait (the turn held: writers that come meanwhile
+ * queue behind). 0 or the cancel code / -EBADF. */
 static int pace(eddy_stream *s, size_t *since_wait, size_t n)
 {
     *since_wait += n;
     if (*since_wait < YIELD_EVERY) return 0;
     *since_wait = 0;
-    int rc = eddy_yield();
+    eddy_task *t = eddy__cur();
+    eddy__coop_yield(t->loop, t);
+    int rc = eddy__cancel_code(t);
     if (rc < 0) return rc;
     return s->closing ? -EBADF : 0;
 }

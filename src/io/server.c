@@ -59,10 +59,14 @@ static int conn_main(void *p)
     eddy_server *srv = c.srv;
     int rc = c.handler(c.s, c.arg);
     int cc = eddy_checkpoint_if_cancelled();
-    if (cc < 0)
+    if (cc < 0) {
         eddy_stream_abort(c.s); /* cut off: unsent data is dropped, the peer sees a reset */
-    else
-        (void)eddy_stream_close(c.s);
+    } else {
+        /* From a task, close ends s whatever it returns; a close error (-EIO) is the
+         * connection's failure as much as the handler's own, and counted as one. */
+        int crc = eddy_stream_close(c.s);
+        if (rc >= 0 && crc < 0) rc = crc;
+    }
     if (rc < 0 && rc != cc) {
         srv->stats.handler_errors++;
         srv->stats.last_handler_error = rc;

@@ -11,6 +11,7 @@ void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const char *sit
     s->reader = s->writer = s->closer = NULL;
     s->users = 0;
     s->closing = false;
+    s->aborting = false;
     s->wr_shut = false;
     s->handle = (eddy__handle){0};
     eddy_loop *l = eddy__loop();
@@ -25,10 +26,80 @@ static eddy_task *task_or_null(void)
     return l->current;
 }
 
-static void leave(eddy_stream *s)
+static int finish_close(eddy_stream *s);
+
+/* Aborted from a callback while tasks were inside (do_close): nobody waits to free s, so the
+ * last task out does. An abort reports nothing (its contract: s is gone). */
+static __attribute__((noinline, cold)) void last_out_of_aborted(eddy_stream *s)
 {
-    s->users--;
-    if (s->users == 0 && s->closer) eddy__wake(s->closer, 0);
+    (void)finish_close(s);
+}
+
+/* A task leaves s. Callers touch s no more after this: the last task out of an aborted
+ * stream frees it. */
+static inline void leave(eddy_stream *s)
+{
+    if (--s->users) return;
+    if (s->closer)
+        eddy__wake(s->closer, 0);
+    else if (eddy__unlikely(s->closing))
+        last_out_of_aborted(s);
+}
+
+/* The cooperative budget (internal.h) for a call on s, made by t once it is registered inside
+ * s (a close waits for it). When t has just yielded, a cancellation or a close that came
+ * meanwhile ends the call before it has done anything. 0 or that error. */
+static __attribute__((noinline, cold)) int after_yield(eddy_stream *s, eddy_task *t)
+{
+    int c = eddy__cancel_code(t);
+    return c ? c : s->closing ? -EBADF : 0;
+}
+
+static inline int coop_point(eddy_stream *s, eddy_task *t)
+{
+    if (eddy__likely(!eddy__coop_spend(t))) return 0;
+    return after_yield(s, t);
+}
+
+/* Register t in s as its reader: 0, or why not (then nothing is registered). The caller
+ * then spends t's budget. */
+static inline __attribute__((always_inline)) int enter_read(eddy_stream *s, eddy_task *t)
+{
+    int c = eddy__cancel_code(t);
+    if (c) return c;
+    if (s->closing) return -EBADF;
+    if (s->reader) return -EBUSY;
+    s->reader = t;
+    s->users++;
+    return 0;
+}
+
+/* The read itself, t registered as the reader; leaves s. */
+static inline __attribute__((always_inline)) ssize_t read_inside(eddy_stream *s, void *buf,
+                                                                 size_t len)
+{
+    ssize_t n = s->vt->read(s, buf, len);
+    /* closing can only have begun while the read was suspended: it was inside when close
+     * came, so it reports -EBADF whatever woke it first (data, end of stream, a reset: a
+     * memory stream's or a layered stream's read would return that; a descriptor's is
+     * woken with -EBADF by close). */
+    if (s->closing) n = -EBADF;
+    eddy__stream_end_read(s);
+    return n;
+}
+
+/* A read whose entry spent the last of t's budget: yield first, registered. Out of line (once
+ * in 128 reads), so that the per-message path keeps its registers for itself. */
+static __attribute__((noinline, cold)) ssize_t read_after_yield(eddy_stream *s, eddy_task *t,
+                                                              void *buf, size_t len)
+{
+    eddy__coop_yield(t->loop, t);
+    int c = after_yield(s, t);
+    if (c < 0) {
+        eddy__stream_end_read(s);
+        return c;
+    }
+    return read_inside(s, buf, len);
 }
 
 ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
@@ -38,18 +109,16 @@ ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
         eddy_task *t = task_or_null();
         if (!t) return -EPERM;
         int c = eddy__cancel_code(t);
-        return c ? c : s->closing ? -EBADF : 0;
+        if (c == 0 && s->closing) c = -EBADF;
+        if (c == 0) (void)eddy__coop_spend(t); /* last: s is not touched after a yield */
+        return c;
     }
-    int rc = eddy__stream_begin_read(s);
+    eddy_task *t = task_or_null();
+    if (!t) return -EPERM;
+    int rc = enter_read(s, t);
     if (rc < 0) return rc;
-    ssize_t n = s->vt->read(s, buf, len);
-    /* closing can only have begun while the read was suspended: it was inside when close
-     * came, so it reports -EBADF whatever woke it first (data, end of stream, a reset: a
-     * memory stream's or a layered stream's read would return that; a descriptor's is
-     * woken with -EBADF by close). */
-    if (s->closing) n = -EBADF;
-    eddy__stream_end_read(s);
-    return n;
+    if (eddy__coop_spent(t)) return read_after_yield(s, t, buf, len);
+    return read_inside(s, buf, len);
 }
 
 static void pass_turn(eddy_stream *s);
@@ -102,7 +171,12 @@ int eddy__stream_write_begin(eddy_stream *s)
     if (s->wr_shut) return -EPIPE;
     s->users++;
     rc = take_turn(s, t);
-    if (rc < 0) leave(s);
+    if (rc < 0) {
+        leave(s);
+        return rc;
+    }
+    /* With the turn held: writers that come during a yield still queue behind this one. */
+    if ((rc = coop_point(s, t)) < 0) eddy__stream_write_end(s);
     return rc;
 }
 
@@ -242,21 +316,28 @@ int eddy_stream_shutdown_write(eddy_stream *s)
     return rc;
 }
 
+/* Release s through its transport (an abort if one was asked for at any point) and free it. */
+static int finish_close(eddy_stream *s)
+{
+    eddy__handle_del(&s->handle);
+    return s->vt->close(s, !s->aborting);
+}
+
 static int do_close(eddy_stream *s, bool graceful)
 {
     if (!s) return 0;
-    if (s->closing) return -EBADF; /* a second close while the first waits */
-    s->closing = true;
+    if (!graceful) s->aborting = true; /* an abort always takes effect, also on a close under way */
+    if (s->closing) return -EBADF;     /* a close or abort is under way: that one ends s */
     if (s->users) {
         eddy_task *t = task_or_null();
-        if (!t) {
-            /* Callback context cannot wait for the tasks inside s: refuse, leave s intact. */
-            s->closing = false;
-            return -EBUSY;
-        }
+        /* Callback context cannot wait for the tasks inside s: a close is refused and leaves
+         * s intact; an abort goes ahead and leaves the freeing to the last task out. */
+        if (!t && graceful) return -EBUSY;
+        s->closing = true;
         /* Queued writers give up with -EBADF; the ones inside the transport are woken by it. */
         eddy__waitq_wake_all((eddy__waitq *)(void *)&s->writers, -EBADF);
         if (s->vt->interrupt) s->vt->interrupt(s);
+        if (!t) return 0; /* see leave() */
         s->closer = t;
         while (s->users) {
             eddy__wait w = {.reason = "stream close", .obj = s, .uncancellable = true};
@@ -264,8 +345,8 @@ static int do_close(eddy_stream *s, bool graceful)
         }
         s->closer = NULL;
     }
-    eddy__handle_del(&s->handle);
-    return s->vt->close(s, graceful);
+    s->closing = true;
+    return finish_close(s);
 }
 
 int eddy_stream_close(eddy_stream *s) { return do_close(s, true); }
@@ -286,13 +367,10 @@ int eddy__stream_begin_read(eddy_stream *s)
 {
     eddy_task *t = task_or_null();
     if (!t) return -EPERM;
-    int c = eddy__cancel_code(t);
-    if (c) return c;
-    if (s->closing) return -EBADF;
-    if (s->reader) return -EBUSY;
-    s->reader = t;
-    s->users++;
-    return 0;
+    int rc = enter_read(s, t);
+    if (rc < 0) return rc;
+    if ((rc = coop_point(s, t)) < 0) eddy__stream_end_read(s);
+    return rc;
 }
 
 void eddy__stream_end_read(eddy_stream *s)

@@ -204,7 +204,14 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
     if (l->closer) return -EBADF;
     if (l->acceptor) return -EBUSY;
     l->acceptor = t;
-    int rc;
+    int rc = 0;
+    /* The cooperative budget (internal.h), registered as the acceptor: a close waits for this
+     * call, which after a yield stops if it was cancelled or a close began. */
+    if (eddy__coop_spend(t)) {
+        rc = eddy__cancel_code(t);
+        if (rc == 0 && l->closer) rc = -EBADF;
+        if (rc) goto out;
+    }
     for (;;) {
         if (l->rhint) {
             eddy_sockaddr tmp;
@@ -236,6 +243,7 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
         }
         l->rhint = true;
     }
+out:
     l->acceptor = NULL;
     if (l->closer) eddy__wake(l->closer, 0);
     return rc < 0 ? rc : 0;

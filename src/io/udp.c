@@ -94,6 +94,13 @@ fail:
     return rc;
 }
 
+static void leave(eddy_udp *u, eddy_task **side)
+{
+    *side = NULL;
+    u->users--;
+    if (u->users == 0 && u->closer) eddy__wake(u->closer, 0);
+}
+
 /* Enter one side (receive or send) of u. Returns 0 with *side == t, or a negative errno. */
 static int enter(eddy_udp *u, eddy_task **side)
 {
@@ -105,14 +112,17 @@ static int enter(eddy_udp *u, eddy_task **side)
     if (*side) return -EBUSY;
     *side = t;
     u->users++;
+    /* The cooperative budget (internal.h), registered: a close waits for this call, which
+     * after a yield stops if it was cancelled or a close began. */
+    if (eddy__coop_spend(t)) {
+        c = eddy__cancel_code(t);
+        if (c == 0 && u->closing) c = -EBADF;
+        if (c) {
+            leave(u, side);
+            return c;
+        }
+    }
     return 0;
-}
-
-static void leave(eddy_udp *u, eddy_task **side)
-{
-    *side = NULL;
-    u->users--;
-    if (u->users == 0 && u->closer) eddy__wake(u->closer, 0);
 }
 
 /* Wait until u->fd is ready for events. 0, or why not (cancel code, -EBADF for close). */

@@ -123,7 +123,7 @@ int eddy__unix_connect(const char *name, eddy_stream **out, const char *site)
     }
     rc = eddy__fdstream_new(fd, true, -1, 0, &eddy__fdstream_vt_unix, site, out);
     if (rc < 0) close(fd);
-    return rc;
+    return eddy__coop_done(t, rc); /* a Unix connect never suspends */
 }
 
 int eddy__socketpair(eddy_stream **a, eddy_stream **b, const char *site)

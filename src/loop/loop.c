@@ -30,6 +30,7 @@
 #endif
 
 __thread eddy_loop *eddy__tl_loop __attribute__((tls_model("initial-exec")));
+void (*eddy__before_sleep_hook)(eddy_loop *l);
 
 void eddy__fatal(const char *fmt, ...)
 {
@@ -77,7 +78,9 @@ int eddy_clock_jump(int64_t ns)
     eddy_loop *l = eddy__tl_loop;
     if (!l) return -EPERM;
     if (l->clock_kind != EDDY_CLOCK_VIRTUAL || ns < 0) return -EINVAL;
-    l->vnow += ns;
+    /* Stops at the end of the range, where EDDY_FOREVER ("never") is still in the future. */
+    l->vnow = eddy__time_add(l->vnow, ns);
+    if (l->vnow == EDDY_FOREVER) l->vnow = EDDY_FOREVER - 1;
     l->now = l->vnow;
     return 0;
 }
@@ -542,7 +545,9 @@ static bool nothing_can_happen(eddy_loop *l)
 {
     if (l->nready || l->nwatch_ref || atomic_load(&l->ext_refs) > 0) return false;
     if (atomic_load(&l->ts_head)) return false;
-    if (l->nheap && !(l->clock_kind == EDDY_CLOCK_VIRTUAL && l->autojump < 0)) return false;
+    /* A timer at EDDY_FOREVER never fires (a sleep or call_later of EDDY_FOREVER). */
+    if (eddy__timers_next(l) != EDDY_FOREVER && !(l->clock_kind == EDDY_CLOCK_VIRTUAL && l->autojump < 0))
+        return false;
     return true;
 }
 
@@ -574,16 +579,26 @@ static void poll_once(eddy_loop *l)
             timeout = next == EDDY_FOREVER ? -1 : next - l->now;
             if (next != EDDY_FOREVER && timeout < 0) timeout = 0;
         }
-        if (nothing_can_happen(l)) {
-            handle_deadlock(l);
-            return;
-        }
     }
     int n = 0;
     if (timeout == 0 && l->nwatch_ref == 0) {
         /* Only internal fds (wake-up eventfd): check their sources directly, no syscall. */
     } else {
+        if (eddy__unlikely(eddy__before_sleep_hook != NULL)) eddy__before_sleep_hook(l);
+        /* Announce the sleep first, then look at everything another thread can change: a
+         * thread that changes one of them and then reads `sleeping` (post_ts, unref, the
+         * signal handler, all seq_cst) either sees it set and writes the eventfd, or its
+         * change is seen here. That includes the deadlock check, which reads ext_refs: made
+         * before the announcement, the last foreign eddy_loop_unref could land in between,
+         * find the loop awake (no eventfd write) after the loop had seen its ref (no
+         * deadlock), and the loop slept forever. A deadlock implies no ready work, no fd and
+         * no timer, so it is only ever found on this path. */
         atomic_store(&l->sleeping, 1);
+        if (l->nready == 0 && nothing_can_happen(l)) {
+            atomic_store(&l->sleeping, 0);
+            handle_deadlock(l);
+            return;
+        }
         if (atomic_load(&l->ts_head) || atomic_load(&l->sig_count) != l->sig_handled) timeout = 0;
         n = l->be->poll(l, timeout);
         atomic_store(&l->sleeping, 0);
@@ -766,6 +781,7 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
      * before eddy_run returns; see eddy_loop_ref. */
     eddy__tl_loop = NULL;
     loop_free(l);
+    eddy__overflow_handler_release();
     eddy__stack_pool_trim();
     return rc;
 }

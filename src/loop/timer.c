@@ -128,6 +128,14 @@ int eddy__call_at(eddy_timer *t, int64_t deadline, void (*fn)(void *), void *arg
     return eddy__timer_start(l, t, deadline, fn, arg);
 }
 
+int eddy__call_later(eddy_timer *t, int64_t delay, void (*fn)(void *), void *arg, const char *site)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return -EPERM;
+    if (delay < 0) return -EINVAL; /* a duration (docs/api.md) */
+    return eddy__call_at(t, eddy__time_add(l->now, delay), fn, arg, site);
+}
+
 bool eddy_timer_stop(eddy_timer *t)
 {
     eddy_loop *l = eddy__tl_loop;

@@ -186,11 +186,8 @@ static int block_on(eddy__link *list, eddy_task *t, void *buf, const void *end, 
     eddy__chan_waiter w = {.task = t, .buf = buf, .end = end};
     eddy__list_push_back(list, &w.link);
     eddy__wait wt = {.reason = reason, .obj = ch, .cancel = waiter_cancel, .arg = &w};
-    int rc = eddy__park(&wt);
-    /* Served waiters were unlinked by the server; cancelled ones by waiter_cancel, except
-     * when eddy__park refused to suspend. */
-    if (rc < 0 && eddy__linked(&w.link)) eddy__list_remove(&w.link);
-    return rc;
+    /* Served waiters are unlinked by the server, cancelled ones by waiter_cancel. */
+    return eddy__park(&wt);
 }
 
 static eddy_task *blocking_task(void)
@@ -211,7 +208,7 @@ int eddy_chan_send(eddy_chan_tx *tx, const void *elem)
     int rc = eddy__cancel_code(t);
     if (rc) return rc;
     rc = eddy__chan_send_now(ch, elem);
-    if (rc != -EAGAIN) return rc;
+    if (rc != -EAGAIN) return eddy__coop_done(t, rc);
     return block_on(&ch->senders, t, (void *)elem, tx, "chan send", ch);
 }
 
@@ -235,7 +232,7 @@ int eddy_chan_recv(eddy_chan_rx *rx, void *elem)
     int rc = eddy__cancel_code(t);
     if (rc) return rc;
     rc = eddy__chan_recv_now(ch, elem);
-    if (rc != -EAGAIN) return rc;
+    if (rc != -EAGAIN) return eddy__coop_done(t, rc);
     return block_on(&ch->receivers, t, elem, rx, "chan recv", ch);
 }
 

@@ -186,9 +186,9 @@ int eddy_choose(eddy_clause *clauses, size_t n, unsigned flags)
         int rc = try_now(&clauses[i], &done);
         if (done) {
             clauses[i].rc = rc;
-            return (int)i;
+            return t ? eddy__coop_done(t, (int)i) : (int)i;
         }
-        if (rc != -EAGAIN) return rc;
+        if (rc != -EAGAIN) return t ? eddy__coop_done(t, rc) : rc;
     }
     if (nowait) return -EAGAIN;
 
@@ -202,7 +202,5 @@ int eddy_choose(eddy_clause *clauses, size_t n, unsigned flags)
         chs.nreg = i + 1;
     }
     eddy__wait wt = {.reason = "choose", .obj = clauses, .cancel = choose_cancel, .arg = &chs};
-    int rc = eddy__park(&wt);
-    if (rc < 0) unregister(&chs);
-    return rc;
+    return eddy__park(&wt); /* cancelled: choose_cancel unregistered every clause */
 }

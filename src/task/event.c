@@ -15,9 +15,7 @@ static int wait_on(eddy__link *q, eddy__waiter *w, const char *reason, const voi
     w->rc = 0;
     eddy__list_push_back(q, &w->link);
     eddy__wait wt = {.reason = reason, .obj = obj, .cancel = unlink_cancel, .arg = &w->link};
-    int rc = eddy__park(&wt);
-    if (rc < 0 && eddy__linked(&w->link)) eddy__list_remove(&w->link);
-    return rc;
+    return eddy__park(&wt);
 }
 
 static void wake_all(eddy__link *q, int rc)
@@ -57,7 +55,7 @@ int eddy_event_wait(eddy_event *e)
 {
     if (!in_task()) return -EPERM;
     if (!e) return -EINVAL;
-    if (e->set) return 0;
+    if (e->set) return eddy__coop_done(eddy__cur(), 0);
     eddy__waiter w;
     return wait_on(&e->waiters, &w, "event", e);
 }
@@ -89,7 +87,7 @@ int eddy_flag_wait(eddy_flag *f)
 {
     if (!in_task()) return -EPERM;
     if (!f) return -EINVAL;
-    if (f->set) return 0;
+    if (f->set) return eddy__coop_done(eddy__cur(), 0);
     eddy__waiter w;
     return wait_on(&f->waiters, &w, "flag", f);
 }
@@ -147,14 +145,12 @@ int eddy_barrier_wait(eddy_barrier *b, unsigned *index)
         b->count = 0;
         b->cycles++;
         wake_all(&b->waiters, 0);
-        return 0;
+        return eddy__coop_done(t, 0);
     }
     bwaiter bw = {.w = {.task = t}, .b = b};
     eddy__list_push_back(&b->waiters, &bw.w.link);
     eddy__wait w = {.reason = "barrier", .obj = b, .cancel = barrier_cancel, .arg = &bw};
-    rc = eddy__park(&w);
-    if (rc < 0 && eddy__linked(&bw.w.link)) barrier_cancel(t, &bw); /* cannot happen: checked */
-    return rc;
+    return eddy__park(&w);
 }
 
 void eddy_barrier_reset(eddy_barrier *b)

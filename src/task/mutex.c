@@ -77,7 +77,7 @@ static int lock_impl(eddy_loop *l, eddy_task *t, eddy_mutex *m, const char *site
 {
     if (!m->owner) {
         take(m, t, site);
-        return 0;
+        return eddy__coop_done(t, 0);
     }
     if (m->owner == t && m->owner_id == t->id) return -EDEADLK;
 #ifndef NDEBUG
@@ -97,13 +97,8 @@ static int lock_impl(eddy_loop *l, eddy_task *t, eddy_mutex *m, const char *site
     eddy__wait w = {.reason = "mutex", .obj = m, .cancel = lock_cancel, .arg = &mw,
                     .uncancellable = uncancellable};
     int rc = eddy__park(&w);
-    if (rc < 0) {
-        /* Cancelled (by wake_if_cancelled, which already unlinked us, or by eddy__park before
-         * suspending, which did not): the mutex is untouched. */
-        if (eddy__linked(&mw.w.link)) lock_cancel(t, &mw);
-        return rc;
-    }
-    return 0; /* the unlocker made us the owner */
+    if (rc < 0) return rc; /* cancelled: lock_cancel unlinked us, the mutex is untouched */
+    return 0;              /* the unlocker made us the owner */
 }
 
 int eddy__mutex_lock(eddy_mutex *m, const char *site)
@@ -192,7 +187,6 @@ int eddy_cond_wait(eddy_cond *c, eddy_mutex *m)
     release(m);
     eddy__wait w = {.reason = "cond", .obj = c, .cancel = cond_cancel, .arg = &cw};
     rc = eddy__park(&w);
-    if (rc < 0 && eddy__linked(&cw.w.link)) cond_cancel(t, &cw);
     /* Get the mutex back whatever happened, ignoring cancellation (bpo-33638): the caller
      * must be able to rely on holding it when this returns. */
     int lrc = lock_impl(l, t, m, site, true);

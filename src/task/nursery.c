@@ -28,7 +28,8 @@ int eddy__nursery_open(eddy_nursery *n, unsigned flags, const char *site)
     n->first_error = 0;
     n->nerrors = 0;
     n->nlive = 0;
-    n->waiter = NULL;
+    n->closer = NULL;
+    n->next_waiter = NULL;
     n->site = site;
     n->status_out = NULL;
     eddy__list_init(&n->children);
@@ -84,7 +85,10 @@ void eddy__task_exit_to_nursery(eddy_task *t)
         eddy__list_push_back(&n->done, &t->nlink);
         if (t->joiner) eddy__wake(t->joiner, 0);
     }
-    if (n->waiter) eddy__wake(n->waiter, 0);
+    /* Both may wait: the parent in close, a child in next_done (eddy__wake ignores a task
+     * that is not blocked). */
+    if (n->next_waiter) eddy__wake(n->next_waiter, 0);
+    if (n->closer) eddy__wake(n->closer, 0);
 }
 
 int eddy__nursery_close(eddy_nursery *n, const char *site)
@@ -94,11 +98,9 @@ int eddy__nursery_close(eddy_nursery *n, const char *site)
     eddy__nursery_exit_checks(t, &n->cs, site);
     n->state = N_CLOSING;
     eddy__wait w = {.reason = "nursery close", .obj = n, .uncancellable = true};
-    while (n->nlive > 0) {
-        n->waiter = t;
-        (void)eddy__park(&w);
-        n->waiter = NULL;
-    }
+    n->closer = t;
+    while (n->nlive > 0) (void)eddy__park(&w);
+    n->closer = NULL;
     /* Joinable children nobody joined: release them now. */
     eddy__link *x;
     while ((x = eddy__list_pop_front(&n->done))) {
@@ -179,7 +181,7 @@ int eddy_task_join(eddy_task *c, int *status)
     c->flags |= EDDY__T_JOINED;
     eddy__list_remove(&c->nlink);
     eddy__task_release(c);
-    return 0;
+    return eddy__coop_done(t, 0);
 }
 
 static bool has_joinable_live(eddy_nursery *n)
@@ -194,7 +196,7 @@ static bool has_joinable_live(eddy_nursery *n)
 static void next_done_cancel(eddy_task *t, void *arg)
 {
     (void)t;
-    ((eddy_nursery *)arg)->waiter = NULL;
+    ((eddy_nursery *)arg)->next_waiter = NULL; /* never the closer's registration */
 }
 
 int eddy_nursery_next_done(eddy_nursery *n, eddy_task **out)
@@ -209,15 +211,15 @@ int eddy_nursery_next_done(eddy_nursery *n, eddy_task **out)
             if (!(c->flags & EDDY__T_HANDED)) {
                 c->flags |= EDDY__T_HANDED; /* later calls skip it; join releases it */
                 *out = c;
-                return 0;
+                return eddy__coop_done(t, 0);
             }
         }
-        if (!has_joinable_live(n)) return -ENOENT;
-        if (n->waiter) return -EBUSY;
-        n->waiter = t;
+        if (!has_joinable_live(n)) return eddy__coop_done(t, -ENOENT);
+        if (n->next_waiter) return -EBUSY;
+        n->next_waiter = t;
         eddy__wait w = {.reason = "next done", .obj = n, .cancel = next_done_cancel, .arg = n};
         int rc = eddy__park(&w);
-        n->waiter = NULL;
+        n->next_waiter = NULL;
         if (rc < 0) return rc;
     }
 }

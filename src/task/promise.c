@@ -125,11 +125,10 @@ int eddy_promise_wait(eddy_promise *p, void **value)
         eddy__list_push_back(&p->waiters, &w.link);
         eddy__wait wt = {.reason = "promise", .obj = p, .cancel = wait_cancel, .arg = &w.link};
         int rc = eddy__park(&wt);
-        if (rc < 0 && eddy__linked(&w.link)) eddy__list_remove(&w.link); /* cancelled early */
         if (rc < 0) return rc;
     }
     if (value) *value = p->value;
-    return p->status;
+    return eddy__coop_done(t, p->status); /* after a wait: spends from a full budget */
 }
 
 bool eddy_promise_is_set(const eddy_promise *p)

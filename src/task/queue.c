@@ -131,9 +131,7 @@ static int block_on(eddy__link *head, eddy_task *t, void *data, const char *reas
     eddy__waiter w = {.task = t, .data = data};
     eddy__list_push_back(head, &w.link);
     eddy__wait wt = {.reason = reason, .obj = q, .cancel = waiter_cancel, .arg = &w};
-    int rc = eddy__park(&wt);
-    if (rc < 0 && eddy__linked(&w.link)) eddy__list_remove(&w.link);
-    return rc;
+    return eddy__park(&wt);
 }
 
 /* The current task if it may block (cancellation checked into *rc), else NULL. */
@@ -250,7 +248,7 @@ int eddy_queue_put(eddy_queue *q, const void *elem)
     eddy_task *t = blocking_task(&rc);
     if (!t) return rc;
     rc = put_now(q, elem);
-    if (rc != -EAGAIN) return rc;
+    if (rc != -EAGAIN) return eddy__coop_done(t, rc);
     return block_on(&q->putters, t, (void *)elem, "queue put", q);
 }
 
@@ -267,7 +265,7 @@ int eddy_queue_get(eddy_queue *q, void *out)
     eddy_task *t = blocking_task(&rc);
     if (!t) return rc;
     rc = get_now(q, out);
-    if (rc != -EAGAIN) return rc;
+    if (rc != -EAGAIN) return eddy__coop_done(t, rc);
     return block_on(&q->getters, t, out, "queue get", q);
 }
 
@@ -290,7 +288,7 @@ int eddy_queue_join(eddy_queue *q)
     int rc;
     eddy_task *t = blocking_task(&rc);
     if (!t) return rc;
-    if (q->unfinished == 0) return 0;
+    if (q->unfinished == 0) return eddy__coop_done(t, 0);
     return block_on(&q->joiners, t, NULL, "queue join", q);
 }
 

@@ -173,9 +173,7 @@ static int64_t opts_deadline(const eddy_loop *l, const eddy_cancel_scope_opts *o
     }
     int64_t d = o->deadline;
     if (o->timeout != EDDY_FOREVER) {
-        /* Checked add: signed overflow is undefined, and "now + t < now" gets folded away. */
-        int64_t rel;
-        if (__builtin_add_overflow(l->now, o->timeout, &rel)) rel = EDDY_FOREVER; /* never */
+        int64_t rel = eddy__time_add(l->now, o->timeout); /* past the range: never */
         if (rel < d) d = rel;
     }
     if (o->shield && d == EDDY_FOREVER) *err = "a shield without a deadline or timeout";

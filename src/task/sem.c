@@ -29,9 +29,7 @@ static int wait_handoff(eddy__link *q, size_t *nwaiters, eddy_limiter_token *tok
     eddy__list_push_back(q, &sw.w.link);
     (*nwaiters)++;
     eddy__wait w = {.reason = reason, .obj = obj, .cancel = swaiter_cancel, .arg = &sw};
-    int rc = eddy__park(&w);
-    if (rc < 0 && eddy__linked(&sw.w.link)) swaiter_cancel(t, &sw);
-    return rc;
+    return eddy__park(&w);
 }
 
 /* Pop the first waiter of q (NULL if none); the caller completes the hand-off. */
@@ -69,7 +67,7 @@ int eddy_sem_acquire(eddy_sem *s)
     if (s->value > 0) {
         s->value--;
         s->total_acquired++;
-        return 0;
+        return eddy__coop_done(eddy__cur(), 0);
     }
     /* On success the releaser counted the hand-off. */
     return wait_handoff(&s->waiters, &s->nwaiters, NULL, "sem", s);
@@ -165,7 +163,7 @@ static int limiter_acquire(eddy_limiter *l, const void *borrower, eddy_limiter_t
     tok->borrower = borrower;
     if (l->borrowed < l->total && l->nwaiters == 0) {
         lend(l, tok);
-        return 0;
+        return wait ? eddy__coop_done(eddy__cur(), 0) : 0;
     }
     if (!wait) return -EAGAIN;
     eddy__list_init(&tok->link);

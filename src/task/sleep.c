@@ -19,9 +19,7 @@ int eddy_sleep_until(int64_t deadline)
     int rc = eddy__timer_start(l, &tm, deadline, sleep_fire, t);
     if (rc < 0) return rc;
     eddy__wait w = {.reason = "sleep", .deadline = deadline, .cancel = sleep_cancel, .arg = &tm};
-    rc = eddy__park(&w);
-    if (rc < 0) eddy__timer_stop(l, &tm);
-    return rc;
+    return eddy__park(&w); /* cancelled: sleep_cancel stopped the timer */
 }
 
 int eddy_sleep(int64_t ns)
@@ -30,10 +28,7 @@ int eddy_sleep(int64_t ns)
     if (!l || !l->current) return -EPERM;
     if (ns < 0) return -EINVAL; /* a duration (docs/api.md); eddy_sleep_until takes times */
     if (ns == 0) return eddy_yield();
-    int64_t d;
-    /* Checked add: signed overflow is undefined, and "now + ns < now" gets folded away. */
-    if (__builtin_add_overflow(l->now, ns, &d)) d = EDDY_FOREVER - 1; /* "forever", cancellable */
-    return eddy_sleep_until(d);
+    return eddy_sleep_until(eddy__time_add(l->now, ns)); /* EDDY_FOREVER: until cancelled */
 }
 
 int eddy_sleep_forever(void)

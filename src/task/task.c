@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -22,6 +23,15 @@
 
 /* ---- parking ---- */
 
+/* Cancelled on arrival: the same exit as a cancellation while parked (wake_if_cancelled in
+ * scope.c), the caller's registration undone, so callers have one path to handle. Out of line:
+ * the common path of a park has no call to make. */
+static __attribute__((noinline, cold)) int park_cancelled(eddy_task *t, const eddy__wait *w, int c)
+{
+    if (w->cancel) w->cancel(t, w->arg);
+    return c;
+}
+
 int eddy__park(const eddy__wait *w)
 {
     eddy_loop *l = eddy__tl_loop;
@@ -29,13 +39,25 @@ int eddy__park(const eddy__wait *w)
     if (!t || l->in_callback) return -EPERM;
     if (!w->uncancellable) {
         int c = eddy__cancel_code(t);
-        if (c) return c;
+        if (c) return park_cancelled(t, w, c);
     }
     t->wait = w;
     t->state = EDDY__BLOCKED;
     eddy__schedule(l);
     t->wait = NULL;
+    t->coop = EDDY__COOP_BUDGET; /* it suspended: the loop had its turn */
     return t->wake_rc;
+}
+
+void eddy__coop_yield(eddy_loop *l, eddy_task *t)
+{
+    t->coop = EDDY__COOP_BUDGET;
+    l->stats.coop_yields++;
+    eddy__ready_task(l, t, false);
+    /* No budget left for the direct hand-off to the next ready task: eddy__schedule goes to
+     * the scheduler, which polls, refreshes the time and runs due timers first. */
+    l->budget = 0;
+    eddy__schedule(l);
 }
 
 bool eddy__wake(eddy_task *t, int rc)
@@ -62,9 +84,7 @@ int eddy__waitq_wait(eddy__waitq *q, eddy__waiter *w, const char *reason, const 
     w->rc = 0;
     eddy__list_push_back(&q->head, &w->link);
     eddy__wait wt = {.reason = reason, .obj = obj, .cancel = waitq_cancel, .arg = w};
-    int rc = eddy__park(&wt);
-    if (rc < 0 && eddy__linked(&w->link)) eddy__list_remove(&w->link); /* cancelled before parking */
-    return rc;
+    return eddy__park(&wt);
 }
 
 eddy__waiter *eddy__waitq_wake_one(eddy__waitq *q, int rc)
@@ -113,6 +133,7 @@ int eddy__task_new(eddy_loop *l, eddy_nursery *n, int (*fn)(void *), void *arg,
     t->site = site;
     t->id = l->next_task_id++;
     t->spawned_at = l->now;
+    t->coop = EDDY__COOP_BUDGET;
     t->nursery = n;
     if (o && o->name) {
         strncpy(t->name, o->name, sizeof t->name - 1);
@@ -384,24 +405,56 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     signal(sig, SIG_DFL); /* returning re-executes the fault under the default action */
 }
 
+/* Each loop thread needs an alternate signal stack: the overflowing stack cannot run the
+ * handler. It lives as long as the thread's loops: the first loop on a thread maps it (with a
+ * guard page below, so a handler that overflowed it would fault rather than write over other
+ * memory) and the end of the last one removes and unmaps it, because a thread may exit right
+ * after its loop and nothing frees an alternate stack with the thread. A stack the program
+ * (or a sanitizer) already set is used as it is and left alone. */
+enum { ALTSTACK_SIZE = 64 * 1024 };
+static __thread struct {
+    unsigned loops;  /* loops running on this thread */
+    char *map;       /* our mapping (guard page + stack), NULL if the stack is not ours */
+    size_t map_len;
+} altstack;
+
+static void altstack_acquire(void)
+{
+    if (altstack.loops++ > 0 || altstack.map) return;
+    stack_t old;
+    if (sigaltstack(NULL, &old) != 0 || !(old.ss_flags & SS_DISABLE)) return; /* one is set */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = page + ALTSTACK_SIZE;
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED) return; /* no report on overflow, the loop runs all the same */
+    stack_t ss = {.ss_sp = m + page, .ss_size = ALTSTACK_SIZE};
+    if (mprotect(m, page, PROT_NONE) != 0 || sigaltstack(&ss, NULL) != 0) {
+        munmap(m, len);
+        return;
+    }
+    altstack.map = m;
+    altstack.map_len = len;
+}
+
+void eddy__overflow_handler_release(void)
+{
+    if (altstack.loops == 0 || --altstack.loops > 0 || !altstack.map) return;
+    char *m = altstack.map;
+    size_t page = altstack.map_len - ALTSTACK_SIZE;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == m + page && !(cur.ss_flags & SS_DISABLE)) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        /* Fails only while running on it (EPERM), which a loop's end never is: then keep it
+         * rather than unmap a stack in use. */
+        if (sigaltstack(&off, NULL) != 0) return;
+    }
+    altstack.map = NULL;
+    munmap(m, altstack.map_len);
+}
+
 void eddy__overflow_handler_install(void)
 {
-    /* Each loop thread needs an alternate stack: the overflowing stack cannot run a handler. */
-    static __thread void *altstack;
-    if (!altstack) {
-        size_t sz = 64 * 1024;
-        stack_t ss = {0}, old;
-        if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)) {
-            altstack = old.ss_sp; /* the program (or a sanitizer) already set one */
-        } else if ((altstack = malloc(sz))) {
-            ss.ss_sp = altstack;
-            ss.ss_size = sz;
-            if (sigaltstack(&ss, NULL) != 0) {
-                free(altstack);
-                altstack = NULL;
-            }
-        }
-    }
+    altstack_acquire();
     int expect = 0;
     if (!atomic_compare_exchange_strong(&handler_installed, &expect, 1)) return;
     struct sigaction sa = {0};

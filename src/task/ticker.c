@@ -21,14 +21,13 @@ typedef struct tick_waiter {
     uint64_t tick;   /* set by the waker together with wake rc 0 */
 } tick_waiter;
 
-/* start + k * period, saturating: a far-future tick is simply never due. */
+/* start + k * period, saturating at EDDY_FOREVER: a far-future tick is simply never due. */
 static int64_t due_at(const eddy_ticker *tk, uint64_t k)
 {
-    int64_t off, d;
-    if (k > (uint64_t)INT64_MAX || __builtin_mul_overflow((int64_t)k, tk->period, &off) ||
-        __builtin_add_overflow(tk->start, off, &d))
-        return EDDY_FOREVER - 1;
-    return d;
+    int64_t off;
+    if (k > (uint64_t)INT64_MAX || __builtin_mul_overflow((int64_t)k, tk->period, &off))
+        return EDDY_FOREVER;
+    return eddy__time_add(tk->start, off);
 }
 
 /* Hand out the tick due at or before now (precondition: now >= tk->next_due) and compute when
@@ -48,8 +47,7 @@ static uint64_t take_tick(eddy_ticker *tk, int64_t now)
         tk->next_due = due_at(tk, k + 1);
     } else {
         /* Fixed delay: one period after this delivery. */
-        int64_t d;
-        tk->next_due = __builtin_add_overflow(now, tk->period, &d) ? EDDY_FOREVER - 1 : d;
+        tk->next_due = eddy__time_add(now, tk->period);
     }
     tk->ticks = k;
     return k;
@@ -137,7 +135,7 @@ int eddy_ticker_wait(eddy_ticker *tk, uint64_t *tick)
     if (eddy__list_empty(&tk->waiters) && l->now >= tk->next_due) {
         uint64_t k = take_tick(tk, l->now);
         if (tick) *tick = k;
-        return 0;
+        return eddy__coop_done(t, 0);
     }
     tick_waiter w = {.task = t};
     if (eddy__list_empty(&tk->waiters)) {
@@ -149,12 +147,7 @@ int eddy_ticker_wait(eddy_ticker *tk, uint64_t *tick)
     eddy__wait wt = {.reason = "ticker", .obj = tk, .deadline = tk->next_due,
                      .cancel = waiter_cancel, .arg = &ca};
     rc = eddy__park(&wt);
-    if (rc < 0) {
-        /* Cancelled (already unlinked by waiter_cancel) or stopped (unlinked by stop); if
-         * eddy__park refused to suspend, w is still queued: take it out. */
-        if (eddy__linked(&w.link)) waiter_leave(tk, &w);
-        return rc;
-    }
+    if (rc < 0) return rc; /* cancelled (waiter_cancel unlinked w) or stopped (stop did) */
     if (tick) *tick = w.tick;
     return 0;
 }

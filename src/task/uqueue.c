@@ -99,10 +99,6 @@ static int task_wait(pthread_mutex_t *mu, unsigned *inside, eddy__link *list, ed
     int rc = eddy__park(&wt);
 
     pthread_mutex_lock(mu);
-    if (w.state == UW_PENDING) { /* eddy__park refused to suspend: cancelled */
-        eddy__list_remove(&w.link);
-        w.state = UW_CANCELLED;
-    }
     int state = w.state, served_rc = w.rc;
     (*inside)--;
     pthread_mutex_unlock(mu); /* the object may be destroyed from here on */
@@ -215,6 +211,10 @@ int eddy_uqueue_put(eddy_uqueue *q, const void *elem)
     if (rc == -EAGAIN && kind == 1)
         return task_wait(&q->mu, &q->tasks_inside, &q->task_putters, t, (void *)elem,
                          "uqueue put", q);
+    if (kind == 1) {
+        pthread_mutex_unlock(&q->mu);
+        return eddy__coop_done(t, rc);
+    }
     while (rc == -EAGAIN) {
         q->thread_putters++;
         pthread_cond_wait(&q->not_full, &q->mu);
@@ -235,6 +235,10 @@ int eddy_uqueue_get(eddy_uqueue *q, void *out)
     rc = uq_get_now(q, out);
     if (rc == -EAGAIN && kind == 1)
         return task_wait(&q->mu, &q->tasks_inside, &q->task_getters, t, out, "uqueue get", q);
+    if (kind == 1) {
+        pthread_mutex_unlock(&q->mu);
+        return eddy__coop_done(t, rc);
+    }
     while (rc == -EAGAIN) {
         q->thread_getters++;
         pthread_cond_wait(&q->not_empty, &q->mu);
@@ -338,6 +342,10 @@ int eddy_uevent_wait(eddy_uevent *ev)
     pthread_mutex_lock(&ev->mu);
     if (!ev->set && kind == 1)
         return task_wait(&ev->mu, &ev->tasks_inside, &ev->task_waiters, t, NULL, "uevent", ev);
+    if (kind == 1) {
+        pthread_mutex_unlock(&ev->mu);
+        return eddy__coop_done(t, 0);
+    }
     while (!ev->set) {
         ev->thread_waiters++;
         pthread_cond_wait(&ev->cv, &ev->mu);
