@@ -1,7 +1,7 @@
 /* echo_load: load generator for the echo benchmark (scripts/bench_echo.sh).
  *
  *   echo_load -p PORT [-c CONNS] [-s BYTES] [-d SECONDS] [-w SECONDS] [-V] [-P SERVER_PID]
- *             [-a ADDR] [-b BATCH]
+ *             [-a ADDR] [-b BATCH] [-n COUNT]
  *
  * CONNS connections (default 100) each do strict ping-pong with the server: write one
  * BYTES-byte message (default 64), wait until all BYTES have come back, write the next. After
@@ -16,6 +16,11 @@
  * (utime and stime from /proc/PID/stat) per message, and VmRSS (/proc/PID/status) before the
  * first connection and at the end of the window, per connection; and, from /proc/stat, how
  * much CPU other programs took during the window (other_cpu_pct).
+ *
+ * With -n every connection makes exactly COUNT round trips after its first one and then
+ * stops: no warm-up, no timed window (-d and -w are ignored), and the run ends when all of
+ * them are done. For counting the server's work per message under a tool that slows it down
+ * by an unknown factor (scripts/callgrind_echo.sh).
  *
  * One thread, level-triggered epoll. Per round trip the generator makes one write and (for
  * messages that arrive in one piece) one read: it reads at most what the current message
@@ -110,6 +115,7 @@ static int opt_port, opt_conns = 100, opt_batch = 100, opt_verify;
 static size_t opt_size = 64;
 static double opt_dur = 3, opt_warm = 1;
 static int opt_pid;
+static long opt_count; /* -n: round trips per connection, 0 = timed run */
 
 static int ep;
 static struct conn *conns;
@@ -120,6 +126,7 @@ static int measuring;
 static int64_t t_meas0, t_meas1;
 static uint64_t msgs;     /* round trips completed inside the measured window */
 static int primed;        /* connections that finished their priming round trip (or died) */
+static int done_conns;    /* -n: connections that made their COUNT round trips (or died) */
 
 static void fail_conn(struct conn *c, const char *what, int err)
 {
@@ -129,6 +136,7 @@ static void fail_conn(struct conn *c, const char *what, int err)
                 err ? strerror(err) : "");
     errors++;
     if (c->state == CONNECTING || c->state == PRIMING) primed++;
+    if (c->state == RUNNING) done_conns++;
     c->state = DEAD;
     close(c->fd);
     c->fd = -1;
@@ -211,7 +219,14 @@ static void on_readable(struct conn *c)
         primed++;
         return;
     }
-    if (measuring && t >= t_meas0 && t < t_meas1) {
+    if (opt_count) {
+        msgs++;
+        if ((long)c->seq > opt_count) { /* the first round trip was the priming one */
+            c->state = IDLE;
+            done_conns++;
+            return;
+        }
+    } else if (measuring && t >= t_meas0 && t < t_meas1) {
         int64_t rtt = t - c->t_send;
         hist[bucket_of(rtt)]++;
         hist_total++;
@@ -337,14 +352,14 @@ static void raise_nofile(rlim_t need)
 static void usage(void)
 {
     fprintf(stderr, "usage: echo_load -p PORT [-c CONNS] [-s BYTES] [-d SECONDS] [-w SECONDS] "
-                    "[-V] [-P SERVER_PID] [-a ADDR] [-b BATCH]\n");
+                    "[-V] [-P SERVER_PID] [-a ADDR] [-b BATCH] [-n COUNT]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "p:c:s:d:w:VP:a:b:h")) != -1) {
+    while ((ch = getopt(argc, argv, "p:c:s:d:w:VP:a:b:n:h")) != -1) {
         switch (ch) {
         case 'p': opt_port = atoi(optarg); break;
         case 'c': opt_conns = atoi(optarg); break;
@@ -355,11 +370,12 @@ int main(int argc, char **argv)
         case 'P': opt_pid = atoi(optarg); break;
         case 'a': opt_addr = optarg; break;
         case 'b': opt_batch = atoi(optarg); break;
+        case 'n': opt_count = atol(optarg); break;
         default: usage();
         }
     }
     if (opt_port <= 0 || opt_port > 65535 || opt_conns <= 0 || opt_size == 0 ||
-        opt_size > (64u << 20) || opt_dur <= 0 || opt_warm < 0 || opt_batch <= 0)
+        opt_size > (64u << 20) || opt_dur <= 0 || opt_warm < 0 || opt_batch <= 0 || opt_count < 0)
         usage();
 
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_port)};
@@ -414,6 +430,28 @@ int main(int argc, char **argv)
     if (alive == 0) {
         fprintf(stderr, "echo_load: no connection to %s:%d succeeded\n", opt_addr, opt_port);
         return 2;
+    }
+
+    if (opt_count) {
+        /* Counted run: every connection makes its round trips, nothing is timed. */
+        int64_t t = now_ns();
+        int running = 0;
+        for (int i = 0; i < opt_conns; i++)
+            if (conns[i].state == IDLE) {
+                conns[i].state = RUNNING;
+                running++;
+                start_msg(&conns[i], t);
+            }
+        while (done_conns < running)
+            if (poll_once(1000) < 0) {
+                perror("echo_load: epoll_wait");
+                return 2;
+            }
+        for (int i = 0; i < opt_conns; i++)
+            if (conns[i].fd >= 0) close(conns[i].fd);
+        printf("conns=%d\nsize=%zu\ncount=%ld\nmsgs=%llu\nerrors=%llu\n", opt_conns, opt_size,
+               opt_count, (unsigned long long)msgs, (unsigned long long)errors);
+        return errors ? 1 : 0;
     }
 
     /* Every connection up: start them all at once, warm up, then measure. */

@@ -141,26 +141,53 @@ struct eddy_task {
 #endif
 };
 
-/* ---- the backend table (I1) ------------------------------------------------------------ */
+/* ---- the I/O backend table (I1) -------------------------------------------------------
+ * A backend owns everything the loop tells the kernel about I/O: its state lives behind
+ * l->be_data, private to its file (epoll.c, uring.c), and the rest of the runtime reaches it
+ * only through this table. Tasks reach it through the operation layer (loop/op.h), callbacks
+ * through eddy_io watchers (loop/io.c). */
+typedef struct eddy__op eddy__op;
 typedef struct eddy__backend {
     const char *name;
-    int (*init)(eddy_loop *l);
+    /* Set up l->be_data. 0, or a negative errno with *why saying what failed (a static
+     * string): the loop then falls back to the next backend (loop.c). */
+    int (*init)(eddy_loop *l, const char **why);
     void (*destroy)(eddy_loop *l);
-    /* Apply pending interest changes and wait up to timeout_ns (-1 = forever, 0 = poll) for
-     * events, dispatching them. Returns the number of events or a negative errno. */
+    /* Wait up to timeout_ns (-1 = forever, 0 = do not wait) for readiness and completions
+     * and dispatch them: wake the tasks whose operations completed, run the watchers'
+     * callbacks. Returns how many events it dispatched, or a negative errno. */
     int (*poll)(eddy_loop *l, int64_t timeout_ns);
-    /* fd's interest changed (mask of EDDY_READ|EDDY_WRITE wanted now, 0 = none). */
-    int (*update)(eddy_loop *l, int fd, unsigned old_mask, unsigned new_mask);
-    /* fd is about to be closed and has no watcher: drop any kernel registration now. */
-    void (*forget)(eddy_loop *l, int fd);
+    /* From any thread: make the current (or next) poll return. */
+    void (*wake)(eddy_loop *l);
+    /* A descriptor that polls readable whenever poll would find work: what a foreign event
+     * loop waits on to drive this one (embedding). */
+    int (*fd)(eddy_loop *l);
+    /* Watchers (eddy_io, callback form): start w, or change the events of a started w, to
+     * events (w->fd, w->cb set). 0; -EBUSY if another watcher has that direction of the
+     * descriptor; the kernel's refusal (-EPERM for a regular file, -EBADF, -ENOMEM). */
+    int (*watch)(eddy_loop *l, eddy_io *w, unsigned events);
+    /* Stop w: no callback after this returns. */
+    void (*unwatch)(eddy_loop *l, eddy_io *w);
+    /* Operations (task form; loop/op.h): run op for op->task until it completes. */
+    ssize_t (*run)(eddy_loop *l, eddy__op *op);
+    /* op's descriptor is being closed: make op end with -EBADF (once the kernel is done). */
+    void (*interrupt)(eddy_loop *l, eddy__op *op);
+    /* fd is about to be closed: interrupt borrowed waits on it (eddy_wait_fd: -EBADF) and
+     * drop anything kept about it. Returns the number of waits interrupted. */
+    int (*forget)(eddy_loop *l, int fd);
 } eddy__backend;
 
 extern const eddy__backend eddy__backend_epoll EDDY__HIDDEN;
-
-typedef struct eddy__fdent {
-    eddy_io *r, *w; /* watcher per direction */
-    unsigned registered;
-} eddy__fdent;
+/* backend.c: pick l->be from asked (eddy_opts.backend, NULL = not given) and EDDY_BACKEND
+ * (0, or -EINVAL for an unknown name: the environment's is reported on stderr); set it up,
+ * falling back to epoll when the chosen backend cannot run here (0 or epoll's error). */
+EDDY__HIDDEN int eddy__backend_choose(eddy_loop *l, const char *asked);
+EDDY__HIDDEN int eddy__backend_init(eddy_loop *l);
+/* A debug line on stderr when EDDY_DEBUG=1 ("eddy: debug: ..."). */
+EDDY__HIDDEN void eddy__debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#ifdef EDDY_HAVE_URING
+extern const eddy__backend eddy__backend_uring EDDY__HIDDEN;
+#endif
 
 typedef struct eddy__heap_ent {
     int64_t deadline;
@@ -215,15 +242,10 @@ struct eddy_loop {
     size_t nheap, heap_cap;
     uint64_t timer_seq;
 
-    /* backend */
+    /* backend: its state is its own (be_data), see eddy__backend */
     const eddy__backend *be;
-    int epfd;
     void *be_data;
-    eddy__fdent *fds;
-    size_t nfds_cap;
-    size_t nwatch_ref;            /* active watchers that keep the loop alive */
-    int wakefd;
-    eddy_io wake_io;
+    size_t nwatch_ref;            /* watchers and operations in flight that keep the loop alive */
 
     /* cross-thread */
     _Atomic(eddy_ts_call *) ts_head; /* MPSC stack, reversed when drained */
@@ -287,7 +309,14 @@ EDDY__HIDDEN int eddy__timer_start(eddy_loop *l, eddy_timer *t, int64_t deadline
 EDDY__HIDDEN bool eddy__timer_stop(eddy_loop *l, eddy_timer *t);
 EDDY__HIDDEN void eddy__timers_run(eddy_loop *l);
 EDDY__HIDDEN int64_t eddy__timers_next(eddy_loop *l);
-EDDY__HIDDEN void eddy__io_dispatch(eddy_loop *l, int fd, unsigned revents);
+/* Call a watcher's callback for revents (in callback context). For backends. */
+static inline void eddy__io_call(eddy_loop *l, eddy_io *w, unsigned revents)
+{
+    bool was = l->in_callback;
+    l->in_callback = true;
+    w->cb(w, revents);
+    l->in_callback = was;
+}
 EDDY__HIDDEN void eddy__ts_drain(eddy_loop *l);
 EDDY__HIDDEN void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site);
 EDDY__HIDDEN void eddy__handle_del(eddy__handle *h);

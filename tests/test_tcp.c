@@ -205,6 +205,9 @@ EDDY_TEST(tcp_peer_reset_mid_write)
     int rc;
     EDDY_NURSERY(n, &rc) {
         EDDY_OK(eddy_spawn(n, big_writer_task, &w));
+        /* Let the loop poll once: on io_uring the send reaches the kernel only then (on
+         * epoll it was made at once, in the spawn). */
+        EDDY_OK(eddy_sleep(EDDY_MSEC(1)));
         EDDY_CHECK(!w.done); /* blocked: nobody reads */
         eddy_stream_abort(b);
     }

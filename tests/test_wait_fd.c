@@ -337,3 +337,74 @@ EDDY_TEST_EX(forget_after_readiness_woke_the_waiter, .raw = true)
     EDDY_CHECK_EQ(c.a_rc, -EBADF);
     return 0;
 }
+
+/* A foreign library closes its descriptor with plain close() (no eddy_fd_forget) and a new
+ * pipe gets the same number: the loop must see the new descriptor. The registration cache
+ * used to trust the number — it still believed the old descriptor registered (the kernel
+ * drops a closed one by itself) and skipped the registration, so a waiter on the new pipe
+ * hung forever with data ready (reported by an outside review). Borrowed descriptors are now
+ * registered when a wait or a watcher starts and dropped when it ends. */
+static int reuse_number(int fd)
+{
+    /* The lowest free numbers come back first; dup2 makes it certain. */
+    int q[2];
+    EDDY_CHECK(pipe2(q, O_NONBLOCK | O_CLOEXEC) == 0);
+    if (q[0] != fd) {
+        EDDY_CHECK(dup2(q[0], fd) == fd);
+        close(q[0]);
+    }
+    return q[1];
+}
+
+EDDY_TEST(wait_fd_after_plain_close_and_reuse)
+{
+    int p[2];
+    EDDY_CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+    EDDY_CHECK(write(p[1], "x", 1) == 1);
+    int rc = eddy_wait_fd(p[0], EDDY_READ);
+    EDDY_CHECK(rc > 0 && (rc & EDDY_READ));
+    int fd = p[0];
+    close(p[0]); /* no eddy_fd_forget: a foreign library's own close */
+    close(p[1]);
+    int wr = reuse_number(fd);
+    EDDY_CHECK(write(wr, "y", 1) == 1);
+    rc = 0;
+    EDDY_FAIL_AFTER(EDDY_SEC(5)) { rc = eddy_wait_fd(fd, EDDY_READ); }
+    EDDY_CHECK(rc > 0 && (rc & EDDY_READ)); /* was -ETIMEDOUT: the new pipe never registered */
+    close(fd);
+    close(wr);
+    return 0;
+}
+
+static void count_cb(eddy_io *w, unsigned revents)
+{
+    (void)revents;
+    ++*(int *)w->data;
+    eddy_io_stop(w);
+}
+
+/* The same with an eddy_io watcher: stopped, its descriptor closed with close(), the number
+ * reused, a new watcher on it. */
+EDDY_TEST(watcher_after_plain_close_and_reuse)
+{
+    int p[2], fired = 0;
+    EDDY_CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+    EDDY_CHECK(write(p[1], "x", 1) == 1);
+    eddy_io w = {0};
+    EDDY_OK(eddy_io_start(&w, p[0], EDDY_READ, count_cb, &fired));
+    EDDY_OK(eddy_sleep(EDDY_MSEC(1)));
+    EDDY_CHECK_EQ(fired, 1);
+    int fd = p[0];
+    close(p[0]);
+    close(p[1]);
+    int wr = reuse_number(fd);
+    EDDY_CHECK(write(wr, "y", 1) == 1);
+    eddy_io w2 = {0};
+    EDDY_OK(eddy_io_start(&w2, fd, EDDY_READ, count_cb, &fired));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    EDDY_CHECK_EQ(fired, 2); /* was 1: the watcher on the new pipe never fired */
+    eddy_io_stop(&w2);
+    close(fd);
+    close(wr);
+    return 0;
+}

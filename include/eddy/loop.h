@@ -39,7 +39,11 @@ typedef struct eddy_opts {
     size_t stack_size;           /* default task stack size (0 = EDDY_DEFAULT_STACK) */
     unsigned flags;              /* EDDY_OPT_* */
     int poll_interval;           /* poll I/O at least every N task runs (0 = 64) */
-    const char *backend;         /* "epoll" (NULL = env EDDY_BACKEND or best) */
+    const char *backend;         /* I1: "epoll" or "io_uring" (any case; NULL or "" = env
+                                    EDDY_BACKEND, else the default, epoll). A backend that
+                                    cannot run here (io_uring refused by the kernel, or not
+                                    built in) falls back to epoll; EDDY_DEBUG=1 says why once
+                                    per process, eddy_backend_name() tells which runs. */
 } eddy_opts;
 
 /* A1: create a loop on this thread, run main(arg) as the root task until it and everything
@@ -52,7 +56,8 @@ typedef struct eddy_opts {
 EDDY_API int eddy_run(int (*main)(void *), void *arg);
 /* eddy_run with options (NULL = defaults; a zero-filled eddy_opts is the defaults too). Same
  * returns as eddy_run; -EINVAL for a bad option (unknown backend, CUSTOM clock without a
- * clock, a negative autojump_threshold). */
+ * clock, a negative autojump_threshold) or an unknown EDDY_BACKEND (printed on stderr with
+ * the values it may take). */
 EDDY_API int eddy_run_opts(int (*main)(void *), void *arg, const eddy_opts *opts);
 
 /* The loop running on this thread, or NULL. */
@@ -118,7 +123,9 @@ typedef struct eddy_io {
     void *data;
     bool active;
     bool unref; /* private: does not keep the loop alive (internal watchers) */
+    bool owned; /* private: an eddy-owned descriptor (the backend may keep its registration) */
     const char *site;
+    void *be;   /* private: the backend's record of this watcher */
     eddy__handle handle; /* private */
 } eddy_io;
 
@@ -186,8 +193,15 @@ struct eddy_loop_stats {
     uint64_t coop_yields;
 };
 EDDY_API void eddy_loop_stats(struct eddy_loop_stats *out);
-/* Name of the active backend ("epoll"), or NULL outside a loop. */
+/* Name of the active backend ("epoll" or "io_uring"), or NULL outside a loop. */
 EDDY_API const char *eddy_backend_name(void);
+/* I1: can the backend called name (as for eddy_opts.backend) run on this machine? Sets one up
+ * and tears it down again, as a loop would at its start. Any thread, inside a loop or not.
+ * Returns 0 if it can; -EINVAL for NULL or an unknown name; -ENOTSUP if eddy was built
+ * without it (io_uring without liburing); why the kernel refused it: -ENOSYS (no io_uring in
+ * this kernel), -EPERM (forbidden: seccomp, kernel.io_uring_disabled), -EOPNOTSUPP (an
+ * operation or feature eddy needs is missing: an older kernel), -ENOMEM, -EMFILE/-ENFILE. */
+EDDY_API EDDY_WUR int eddy_backend_probe(const char *name);
 
 #ifdef __cplusplus
 }

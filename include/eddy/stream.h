@@ -51,6 +51,10 @@ typedef struct eddy_stream_vt {
      * (one sendmsg for a frame's header and payload). NULL: eddy_stream_writev calls write
      * once per piece. */
     ssize_t (*writev)(eddy_stream *s, const struct iovec *iov, int iovcnt);
+    /* Optional scatter read: like read, into iovcnt (1..IOV_MAX) pieces with at least one
+     * byte in all, filled in order. NULL: eddy_stream_readv reads into its first non-empty
+     * piece only. */
+    ssize_t (*readv)(eddy_stream *s, const struct iovec *iov, int iovcnt);
 } eddy_stream_vt;
 
 /* The part every stream starts with. Implementations embed it first; fields are private. */
@@ -79,6 +83,16 @@ EDDY_API void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const 
  * -ETIMEDOUT if cancelled (no byte was consumed); -EPERM outside a task; -EINVAL if s or buf is NULL; the
  * transport's errors (-ECONNRESET, -ETIMEDOUT from TCP keep-alive, -EIO, ...). */
 EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len);
+
+/* R3: eddy_stream_read into the iovcnt pieces of iov (a scatter read: one system call for a
+ * frame's header and payload buffers, say), filled in order, suspending until at least one
+ * byte is there. Returns the count over all pieces (> 0); 0 at end of stream, or when the
+ * pieces hold no byte at all (then only a checkpoint, as eddy_stream_read with len 0); the
+ * errors of eddy_stream_read; -EINVAL also for iovcnt < 0 or > IOV_MAX, iov NULL with
+ * iovcnt > 0, or a piece with a NULL base and a non-zero length. A transport without a scatter
+ * read (memory streams) fills the first non-empty piece only: a short read, as any read may
+ * be. Cancellation: -ECANCELED/-ETIMEDOUT with no byte consumed. */
+EDDY_API EDDY_WUR ssize_t eddy_stream_readv(eddy_stream *s, const struct iovec *iov, int iovcnt);
 
 /* N8: write all len bytes, suspending until the transport has accepted them (no user-space
  * queue: back-pressure reaches the writer). Concurrent writers are served FIFO and each

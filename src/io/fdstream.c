@@ -1,8 +1,9 @@
 /* eddy io: streams over non-blocking descriptors (P3), shared by TCP and Unix sockets.
  *
- * Reads and writes try the syscall first and wait for readiness only on EAGAIN, except that
- * a read after a short read waits first (see rhint): on a socket a short read means the
- * receive queue was drained, so the next read() would almost always be a wasted EAGAIN. */
+ * Reads and writes are operations (loop/op.h): on epoll they try the system call first and
+ * wait for readiness only on EAGAIN, on io_uring they are submitted to the ring. A read after
+ * a short read waits first (see rhint): on a socket a short read means the receive queue was
+ * drained, so the next read() would almost always be a wasted EAGAIN. */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -17,102 +18,98 @@ static eddy__fdstream *fds_of(eddy_stream *s) { return (eddy__fdstream *)s; }
 static ssize_t fds_read(eddy_stream *s, void *buf, size_t len)
 {
     eddy__fdstream *f = fds_of(s);
-    for (;;) {
-        if (f->rhint) {
-            ssize_t n = f->is_sock ? recv(f->fd, buf, len, 0) : read(f->fd, buf, len);
-            if (n >= 0) {
-                if ((size_t)n < len && n > 0 && !f->always_ready) f->rhint = false;
-                return n;
-            }
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-            f->rhint = false;
-        }
-        int rc = eddy__io_wait(f->fd, EDDY_READ);
-        if (rc < 0) return rc;
-        if (s->closing) return -EBADF;
-        f->rhint = true;
+    unsigned first = (f->rhint ? 0 : EDDY__OP_POLL_FIRST) | f->opflags;
+    ssize_t n = f->is_sock ? eddy__io_recv(&f->io, buf, len, first)
+                           : eddy__io_read(&f->io, buf, len, first);
+    /* A short read drained the receive queue: the next one waits first. */
+    f->rhint = !(n > 0 && (size_t)n < len) || f->always_ready;
+    return n;
+}
+
+static ssize_t fds_readv(eddy_stream *s, const struct iovec *iov, int iovcnt)
+{
+    eddy__fdstream *f = fds_of(s);
+    size_t len = 0;
+    for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
+    unsigned first = (f->rhint ? 0 : EDDY__OP_POLL_FIRST) | f->opflags;
+    ssize_t n;
+    if (f->is_sock) {
+        struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        n = eddy__io_recvmsg(&f->io, &mh, 0, first);
+    } else {
+        n = eddy__io_readv(&f->io, iov, iovcnt, first);
     }
+    f->rhint = !(n > 0 && (size_t)n < len) || f->always_ready;
+    return n;
+}
+
+static unsigned zc_flag(const eddy__fdstream *f, size_t len)
+{
+    return f->zc_min && len >= f->zc_min ? EDDY__OP_ZEROCOPY : 0;
 }
 
 static ssize_t fds_write(eddy_stream *s, const void *buf, size_t len)
 {
     eddy__fdstream *f = fds_of(s);
-    for (;;) {
-        ssize_t n = f->is_sock ? send(f->fd, buf, len, MSG_NOSIGNAL) : write(f->fd, buf, len);
-        if (n >= 0) return n;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-        int rc = eddy__io_wait(f->fd, EDDY_WRITE);
-        if (rc < 0) return rc;
-        if (s->closing) return -EBADF;
-    }
+    if (f->is_sock) return eddy__io_send(&f->io, buf, len, zc_flag(f, len));
+    return eddy__io_write(&f->io, buf, len, f->opflags);
 }
 
 static ssize_t fds_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
 {
     eddy__fdstream *f = fds_of(s);
+    if (!f->is_sock) return eddy__io_writev(&f->io, iov, iovcnt, f->opflags);
+    size_t len = 0;
+    for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
     struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
-    for (;;) {
-        ssize_t n = f->is_sock ? sendmsg(f->fd, &mh, MSG_NOSIGNAL) : writev(f->fd, iov, iovcnt);
-        if (n >= 0) return n;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-        int rc = eddy__io_wait(f->fd, EDDY_WRITE);
-        if (rc < 0) return rc;
-        if (s->closing) return -EBADF;
-    }
+    return eddy__io_sendmsg(&f->io, &mh, 0, zc_flag(f, len));
 }
 
 static int fds_shutdown_write(eddy_stream *s)
 {
     eddy__fdstream *f = fds_of(s);
-    if (f->is_sock) return shutdown(f->fd, SHUT_WR) < 0 ? -errno : 0;
+    if (f->is_sock) return shutdown(f->io.fd, SHUT_WR) < 0 ? -errno : 0;
     /* A pipe or FIFO write end signals end-of-stream only by being closed; a descriptor open
      * for reading too (a tty) cannot half-close. */
-    int fl = fcntl(f->fd, F_GETFL);
+    int fl = fcntl(f->io.fd, F_GETFL);
     if (fl < 0) return -errno;
     if ((fl & O_ACCMODE) != O_WRONLY) return -ENOTSUP;
     if (f->flags & EDDY_FD_NOCLOSE) return -ENOTSUP; /* borrowed: not ours to close */
-    (void)eddy_fd_forget(f->fd);
-    if (f->saved_fl >= 0) (void)fcntl(f->fd, F_SETFL, f->saved_fl);
-    close(f->fd);
-    f->fd = -1;
+    if (f->saved_fl >= 0) (void)fcntl(f->io.fd, F_SETFL, f->saved_fl);
+    /* The writer turn is ours and a write end has no reader: nothing is in flight on it. */
+    (void)eddy__iofd_close(&f->io, false);
     return 0;
 }
 
 static void fds_interrupt(eddy_stream *s)
 {
-    eddy__fdstream *f = fds_of(s);
-    if (f->fd >= 0) (void)eddy_fd_forget(f->fd); /* wakes waiters with -EBADF */
+    eddy__iofd_interrupt(&fds_of(s)->io); /* the tasks inside get -EBADF */
 }
 
 static int fds_close(eddy_stream *s, bool graceful)
 {
     eddy__fdstream *f = fds_of(s);
     int rc = 0;
-    if (f->fd >= 0) {
-        (void)eddy_fd_forget(f->fd);
+    if (f->io.fd >= 0) {
         if (!graceful && f->is_sock) {
             /* Linger 0: close sends RST and drops unsent data. */
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            (void)setsockopt(f->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            (void)setsockopt(f->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         }
-        if (f->saved_fl >= 0) (void)fcntl(f->fd, F_SETFL, f->saved_fl);
-        /* Linux releases the descriptor even when close reports EINTR: never retry. */
-        if (!(f->flags & EDDY_FD_NOCLOSE) && close(f->fd) < 0 && errno != EINTR) rc = -errno;
+        if (f->saved_fl >= 0) (void)fcntl(f->io.fd, F_SETFL, f->saved_fl);
+        rc = eddy__iofd_close(&f->io, f->flags & EDDY_FD_NOCLOSE);
     }
     free(f);
     return rc;
 }
 
-static int fds_fd(eddy_stream *s) { return fds_of(s)->fd; }
+static int fds_fd(eddy_stream *s) { return fds_of(s)->io.fd; }
 
 #define FDSTREAM_VT(name, k)                                                                 \
     const eddy_stream_vt name = {.kind = k, .read = fds_read, .write = fds_write,          \
                                  .shutdown_write = fds_shutdown_write,                     \
                                  .interrupt = fds_interrupt, .close = fds_close, .fd = fds_fd,   \
-                                 .writev = fds_writev}
+                                 .writev = fds_writev, .readv = fds_readv}
 FDSTREAM_VT(eddy__fdstream_vt_tcp, "tcp");
 FDSTREAM_VT(eddy__fdstream_vt_unix, "unix");
 FDSTREAM_VT(eddy__fdstream_vt_fd, "fd");
@@ -122,12 +119,14 @@ int eddy__fdstream_new(int fd, bool is_sock, int saved_fl, unsigned flags, const
 {
     eddy__fdstream *f = malloc(sizeof *f);
     if (!f) return -ENOMEM;
-    f->fd = fd;
+    eddy__iofd_init(&f->io, fd);
     f->is_sock = is_sock;
+    f->zc_min = 0;
     f->saved_fl = saved_fl;
     f->flags = flags;
     f->rhint = true;
     f->always_ready = false;
+    f->opflags = 0;
     eddy__stream_init(&f->base, vt, site);
     *out = &f->base;
     return 0;
@@ -163,6 +162,7 @@ int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
     if (rc < 0 && !(fl & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, fl);
     if (rc == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
         ((eddy__fdstream *)*out)->always_ready = true;
+    if (rc == 0 && !sock && !S_ISFIFO(st.st_mode)) ((eddy__fdstream *)*out)->opflags = EDDY__OP_TRY;
     if (rc == 0 && sock) {
         /* Name the kind after the socket's family so reports say "tcp" for TCP sockets. */
         int dom = 0;

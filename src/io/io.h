@@ -7,20 +7,25 @@
 #include "eddy/net.h"
 #include "eddy/stream.h"
 #include "internal.h"
+#include "loop/op.h"
 
-/* A stream over one non-blocking descriptor (sockets, pipes, ttys, files). */
+/* A stream over one non-blocking descriptor (sockets, pipes, ttys, files). Its reads and
+ * writes are operations on io (loop/op.h): the backend waits or submits. */
 typedef struct eddy__fdstream {
     eddy_stream base;
-    int fd;
+    eddy__iofd io;    /* io.fd: the descriptor (-1 once a pipe's write end is shut) */
     int saved_fl;     /* F_GETFL before we set O_NONBLOCK, restored on close (-1 = leave) */
     unsigned flags;   /* EDDY_FD_* */
     bool is_sock;
-    bool rhint;       /* a read may find data without waiting: false after a short read or
-                         EAGAIN, so the next read waits for readiness instead of paying a
-                         read() that returns EAGAIN (level-triggered epoll reports data
-                         that is already there at once) */
+    bool rhint;       /* a read may find data without waiting: false after a short read, so
+                         the next read waits for readiness first (EDDY__OP_POLL_FIRST)
+                         instead of paying a read() that returns EAGAIN (level-triggered
+                         epoll reports data that is already there at once) */
     bool always_ready; /* a regular file or block device: epoll refuses it (EPERM) and
                           reads never wait, so rhint must never turn false */
+    unsigned opflags; /* for every operation: EDDY__OP_TRY for what is neither a socket nor
+                         a pipe */
+    size_t zc_min;    /* writes of at least this many bytes go zero-copy (0: never) */
 } eddy__fdstream;
 
 /* Make a descriptor stream over fd, which must already be non-blocking. kind is the vtable
@@ -33,9 +38,8 @@ extern const eddy_stream_vt eddy__fdstream_vt_unix EDDY__HIDDEN;
 extern const eddy_stream_vt eddy__fdstream_vt_fd EDDY__HIDDEN;
 
 struct eddy_listener {
-    int fd;
+    eddy__iofd io;           /* io.fd: the listening socket */
     int family;
-    bool rhint;
     void *acceptor;          /* task inside accept */
     void *closer;
     char *unlink_path;       /* Unix listeners with unlink-on-close */
@@ -113,8 +117,5 @@ EDDY__HIDDEN void eddy__stream_write_end(eddy_stream *s);
  * -EAFNOSUPPORT); the errors of bind(2) besides those of eddy_tcp_connect_addr. */
 EDDY__HIDDEN int eddy__tcp_connect_from(const eddy_sockaddr *a, const eddy_sockaddr *local,
                                         eddy_stream **out, const char *site);
-
-/* Suspend until fd is ready for events; like eddy_wait_fd. */
-static inline int eddy__io_wait(int fd, unsigned events) { return eddy_wait_fd(fd, events); }
 
 #endif

@@ -61,6 +61,10 @@ static int conn_main(void *p)
     int cc = eddy_checkpoint_if_cancelled();
     if (cc < 0) {
         eddy_stream_abort(c.s); /* cut off: unsent data is dropped, the peer sees a reset */
+        /* Counted here, as it ends, not when the server decided: a handler cancelled with
+         * eddy_serve's own scope may end before the server reaches its drain (it does when
+         * the acceptor first waits for the kernel to cancel its accept: io_uring). */
+        srv->stats.aborted++;
     } else {
         /* From a task, close ends s whatever it returns; a close error (-EIO) is the
          * connection's failure as much as the handler's own, and counted as one. */
@@ -134,7 +138,6 @@ static void drain(eddy_server *srv)
         }
     }
     if (srv->stats.active) {
-        srv->stats.aborted += srv->stats.active;
         srv->aborting = true;
         eddy_nursery_cancel(&srv->nursery);
     }

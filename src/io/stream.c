@@ -2,6 +2,8 @@
  * blocking call starts with, one-reader and FIFO-writer bookkeeping, and close that waits
  * for the tasks still inside the stream. Implementations (fdstream.c, memstream.c, ...) only
  * move bytes. */
+#include <limits.h>
+
 #include "io/io.h"
 
 void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const char *site)
@@ -119,6 +121,24 @@ ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len)
     if (rc < 0) return rc;
     if (eddy__coop_spent(t)) return read_after_yield(s, t, buf, len);
     return read_inside(s, buf, len);
+}
+
+ssize_t eddy_stream_readv(eddy_stream *s, const struct iovec *iov, int iovcnt)
+{
+    if (!s || iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt > 0)) return -EINVAL;
+    int first = -1;
+    for (int i = 0; i < iovcnt; i++) {
+        if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
+        if (first < 0 && iov[i].iov_len) first = i;
+    }
+    if (first < 0) return eddy_stream_read(s, NULL, 0); /* nothing to fill: a checkpoint */
+    int rc = eddy__stream_begin_read(s);
+    if (rc < 0) return rc;
+    ssize_t n = s->vt->readv ? s->vt->readv(s, iov + first, iovcnt - first)
+                             : s->vt->read(s, iov[first].iov_base, iov[first].iov_len);
+    if (s->closing) n = -EBADF; /* as in eddy_stream_read */
+    eddy__stream_end_read(s);
+    return n;
 }
 
 static void pass_turn(eddy_stream *s);

@@ -21,13 +21,6 @@ static void set_nodelay(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-/* Close a socket the loop may have seen (a connect waited on it). */
-static void close_fd(int fd)
-{
-    (void)eddy_fd_forget(fd);
-    close(fd);
-}
-
 int eddy__tcp_connect_addr(const eddy_sockaddr *a, eddy_stream **out, const char *site)
 {
     return eddy__tcp_connect_from(a, NULL, out, site);
@@ -61,27 +54,13 @@ int eddy__tcp_connect_from(const eddy_sockaddr *a, const eddy_sockaddr *local, e
             return -e;
         }
     }
-    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
-        int e = errno;
-        if (e != EINPROGRESS && e != EINTR) {
-            close(fd);
-            return -e;
-        }
-        int rc = eddy__io_wait(fd, EDDY_WRITE);
-        if (rc < 0) { /* cancelled: the half-open socket goes away with it */
-            close_fd(fd);
-            return rc;
-        }
-        int err = 0;
-        socklen_t el = sizeof err;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
-        if (err) {
-            close_fd(fd);
-            return -err;
-        }
-    }
-    int rc = eddy__fdstream_new(fd, true, -1, 0, &eddy__fdstream_vt_tcp, site, out);
-    if (rc < 0) close_fd(fd);
+    /* An operation (loop/op.h): a cancelled connect (a Happy Eyeballs loser) returns only
+     * once the kernel has let go of the address in this frame; its half-open socket goes. */
+    eddy__iofd io;
+    eddy__iofd_init(&io, fd);
+    int rc = eddy__io_connect(&io, (const struct sockaddr *)&a->ss, a->len);
+    if (rc == 0) rc = eddy__fdstream_new(fd, true, -1, 0, &eddy__fdstream_vt_tcp, site, out);
+    if (rc < 0) (void)eddy__iofd_close(&io, false);
     return rc;
 }
 
@@ -91,9 +70,8 @@ int eddy__listener_new(int fd, int family, char *unlink_path, const char *site, 
 {
     eddy_listener *l = calloc(1, sizeof *l);
     if (!l) return -ENOMEM;
-    l->fd = fd;
+    eddy__iofd_init(&l->io, fd);
     l->family = family;
-    l->rhint = true;
     l->unlink_path = unlink_path;
     eddy_loop *lp = eddy__loop();
     if (lp) eddy__handle_add(lp, &l->handle, "listener", site);
@@ -213,35 +191,28 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
         if (rc) goto out;
     }
     for (;;) {
-        if (l->rhint) {
-            eddy_sockaddr tmp;
-            eddy_sockaddr *pa = peer ? peer : &tmp;
-            pa->len = sizeof pa->ss;
-            int fd = accept4(l->fd, (struct sockaddr *)&pa->ss, &pa->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd >= 0) {
-                bool inet = l->family == AF_INET || l->family == AF_INET6;
-                if (inet) set_nodelay(fd);
-                rc = eddy__fdstream_new(fd, true, -1, 0,
-                                        inet ? &eddy__fdstream_vt_tcp : &eddy__fdstream_vt_unix,
-                                        t->site, out);
-                if (rc < 0) close(fd);
+        eddy_sockaddr tmp;
+        eddy_sockaddr *pa = peer ? peer : &tmp;
+        pa->len = sizeof pa->ss;
+        int fd = eddy__io_accept(&l->io, (struct sockaddr *)&pa->ss, &pa->len, 0);
+        if (fd >= 0) {
+            if (l->closer) { /* accepted while the close began: the close wins */
+                close(fd);
+                rc = -EBADF;
                 break;
             }
-            int e = errno;
-            if (eddy__accept_error_is_transient(e)) continue;
-            if (e != EAGAIN && e != EWOULDBLOCK) {
-                rc = -e;
-                break;
-            }
-            l->rhint = false;
-        }
-        rc = eddy__io_wait(l->fd, EDDY_READ);
-        if (rc < 0) break;
-        if (l->closer) {
-            rc = -EBADF;
+            bool inet = l->family == AF_INET || l->family == AF_INET6;
+            if (inet) set_nodelay(fd);
+            rc = eddy__fdstream_new(fd, true, -1, 0,
+                                    inet ? &eddy__fdstream_vt_tcp : &eddy__fdstream_vt_unix,
+                                    t->site, out);
+            if (rc < 0) close(fd);
             break;
         }
-        l->rhint = true;
+        /* A connection that died in the backlog: skip it, the listener is fine. */
+        if (eddy__accept_error_is_transient(-fd)) continue;
+        rc = fd;
+        break;
     }
 out:
     l->acceptor = NULL;
@@ -252,10 +223,10 @@ out:
 int eddy_listener_local_addr(const eddy_listener *l, eddy_sockaddr *out)
 {
     if (!l || !out) return -EINVAL;
-    return eddy__fd_addr(l->fd, out, false);
+    return eddy__fd_addr(l->io.fd, out, false);
 }
 
-int eddy_listener_fd(const eddy_listener *l) { return l ? l->fd : -1; }
+int eddy_listener_fd(const eddy_listener *l) { return l ? l->io.fd : -1; }
 
 int eddy_listener_close(eddy_listener *l)
 {
@@ -265,14 +236,13 @@ int eddy_listener_close(eddy_listener *l)
         eddy_task *t = task_or_null();
         if (!t) return -EBUSY;
         l->closer = t;
-        (void)eddy_fd_forget(l->fd); /* the acceptor wakes with -EBADF */
+        eddy__iofd_interrupt(&l->io); /* the acceptor wakes with -EBADF */
         while (l->acceptor) {
             eddy__wait w = {.reason = "listener close", .obj = l, .uncancellable = true};
             (void)eddy__park(&w);
         }
     }
-    (void)eddy_fd_forget(l->fd);
-    int rc = close(l->fd) < 0 && errno != EINTR ? -errno : 0;
+    int rc = eddy__iofd_close(&l->io, false);
     if (l->unlink_path) {
         if (unlink(l->unlink_path) < 0 && errno != ENOENT && rc == 0) rc = -errno;
         free(l->unlink_path);

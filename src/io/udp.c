@@ -1,6 +1,7 @@
-/* eddy io: UDP sockets (N3). Every call tries the system call first and waits for readiness
- * only on EAGAIN: a datagram is taken or sent by one call, so a wait that is cancelled or
- * interrupted by close has consumed nothing. */
+/* eddy io: UDP sockets (N3). Sends and receives are operations (loop/op.h): a datagram is
+ * taken or sent by one call, and a cancelled or interrupted operation either consumed nothing
+ * or reports the datagram it got. The batched calls (recvmmsg, sendmmsg) have no operation of
+ * their own: they try the system call and wait for readiness on EAGAIN, on every backend. */
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #define UDP_BATCH 32
 
 struct eddy_udp {
-    int fd;
+    eddy__iofd io;       /* io.fd: the socket */
     int family;
     eddy_task *receiver; /* the task inside a receive call, or NULL */
     eddy_task *sender;   /* the task inside a send call, or NULL */
@@ -83,7 +84,7 @@ int eddy__udp_open(const eddy_sockaddr *local, const eddy_sockaddr *remote, eddy
         close(fd);
         return -ENOMEM;
     }
-    u->fd = fd;
+    eddy__iofd_init(&u->io, fd);
     u->family = family;
     eddy__handle_add(lp, &u->handle, "udp", site);
     *out = u;
@@ -125,12 +126,11 @@ static int enter(eddy_udp *u, eddy_task **side)
     return 0;
 }
 
-/* Wait until u->fd is ready for events. 0, or why not (cancel code, -EBADF for close). */
+/* Wait until u's socket is ready for events. 0, or why not (cancel code, -EBADF for close). */
 static int wait_ready(eddy_udp *u, unsigned events)
 {
-    int rc = eddy__io_wait(u->fd, events);
-    if (rc < 0) return rc;
-    return u->closing ? -EBADF : 0;
+    int rc = eddy__io_poll(&u->io, events);
+    return rc < 0 ? rc : 0;
 }
 
 ssize_t eddy_udp_send(eddy_udp *u, const eddy_sockaddr *to, const void *buf, size_t len)
@@ -138,21 +138,10 @@ ssize_t eddy_udp_send(eddy_udp *u, const eddy_sockaddr *to, const void *buf, siz
     if (!u || (!buf && len)) return -EINVAL;
     int rc = enter(u, &u->sender);
     if (rc < 0) return rc;
-    ssize_t n;
-    for (;;) {
-        n = sendto(u->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)&to->ss : NULL,
-                   to ? to->len : 0);
-        if (n >= 0) break;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            n = -errno;
-            break;
-        }
-        if ((rc = wait_ready(u, EDDY_WRITE)) < 0) {
-            n = rc;
-            break;
-        }
-    }
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr m = {.msg_name = to ? (void *)&to->ss : NULL, .msg_namelen = to ? to->len : 0,
+                       .msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n = eddy__io_sendmsg(&u->io, &m, 0, 0);
     leave(u, &u->sender);
     return n;
 }
@@ -162,23 +151,12 @@ ssize_t eddy_udp_recv(eddy_udp *u, eddy_sockaddr *from, void *buf, size_t len)
     if (!u || (!buf && len)) return -EINVAL;
     int rc = enter(u, &u->receiver);
     if (rc < 0) return rc;
-    ssize_t n;
-    for (;;) {
-        if (from) from->len = sizeof from->ss;
-        /* MSG_TRUNC: return the datagram's real length, so truncation is visible. */
-        n = recvfrom(u->fd, buf, len, MSG_TRUNC, from ? (struct sockaddr *)&from->ss : NULL,
-                     from ? &from->len : NULL);
-        if (n >= 0) break;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            n = -errno;
-            break;
-        }
-        if ((rc = wait_ready(u, EDDY_READ)) < 0) {
-            n = rc;
-            break;
-        }
-    }
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct msghdr m = {.msg_name = from ? &from->ss : NULL, .msg_namelen = from ? sizeof from->ss : 0,
+                       .msg_iov = &iov, .msg_iovlen = 1};
+    /* MSG_TRUNC: return the datagram's real length, so truncation is visible. */
+    ssize_t n = eddy__io_recvmsg(&u->io, &m, MSG_TRUNC, 0);
+    if (n >= 0 && from) from->len = m.msg_namelen;
     leave(u, &u->receiver);
     return n;
 }
@@ -209,7 +187,7 @@ int eddy_udp_recv_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
                                            .msg_iov = &iov[i], .msg_iovlen = 1};
             h[i].msg_len = 0;
         }
-        int r = recvmmsg(u->fd, h, (unsigned)k, MSG_TRUNC, NULL);
+        int r = recvmmsg(u->io.fd, h, (unsigned)k, MSG_TRUNC, NULL);
         if (r < 0) {
             int e = errno;
             if (e == EINTR) continue;
@@ -253,7 +231,7 @@ int eddy_udp_send_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
                                            .msg_iovlen = 1};
             h[i].msg_len = 0;
         }
-        int r = sendmmsg(u->fd, h, (unsigned)k, MSG_NOSIGNAL);
+        int r = sendmmsg(u->io.fd, h, (unsigned)k, MSG_NOSIGNAL);
         if (r < 0) {
             int e = errno;
             if (e == EINTR) continue;
@@ -276,16 +254,16 @@ int eddy_udp_send_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
 int eddy_udp_local_addr(const eddy_udp *u, eddy_sockaddr *out)
 {
     if (!u || !out) return -EINVAL;
-    return eddy__fd_addr(u->fd, out, false);
+    return eddy__fd_addr(u->io.fd, out, false);
 }
 
 int eddy_udp_peer_addr(const eddy_udp *u, eddy_sockaddr *out)
 {
     if (!u || !out) return -EINVAL;
-    return eddy__fd_addr(u->fd, out, true);
+    return eddy__fd_addr(u->io.fd, out, true);
 }
 
-int eddy_udp_fd(const eddy_udp *u) { return u ? u->fd : -1; }
+int eddy_udp_fd(const eddy_udp *u) { return u ? u->io.fd : -1; }
 
 int eddy_udp_close(eddy_udp *u)
 {
@@ -296,14 +274,13 @@ int eddy_udp_close(eddy_udp *u)
         if (!t) return -EBUSY;
         u->closing = true;
         u->closer = t;
-        (void)eddy_fd_forget(u->fd); /* the waiting tasks wake with -EBADF */
+        eddy__iofd_interrupt(&u->io); /* the waiting tasks wake with -EBADF */
         while (u->users) {
             eddy__wait w = {.reason = "udp close", .obj = u, .uncancellable = true};
             (void)eddy__park(&w);
         }
     }
-    (void)eddy_fd_forget(u->fd);
-    int rc = close(u->fd) < 0 && errno != EINTR ? -errno : 0;
+    int rc = eddy__iofd_close(&u->io, false);
     eddy__handle_del(&u->handle);
     free(u);
     return rc;

@@ -153,7 +153,7 @@ int eddy__socketpair(eddy_stream **a, eddy_stream **b, const char *site)
 static int unix_fd(eddy_stream *s)
 {
     if (s->vt != &eddy__fdstream_vt_unix) return -ENOTSOCK;
-    int fd = ((eddy__fdstream *)s)->fd;
+    int fd = ((eddy__fdstream *)s)->io.fd;
     if (fd < 0) return -EBADF;
     /* eddy_fd_stream gives kind "unix" to any socket that is not TCP: check the family. */
     int dom = 0;
@@ -184,23 +184,9 @@ int eddy_unix_send_fd(eddy_stream *s, int fd)
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    for (;;) {
-        ssize_t n = sendmsg(sfd, &m, MSG_NOSIGNAL);
-        if (n >= 0) { /* a one-byte send on a stream socket is all or nothing */
-            rc = 0;
-            break;
-        }
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            rc = -errno;
-            break;
-        }
-        if ((rc = eddy__io_wait(sfd, EDDY_WRITE)) < 0) break;
-        if (s->closing) {
-            rc = -EBADF;
-            break;
-        }
-    }
+    /* A one-byte send on a stream socket is all or nothing. */
+    ssize_t n = eddy__io_sendmsg(&((eddy__fdstream *)s)->io, &m, 0, 0);
+    rc = n < 0 ? (int)n : 0;
     eddy__stream_write_end(s);
     return rc;
 }
@@ -235,42 +221,27 @@ int eddy_unix_recv_fd(eddy_stream *s, int *fdp)
     int rc = eddy__stream_begin_read(s);
     if (rc < 0) return rc;
     eddy__fdstream *f = (eddy__fdstream *)s;
-    for (;;) {
-        char byte;
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(RECV_FD_MAX * sizeof(int))];
-        } ctl;
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                           .msg_controllen = sizeof ctl.buf};
-        ssize_t n = recvmsg(sfd, &m, MSG_CMSG_CLOEXEC);
-        if (n > 0) {
-            int fd = -1;
-            (void)collect_fds(&m, &fd);
-            if (fd >= 0) {
-                *fdp = fd;
-                rc = 0;
-            } else {
-                rc = (m.msg_flags & MSG_CTRUNC) ? -EMSGSIZE : -EBADMSG;
-            }
-            f->rhint = true;
-            break;
+    char byte;
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(RECV_FD_MAX * sizeof(int))];
+    } ctl;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+    ssize_t n = eddy__io_recvmsg(&f->io, &m, MSG_CMSG_CLOEXEC, 0);
+    if (n > 0) {
+        int fd = -1;
+        (void)collect_fds(&m, &fd);
+        if (fd >= 0) {
+            *fdp = fd;
+            rc = 0;
+        } else {
+            rc = (m.msg_flags & MSG_CTRUNC) ? -EMSGSIZE : -EBADMSG;
         }
-        if (n == 0) {
-            rc = -ENODATA;
-            break;
-        }
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            rc = -errno;
-            break;
-        }
-        if ((rc = eddy__io_wait(sfd, EDDY_READ)) < 0) break;
-        if (s->closing) {
-            rc = -EBADF;
-            break;
-        }
+        f->rhint = true;
+    } else {
+        rc = n == 0 ? -ENODATA : (int)n;
     }
     eddy__stream_end_read(s);
     return rc;

@@ -1,35 +1,110 @@
-/* eddy loop backend: epoll (always available).
+/* eddy loop backend: epoll (always available). Readiness: an operation tries its system call
+ * and, when the descriptor is not ready, waits for readiness and tries again.
  *
- * Level-triggered interest per fd. Interest grows at once (eddy_io_start tells the kernel
- * before it returns, so EPERM for a regular file or EBADF reaches the caller) but shrinks
- * only lazily: when a watcher stops, the kernel registration stays, and it is narrowed the
- * first time the kernel reports readiness that no watcher wants. The common pattern — a task
- * woken by readiness stops its one-shot watcher, reads, writes, and waits again, perhaps only
- * after the loop has polled again because the ready queue was long — then costs no epoll_ctl
- * at all (libuv's epoll backend does the same). A registration left behind when an fd is
- * closed is dropped by eddy_fd_forget, which callers must use before close (see loop.h). */
+ * Level-triggered interest per descriptor, kept in this file's table (fd -> the watcher per
+ * direction and what is registered with the kernel). Interest grows at once (a start tells the
+ * kernel before it returns, so EPERM for a regular file or EBADF reaches the caller). How it
+ * shrinks depends on whose descriptor it is (loop/op.h):
+ *   - owned (an operation's wait on a stream, listener or UDP socket): lazily. The
+ *     registration stays when the wait ends and is narrowed only the first time the kernel
+ *     reports readiness that nobody wants. The common pattern — a task woken by readiness
+ *     reads, writes, and waits again, perhaps only after the loop has polled again because the
+ *     ready queue was long — then costs no epoll_ctl at all (libuv's epoll backend does the
+ *     same). This is safe because the owner tells the loop before it closes the descriptor
+ *     (eddy__iofd_release), so the registration never outlives the descriptor it describes.
+ *   - borrowed (eddy_wait_fd, eddy_io watchers): eagerly. When the last wait or watcher on it
+ *     ends, the registration goes (EPOLL_CTL_DEL). The caller may close such a descriptor with
+ *     plain close() — which the kernel answers by dropping it from the epoll set — and get the
+ *     same number back for a new one: a registration kept in the table would then be believed
+ *     and the new descriptor never registered, leaving its waiters hanging with data ready. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "loop/op.h"
 
 #define MAX_EVENTS 256
 
-static int ep_init(eddy_loop *l)
-{
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (l->epfd < 0) return -errno;
-    l->be_data = NULL;
-    return 0;
-}
+typedef struct ep_fd {
+    eddy_io *r, *w;      /* the watcher per direction (an operation's wait is one too) */
+    unsigned registered; /* what the kernel has: EDDY_READ|EDDY_WRITE */
+} ep_fd;
+
+typedef struct ep_state {
+    int epfd;
+    int wakefd;          /* eventfd: eddy_loop_post_ts and signals wake a poll through it */
+    ep_fd *fds;
+    size_t cap;
+} ep_state;
+
+static ep_state *st_of(eddy_loop *l) { return l->be_data; }
 
 static void ep_destroy(eddy_loop *l)
 {
-    if (l->epfd >= 0) close(l->epfd);
-    l->epfd = -1;
+    ep_state *s = st_of(l);
+    if (!s) return;
+    if (s->epfd >= 0) close(s->epfd);
+    if (s->wakefd >= 0) close(s->wakefd);
+    free(s->fds);
+    free(s);
+    l->be_data = NULL;
+}
+
+static int ep_init(eddy_loop *l, const char **why)
+{
+    ep_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    s->wakefd = -1;
+    l->be_data = s;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    int rc = 0;
+    if (s->epfd < 0) {
+        rc = -errno;
+        *why = "epoll_create1";
+    } else if ((s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        rc = -errno;
+        *why = "eventfd";
+    } else {
+        /* data.fd = -1 marks the eventfd: no table entry, no watcher, not counted as I/O
+         * that keeps the loop alive. */
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = -1};
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) < 0) {
+            rc = -errno;
+            *why = "epoll_ctl(eventfd)";
+        }
+    }
+    if (rc < 0) ep_destroy(l);
+    return rc;
+}
+
+static void ep_wake(eddy_loop *l)
+{
+    /* Async-signal-safe (the SIGINT handler calls it). EAGAIN: the counter is saturated, the
+     * loop is awake anyway. */
+    uint64_t one = 1;
+    ssize_t r = write(st_of(l)->wakefd, &one, sizeof one);
+    (void)r;
+}
+
+static int ep_fd_of(eddy_loop *l) { return st_of(l)->epfd; }
+
+static int reserve(ep_state *s, int fd)
+{
+    if ((size_t)fd < s->cap) return 0;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap <= (size_t)fd) cap *= 2;
+    ep_fd *f = realloc(s->fds, cap * sizeof *f);
+    if (!f) return -ENOMEM;
+    for (size_t i = s->cap; i < cap; i++) f[i] = (ep_fd){0};
+    s->fds = f;
+    s->cap = cap;
+    return 0;
 }
 
 static uint32_t to_epoll(unsigned m)
@@ -40,9 +115,8 @@ static uint32_t to_epoll(unsigned m)
     return e;
 }
 
-static unsigned wanted(eddy_loop *l, int fd)
+static unsigned wanted(const ep_fd *f)
 {
-    eddy__fdent *f = &l->fds[fd];
     unsigned m = 0;
     if (f->r) m |= f->r->events & EDDY_READ;
     if (f->w) m |= f->w->events & EDDY_WRITE;
@@ -50,34 +124,34 @@ static unsigned wanted(eddy_loop *l, int fd)
 }
 
 /* Make the kernel's interest in fd exactly want. Returns 0 or -errno. */
-static int set_interest(eddy_loop *l, int fd, unsigned want)
+static int set_interest(ep_state *s, int fd, unsigned want)
 {
-    eddy__fdent *f = &l->fds[fd];
+    ep_fd *f = &s->fds[fd];
     if (want == f->registered) return 0;
     struct epoll_event ev = {.events = to_epoll(want), .data.fd = fd};
     int rc;
     if (f->registered == 0)
-        rc = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
     else if (want == 0)
-        rc = epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
     else
-        rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
     if (rc < 0) {
         int e = errno;
-        /* The fd was closed behind our back (EBADF/ENOENT on DEL): forget it. */
+        /* The descriptor was closed behind our back (EBADF/ENOENT on DEL): forget it. */
         if (want == 0) {
             f->registered = 0;
             return 0;
         }
-        if (e == EEXIST) { /* registered by a previous owner of this fd number */
-            if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+        if (e == EEXIST) { /* registered under this number before and never dropped */
+            if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
                 f->registered = want;
                 return 0;
             }
             e = errno;
         }
-        if (e == ENOENT && f->registered != 0) { /* closed and reopened: re-add */
-            if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+        if (e == ENOENT && f->registered != 0) { /* closed and reopened: add again */
+            if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
                 f->registered = want;
                 return 0;
             }
@@ -89,25 +163,181 @@ static int set_interest(eddy_loop *l, int fd, unsigned want)
     return 0;
 }
 
-/* Grow at once (keeping lingering directions: they cost nothing until they fire); never
- * shrink here, see the top of the file. */
-static int ep_update(eddy_loop *l, int fd, unsigned old_mask, unsigned new_mask)
+/* Put w (w->fd, w->cb set; started or not) in the table for events and grow the kernel's
+ * interest to cover it (lingering directions are kept: they cost nothing until they fire). */
+static int attach(eddy_loop *l, eddy_io *w, unsigned events)
 {
-    (void)old_mask;
-    unsigned reg = l->fds[fd].registered;
-    if ((new_mask & ~reg) == 0) return 0;
-    return set_interest(l, fd, reg | new_mask);
+    ep_state *s = st_of(l);
+    int fd = w->fd;
+    int rc = reserve(s, fd);
+    if (rc < 0) return rc;
+    ep_fd *f = &s->fds[fd];
+    if (((events & EDDY_READ) && f->r && f->r != w) || ((events & EDDY_WRITE) && f->w && f->w != w))
+        return -EBUSY;
+    eddy_io *old_r = f->r, *old_w = f->w;
+    unsigned old_events = w->events;
+    if (f->r == w) f->r = NULL;
+    if (f->w == w) f->w = NULL;
+    if (events & EDDY_READ) f->r = w;
+    if (events & EDDY_WRITE) f->w = w;
+    w->events = events;
+    unsigned want = wanted(f);
+    if ((want & ~f->registered) == 0) return 0;
+    rc = set_interest(s, fd, f->registered | want);
+    if (rc < 0) {
+        f->r = old_r;
+        f->w = old_w;
+        w->events = old_events;
+    }
+    return rc;
 }
 
-static void ep_forget(eddy_loop *l, int fd)
+/* Take w out of the table; a borrowed descriptor's registration shrinks to what is still
+ * wanted at once (see the top of the file). */
+static void detach(eddy_loop *l, eddy_io *w)
 {
-    eddy__fdent *f = &l->fds[fd];
-    if (f->registered) (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-    f->registered = 0;
+    ep_state *s = st_of(l);
+    ep_fd *f = &s->fds[w->fd];
+    if (f->r == w) f->r = NULL;
+    if (f->w == w) f->w = NULL;
+    if (!w->owned) (void)set_interest(s, w->fd, wanted(f));
+}
+
+static int ep_watch(eddy_loop *l, eddy_io *w, unsigned events) { return attach(l, w, events); }
+
+static void ep_unwatch(eddy_loop *l, eddy_io *w) { detach(l, w); }
+
+static int ep_forget(eddy_loop *l, int fd);
+
+/* ---- operations: try, then wait for readiness ---- */
+
+/* Readiness woke the operation's task. The watcher stays in the table until the task runs
+ * and takes it out (op_wait): a task woken by readiness often runs only after the loop has
+ * polled again (the ready queue is long), and a descriptor without a watcher at that poll
+ * would look unwanted, so its registration would be dropped and made again (two epoll_ctl
+ * per wake-up). Readiness reported again meanwhile finds the task already woken. */
+static void op_ready(eddy_io *w, unsigned revents)
+{
+    eddy__op *op = eddy__container_of(w, eddy__op, be.io);
+    if (op->done) return;
+    op->done = true;
+    eddy__wake(op->task, (int)(revents ? revents : EDDY_ERR));
+}
+
+static void op_wait_cancel(eddy_task *t, void *arg)
+{
+    (void)t;
+    eddy__op *op = arg;
+    if (op->be.io.active) {
+        op->be.io.active = false;
+        detach(t->loop, &op->be.io);
+    }
+}
+
+/* Park op's task until its descriptor is ready for events. The ready events (> 0), or the
+ * cancel code, -EBADF (interrupted), the errors of attach. */
+static int op_wait(eddy_loop *l, eddy__op *op, unsigned events)
+{
+    eddy_io *w = &op->be.io;
+    w->fd = op->fd;
+    w->cb = op_ready;
+    w->owned = op->owner != NULL;
+    w->events = 0;
+    op->done = false;
+    int rc = attach(l, w, events);
+    if (rc < 0) return rc;
+    w->active = true;
+    l->nwatch_ref++;
+    eddy__wait wt = {.reason = (events & EDDY_WRITE) ? "wait writable" : "wait readable",
+                     .obj = (const void *)(intptr_t)op->fd, .cancel = op_wait_cancel, .arg = op};
+    rc = eddy__park(&wt);
+    l->nwatch_ref--;
+    if (w->active) {
+        w->active = false;
+        detach(l, w);
+    }
+    return rc;
+}
+
+static ssize_t ep_run(eddy_loop *l, eddy__op *op)
+{
+    if (op->kind == EDDY__OP_POLL) {
+        int rc = op_wait(l, op, op->u.poll.events);
+        return op->intr ? -EBADF : rc;
+    }
+    unsigned events = eddy__op_events(op);
+    bool attempt = !(op->flags & EDDY__OP_POLL_FIRST);
+    for (;;) {
+        if (attempt) {
+            ssize_t r = eddy__op_syscall(op);
+            if (r != -EAGAIN) return r;
+        }
+        attempt = true;
+        int rc = op_wait(l, op, events);
+        if (op->intr) return -EBADF;
+        if (rc < 0) return rc;
+    }
+}
+
+/* The descriptor of op is being closed (op is in flight: parked in op_wait, or woken and not
+ * yet run). An attempt it makes is synchronous, so ending the wait is enough. */
+static void ep_interrupt(eddy_loop *l, eddy__op *op)
+{
+    op->intr = true;
+    eddy_io *w = &op->be.io;
+    if (w->active) {
+        w->active = false;
+        detach(l, w);
+    }
+    if (!op->done) {
+        op->done = true;
+        (void)eddy__wake(op->task, -EBADF);
+    }
+}
+
+static int ep_forget(eddy_loop *l, int fd)
+{
+    ep_state *s = st_of(l);
+    if (fd < 0 || (size_t)fd >= s->cap) return 0;
+    ep_fd *f = &s->fds[fd];
+    int n = 0;
+    eddy_io *ws[2] = {f->r, f->w != f->r ? f->w : NULL};
+    for (int i = 0; i < 2; i++)
+        if (ws[i] && ws[i]->cb == op_ready) {
+            ep_interrupt(l, eddy__container_of(ws[i], eddy__op, be.io));
+            n++;
+        }
+    /* Drop the kernel registration now: after close() the number may be reused. */
+    if (!f->r && !f->w && f->registered) {
+        (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+        f->registered = 0;
+    }
+    return n;
+}
+
+/* ---- polling ---- */
+
+static void dispatch(eddy_loop *l, ep_state *s, int fd, unsigned revents)
+{
+    eddy_io *r = s->fds[fd].r, *w;
+    unsigned extra = revents & (EDDY_ERR | EDDY_HUP);
+    bool r_called = false;
+    if (r && (revents & EDDY_READ)) {
+        eddy__io_call(l, r, (revents & r->events) | extra);
+        r_called = true;
+    }
+    /* The read callback may have stopped or replaced the writer, or started a watcher on a
+     * higher fd, which reallocates the table: index it afresh, never keep a pointer in.
+     * A watcher of both directions is both r and w: it was called above only if the fd was
+     * readable, and must still be called when it is only writable. */
+    w = s->fds[fd].w;
+    if (w && (revents & EDDY_WRITE) && !(r_called && w == r))
+        eddy__io_call(l, w, (revents & w->events) | extra);
 }
 
 static int ep_poll(eddy_loop *l, int64_t timeout_ns)
 {
+    ep_state *s = st_of(l);
     int ms;
     if (timeout_ns < 0)
         ms = -1;
@@ -119,24 +349,30 @@ static int ep_poll(eddy_loop *l, int64_t timeout_ns)
         ms = (int)((timeout_ns + 999999) / 1000000); /* round up: never wake early */
 
     struct epoll_event evs[MAX_EVENTS];
-    int n = epoll_wait(l->epfd, evs, MAX_EVENTS, ms);
+    int n = epoll_wait(s->epfd, evs, MAX_EVENTS, ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         uint32_t e = evs[i].events;
         int fd = evs[i].data.fd;
+        if (fd < 0) { /* the wake-up eventfd */
+            uint64_t v;
+            ssize_t r = read(s->wakefd, &v, sizeof v);
+            (void)r;
+            continue;
+        }
         unsigned r = 0;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) r |= EDDY_READ;
         if (e & EPOLLOUT) r |= EDDY_WRITE;
         if (e & EPOLLERR) r |= EDDY_ERR | EDDY_READ | EDDY_WRITE;
         if (e & EPOLLHUP) r |= EDDY_HUP | EDDY_READ | EDDY_WRITE;
-        if ((size_t)fd >= l->nfds_cap) continue;
+        if ((size_t)fd >= s->cap) continue;
         /* Readiness in a direction nobody watches comes from a lingering registration:
          * narrow it after dispatch (to what is wanted then), or it would fire forever. */
-        unsigned stale = r & (EDDY_READ | EDDY_WRITE) & l->fds[fd].registered & ~wanted(l, fd);
-        eddy__io_dispatch(l, fd, r);
-        if (stale) { /* (the fd table may have grown in dispatch, never shrunk) */
-            eddy__fdent *f = &l->fds[fd];
-            (void)set_interest(l, fd, (f->registered & ~stale) | wanted(l, fd));
+        unsigned stale = r & (EDDY_READ | EDDY_WRITE) & s->fds[fd].registered & ~wanted(&s->fds[fd]);
+        dispatch(l, s, fd, r);
+        if (stale) { /* (the table may have grown in dispatch, never shrunk) */
+            ep_fd *f = &s->fds[fd];
+            (void)set_interest(s, fd, (f->registered & ~stale) | wanted(f));
         }
     }
     return n;
@@ -147,6 +383,11 @@ const eddy__backend eddy__backend_epoll = {
     .init = ep_init,
     .destroy = ep_destroy,
     .poll = ep_poll,
-    .update = ep_update,
+    .wake = ep_wake,
+    .fd = ep_fd_of,
+    .watch = ep_watch,
+    .unwatch = ep_unwatch,
+    .run = ep_run,
+    .interrupt = ep_interrupt,
     .forget = ep_forget,
 };

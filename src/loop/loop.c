@@ -15,7 +15,6 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -278,11 +277,7 @@ int eddy_call_soon(void (*fn)(void *), void *arg)
 
 static void wake_loop(eddy_loop *l)
 {
-    if (atomic_load(&l->sleeping) && !atomic_exchange(&l->wake_pending, 1)) {
-        uint64_t one = 1;
-        ssize_t r = write(l->wakefd, &one, sizeof one);
-        (void)r; /* EAGAIN: counter saturated, the loop is awake anyway */
-    }
+    if (atomic_load(&l->sleeping) && !atomic_exchange(&l->wake_pending, 1)) l->be->wake(l);
 }
 
 /* Lifetime, and why no counter brackets the hot path. The contract (loop.h) is that the poster
@@ -491,15 +486,6 @@ void eddy__ts_drain(eddy_loop *l)
     batch_push(l);
 }
 
-static void wake_io_cb(eddy_io *w, unsigned revents)
-{
-    (void)revents;
-    eddy_loop *l = w->data;
-    uint64_t v;
-    ssize_t r = read(l->wakefd, &v, sizeof v);
-    (void)r;
-}
-
 /* ---- handles (leak tracking) ---- */
 
 void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site)
@@ -669,23 +655,18 @@ static int parse_opts(eddy_loop *l, const eddy_opts *o)
     } else if (l->clock_kind != EDDY_CLOCK_MONOTONIC && l->clock_kind != EDDY_CLOCK_VIRTUAL) {
         return -EINVAL;
     }
-    const char *be = o->backend ? o->backend : getenv("EDDY_BACKEND");
-    if (be && *be && strcmp(be, "epoll") != 0) return -EINVAL;
-    l->be = &eddy__backend_epoll;
-    return 0;
+    return eddy__backend_choose(l, o->backend);
 }
 
 static void loop_free(eddy_loop *l)
 {
     if (l->be) l->be->destroy(l);
-    if (l->wakefd >= 0) close(l->wakefd);
     for (size_t i = 0; i < l->nsoon_blocks; i++) free(l->soon_blocks[i]);
     /* Nobody can take from ts_free any more: every caller held a ref, all dropped. */
     free_node_list(atomic_load_explicit(&l->ts_free, memory_order_acquire));
     free_node_list(l->ts_batch);
     free(l->soon_blocks);
     free(l->heap);
-    free(l->fds);
     free(l);
 }
 
@@ -700,8 +681,6 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
     if (!main_fn) return -EINVAL;
     eddy_loop *l = calloc(1, sizeof *l);
     if (!l) return -ENOMEM;
-    l->epfd = -1;
-    l->wakefd = -1;
     eddy__list_init(&l->ready);
     eddy__list_init(&l->handles);
     eddy__list_init(&l->exit_hooks);
@@ -711,28 +690,15 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
         loop_free(l);
         return rc;
     }
-    rc = l->be->init(l);
+    rc = eddy__backend_init(l);
     if (rc < 0) {
         l->be = NULL;
-        loop_free(l);
-        return rc;
-    }
-    l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->wakefd < 0) {
-        rc = -errno;
         loop_free(l);
         return rc;
     }
     eddy__tl_loop = l;
     l->now = eddy__clock_read(l);
     l->next_task_id = 1;
-    l->wake_io.unref = true;
-    rc = eddy_io_start(&l->wake_io, l->wakefd, EDDY_READ, wake_io_cb, l);
-    if (rc < 0) {
-        eddy__tl_loop = NULL;
-        loop_free(l);
-        return rc;
-    }
 #if defined(__SANITIZE_THREAD__)
     l->sched_tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -771,7 +737,6 @@ int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
      * eddy_loop_post_ts for why posts need no such wait). */
     while (atomic_load(&l->ts_busy) > 0) sched_yield();
     eddy__ts_drain(l);
-    eddy_io_stop(&l->wake_io);
     size_t leaks = leak_report(l);
     if (leaks && (l->opt_flags & EDDY_OPT_FAIL_ON_LEAK) && rc >= 0) rc = -ENOTRECOVERABLE;
     eddy__signals_restore(l);

@@ -26,9 +26,7 @@ static void on_signal(int sig)
         errno = saved;
         return;
     }
-    uint64_t one = 1;
-    ssize_t r = write(l->wakefd, &one, sizeof one);
-    (void)r;
+    l->be->wake(l); /* a write(2) to an eventfd: async-signal-safe */
     errno = saved;
 }
 

@@ -1,0 +1,728 @@
+/* eddy loop backend: io_uring (R2), with liburing. Completion: an operation (loop/op.h) is an
+ * SQE whose CQE wakes the task; the loop submits everything queued and reaps completions in
+ * one io_uring_enter per iteration, waiting for its next timer with the ring's own timeout
+ * (IORING_ENTER_EXT_ARG), never a timerfd.
+ *
+ * What each part is made of:
+ *   - operations: read, write, readv, writev, recv, send (SEND_ZC when asked), recvmsg,
+ *     sendmsg, accept, connect and poll are native SQEs. sendfile has no opcode (splice
+ *     through a pipe would cost a pipe and two linked SQEs per chunk): it is tried, and on
+ *     EAGAIN waits with a poll SQE, as on epoll. An operation a kernel answers with -EAGAIN
+ *     (older kernels on O_NONBLOCK descriptors) does the same;
+ *   - cancellation: a cancelled or interrupted operation gets an IORING_OP_ASYNC_CANCEL, and
+ *     its task then waits, uncancellably, for the operation's CQE: the kernel's last word on a
+ *     buffer in the task's frame comes before the call returns;
+ *   - watchers (eddy_io) and eddy_wait_fd: a one-shot poll SQE, re-armed after every event
+ *     while the watcher lasts — a one-shot poll completes at once on a descriptor that is
+ *     still ready, so this is level-triggered like epoll. A watcher's poll lives in a record
+ *     of this file, not in the watcher, because the kernel may answer after eddy_io_stop has
+ *     returned and the caller has freed the watcher;
+ *   - cross-thread wake-up: a read SQE on an eventfd, re-armed after each wake;
+ *   - the ring is set up SINGLE_ISSUER | DEFER_TASKRUN (completions are posted only when the
+ *     loop enters the ring, so none is processed behind its back) when the kernel has them.
+ *
+ * The probe at loop start (ur_init) refuses the ring — and the loop falls back to epoll — when
+ * io_uring is missing (ENOSYS), forbidden (EPERM: seccomp, kernel.io_uring_disabled), or lacks
+ * an operation or feature used here (EOPNOTSUPP). eddy__uring_probe_hook lets tests force each
+ * case. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loop/op.h"
+#include "loop/uring.h"
+
+const eddy__uring_probe *eddy__uring_probe_hook;
+
+enum {
+    SQ_ENTRIES = 1024,
+    CQ_ENTRIES = 8192,
+};
+
+/* user_data: a pointer (8-aligned) with a tag in the low bits, or a bare tag. */
+enum { TAG_OP = 0, TAG_POLL = 1, TAG_WAKE = 2, TAG_IGNORE = 3, TAG_MASK = 7 };
+
+/* A watcher's poll request. */
+typedef struct ur_poll {
+    eddy_io *w;            /* NULL once the watcher has stopped: the last CQE frees the record */
+    unsigned events;       /* EDDY_READ|EDDY_WRITE armed for */
+    bool armed;            /* a poll SQE is in flight */
+    bool in_cb;            /* its watcher's callback is running (dispatch frees or re-arms) */
+    bool pending;          /* in ur_state.rearm */
+    struct ur_poll *next;  /* free list */
+    struct ur_poll *pend;  /* ur_state.rearm */
+} ur_poll;
+
+/* Who waits on a borrowed descriptor, per direction: a watcher (eddy_io *) or an
+ * eddy_wait_fd (eddy__op * | 1). For -EBUSY, and for eddy_fd_forget to find the waits. */
+typedef struct ur_fd {
+    uintptr_t r, w;
+} ur_fd;
+
+typedef struct ur_state {
+    struct io_uring ring;
+    bool ring_ok;
+    bool poll_first;       /* IORING_RECVSEND_POLL_FIRST is understood (5.19) */
+    bool skip_success;     /* IOSQE_CQE_SKIP_SUCCESS (5.17): no CQE for a cancel that worked */
+    bool send_zc;          /* IORING_OP_SEND_ZC / SENDMSG_ZC (6.0) */
+    int wakefd;
+    uint64_t wakebuf;
+    ur_fd *fds;
+    size_t cap;
+    ur_poll *free_polls;
+    /* What could not get an SQE when it wanted one (the kernel refused more work until
+     * completions were reaped), submitted first thing at the next poll. */
+    eddy__op *cancels;     /* operations to cancel (be.ur.next) */
+    ur_poll *rearm;        /* watchers' polls to arm (pend) */
+    bool wake_unarmed;     /* the eventfd read */
+} ur_state;
+
+static ur_state *st_of(eddy_loop *l) { return l->be_data; }
+
+/* ---- set-up and the probe ---- */
+
+static const struct {
+    int op;
+    const char *name;
+} needed_ops[] = {
+    {IORING_OP_READ, "READ"},         {IORING_OP_WRITE, "WRITE"},
+    {IORING_OP_READV, "READV"},       {IORING_OP_WRITEV, "WRITEV"},
+    {IORING_OP_RECV, "RECV"},         {IORING_OP_SEND, "SEND"},
+    {IORING_OP_RECVMSG, "RECVMSG"},   {IORING_OP_SENDMSG, "SENDMSG"},
+    {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_CONNECT, "CONNECT"},
+    {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_POLL_REMOVE, "POLL_REMOVE"},
+    {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+};
+
+/* kernel.io_uring_disabled (Linux 6.6): 2 = nobody may make a ring, 1 = only root and the
+ * group io_uring_group (the set-up then fails with EPERM by itself), 0 or missing = allowed. */
+static int disabled_by_sysctl(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char c = '0';
+    ssize_t n = read(fd, &c, 1);
+    close(fd);
+    return n == 1 && c == '2';
+}
+
+static void ur_destroy(eddy_loop *l);
+
+static int probe(ur_state *s, const char **why)
+{
+    const eddy__uring_probe *h = eddy__uring_probe_hook;
+    if (disabled_by_sysctl(h && h->sysctl_path ? h->sysctl_path : "/proc/sys/kernel/io_uring_disabled")) {
+        *why = "kernel.io_uring_disabled=2";
+        return -EPERM;
+    }
+    struct io_uring_params p;
+    /* Newest set-up first, then what older kernels accept (EINVAL for a flag they lack):
+     * SINGLE_ISSUER and DEFER_TASKRUN came with 6.1, COOP_TASKRUN with 5.19. */
+    static const unsigned tries[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof tries / sizeof tries[0] && rc == -EINVAL; i++) {
+        memset(&p, 0, sizeof p);
+        p.flags = tries[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+        p.cq_entries = CQ_ENTRIES;
+        rc = h && h->setup_err ? h->setup_err : io_uring_queue_init_params(SQ_ENTRIES, &s->ring, &p);
+    }
+    if (rc < 0) {
+        *why = "io_uring_setup";
+        return rc;
+    }
+    s->ring_ok = true;
+    unsigned feat = p.features;
+    if (h && h->no_ext_arg) feat &= ~(unsigned)IORING_FEAT_EXT_ARG;
+    /* The loop's timeout without a timer SQE (5.11), no lost completions (5.5), and sockets
+     * polled inside the kernel rather than by a blocked worker thread (5.7). */
+    if (!(feat & IORING_FEAT_EXT_ARG) || !(feat & IORING_FEAT_NODROP) || !(feat & IORING_FEAT_FAST_POLL)) {
+        *why = "kernel too old (IORING_FEAT_EXT_ARG, NODROP, FAST_POLL)";
+        return -EOPNOTSUPP;
+    }
+    struct io_uring_probe *pr = io_uring_get_probe_ring(&s->ring);
+    if (!pr) {
+        *why = "IORING_REGISTER_PROBE";
+        return -EOPNOTSUPP;
+    }
+    rc = 0;
+    for (size_t i = 0; i < sizeof needed_ops / sizeof needed_ops[0]; i++) {
+        if (!io_uring_opcode_supported(pr, needed_ops[i].op) || (h && h->drop_op == needed_ops[i].op)) {
+            *why = needed_ops[i].name; /* "missing opcode" in the message: see backend.c */
+            rc = -EOPNOTSUPP;
+            break;
+        }
+    }
+    /* Came with 5.19 alongside IORING_OP_SOCKET, which has no feature bit of its own. */
+    s->poll_first = io_uring_opcode_supported(pr, IORING_OP_SOCKET);
+    s->send_zc = io_uring_opcode_supported(pr, IORING_OP_SEND_ZC) &&
+                 io_uring_opcode_supported(pr, IORING_OP_SENDMSG_ZC);
+    s->skip_success = feat & IORING_FEAT_CQE_SKIP;
+    io_uring_free_probe(pr);
+    return rc;
+}
+
+static void arm_wake(ur_state *s);
+
+static int ur_init(eddy_loop *l, const char **why)
+{
+    ur_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    s->wakefd = -1;
+    l->be_data = s;
+    int rc = probe(s, why);
+    if (rc == 0 && (s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        rc = -errno;
+        *why = "eventfd";
+    }
+    if (rc < 0) {
+        ur_destroy(l);
+        return rc;
+    }
+    arm_wake(s);
+    return 0;
+}
+
+static void ur_destroy(eddy_loop *l)
+{
+    ur_state *s = st_of(l);
+    if (!s) return;
+    /* The ring goes with everything still in flight in it (the kernel cancels it); only the
+     * records of watchers stopped without their final CQE are left to free. */
+    if (s->ring_ok) io_uring_queue_exit(&s->ring);
+    if (s->wakefd >= 0) close(s->wakefd);
+    while (s->free_polls) {
+        ur_poll *p = s->free_polls;
+        s->free_polls = p->next;
+        free(p);
+    }
+    free(s->fds);
+    free(s);
+    l->be_data = NULL;
+}
+
+static int ur_fd_of(eddy_loop *l) { return st_of(l)->ring.ring_fd; }
+
+/* ---- submission ---- */
+
+/* A free SQE, submitting what is queued if the ring is full. NULL only if even that fails
+ * (the kernel refuses more work until completions are reaped: the caller retries later). */
+static struct io_uring_sqe *sqe_get(ur_state *s)
+{
+    struct io_uring_sqe *q = io_uring_get_sqe(&s->ring);
+    if (eddy__unlikely(!q)) {
+        (void)io_uring_submit(&s->ring);
+        q = io_uring_get_sqe(&s->ring);
+    }
+    return q;
+}
+
+/* A request whose success needs no CQE (cancels, poll removals). */
+static void fire_and_forget(ur_state *s, struct io_uring_sqe *q)
+{
+    io_uring_sqe_set_data64(q, TAG_IGNORE);
+    if (s->skip_success) q->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+static void arm_wake(ur_state *s)
+{
+    struct io_uring_sqe *q = sqe_get(s);
+    s->wake_unarmed = !q;
+    if (!q) return;
+    io_uring_prep_read(q, s->wakefd, &s->wakebuf, sizeof s->wakebuf, 0);
+    io_uring_sqe_set_data64(q, TAG_WAKE);
+}
+
+static void ur_wake(eddy_loop *l)
+{
+    /* Async-signal-safe (the SIGINT handler calls it). EAGAIN: saturated, awake anyway. */
+    uint64_t one = 1;
+    ssize_t r = write(st_of(l)->wakefd, &one, sizeof one);
+    (void)r;
+}
+
+static void prep_cancel(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
+{
+    io_uring_prep_cancel64(q, (uint64_t)(uintptr_t)op | TAG_OP, 0);
+    fire_and_forget(s, q);
+}
+
+/* Ask the kernel to cancel op (in flight, its CQE not yet seen). */
+static void cancel_op(eddy_loop *l, eddy__op *op)
+{
+    ur_state *s = st_of(l);
+    if (op->be.ur.cancelling || !op->be.ur.armed) return;
+    op->be.ur.cancelling = true;
+    struct io_uring_sqe *q = sqe_get(s);
+    if (q) {
+        prep_cancel(s, q, op);
+    } else {
+        op->be.ur.queued = true;
+        op->be.ur.next = s->cancels;
+        s->cancels = op;
+    }
+}
+
+/* op's CQE has come: it must not stay in the list of cancels to submit (its frame goes). */
+static void unqueue_cancel(ur_state *s, eddy__op *op)
+{
+    if (!op->be.ur.queued) return;
+    for (eddy__op **pp = &s->cancels; *pp; pp = &(*pp)->be.ur.next)
+        if (*pp == op) {
+            *pp = op->be.ur.next;
+            break;
+        }
+    op->be.ur.queued = false;
+}
+
+static bool poll_arm(ur_state *s, ur_poll *p);
+static void poll_release(ur_state *s, ur_poll *p);
+
+static void flush_pending(ur_state *s)
+{
+    struct io_uring_sqe *q;
+    while (s->cancels && (q = sqe_get(s))) {
+        eddy__op *op = s->cancels;
+        s->cancels = op->be.ur.next;
+        op->be.ur.queued = false;
+        prep_cancel(s, q, op);
+    }
+    while (s->rearm) {
+        ur_poll *p = s->rearm;
+        s->rearm = p->pend;
+        p->pending = false;
+        if (!p->w) {
+            if (!p->armed && !p->in_cb) poll_release(s, p);
+            continue;
+        }
+        if (!p->armed && !poll_arm(s, p)) break; /* still full: put back by poll_arm */
+    }
+    if (s->wake_unarmed) arm_wake(s);
+}
+
+/* ---- the table of borrowed waits ---- */
+
+static int reserve(ur_state *s, int fd)
+{
+    if ((size_t)fd < s->cap) return 0;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap <= (size_t)fd) cap *= 2;
+    ur_fd *f = realloc(s->fds, cap * sizeof *f);
+    if (!f) return -ENOMEM;
+    for (size_t i = s->cap; i < cap; i++) f[i] = (ur_fd){0};
+    s->fds = f;
+    s->cap = cap;
+    return 0;
+}
+
+/* What epoll says of a descriptor it cannot watch, checked here (a poll SQE on a regular file
+ * would complete at once, forever): -EBADF if fd is not open, -EPERM for a regular file or a
+ * directory. */
+static int pollable(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) return -errno;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return -EPERM;
+    return 0;
+}
+
+/* Enter who (a watcher or a tagged op) in fd's slots for events. */
+static int table_add(ur_state *s, int fd, unsigned events, uintptr_t who)
+{
+    int rc = reserve(s, fd);
+    if (rc < 0) return rc;
+    ur_fd *f = &s->fds[fd];
+    if (((events & EDDY_READ) && f->r && f->r != who) || ((events & EDDY_WRITE) && f->w && f->w != who))
+        return -EBUSY;
+    if (f->r == who) f->r = 0;
+    if (f->w == who) f->w = 0;
+    if (events & EDDY_READ) f->r = who;
+    if (events & EDDY_WRITE) f->w = who;
+    return 0;
+}
+
+static void table_del(ur_state *s, int fd, uintptr_t who)
+{
+    if (fd < 0 || (size_t)fd >= s->cap) return;
+    ur_fd *f = &s->fds[fd];
+    if (f->r == who) f->r = 0;
+    if (f->w == who) f->w = 0;
+}
+
+static unsigned to_poll(unsigned events)
+{
+    unsigned m = 0;
+    if (events & EDDY_READ) m |= POLLIN | POLLRDHUP;
+    if (events & EDDY_WRITE) m |= POLLOUT;
+    return m;
+}
+
+static unsigned from_poll(unsigned revents)
+{
+    unsigned r = 0;
+    if (revents & (POLLIN | POLLRDHUP | POLLPRI)) r |= EDDY_READ;
+    if (revents & POLLOUT) r |= EDDY_WRITE;
+    if (revents & (POLLERR | POLLNVAL)) r |= EDDY_ERR | EDDY_READ | EDDY_WRITE;
+    if (revents & POLLHUP) r |= EDDY_HUP | EDDY_READ | EDDY_WRITE;
+    return r;
+}
+
+/* ---- watchers ---- */
+
+static ur_poll *poll_new(ur_state *s)
+{
+    ur_poll *p = s->free_polls;
+    if (p) {
+        s->free_polls = p->next;
+    } else if (!(p = malloc(sizeof *p))) {
+        return NULL;
+    }
+    *p = (ur_poll){0};
+    return p;
+}
+
+static void poll_release(ur_state *s, ur_poll *p)
+{
+    p->next = s->free_polls;
+    s->free_polls = p;
+}
+
+/* Submit p's poll. False if no SQE could be had: p then waits in the rearm list. */
+static bool poll_arm(ur_state *s, ur_poll *p)
+{
+    struct io_uring_sqe *q = sqe_get(s);
+    if (!q) {
+        if (!p->pending) {
+            p->pending = true;
+            p->pend = s->rearm;
+            s->rearm = p;
+        }
+        return false;
+    }
+    io_uring_prep_poll_add(q, p->w->fd, to_poll(p->events));
+    io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)p | TAG_POLL);
+    p->armed = true;
+    return true;
+}
+
+/* Detach p from its watcher; the kernel's request goes, and with its last CQE the record. */
+static void poll_drop(ur_state *s, ur_poll *p)
+{
+    p->w = NULL;
+    if (p->armed) {
+        struct io_uring_sqe *q = sqe_get(s);
+        if (q) { /* else the poll fires once more, finds no watcher and frees the record */
+            io_uring_prep_poll_remove(q, (uint64_t)(uintptr_t)p | TAG_POLL);
+            fire_and_forget(s, q);
+        }
+    } else if (!p->in_cb && !p->pending) {
+        poll_release(s, p);
+    }
+}
+
+static int ur_watch(eddy_loop *l, eddy_io *w, unsigned events)
+{
+    ur_state *s = st_of(l);
+    ur_poll *p = w->be;
+    if (!p) {
+        int rc = pollable(w->fd);
+        if (rc < 0) return rc;
+    }
+    int rc = table_add(s, w->fd, events, (uintptr_t)w);
+    if (rc < 0) return rc;
+    w->events = events;
+    if (p && p->events == events) return 0;
+    ur_poll *np = poll_new(s);
+    if (!np) {
+        table_del(s, w->fd, (uintptr_t)w);
+        if (p) (void)table_add(s, w->fd, p->events, (uintptr_t)w);
+        return -ENOMEM;
+    }
+    if (p) poll_drop(s, p);
+    np->w = w;
+    np->events = events;
+    w->be = np;
+    (void)poll_arm(s, np);
+    return 0;
+}
+
+static void ur_unwatch(eddy_loop *l, eddy_io *w)
+{
+    ur_state *s = st_of(l);
+    table_del(s, w->fd, (uintptr_t)w);
+    ur_poll *p = w->be;
+    w->be = NULL;
+    if (p) poll_drop(s, p);
+}
+
+static void dispatch_poll(eddy_loop *l, ur_poll *p, int res)
+{
+    ur_state *s = st_of(l);
+    p->armed = false;
+    eddy_io *w = p->w;
+    if (!w) { /* stopped: this was the request's last CQE */
+        poll_release(s, p);
+        return;
+    }
+    unsigned r = res < 0 ? EDDY_ERR | EDDY_READ | EDDY_WRITE : from_poll((unsigned)res);
+    unsigned extra = r & (EDDY_ERR | EDDY_HUP);
+    p->in_cb = true;
+    eddy__io_call(l, w, (r & w->events) | extra);
+    p->in_cb = false;
+    if (!p->w) {
+        if (!p->pending) poll_release(s, p);
+    } else if (!p->armed) { /* level-triggered: still ready, it completes again at once */
+        (void)poll_arm(s, p);
+    }
+}
+
+/* ---- operations ---- */
+
+static const char *reason_of(const eddy__op *op)
+{
+    switch (op->kind) {
+    case EDDY__OP_ACCEPT: return "io_uring accept";
+    case EDDY__OP_CONNECT: return "io_uring connect";
+    case EDDY__OP_POLL: return (op->u.poll.events & EDDY_WRITE) ? "wait writable" : "wait readable";
+    default: return eddy__op_side(op) == 0 ? "io_uring read" : "io_uring write";
+    }
+}
+
+static void prep(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
+{
+    int fd = op->fd;
+    bool zc = (op->flags & EDDY__OP_ZEROCOPY) && s->send_zc;
+    switch (op->kind) {
+    case EDDY__OP_READ: io_uring_prep_read(q, fd, op->u.rw.buf, (unsigned)op->u.rw.len, (uint64_t)-1); break;
+    case EDDY__OP_WRITE: io_uring_prep_write(q, fd, op->u.rw.buf, (unsigned)op->u.rw.len, (uint64_t)-1); break;
+    case EDDY__OP_READV: io_uring_prep_readv(q, fd, op->u.v.iov, (unsigned)op->u.v.iovcnt, (uint64_t)-1); break;
+    case EDDY__OP_WRITEV: io_uring_prep_writev(q, fd, op->u.v.iov, (unsigned)op->u.v.iovcnt, (uint64_t)-1); break;
+    case EDDY__OP_RECV: io_uring_prep_recv(q, fd, op->u.rw.buf, op->u.rw.len, op->u.rw.flags); break;
+    case EDDY__OP_SEND:
+        if (zc)
+            io_uring_prep_send_zc(q, fd, op->u.rw.buf, op->u.rw.len, MSG_NOSIGNAL | op->u.rw.flags, 0);
+        else
+            io_uring_prep_send(q, fd, op->u.rw.buf, op->u.rw.len, MSG_NOSIGNAL | op->u.rw.flags);
+        break;
+    case EDDY__OP_RECVMSG: io_uring_prep_recvmsg(q, fd, op->u.msg.msg, (unsigned)op->u.msg.flags); break;
+    case EDDY__OP_SENDMSG:
+        if (zc)
+            io_uring_prep_sendmsg_zc(q, fd, op->u.msg.msg, MSG_NOSIGNAL | (unsigned)op->u.msg.flags);
+        else
+            io_uring_prep_sendmsg(q, fd, op->u.msg.msg, MSG_NOSIGNAL | (unsigned)op->u.msg.flags);
+        break;
+    case EDDY__OP_ACCEPT:
+        io_uring_prep_accept(q, fd, op->u.acc.addr, op->u.acc.alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+    case EDDY__OP_CONNECT: io_uring_prep_connect(q, fd, op->u.con.addr, op->u.con.alen); break;
+    case EDDY__OP_POLL: io_uring_prep_poll_add(q, fd, to_poll(op->u.poll.events)); break;
+    }
+    if ((op->flags & EDDY__OP_POLL_FIRST) && s->poll_first &&
+        (op->kind == EDDY__OP_RECV || op->kind == EDDY__OP_SEND || op->kind == EDDY__OP_RECVMSG ||
+         op->kind == EDDY__OP_SENDMSG))
+        q->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    op->be.ur.notif = zc;
+    io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)op | TAG_OP);
+}
+
+static void op_cancel_hook(eddy_task *t, void *arg)
+{
+    cancel_op(t->loop, arg);
+}
+
+/* Submit op and wait for its CQE (uncancellably once cancelled: see the top of the file).
+ * Returns the park's code: 0, or the cancel code if a cancellation ended the wait. */
+static int submit_wait(eddy_loop *l, eddy__op *op)
+{
+    ur_state *s = st_of(l);
+    struct io_uring_sqe *q;
+    while (!(q = sqe_get(s))) {
+        /* The kernel takes no more until completions are reaped, which the scheduler does:
+         * give it a turn (not a cancellation point: nothing was submitted yet). */
+        eddy__coop_yield(l, op->task);
+    }
+    prep(s, q, op);
+    op->done = false;
+    op->be.ur.cancelling = false;
+    op->be.ur.queued = false;
+    op->be.ur.armed = true;
+    l->nwatch_ref++;
+    eddy__wait w = {.reason = reason_of(op), .obj = (const void *)(intptr_t)op->fd,
+                    .cancel = op_cancel_hook, .arg = op};
+    int rc = eddy__park(&w);
+    while (!op->done) {
+        eddy__wait u = {.reason = "io_uring cancel", .obj = (const void *)(intptr_t)op->fd,
+                        .uncancellable = true};
+        (void)eddy__park(&u);
+    }
+    l->nwatch_ref--;
+    unqueue_cancel(s, op);
+    return rc;
+}
+
+/* The readiness path, for what has no SQE of its own (sendfile) or came back -EAGAIN: try
+ * the system call, wait with a poll SQE when it would block. */
+static ssize_t readiness_run(eddy_loop *l, eddy__op *op, bool attempt)
+{
+    for (;;) {
+        if (attempt) {
+            ssize_t r = eddy__op_syscall(op);
+            if (r != -EAGAIN) return r;
+        }
+        attempt = true;
+        /* The wait is an operation of its own; while it lasts it stands in op's slot, so that
+         * the descriptor's close interrupts it. */
+        eddy__op w;
+        eddy__op_init(&w, EDDY__OP_POLL, NULL, op->fd);
+        w.owner = op->owner;
+        w.task = op->task;
+        w.u.poll.events = eddy__op_events(op);
+        eddy__op **slot = op->owner ? &op->owner->inflight[eddy__op_side(op)] : NULL;
+        if (slot) *slot = &w;
+        int rc = submit_wait(l, &w);
+        if (slot) *slot = op;
+        if (op->intr || w.intr) return -EBADF;
+        if (rc < 0 && w.res < 0) return rc;
+        if (w.res < 0) return w.res; /* the poll itself failed (EBADF) */
+    }
+}
+
+static ssize_t ur_run(eddy_loop *l, eddy__op *op)
+{
+    ur_state *s = st_of(l);
+    if (op->kind == EDDY__OP_SENDFILE || (op->flags & EDDY__OP_TRY))
+        return readiness_run(l, op, !(op->flags & EDDY__OP_POLL_FIRST));
+    uintptr_t who = (uintptr_t)op | 1;
+    if (!op->owner && op->kind == EDDY__OP_POLL) {
+        int rc = pollable(op->fd);
+        if (rc == 0) rc = table_add(s, op->fd, op->u.poll.events, who);
+        if (rc < 0) return rc;
+    }
+    int rc = submit_wait(l, op);
+    if (!op->owner && op->kind == EDDY__OP_POLL) table_del(s, op->fd, who);
+    ssize_t r = op->res;
+    if (op->intr) return r >= 0 && op->kind != EDDY__OP_POLL ? r : -EBADF;
+    if (r == -ECANCELED || (rc < 0 && r < 0)) return rc < 0 ? rc : -ECANCELED;
+    if (r == -EAGAIN || (op->kind == EDDY__OP_CONNECT && r == -EINPROGRESS)) {
+        /* An older kernel's answer for an O_NONBLOCK descriptor: wait, try, as epoll does. */
+        if (op->kind == EDDY__OP_CONNECT) op->u.con.started = true;
+        return readiness_run(l, op, op->kind != EDDY__OP_CONNECT);
+    }
+    if (op->kind == EDDY__OP_POLL && r >= 0) return (ssize_t)from_poll((unsigned)r);
+    return r;
+}
+
+static void ur_interrupt(eddy_loop *l, eddy__op *op)
+{
+    op->intr = true;
+    if (!op->done) cancel_op(l, op);
+}
+
+static int ur_forget(eddy_loop *l, int fd)
+{
+    ur_state *s = st_of(l);
+    if (fd < 0 || (size_t)fd >= s->cap) return 0;
+    ur_fd *f = &s->fds[fd];
+    uintptr_t ws[2] = {f->r, f->w != f->r ? f->w : 0};
+    int n = 0;
+    for (int i = 0; i < 2; i++)
+        if (ws[i] & 1) {
+            /* Out of the table now (its task leaves it when the kernel's answer comes): the
+             * number is free for a descriptor opened after the close that follows. */
+            table_del(s, fd, ws[i]);
+            ur_interrupt(l, (eddy__op *)(ws[i] & ~(uintptr_t)1));
+            n++;
+        }
+    return n;
+}
+
+/* ---- polling ---- */
+
+static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
+{
+    if (cqe->flags & IORING_CQE_F_NOTIF) { /* SEND_ZC: the kernel let go of the buffer */
+        op->be.ur.notif = false;
+        op->be.ur.armed = false;
+        eddy__op_complete(op, op->res);
+        return;
+    }
+    if (op->be.ur.notif && (cqe->flags & IORING_CQE_F_MORE)) {
+        op->res = cqe->res; /* sent; the buffer is still the kernel's until the notice */
+        return;
+    }
+    op->be.ur.armed = false;
+    eddy__op_complete(op, cqe->res);
+}
+
+static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
+{
+    ur_state *s = st_of(l);
+    if (s->cancels || s->rearm || s->wake_unarmed) flush_pending(s);
+    int rc;
+    if (timeout_ns == 0) {
+        rc = io_uring_submit_and_get_events(&s->ring);
+    } else if (timeout_ns < 0) {
+        rc = io_uring_submit_and_wait(&s->ring, 1);
+    } else {
+        struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000,
+                                       .tv_nsec = timeout_ns % 1000000000};
+        struct io_uring_cqe *cqe;
+        rc = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) return rc;
+    int n = 0;
+    struct io_uring_cqe *cqe;
+    /* One CQE at a time: a callback may queue SQEs (never reap), and a long batch must not
+     * hold completions the kernel could post into freed slots. */
+    while (io_uring_peek_cqe(&s->ring, &cqe) == 0) {
+        uint64_t ud = cqe->user_data;
+        int res = cqe->res;
+        switch (ud & TAG_MASK) {
+        case TAG_OP:
+            dispatch_op((eddy__op *)(uintptr_t)ud, cqe);
+            io_uring_cqe_seen(&s->ring, cqe);
+            break;
+        case TAG_POLL:
+            io_uring_cqe_seen(&s->ring, cqe);
+            dispatch_poll(l, (ur_poll *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK), res);
+            break;
+        case TAG_WAKE:
+            io_uring_cqe_seen(&s->ring, cqe);
+            arm_wake(s);
+            break;
+        default: /* TAG_IGNORE: a cancel or a poll removal that did not find its target */
+            io_uring_cqe_seen(&s->ring, cqe);
+            break;
+        }
+        n++;
+    }
+    return n;
+}
+
+const eddy__backend eddy__backend_uring = {
+    .name = "io_uring",
+    .init = ur_init,
+    .destroy = ur_destroy,
+    .poll = ur_poll_wait,
+    .wake = ur_wake,
+    .fd = ur_fd_of,
+    .watch = ur_watch,
+    .unwatch = ur_unwatch,
+    .run = ur_run,
+    .interrupt = ur_interrupt,
+    .forget = ur_forget,
+};
