@@ -220,7 +220,9 @@ static int tls_handshake_pair(eddy_stream *ia, eddy_stream *ib, eddy_tls_ctx *cc
         crc = eddy_tls_client(ia, cctx, host, copts, c);
         /* A client that failed leaves the server waiting: end its inner stream (gracefully:
          * the alert the client sent stays readable). */
-        if (crc < 0) (void)eddy_stream_close(ia);
+        if (crc < 0 && eddy_stream_close(ia) < 0) {
+            /* the client's own error (crc) is the one to report */
+        }
     }
     if (cr) *cr = crc;
     if (sr) *sr = sv.rc;

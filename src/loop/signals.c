@@ -62,5 +62,7 @@ void eddy__signals_check(eddy_loop *l)
     if (n > 0 && l->sig_handled == 0) {
         l->sig_handled = n;
         eddy__scope_cancel_code(&l->root_cs, -ECANCELED);
+        /* Only the first loop has the handler: under eddy_run_workers it stands for all. */
+        if (l->group) eddy__workers_cancel(l->group);
     }
 }

@@ -75,6 +75,8 @@ typedef struct ur_state {
     bool send_zc;          /* IORING_OP_SEND_ZC / SENDMSG_ZC (6.0) */
     int wakefd;
     uint64_t wakebuf;
+    int notifyfd;          /* embedding (eddy_loop_fd): an eventfd registered with the ring,
+                              which signals it when completions are due; -1 until asked for */
     ur_fd *fds;
     size_t cap;
     ur_poll *free_polls;
@@ -183,6 +185,7 @@ static int ur_init(eddy_loop *l, const char **why)
         return -ENOMEM;
     }
     s->wakefd = -1;
+    s->notifyfd = -1;
     l->be_data = s;
     int rc = probe(s, why);
     if (rc == 0 && (s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
@@ -205,6 +208,7 @@ static void ur_destroy(eddy_loop *l)
      * records of watchers stopped without their final CQE are left to free. */
     if (s->ring_ok) io_uring_queue_exit(&s->ring);
     if (s->wakefd >= 0) close(s->wakefd);
+    if (s->notifyfd >= 0) close(s->notifyfd);
     while (s->free_polls) {
         ur_poll *p = s->free_polls;
         s->free_polls = p->next;
@@ -215,7 +219,36 @@ static void ur_destroy(eddy_loop *l)
     l->be_data = NULL;
 }
 
-static int ur_fd_of(eddy_loop *l) { return st_of(l)->ring.ring_fd; }
+/* Embedding: the ring's own descriptor will not do, because with DEFER_TASKRUN the kernel
+ * queues completions as work for the loop's thread and wakes nobody who polls the ring
+ * (measured on Linux 6.18: a poll() on the ring fd slept through a completed recv). An
+ * eventfd registered with the ring is signalled for that work too, so it is the descriptor
+ * the host waits on; ur_poll_wait reads it empty before it reaps. */
+static int ur_fd_of(eddy_loop *l)
+{
+    ur_state *s = st_of(l);
+    if (s->notifyfd >= 0) return s->notifyfd;
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return -errno;
+    int rc = io_uring_register_eventfd(&s->ring, fd);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    s->notifyfd = fd;
+    return fd;
+}
+
+static void flush_pending(ur_state *s);
+
+/* The loop's thread leaves the loop (the end of a run or step, eddy_loop_timeout): what it
+ * queued must reach the kernel before a host sleeps on the descriptor. */
+static void ur_flush(eddy_loop *l)
+{
+    ur_state *s = st_of(l);
+    if (s->cancels || s->rearm || s->wake_unarmed) flush_pending(s);
+    (void)io_uring_submit(&s->ring);
+}
 
 /* ---- submission ---- */
 
@@ -672,6 +705,12 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
 {
     ur_state *s = st_of(l);
     if (s->cancels || s->rearm || s->wake_unarmed) flush_pending(s);
+    if (eddy__unlikely(s->notifyfd >= 0)) {
+        /* Emptied before reaping: a completion after this signals it again. */
+        uint64_t v;
+        ssize_t r = read(s->notifyfd, &v, sizeof v);
+        (void)r;
+    }
     int rc;
     if (timeout_ns == 0) {
         rc = io_uring_submit_and_get_events(&s->ring);
@@ -720,6 +759,7 @@ const eddy__backend eddy__backend_uring = {
     .poll = ur_poll_wait,
     .wake = ur_wake,
     .fd = ur_fd_of,
+    .flush = ur_flush,
     .watch = ur_watch,
     .unwatch = ur_unwatch,
     .run = ur_run,
