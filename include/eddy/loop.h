@@ -144,8 +144,9 @@ EDDY_API EDDY_WUR int eddy_loop_close(eddy_loop *l);
 
 /* Run l (asyncio's run_forever) until eddy_loop_stop is called — from one of its tasks or
  * callbacks, or before this call (then the run is a single iteration that does not wait, as
- * asyncio's). The run ends after the iteration in which stop was called: what that iteration
- * had queued stays queued for the next run.
+ * asyncio's). A stop called during the run ends it as soon as the callback or task that
+ * called it gives the loop back (returns, or blocks): the tasks and callbacks still queued
+ * stay queued for the next run.
  * Returns 0 once stopped; -EDEADLK if nothing could ever stop it: no task, callback, timer,
  * watcher or other thread (eddy_loop_ref) could run again — blocked tasks are cancelled first
  * (the task tree is printed) and the run returns when even they cannot go on; -EINVAL if l is
@@ -163,11 +164,12 @@ EDDY_API EDDY_WUR int eddy_loop_run(eddy_loop *l);
  * is NULL, t is not a joinable top-level task of l, or it is already joined or being joined;
  * -EPERM, -EBADF, -EBUSY as for eddy_loop_run. */
 EDDY_API EDDY_WUR int eddy_loop_run_until(eddy_loop *l, eddy_task *t, int *status);
-/* End l's current run after the iteration under way (from one of its tasks or callbacks), or
- * make the next run (eddy_loop_run, or eddy_loop_run_until with t unfinished) a single
- * iteration that does not wait. Idempotent until that run ends. A step (below) is one
- * iteration anyway: a stop requested there applies to the next run. From another thread,
- * post it: eddy_loop_call_ts with a callback that calls eddy_loop_stop.
+/* End l's current run once the calling task or callback gives the loop back, or, called
+ * between runs, make the next run (eddy_loop_run, or eddy_loop_run_until with t unfinished) a
+ * single iteration that does not wait. Idempotent until that run ends. A step (below) is one
+ * iteration anyway: a stop asked before or during it is met by it (and ends it early, as a
+ * run). From another thread, post it: eddy_loop_call_ts with a callback that calls
+ * eddy_loop_stop.
  * Returns 0; -EINVAL if l is NULL; -EPERM from another thread; -EBADF if l is closed. */
 EDDY_API EDDY_WUR int eddy_loop_stop(eddy_loop *l);
 /* True while l is inside eddy_loop_run, eddy_loop_run_until, eddy_loop_step or eddy_run;

@@ -259,6 +259,8 @@ int eddy_loop_stop(eddy_loop *l)
     int rc = check(l);
     if (rc < 0) return rc;
     l->stop_req = true;
+    /* From a task: no direct hand-off to the next ready task, back to the scheduler. */
+    if (atomic_load_explicit(&l->running, memory_order_relaxed)) l->budget = 0;
     return 0;
 }
 

@@ -602,8 +602,9 @@ static void poll_once(eddy_loop *l)
         atomic_store(&l->wake_pending, 0);
         l->stats.polls++;
     }
-    if (virt) {
-        /* Autojump (X1): every task is still blocked after the poll — nothing happened
+    if (virt && !l->stop_req) {
+        /* (An iteration asked not to wait — a stop came first — lets no virtual time pass.)
+         * Autojump (X1): every task is still blocked after the poll — nothing happened
          * within the threshold, or (threshold 0) the events only ran callbacks that woke no
          * task — so move virtual time to the next timer. Requiring "no event at all" with
          * threshold 0 froze virtual time whenever an fd stayed ready (a writable socket, a
@@ -618,6 +619,9 @@ static void poll_once(eddy_loop *l)
 
 void eddy__loop_iterate(eddy_loop *l)
 {
+    /* A stop asked before this iteration makes it the run's only one; a stop asked during it
+     * ends it as soon as the callback or task that asked gives the loop back. */
+    bool stop_before = l->stop_req;
     poll_once(l);
     if (l->run_over) return;
     eddy__ts_drain(l);
@@ -625,6 +629,7 @@ void eddy__loop_iterate(eddy_loop *l)
     eddy__timers_run(l);
     l->budget = l->poll_interval;
     while (l->budget > 0) {
+        if (eddy__unlikely(l->stop_req) && !stop_before) break;
         eddy__link *x = pop_ready(l);
         if (!x) break;
         l->budget--;

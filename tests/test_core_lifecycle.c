@@ -1,0 +1,588 @@
+/* The loop's lifecycle (loop.h, "a loop that outlives its runs"): open, top-level tasks,
+ * run, run_until, stop, repeated runs keeping timers, watchers, callbacks and tasks, close
+ * (unwinding, leak report), eddy_run built on them, and every error: a closed loop, another
+ * thread's loop, nested runs. The cases are raw: each makes its own loops (the harness names
+ * the pass's backend in EDDY_BACKEND, which eddy_loop_open reads). */
+#include <fcntl.h>
+#include <pthread.h>
+
+#include "test_core_util.h"
+
+static eddy_opts vopts(void)
+{
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL,
+                   .flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS};
+    return o;
+}
+
+static int sleep_then_7(void *arg)
+{
+    (void)arg;
+    EDDY_CHECK(eddy_loop_is_running(eddy_loop_current()));
+    EDDY_OK(eddy_sleep(EDDY_SEC(1)));
+    return 7;
+}
+
+EDDY_TEST_EX(open_run_until_close, .raw = true)
+{
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_CHECK(eddy_loop_current() == NULL);
+    EDDY_OK(eddy_loop_open(&l, &o));
+    EDDY_CHECK(eddy_loop_current() == l);
+    EDDY_CHECK(!eddy_loop_is_running(l));
+    EDDY_CHECK(eddy_backend_name() != NULL);
+    eddy_task *t;
+    EDDY_OK(eddy_loop_spawn(l, sleep_then_7, NULL, .handle = &t, .name = "seven"));
+    EDDY_CHECK_EQ(eddy_now(), 0);
+    int st = 0;
+    EDDY_OK(eddy_loop_run_until(l, t, &st));
+    EDDY_CHECK_EQ(st, 7);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(1));
+    EDDY_CHECK(!eddy_loop_is_running(l));
+    EDDY_OK(eddy_loop_close(l));
+    EDDY_CHECK(eddy_loop_current() == NULL);
+    EDDY_CHECK(!eddy_loop_is_running(NULL));
+    /* Another loop on the same thread once the first is closed; options NULL are defaults. */
+    EDDY_OK(eddy_loop_open(&l, NULL));
+    EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
+/* ---- what a run leaves stays for the next one ---- */
+
+static struct {
+    int ticks, timer_fired, io_fired, soon_ran;
+    bool unwound;
+} S;
+
+static int ticker(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int rc = eddy_sleep(EDDY_SEC(1));
+        if (rc < 0) {
+            S.unwound = rc == -ECANCELED;
+            return rc;
+        }
+        S.ticks++;
+    }
+}
+
+static void stop_cb(void *arg) { EDDY_OK(eddy_loop_stop(arg)); }
+
+static void timer_cb(void *arg)
+{
+    S.timer_fired++;
+    EDDY_OK(eddy_loop_stop(arg));
+}
+
+static void soon_cb(void *arg)
+{
+    (void)arg;
+    S.soon_ran++;
+}
+
+static void io_cb(eddy_io *w, unsigned ev)
+{
+    (void)ev;
+    char c;
+    EDDY_CHECK_EQ(read(w->fd, &c, 1), 1);
+    S.io_fired++;
+    EDDY_OK(eddy_loop_stop(eddy_loop_current()));
+}
+
+EDDY_TEST_EX(runs_keep_timers_watchers_callbacks_tasks, .raw = true)
+{
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    int p[2];
+    EDDY_CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+    /* Set up between runs, from the host's code: the loop is this thread's loop. */
+    eddy_io w = {0};
+    EDDY_OK(eddy_io_start(&w, p[0], EDDY_READ, io_cb, NULL));
+    eddy_timer tm, stop_t;
+    EDDY_OK(eddy_call_later(&tm, EDDY_SEC(10), timer_cb, l));
+    EDDY_OK(eddy_call_later(&stop_t, EDDY_MSEC(3500), stop_cb, l));
+    EDDY_OK(eddy_loop_spawn(l, ticker, NULL, .name = "ticker"));
+    /* Run 1: until the 3.5 s timer stops it. */
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_CHECK_EQ(eddy_now(), EDDY_MSEC(3500));
+    EDDY_CHECK_EQ(S.ticks, 3);
+    EDDY_CHECK_EQ(S.timer_fired, 0);
+    EDDY_CHECK(eddy_timer_is_pending(&tm));
+    /* Between runs: a callback and data for the watcher. */
+    EDDY_OK(eddy_call_soon(soon_cb, NULL));
+    EDDY_CHECK_EQ(write(p[1], "x", 1), 1);
+    EDDY_CHECK_EQ(S.soon_ran, 0);
+    /* Run 2: the watcher's callback (the poll comes first in an iteration) stops it before
+     * the queued callback's turn; no time passed. */
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_CHECK_EQ(S.io_fired, 1);
+    EDDY_CHECK_EQ(S.soon_ran, 0);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_MSEC(3500));
+    /* Run 3: the callback runs, the ticker goes on, the 10 s timer stops it. */
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_CHECK_EQ(S.soon_ran, 1);
+    EDDY_CHECK_EQ(S.timer_fired, 1);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(10));
+    EDDY_CHECK_EQ(S.ticks, 9); /* its 10 s wake-up is due, but the stop came first */
+    eddy_io_stop(&w);
+    (void)eddy_fd_forget(p[0]);
+    close(p[0]);
+    close(p[1]);
+    /* Close cancels the ticker, which unwinds through its cancel path. */
+    EDDY_CHECK(!S.unwound);
+    EDDY_OK(eddy_loop_close(l));
+    EDDY_CHECK(S.unwound);
+    return 0;
+}
+
+/* ---- stop ---- */
+
+static int order[16], norder;
+static void mark(int v) { order[norder++] = v; }
+static void mark_cb(void *arg) { mark((int)(intptr_t)arg); }
+
+static void queue_two_cb(void *arg)
+{
+    (void)arg;
+    mark(1);
+    EDDY_OK(eddy_call_soon(mark_cb, (void *)(intptr_t)2));
+}
+
+static void stop_then_queue_cb(void *arg)
+{
+    mark(3);
+    EDDY_OK(eddy_call_soon(mark_cb, (void *)(intptr_t)5)); /* queued behind 4 */
+    EDDY_OK(eddy_loop_stop(arg));
+    EDDY_OK(eddy_loop_stop(arg)); /* idempotent */
+}
+
+static int stopping_task(void *arg)
+{
+    mark(6);
+    EDDY_OK(eddy_loop_stop(arg));
+    EDDY_OK(eddy_yield()); /* gives the loop back: the run ends here */
+    mark(8);
+    return 0;
+}
+
+static int other_task(void *arg)
+{
+    (void)arg;
+    mark(7);
+    return 0;
+}
+
+EDDY_TEST_EX(stop_before_during_and_from_a_task, .raw = true)
+{
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    /* Before the run: one iteration that does not wait (a 1 h timer stays armed). */
+    eddy_timer far;
+    EDDY_OK(eddy_call_later(&far, EDDY_SEC(3600), soon_cb, NULL));
+    EDDY_OK(eddy_call_soon(queue_two_cb, NULL));
+    EDDY_OK(eddy_loop_stop(l));
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_CHECK_EQ(norder, 2);
+    EDDY_CHECK_EQ(eddy_now(), 0);
+    /* From a callback: what is still queued waits for the next run. */
+    EDDY_OK(eddy_call_soon(stop_then_queue_cb, l));
+    EDDY_OK(eddy_call_soon(mark_cb, (void *)(intptr_t)4));
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_CHECK_EQ(norder, 3);
+    EDDY_CHECK_EQ(order[2], 3);
+    /* From a task: other ready tasks wait too. */
+    EDDY_OK(eddy_loop_spawn(l, stopping_task, l));
+    EDDY_OK(eddy_loop_spawn(l, other_task, NULL));
+    EDDY_OK(eddy_call_soon(stop_cb, l)); /* the next run: runs 4, 5, 6 first */
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_CHECK_EQ(norder, 6);
+    EDDY_CHECK_EQ(order[3], 4);
+    EDDY_CHECK_EQ(order[4], 5);
+    EDDY_CHECK_EQ(order[5], 6);
+    EDDY_OK(eddy_call_soon(stop_cb, l));
+    EDDY_OK(eddy_loop_run(l)); /* other_task, then the stop queued for the last run */
+    EDDY_CHECK_EQ(norder, 7);
+    EDDY_CHECK_EQ(order[6], 7);
+    EDDY_OK(eddy_loop_run(l)); /* the stopping task resumes, then this one's stop */
+    EDDY_CHECK_EQ(norder, 8);
+    EDDY_CHECK_EQ(order[7], 8);
+    EDDY_CHECK(eddy_timer_stop(&far));
+    EDDY_CHECK_EQ(eddy_now(), 0);
+    EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
+static int sleeps_then_9(void *arg)
+{
+    (void)arg;
+    EDDY_OK(eddy_sleep(EDDY_SEC(5)));
+    return 9;
+}
+
+/* asyncio's "event loop stopped before the future completed": t stays valid and finishes in
+ * a later run. */
+EDDY_TEST_EX(run_until_stopped_first_then_resumed, .raw = true)
+{
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    eddy_task *t;
+    EDDY_OK(eddy_loop_spawn(l, sleeps_then_9, NULL, .handle = &t));
+    eddy_timer s;
+    EDDY_OK(eddy_call_later(&s, EDDY_SEC(2), stop_cb, l));
+    int st = -1;
+    EDDY_CHECK_EQ(eddy_loop_run_until(l, t, &st), -EINTR);
+    EDDY_CHECK_EQ(st, -1);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(2));
+    /* Stopped before the run: one iteration, and t is not finished after it. */
+    EDDY_OK(eddy_loop_stop(l));
+    EDDY_CHECK_EQ(eddy_loop_run_until(l, t, &st), -EINTR);
+    EDDY_OK(eddy_loop_run_until(l, t, &st));
+    EDDY_CHECK_EQ(st, 9);
+    EDDY_CHECK_EQ(eddy_now(), EDDY_SEC(5));
+    /* Released: a second wait is refused. (t is freed: only the check of the first call's
+     * effects is safe; a new task shows the NULL and foreign-loop errors.) */
+    EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
+/* ---- top-level tasks ---- */
+
+static eddy_task *joined_top;
+
+static int joins_the_other(void *arg)
+{
+    (void)arg;
+    int st = 0;
+    EDDY_OK(eddy_task_join(joined_top, &st));
+    return st + 1;
+}
+
+static void spawn_from_cb(void *arg)
+{
+    EDDY_OK(eddy_loop_spawn(eddy_loop_current(), sleeps_then_9, NULL, .handle = (eddy_task **)arg));
+}
+
+static int spawns_top(void *arg)
+{
+    eddy_task **out = arg;
+    EDDY_OK(eddy_loop_spawn(eddy_loop_current(), sleeps_then_9, NULL, .handle = out));
+    return 0;
+}
+
+EDDY_TEST_EX(top_level_tasks_join_and_spawn_anywhere, .raw = true)
+{
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    /* A task joins another top-level task; run_until refuses a task being joined. */
+    eddy_task *j;
+    EDDY_OK(eddy_loop_spawn(l, sleeps_then_9, NULL, .handle = &joined_top));
+    EDDY_OK(eddy_loop_spawn(l, joins_the_other, NULL, .handle = &j));
+    EDDY_OK(eddy_call_soon(stop_cb, l));
+    EDDY_OK(eddy_loop_run(l)); /* both started: the joiner waits */
+    EDDY_CHECK_EQ(eddy_loop_run_until(l, joined_top, NULL), -EINVAL);
+    int st = 0;
+    EDDY_OK(eddy_loop_run_until(l, j, &st));
+    EDDY_CHECK_EQ(st, 10);
+    /* Spawned from a callback and from a task: they start at the next iteration. */
+    eddy_task *a = NULL, *b = NULL, *c;
+    EDDY_OK(eddy_call_soon(spawn_from_cb, &a));
+    EDDY_OK(eddy_loop_spawn(l, spawns_top, &b, .handle = &c));
+    EDDY_OK(eddy_loop_run_until(l, c, &st));
+    EDDY_CHECK_EQ(st, 0);
+    EDDY_CHECK(a != NULL && b != NULL);
+    EDDY_OK(eddy_loop_run_until(l, a, &st));
+    EDDY_CHECK_EQ(st, 9);
+    EDDY_OK(eddy_loop_run_until(l, b, &st)); /* already finished: returns at once */
+    EDDY_CHECK_EQ(st, 9);
+    /* Function form, and a joinable task nobody joins: released by close. */
+    eddy_task *never;
+    EDDY_OK(eddy_loop_spawn_with(l, sleeps_then_9, NULL, &(eddy_spawn_opts){.handle = &never}));
+    EDDY_OK(eddy_loop_spawn_with(l, sleeps_then_9, NULL, NULL));
+    EDDY_OK(eddy_call_later(&(eddy_timer){0}, EDDY_SEC(6), stop_cb, l));
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
+/* A top-level task nobody joins that fails is reported, as asyncio logs an exception nobody
+ * retrieved; cancelled ones are not; EDDY_OPT_QUIET silences it. */
+static int fails_eio(void *arg)
+{
+    (void)arg;
+    eddy_task_set_name(NULL, "breaker");
+    return -EIO;
+}
+
+static int blocks_forever(void *arg)
+{
+    (void)arg;
+    eddy_event ev;
+    eddy_event_init(&ev);
+    return eddy_event_wait(&ev);
+}
+
+static int unjoined_failures(void *arg)
+{
+    eddy_opts o = vopts();
+    o.flags |= (unsigned)(intptr_t)arg;
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    EDDY_OK(eddy_loop_spawn(l, fails_eio, NULL));
+    EDDY_OK(eddy_loop_spawn(l, blocks_forever, NULL, .name = "blocker"));
+    EDDY_OK(eddy_call_soon(stop_cb, l));
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_OK(eddy_loop_close(l)); /* the blocker is cancelled: not a failure */
+    return 0;
+}
+
+EDDY_TEST_EX(unjoined_top_level_failure_is_reported, .raw = true)
+{
+    char out[4096];
+    int ws = core_run_child(unjoined_failures, NULL, out, sizeof out);
+    EDDY_CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    if (!strstr(out, "eddy: task 'breaker' spawned at ") || !strstr(out, "failed:") ||
+        strstr(out, "blocker"))
+        eddy_test_fail(__FILE__, __LINE__, "stderr: %s", out);
+    ws = core_run_child(unjoined_failures, (void *)(intptr_t)EDDY_OPT_QUIET, out, sizeof out);
+    EDDY_CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    EDDY_CHECK_EQ(strlen(out), 0);
+    return 0;
+}
+
+/* ---- deadlocks ---- */
+
+static int run_forever_deadlocks(void *arg)
+{
+    (void)arg;
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    /* Nothing at all: a run that could never be stopped. */
+    EDDY_CHECK_EQ(eddy_loop_run(l), -EDEADLK);
+    /* A blocked task: cancelled, unwound, then the run ends. */
+    EDDY_OK(eddy_loop_spawn(l, blocks_forever, NULL, .name = "stuck"));
+    EDDY_CHECK_EQ(eddy_loop_run(l), -EDEADLK);
+    /* run_until: the task it waits for finishes cancelled. */
+    eddy_task *t;
+    EDDY_OK(eddy_loop_spawn(l, blocks_forever, NULL, .handle = &t, .name = "stuck2"));
+    int st = 0;
+    EDDY_OK(eddy_loop_run_until(l, t, &st));
+    EDDY_CHECK_EQ(st, -ECANCELED);
+    /* The loop is still good: a later task is not cancelled. */
+    EDDY_OK(eddy_loop_spawn(l, sleeps_then_9, NULL, .handle = &t));
+    EDDY_OK(eddy_loop_run_until(l, t, &st));
+    EDDY_CHECK_EQ(st, 9);
+    EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
+EDDY_TEST_EX(run_forever_reports_deadlock, .raw = true)
+{
+    char out[8192];
+    int ws = core_run_child(run_forever_deadlocks, NULL, out, sizeof out);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) eddy_test_fail(__FILE__, __LINE__, "child: %s", out);
+    if (!strstr(out, "eddy: deadlock") || !strstr(out, "stuck") || !strstr(out, "stuck2"))
+        eddy_test_fail(__FILE__, __LINE__, "stderr: %s", out);
+    return 0;
+}
+
+/* ---- close ---- */
+
+static int leaves_timer(void *arg)
+{
+    unsigned flags = (unsigned)(intptr_t)arg;
+    eddy_opts o = vopts();
+    o.flags |= flags;
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    static eddy_timer t;
+    EDDY_OK(eddy_call_later(&t, EDDY_SEC(1), soon_cb, NULL));
+    int rc = eddy_loop_close(l);
+    return rc == 0 ? 0 : rc == -ENOTRECOVERABLE ? 3 : 4;
+}
+
+EDDY_TEST_EX(close_reports_leaks, .raw = true)
+{
+    char out[4096];
+    int ws = core_run_child(leaves_timer, NULL, out, sizeof out);
+    EDDY_CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+    if (!strstr(out, "eddy: leak: timer armed at") || !strstr(out, "test_core_lifecycle.c:"))
+        eddy_test_fail(__FILE__, __LINE__, "stderr: %s", out);
+    ws = core_run_child(leaves_timer, (void *)(intptr_t)EDDY_OPT_QUIET, out, sizeof out);
+    EDDY_CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+    EDDY_CHECK_EQ(strlen(out), 0);
+    return 0;
+}
+
+/* ---- errors ---- */
+
+static int nested_in_task(void *arg)
+{
+    eddy_loop *l = arg;
+    EDDY_CHECK_EQ(eddy_loop_run(l), -EBUSY);
+    EDDY_CHECK_EQ(eddy_loop_step(l), -EBUSY);
+    EDDY_CHECK_EQ(eddy_loop_close(l), -EBUSY);
+    eddy_loop *l2;
+    EDDY_CHECK_EQ(eddy_loop_open(&l2, NULL), -EBUSY);
+    EDDY_CHECK_EQ(eddy_run(sleep_then_7, NULL), -EBUSY);
+    EDDY_CHECK_EQ(eddy_run_workers(2, sleep_then_7, NULL), -EBUSY);
+    return 0;
+}
+
+static void nested_in_cb(void *arg)
+{
+    eddy_loop *l = arg;
+    EDDY_CHECK(eddy_loop_is_running(l));
+    EDDY_CHECK_EQ(eddy_loop_run(l), -EBUSY);
+    EDDY_CHECK_EQ(eddy_loop_step(l), -EBUSY);
+    EDDY_CHECK_EQ(eddy_loop_close(l), -EBUSY);
+    EDDY_OK(eddy_loop_stop(l));
+}
+
+typedef struct other {
+    eddy_loop *l;
+    int run, run_until, step, stop, spawn, fd, close;
+    int64_t timeout;
+    bool running;
+} other;
+
+static void *on_other_thread(void *arg)
+{
+    other *x = arg;
+    x->run = eddy_loop_run(x->l);
+    x->run_until = eddy_loop_run_until(x->l, NULL, NULL);
+    x->step = eddy_loop_step(x->l);
+    x->stop = eddy_loop_stop(x->l);
+    x->spawn = eddy_loop_spawn(x->l, sleep_then_7, NULL);
+    x->fd = eddy_loop_fd(x->l);
+    x->timeout = eddy_loop_timeout(x->l);
+    x->close = eddy_loop_close(x->l);
+    x->running = eddy_loop_is_running(x->l);
+    return NULL;
+}
+
+static void check_all_fail(eddy_loop *l, int want)
+{
+    EDDY_CHECK_EQ(eddy_loop_run(l), want);
+    eddy_task *t = (eddy_task *)l; /* never dereferenced: the loop is checked first */
+    EDDY_CHECK_EQ(eddy_loop_run_until(l, t, NULL), want);
+    EDDY_CHECK_EQ(eddy_loop_step(l), want);
+    EDDY_CHECK_EQ(eddy_loop_stop(l), want);
+    EDDY_CHECK_EQ(eddy_loop_spawn(l, sleep_then_7, NULL), want);
+    EDDY_CHECK_EQ(eddy_loop_fd(l), want);
+    EDDY_CHECK_EQ(eddy_loop_timeout(l), want);
+    EDDY_CHECK_EQ(eddy_loop_close(l), want);
+}
+
+static int in_another_loop(void *arg)
+{
+    (void)arg;
+    return 5;
+}
+
+EDDY_TEST_EX(lifecycle_errors, .raw = true)
+{
+    eddy_opts o = vopts();
+    EDDY_CHECK_EQ(eddy_loop_open(NULL, &o), -EINVAL);
+    eddy_loop *l;
+    eddy_opts bad = o;
+    bad.autojump_threshold = -1;
+    EDDY_CHECK_EQ(eddy_loop_open(&l, &bad), -EINVAL);
+    bad = o;
+    bad.backend = "kqueue";
+    EDDY_CHECK_EQ(eddy_loop_open(&l, &bad), -EINVAL);
+    bad = o;
+    bad.clock_kind = EDDY_CLOCK_CUSTOM;
+    EDDY_CHECK_EQ(eddy_loop_open(&l, &bad), -EINVAL);
+    EDDY_CHECK(eddy_loop_current() == NULL);
+    check_all_fail(NULL, -EINVAL);
+
+    EDDY_OK(eddy_loop_open(&l, &o));
+    eddy_loop *l2;
+    EDDY_CHECK_EQ(eddy_loop_open(&l2, &o), -EBUSY);          /* one loop per thread */
+    EDDY_CHECK_EQ(eddy_run(sleep_then_7, NULL), -EBUSY);     /* eddy_run needs the thread */
+    EDDY_CHECK_EQ(eddy_loop_spawn(l, NULL, NULL), -EINVAL);
+    /* Nested runs, from a task and from a callback. */
+    eddy_task *t;
+    EDDY_OK(eddy_loop_spawn(l, nested_in_task, l, .handle = &t));
+    int st = -1;
+    EDDY_OK(eddy_loop_run_until(l, t, &st));
+    EDDY_CHECK_EQ(st, 0);
+    EDDY_OK(eddy_call_soon(nested_in_cb, l));
+    EDDY_OK(eddy_loop_run(l));
+    /* run_until's task must be a joinable top-level task of this loop, not yet joined. */
+    EDDY_CHECK_EQ(eddy_loop_run_until(l, NULL, &st), -EINVAL);
+    eddy_task *a;
+    EDDY_OK(eddy_loop_spawn(l, sleep_then_7, NULL, .handle = &a));
+    EDDY_OK(eddy_loop_run_until(l, a, &st));
+    EDDY_CHECK_EQ(st, 7);
+    /* Another thread may neither run, step, stop, spawn, ask, nor close it. */
+    other x = {.l = l};
+    pthread_t th;
+    EDDY_CHECK(pthread_create(&th, NULL, on_other_thread, &x) == 0);
+    EDDY_CHECK(pthread_join(th, NULL) == 0);
+    EDDY_CHECK_EQ(x.run, -EPERM);
+    EDDY_CHECK_EQ(x.run_until, -EPERM);
+    EDDY_CHECK_EQ(x.step, -EPERM);
+    EDDY_CHECK_EQ(x.stop, -EPERM);
+    EDDY_CHECK_EQ(x.spawn, -EPERM);
+    EDDY_CHECK_EQ(x.fd, -EPERM);
+    EDDY_CHECK_EQ(x.timeout, -EPERM);
+    EDDY_CHECK_EQ(x.close, -EPERM);
+    EDDY_CHECK(!x.running);
+    EDDY_OK(eddy_loop_close(l));
+    /* A closed loop: every call says so, and nothing is touched. */
+    check_all_fail(l, -EBADF);
+    EDDY_CHECK(eddy_loop_current() == NULL);
+    /* eddy_run works again on this thread, and a task of another loop is refused. */
+    EDDY_CHECK_EQ(eddy_run(in_another_loop, NULL), 5);
+    EDDY_OK(eddy_loop_open(&l, &o));
+    eddy_loop *fake = (eddy_loop *)&o;
+    check_all_fail(fake, -EBADF);
+    EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
+/* eddy_run is one run of a loop: a stop ends it (-EINTR) with main cancelled and unwound. */
+static int main_stops(void *arg)
+{
+    (void)arg;
+    EDDY_OK(eddy_loop_stop(eddy_loop_current()));
+    int rc = eddy_sleep(EDDY_SEC(1)); /* gives the loop back; close cancels it */
+    S.unwound = rc == -ECANCELED;
+    return rc;
+}
+
+EDDY_TEST_EX(eddy_run_stopped_is_eintr, .raw = true)
+{
+    eddy_opts o = vopts();
+    S.unwound = false;
+    EDDY_CHECK_EQ(eddy_run_opts(main_stops, NULL, &o), -EINTR);
+    EDDY_CHECK(S.unwound);
+    EDDY_CHECK_EQ(eddy_worker_index(), -EPERM);
+    return 0;
+}
+
+static int index_is_0(void *arg)
+{
+    (void)arg;
+    return eddy_worker_index();
+}
+
+EDDY_TEST(worker_index_is_0_under_eddy_run)
+{
+    EDDY_CHECK_EQ(eddy_worker_index(), 0);
+    eddy_task *t = NULL;
+    EDDY_OK(eddy_loop_spawn(eddy_loop_current(), index_is_0, NULL, .handle = &t));
+    int st = -1;
+    EDDY_OK(eddy_task_join(t, &st));
+    EDDY_CHECK_EQ(st, 0);
+    return 0;
+}
