@@ -23,6 +23,8 @@ pkgs_for() {
         # (openssl: the TLS tests start `openssl s_server` and `s_client` as peers.)
         grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev openssl
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
+        # GLib: only for examples/glib_embed.c (eddy driven by a GLib main loop) and its test.
+        grep -qsE 'glib-2\.0' "$here/CMakeLists.txt" && echo libglib2.0-dev
         # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c.
         echo dnsmasq-base
         true
