@@ -3,11 +3,21 @@
  * a hand-written epoll server, so the path of a message is one recv and one send, with no
  * allocation.
  *
- *   echo_protocol [PORT]     (default 4444; listens on every address)
+ *   echo_protocol [--workers N] [--pin] [--work K] [PORT]
+ *                            (PORT default 4444; listens on every address)
  *
  * Prints "Server listening at HOST:PORT" once it accepts. SIGINT/SIGTERM stop it: eddy_run
  * cancels the root task, which then closes the server (connections get the grace period of
- * the server's options to drain) and exits with status 0. */
+ * the server's options to drain) and exits with status 0.
+ *
+ * --workers N runs N loops, one per thread (eddy_run_workers; N = 0: one per CPU), each with
+ * its own listener on the same port (SO_REUSEPORT); with port 0 the first worker picks the
+ * port and the others bind it; "Server listening" comes once all of them listen. --pin pins
+ * worker i to the i-th CPU. --work K spends K rounds of a checksum over each message's bytes
+ * before echoing them (the benchmark's CPU-heavier handler: scripts/bench_echo.sh --scaling). */
+#define _GNU_SOURCE /* sched_getaffinity */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +36,20 @@ static void resume_writing(eddy_transport *t)
     if (eddy_transport_resume_reading(t) < 0) (void)eddy_transport_abort(t);
 }
 
+/* --work: a checksum over the message, K times, kept from being optimised away. */
+static unsigned work_rounds;
+static volatile uint32_t work_sink;
+static void burn(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (unsigned r = 0; r < work_rounds; r++)
+        for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    work_sink = h;
+}
+
 static void data_received(eddy_transport *t, const void *buf, size_t len)
 {
+    if (work_rounds) burn(buf, len);
     int rc = eddy_transport_write(t, buf, len);
     /* -ENOBUFS cannot happen while pause_writing stops the reads; other errors have already
      * ended the connection (connection_lost follows). */
@@ -56,19 +78,25 @@ static void close_listener(eddy_listener *l)
     if (rc < 0) fprintf(stderr, "echo_protocol: closing the listener: %s\n", eddy_strerror(rc));
 }
 
+typedef struct server_conf {
+    uint16_t port;          /* as given; with workers and 0, the port worker 0 picked */
+    int workers;            /* 0: plain eddy_run */
+    _Atomic int listening;  /* workers that listen */
+    eddy_uevent port_known; /* worker 0 listens: the others may bind its port */
+} server_conf;
+
 static int amain(void *arg)
 {
-    const char *port_s = arg;
-    char *end;
-    long port = strtol(port_s, &end, 10);
-    if (*port_s == '\0' || *end != '\0' || port < 0 || port > 65535) {
-        fprintf(stderr, "echo_protocol: bad port %s\n", port_s);
-        return 2;
-    }
+    server_conf *conf = arg;
+    int w = conf->workers ? eddy_worker_index() : 0;
+    int rc;
+    if (w > 0 && (rc = eddy_uevent_wait(&conf->port_known)) < 0) return 1;
     eddy_listener *l;
-    int rc = eddy_tcp_listen(NULL, (uint16_t)port, NULL, &l);
+    eddy_tcp_listen_opts lo = {.reuse_port = conf->workers > 0};
+    rc = eddy_tcp_listen(NULL, conf->port, &lo, &l);
     if (rc < 0) {
-        fprintf(stderr, "echo_protocol: listen on port %ld: %s\n", port, eddy_strerror(rc));
+        fprintf(stderr, "echo_protocol: listen on port %u: %s\n", conf->port, eddy_strerror(rc));
+        if (w == 0 && conf->workers) eddy_uevent_set(&conf->port_known); /* the others fail too */
         return 1;
     }
     eddy_protocol_server *srv;
@@ -76,15 +104,21 @@ static int amain(void *arg)
     if (rc < 0) {
         fprintf(stderr, "echo_protocol: serve: %s\n", eddy_strerror(rc));
         close_listener(l);
+        if (w == 0 && conf->workers) eddy_uevent_set(&conf->port_known);
         return 1;
     }
     eddy_sockaddr a;
     char host[INET6_ADDRSTRLEN + 16];
-    if (eddy_listener_local_addr(l, &a) == 0 && eddy_sockaddr_format(&a, host, sizeof host) > 0)
-        printf("Server listening at %s\n", host);
-    else
-        printf("Server listening at port %ld\n", port);
-    fflush(stdout);
+    bool named = eddy_listener_local_addr(l, &a) == 0 && eddy_sockaddr_format(&a, host, sizeof host) > 0;
+    if (w == 0 && named) conf->port = eddy_sockaddr_port(&a);
+    if (w == 0 && conf->workers) eddy_uevent_set(&conf->port_known);
+    if (atomic_fetch_add(&conf->listening, 1) + 1 == (conf->workers ? conf->workers : 1)) {
+        if (named)
+            printf("Server listening at %s\n", host);
+        else
+            printf("Server listening at port %u\n", conf->port);
+        fflush(stdout);
+    }
     /* Returns -ECANCELED when SIGINT/SIGTERM cancels the root task: the expected way out. */
     rc = eddy_protocol_server_wait(srv);
     (void)eddy_protocol_server_close(srv);
@@ -92,13 +126,61 @@ static int amain(void *arg)
     return rc == 0 || rc == -ECANCELED ? 0 : 1;
 }
 
+static int usage(const char *argv0)
+{
+    fprintf(stderr, "usage: %s [--workers N] [--pin] [--work K] [PORT]\n", argv0);
+    return 2;
+}
+
+/* A non-negative decimal no larger than max, or -1. */
+static long number(const char *s, long max)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && v >= 0 && v <= max ? v : -1;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 2) {
-        fprintf(stderr, "usage: %s [PORT]\n", argv[0]);
-        return 2;
+    server_conf conf = {.port = 4444};
+    bool workers = false, pin = false;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+        long v;
+        if (!strcmp(argv[i], "--pin")) {
+            pin = true;
+        } else if (!strcmp(argv[i], "--workers") && i + 1 < argc && (v = number(argv[i + 1], 4096)) >= 0) {
+            workers = true;
+            conf.workers = (int)v;
+            i++;
+        } else if (!strcmp(argv[i], "--work") && i + 1 < argc && (v = number(argv[i + 1], 1000000)) >= 0) {
+            work_rounds = (unsigned)v;
+            i++;
+        } else {
+            return usage(argv[0]);
+        }
     }
-    int rc = eddy_run(amain, argc == 2 ? argv[1] : "4444");
+    if (argc - i > 1) return usage(argv[0]);
+    if (argc - i == 1) {
+        long port = number(argv[i], 65535);
+        if (port < 0) {
+            fprintf(stderr, "echo_protocol: bad port %s\n", argv[i]);
+            return 2;
+        }
+        conf.port = (uint16_t)port;
+    }
+    int rc;
+    if (!workers) {
+        rc = eddy_run(amain, &conf);
+    } else {
+        if (conf.workers == 0) { /* one per CPU this process may run on, as eddy counts them */
+            cpu_set_t set;
+            conf.workers = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        }
+        if (eddy_uevent_init(&conf.port_known) < 0) return 1;
+        rc = eddy_run_workers_with(conf.workers, amain, &conf, &(eddy_run_workers_opts){.pin_cpus = pin});
+        if (eddy_uevent_destroy(&conf.port_known) < 0 && rc == 0) rc = 1; /* cannot be */
+    }
     if (rc < 0) {
         fprintf(stderr, "echo_protocol: %s\n", eddy_strerror(rc));
         return 1;

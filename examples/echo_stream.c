@@ -1,16 +1,27 @@
 /* echo_stream — curio's coroutine echo server: one task per client, each reading into a
  * 100000-byte buffer and writing everything back.
  *
- *   echo_stream [PORT]      (default 25000; 0 picks a free port, printed once listening)
+ *   echo_stream [--workers N] [--pin] [--work K] [PORT]
+ *                           (PORT default 25000; 0 picks a free port, printed once listening)
  *
  * It listens on every address (IPv6 and IPv4), prints "Server listening at HOST:PORT" once
  * it accepts, and "Connection from ADDR" / "Connection closed" for each client. SIGINT or
  * SIGTERM stops it: eddy_run cancels the root task, eddy_serve cancels every handler and
  * returns once they are gone, and the program exits 0.
  *
+ * --workers N runs N loops, one per thread (eddy_run_workers; N = 0: one per CPU), each with
+ * its own listener on the same port (SO_REUSEPORT: the kernel spreads the connections); with
+ * port 0 the first worker picks the port and the others bind it. "Server listening" is printed
+ * once every worker listens. --pin pins worker i to the i-th CPU. --work K makes each message
+ * cost K rounds of a checksum over its bytes before it is echoed: the benchmark's way to make
+ * the server, not the load generator, the bottleneck (scripts/bench_echo.sh --scaling).
+ *
  * This is the benchmark server, so the per-message path is one read and one write_all on the
  * handler's own stack: no allocation, no extra syscall. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <arpa/inet.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +50,27 @@ static void format_peer(const eddy_sockaddr *a, char *buf, size_t len)
     if (eddy_sockaddr_format(a, buf, len) < 0) snprintf(buf, len, "?");
 }
 
+typedef struct server_conf {
+    uint16_t port;          /* as given; with workers and 0, the port worker 0 picked */
+    int workers;            /* 0: plain eddy_run */
+    unsigned work;          /* checksum rounds per message */
+    _Atomic int listening;  /* workers that listen */
+    eddy_uevent port_known; /* worker 0 listens: the others may bind its port */
+} server_conf;
+
+/* --work: a checksum over the message, K times, kept from being optimised away. */
+static volatile uint32_t work_sink;
+static void burn(const char *buf, size_t n, unsigned rounds)
+{
+    uint32_t h = 2166136261u;
+    for (unsigned r = 0; r < rounds; r++)
+        for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)buf[i]) * 16777619u;
+    work_sink = h;
+}
+
 static int echo_client(eddy_stream *conn, void *arg)
 {
-    (void)arg;
+    const server_conf *conf = arg;
     char addr[80];
     format_peer(eddy_serve_peer_addr(), addr, sizeof addr);
     printf("Connection from %s\n", addr);
@@ -49,8 +78,10 @@ static int echo_client(eddy_stream *conn, void *arg)
     char buf[BUF_SIZE];
     ssize_t n;
     int rc = 0;
-    while ((n = eddy_stream_read(conn, buf, sizeof buf)) > 0)
+    while ((n = eddy_stream_read(conn, buf, sizeof buf)) > 0) {
+        if (conf->work) burn(buf, (size_t)n, conf->work);
         if ((rc = eddy_stream_write_all(conn, buf, (size_t)n)) < 0) break;
+    }
     if (n < 0) rc = (int)n;
     printf("Connection closed\n");
     fflush(stdout);
@@ -58,21 +89,41 @@ static int echo_client(eddy_stream *conn, void *arg)
     return rc;
 }
 
-static int amain(void *arg)
+/* Listen on conf's port; with workers, worker 0 first (port 0 is resolved by it), sharing the
+ * port with SO_REUSEPORT. Prints "Server listening" once everyone listens. */
+static int listen_on(server_conf *conf, eddy_listener **l)
 {
-    uint16_t port = *(const uint16_t *)arg;
-    eddy_listener *l;
-    int rc = eddy_tcp_listen(NULL, port, NULL, &l);
+    int w = conf->workers ? eddy_worker_index() : 0;
+    int rc;
+    if (w > 0 && (rc = eddy_uevent_wait(&conf->port_known)) < 0) return rc;
+    eddy_tcp_listen_opts lo = {.reuse_port = conf->workers > 0};
+    rc = eddy_tcp_listen(NULL, conf->port, &lo, l);
     if (rc < 0) {
-        fprintf(stderr, "echo_stream: listen on port %u: %s\n", port, eddy_strerror(rc));
+        fprintf(stderr, "echo_stream: listen on port %u: %s\n", conf->port, eddy_strerror(rc));
+        if (w == 0 && conf->workers) eddy_uevent_set(&conf->port_known); /* the others fail too */
         return rc;
     }
     eddy_sockaddr a;
     char where[80] = "?";
-    if (eddy_listener_local_addr(l, &a) == 0) (void)eddy_sockaddr_format(&a, where, sizeof where);
-    printf("Server listening at %s\n", where);
-    fflush(stdout);
-    rc = eddy_serve(l, echo_client, NULL, &(eddy_serve_opts){.stack_size = HANDLER_STACK});
+    if (eddy_listener_local_addr(*l, &a) == 0) {
+        (void)eddy_sockaddr_format(&a, where, sizeof where);
+        if (w == 0) conf->port = eddy_sockaddr_port(&a);
+    }
+    if (w == 0 && conf->workers) eddy_uevent_set(&conf->port_known);
+    if (atomic_fetch_add(&conf->listening, 1) + 1 == (conf->workers ? conf->workers : 1)) {
+        printf("Server listening at %s\n", where);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int amain(void *arg)
+{
+    server_conf *conf = arg;
+    eddy_listener *l;
+    int rc = listen_on(conf, &l);
+    if (rc < 0) return rc;
+    rc = eddy_serve(l, echo_client, conf, &(eddy_serve_opts){.stack_size = HANDLER_STACK});
     int crc = eddy_listener_close(l); /* from a task: l is gone whatever it returns */
     if (crc < 0) fprintf(stderr, "echo_stream: closing the listener: %s\n", strerror(-crc));
     /* Cancelled by SIGINT/SIGTERM (B9): that is how this server is meant to stop. */
@@ -81,22 +132,60 @@ static int amain(void *arg)
     return rc;
 }
 
+static int usage(const char *argv0)
+{
+    fprintf(stderr, "usage: %s [--workers N] [--pin] [--work K] [PORT]\n", argv0);
+    return 2;
+}
+
+/* A non-negative decimal no larger than max, or -1. */
+static long number(const char *s, long max)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && v >= 0 && v <= max ? v : -1;
+}
+
 int main(int argc, char **argv)
 {
-    unsigned long port = 25000;
-    if (argc > 2) {
-        fprintf(stderr, "usage: %s [PORT]\n", argv[0]);
-        return 2;
-    }
-    if (argc == 2) {
-        char *end;
-        port = strtoul(argv[1], &end, 10);
-        if (!*argv[1] || *end || port > 65535) {
-            fprintf(stderr, "echo_stream: bad port '%s'\n", argv[1]);
-            return 2;
+    server_conf conf = {.port = 25000};
+    bool workers = false, pin = false;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+        long v;
+        if (!strcmp(argv[i], "--pin")) {
+            pin = true;
+        } else if (!strcmp(argv[i], "--workers") && i + 1 < argc && (v = number(argv[i + 1], 4096)) >= 0) {
+            workers = true;
+            conf.workers = (int)v;
+            i++;
+        } else if (!strcmp(argv[i], "--work") && i + 1 < argc && (v = number(argv[i + 1], 1000000)) >= 0) {
+            conf.work = (unsigned)v;
+            i++;
+        } else {
+            return usage(argv[0]);
         }
     }
-    uint16_t p = (uint16_t)port;
-    int rc = eddy_run(amain, &p);
+    if (argc - i > 1) return usage(argv[0]);
+    if (argc - i == 1) {
+        long port = number(argv[i], 65535);
+        if (port < 0) {
+            fprintf(stderr, "echo_stream: bad port '%s'\n", argv[i]);
+            return 2;
+        }
+        conf.port = (uint16_t)port;
+    }
+    int rc;
+    if (!workers) {
+        rc = eddy_run(amain, &conf);
+    } else {
+        if (conf.workers == 0) { /* one per CPU this process may run on, as eddy counts them */
+            cpu_set_t set;
+            conf.workers = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        }
+        if (eddy_uevent_init(&conf.port_known) < 0) return 1;
+        rc = eddy_run_workers_with(conf.workers, amain, &conf, &(eddy_run_workers_opts){.pin_cpus = pin});
+        if (eddy_uevent_destroy(&conf.port_known) < 0 && rc == 0) rc = -EBUSY; /* cannot be */
+    }
     return rc < 0 ? 1 : 0;
 }

@@ -25,7 +25,8 @@ typedef struct child {
 
 static child ch;
 
-static void spawn_server(child *c, const char *port_arg)
+/* Run echo_stream with the arguments args (NULL-terminated). */
+static void spawn_server_args(child *c, const char *const *args)
 {
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
@@ -37,13 +38,20 @@ static void spawn_server(child *c, const char *port_arg)
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
         unsetenv("EDDY_BACKEND");
-        execl(EXE, EXE, port_arg, (char *)NULL);
+        const char *argv[8] = {EXE};
+        for (int i = 0; args[i] && i < 6; i++) argv[i + 1] = args[i];
+        execv(EXE, (char *const *)argv);
         dprintf(2, "exec %s: %s\n", EXE, strerror(errno));
         _exit(127);
     }
     close(p[1]);
     EDDY_OK(eddy_fd_stream(p[0], 0, &c->out));
     c->len = 0;
+}
+
+static void spawn_server(child *c, const char *port_arg)
+{
+    spawn_server_args(c, (const char *const[]){port_arg, NULL});
 }
 
 /* Read the child's stdout until it contains `needle` (or it ends). */
@@ -188,11 +196,33 @@ EDDY_TEST_EX(echo_stream_serves_and_stops_on_sigterm, .real_clock = true, .timeo
     return 0;
 }
 
+/* --workers (R4): two loops on two threads share the port (SO_REUSEPORT); "Server listening"
+ * once both listen; every client is served (whichever worker the kernel picked, which
+ * test_workers checks) with the CPU-heavier handler on; SIGTERM stops both. */
+EDDY_TEST_EX(echo_stream_workers_serve_and_stop, .real_clock = true, .timeout = EDDY_SEC(60))
+{
+    spawn_server_args(&ch, (const char *const[]){"--workers", "2", "--work", "3", "--pin", "0", NULL});
+    EDDY_FAIL_AFTER(EDDY_SEC(20)) {
+        wait_listening(&ch);
+        int rc = 1;
+        EDDY_NURSERY(n, &rc) {
+            for (uintptr_t i = 0; i < NCLIENTS; i++) EDDY_OK(eddy_spawn(n, client_task, (void *)i));
+        }
+        EDDY_OK(rc);
+        EDDY_CHECK_EQ(stop_server(&ch), 0);
+    }
+    EDDY_CHECK_EQ(count(ch.text, "Server listening at "), 1);
+    EDDY_CHECK_EQ(count(ch.text, "Connection from 127.0.0.1:"), NCLIENTS);
+    EDDY_CHECK_EQ(count(ch.text, "Connection closed\n"), NCLIENTS);
+    return 0;
+}
+
 EDDY_TEST_EX(echo_stream_bad_arguments, .real_clock = true)
 {
-    const char *bad[] = {"65536", "x", ""};
+    const char *const bad[][4] = {{"65536"}, {"x"}, {""}, {"--workers"}, {"--workers", "x"},
+                                  {"--work", "-1"}, {"--bogus"}, {"1", "2"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        spawn_server(&ch, bad[i]);
+        spawn_server_args(&ch, bad[i]);
         EDDY_FAIL_AFTER(EDDY_SEC(10)) {
             EDDY_CHECK(!read_until(&ch, "Server listening"));
             EDDY_OK(eddy_stream_close(ch.out));
