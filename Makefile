@@ -6,12 +6,16 @@
 #   make demo    release build, the example programs, then the benchmarks (QUICK=1: shorter)
 #   make build   release build only (build/release)
 #   make ci      what CI runs (.ci/run): test + ucontext, aarch64/qemu, TSan, install checks
+#   make fuzz    fuzz the HTTP parser with libFuzzer (clang) for FUZZ_TIME seconds (60)
+#   make soak    http_hello under wrk for SOAK_TIME seconds (600), RSS and descriptors sampled
 #   make clean   remove build/
 QUICK ?=
 JOBS ?= 2
+FUZZ_TIME ?= 60
+SOAK_TIME ?= 600
 export QUICK JOBS
 
-.PHONY: all build test demo ci clean
+.PHONY: all build test demo ci fuzz soak clean
 
 all: build
 
@@ -28,6 +32,12 @@ demo:
 
 ci:
 	@bash .ci/run
+
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZ_TIME)
+
+soak:
+	@bash scripts/soak_http.sh $(SOAK_TIME)
 
 clean:
 	rm -rf build

@@ -20,9 +20,14 @@
 #include "eddy/unix.h"
 #include "eddy/sendfile.h"
 #include "eddy/server.h"
+#include "eddy/http.h"
 #include "eddy/protocol.h"
 #include "eddy/bufio.h"
 #include "eddy/memstream.h"
+#include "eddy/signal.h"
+#include "eddy/process.h"
 #include "eddy/tls.h"
+#include "eddy/http_client.h"
+#include "eddy/retry.h"
 
 #endif

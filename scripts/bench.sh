@@ -6,7 +6,7 @@
 #
 #   --quick      fewer rounds and smaller N (CI-like smoke run, ~15 s)
 #   --reps N     run every benchmark binary N times (default 3; 1 with --quick), interleaved
-#                (switch spawn timers tsq sleepers, switch spawn ...); the table shows the
+#                (switch spawn timers tsq sleepers process, switch ...); the table shows the
 #                median over the N runs of each binary's own median over its rounds
 #   --cpu N      CPU the single-threaded benchmarks are pinned to (default 1; 0 if only one)
 #   --build-dir  build tree (default build/release, as `make demo`); configured with
@@ -17,11 +17,16 @@
 # pinned with taskset; bench_tsq pins its loop thread and producer thread to two different
 # CPUs itself. docs/benchmarks.md says what each figure means. Then scripts/bench_echo.sh runs
 # the echo benchmark (eddy's echo servers against epoll and libuv echo servers; ~4 min, ~25 s
-# with --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo).
+# with --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo),
+# then scripts/bench_http.sh (http_hello against nginx, h2o and Go's net/http under wrk;
+# ~5 min, ~40 s with --quick), likewise (--raw as FILE.http), then scripts/bench_http_client.sh
+# (eddy's HTTP client against aiohttp and curl --parallel, fetching from nginx; ~2 min, ~15 s
+# with --quick; --raw as FILE.client) and scripts/bench_https.sh (https_hello against nginx with
+# TLS under wrk, keep-alive and new connections; ~2.5 min, ~20 s with --quick; FILE.https).
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
 # util-linux gives taskset). The Makefile's dependency step installs these.
-BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux"
+BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl python3-aiohttp openssl python3"
 
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,7 +53,7 @@ done
 [ -n "$reps" ] || reps=$([ $quick = 1 ] && echo 1 || echo 3)
 ncpu=$(nproc 2>/dev/null || echo 1)
 [ "$ncpu" -gt "$cpu" ] || cpu=0
-benches=(bench_switch bench_spawn bench_timers bench_tsq bench_sleepers)
+benches=(bench_switch bench_spawn bench_timers bench_tsq bench_sleepers bench_process)
 
 if [ $build = 1 ]; then
     mkdir -p "$dir"
@@ -133,7 +138,10 @@ END {
     row("thread calls: post_ts", "items/s", "tsq.eddy_post_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
     row("thread calls: call_ts (eddy nodes)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_items_per_s", "uv_async+mutex", "ratio >= 1")
     row("thread calls: call_ts (eddy nodes)", "items/s", "tsq.eddy_call_ts_items_per_s", "tsq.uv_async_mutex_malloc_items_per_s", "same + malloc", "")
-    printf "\nratio = eddy / anchor, median over runs of the per-run ratio (items/s: higher is better;\n"
+    row("processes: spawn+wait /bin/true", "procs/s", "process.eddy_spawns_per_s", "process.uv_spawn_spawns_per_s", "uv_spawn", "ratio >= 1")
+    row("processes: spawn+wait /bin/true", "procs/s", "process.eddy_spawns_per_s", "process.asyncio_spawns_per_s", "python asyncio", "")
+    row("processes: SIGCHLD fallback", "procs/s", "process.eddy_fallback_spawns_per_s", "process.uv_spawn_spawns_per_s", "uv_spawn", "")
+    printf "\nratio = eddy / anchor, median over runs of the per-run ratio (items/s, procs/s: higher is better;\n"
     printf "ns and KiB: lower is better). Figures: median over %d run(s) of each binary'"'"'s median\n", reps
     printf "over its rounds%s. Sleepers also: page tables %.0f B/task (not in RSS), teardown %.0f ns/task.\n", quick ? " (--quick)" : "", m("sleepers.pte_per_task_bytes"), m("sleepers.teardown_ns")
 }' "$out"
@@ -146,4 +154,27 @@ eargs=(--build-dir "$dir")
 [ $build = 1 ] || eargs+=(--no-build)
 [ -n "$raw" ] && eargs+=(--raw "$raw.echo")
 bash scripts/bench_echo.sh "${eargs[@]}" || status=1
+
+# The HTTP benchmark (http_hello against nginx, h2o and Go under wrk) has its own script too.
+echo
+hargs=(--build-dir "$dir")
+[ $quick = 1 ] && hargs+=(--quick)
+[ $build = 1 ] || hargs+=(--no-build)
+[ -n "$raw" ] && hargs+=(--raw "$raw.http")
+bash scripts/bench_http.sh "${hargs[@]}" || status=1
+
+# The HTTP client benchmark (eddy's client against aiohttp and curl, fetching from nginx) and
+# the HTTPS benchmark (https_hello against nginx with TLS under wrk) have their own scripts.
+echo
+cargs=(--build-dir "$dir")
+[ $quick = 1 ] && cargs+=(--quick)
+[ $build = 1 ] || cargs+=(--no-build)
+[ -n "$raw" ] && cargs+=(--raw "$raw.client")
+bash scripts/bench_http_client.sh "${cargs[@]}" || status=1
+echo
+sargs=(--build-dir "$dir")
+[ $quick = 1 ] && sargs+=(--quick)
+[ $build = 1 ] || sargs+=(--no-build)
+[ -n "$raw" ] && sargs+=(--raw "$raw.https")
+bash scripts/bench_https.sh "${sargs[@]}" || status=1
 exit $status

@@ -130,6 +130,90 @@ if [ -x "$dir/examples/fake_clamd" ] && [ -x "$dir/examples/clamd_scan" ]; then
     clamd_demo
     examples+=(fake_clamd clamd_scan)
 fi
+# The HTTP client programs need a server: http_hello on a free loopback port (real clock).
+http_demo() {
+    local tmp pid port rc u
+    tmp=$(mktemp -d)
+    "$dir/examples/http_hello" 0 >"$tmp/server.out" 2>&1 </dev/null &
+    pid=$!
+    for _ in $(seq 200); do
+        grep -q 'listening on port' "$tmp/server.out" && break
+        sleep 0.05
+    done
+    port=$(sed -n 's/^http_hello: listening on port \([0-9]*\)$/\1/p' "$tmp/server.out")
+    echo
+    echo "\$ examples/http_hello 0 &"
+    sed 's/^/    /' "$tmp/server.out"
+    if [ -z "$port" ]; then
+        echo "    (http_hello did not start)"
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        rm -rf "$tmp"
+        status=1
+        return
+    fi
+    u=http://127.0.0.1:$port
+    for args in "http_get $u/:0" "http_get $u/nope:1" "retry_connect 127.0.0.1 $port:0" \
+        "fetch_many --limit 2 $u/ $u/ $u/a $u/ $u/ $u/:0"; do
+        echo
+        echo "\$ examples/${args%:*}"
+        # shellcheck disable=SC2086 # the arguments are words
+        timeout 60 "$dir/examples/"${args%:*} 2>&1 </dev/null | sed 's/^/    /'
+        rc=${PIPESTATUS[0]}
+        echo "    (exit status $rc)"
+        [ "$rc" -eq "${args##*:}" ] || status=1
+    done
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    echo
+    echo "\$ kill -INT %1   # http_hello stops: exit status $rc"
+    [ $rc -eq 0 ] || status=1
+    rm -rf "$tmp"
+}
+if [ -x "$dir/examples/http_hello" ] && [ -x "$dir/examples/http_get" ] && [ -x "$dir/examples/fetch_many" ]; then
+    http_demo
+    examples+=(http_hello http_get fetch_many retry_connect)
+fi
+# run_with_timeout and sigwatch start real children and wait for real signals: real clock.
+process_demo() {
+    local rwt="$dir/examples/run_with_timeout" tmp pid rc
+    echo
+    echo "\$ examples/run_with_timeout 5 sh -c 'echo hello from the child; exit 3'"
+    timeout 60 "$rwt" 5 sh -c 'echo hello from the child; exit 3' 2>&1 </dev/null | sed 's/^/    /'
+    rc=${PIPESTATUS[0]}
+    echo "    (exit status $rc: the command's own)"
+    [ "$rc" -eq 3 ] || status=1
+    echo
+    echo "\$ examples/run_with_timeout --grace 0.5 0.3 sh -c \"trap '' TERM; exec sleep 10\""
+    timeout 60 "$rwt" --grace 0.5 0.3 sh -c "trap '' TERM; exec sleep 10" 2>&1 </dev/null | sed 's/^/    /'
+    rc=${PIPESTATUS[0]}
+    echo "    (exit status $rc: timed out; SIGTERM was ignored, SIGKILL came 0.5 s later)"
+    [ "$rc" -eq 124 ] || status=1
+    tmp=$(mktemp)
+    "$dir/examples/sigwatch" >"$tmp" 2>&1 </dev/null &
+    pid=$!
+    for _ in $(seq 200); do # until its receiver is open: the signals are blocked
+        grep -qE '^SigBlk:.*[1-9a-f]' "/proc/$pid/status" 2>/dev/null && break
+        sleep 0.02
+    done
+    echo
+    echo "\$ examples/sigwatch &   # then: kill -HUP, kill -USR1, kill -TERM"
+    for sig in HUP USR1 TERM; do
+        kill -"$sig" "$pid"
+        sleep 0.1 # one line each: signals sent at once would be coalesced
+    done
+    wait "$pid"
+    rc=$?
+    sed 's/^/    /' "$tmp"
+    echo "    (exit status $rc)"
+    [ "$rc" -eq 0 ] || status=1
+    rm -f "$tmp"
+}
+if [ -x "$dir/examples/run_with_timeout" ] && [ -x "$dir/examples/sigwatch" ]; then
+    process_demo
+    examples+=(run_with_timeout sigwatch)
+fi
 others=()
 for f in "$dir"/examples/*; do
     [ -x "$f" ] || continue

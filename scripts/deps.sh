@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what a build needs, from Debian's packages, only if it is missing.
 #
-#   scripts/deps.sh [group...]      groups: build (default), sanitize, cross, install-check,
-#                                   bench (the list BENCH_DEB_PACKAGES in scripts/bench.sh)
+#   scripts/deps.sh [group...]      groups: build (default), fuzz, sanitize, cross,
+#                                   install-check, bench (the list BENCH_DEB_PACKAGES in
+#                                   scripts/bench.sh)
 #
 # A package counts as present when `dpkg -s` says it is installed. `apt-get update` runs only
 # when something is missing, and only once. Installing needs root (as on CI and on a fresh
@@ -25,10 +26,16 @@ pkgs_for() {
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
         # GLib: only for examples/glib_embed.c (eddy driven by a GLib main loop) and its test.
         grep -qsE 'glib-2\.0' "$here/CMakeLists.txt" && echo libglib2.0-dev
-        # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c.
-        echo dnsmasq-base
+        grep -rqsE 'ZLIB|zlib\.h' "$here/CMakeLists.txt" "$here/src" && echo zlib1g-dev
+        # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c;
+        # curl, the HTTP client of tests/test_http_curl.c and test_http_examples.c (and of
+        # https_hello in test_http_client_examples.c); Python's h11, the second HTTP parser of
+        # tests/test_http_h11.c; nginx, the server of the HTTP client's tests
+        # (tests/test_http_client_nginx.c, tests/test_http_client_examples.c).
+        echo dnsmasq-base curl python3 python3-h11 nginx-light
         true
         ;;
+    fuzz) echo clang libfuzzer-14-dev libclang-rt-14-dev ;; # scripts/fuzz.sh
     sanitize) echo libasan8 libubsan1 libtsan2 util-linux ;;  # util-linux: setarch
     cross) echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user ;;
     install-check) echo pkgconf cmake g++ ;;
@@ -52,7 +59,7 @@ installed() {
 [ $# -gt 0 ] || set -- build
 want=()
 for g in "$@"; do
-    case "$g" in build | sanitize | cross | install-check | bench) ;;
+    case "$g" in build | fuzz | sanitize | cross | install-check | bench) ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
     for p in $(pkgs_for "$g"); do want+=("$p"); done

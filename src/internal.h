@@ -292,9 +292,11 @@ struct eddy_loop {
     size_t default_stack;
     void *loopvars[EDDY_MAX_KEYS];
     struct eddy_loop_stats stats;
-    _Atomic int sig_count;        /* SIGINT/SIGTERM received (B9) */
-    int sig_handled;              /* how many of them the loop acted on */
-    bool signals_installed;
+    /* Signals (src/sys/sigdisp.c): the dispatcher sets a bit (1 << (sig - 1)) for each signal
+     * this loop subscribed to, under its mutex, then wakes the loop; the loop takes them in
+     * eddy__signals_check. sighub is this loop's subscription record (NULL: none). */
+    _Atomic uint64_t sig_pending;
+    struct eddy__sighub *sighub;
 };
 
 /* initial-exec: in libeddy.so a plain __thread access calls __tls_get_addr on every use. */
@@ -363,9 +365,15 @@ static inline void eddy__loop_at_exit(eddy_loop *l, eddy__exit_hook *h)
  * makes a foreign thread act exactly there (the last eddy_loop_unref, in
  * tests/test_core_loop.c), where nothing else can put it on purpose. */
 extern void (*eddy__before_sleep_hook)(eddy_loop *l) EDDY__HIDDEN;
+/* Wake l from another thread if it sleeps (or is about to) in the backend poll. The caller
+ * must know l stays alive for the call (see eddy_loop_post_ts). */
+EDDY__HIDDEN void eddy__loop_wake(eddy_loop *l);
+/* eddy_run's SIGINT/SIGTERM handling (src/sys/sigdisp.c): subscribe l at start (0 or a
+ * negative errno), act on pending signals once per iteration, and drop every subscription of
+ * l before it is freed. */
 EDDY__HIDDEN int eddy__signals_install(eddy_loop *l);
-EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
 EDDY__HIDDEN void eddy__signals_check(eddy_loop *l);
+EDDY__HIDDEN void eddy__signals_restore(eddy_loop *l);
 
 /* ---- task internals -------------------------------------------------------------------- */
 static inline eddy_loop *eddy__loop(void) { return eddy__tl_loop; }

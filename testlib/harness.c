@@ -132,8 +132,32 @@ static bool selected(eddy_test_case *c, int argc, char **argv)
     return !any;
 }
 
+/* EDDY_FD_REPORT in the environment: this is a test binary spawned by a test of its own to
+ * see what a child inherits. Print the open descriptors (without the one used to list them),
+ * ascending, space-separated, and leave. */
+static void fd_report_if_asked(void)
+{
+    if (!getenv("EDDY_FD_REPORT")) return;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) _exit(3);
+    bool open_fd[1024] = {false};
+    for (struct dirent *e; (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] == '.' || fd == dirfd(d)) continue;
+        if (fd < 0 || fd >= 1024) _exit(4);
+        open_fd[fd] = true;
+    }
+    closedir(d);
+    for (int fd = 0, n = 0; fd < 1024; fd++)
+        if (open_fd[fd]) printf("%s%d", n++ ? " " : "", fd);
+    printf("\n");
+    fflush(stdout);
+    _exit(0);
+}
+
 int eddy_test_main(int argc, char **argv)
 {
+    fd_report_if_asked();
     int mult = 1;
     const char *e = getenv("EDDY_TEST_TIMEOUT");
     if (e && atoi(e) > 0) mult = atoi(e);

@@ -4,8 +4,10 @@
 // (against an installed prefix, with pkg-config). Prints "cxx consumer: ok" and exits 0.
 #include <eddy.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 
 #define CHECK(cond)                                                                   \
     do {                                                                              \
@@ -109,6 +111,23 @@ int body(void *)
     CHECK(std::memcmp(buf, "hello", 5) == 0);
     CHECK(eddy_stream_close(a) == 0);
     CHECK(eddy_stream_close(b) == 0);
+
+    // A child process and a signal receiver: the options' initializer, the function forms.
+    eddy_process_opts po = EDDY_PROCESS_OPTS_INIT;
+    po.stdout_mode = EDDY_STDIO_PIPE;
+    const char *const argv[] = {"sh", "-c", "echo child", nullptr};
+    eddy_process p;
+    CHECK(eddy__process_spawn(&p, argv, &po, "cxx_consumer") == 0);
+    char out[16] = {};
+    CHECK(eddy_stream_read(eddy_process_stdout(&p), out, sizeof out) == 6);
+    CHECK(eddy_process_wait(&p) == 0);
+    CHECK(eddy_process_close(&p) == 0);
+    eddy_signal_receiver r;
+    const int sigs[] = {SIGUSR1};
+    CHECK(eddy__signal_open(&r, sigs, 1, "cxx_consumer") == 0);
+    CHECK(kill(getpid(), SIGUSR1) == 0);
+    CHECK(eddy_signal_receive(&r) == SIGUSR1);
+    eddy_signal_close(&r);
 
     // Synchronisation objects with their static initializers, and statistics.
     static eddy_mutex m = EDDY_MUTEX_INIT(m);

@@ -1,12 +1,14 @@
 /* Every descriptor eddy creates is close-on-exec (issue 9): with DNS (c-ares's socket and the
- * resolver's timerfd), TCP, UDP and Unix sockets, socket pairs, pipes and the loop's own
- * descriptors all open, a program started with posix_spawn sees only its stdin, stdout and
- * stderr. The program is this test binary itself: run with EDDY_FD_REPORT in its environment,
- * it lists /proc/self/fd before anything else runs (a constructor) and exits. */
+ * resolver's timerfd), TCP, UDP and Unix sockets, socket pairs, pipes, the signal dispatcher's
+ * descriptors, a child process's pidfd and pipes, and the loop's own descriptors all open, a
+ * program started with posix_spawn sees only its stdin, stdout and stderr. The program is this
+ * test binary itself: run with EDDY_FD_REPORT in its environment, the test runner lists
+ * /proc/self/fd and exits (eddy_test_main). */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,25 +20,6 @@
 #include "io/io.h"
 
 extern char **environ;
-
-/* The child's side: print the open descriptors ("0 1 2\n") and leave. */
-__attribute__((constructor)) static void report_fds(void)
-{
-    if (!getenv("EDDY_FD_REPORT")) return;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d) _exit(3);
-    char out[1024] = "";
-    size_t len = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d)) continue;
-        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", len ? " " : "", e->d_name);
-        if (len >= sizeof out) _exit(4);
-    }
-    closedir(d);
-    printf("%s\n", out);
-    fflush(stdout);
-    _exit(0);
-}
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
@@ -194,8 +177,18 @@ static int everything_open(void *arg)
         eddy_stream *rd, *wr;
         EDDY_OK(eddy_pipe(&rd, &wr));
 
+        /* the signal dispatcher (signalfd, eventfd), and a running child with its pidfd and
+         * its three pipes */
+        eddy_signal_receiver sr;
+        EDDY_OK(eddy_signal_open(&sr, SIGUSR1));
+        eddy_process_opts po = EDDY_PROCESS_OPTS_INIT;
+        po.stdin_mode = po.stdout_mode = po.stderr_mode = EDDY_STDIO_PIPE;
+        eddy_process child;
+        EDDY_OK(eddy_process_spawn(&child, ((const char *const[]){"cat", NULL}), &po));
+
         int mine = eddy_test_fd_count();
-        EDDY_CHECK(mine >= 3 + 2 + 4 + 1 + 3 + 2 + 2); /* stdio, loop, tcp, udp, unix, pair, pipe */
+        /* stdio, loop, tcp, udp, unix, pair, pipe, signals, process */
+        EDDY_CHECK(mine >= 3 + 2 + 4 + 1 + 3 + 2 + 2 + 2 + 4);
         check_only_stdio("with everything open");
 
         /* The check sees a descriptor that is inherited: it can fail. */
@@ -209,6 +202,10 @@ static int everything_open(void *arg)
         close(leak[0]);
         close(leak[1]);
 
+        EDDY_OK(eddy_stream_shutdown_write(eddy_process_stdin(&child))); /* cat ends */
+        EDDY_CHECK_EQ(eddy_process_wait(&child), 0);
+        EDDY_OK(eddy_process_close(&child));
+        eddy_signal_close(&sr);
         EDDY_OK(eddy_stream_close(rd));
         EDDY_OK(eddy_stream_close(wr));
         EDDY_OK(eddy_stream_close(pa));

@@ -147,3 +147,36 @@ EDDY_TEST_EX(strerror_buffers_are_per_thread, .real_clock = true)
     for (int i = 0; i < 4; i++) EDDY_CHECK_EQ(args[i].bad, 0);
     return 0;
 }
+
+/* The HTTP client's codes: in the HTTP range, distinct, each with its text. */
+static const struct {
+    int code;
+    const char *text;
+} http[] = {
+    {EDDY_EHTTP_BADURL, "Invalid or unsupported URL"},
+    {EDDY_EHTTP_BADRESP, "Malformed HTTP response"},
+    {EDDY_EHTTP_HEADTOOBIG, "HTTP response head too large"},
+    {EDDY_EHTTP_TRUNCATED, "Connection closed before the HTTP response was complete"},
+    {EDDY_EHTTP_REDIRECTS, "Too many HTTP redirects"},
+    {EDDY_EHTTP_PROXY, "Proxy refused the tunnel (CONNECT)"},
+    {EDDY_EHTTP_DECODE, "HTTP body does not decode (gzip/deflate)"},
+    {EDDY_EHTTP_POOL_TIMEOUT, "Timed out waiting for a pooled HTTP connection"},
+    {EDDY_EHTTP_CONNECT_TIMEOUT, "Timed out connecting"},
+    {EDDY_EHTTP_TLS_TIMEOUT, "Timed out in the TLS handshake"},
+    {EDDY_EHTTP_HEADERS_TIMEOUT, "Timed out waiting for the HTTP response"},
+    {EDDY_EHTTP_BODY_TIMEOUT, "Timed out waiting for the HTTP response body"},
+    {EDDY_EHTTP_TOTAL_TIMEOUT, "HTTP request exceeded its total time limit"},
+};
+
+EDDY_TEST(strerror_knows_http_codes)
+{
+    size_t n = sizeof http / sizeof http[0];
+    for (size_t i = 0; i < n; i++) {
+        EDDY_CHECK(http[i].code <= -4300 && http[i].code >= -4399);
+        for (size_t j = 0; j < i; j++) EDDY_CHECK(http[i].code != http[j].code);
+        CHECK_STR(eddy_strerror(http[i].code), http[i].text);
+        CHECK_STR(eddy_strerror(-http[i].code), http[i].text);
+    }
+    CHECK_STR(eddy_strerror(-4399), "Unknown eddy error -4399");
+    return 0;
+}

@@ -860,4 +860,49 @@ EDDY_TEST(tls_half_close_in_tls12)
     ctxs_close();
     return 0;
 }
+
+/* Issue 7, bug 10: a TLS stream whose records are already decrypted answers reads without
+ * touching its transport, so a reader of it never suspended. The cooperative budget makes it
+ * yield every 128 reads: a task beside it gets turns. */
+static uint64_t coop_turns;
+static bool coop_done;
+
+static int coop_observer(void *arg)
+{
+    (void)arg;
+    while (!coop_done) {
+        coop_turns++;
+        EDDY_OK(eddy_yield());
+    }
+    return 0;
+}
+
+EDDY_TEST(tls_decrypted_data_does_not_starve_the_loop)
+{
+    enum { N = 1280 };
+    ctxs();
+    eddy_stream *c, *s;
+    EDDY_OK(tls_mem_pair(NULL, cc_, sc_, &c, &s));
+    static char data[N];
+    memset(data, 'd', sizeof data);
+    EDDY_OK(eddy_stream_write_all(c, data, sizeof data)); /* one record */
+    char b;
+    EDDY_CHECK_EQ(eddy_stream_read(s, &b, 1), 1); /* decrypts the record */
+    int rc;
+    uint64_t turns = 0;
+    EDDY_NURSERY(n, &rc) {
+        coop_done = false;
+        EDDY_OK(eddy_spawn(n, coop_observer, NULL));
+        uint64_t t0 = coop_turns;
+        for (int i = 1; i < N; i++) EDDY_CHECK_EQ(eddy_stream_read(s, &b, 1), 1);
+        turns = coop_turns - t0;
+        coop_done = true;
+    }
+    EDDY_OK(rc);
+    EDDY_CHECK(turns >= 2); /* about N / 128; none before the budget */
+    EDDY_OK(eddy_stream_close(c));
+    EDDY_OK(eddy_stream_close(s));
+    ctxs_close();
+    return 0;
+}
 #endif

@@ -15,8 +15,7 @@
 typedef struct seen {
     _Atomic unsigned mask;
     eddy_loop *_Atomic loops[8];
-    _Atomic int running; /* workers inside main at once */
-    _Atomic int peak;
+    pthread_barrier_t all_in; /* every worker inside main at once: their loops coexist */
 } seen;
 
 static int record_worker(void *arg)
@@ -26,26 +25,29 @@ static int record_worker(void *arg)
     if (i < 0 || i >= 8) return -ERANGE;
     atomic_fetch_or(&s->mask, 1u << i);
     atomic_store(&s->loops[i], eddy_loop_current());
-    int now = atomic_fetch_add(&s->running, 1) + 1;
-    int p = atomic_load(&s->peak);
-    while (now > p && !atomic_compare_exchange_weak(&s->peak, &p, now)) {
-    }
+    /* Hold every loop open until all have recorded theirs: a loop closed early could give its
+     * address to a later one, and the check below would see two workers share a loop. (Each
+     * worker has a thread of its own, so blocking here cannot stop another from arriving.) */
+    (void)pthread_barrier_wait(&s->all_in);
     EDDY_OK(eddy_sleep(EDDY_MSEC(1)));
-    atomic_fetch_sub(&s->running, 1);
     return 0;
 }
 
 EDDY_TEST_EX(workers_each_have_a_loop_and_an_index, .raw = true)
 {
     seen s = {0};
+    EDDY_CHECK_EQ(pthread_barrier_init(&s.all_in, NULL, 4), 0);
     EDDY_OK(eddy_run_workers(4, record_worker, &s));
+    pthread_barrier_destroy(&s.all_in);
     EDDY_CHECK_EQ(atomic_load(&s.mask), 0xF);
     for (int i = 0; i < 4; i++)
         for (int j = i + 1; j < 4; j++) EDDY_CHECK(s.loops[i] != s.loops[j]);
     EDDY_CHECK(eddy_loop_current() == NULL); /* worker 0's loop (this thread's) is closed */
     /* n = 1 is eddy_run on this thread. */
     seen one = {0};
+    EDDY_CHECK_EQ(pthread_barrier_init(&one.all_in, NULL, 1), 0);
     EDDY_OK(eddy_run_workers(1, record_worker, &one));
+    pthread_barrier_destroy(&one.all_in);
     EDDY_CHECK_EQ(atomic_load(&one.mask), 1);
     return 0;
 }

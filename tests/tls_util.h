@@ -220,9 +220,7 @@ static int tls_handshake_pair(eddy_stream *ia, eddy_stream *ib, eddy_tls_ctx *cc
         crc = eddy_tls_client(ia, cctx, host, copts, c);
         /* A client that failed leaves the server waiting: end its inner stream (gracefully:
          * the alert the client sent stays readable). */
-        if (crc < 0 && eddy_stream_close(ia) < 0) {
-            /* the client's own error (crc) is the one to report */
-        }
+        if (crc < 0) EDDY_OK(eddy_stream_close(ia)); /* ours still, and unused: it ends */
     }
     if (cr) *cr = crc;
     if (sr) *sr = sv.rc;

@@ -14,7 +14,7 @@
  *
  *   -4100 .. -4199   name resolution (eddy_resolve and every call that resolves a name)
  *   -4200 .. -4299   TLS (eddy_tls_*, and every call on a TLS stream)
- *   -4300 .. -4399   HTTP (reserved)
+ *   -4300 .. -4399   HTTP (the client, http_client.h)
  *
  * A code keeps its value once released: new codes take new numbers, never a retired one's. */
 #ifndef EDDY_ERROR_H
@@ -72,6 +72,33 @@ extern "C" {
 /* A certificate, key or CA bundle given to a TLS context could not be used: not PEM, an
  * encrypted key, a key that does not belong to its certificate, no certificate in it. */
 #define EDDY_ETLS_LOAD (-4207)
+
+/* ---- HTTP (the client, http_client.h) ---------------------------------------------------- */
+
+/* Not an absolute http:// or https:// URL the client can use: another scheme, no host, a bad
+ * port, spaces or control characters (also a redirect's Location, a proxy's URL). */
+#define EDDY_EHTTP_BADURL (-4301)
+/* The server's answer is not HTTP/1.x: a malformed status line, field or chunked body, a
+ * framing the parser refuses (both Content-Length and Transfer-Encoding, ...). */
+#define EDDY_EHTTP_BADRESP (-4302)
+/* The response head is larger than the client accepts (bytes or number of fields). */
+#define EDDY_EHTTP_HEADTOOBIG (-4303)
+/* The connection ended before the response was complete: before or inside the head, or
+ * before the body's declared end (Content-Length, chunked). */
+#define EDDY_EHTTP_TRUNCATED (-4304)
+/* A request was redirected more often than the client follows. */
+#define EDDY_EHTTP_REDIRECTS (-4305)
+/* The proxy did not open the tunnel (its answer to CONNECT was not 2xx). */
+#define EDDY_EHTTP_PROXY (-4306)
+/* A gzip or deflate body (Content-Encoding) that does not decode. */
+#define EDDY_EHTTP_DECODE (-4307)
+/* Phase time limits of a request (eddy_http_timeouts), one code each. */
+#define EDDY_EHTTP_POOL_TIMEOUT (-4310)
+#define EDDY_EHTTP_CONNECT_TIMEOUT (-4311)
+#define EDDY_EHTTP_TLS_TIMEOUT (-4312)
+#define EDDY_EHTTP_HEADERS_TIMEOUT (-4313)
+#define EDDY_EHTTP_BODY_TIMEOUT (-4314)
+#define EDDY_EHTTP_TOTAL_TIMEOUT (-4315)
 
 /* A message for err, one of eddy's codes (negative, as returned) or an errno value (negative
  * as eddy returns it, or positive as in errno). Never NULL:

@@ -46,7 +46,9 @@ typedef struct eddy_test_case {
 
 void eddy_test_register(eddy_test_case *c);
 /* Run the registered tests. Arguments: substrings selecting tests by name; -l lists them.
- * Returns 0 if every selected test passed. */
+ * Returns 0 if every selected test passed. With EDDY_FD_REPORT set in the environment it only
+ * prints the process's open descriptors ("0 1 2\n", ascending) and exits 0: a test spawns its
+ * own binary that way to see what a child inherits. */
 int eddy_test_main(int argc, char **argv);
 /* Print a failed check and end the test (the test process exits with status 1). */
 __attribute__((noreturn)) void eddy_test_fail(const char *file, int line, const char *fmt, ...)

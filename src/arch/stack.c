@@ -85,9 +85,11 @@ static __thread size_t in_use;
 
 static size_t page_size(void)
 {
-    static size_t ps;
-    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
-    return ps;
+    /* Atomic: loops starting on two threads at once both fill it in (same value). */
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) atomic_store_explicit(&ps, v = (size_t)sysconf(_SC_PAGESIZE), memory_order_relaxed);
+    return v;
 }
 
 const char *eddy__stack_guard_mode(void)

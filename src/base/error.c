@@ -23,6 +23,19 @@ static const struct {
     {EDDY_ETLS_ALERT, "TLS peer sent a fatal alert"},
     {EDDY_ETLS_TRUNCATED, "TLS handshake cut off: the connection ended"},
     {EDDY_ETLS_LOAD, "TLS certificate or key could not be loaded"},
+    {EDDY_EHTTP_BADURL, "Invalid or unsupported URL"},
+    {EDDY_EHTTP_BADRESP, "Malformed HTTP response"},
+    {EDDY_EHTTP_HEADTOOBIG, "HTTP response head too large"},
+    {EDDY_EHTTP_TRUNCATED, "Connection closed before the HTTP response was complete"},
+    {EDDY_EHTTP_REDIRECTS, "Too many HTTP redirects"},
+    {EDDY_EHTTP_PROXY, "Proxy refused the tunnel (CONNECT)"},
+    {EDDY_EHTTP_DECODE, "HTTP body does not decode (gzip/deflate)"},
+    {EDDY_EHTTP_POOL_TIMEOUT, "Timed out waiting for a pooled HTTP connection"},
+    {EDDY_EHTTP_CONNECT_TIMEOUT, "Timed out connecting"},
+    {EDDY_EHTTP_TLS_TIMEOUT, "Timed out in the TLS handshake"},
+    {EDDY_EHTTP_HEADERS_TIMEOUT, "Timed out waiting for the HTTP response"},
+    {EDDY_EHTTP_BODY_TIMEOUT, "Timed out waiting for the HTTP response body"},
+    {EDDY_EHTTP_TOTAL_TIMEOUT, "HTTP request exceeded its total time limit"},
 };
 
 /* Unknown codes and strerror_r's own text for unknown errno values are formatted here:

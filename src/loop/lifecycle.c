@@ -282,7 +282,7 @@ int64_t eddy_loop_timeout(eddy_loop *l)
     if (l->be->flush) l->be->flush(l);
     /* The host's time has passed since the last step: measure from now, not from then. */
     l->now = eddy__clock_read(l);
-    if (atomic_load(&l->sig_count) != l->sig_handled) return 0;
+    if (atomic_load(&l->sig_pending)) return 0;
     int64_t t = eddy__loop_sleep_for(l);
     return t < 0 ? EDDY_FOREVER : t;
 }

@@ -280,6 +280,8 @@ static void wake_loop(eddy_loop *l)
     if (atomic_load(&l->sleeping) && !atomic_exchange(&l->wake_pending, 1)) l->be->wake(l);
 }
 
+void eddy__loop_wake(eddy_loop *l) { wake_loop(l); }
+
 /* Lifetime, and why no counter brackets the hot path. The contract (loop.h) is that the poster
  * keeps l alive until post_ts *returns*: it holds a ref (eddy_loop_ref) across the call, or it
  * is otherwise known that eddy_run has not returned (the loop thread itself; a uqueue server,
@@ -596,7 +598,7 @@ static void poll_once(eddy_loop *l)
             handle_deadlock(l);
             return;
         }
-        if (atomic_load(&l->ts_head) || atomic_load(&l->sig_count) != l->sig_handled) timeout = 0;
+        if (atomic_load(&l->ts_head) || atomic_load(&l->sig_pending)) timeout = 0;
         n = l->be->poll(l, timeout);
         atomic_store(&l->sleeping, 0);
         atomic_store(&l->wake_pending, 0);

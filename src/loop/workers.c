@@ -5,8 +5,9 @@
  * eddy: a program connects them with its own thread-safe objects (eddy_uqueue, eddy_uevent,
  * eddy_loop_call_ts) and spreads connections over them with SO_REUSEPORT listeners.
  *
- * Cancelling the group (the first failing worker, SIGINT/SIGTERM, a thread that could not be
- * started) posts one cancel call to every worker's loop. A worker's loop is published in its
+ * Cancelling the group (the first failing worker, a thread that could not be started) posts
+ * one cancel call to every worker's loop. SIGINT/SIGTERM need no group: every worker's loop
+ * subscribes to them through the signal dispatcher (src/sys/sigdisp.c) and cancels its own root. A worker's loop is published in its
  * slot, under the group's mutex, from the moment its root task exists until the loop's exit
  * hooks run (before it is freed): a post made under the mutex therefore always reaches a live
  * loop (the lifetime eddy_loop_post_ts asks for), and a worker published after the group was
