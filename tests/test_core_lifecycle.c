@@ -4,8 +4,10 @@
  * thread's loop, nested runs. The cases are raw: each makes its own loops (the harness names
  * the pass's backend in EDDY_BACKEND, which eddy_loop_open reads). */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 
+#include "internal.h" /* eddy__park: an uncancellable wait nobody ends */
 #include "test_core_util.h"
 
 static eddy_opts vopts(void)
@@ -427,6 +429,7 @@ static int nested_in_task(void *arg)
 {
     eddy_loop *l = arg;
     EDDY_CHECK_EQ(eddy_loop_run(l), -EBUSY);
+    EDDY_CHECK_EQ(eddy_loop_run_until(l, NULL, NULL), -EBUSY); /* busy before the arguments */
     EDDY_CHECK_EQ(eddy_loop_step(l), -EBUSY);
     EDDY_CHECK_EQ(eddy_loop_close(l), -EBUSY);
     eddy_loop *l2;
@@ -547,6 +550,186 @@ EDDY_TEST_EX(lifecycle_errors, .raw = true)
     eddy_loop *fake = (eddy_loop *)&o;
     check_all_fail(fake, -EBADF);
     EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
+/* ---- what run_until may wait for ---- */
+
+static eddy_task *nursery_child;
+
+/* A top-level task whose nursery holds a joinable child; it stops the run and joins the child,
+ * so between runs the child is a live joinable task that is not top-level. */
+static int holds_a_child(void *arg)
+{
+    int rc = 0, st = -1;
+    EDDY_NURSERY(n, &rc) {
+        EDDY_OK(eddy_spawn(n, sleep_then_7, NULL, .handle = &nursery_child));
+        EDDY_OK(eddy_loop_stop(arg));
+        EDDY_OK(eddy_task_join(nursery_child, &st));
+    }
+    return rc < 0 ? rc : st;
+}
+
+static eddy_task *joined_by_run;
+
+static int joins_a_run_until_task(void *arg)
+{
+    (void)arg;
+    int st = 0;
+    return eddy_task_join(joined_by_run, &st); /* run_until joins it: refused */
+}
+
+typedef struct foreign {
+    pthread_barrier_t made, checked;
+    eddy_task *t;
+    int run_rc, st, close_rc;
+} foreign;
+
+/* Another thread's loop and one of its top-level tasks, alive while the main thread tries to
+ * wait for that task in its own loop. */
+static void *foreign_loop(void *arg)
+{
+    foreign *f = arg;
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    EDDY_OK(eddy_loop_spawn(l, sleep_then_7, NULL, .handle = &f->t));
+    (void)pthread_barrier_wait(&f->made);
+    (void)pthread_barrier_wait(&f->checked);
+    f->run_rc = eddy_loop_run_until(l, f->t, &f->st);
+    f->close_rc = eddy_loop_close(l);
+    return NULL;
+}
+
+EDDY_TEST_EX(run_until_refuses_tasks_it_cannot_wait_for, .raw = true)
+{
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    /* A nursery's child: joinable, but not top-level (its nursery waits for it). */
+    eddy_task *holder;
+    EDDY_OK(eddy_loop_spawn(l, holds_a_child, l, .handle = &holder));
+    EDDY_OK(eddy_loop_run(l));
+    EDDY_CHECK(nursery_child != NULL);
+    int st = -1;
+    EDDY_CHECK_EQ(eddy_loop_run_until(l, nursery_child, &st), -EINVAL);
+    EDDY_CHECK_EQ(st, -1);
+    EDDY_OK(eddy_loop_run_until(l, holder, &st)); /* the refusal changed nothing */
+    EDDY_CHECK_EQ(st, 7);
+    /* While run_until waits for a task, a task of the loop may not join it. */
+    eddy_task *joiner;
+    EDDY_OK(eddy_loop_spawn(l, sleep_then_7, NULL, .handle = &joined_by_run));
+    EDDY_OK(eddy_loop_spawn(l, joins_a_run_until_task, NULL, .handle = &joiner));
+    EDDY_OK(eddy_loop_run_until(l, joined_by_run, &st));
+    EDDY_CHECK_EQ(st, 7);
+    EDDY_OK(eddy_loop_run_until(l, joiner, &st)); /* finished already: returns at once */
+    EDDY_CHECK_EQ(st, -EINVAL);
+    /* Another loop's task (that loop is alive, on its own thread). */
+    foreign f = {0};
+    EDDY_CHECK_EQ(pthread_barrier_init(&f.made, NULL, 2), 0);
+    EDDY_CHECK_EQ(pthread_barrier_init(&f.checked, NULL, 2), 0);
+    pthread_t th;
+    EDDY_CHECK(pthread_create(&th, NULL, foreign_loop, &f) == 0);
+    (void)pthread_barrier_wait(&f.made);
+    EDDY_CHECK_EQ(eddy_loop_run_until(l, f.t, &st), -EINVAL);
+    (void)pthread_barrier_wait(&f.checked);
+    EDDY_CHECK(pthread_join(th, NULL) == 0);
+    pthread_barrier_destroy(&f.made);
+    pthread_barrier_destroy(&f.checked);
+    EDDY_OK(f.run_rc); /* still that loop's to wait for */
+    EDDY_CHECK_EQ(f.st, 7);
+    EDDY_OK(f.close_rc);
+    EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
+/* ---- tasks that even cancellation cannot unblock ---- */
+
+static int parks_for_good(void *arg)
+{
+    (void)arg;
+    eddy__wait w = {.reason = "test: nobody wakes this", .uncancellable = true};
+    return eddy__park(&w);
+}
+
+static int abandons_a_task(void *arg)
+{
+    (void)arg;
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    eddy_task *t;
+    EDDY_OK(eddy_loop_spawn(l, parks_for_good, NULL, .handle = &t, .name = "unwakeable"));
+    int st = -1;
+    /* Cancelled, still blocked: the run gives up, and t stays valid (not released). */
+    if (eddy_loop_run_until(l, t, &st) != -EDEADLK || st != -1) return 10;
+    if (eddy_loop_run_until(l, t, &st) != -EDEADLK || st != -1) return 11; /* again: the same */
+    if (eddy_loop_run(l) != -EDEADLK) return 12;
+    if (eddy_loop_is_running(l)) return 13;
+    /* Close cannot unwind it either: it says so, and the loop is gone all the same. */
+    if (eddy_loop_close(l) != -EDEADLK) return 14;
+    if (eddy_loop_current() != NULL) return 15;
+    return 0;
+}
+
+/* The child process leaves the abandoned task's stack and record allocated on purpose (and
+ * exits with _exit, so no leak checker runs there). */
+EDDY_TEST_EX(uncancellable_tasks_are_abandoned, .raw = true)
+{
+    char out[8192];
+    int ws = core_run_child(abandons_a_task, NULL, out, sizeof out);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+        eddy_test_fail(__FILE__, __LINE__, "child exit %d: %s", WIFEXITED(ws) ? WEXITSTATUS(ws) : -1, out);
+    if (!strstr(out, "eddy: deadlock") || !strstr(out, "unwakeable"))
+        eddy_test_fail(__FILE__, __LINE__, "stderr: %s", out);
+    return 0;
+}
+
+/* ---- SIGINT/SIGTERM reach a loop between runs ---- */
+
+static int sleeps_for_good(void *arg)
+{
+    int *got = arg;
+    *got = eddy_sleep(EDDY_FOREVER);
+    return *got;
+}
+
+/* The loop's default options subscribe it to SIGTERM. One arriving between steps makes the
+ * host's descriptor readable (the dispatcher's eventfd is in the loop's set), and the next
+ * step cancels the root: the sleeping task ends with -ECANCELED in that very step (a deadlock
+ * would cancel it too, but only in a blocking run, never in a step). The host asks for the
+ * descriptor before the signal, or only after it: on io_uring the descriptor is an eventfd
+ * registered at that first call, which no completion queued before it had signalled (the
+ * second order hung until the registration announced them). */
+static void sigterm_between_steps(bool fd_first)
+{
+    eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_FAIL_ON_LEAK};
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    int got = 1;
+    eddy_task *t;
+    EDDY_OK(eddy_loop_spawn(l, sleeps_for_good, &got, .handle = &t));
+    EDDY_OK(eddy_loop_step(l));
+    EDDY_CHECK_EQ(got, 1);
+    struct pollfd p = {.fd = fd_first ? eddy_loop_fd(l) : -1, .events = POLLIN};
+    EDDY_OK(eddy_loop_step(l));
+    EDDY_CHECK_EQ(got, 1); /* nothing ends a sleep of EDDY_FOREVER */
+    EDDY_CHECK_EQ(raise(SIGTERM), 0); /* this thread does not block it: the handler ran */
+    if (!fd_first) p.fd = eddy_loop_fd(l);
+    EDDY_CHECK(p.fd >= 0);
+    EDDY_CHECK_EQ(poll(&p, 1, 10000), 1); /* 10 s: only a descriptor nobody signals waits */
+    EDDY_OK(eddy_loop_step(l));
+    EDDY_CHECK_EQ(got, -ECANCELED);
+    int st = 0;
+    EDDY_OK(eddy_loop_run_until(l, t, &st));
+    EDDY_CHECK_EQ(st, -ECANCELED);
+    EDDY_OK(eddy_loop_close(l));
+}
+
+EDDY_TEST_EX(sigterm_between_steps_cancels_the_tasks, .raw = true)
+{
+    sigterm_between_steps(true);
+    sigterm_between_steps(false);
     return 0;
 }
 

@@ -236,6 +236,11 @@ static int ur_fd_of(eddy_loop *l)
         return rc;
     }
     s->notifyfd = fd;
+    /* Completions that were already queued as task work when the eventfd was registered
+     * signalled nobody: announce them now. At worst the host makes one step for nothing. */
+    uint64_t one = 1;
+    ssize_t w = write(fd, &one, sizeof one);
+    (void)w;
     return fd;
 }
 
