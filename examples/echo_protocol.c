@@ -15,8 +15,6 @@
  * port and the others bind it; "Server listening" comes once all of them listen. --pin pins
  * worker i to the i-th CPU. --work K spends K rounds of a checksum over each message's bytes
  * before echoing them (the benchmark's CPU-heavier handler: scripts/bench_echo.sh --scaling). */
-#define _GNU_SOURCE /* sched_getaffinity */
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +78,7 @@ static void close_listener(eddy_listener *l)
 
 typedef struct server_conf {
     uint16_t port;          /* as given; with workers and 0, the port worker 0 picked */
-    int workers;            /* 0: plain eddy_run */
+    bool workers;           /* run by eddy_run_workers (--workers), not eddy_run */
     _Atomic int listening;  /* workers that listen */
     eddy_uevent port_known; /* worker 0 listens: the others may bind its port */
 } server_conf;
@@ -88,11 +86,11 @@ typedef struct server_conf {
 static int amain(void *arg)
 {
     server_conf *conf = arg;
-    int w = conf->workers ? eddy_worker_index() : 0;
+    int w = eddy_worker_index(); /* 0 under eddy_run */
     int rc;
     if (w > 0 && (rc = eddy_uevent_wait(&conf->port_known)) < 0) return 1;
     eddy_listener *l;
-    eddy_tcp_listen_opts lo = {.reuse_port = conf->workers > 0};
+    eddy_tcp_listen_opts lo = {.reuse_port = conf->workers};
     rc = eddy_tcp_listen(NULL, conf->port, &lo, &l);
     if (rc < 0) {
         fprintf(stderr, "echo_protocol: listen on port %u: %s\n", conf->port, eddy_strerror(rc));
@@ -112,7 +110,7 @@ static int amain(void *arg)
     bool named = eddy_listener_local_addr(l, &a) == 0 && eddy_sockaddr_format(&a, host, sizeof host) > 0;
     if (w == 0 && named) conf->port = eddy_sockaddr_port(&a);
     if (w == 0 && conf->workers) eddy_uevent_set(&conf->port_known);
-    if (atomic_fetch_add(&conf->listening, 1) + 1 == (conf->workers ? conf->workers : 1)) {
+    if (atomic_fetch_add(&conf->listening, 1) + 1 == eddy_worker_count()) {
         if (named)
             printf("Server listening at %s\n", host);
         else
@@ -143,15 +141,16 @@ static long number(const char *s, long max)
 int main(int argc, char **argv)
 {
     server_conf conf = {.port = 4444};
-    bool workers = false, pin = false;
+    bool pin = false;
+    int nworkers = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         long v;
         if (!strcmp(argv[i], "--pin")) {
             pin = true;
         } else if (!strcmp(argv[i], "--workers") && i + 1 < argc && (v = number(argv[i + 1], 4096)) >= 0) {
-            workers = true;
-            conf.workers = (int)v;
+            conf.workers = true;
+            nworkers = (int)v;
             i++;
         } else if (!strcmp(argv[i], "--work") && i + 1 < argc && (v = number(argv[i + 1], 1000000)) >= 0) {
             work_rounds = (unsigned)v;
@@ -170,15 +169,11 @@ int main(int argc, char **argv)
         conf.port = (uint16_t)port;
     }
     int rc;
-    if (!workers) {
+    if (!conf.workers) {
         rc = eddy_run(amain, &conf);
     } else {
-        if (conf.workers == 0) { /* one per CPU this process may run on, as eddy counts them */
-            cpu_set_t set;
-            conf.workers = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-        }
         if (eddy_uevent_init(&conf.port_known) < 0) return 1;
-        rc = eddy_run_workers_with(conf.workers, amain, &conf, &(eddy_run_workers_opts){.pin_cpus = pin});
+        rc = eddy_run_workers_with(nworkers, amain, &conf, &(eddy_run_workers_opts){.pin_cpus = pin});
         if (eddy_uevent_destroy(&conf.port_known) < 0 && rc == 0) rc = 1; /* cannot be */
     }
     if (rc < 0) {

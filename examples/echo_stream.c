@@ -18,9 +18,7 @@
  *
  * This is the benchmark server, so the per-message path is one read and one write_all on the
  * handler's own stack: no allocation, no extra syscall. */
-#define _GNU_SOURCE /* sched_getaffinity */
 #include <arpa/inet.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +50,7 @@ static void format_peer(const eddy_sockaddr *a, char *buf, size_t len)
 
 typedef struct server_conf {
     uint16_t port;          /* as given; with workers and 0, the port worker 0 picked */
-    int workers;            /* 0: plain eddy_run */
+    bool workers;           /* run by eddy_run_workers (--workers), not eddy_run */
     unsigned work;          /* checksum rounds per message */
     _Atomic int listening;  /* workers that listen */
     eddy_uevent port_known; /* worker 0 listens: the others may bind its port */
@@ -93,10 +91,10 @@ static int echo_client(eddy_stream *conn, void *arg)
  * port with SO_REUSEPORT. Prints "Server listening" once everyone listens. */
 static int listen_on(server_conf *conf, eddy_listener **l)
 {
-    int w = conf->workers ? eddy_worker_index() : 0;
+    int w = eddy_worker_index(); /* 0 under eddy_run */
     int rc;
     if (w > 0 && (rc = eddy_uevent_wait(&conf->port_known)) < 0) return rc;
-    eddy_tcp_listen_opts lo = {.reuse_port = conf->workers > 0};
+    eddy_tcp_listen_opts lo = {.reuse_port = conf->workers};
     rc = eddy_tcp_listen(NULL, conf->port, &lo, l);
     if (rc < 0) {
         fprintf(stderr, "echo_stream: listen on port %u: %s\n", conf->port, eddy_strerror(rc));
@@ -110,7 +108,7 @@ static int listen_on(server_conf *conf, eddy_listener **l)
         if (w == 0) conf->port = eddy_sockaddr_port(&a);
     }
     if (w == 0 && conf->workers) eddy_uevent_set(&conf->port_known);
-    if (atomic_fetch_add(&conf->listening, 1) + 1 == (conf->workers ? conf->workers : 1)) {
+    if (atomic_fetch_add(&conf->listening, 1) + 1 == eddy_worker_count()) {
         printf("Server listening at %s\n", where);
         fflush(stdout);
     }
@@ -149,15 +147,16 @@ static long number(const char *s, long max)
 int main(int argc, char **argv)
 {
     server_conf conf = {.port = 25000};
-    bool workers = false, pin = false;
+    bool pin = false;
+    int nworkers = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         long v;
         if (!strcmp(argv[i], "--pin")) {
             pin = true;
         } else if (!strcmp(argv[i], "--workers") && i + 1 < argc && (v = number(argv[i + 1], 4096)) >= 0) {
-            workers = true;
-            conf.workers = (int)v;
+            conf.workers = true;
+            nworkers = (int)v;
             i++;
         } else if (!strcmp(argv[i], "--work") && i + 1 < argc && (v = number(argv[i + 1], 1000000)) >= 0) {
             conf.work = (unsigned)v;
@@ -176,15 +175,11 @@ int main(int argc, char **argv)
         conf.port = (uint16_t)port;
     }
     int rc;
-    if (!workers) {
+    if (!conf.workers) {
         rc = eddy_run(amain, &conf);
     } else {
-        if (conf.workers == 0) { /* one per CPU this process may run on, as eddy counts them */
-            cpu_set_t set;
-            conf.workers = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-        }
         if (eddy_uevent_init(&conf.port_known) < 0) return 1;
-        rc = eddy_run_workers_with(conf.workers, amain, &conf, &(eddy_run_workers_opts){.pin_cpus = pin});
+        rc = eddy_run_workers_with(nworkers, amain, &conf, &(eddy_run_workers_opts){.pin_cpus = pin});
         if (eddy_uevent_destroy(&conf.port_known) < 0 && rc == 0) rc = -EBUSY; /* cannot be */
     }
     return rc < 0 ? 1 : 0;

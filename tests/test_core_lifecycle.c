@@ -34,6 +34,8 @@ EDDY_TEST_EX(open_run_until_close, .raw = true)
     EDDY_CHECK(eddy_loop_current() == l);
     EDDY_CHECK(!eddy_loop_is_running(l));
     EDDY_CHECK(eddy_backend_name() != NULL);
+    EDDY_CHECK_EQ(eddy_worker_index(), 0); /* not a worker: index 0 of 1 */
+    EDDY_CHECK_EQ(eddy_worker_count(), 1);
     eddy_task *t;
     EDDY_OK(eddy_loop_spawn(l, sleep_then_7, NULL, .handle = &t, .name = "seven"));
     EDDY_CHECK_EQ(eddy_now(), 0);
@@ -750,6 +752,7 @@ EDDY_TEST_EX(eddy_run_stopped_is_eintr, .raw = true)
     EDDY_CHECK_EQ(eddy_run_opts(main_stops, NULL, &o), -EINTR);
     EDDY_CHECK(S.unwound);
     EDDY_CHECK_EQ(eddy_worker_index(), -EPERM);
+    EDDY_CHECK_EQ(eddy_worker_count(), -EPERM);
     return 0;
 }
 
@@ -762,6 +765,7 @@ static int index_is_0(void *arg)
 EDDY_TEST(worker_index_is_0_under_eddy_run)
 {
     EDDY_CHECK_EQ(eddy_worker_index(), 0);
+    EDDY_CHECK_EQ(eddy_worker_count(), 1);
     eddy_task *t = NULL;
     EDDY_OK(eddy_loop_spawn(eddy_loop_current(), index_is_0, NULL, .handle = &t));
     int st = -1;

@@ -64,18 +64,24 @@ static int count_worker(void *arg)
 {
     (void)arg;
     atomic_fetch_add(&nstarted, 1);
-    return 0;
+    return eddy_worker_count(); /* every worker's status: 0 only if the count is wrong */
 }
 
 EDDY_TEST_EX(workers_default_count_and_errors, .raw = true)
 {
+    /* Each worker returns eddy_worker_count(): the first nonzero status is the count. */
+    EDDY_CHECK_EQ(eddy_worker_count(), -EPERM); /* outside a loop */
     atomic_store(&nstarted, 0);
-    EDDY_OK(eddy_run_workers(0, count_worker, NULL));
     int ncpu = count_cpus();
+    EDDY_CHECK_EQ(eddy_run_workers(0, count_worker, NULL), ncpu);
     EDDY_CHECK_EQ(atomic_load(&nstarted), ncpu);
     atomic_store(&nstarted, 0);
-    EDDY_OK(eddy_run_workers(-3, count_worker, NULL));
+    EDDY_CHECK_EQ(eddy_run_workers(-3, count_worker, NULL), ncpu);
     EDDY_CHECK_EQ(atomic_load(&nstarted), ncpu);
+    atomic_store(&nstarted, 0);
+    EDDY_CHECK_EQ(eddy_run_workers(3, count_worker, NULL), 3);
+    EDDY_CHECK_EQ(atomic_load(&nstarted), 3);
+    EDDY_CHECK_EQ(eddy_run(count_worker, NULL), 1); /* any other loop: 1 */
     EDDY_CHECK_EQ(eddy_run_workers(2, NULL, NULL), -EINVAL);
     EDDY_CHECK_EQ(eddy_run_workers(4097, count_worker, NULL), -EINVAL);
     /* A bad loop option: every worker fails to open its loop. */

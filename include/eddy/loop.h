@@ -96,6 +96,10 @@ EDDY_API int eddy_run_workers_with(int n, int (*main)(void *), void *arg,
 /* The calling loop's worker index, in [0, n) under eddy_run_workers; 0 in any other loop
  * (eddy_run, eddy_loop_open); -EPERM outside a loop. */
 EDDY_API int eddy_worker_index(void);
+/* The number of workers n of the calling loop's eddy_run_workers (the count it chose when
+ * called with n <= 0); 1 in any other loop; -EPERM outside a loop. What a worker compares with
+ * to know that every worker has done something (all listen, say). */
+EDDY_API int eddy_worker_count(void);
 
 /* The loop of this thread (running, or open with eddy_loop_open), or NULL. */
 EDDY_API eddy_loop *eddy_loop_current(void);

@@ -1,4 +1,4 @@
-/* eddy loop: one loop per core (R4) — eddy_run_workers and eddy_worker_index.
+/* eddy loop: one loop per core (R4) — eddy_run_workers, eddy_worker_index and eddy_worker_count.
  *
  * Worker 0 runs on the calling thread, workers 1..n-1 on threads of their own; each opens a
  * loop and runs main as its root task, exactly as eddy_run does. Workers share nothing through
@@ -210,4 +210,11 @@ int eddy_worker_index(void)
 {
     eddy_loop *l = eddy__tl_loop;
     return l ? l->worker_index : -EPERM;
+}
+
+int eddy_worker_count(void)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return -EPERM;
+    return l->group ? l->group->n : 1; /* n is set before any worker starts, never changed */
 }
