@@ -221,6 +221,47 @@ EDDY_TEST_EX(stop_before_during_and_from_a_task, .raw = true)
     return 0;
 }
 
+/* From another thread a stop is posted (asyncio's call_soon_threadsafe(loop.stop)): the run
+ * that waits for nothing else (no task, no timer: the thread's ref is what keeps it from being
+ * a deadlock) wakes, stops, and the loop runs again normally. */
+typedef struct stopper {
+    eddy_loop *l;
+    int rc;
+} stopper;
+
+static void *posts_a_stop(void *arg)
+{
+    stopper *s = arg;
+    s->rc = eddy_loop_call_ts(s->l, stop_cb, s->l);
+    eddy_loop_unref(s->l);
+    return NULL;
+}
+
+EDDY_TEST_EX(stop_posted_from_another_thread, .raw = true)
+{
+    eddy_opts o = vopts();
+    eddy_loop *l;
+    EDDY_OK(eddy_loop_open(&l, &o));
+    for (int round = 0; round < 2; round++) {
+        stopper s = {.l = l, .rc = 1};
+        eddy_loop_ref(l); /* for the poster, dropped by it once its post has returned */
+        pthread_t th;
+        EDDY_CHECK(pthread_create(&th, NULL, posts_a_stop, &s) == 0);
+        if (round == 1) EDDY_CHECK(pthread_join(th, NULL) == 0); /* posted between runs */
+        EDDY_OK(eddy_loop_run(l));
+        if (round == 0) EDDY_CHECK(pthread_join(th, NULL) == 0); /* posted as the run starts or waits */
+        EDDY_OK(s.rc);
+        EDDY_CHECK_EQ(eddy_now(), 0);
+    }
+    eddy_task *t;
+    EDDY_OK(eddy_loop_spawn(l, sleep_then_7, NULL, .handle = &t));
+    int st = 0;
+    EDDY_OK(eddy_loop_run_until(l, t, &st));
+    EDDY_CHECK_EQ(st, 7);
+    EDDY_OK(eddy_loop_close(l));
+    return 0;
+}
+
 static int sleeps_then_9(void *arg)
 {
     (void)arg;
