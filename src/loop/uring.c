@@ -36,6 +36,9 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #include "loop/op.h"
 #include "loop/uring.h"
@@ -118,6 +121,29 @@ static int disabled_by_sysctl(const char *path)
 
 static void ur_destroy(eddy_loop *l);
 
+/* ThreadSanitizer does not see the ring's mappings: liburing maps and unmaps them with raw
+ * system calls. A ring closed on one thread and one opened next on another (eddy_run_workers,
+ * loops on short-lived threads) can get the same addresses, and the new ring's first writes
+ * would look like a race with the old ring's last ones. The kernel orders them (the unmap
+ * comes before the map); this tells TSan so, keyed by the mappings' addresses: the closing
+ * thread releases them, the opening thread acquires them. */
+static void tsan_ring_handoff(struct io_uring *r, bool opening)
+{
+#if defined(__SANITIZE_THREAD__)
+    void *maps[] = {r->sq.ring_ptr, r->cq.ring_ptr, r->sq.sqes};
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+        if (!maps[i]) continue;
+        if (opening)
+            __tsan_acquire(maps[i]);
+        else
+            __tsan_release(maps[i]);
+    }
+#else
+    (void)r;
+    (void)opening;
+#endif
+}
+
 static int probe(ur_state *s, const char **why)
 {
     const eddy__uring_probe *h = eddy__uring_probe_hook;
@@ -145,6 +171,7 @@ static int probe(ur_state *s, const char **why)
         return rc;
     }
     s->ring_ok = true;
+    tsan_ring_handoff(&s->ring, true);
     unsigned feat = p.features;
     if (h && h->no_ext_arg) feat &= ~(unsigned)IORING_FEAT_EXT_ARG;
     /* The loop's timeout without a timer SQE (5.11), no lost completions (5.5), and sockets
@@ -206,7 +233,10 @@ static void ur_destroy(eddy_loop *l)
     if (!s) return;
     /* The ring goes with everything still in flight in it (the kernel cancels it); only the
      * records of watchers stopped without their final CQE are left to free. */
-    if (s->ring_ok) io_uring_queue_exit(&s->ring);
+    if (s->ring_ok) {
+        tsan_ring_handoff(&s->ring, false);
+        io_uring_queue_exit(&s->ring);
+    }
     if (s->wakefd >= 0) close(s->wakefd);
     if (s->notifyfd >= 0) close(s->notifyfd);
     while (s->free_polls) {
