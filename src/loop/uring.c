@@ -62,6 +62,7 @@ typedef struct ur_poll {
     bool pending;          /* in ur_state.rearm */
     struct ur_poll *next;  /* free list */
     struct ur_poll *pend;  /* ur_state.rearm */
+    struct ur_poll *all;   /* ur_state.all_polls: every record made, freed only with the ring */
 } ur_poll;
 
 /* Who waits on a borrowed descriptor, per direction: a watcher (eddy_io *) or an
@@ -83,6 +84,9 @@ typedef struct ur_state {
     ur_fd *fds;
     size_t cap;
     ur_poll *free_polls;
+    ur_poll *all_polls;    /* every poll record, in use or free: a watcher stopped while its
+                              poll was in flight leaves a record only its last CQE would free,
+                              and a ring closed before that CQE must not leak it */
     /* What could not get an SQE when it wanted one (the kernel refused more work until
      * completions were reaped), submitted first thing at the next poll. */
     eddy__op *cancels;     /* operations to cancel (be.ur.next) */
@@ -231,17 +235,18 @@ static void ur_destroy(eddy_loop *l)
 {
     ur_state *s = st_of(l);
     if (!s) return;
-    /* The ring goes with everything still in flight in it (the kernel cancels it); only the
-     * records of watchers stopped without their final CQE are left to free. */
+    /* The ring goes with everything still in flight in it (the kernel cancels it); then every
+     * poll record goes, free or not: those of watchers stopped without their final CQE (the
+     * signal dispatcher's, stopped as the loop closes) have no CQE left to free them. */
     if (s->ring_ok) {
         tsan_ring_handoff(&s->ring, false);
         io_uring_queue_exit(&s->ring);
     }
     if (s->wakefd >= 0) close(s->wakefd);
     if (s->notifyfd >= 0) close(s->notifyfd);
-    while (s->free_polls) {
-        ur_poll *p = s->free_polls;
-        s->free_polls = p->next;
+    while (s->all_polls) {
+        ur_poll *p = s->all_polls;
+        s->all_polls = p->all;
         free(p);
     }
     free(s->fds);
@@ -456,10 +461,14 @@ static ur_poll *poll_new(ur_state *s)
     ur_poll *p = s->free_polls;
     if (p) {
         s->free_polls = p->next;
-    } else if (!(p = malloc(sizeof *p))) {
-        return NULL;
+    } else {
+        if (!(p = malloc(sizeof *p))) return NULL;
+        p->all = s->all_polls;
+        s->all_polls = p;
     }
+    ur_poll *all = p->all;
     *p = (ur_poll){0};
+    p->all = all;
     return p;
 }
 
