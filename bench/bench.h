@@ -75,6 +75,15 @@ static inline long bench_n(int argc, char **argv, long dflt)
     return dflt;
 }
 
+/* Optional "--only=NAME": run just that variant (for instruction counts under callgrind, see
+ * scripts/bench_icount.sh). NULL when not given. */
+static inline const char *bench_only(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--only=", 7)) return argv[i] + 7;
+    return NULL;
+}
+
 static inline void bench_kv(const char *key, double v) { printf("%s=%.2f\n", key, v); }
 
 /* Keep the compiler from discarding a computed value. */

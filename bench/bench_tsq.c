@@ -11,7 +11,10 @@
  *              queue out under the lock and runs the items;
  *   uv_malloc: the same with a malloc'd node per item, freed by the loop (the like-for-like
  *              anchor for what eddy_call did before its nodes were recycled).
- * Rounds rotate the variants. Goal: eddy at least as fast as uv_async. */
+ * Rounds rotate the variants. Goal: eddy at least as fast as uv_async, also under load:
+ * --load=N starts N threads that spin for the whole run, pinned round-robin over the CPUs, so
+ * the producer and the loop keep losing their CPUs as they do on a busy machine (a quiet
+ * machine can then reproduce the "under load" figures; 2 on a 2-CPU machine is heavy). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -23,6 +26,7 @@
 #include "eddy.h"
 
 static int cpu_loop = 1, cpu_producer = 0;
+static _Atomic int hog_stop;
 
 static void pin_self(int cpu)
 {
@@ -175,6 +179,31 @@ static double uv_rate(int heap)
     return (double)n_items / ((double)(t_end - atomic_load(&t_start)) * 1e-9);
 }
 
+static void *hog(void *arg)
+{
+    pin_self((int)(intptr_t)arg);
+    volatile uint64_t spin = 0;
+    while (!atomic_load_explicit(&hog_stop, memory_order_relaxed)) spin++;
+    return NULL;
+}
+
+static void stop_hogs(void) { atomic_store(&hog_stop, 1); }
+
+static int start_hogs(int argc, char **argv)
+{
+    int n = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--load=", 7)) n = atoi(argv[i] + 7);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int i = 0; i < n && i < 64; i++) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, hog, (void *)(intptr_t)(i % (ncpu > 0 ? ncpu : 1))) != 0) exit(1);
+        pthread_detach(th);
+    }
+    if (n > 0) atexit(stop_hogs);
+    return n;
+}
+
 enum { V_POST, V_CALL, V_UV, V_UV_MALLOC, NV };
 static const char *names[NV] = {"eddy_post_ts_items_per_s", "eddy_call_ts_items_per_s",
                                 "uv_async_mutex_items_per_s", "uv_async_mutex_malloc_items_per_s"};
@@ -196,12 +225,24 @@ int main(int argc, char **argv)
     n_items = bench_n(argc, argv, quick ? 500000 : 2000000);
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) cpu_loop = cpu_producer = 0;
     pin_self(cpu_loop);
+    int load = start_hogs(argc, argv);
     nodes = calloc((size_t)n_items, sizeof *nodes);
     uv_nodes = calloc((size_t)n_items, sizeof *uv_nodes);
     if (!nodes || !uv_nodes) return 1;
     /* Page the node arrays in up front: first-touch faults are not what is measured. */
     memset(nodes, 0, (size_t)n_items * sizeof *nodes);
     memset(uv_nodes, 0, (size_t)n_items * sizeof *uv_nodes);
+    const char *only = bench_only(argc, argv);
+    if (only) {
+        static const char *short_names[NV] = {"post", "call", "uv", "uv_malloc"};
+        for (int k = 0; k < NV; k++)
+            if (!strcmp(only, short_names[k])) {
+                for (int r = 0; r < rounds; r++) printf("%s=%.0f\n", names[k], run_variant(k));
+                return 0;
+            }
+        fprintf(stderr, "bench_tsq: --only=post|call|uv|uv_malloc\n");
+        return 2;
+    }
     double v[NV][256];
     for (int k = 0; k < NV; k++) (void)run_variant(k); /* warm-up */
     for (int r = 0; r < rounds; r++)
@@ -209,8 +250,8 @@ int main(int argc, char **argv)
             int k = (i + r) % NV;
             v[k][r] = run_variant(k);
         }
-    printf("bench=tsq\nrounds=%d\nitems=%ld\nloop_cpu=%d\nproducer_cpu=%d\n", rounds, n_items,
-           cpu_loop, cpu_producer);
+    printf("bench=tsq\nrounds=%d\nitems=%ld\nloop_cpu=%d\nproducer_cpu=%d\nload_threads=%d\n", rounds,
+           n_items, cpu_loop, cpu_producer, load);
     double m[NV];
     for (int k = 0; k < NV; k++) {
         m[k] = bench_median(v[k], rounds);

@@ -29,5 +29,7 @@
 #include "eddy/tls.h"
 #include "eddy/http_client.h"
 #include "eddy/retry.h"
+#include "eddy/thread.h"
+#include "eddy/file.h"
 
 #endif

@@ -6,7 +6,7 @@
 #
 #   --quick      fewer rounds and smaller N (CI-like smoke run, ~15 s)
 #   --reps N     run every benchmark binary N times (default 3; 1 with --quick), interleaved
-#                (switch spawn timers tsq sleepers process, switch ...); the table shows the
+#                (switch spawn timers tsq pool sleepers process, switch ...); the table shows the
 #                median over the N runs of each binary's own median over its rounds
 #   --cpu N      CPU the single-threaded benchmarks are pinned to (default 1; 0 if only one)
 #   --build-dir  build tree (default build/release, as `make demo`); configured with
@@ -15,14 +15,17 @@
 #
 # Each binary alternates eddy and its anchors round by round (A B A B ...) inside one process,
 # pinned with taskset; bench_tsq pins its loop thread and producer thread to two different
-# CPUs itself. docs/benchmarks.md says what each figure means. Then scripts/bench_echo.sh runs
-# the echo benchmark (eddy's echo servers against epoll and libuv echo servers; ~4 min, ~25 s
-# with --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo),
-# then scripts/bench_http.sh (http_hello against nginx, h2o and Go's net/http under wrk;
-# ~5 min, ~40 s with --quick), likewise (--raw as FILE.http), then scripts/bench_http_client.sh
-# (eddy's HTTP client against aiohttp and curl --parallel, fetching from nginx; ~2 min, ~15 s
-# with --quick; --raw as FILE.client) and scripts/bench_https.sh (https_hello against nginx with
-# TLS under wrk, keep-alive and new connections; ~2.5 min, ~20 s with --quick; FILE.https).
+# CPUs itself; bench_pool (thread pool and file reads against libuv's pool, the same number of
+# workers each) runs on CPUs 0 and 1. docs/benchmarks.md says what each figure means.
+# Instruction counts under callgrind, which do not depend on the machine's load:
+# scripts/bench_icount.sh. Then scripts/bench_echo.sh runs the echo benchmark (eddy's echo
+# servers against epoll and libuv echo servers; ~4 min, ~25 s with --quick), with the same
+# --quick, --build-dir, --no-build and --raw (as FILE.echo), then scripts/bench_http.sh
+# (http_hello against nginx, h2o and Go's net/http under wrk; ~5 min, ~40 s with --quick),
+# likewise (--raw as FILE.http), then scripts/bench_http_client.sh (eddy's HTTP client against
+# aiohttp and curl --parallel, fetching from nginx; ~2 min, ~15 s with --quick; --raw as
+# FILE.client) and scripts/bench_https.sh (https_hello against nginx with TLS under wrk,
+# keep-alive and new connections; ~2.5 min, ~20 s with --quick; FILE.https).
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
 # util-linux gives taskset). The Makefile's dependency step installs these.
@@ -45,7 +48,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0 ;;
     --raw) raw=$2; shift ;;
     --raw=*) raw=${1#*=} ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -53,7 +56,7 @@ done
 [ -n "$reps" ] || reps=$([ $quick = 1 ] && echo 1 || echo 3)
 ncpu=$(nproc 2>/dev/null || echo 1)
 [ "$ncpu" -gt "$cpu" ] || cpu=0
-benches=(bench_switch bench_spawn bench_timers bench_tsq bench_sleepers bench_process)
+benches=(bench_switch bench_spawn bench_timers bench_tsq bench_pool bench_sleepers bench_process)
 
 if [ $build = 1 ]; then
     mkdir -p "$dir"
@@ -79,7 +82,7 @@ start=$(date +%s)
 echo "== running: ${#benches[@]} benchmarks x $reps repetitions, pinned to CPU $cpu$([ $quick = 1 ] && echo ', --quick')"
 for ((r = 1; r <= reps; r++)); do
     for b in "${benches[@]}"; do
-        if [ "$b" = bench_tsq ]; then
+        if [ "$b" = bench_tsq ] || [ "$b" = bench_pool ]; then
             cpus=$([ "$ncpu" -ge 2 ] && echo 0,1 || echo 0)
             res=$(pin "$cpus" "$dir/bench/$b" "${args[@]}")
         else
@@ -141,7 +144,11 @@ END {
     row("processes: spawn+wait /bin/true", "procs/s", "process.eddy_spawns_per_s", "process.uv_spawn_spawns_per_s", "uv_spawn", "ratio >= 1")
     row("processes: spawn+wait /bin/true", "procs/s", "process.eddy_spawns_per_s", "process.asyncio_spawns_per_s", "python asyncio", "")
     row("processes: SIGCHLD fallback", "procs/s", "process.eddy_fallback_spawns_per_s", "process.uv_spawn_spawns_per_s", "uv_spawn", "")
-    printf "\nratio = eddy / anchor, median over runs of the per-run ratio (items/s, procs/s: higher is better;\n"
+    row("pool: round trip, one task", "ops/s", "pool.eddy_roundtrip_per_s", "pool.uv_roundtrip_per_s", "uv_queue_work", "ratio >= 1")
+    row("pool: 64 tasks submitting", "ops/s", "pool.eddy_jobs64_per_s", "pool.uv_jobs64_per_s", "uv_queue_work", "ratio >= 1")
+    row("pread 4 KiB cached, 1 in flight", "ops/s", "pool.eddy_pread1_per_s", "pool.uv_pread1_per_s", "uv_fs_read", "ratio >= 1")
+    row("pread 4 KiB cached, 64 in flight", "ops/s", "pool.eddy_pread64_per_s", "pool.uv_pread64_per_s", "uv_fs_read", "ratio >= 1")
+    printf "\nratio = eddy / anchor, median of the per-run ratios (items/s, ops/s, procs/s: higher is better;\n"
     printf "ns and KiB: lower is better). Figures: median over %d run(s) of each binary'"'"'s median\n", reps
     printf "over its rounds%s. Sleepers also: page tables %.0f B/task (not in RSS), teardown %.0f ns/task.\n", quick ? " (--quick)" : "", m("sleepers.pte_per_task_bytes"), m("sleepers.teardown_ns")
 }' "$out"

@@ -214,6 +214,49 @@ if [ -x "$dir/examples/run_with_timeout" ] && [ -x "$dir/examples/sigwatch" ]; t
     process_demo
     examples+=(run_with_timeout sigwatch)
 fi
+# The thread pool and files (issue 9): to_thread_demo's sleeps happen on worker threads, so it
+# runs on the real clock (about 1 s); tail_follow follows a scratch file through an append, a
+# truncation and a rotation, each made once the previous one has been printed.
+sys_demo() {
+    local tmp pid rc
+    if [ -x "$dir/examples/to_thread_demo" ]; then
+        echo
+        echo "\$ examples/to_thread_demo   # real clock"
+        timeout 60 "$dir/examples/to_thread_demo" 2>&1 </dev/null | sed 's/^/    /'
+        rc=${PIPESTATUS[0]}
+        [ "$rc" -eq 0 ] || { echo "    (exit status $rc)"; status=1; }
+        examples+=(to_thread_demo)
+    fi
+    [ -x "$dir/examples/tail_follow" ] || return
+    examples+=(tail_follow)
+    tmp=$(mktemp -d)
+    printf 'one\ntwo\n' >"$tmp/log"
+    "$dir/examples/tail_follow" "$tmp/log" >"$tmp/out" 2>&1 </dev/null &
+    pid=$!
+    # wait_for TEXT: until tail_follow has printed it (bounded: 10 s).
+    wait_for() {
+        for _ in $(seq 200); do
+            grep -qF -- "$1" "$tmp/out" && return 0
+            sleep 0.05
+        done
+        echo "    (tail_follow did not print '$1')"
+        status=1
+        return 1
+    }
+    echo
+    echo "\$ examples/tail_follow log &   # then: append, truncate, rotate"
+    wait_for two && printf 'three\n' >>"$tmp/log" && wait_for three &&
+        printf '4\n' >"$tmp/log" && wait_for truncated && wait_for 4 &&
+        mv "$tmp/log" "$tmp/log.1" && printf 'five\n' >"$tmp/log" && wait_for five
+    kill -TERM "$pid"
+    wait "$pid"
+    rc=$?
+    sed -e "s|$tmp/||g" -e 's/^/    /' "$tmp/out"
+    echo "    (stopped with SIGTERM: exit status $rc)"
+    [ $rc -eq 0 ] || status=1
+    rm -rf "$tmp"
+}
+sys_demo
 others=()
 for f in "$dir"/examples/*; do
     [ -x "$f" ] || continue

@@ -264,20 +264,23 @@ struct eddy_loop {
     void *be_data;
     size_t nwatch_ref;            /* watchers and operations in flight that keep the loop alive */
 
-    /* cross-thread */
-    _Atomic(eddy_ts_call *) ts_head; /* MPSC stack, reversed when drained */
-    _Atomic int sleeping;
-    _Atomic int wake_pending;
-    _Atomic long ext_refs;
-    _Atomic int ts_busy;          /* foreign threads inside eddy_loop_unref: teardown waits for 0 */
+    /* cross-thread. Each group sits on a cache line of its own (the loop is allocated 64-byte
+     * aligned), so what producers write and what the loop writes on every iteration never
+     * share a line: producers CAS ts_head and read finished; the loop writes sleeping and
+     * wake_pending once per poll and producers read them only when they found the queue
+     * empty; ts_free moves once per drain. */
+    _Alignas(64) _Atomic(eddy_ts_call *) ts_head; /* MPSC stack, reversed when drained */
     _Atomic bool finished;
-    /* eddy_loop_call_ts nodes (loop.c): run ones, pushed by the loop, taken whole by callers;
-     * and those run during the current drain, pushed in one go at its end (loop thread). */
-    _Atomic(struct eddy__call_node *) ts_free;
-    struct eddy__call_node *ts_batch, *ts_batch_tail;
+    _Alignas(64) _Atomic int sleeping;
+    _Atomic int wake_pending;
+    _Alignas(64) _Atomic long ext_refs;
+    _Atomic int ts_busy;          /* foreign threads inside eddy_loop_unref: teardown waits for 0 */
+    /* eddy_loop_call_ts nodes (loop.c) the loop has run: pushed a drain's worth at a time,
+     * taken whole by callers. */
+    _Alignas(64) _Atomic(struct eddy__call_node *) ts_free;
 
     /* callbacks */
-    eddy__soon *soon_free;
+    _Alignas(64) eddy__soon *soon_free;
     size_t nsoon_blocks;
     void **soon_blocks;
     bool in_callback;
@@ -354,6 +357,8 @@ EDDY__HIDDEN int eddy__run_on(eddy_loop *l, int (*main_fn)(void *), void *arg, c
                               void (*ready)(eddy_loop *l, void *ctx), void *ctx);
 /* eddy_run_workers' group (workers.c): cancel every worker's root, from any thread. */
 EDDY__HIDDEN void eddy__workers_cancel(struct eddy__workers *g);
+/* Slabs of eddy_loop_call_ts nodes allocated so far in the process (tests). */
+EDDY__HIDDEN size_t eddy__call_ts_slabs(void);
 EDDY__HIDDEN void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site);
 EDDY__HIDDEN void eddy__handle_del(eddy__handle *h);
 static inline void eddy__loop_at_exit(eddy_loop *l, eddy__exit_hook *h)

@@ -508,7 +508,7 @@ EDDY_TEST_EX(post_after_finish_is_eshutdown, .raw = true)
 /* eddy_loop_call_ts recycles its nodes (the loop hands them back, the thread caches them):
  * a long stream from one thread must arrive complete, once each and in order, while nodes
  * go round between the thread and the loop. ASan's leak check covers the thread's cache,
- * which its exit frees. */
+ * which its exit hands on to the process-wide free list. */
 #define RECYCLE_N 200000
 typedef struct recycle_state {
     eddy_loop *loop;
@@ -550,14 +550,14 @@ EDDY_TEST_EX(call_ts_recycled_nodes_arrive_once_in_order, .real_clock = true)
     EDDY_OK(pthread_join(th, NULL));
     EDDY_CHECK_EQ(s->bad, 0);
     EDDY_CHECK_EQ(s->next, RECYCLE_N);
-    CHECK_NO_LEAKS(); /* the thread's cache was freed at its exit */
+    CHECK_NO_LEAKS(); /* the thread's cache went back to the free list at its exit */
     return 0;
 }
 
 /* A thread's node cache outlives the loop it was filled from: after that loop has finished
  * and freed itself, the same thread calls into a new loop with the cached nodes. They are the
  * thread's own memory by then (ASan would report a use after free otherwise), and the
- * thread's exit frees them (else a leak report). */
+ * thread's exit hands them on (else a leak report). */
 #define CACHE_N 1000
 static struct {
     eddy_loop *loop;
@@ -636,7 +636,7 @@ EDDY_TEST_EX(call_ts_cache_outlives_its_loop, .raw = true)
     }
     EDDY_OK(pthread_join(th, NULL));
     EDDY_CHECK_EQ(cl.bad, 0);
-    CHECK_NO_LEAKS(); /* both loops' lists and the thread's cache are freed */
+    CHECK_NO_LEAKS(); /* both loops' lists and the thread's cache went back to the free list */
     return 0;
 }
 

@@ -338,9 +338,11 @@ typedef struct eddy_ts_call {
  * (only seen by a caller that holds a ref: eddy_run waits for the last unref). */
 EDDY_API int eddy_loop_post_ts(eddy_loop *loop, eddy_ts_call *c);
 /* From any thread: like eddy_loop_post_ts (same lifetime rule) with a node that eddy
- * allocates and recycles: the loop hands run nodes back through a per-loop free list, and
- * each calling thread refills a thread-local cache from it (freed when the thread exits), so
- * a steady stream allocates nothing.
+ * allocates and recycles: the loop hands run nodes back through a per-loop free list, each
+ * calling thread refills a thread-local cache from it, and nodes are carved from slabs and
+ * never returned to malloc (a finished loop's and an exiting thread's nodes serve the next
+ * ones), so a steady stream allocates nothing and the memory kept is the process's peak
+ * number of these calls in flight at once.
  * Returns 0; -EINVAL if loop or fn is NULL; -ENOMEM; -ESHUTDOWN. */
 EDDY_API EDDY_WUR int eddy_loop_call_ts(eddy_loop *loop, void (*fn)(void *), void *arg);
 /* Keep loop alive while a foreign thread may still post to it (the deadlock detector
