@@ -764,11 +764,13 @@ static int sleeps_for_good(void *arg)
 
 /* The loop's default options subscribe it to SIGTERM. One arriving between steps makes the
  * host's descriptor readable (the dispatcher's eventfd is in the loop's set), and the next
- * step cancels the root: the sleeping task ends with -ECANCELED in that very step (a deadlock
- * would cancel it too, but only in a blocking run, never in a step). The host asks for the
- * descriptor before the signal, or only after it: on io_uring the descriptor is an eventfd
- * registered at that first call, which no completion queued before it had signalled (the
- * second order hung until the registration announced them). */
+ * step cancels the loop's tasks: the sleeping one ends with -ECANCELED in that very step (a
+ * deadlock would cancel it too, but only in a blocking run, never in a step). A task spawned
+ * afterwards is not cancelled: the signal cancels the top-level tasks there are, not the root
+ * scope (which stayed cancelled for good before, so the loop could run nothing more). The host
+ * asks for the descriptor before the signal, or only after it: on io_uring the descriptor is
+ * an eventfd registered at that first call, which no completion queued before it had signalled
+ * (the second order hung until the registration announced them). */
 static void sigterm_between_steps(bool fd_first)
 {
     eddy_opts o = {.clock_kind = EDDY_CLOCK_VIRTUAL, .flags = EDDY_OPT_FAIL_ON_LEAK};
@@ -791,6 +793,10 @@ static void sigterm_between_steps(bool fd_first)
     int st = 0;
     EDDY_OK(eddy_loop_run_until(l, t, &st));
     EDDY_CHECK_EQ(st, -ECANCELED);
+    /* The signal cancelled the tasks there were, not the loop: a task spawned now runs. */
+    EDDY_OK(eddy_loop_spawn(l, sleep_then_7, NULL, .handle = &t));
+    EDDY_OK(eddy_loop_run_until(l, t, &st));
+    EDDY_CHECK_EQ(st, 7);
     EDDY_OK(eddy_loop_close(l));
 }
 

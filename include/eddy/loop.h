@@ -23,8 +23,10 @@ enum {
 
 enum {
     EDDY_OPT_NO_SIGNALS = 1u << 0,   /* B9 opt-out: do not handle SIGINT/SIGTERM (by default
-                                        the first cancels the root task, a second one kills
-                                        the process: signal.h) */
+                                        the first cancels the root task — every top-level task
+                                        of the loop then running; later ones start
+                                        uncancelled — a second one kills the process:
+                                        signal.h) */
     EDDY_OPT_FAIL_ON_LEAK = 1u << 1, /* D4 test mode: leaks make eddy_run return -ENOTRECOVERABLE */
     EDDY_OPT_QUIET = 1u << 2,        /* do not print the leak report (still counted) */
 };
