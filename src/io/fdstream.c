@@ -83,7 +83,10 @@ static int fds_shutdown_write(eddy_stream *s)
 
 static void fds_interrupt(eddy_stream *s)
 {
-    eddy__iofd_interrupt(&fds_of(s)->io); /* the tasks inside get -EBADF */
+    /* The tasks inside get -EBADF. The descriptor stays usable: the stream layer refuses new
+     * calls once close has begun, and a layered stream (TLS) interrupts its inner stream to
+     * wake its own tasks there, then writes its goodbye through it. */
+    eddy__iofd_interrupt_ops(&fds_of(s)->io);
 }
 
 static int fds_close(eddy_stream *s, bool graceful)

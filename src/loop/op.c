@@ -113,6 +113,11 @@ ssize_t eddy__op_run(eddy__op *op)
 void eddy__iofd_interrupt(eddy__iofd *f)
 {
     f->closing = true;
+    eddy__iofd_interrupt_ops(f);
+}
+
+void eddy__iofd_interrupt_ops(eddy__iofd *f)
+{
     eddy_loop *l = eddy__tl_loop;
     for (int i = 0; i < 2; i++)
         if (l && f->inflight[i]) l->be->interrupt(l, f->inflight[i]);

@@ -155,6 +155,11 @@ static inline void eddy__iofd_init(eddy__iofd *f, int fd)
  * (after the kernel has let go of it), and every later one fails with -EBADF at once. The
  * owner then waits for its users to leave before eddy__iofd_release. */
 EDDY__HIDDEN void eddy__iofd_interrupt(eddy__iofd *f);
+/* Only the first half: the operations in flight end with -EBADF, later ones run as usual. For
+ * an owner that refuses new operations itself (a stream: eddy_stream_vt.interrupt, which a
+ * layered stream such as TLS calls to wake its tasks inside the inner stream, then goes on
+ * using it for its goodbye). */
+EDDY__HIDDEN void eddy__iofd_interrupt_ops(eddy__iofd *f);
 /* Drop what the backend keeps about f's descriptor, right before the owner closes it (no
  * operation may be in flight). Safe outside a loop. */
 EDDY__HIDDEN void eddy__iofd_release(eddy__iofd *f);
