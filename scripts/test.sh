@@ -124,7 +124,7 @@ run_config() {
         mapfile -t targets < <(cd "$dir" && ctest -N "${sel[@]}" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
         targets=(eddy_shared "${targets[@]}")
         # The tests that run the example programs need them built too.
-        if printf '%s\n' "${targets[@]}" | grep -qE '^test_(examples|clamd|http_examples|http_client_examples)$'; then
+        if printf '%s\n' "${targets[@]}" | grep -qE '^test_(examples.*|clamd|.*_examples)$'; then
             mapfile -t -O "${#targets[@]}" targets < <(cmake --build "$dir" --target help |
                 grep -oE '\bexample_[A-Za-z0-9_]+' | sort -u)
         fi

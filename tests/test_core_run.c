@@ -429,6 +429,15 @@ static int run_sig_child(sig_case *c, int sig, char *out, size_t len)
 
 EDDY_TEST_EX(sigint_cancels_root_gracefully, .raw = true)
 {
+#if defined(__SANITIZE_THREAD__)
+    /* Under ThreadSanitizer about one forked child in six never ran the handler of the signal
+     * sent to it (gdb on the hung child: the handler's own counters at zero, nothing pending;
+     * TSan defers asynchronous handlers to the thread's next intercepted call and, in a
+     * grandchild forked from a forked process, lost it). The test crosses no thread: the
+     * release and ASan configurations run it. */
+    printf("# skipped: ThreadSanitizer does not reliably deliver a handled signal after fork\n");
+    return 0;
+#endif
     char out[4096];
     sig_case graceful = {0};
     int sigs[2] = {SIGINT, SIGTERM};
