@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The echo benchmark: eddy's echo servers (examples/echo_stream, coroutine style, and
-# examples/echo_protocol, callback style) against two anchors written in bench/: echo_epoll
-# (hand-written level-triggered epoll, no runtime at all) and echo_uv (libuv). Load from
-# bench/echo_load: strict ping-pong on many connections.
+# examples/echo_protocol, callback style), on each I/O backend, against three anchors written in
+# bench/: echo_epoll (hand-written level-triggered epoll, no runtime at all), echo_uring
+# (hand-written io_uring on liburing) and echo_uv (libuv). Load from bench/echo_load: strict
+# ping-pong on many connections.
 #
 #   scripts/bench_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--raw FILE]
-#                         [--eddy "NAMES"] [--port-base N]
+#                         [--eddy "NAMES"] [--backends "NAMES"] [--port-base N]
 #   scripts/bench_echo.sh --table FILE [--eddy "NAMES"]
 #
 #   --quick      1 round, shorter runs (~25 s with all four servers)
@@ -17,6 +18,12 @@
 #   --raw FILE   also keep every key=value line of every run in FILE ("case server key value round")
 #   --eddy NAMES the servers in eddy's column (default "echo_stream echo_protocol"); e.g.
 #                --eddy echo_uv puts the libuv anchor there, to check the harness itself
+#   --backends   eddy's I/O backends to run each eddy server on (default "epoll io_uring";
+#                io_uring is left out, with a message, where it cannot run). A server on a
+#                backend is named SERVER@BACKEND (echo_stream@io_uring) and runs with
+#                EDDY_BACKEND=BACKEND; plain SERVER is SERVER@epoll. eddy on epoll is compared
+#                with echo_epoll and echo_uv, eddy on io_uring with echo_uring and with itself
+#                on epoll
 #   --port-base  first TCP port (default 27100); every run gets a fresh one
 #   --table FILE print the tables from a FILE kept with --raw, without running anything
 #   --scaling    instead: one loop per core (R4). Each eddy server (--eddy) runs once with
@@ -43,6 +50,7 @@ cd "$top"
 
 quick=0 rounds= dir=build/release build=1 raw= eddy="echo_stream echo_protocol" port=27100 table=
 scaling=0 work=300
+backends="epoll io_uring"
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -55,6 +63,8 @@ while [ $# -gt 0 ]; do
     --raw=*) raw=${1#*=} ;;
     --eddy) eddy=$2; shift ;;
     --eddy=*) eddy=${1#*=} ;;
+    --backends) backends=$2; shift ;;
+    --backends=*) backends=${1#*=} ;;
     --port-base) port=$2; shift ;;
     --port-base=*) port=${1#*=} ;;
     --table) table=$2; shift ;;
@@ -79,24 +89,27 @@ fi
 sizes=(64 1024 16384)
 big_conns=10000
 
-# Where each server lives in the build tree; the two eddy ones come from examples/.
+# Where each server lives in the build tree; the two eddy ones come from examples/. A name
+# SERVER@BACKEND is SERVER run with EDDY_BACKEND=BACKEND.
 path_of() {
-    case "$1" in
-    echo_stream | echo_protocol) echo "$dir/examples/$1" ;;
-    *) echo "$dir/bench/$1" ;;
+    case "${1%@*}" in
+    echo_stream | echo_protocol) echo "$dir/examples/${1%@*}" ;;
+    *) echo "$dir/bench/${1%@*}" ;;
     esac
 }
-anchors=(echo_epoll echo_uv)
+backend_of() { case "$1" in *@*) echo "${1#*@}" ;; *) echo epoll ;; esac; }
+anchors=(echo_epoll echo_uring echo_uv)
 
 [ -n "$table" ] && build=0
 if [ $build = 1 ]; then
     targets=(echo_load echo_epoll echo_uv)
-    for e in echo_stream echo_protocol; do
+    for e in echo_stream echo_protocol taskgroup; do
         [ -f "examples/$e.c" ] && targets+=("example_$e")
     done
     mkdir -p "$dir"
     echo "== building the echo benchmark in $dir (log: $dir/bench-echo-build.log)"
     if ! { cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=ON &&
+        { ! cmake --build "$dir" --target help 2>/dev/null | grep -q echo_uring || targets+=(echo_uring); } &&
         cmake --build "$dir" -j"${JOBS:-2}" --target "${targets[@]}"; } >"$dir/bench-echo-build.log" 2>&1; then
         tail -n 30 "$dir/bench-echo-build.log"
         echo "bench_echo.sh: build failed (see $dir/bench-echo-build.log)" >&2
@@ -114,10 +127,28 @@ has() {
     else [ -x "$(path_of "$1")" ]; fi
 }
 
-# The eddy servers are example programs that may not exist yet in this tree: say so and go on
-# with the others, so the anchors' figures are still shown.
+# Each eddy server on each backend that runs here (the taskgroup example names the backend
+# that actually ran: one the kernel refuses falls back to epoll).
+runs_here() {
+    [ "$1" = epoll ] && return 0
+    [ -n "$table" ] && return 0
+    [ "$(EDDY_CLOCK=virtual "$dir/examples/taskgroup" --backend "$1" 2>/dev/null | head -n 1)" = "backend: $1" ]
+}
+named=()
+for b in $backends; do
+    if ! runs_here "$b"; then
+        echo "== skipping eddy on $b: it cannot run here (falls back to epoll)"
+        continue
+    fi
+    for s in $eddy; do
+        case "$s" in
+        echo_stream | echo_protocol) [ "$b" = epoll ] && named+=("$s") || named+=("$s@$b") ;;
+        *) [ "$b" = epoll ] && named+=("$s") ;; # an anchor put in eddy's column (--eddy echo_uv)
+        esac
+    done
+done
 subjects=()
-for s in $eddy; do
+for s in "${named[@]}"; do
     if has "$s"; then
         subjects+=("$s")
     elif [ -n "$table" ]; then
@@ -173,7 +204,7 @@ run_once() {
     for ((try = 0; try < 10; try++)); do
         port=$((port + 1))
         : >"$log" # here, not in the child: the wait below must not see the last server's line
-        "${pin_s[@]}" "${linebuf[@]}" "$(path_of "$name")" "$port" >>"$log" 2>&1 &
+        EDDY_BACKEND=$(backend_of "$name") "${pin_s[@]}" "${linebuf[@]}" "$(path_of "$name")" "$port" >>"$log" 2>&1 &
         srv=$!
         for ((i = 0; i < 250; i++)); do
             grep -q "Server listening" "$log" && break
@@ -272,7 +303,8 @@ run_scale() {
     [ "$w" -gt 1 ] && cpus=0-$((w - 1))
     port=$((port + 1))
     : >"$log"
-    taskset -c "$cpus" "${linebuf[@]}" "$(path_of "$name")" --workers "$w" --pin --work "$work" "$port" >>"$log" 2>&1 &
+    EDDY_BACKEND=$(backend_of "$name") taskset -c "$cpus" "${linebuf[@]}" "$(path_of "$name")" \
+        --workers "$w" --pin --work "$work" "$port" >>"$log" 2>&1 &
     srv=$!
     for ((i = 0; i < 250; i++)); do
         grep -q "Server listening" "$log" && break
@@ -427,45 +459,60 @@ function label(c) { return c == "10k" ? big_conns " x 64 B" : "100 x " (c >= 102
 # row(what, case, eddy, anchor, key, unit, op, goal): op ">=", "<=", ">" or "" (no goal).
 function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met, n) {
     ev = m(c, e, k); av = m(c, a, k)
-    if (ev < 0 || av <= 0) { printf "%-40s %s\n", what, "(missing)"; return }
+    if (ev < 0 || av <= 0) { printf "%-52s %s\n", what, "(missing)"; return }
     q = mratio(c, e, a, k)
     met = op == "" ? "" : (op == ">=" && q >= goal) || (op == "<=" && q <= goal) || (op == ">" && q > goal) ? "yes" : "no"
     n = nused > 0 ? nused "" : (0 - nused) "!"
-    printf "%-40s %10s %-7s %10s %-12s %6.2f %3s   %-14s %s\n", what, fmt(ev), unit, fmt(av), a, q, n,
+    printf "%-52s %10s %-7s %10s %-14s %6.2f %3s   %-14s %s\n", what, fmt(ev), unit, fmt(av), a, q, n,
         op == "" ? "" : "ratio " op " " goal, met
 }
 END {
     ns = split(servers, S, " "); nsub = split(subjects, E, " "); nz = split(sizes, Z, " ")
-    printf "\n%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
-    printf "%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
+    printf "\n%-14s %-22s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
+    printf "%-14s %-22s %9s %8s %8s %8s %8s %6s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
     for (z = 1; z <= nz + 1; z++) {
         c = z <= nz ? Z[z] : "10k"
         for (i = 1; i <= ns; i++) {
             s = S[i]
-            if (m(c, s, "msgs_per_s") < 0) { printf "%-14s %-14s (no result)\n", label(c), s; continue }
-            printf "%-14s %-14s %9s %8s %8s %8s %8s %6s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
+            if (m(c, s, "msgs_per_s") < 0) { printf "%-14s %-22s (no result)\n", label(c), s; continue }
+            printf "%-14s %-22s %9s %8s %8s %8s %8s %6s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
                 fmt(m(c, s, "p50_us")), fmt(m(c, s, "p99_us")), fmt(m(c, s, "server_user_us_per_msg")),
                 fmt(m(c, s, "server_sys_us_per_msg")), pct(m(c, s, "server_cpu_pct")), pct(m(c, s, "client_cpu_pct")),
                 pct(m(c, s, "other_cpu_pct")), err[c, s]
         }
     }
-    printf "\n%-14s %-14s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
+    printf "\n%-14s %-22s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
     for (i = 1; i <= ns; i++) {
         s = S[i]
         if (m("10k", s, "server_rss_kib") < 0) continue
-        printf "%-14s %-14s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
+        printf "%-14s %-22s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
             fmt(m("10k", s, "server_rss_per_conn_bytes")), fmt(m("10k", s, "connect_s"))
     }
 
-    printf "\n%-40s %10s %-7s %10s %-12s %6s %3s   %-14s %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
-    printf "%-40s %10s %-7s %10s %-12s %6s %3s   %-14s %s\n", "---------", "----", "----", "------", "--------", "-----", "-", "----", "----"
+    printf "\n%-52s %10s %-7s %10s %-14s %6s %3s   %-14s %s\n", "benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
+    printf "%-52s %10s %-7s %10s %-14s %6s %3s   %-14s %s\n", "---------", "----", "----", "------", "--------", "-----", "-", "----", "----"
     for (z = 1; z <= nz; z++) {
         c = Z[z]
         for (j = 1; j <= nsub; j++) {
             e = E[j]
+            if (e ~ /@io_uring$/) {
+                # eddy on io_uring: against the hand-written io_uring server, and itself on epoll.
+                t = substr(e, 1, length(e) - 9)
+                row("echo " label(c) ": " e, c, e, "echo_uring", "msgs_per_s", "msgs/s", ">=", "1.0")
+                row("echo " label(c) ": " e " cpu/msg", c, e, "echo_uring", "cpu", "us", "<=", "1.05")
+                if ((" " servers " ") ~ (" " t " ")) {
+                    row("echo " label(c) ": " e, c, e, t, "msgs_per_s", "msgs/s", "", "")
+                    row("echo " label(c) ": " e " cpu/msg", c, e, t, "cpu", "us", "", "")
+                }
+                continue
+            }
             row("echo " label(c) ": " e, c, e, "echo_epoll", "msgs_per_s", "msgs/s", ">=", "1.0")
             row("echo " label(c) ": " e " cpu/msg", c, e, "echo_epoll", "cpu", "us", "<=", "1.05")
             if (e != "echo_uv") row("echo " label(c) ": " e, c, e, "echo_uv", "msgs_per_s", "msgs/s", ">", "1.0")
+        }
+        if ((" " servers " ") ~ / echo_uring /) {
+            row("echo " label(c) ": echo_uring (anchors)", c, "echo_uring", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+            row("echo " label(c) ": echo_uring cpu/msg", c, "echo_uring", "echo_epoll", "cpu", "us", "", "")
         }
         if (subjects ~ /echo_uv/) continue
         row("echo " label(c) ": echo_uv (anchors)", c, "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
@@ -473,8 +520,22 @@ END {
     }
     for (j = 1; j <= nsub; j++) {
         e = E[j]
+        if (e ~ /@io_uring$/) {
+            t = substr(e, 1, length(e) - 9)
+            row("echo " label("10k") ": " e, "10k", e, "echo_uring", "msgs_per_s", "msgs/s", "", "")
+            row("echo " label("10k") ": " e " RSS/conn", "10k", e, "echo_uring", "server_rss_per_conn_bytes", "bytes", "", "")
+            if ((" " servers " ") ~ (" " t " ")) {
+                row("echo " label("10k") ": " e, "10k", e, t, "msgs_per_s", "msgs/s", ">=", "1.0")
+                row("echo " label("10k") ": " e " RSS/conn", "10k", e, t, "server_rss_per_conn_bytes", "bytes", "", "")
+            }
+            continue
+        }
         row("echo " label("10k") ": " e, "10k", e, "echo_epoll", "msgs_per_s", "msgs/s", "", "")
         row("echo " label("10k") ": " e " RSS/conn", "10k", e, "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
+    }
+    if ((" " servers " ") ~ / echo_uring /) {
+        row("echo " label("10k") ": echo_uring (anchors)", "10k", "echo_uring", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
+        row("echo " label("10k") ": echo_uring RSS/conn", "10k", "echo_uring", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
     }
     if (subjects !~ /echo_uv/) {
         row("echo " label("10k") ": echo_uv (anchors)", "10k", "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")

@@ -147,6 +147,7 @@ struct eddy_task {
  * only through this table. Tasks reach it through the operation layer (loop/op.h), callbacks
  * through eddy_io watchers (loop/io.c). */
 typedef struct eddy__op eddy__op;
+struct eddy__feed;
 typedef struct eddy__backend {
     const char *name;
     /* Set up l->be_data. 0, or a negative errno with *why saying what failed (a static
@@ -180,6 +181,9 @@ typedef struct eddy__backend {
     /* fd is about to be closed: interrupt borrowed waits on it (eddy_wait_fd: -EBADF) and
      * drop anything kept about it. Returns the number of waits interrupted. */
     int (*forget)(eddy_loop *l, int fd);
+    /* Receive feeds (loop/op.h): start, pause (final: for good, the socket is closing). */
+    int (*feed_start)(eddy_loop *l, struct eddy__feed *f);
+    void (*feed_stop)(eddy_loop *l, struct eddy__feed *f, bool final);
 } eddy__backend;
 
 extern const eddy__backend eddy__backend_epoll EDDY__HIDDEN;

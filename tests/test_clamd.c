@@ -49,8 +49,7 @@ static child spawn(const char *prog, const char *const *args)
             setenv("EDDY_CLOCK", "virtual", 1);
         else
             unsetenv("EDDY_CLOCK");
-        unsetenv("EDDY_SCHED_SEED");
-        unsetenv("EDDY_BACKEND");
+        unsetenv("EDDY_SCHED_SEED"); /* EDDY_BACKEND stays: the harness's pass (raw cases) */
         const char *argv[8] = {prog};
         for (int i = 0; args[i] && i < 6; i++) argv[i + 1] = args[i];
         execv(path, (char *const *)argv);

@@ -41,7 +41,7 @@ static int sleeper(void *arg)
     return 0;
 }
 
-EDDY_TEST_EX(one_million_sleeping_tasks, .timeout = EDDY_SEC(300))
+EDDY_TEST_EX(one_million_sleeping_tasks, .timeout = EDDY_SEC(300), .one_backend = true)
 {
     deadline = eddy_now() + EDDY_SEC(10);
     long ps = sysconf(_SC_PAGESIZE);

@@ -30,6 +30,7 @@ static void spawn_server_args(child *c, const char *const *args)
 {
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
+    const char *backend = eddy_backend_name(); /* the server runs on this pass's backend */
     c->pid = fork();
     EDDY_CHECK(c->pid >= 0);
     if (c->pid == 0) {
@@ -37,7 +38,7 @@ static void spawn_server_args(child *c, const char *const *args)
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
-        unsetenv("EDDY_BACKEND");
+        setenv("EDDY_BACKEND", backend, 1);
         const char *argv[8] = {EXE};
         for (int i = 0; args[i] && i < 6; i++) argv[i + 1] = args[i];
         execv(EXE, (char *const *)argv);

@@ -753,7 +753,7 @@ EDDY_TEST(check_stream_lockstep_pairs)
     return 0;
 }
 
-EDDY_TEST_EX(check_stream_lockstep_under_a_seeded_scheduler, .sched_seed = 0x10c5)
+EDDY_TEST_EX(check_stream_lockstep_under_a_seeded_scheduler, .sched_seed = 0x10c5, .one_backend = true)
 {
     check_all_pass();
     return 0;

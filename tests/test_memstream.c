@@ -748,7 +748,7 @@ EDDY_TEST_EX(check_stream_outside_task_eperm, .raw = true)
 }
 
 /* The checks synchronise on the stream's state, not on the order tasks happen to run in. */
-EDDY_TEST_EX(check_stream_under_seeded_schedulers, .sched_seed = 0x5eed)
+EDDY_TEST_EX(check_stream_under_seeded_schedulers, .sched_seed = 0x5eed, .one_backend = true)
 {
     EDDY_OK(check("mem", make_mem, NULL, 0, GUARD));
     eddy_memstream_hooks evil = {.capacity = 64, .max_read = 3, .max_write = 2};

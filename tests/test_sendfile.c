@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "eddy/test.h"
+#include "test_tcp_util.h"
 
 #define FILE_SIZE (3u * 1024 * 1024 + 777) /* a few MiB, not a multiple of any buffer */
 #define BIG (FILE_SIZE * 4)                 /* more than loopback socket buffers hold */
@@ -32,17 +33,6 @@ static int make_file(size_t size)
 }
 
 /* A connected TCP pair over 127.0.0.1. */
-static void tcp_pair(eddy_stream **a, eddy_stream **b)
-{
-    eddy_listener *l;
-    eddy_sockaddr addr;
-    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &l));
-    EDDY_OK(eddy_listener_local_addr(l, &addr));
-    EDDY_OK(eddy_tcp_connect_addr(&addr, a));
-    EDDY_OK(eddy_listener_accept(l, b, NULL));
-    EDDY_OK(eddy_listener_close(l));
-}
-
 /* Reads a stream to its end into a heap buffer; checks it against the pattern. */
 typedef struct sink {
     eddy_stream *s;

@@ -38,47 +38,47 @@ static int check_mem(const char *name, const eddy_memstream_hooks *h, size_t vol
         .name = name, .make = mem_make, .ctx = (void *)h, .kind = "mem", .volume = volume, GUARD});
 }
 
-EDDY_TEST(conform_mem_plain) { EDDY_OK(check_mem("mem", NULL, 0)); return 0; }
+EDDY_TEST_EX(conform_mem_plain, .one_backend = true) { EDDY_OK(check_mem("mem", NULL, 0)); return 0; }
 
-EDDY_TEST(conform_mem_one_byte_reads)
+EDDY_TEST_EX(conform_mem_one_byte_reads, .one_backend = true)
 {
     EDDY_OK(check_mem("mem 1-byte reads", &(eddy_memstream_hooks){.max_read = 1}, 256 * 1024));
     return 0;
 }
 
-EDDY_TEST(conform_mem_small_writes)
+EDDY_TEST_EX(conform_mem_small_writes, .one_backend = true)
 {
     EDDY_OK(check_mem("mem 3-byte writes", &(eddy_memstream_hooks){.max_write = 3}, 256 * 1024));
     return 0;
 }
 
-EDDY_TEST(conform_mem_delayed_writes)
+EDDY_TEST_EX(conform_mem_delayed_writes, .one_backend = true)
 {
     EDDY_OK(check_mem("mem delayed writes", &(eddy_memstream_hooks){.write_delay = EDDY_MSEC(1)},
                       1024 * 1024));
     return 0;
 }
 
-EDDY_TEST(conform_mem_delayed_reads)
+EDDY_TEST_EX(conform_mem_delayed_reads, .one_backend = true)
 {
     EDDY_OK(check_mem("mem delayed reads", &(eddy_memstream_hooks){.read_delay = EDDY_MSEC(1)},
                       1024 * 1024));
     return 0;
 }
 
-EDDY_TEST(conform_mem_small_buffer)
+EDDY_TEST_EX(conform_mem_small_buffer, .one_backend = true)
 {
     EDDY_OK(check_mem("mem 16-byte buffer", &(eddy_memstream_hooks){.capacity = 16}, 256 * 1024));
     return 0;
 }
 
-EDDY_TEST(conform_mem_one_byte_buffer)
+EDDY_TEST_EX(conform_mem_one_byte_buffer, .one_backend = true)
 {
     EDDY_OK(check_mem("mem 1-byte buffer", &(eddy_memstream_hooks){.capacity = 1}, 32 * 1024));
     return 0;
 }
 
-EDDY_TEST(conform_mem_all_hooks)
+EDDY_TEST_EX(conform_mem_all_hooks, .one_backend = true)
 {
     EDDY_OK(check_mem("mem all hooks",
                       &(eddy_memstream_hooks){.capacity = 7, .max_read = 2, .max_write = 3,
@@ -100,9 +100,9 @@ static int check_mem_evil_seeded(uint64_t seed)
         GUARD});
 }
 
-EDDY_TEST_EX(conform_mem_seed_1, .sched_seed = 1) { EDDY_OK(check_mem_evil_seeded(1)); return 0; }
-EDDY_TEST_EX(conform_mem_seed_2, .sched_seed = 2) { EDDY_OK(check_mem_evil_seeded(2)); return 0; }
-EDDY_TEST_EX(conform_mem_seed_3, .sched_seed = 3) { EDDY_OK(check_mem_evil_seeded(3)); return 0; }
+EDDY_TEST_EX(conform_mem_seed_1, .sched_seed = 1, .one_backend = true) { EDDY_OK(check_mem_evil_seeded(1)); return 0; }
+EDDY_TEST_EX(conform_mem_seed_2, .sched_seed = 2, .one_backend = true) { EDDY_OK(check_mem_evil_seeded(2)); return 0; }
+EDDY_TEST_EX(conform_mem_seed_3, .sched_seed = 3, .one_backend = true) { EDDY_OK(check_mem_evil_seeded(3)); return 0; }
 
 /* ---- TCP --------------------------------------------------------------------------------- */
 

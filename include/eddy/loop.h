@@ -367,8 +367,8 @@ EDDY_API const char *eddy_backend_name(void);
  * and tears it down again, as a loop would at its start. Any thread, inside a loop or not.
  * Returns 0 if it can; -EINVAL for NULL or an unknown name; -ENOTSUP if eddy was built
  * without it (io_uring without liburing); why the kernel refused it: -ENOSYS (no io_uring in
- * this kernel), -EPERM (forbidden: seccomp, kernel.io_uring_disabled), -EOPNOTSUPP (an
- * operation or feature eddy needs is missing: an older kernel), -ENOMEM, -EMFILE/-ENFILE. */
+ * this kernel, or an older one without an operation or feature eddy needs), -EPERM
+ * (forbidden: seccomp, kernel.io_uring_disabled), -ENOMEM, -EMFILE/-ENFILE. */
 EDDY_API EDDY_WUR int eddy_backend_probe(const char *name);
 
 #ifdef __cplusplus

@@ -143,6 +143,27 @@ EDDY_API EDDY_WUR int eddy_stream_close(eddy_stream *s);
  * that close into an abort (the close frees s). NULL: no-op. */
 EDDY_API void eddy_stream_abort(eddy_stream *s);
 
+/* R3/N12: zero-copy sends for the large writes of a TCP stream: a write (or a piece of a
+ * writev) of at least min_bytes goes from the caller's buffer itself — io_uring SEND_ZC, or
+ * MSG_ZEROCOPY on epoll — and returns only once the kernel has let go of the buffer (its
+ * completion notice has come), so the buffer may be reused as soon as the call returns, as
+ * with any write. 0 turns it off (the default). It pays for large writes to a real network
+ * device (tens of KiB and up); on loopback the kernel copies anyway, and the notice costs a
+ * little (docs/benchmarks.md has the figures). A kernel without it sends by copying.
+ * A zero-copy write waits for the peer to acknowledge its bytes (their pages are the
+ * kernel's until then), and TCP can take queued bytes back only by resetting the connection.
+ * So cancelling a write whose bytes are still held resets the connection (the peer sees
+ * ECONNRESET after what it had already received), the write returns the cancel code, and
+ * written counts only the pieces released before it — the peer may have got some of the rest;
+ * a write cancelled before the kernel took any byte ends as any other, the stream intact.
+ * For the same reason a close (or abort) of s made while a zero-copy write is in progress
+ * resets the connection: the writer returns -EBADF at once, as any interrupted writer does,
+ * and bytes still queued in the kernel, of this write or earlier ones, are dropped — a close
+ * must not wait for a peer that may never read.
+ * Returns 0; -EINVAL if s is NULL; -ENOTSUP for a stream that is not TCP; -EBADF while it is
+ * being closed; the error of setsockopt(SO_ZEROCOPY) (a kernel older than 4.14: -ENOPROTOOPT). */
+EDDY_API EDDY_WUR int eddy_stream_set_zerocopy(eddy_stream *s, size_t min_bytes);
+
 /* The descriptor under s, or -1 (memory streams, NULL). For socket options and sendfile;
  * do not close it. */
 EDDY_API int eddy_stream_fd(eddy_stream *s);

@@ -83,9 +83,10 @@ static int fds_shutdown_write(eddy_stream *s)
 
 static void fds_interrupt(eddy_stream *s)
 {
-    /* The tasks inside get -EBADF. The descriptor stays usable: the stream layer refuses new
-     * calls once close has begun, and a layered stream (TLS) interrupts its inner stream to
-     * wake its own tasks there, then writes its goodbye through it. */
+    /* The tasks inside get -EBADF (a zero-copy write in flight: after a reset, see op.c). The
+     * descriptor stays usable: the stream layer refuses new calls once close has begun, and a
+     * layered stream (TLS) interrupts its inner stream to wake its own tasks there, then
+     * writes its goodbye through it. */
     eddy__iofd_interrupt_ops(&fds_of(s)->io);
 }
 
@@ -175,6 +176,23 @@ int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
         (*out)->handle.kind = (*out)->vt->kind;
     }
     return rc;
+}
+
+int eddy_stream_set_zerocopy(eddy_stream *s, size_t min_bytes)
+{
+    if (!s) return -EINVAL;
+    if (s->vt != &eddy__fdstream_vt_tcp) return -ENOTSUP;
+    if (s->closing) return -EBADF;
+    eddy__fdstream *f = fds_of(s);
+    if (min_bytes && !f->io.zc_on) {
+        /* MSG_ZEROCOPY needs it (the epoll backend); io_uring's SEND_ZC does not, but a
+         * loop may run either, and it costs nothing until a send asks for zero-copy. */
+        int one = 1;
+        if (setsockopt(f->io.fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) < 0) return -errno;
+        f->io.zc_on = true;
+    }
+    f->zc_min = min_bytes;
+    return 0;
 }
 
 int eddy_stdio(eddy_stream **in, eddy_stream **out)

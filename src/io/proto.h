@@ -23,7 +23,8 @@ struct eddy_transport {
     bool wshut_done;
     bool wpaused;       /* pause_writing was called, resume_writing not yet */
     int lost_err;
-    eddy_io rio, wio;
+    eddy__feed feed;    /* reading: the bytes arriving, as they come (loop/op.h) */
+    eddy_io wio;        /* writing: the socket's writability while wbuf has a backlog */
     const eddy_protocol *proto;
     void *user;
     /* The write buffer: bytes [woff, woff + wlen) of wbuf are still to be sent. */

@@ -122,7 +122,7 @@ int eddy__transport_new(int fd, uint8_t state, const eddy_sockaddr *peer,
     apply_limits(t, lim);
     eddy__list_init(&t->slink);
     eddy__list_init(&t->dlink);
-    t->rio.data = t->wio.data = t;
+    t->wio.data = t;
     eddy__handle_add(eddy__loop(), &t->handle, "transport", site);
     *out = t;
     return 0;
@@ -130,7 +130,7 @@ int eddy__transport_new(int fd, uint8_t state, const eddy_sockaddr *peer,
 
 static void close_sock(eddy_transport *t, bool rst)
 {
-    eddy_io_stop(&t->rio);
+    eddy__feed_close(&t->feed);
     eddy_io_stop(&t->wio);
     (void)eddy_fd_forget(t->fd);
     if (rst) {
@@ -163,17 +163,20 @@ static void lose(eddy_transport *t, int err, bool rst)
     schedule_drain();
 }
 
-static void on_readable(eddy_io *w, unsigned revents);
+static void on_feed(eddy__feed *f, const char *data, ssize_t n);
 
 static int update_reading(eddy_transport *t)
 {
     bool want = t->state == EDDY__TP_OPEN && t->made && !t->rpaused && !t->eof_seen;
     if (!want) {
-        eddy_io_stop(&t->rio);
+        eddy__feed_stop(&t->feed);
         return 0;
     }
-    if (t->rio.active) return 0;
-    return eddy_io_start(&t->rio, t->fd, EDDY_READ, on_readable, t);
+    t->feed.fd = t->fd;
+    t->feed.cb = on_feed;
+    t->feed.buf = tl_proto.rbuf;
+    t->feed.len = EDDY_PROTOCOL_RECV_BUF;
+    return eddy__feed_start(&t->feed);
 }
 
 static void maybe_pause(eddy_transport *t);
@@ -204,7 +207,7 @@ void eddy__transport_made(eddy_transport *t)
 static void on_peer_eof(eddy_transport *t)
 {
     t->eof_seen = true;
-    eddy_io_stop(&t->rio);
+    eddy__feed_stop(&t->feed);
     bool keep = t->proto->eof_received ? t->proto->eof_received(t) : false;
     if (t->state != EDDY__TP_OPEN) return;
     if (!keep)
@@ -213,25 +216,21 @@ static void on_peer_eof(eddy_transport *t)
         lose(t, 0, false); /* both directions are finished: nothing more can happen */
 }
 
-static void on_readable(eddy_io *w, unsigned revents)
+/* The feed reads (epoll: one recv into the loop's shared buffer per readiness event;
+ * io_uring: a multishot recv into the loop's provided buffers) and hands the bytes here. */
+static void on_feed(eddy__feed *f, const char *data, ssize_t n)
 {
-    (void)revents;
-    eddy_transport *t = w->data;
+    eddy_transport *t = eddy__container_of(f, eddy_transport, feed);
     schedule_drain();
-    /* One recv per readiness event: level-triggered polling reports what is left, and a
-     * connection with a lot to read cannot starve the others. */
-    ssize_t n = recv(t->fd, tl_proto.rbuf, EDDY_PROTOCOL_RECV_BUF, 0);
     if (n > 0) {
-        if (t->proto->data_received) t->proto->data_received(t, tl_proto.rbuf, (size_t)n);
+        if (t->proto->data_received) t->proto->data_received(t, data, (size_t)n);
         return;
     }
     if (n == 0) {
         on_peer_eof(t);
         return;
     }
-    int e = errno;
-    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) return;
-    lose(t, -e, false);
+    lose(t, (int)n, false);
 }
 
 /* ---- writing ---- */
@@ -407,7 +406,7 @@ int eddy_transport_close(eddy_transport *t)
         return 0;
     }
     t->state = EDDY__TP_CLOSING;
-    eddy_io_stop(&t->rio);
+    eddy__feed_stop(&t->feed);
     return 0;
 }
 

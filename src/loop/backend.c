@@ -8,6 +8,9 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "loop/uring.h"
+
+const eddy__uring_probe *eddy__uring_probe_hook;
 
 /* The backends by name, the default first: making io_uring the default is moving its line
  * to the top. A name whose backend is not built in (no liburing) is still a valid name: the

@@ -30,7 +30,9 @@
 
 typedef struct ep_fd {
     eddy_io *r, *w;      /* the watcher per direction (an operation's wait is one too) */
-    unsigned registered; /* what the kernel has: EDDY_READ|EDDY_WRITE */
+    eddy_io *x;          /* a zero-copy send waiting for its notice on the error queue */
+    unsigned registered; /* what the kernel has: EDDY_READ|EDDY_WRITE, EDDY_ERR for "registered
+                            with no events" (EPOLLERR is reported whatever the events) */
 } ep_fd;
 
 typedef struct ep_state {
@@ -120,6 +122,7 @@ static unsigned wanted(const ep_fd *f)
     unsigned m = 0;
     if (f->r) m |= f->r->events & EDDY_READ;
     if (f->w) m |= f->w->events & EDDY_WRITE;
+    if (f->x) m |= EDDY_ERR;
     return m;
 }
 
@@ -174,12 +177,17 @@ static int attach(eddy_loop *l, eddy_io *w, unsigned events)
     ep_fd *f = &s->fds[fd];
     if (((events & EDDY_READ) && f->r && f->r != w) || ((events & EDDY_WRITE) && f->w && f->w != w))
         return -EBUSY;
-    eddy_io *old_r = f->r, *old_w = f->w;
+    if (events == EDDY_ERR) {
+        if (f->x && f->x != w) return -EBUSY;
+    }
+    eddy_io *old_r = f->r, *old_w = f->w, *old_x = f->x;
     unsigned old_events = w->events;
     if (f->r == w) f->r = NULL;
     if (f->w == w) f->w = NULL;
+    if (f->x == w) f->x = NULL;
     if (events & EDDY_READ) f->r = w;
     if (events & EDDY_WRITE) f->w = w;
+    if (events == EDDY_ERR) f->x = w;
     w->events = events;
     unsigned want = wanted(f);
     if ((want & ~f->registered) == 0) return 0;
@@ -187,6 +195,7 @@ static int attach(eddy_loop *l, eddy_io *w, unsigned events)
     if (rc < 0) {
         f->r = old_r;
         f->w = old_w;
+        f->x = old_x;
         w->events = old_events;
     }
     return rc;
@@ -200,6 +209,7 @@ static void detach(eddy_loop *l, eddy_io *w)
     ep_fd *f = &s->fds[w->fd];
     if (f->r == w) f->r = NULL;
     if (f->w == w) f->w = NULL;
+    if (f->x == w) f->x = NULL;
     if (!w->owned) (void)set_interest(s, w->fd, wanted(f));
 }
 
@@ -234,9 +244,10 @@ static void op_wait_cancel(eddy_task *t, void *arg)
     }
 }
 
-/* Park op's task until its descriptor is ready for events. The ready events (> 0), or the
- * cancel code, -EBADF (interrupted), the errors of attach. */
-static int op_wait(eddy_loop *l, eddy__op *op, unsigned events)
+/* Park op's task until its descriptor is ready for events (EDDY_ERR alone: until its error
+ * queue has something). The ready events (> 0), or the cancel code (unless uncancellable),
+ * -EBADF (interrupted), the errors of attach. */
+static int op_wait(eddy_loop *l, eddy__op *op, unsigned events, bool uncancellable)
 {
     eddy_io *w = &op->be.io;
     w->fd = op->fd;
@@ -248,8 +259,11 @@ static int op_wait(eddy_loop *l, eddy__op *op, unsigned events)
     if (rc < 0) return rc;
     w->active = true;
     l->nwatch_ref++;
-    eddy__wait wt = {.reason = (events & EDDY_WRITE) ? "wait writable" : "wait readable",
-                     .obj = (const void *)(intptr_t)op->fd, .cancel = op_wait_cancel, .arg = op};
+    eddy__wait wt = {.reason = events == EDDY_ERR      ? "zero-copy send"
+                               : (events & EDDY_WRITE) ? "wait writable"
+                                                       : "wait readable",
+                     .obj = (const void *)(intptr_t)op->fd, .cancel = op_wait_cancel, .arg = op,
+                     .uncancellable = uncancellable};
     rc = eddy__park(&wt);
     l->nwatch_ref--;
     if (w->active) {
@@ -259,24 +273,68 @@ static int op_wait(eddy_loop *l, eddy__op *op, unsigned events)
     return rc;
 }
 
-static ssize_t ep_run(eddy_loop *l, eddy__op *op)
+/* Try, and wait for readiness while the system call would block. */
+static ssize_t try_wait(eddy_loop *l, eddy__op *op, bool attempt)
 {
-    if (op->kind == EDDY__OP_POLL) {
-        int rc = op_wait(l, op, op->u.poll.events);
-        return op->intr ? -EBADF : rc;
-    }
     unsigned events = eddy__op_events(op);
-    bool attempt = !(op->flags & EDDY__OP_POLL_FIRST);
     for (;;) {
         if (attempt) {
             ssize_t r = eddy__op_syscall(op);
             if (r != -EAGAIN) return r;
         }
         attempt = true;
-        int rc = op_wait(l, op, events);
+        int rc = op_wait(l, op, events, false);
         if (op->intr) return -EBADF;
         if (rc < 0) return rc;
     }
+}
+
+/* A MSG_ZEROCOPY send: the kernel takes the pages themselves, so the call returns only once
+ * it has said (on the socket's error queue) that it let go of them. A cancellation ends that
+ * wait the only way TCP allows: it resets the connection (eddy__op_zc_purge), which frees the
+ * queued pages at once, waits (uncancellably, briefly) for that notice and returns the cancel
+ * code, for bytes the peer may or may not have got. A close does the same reset
+ * (eddy__iofd_interrupt). A kernel out of option memory for the notice (ENOBUFS, nothing
+ * sent) gets the bytes by copy. */
+static ssize_t zc_send(eddy_loop *l, eddy__op *op)
+{
+    eddy__iofd *f = op->owner;
+    if (op->kind == EDDY__OP_SEND)
+        op->u.rw.flags |= MSG_ZEROCOPY;
+    else
+        op->u.msg.flags |= MSG_ZEROCOPY;
+    ssize_t n = try_wait(l, op, !(op->flags & EDDY__OP_POLL_FIRST));
+    if (n == -ENOBUFS && !op->intr) { /* no room for the notice (optmem_max): copy instead */
+        if (op->kind == EDDY__OP_SEND)
+            op->u.rw.flags &= ~MSG_ZEROCOPY;
+        else
+            op->u.msg.flags &= ~MSG_ZEROCOPY;
+        return try_wait(l, op, true);
+    }
+    if (n < 0) return n; /* nothing sent: nothing to wait for (the kernel reuses the number) */
+    op->zc_seq = f->zc_next++;
+    int code = 0;
+    for (;;) {
+        int rc = eddy__op_zc_reap(op->fd, op->zc_seq);
+        if (rc != 0) return code ? code : n; /* released (or the queue broke: the socket is failing) */
+        if (!code && (code = eddy__cancel_code(op->task)) != 0) {
+            eddy__op_zc_purge(op->fd);
+            continue;
+        }
+        rc = op_wait(l, op, EDDY_ERR, code != 0);
+        /* No room in the table for the wait (ENOMEM): look again after a turn of the loop. */
+        if (rc < 0 && rc != -EBADF && !eddy__cancel_code(op->task)) eddy__coop_yield(l, op->task);
+    }
+}
+
+static ssize_t ep_run(eddy_loop *l, eddy__op *op)
+{
+    if (op->kind == EDDY__OP_POLL) {
+        int rc = op_wait(l, op, op->u.poll.events, false);
+        return op->intr ? -EBADF : rc;
+    }
+    if ((op->flags & EDDY__OP_ZEROCOPY) && op->owner && op->owner->zc_on) return zc_send(l, op);
+    return try_wait(l, op, !(op->flags & EDDY__OP_POLL_FIRST));
 }
 
 /* The descriptor of op is being closed (op is in flight: parked in op_wait, or woken and not
@@ -315,6 +373,21 @@ static int ep_forget(eddy_loop *l, int fd)
     return n;
 }
 
+/* ---- receive feeds: readiness, the generic way ---- */
+
+static int ep_feed_start(eddy_loop *l, eddy__feed *f)
+{
+    (void)l;
+    return eddy__feed_start_ready(f);
+}
+
+static void ep_feed_stop(eddy_loop *l, eddy__feed *f, bool final)
+{
+    (void)l;
+    (void)final;
+    eddy__feed_stop_ready(f);
+}
+
 /* ---- polling ---- */
 
 static void dispatch(eddy_loop *l, ep_state *s, int fd, unsigned revents)
@@ -333,6 +406,8 @@ static void dispatch(eddy_loop *l, ep_state *s, int fd, unsigned revents)
     w = s->fds[fd].w;
     if (w && (revents & EDDY_WRITE) && !(r_called && w == r))
         eddy__io_call(l, w, (revents & w->events) | extra);
+    eddy_io *x = s->fds[fd].x;
+    if (x && (revents & EDDY_ERR)) eddy__io_call(l, x, EDDY_ERR);
 }
 
 static int ep_poll(eddy_loop *l, int64_t timeout_ns)
@@ -390,4 +465,6 @@ const eddy__backend eddy__backend_epoll = {
     .run = ep_run,
     .interrupt = ep_interrupt,
     .forget = ep_forget,
+    .feed_start = ep_feed_start,
+    .feed_stop = ep_feed_stop,
 };

@@ -8,11 +8,16 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
+#include <linux/errqueue.h> /* after time.h: it uses struct timespec */
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <string.h>
 
 #include "loop/op.h"
 
@@ -121,6 +126,11 @@ void eddy__iofd_interrupt_ops(eddy__iofd *f)
     eddy_loop *l = eddy__tl_loop;
     for (int i = 0; i < 2; i++)
         if (l && f->inflight[i]) l->be->interrupt(l, f->inflight[i]);
+    /* A zero-copy send in flight returns only once the kernel has let go of the caller's
+     * pages, which a peer that stopped reading may never make it do: the close would wait for
+     * it forever. Take them back (a reset); its writer is being told -EBADF anyway. */
+    if (f->inflight[1] && (f->inflight[1]->flags & EDDY__OP_ZEROCOPY) && f->fd >= 0)
+        eddy__op_zc_purge(f->fd);
 }
 
 void eddy__iofd_release(eddy__iofd *f)
@@ -260,4 +270,90 @@ int eddy__io_poll(eddy__iofd *f, unsigned events)
     eddy__op_init(&op, EDDY__OP_POLL, f, -1);
     op.u.poll.events = events;
     return (int)eddy__op_run(&op);
+}
+
+/* ---- receive feeds ---- */
+
+/* One recv per readiness event: level-triggered polling reports what is left, and a socket
+ * with a lot to read cannot starve the others. */
+static void feed_readable(eddy_io *w, unsigned revents)
+{
+    (void)revents;
+    eddy__feed *f = eddy__container_of(w, eddy__feed, io);
+    ssize_t n = recv(f->fd, f->buf, f->len, 0);
+    if (n > 0) {
+        f->cb(f, f->buf, n);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    int err = n < 0 ? -errno : 0;
+    eddy__feed_stop(f); /* the end: cb may then free f */
+    f->cb(f, NULL, err);
+}
+
+int eddy__feed_start_ready(eddy__feed *f)
+{
+    if (f->io.active) return 0;
+    return eddy__io_start(&f->io, f->fd, EDDY_READ, feed_readable, f, "feed");
+}
+
+void eddy__feed_stop_ready(eddy__feed *f) { eddy_io_stop(&f->io); }
+
+int eddy__feed_start(eddy__feed *f)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return -EPERM;
+    if (f->active) return 0;
+    int rc = l->be->feed_start(l, f);
+    if (rc == 0) f->active = true;
+    return rc;
+}
+
+void eddy__feed_stop(eddy__feed *f)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l || !f->active) return;
+    f->active = false;
+    l->be->feed_stop(l, f, false);
+}
+
+void eddy__feed_close(eddy__feed *f)
+{
+    eddy_loop *l = eddy__tl_loop;
+    if (!l) return;
+    f->active = false;
+    l->be->feed_stop(l, f, true);
+}
+
+/* ---- zero-copy sends ---- */
+
+void eddy__op_zc_purge(int fd)
+{
+    /* connect(AF_UNSPEC) is TCP's disconnect: RST to the peer, the send queue dropped. */
+    struct sockaddr sa = {.sa_family = AF_UNSPEC};
+    (void)connect(fd, &sa, sizeof sa);
+}
+
+int eddy__op_zc_reap(int fd, uint32_t id)
+{
+    for (;;) {
+        char ctl[CMSG_SPACE(sizeof(struct sock_extended_err)) + 64];
+        struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof ctl};
+        if (recvmsg(fd, &m, MSG_ERRQUEUE) < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        }
+        bool done = false;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                  (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+                continue;
+            struct sock_extended_err e;
+            memcpy(&e, CMSG_DATA(c), sizeof e);
+            if (e.ee_origin != SO_EE_ORIGIN_ZEROCOPY) continue;
+            /* Sends ee_info..ee_data (inclusive, 32-bit numbers that wrap) are released. */
+            if (id - e.ee_info <= e.ee_data - e.ee_info) done = true;
+        }
+        if (done) return 1;
+    }
 }

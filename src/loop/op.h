@@ -97,6 +97,8 @@ struct eddy__op {
         eddy_io io;        /* epoll: the readiness watcher a waiting operation uses */
         struct {
             bool notif;         /* SEND_ZC: the buffer-release notice is still due */
+            bool sent;          /* SEND_ZC: its first CQE (the bytes sent) has come */
+            bool purged;        /* SEND_ZC: cancelled with its buffer held: connection reset */
             bool cancelling;    /* an IORING_OP_ASYNC_CANCEL for it was asked for */
             bool armed;         /* submitted, its completion not yet seen */
             bool queued;        /* in the backend's list of cancels to submit */
@@ -130,6 +132,14 @@ EDDY__HIDDEN ssize_t eddy__op_run(eddy__op *op);
 /* The system call of op, non-blocking, once (EINTR retried): the result or -errno (-EAGAIN:
  * it would block). The one place operations make their system calls. */
 EDDY__HIDDEN ssize_t eddy__op_syscall(eddy__op *op);
+/* MSG_ZEROCOPY: read fd's error queue for the kernel's notices that sent buffers are released.
+ * 1 once send number id (counted from 0 per socket) is among them, 0 if it is not there yet
+ * (wait for EDDY_ERR), or -errno. */
+EDDY__HIDDEN int eddy__op_zc_reap(int fd, uint32_t id);
+/* Take back the pages of every zero-copy send still queued on TCP socket fd: reset the
+ * connection (RST to the peer, send queue dropped), after which the kernel's release notices
+ * come at once. For an abort, and for a cancelled zero-copy send. */
+EDDY__HIDDEN void eddy__op_zc_purge(int fd);
 /* The readiness (EDDY_READ or EDDY_WRITE) op waits for when its system call would block. */
 EDDY__HIDDEN unsigned eddy__op_events(const eddy__op *op);
 /* For backends: the side of the descriptor op uses (0 reading, 1 writing). */
@@ -184,7 +194,42 @@ EDDY__HIDDEN ssize_t eddy__io_sendfile(eddy__iofd *f, int in, off_t *off, size_t
  * recvmmsg): the ready events, -EBADF when closing, or the cancel code. */
 EDDY__HIDDEN int eddy__io_poll(eddy__iofd *f, unsigned events);
 
+/* ---- receive feeds (callback form: the protocol layer's transports) ----
+ * While a feed runs, cb gets the bytes arriving on a connected socket as they come: (data, n)
+ * with n > 0, valid during the call only; then (NULL, 0) at end of stream or (NULL, -errno) on
+ * an error, after which the feed has stopped. The epoll backend reads with one recv into buf
+ * per readiness event; io_uring keeps a multishot receive armed into the loop's ring of
+ * provided buffers (no buffer per connection). Stopping and starting again loses nothing: bytes
+ * the kernel already took for the feed are delivered, in order, after the restart. */
+typedef struct eddy__feed {
+    int fd;
+    void (*cb)(struct eddy__feed *f, const char *data, ssize_t n);
+    char *buf;             /* readiness backends: where recv puts the bytes (len bytes) */
+    size_t len;
+    bool active;
+    void *be;              /* the backend's record (io_uring), NULL if none */
+    eddy_io io;            /* readiness: the watcher */
+} eddy__feed;
+/* Start (or restart) f: f->fd, f->cb, f->buf and f->len set. 0 or the errors of
+ * eddy_io_start. Callback context or task. */
+EDDY__HIDDEN int eddy__feed_start(eddy__feed *f);
+/* Pause f: no callback after this returns, until it is started again. */
+EDDY__HIDDEN void eddy__feed_stop(eddy__feed *f);
+/* End f for good, before its socket closes: bytes taken and not delivered are dropped. */
+EDDY__HIDDEN void eddy__feed_close(eddy__feed *f);
+/* The readiness implementation (epoll's, and io_uring's without provided buffer rings). */
+EDDY__HIDDEN int eddy__feed_start_ready(eddy__feed *f);
+EDDY__HIDDEN void eddy__feed_stop_ready(eddy__feed *f);
+
 /* ---- for backends ---- */
+/* Call a feed's callback (in callback context). */
+static inline void eddy__feed_call(eddy_loop *l, eddy__feed *f, const char *data, ssize_t n)
+{
+    bool was = l->in_callback;
+    l->in_callback = true;
+    f->cb(f, data, n);
+    l->in_callback = was;
+}
 /* Wake op's task with its result (a completion backend's answer has arrived). */
 static inline void eddy__op_complete(eddy__op *op, ssize_t res)
 {

@@ -22,8 +22,8 @@
  *     loop enters the ring, so none is processed behind its back) when the kernel has them.
  *
  * The probe at loop start (ur_init) refuses the ring — and the loop falls back to epoll — when
- * io_uring is missing (ENOSYS), forbidden (EPERM: seccomp, kernel.io_uring_disabled), or lacks
- * an operation or feature used here (EOPNOTSUPP). eddy__uring_probe_hook lets tests force each
+ * io_uring is missing or lacks an operation or feature used here (ENOSYS), or is forbidden
+ * (EPERM: seccomp, kernel.io_uring_disabled). eddy__uring_probe_hook lets tests force each
  * case. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__SANITIZE_THREAD__)
@@ -43,15 +44,14 @@
 #include "loop/op.h"
 #include "loop/uring.h"
 
-const eddy__uring_probe *eddy__uring_probe_hook;
-
 enum {
     SQ_ENTRIES = 1024,
     CQ_ENTRIES = 8192,
+    POLL_SLAB = 64,  /* records per slab (watchers' polls, feeds) */
 };
 
 /* user_data: a pointer (8-aligned) with a tag in the low bits, or a bare tag. */
-enum { TAG_OP = 0, TAG_POLL = 1, TAG_WAKE = 2, TAG_IGNORE = 3, TAG_MASK = 7 };
+enum { TAG_OP = 0, TAG_POLL = 1, TAG_WAKE = 2, TAG_IGNORE = 3, TAG_FEED = 4, TAG_MASK = 7 };
 
 /* A watcher's poll request. */
 typedef struct ur_poll {
@@ -62,7 +62,6 @@ typedef struct ur_poll {
     bool pending;          /* in ur_state.rearm */
     struct ur_poll *next;  /* free list */
     struct ur_poll *pend;  /* ur_state.rearm */
-    struct ur_poll *all;   /* ur_state.all_polls: every record made, freed only with the ring */
 } ur_poll;
 
 /* Who waits on a borrowed descriptor, per direction: a watcher (eddy_io *) or an
@@ -84,32 +83,40 @@ typedef struct ur_state {
     ur_fd *fds;
     size_t cap;
     ur_poll *free_polls;
-    ur_poll *all_polls;    /* every poll record, in use or free: a watcher stopped while its
-                              poll was in flight leaves a record only its last CQE would free,
-                              and a ring closed before that CQE must not leak it */
+    void **slabs;          /* the memory of the ur_poll records */
+    size_t nslabs;
     /* What could not get an SQE when it wanted one (the kernel refused more work until
      * completions were reaped), submitted first thing at the next poll. */
     eddy__op *cancels;     /* operations to cancel (be.ur.next) */
     ur_poll *rearm;        /* watchers' polls to arm (pend) */
     bool wake_unarmed;     /* the eventfd read */
+    /* Receive feeds: the ring of provided buffers (set up at the first feed), feed records,
+     * and the feeds restarted with bytes taken while they were paused. */
+    int bufs_state;        /* 0 not tried, 1 ready, -1 unavailable (feeds use readiness) */
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    char *bufs;
+    struct ur_feed *free_feeds;
+    void **fslabs;         /* the memory of the ur_feed records */
+    size_t nfslabs;
+    struct ur_feed *ready_feeds;
+    struct ur_feed *rearm_feeds; /* armed: wanted, but no SQE could be had (or no buffer) */
 } ur_state;
 
 static ur_state *st_of(eddy_loop *l) { return l->be_data; }
 
 /* ---- set-up and the probe ---- */
 
+#define OP(x) {IORING_OP_##x, #x, "no IORING_OP_" #x}
 static const struct {
     int op;
-    const char *name;
+    const char *name, *why;
 } needed_ops[] = {
-    {IORING_OP_READ, "READ"},         {IORING_OP_WRITE, "WRITE"},
-    {IORING_OP_READV, "READV"},       {IORING_OP_WRITEV, "WRITEV"},
-    {IORING_OP_RECV, "RECV"},         {IORING_OP_SEND, "SEND"},
-    {IORING_OP_RECVMSG, "RECVMSG"},   {IORING_OP_SENDMSG, "SENDMSG"},
-    {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_CONNECT, "CONNECT"},
-    {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_POLL_REMOVE, "POLL_REMOVE"},
-    {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+    OP(READ),    OP(WRITE),   OP(READV),    OP(WRITEV),  OP(RECV),     OP(SEND),
+    OP(RECVMSG), OP(SENDMSG), OP(ACCEPT),   OP(CONNECT), OP(POLL_ADD), OP(POLL_REMOVE),
+    OP(ASYNC_CANCEL),
 };
+#undef OP
 
 /* kernel.io_uring_disabled (Linux 6.6): 2 = nobody may make a ring, 1 = only root and the
  * group io_uring_group (the set-up then fails with EPERM by itself), 0 or missing = allowed. */
@@ -124,6 +131,8 @@ static int disabled_by_sysctl(const char *path)
 }
 
 static void ur_destroy(eddy_loop *l);
+static void bufs_destroy(ur_state *s);
+static void feeds_destroy(ur_state *s);
 
 /* ThreadSanitizer does not see the ring's mappings: liburing maps and unmaps them with raw
  * system calls. A ring closed on one thread and one opened next on another (eddy_run_workers,
@@ -182,18 +191,20 @@ static int probe(ur_state *s, const char **why)
      * polled inside the kernel rather than by a blocked worker thread (5.7). */
     if (!(feat & IORING_FEAT_EXT_ARG) || !(feat & IORING_FEAT_NODROP) || !(feat & IORING_FEAT_FAST_POLL)) {
         *why = "kernel too old (IORING_FEAT_EXT_ARG, NODROP, FAST_POLL)";
-        return -EOPNOTSUPP;
+        return -ENOSYS;
     }
     struct io_uring_probe *pr = io_uring_get_probe_ring(&s->ring);
     if (!pr) {
         *why = "IORING_REGISTER_PROBE";
-        return -EOPNOTSUPP;
+        return -ENOSYS;
     }
     rc = 0;
     for (size_t i = 0; i < sizeof needed_ops / sizeof needed_ops[0]; i++) {
-        if (!io_uring_opcode_supported(pr, needed_ops[i].op) || (h && h->drop_op == needed_ops[i].op)) {
-            *why = needed_ops[i].name; /* "missing opcode" in the message: see backend.c */
-            rc = -EOPNOTSUPP;
+        if (!io_uring_opcode_supported(pr, needed_ops[i].op) ||
+            (h && h->drop_op && !strcmp(h->drop_op, needed_ops[i].name))) {
+            *why = needed_ops[i].why;
+            rc = -ENOSYS; /* as the kernel says of a system call it lacks (-EOPNOTSUPP would be
+                           * -ENOTSUP, "not built in") */
             break;
         }
     }
@@ -235,20 +246,18 @@ static void ur_destroy(eddy_loop *l)
 {
     ur_state *s = st_of(l);
     if (!s) return;
-    /* The ring goes with everything still in flight in it (the kernel cancels it); then every
-     * poll record goes, free or not: those of watchers stopped without their final CQE (the
-     * signal dispatcher's, stopped as the loop closes) have no CQE left to free them. */
+    /* The ring goes with everything still in flight in it (the kernel cancels it); only the
+     * records of watchers stopped without their final CQE are left to free. */
+    bufs_destroy(s);
     if (s->ring_ok) {
         tsan_ring_handoff(&s->ring, false);
         io_uring_queue_exit(&s->ring);
     }
+    feeds_destroy(s);
     if (s->wakefd >= 0) close(s->wakefd);
     if (s->notifyfd >= 0) close(s->notifyfd);
-    while (s->all_polls) {
-        ur_poll *p = s->all_polls;
-        s->all_polls = p->all;
-        free(p);
-    }
+    for (size_t i = 0; i < s->nslabs; i++) free(s->slabs[i]);
+    free(s->slabs);
     free(s->fds);
     free(s);
     l->be_data = NULL;
@@ -280,14 +289,22 @@ static int ur_fd_of(eddy_loop *l)
 }
 
 static void flush_pending(ur_state *s);
+static void feeds_rearm(ur_state *s);
 
 /* The loop's thread leaves the loop (the end of a run or step, eddy_loop_timeout): what it
- * queued must reach the kernel before a host sleeps on the descriptor. */
+ * queued must reach the kernel before a host sleeps on the descriptor. Feeds restarted with
+ * data in hand have nothing for the kernel to complete: the descriptor says so itself. */
 static void ur_flush(eddy_loop *l)
 {
     ur_state *s = st_of(l);
     if (s->cancels || s->rearm || s->wake_unarmed) flush_pending(s);
+    if (s->rearm_feeds) feeds_rearm(s);
     (void)io_uring_submit(&s->ring);
+    if (s->ready_feeds && s->notifyfd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(s->notifyfd, &one, sizeof one);
+        (void)w;
+    }
 }
 
 /* ---- submission ---- */
@@ -456,19 +473,26 @@ static unsigned from_poll(unsigned revents)
 
 /* ---- watchers ---- */
 
+/* Records come in slabs, freed with the ring: one whose watcher stopped may still wait for
+ * its last CQE when the loop ends (the kernel drops the request with the ring). */
+
 static ur_poll *poll_new(ur_state *s)
 {
-    ur_poll *p = s->free_polls;
-    if (p) {
-        s->free_polls = p->next;
-    } else {
-        if (!(p = malloc(sizeof *p))) return NULL;
-        p->all = s->all_polls;
-        s->all_polls = p;
+    if (!s->free_polls) {
+        void **slabs = realloc(s->slabs, (s->nslabs + 1) * sizeof *slabs);
+        if (!slabs) return NULL;
+        s->slabs = slabs;
+        ur_poll *b = malloc(POLL_SLAB * sizeof *b);
+        if (!b) return NULL;
+        slabs[s->nslabs++] = b;
+        for (int i = 0; i < POLL_SLAB; i++) {
+            b[i].next = s->free_polls;
+            s->free_polls = &b[i];
+        }
     }
-    ur_poll *all = p->all;
+    ur_poll *p = s->free_polls;
+    s->free_polls = p->next;
     *p = (ur_poll){0};
-    p->all = all;
     return p;
 }
 
@@ -613,6 +637,8 @@ static void prep(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
          op->kind == EDDY__OP_SENDMSG))
         q->ioprio |= IORING_RECVSEND_POLL_FIRST;
     op->be.ur.notif = zc;
+    op->be.ur.sent = false;
+    op->be.ur.purged = false;
     io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)op | TAG_OP);
 }
 
@@ -642,8 +668,14 @@ static int submit_wait(eddy_loop *l, eddy__op *op)
                     .cancel = op_cancel_hook, .arg = op};
     int rc = eddy__park(&w);
     while (!op->done) {
-        eddy__wait u = {.reason = "io_uring cancel", .obj = (const void *)(intptr_t)op->fd,
-                        .uncancellable = true};
+        if (rc < 0 && op->be.ur.sent && op->res > 0 && op->be.ur.notif && !op->be.ur.purged) {
+            /* A cancelled SEND_ZC whose bytes are sent but whose pages the kernel still holds
+             * (the peer has not acknowledged them): TCP gives them back only by a reset. */
+            op->be.ur.purged = true;
+            eddy__op_zc_purge(op->fd);
+        }
+        eddy__wait u = {.reason = op->be.ur.notif ? "zero-copy send" : "io_uring cancel",
+                        .obj = (const void *)(intptr_t)op->fd, .uncancellable = true};
         (void)eddy__park(&u);
     }
     l->nwatch_ref--;
@@ -692,6 +724,7 @@ static ssize_t ur_run(eddy_loop *l, eddy__op *op)
     int rc = submit_wait(l, op);
     if (!op->owner && op->kind == EDDY__OP_POLL) table_del(s, op->fd, who);
     ssize_t r = op->res;
+    if (op->be.ur.purged) return rc; /* the bytes went with the reset (see submit_wait) */
     if (op->intr) return r >= 0 && op->kind != EDDY__OP_POLL ? r : -EBADF;
     if (r == -ECANCELED || (rc < 0 && r < 0)) return rc < 0 ? rc : -ECANCELED;
     if (r == -EAGAIN || (op->kind == EDDY__OP_CONNECT && r == -EINPROGRESS)) {
@@ -727,6 +760,289 @@ static int ur_forget(eddy_loop *l, int fd)
     return n;
 }
 
+/* ---- receive feeds: a multishot recv into the loop's ring of provided buffers ---- */
+
+enum { FEED_BUFS = 64, FEED_BUF = 64 * 1024, FEED_BGID = 0 };
+
+typedef struct ur_feed {
+    struct ur_feed *next;  /* free list, ready_feeds (first: the slab's link) */
+    eddy__feed *f;         /* NULL once closed: the last CQE frees the record */
+    bool armed;            /* a multishot recv is in flight (until a CQE without F_MORE) */
+    bool want;             /* started */
+    bool cancelling;
+    bool on_ready, on_rearm;
+    bool live;             /* allocated (not on the free list) */
+    struct ur_feed *rnext; /* rearm_feeds */
+    /* Completions taken while paused (or behind those), delivered after the restart. */
+    struct { int res; int bid; } *pend;
+    uint32_t npend, pend_head, pend_cap;
+} ur_feed;
+
+static int bufs_setup(ur_state *s)
+{
+    s->bufs_state = -1;
+    size_t ring_bytes = FEED_BUFS * sizeof(struct io_uring_buf);
+    void *r = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) return -errno;
+    /* Only the pages the kernel writes become resident: a 64-byte message costs one page of
+     * one buffer, whatever the buffer's size. */
+    char *b = mmap(NULL, (size_t)FEED_BUFS * FEED_BUF, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (b == MAP_FAILED) {
+        int e = errno;
+        munmap(r, ring_bytes);
+        return -e;
+    }
+    struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)r, .ring_entries = FEED_BUFS,
+                                   .bgid = FEED_BGID};
+    int rc = io_uring_register_buf_ring(&s->ring, &reg, 0); /* 5.19 */
+    if (rc < 0) {
+        munmap(b, (size_t)FEED_BUFS * FEED_BUF);
+        munmap(r, ring_bytes);
+        return rc;
+    }
+    s->br = r;
+    s->br_bytes = ring_bytes;
+    s->bufs = b;
+    io_uring_buf_ring_init(s->br);
+    for (int i = 0; i < FEED_BUFS; i++)
+        io_uring_buf_ring_add(s->br, b + (size_t)i * FEED_BUF, FEED_BUF, (unsigned short)i,
+                              io_uring_buf_ring_mask(FEED_BUFS), i);
+    io_uring_buf_ring_advance(s->br, FEED_BUFS);
+    s->bufs_state = 1;
+    return 0;
+}
+
+static void bufs_destroy(ur_state *s)
+{
+    if (s->bufs_state != 1) return;
+    if (s->ring_ok) (void)io_uring_unregister_buf_ring(&s->ring, FEED_BGID);
+    munmap(s->bufs, (size_t)FEED_BUFS * FEED_BUF);
+    munmap(s->br, s->br_bytes);
+    s->bufs_state = 0;
+}
+
+static void feeds_destroy(ur_state *s)
+{
+    for (size_t i = 0; i < s->nfslabs; i++) {
+        ur_feed *b = s->fslabs[i];
+        for (int k = 0; k < POLL_SLAB; k++)
+            if (b[k].live) free(b[k].pend);
+        free(b);
+    }
+    free(s->fslabs);
+}
+
+/* Give buffer bid back to the kernel. */
+static void buf_put(ur_state *s, int bid)
+{
+    if (bid < 0) return;
+    io_uring_buf_ring_add(s->br, s->bufs + (size_t)bid * FEED_BUF, FEED_BUF, (unsigned short)bid,
+                          io_uring_buf_ring_mask(FEED_BUFS), 0);
+    io_uring_buf_ring_advance(s->br, 1);
+}
+
+static void feed_rearm_later(ur_state *s, ur_feed *r)
+{
+    if (r->on_rearm) return;
+    r->on_rearm = true;
+    r->rnext = s->rearm_feeds;
+    s->rearm_feeds = r;
+}
+
+static bool feed_arm(ur_state *s, ur_feed *r)
+{
+    struct io_uring_sqe *q = sqe_get(s);
+    if (!q) {
+        feed_rearm_later(s, r);
+        return false;
+    }
+    io_uring_prep_recv_multishot(q, r->f->fd, NULL, 0, 0);
+    q->flags |= IOSQE_BUFFER_SELECT;
+    q->buf_group = FEED_BGID;
+    io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)r | TAG_FEED);
+    r->armed = true;
+    r->cancelling = false;
+    return true;
+}
+
+static void feed_cancel(ur_state *s, ur_feed *r)
+{
+    if (!r->armed || r->cancelling) return;
+    struct io_uring_sqe *q = sqe_get(s);
+    if (!q) return; /* it goes on; its completions are kept (paused) or dropped (closed) */
+    r->cancelling = true;
+    io_uring_prep_cancel64(q, (uint64_t)(uintptr_t)r | TAG_FEED, 0);
+    fire_and_forget(s, q);
+}
+
+static void feed_release(ur_state *s, ur_feed *r)
+{
+    while (r->pend_head < r->npend) buf_put(s, r->pend[r->pend_head++].bid);
+    free(r->pend);
+    r->pend = NULL;
+    r->live = false;
+    r->next = s->free_feeds;
+    s->free_feeds = r;
+}
+
+static void feed_push(ur_feed *r, int res, int bid)
+{
+    if (r->npend == r->pend_cap) {
+        if (r->pend_head) { /* slide what is left to the front */
+            memmove(r->pend, r->pend + r->pend_head, (r->npend - r->pend_head) * sizeof *r->pend);
+            r->npend -= r->pend_head;
+            r->pend_head = 0;
+        }
+        if (r->npend == r->pend_cap) {
+            uint32_t cap = r->pend_cap ? r->pend_cap * 2 : 8;
+            void *np = realloc(r->pend, cap * sizeof *r->pend);
+            if (!np) eddy__fatal("io_uring: no memory to keep received data of a paused feed");
+            r->pend = np;
+            r->pend_cap = cap;
+        }
+    }
+    r->pend[r->npend].res = res;
+    r->pend[r->npend].bid = bid;
+    r->npend++;
+}
+
+/* Hand one completion to the feed's callback. False if the feed ended or went away. */
+static bool feed_deliver(eddy_loop *l, ur_state *s, ur_feed *r, int res, int bid)
+{
+    eddy__feed *f = r->f;
+    if (res > 0) {
+        eddy__feed_call(l, f, s->bufs + (size_t)bid * FEED_BUF, res);
+        buf_put(s, bid);
+        return r->f != NULL;
+    }
+    buf_put(s, bid);
+    /* End of stream or an error: the feed is over (as with readiness). */
+    r->want = false;
+    f->active = false;
+    l->nwatch_ref--;
+    feed_cancel(s, r);
+    eddy__feed_call(l, f, NULL, res);
+    return false;
+}
+
+static void feed_cqe(eddy_loop *l, ur_state *s, ur_feed *r, int res, unsigned flags)
+{
+    if (!(flags & IORING_CQE_F_MORE)) r->armed = false;
+    int bid = (flags & IORING_CQE_F_BUFFER) ? (int)(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+    if (!r->f) { /* closed */
+        buf_put(s, bid);
+        if (!r->armed) feed_release(s, r);
+        return;
+    }
+    if (res == -ECANCELED || res == -ENOBUFS) {
+        /* Paused, or out of buffers (each comes back as its data is delivered): arm again
+         * once the buffers or the restart are there. */
+        buf_put(s, bid);
+        if (r->want && !r->armed) feed_rearm_later(s, r);
+        return;
+    }
+    if (!r->want || r->pend_head < r->npend) { /* paused, or older bytes still wait */
+        feed_push(r, res, bid);
+        if (res <= 0) r->armed = false; /* the kernel ended the multishot */
+        return;
+    }
+    if (feed_deliver(l, s, r, res, bid) && r->want && !r->armed) (void)feed_arm(s, r);
+}
+
+static void feeds_rearm(ur_state *s)
+{
+    ur_feed *fl = s->rearm_feeds;
+    s->rearm_feeds = NULL;
+    while (fl) {
+        ur_feed *r = fl;
+        fl = r->rnext;
+        r->on_rearm = false;
+        if (r->f && r->want && !r->armed && r->pend_head == r->npend)
+            (void)feed_arm(s, r);
+        else if (!r->f && !r->armed && !r->on_ready)
+            feed_release(s, r);
+    }
+}
+
+/* After a restart: what was taken while paused, in order, then the multishot again. */
+static void feeds_ready(eddy_loop *l, ur_state *s)
+{
+    ur_feed *list = s->ready_feeds;
+    s->ready_feeds = NULL;
+    while (list) {
+        ur_feed *r = list;
+        list = r->next;
+        r->on_ready = false;
+        while (r->f && r->want && r->pend_head < r->npend) {
+            int res = r->pend[r->pend_head].res, bid = r->pend[r->pend_head].bid;
+            r->pend_head++;
+            if (!feed_deliver(l, s, r, res, bid)) break;
+        }
+        if (r->f && r->want && r->pend_head == r->npend && !r->armed) (void)feed_arm(s, r);
+        if (!r->f && !r->armed) feed_release(s, r);
+    }
+}
+
+static int ur_feed_start(eddy_loop *l, eddy__feed *f)
+{
+    ur_state *s = st_of(l);
+    if (s->bufs_state == 0) (void)bufs_setup(s);
+    if (s->bufs_state < 0) return eddy__feed_start_ready(f);
+    ur_feed *r = f->be;
+    if (!r) {
+        if (!s->free_feeds) {
+            ur_feed *b = malloc(POLL_SLAB * sizeof *b);
+            void **slabs = b ? realloc(s->fslabs, (s->nfslabs + 1) * sizeof *slabs) : NULL;
+            if (!slabs) {
+                free(b);
+                return -ENOMEM;
+            }
+            s->fslabs = slabs;
+            slabs[s->nfslabs++] = b;
+            for (int i = 0; i < POLL_SLAB; i++) {
+                b[i].live = false;
+                b[i].next = s->free_feeds;
+                s->free_feeds = &b[i];
+            }
+        }
+        r = s->free_feeds;
+        s->free_feeds = r->next;
+        *r = (ur_feed){.f = f, .live = true};
+        f->be = r;
+    }
+    r->want = true;
+    l->nwatch_ref++;
+    if (r->pend_head < r->npend) {
+        if (!r->on_ready) {
+            r->on_ready = true;
+            r->next = s->ready_feeds;
+            s->ready_feeds = r;
+        }
+    } else if (!r->armed) {
+        (void)feed_arm(s, r);
+    }
+    return 0;
+}
+
+static void ur_feed_stop(eddy_loop *l, eddy__feed *f, bool final)
+{
+    ur_state *s = st_of(l);
+    ur_feed *r = f->be;
+    if (!r) {
+        eddy__feed_stop_ready(f);
+        return;
+    }
+    if (r->want) l->nwatch_ref--;
+    r->want = false;
+    feed_cancel(s, r);
+    if (!final) return;
+    r->f = NULL;
+    f->be = NULL;
+    while (r->pend_head < r->npend) buf_put(s, r->pend[r->pend_head++].bid);
+    if (!r->armed && !r->on_ready && !r->on_rearm) feed_release(s, r);
+}
+
 /* ---- polling ---- */
 
 static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
@@ -739,6 +1055,10 @@ static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
     }
     if (op->be.ur.notif && (cqe->flags & IORING_CQE_F_MORE)) {
         op->res = cqe->res; /* sent; the buffer is still the kernel's until the notice */
+        op->be.ur.sent = true;
+        /* A task that asked for a cancel meanwhile decides now whether to reset (submit_wait). */
+        if (op->be.ur.cancelling && op->task && op->task->state == EDDY__BLOCKED)
+            (void)eddy__wake(op->task, 0);
         return;
     }
     op->be.ur.armed = false;
@@ -755,6 +1075,8 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
         ssize_t r = read(s->notifyfd, &v, sizeof v);
         (void)r;
     }
+    if (s->rearm_feeds) feeds_rearm(s);
+    if (s->ready_feeds) timeout_ns = 0; /* feeds restarted with data in hand: deliver it now */
     int rc;
     if (timeout_ns == 0) {
         rc = io_uring_submit_and_get_events(&s->ring);
@@ -787,12 +1109,19 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
             io_uring_cqe_seen(&s->ring, cqe);
             arm_wake(s);
             break;
+        case TAG_FEED: {
+            unsigned flags = cqe->flags;
+            io_uring_cqe_seen(&s->ring, cqe);
+            feed_cqe(l, s, (ur_feed *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK), res, flags);
+            break;
+        }
         default: /* TAG_IGNORE: a cancel or a poll removal that did not find its target */
             io_uring_cqe_seen(&s->ring, cqe);
             break;
         }
         n++;
     }
+    if (s->ready_feeds) feeds_ready(l, s);
     return n;
 }
 
@@ -809,4 +1138,6 @@ const eddy__backend eddy__backend_uring = {
     .run = ur_run,
     .interrupt = ur_interrupt,
     .forget = ur_forget,
+    .feed_start = ur_feed_start,
+    .feed_stop = ur_feed_stop,
 };
