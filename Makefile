@@ -8,6 +8,10 @@
 #   make ci      what CI runs (.ci/run): test + ucontext, aarch64/qemu, TSan, install checks
 #   make fuzz    fuzz the HTTP parser with libFuzzer (clang) for FUZZ_TIME seconds (60)
 #   make soak    http_hello under wrk for SOAK_TIME seconds (600), RSS and descriptors sampled
+#   make faults  the full syscall fault sweep in the ASan build (build/asan): every call site
+#                the scenarios reach, failed once with each plausible errno at its first and
+#                its last call, the stream conformance suite under faults too; then the
+#                sweep's regression tests (make test runs the bounded sweep)
 #   make clean   remove build/
 QUICK ?=
 JOBS ?= 2
@@ -15,7 +19,7 @@ FUZZ_TIME ?= 60
 SOAK_TIME ?= 600
 export QUICK JOBS
 
-.PHONY: all build test demo ci fuzz soak clean
+.PHONY: all build test demo ci fuzz soak faults clean
 
 all: build
 
@@ -38,6 +42,13 @@ fuzz:
 
 soak:
 	@bash scripts/soak_http.sh $(SOAK_TIME)
+
+faults:
+	@bash scripts/deps.sh build sanitize
+	@cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DEDDY_SANITIZE=address,undefined -DEDDY_FAULTS=ON >/dev/null
+	@cmake --build build/asan -j$(JOBS) --target test_fault_sweep test_fault_regress
+	@EDDY_FAULT_SWEEP=full EDDY_TEST_TIMEOUT=3 build/asan/tests/test_fault_sweep
+	@EDDY_TEST_TIMEOUT=3 build/asan/tests/test_fault_regress
 
 clean:
 	rm -rf build

@@ -89,13 +89,13 @@ EDDY_API EDDY_WUR ssize_t eddy_file_read(eddy_file *f, void *buf, size_t len);
 EDDY_API EDDY_WUR ssize_t eddy_file_pread(eddy_file *f, void *buf, size_t len, int64_t off);
 /* Write up to len bytes at the file position (O_APPEND: at the end) / at offset off. One
  * system call: a regular file takes everything unless it fails part-way (-ENOSPC then comes
- * from the next call). Returns the count; the errors of write(2)/pwrite(2) (-ENOSPC, -EFBIG,
- * -EDQUOT, -EPIPE on a FIFO without reader: SIGPIPE never fires, -EBADF if f is not open for
+ * from the next call). Returns the count; the errors of write(2)/pwrite(2) (-ENOSPC, -EIO,
+ * -EFBIG, -EDQUOT, -EPIPE on a FIFO without reader: SIGPIPE never fires, -EBADF if f is not open for
  * writing, ...) and as eddy_file_read. */
 EDDY_API EDDY_WUR ssize_t eddy_file_write(eddy_file *f, const void *buf, size_t len);
 EDDY_API EDDY_WUR ssize_t eddy_file_pwrite(eddy_file *f, const void *buf, size_t len, int64_t off);
 /* Vectored forms (readv/writev at the position, preadv/pwritev at off), 0..IOV_MAX pieces.
- * Returns as the plain forms; -EINVAL also for iovcnt < 0 or > IOV_MAX, or iov NULL with
+ * Returns as the plain forms (reads as eddy_file_read, writes as eddy_file_write); -EINVAL also for iovcnt < 0 or > IOV_MAX, or iov NULL with
  * iovcnt > 0. */
 EDDY_API EDDY_WUR ssize_t eddy_file_readv(eddy_file *f, const struct iovec *iov, int iovcnt);
 EDDY_API EDDY_WUR ssize_t eddy_file_writev(eddy_file *f, const struct iovec *iov, int iovcnt);
@@ -113,7 +113,8 @@ EDDY_API EDDY_WUR ssize_t eddy_file_pwritev(eddy_file *f, const struct iovec *io
 EDDY_API EDDY_WUR int eddy_file_fsync(eddy_file *f);
 EDDY_API EDDY_WUR int eddy_file_fdatasync(eddy_file *f);
 /* Fill *st for f (fstat). Returns 0; -EBADF if f is being closed; -ECANCELED/-ETIMEDOUT if
- * cancelled before it started; -EAGAIN; -EINVAL if f or st is NULL; -EPERM outside a task. */
+ * cancelled before it started; -ENOMEM/-EOVERFLOW (the errors of fstat(2)); -EAGAIN; -EINVAL
+ * if f or st is NULL; -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_file_fstat(eddy_file *f, struct stat *st);
 
 /* ---- F1: paths (abandoned when cancelled, see above) ----------------------------------- */
@@ -125,15 +126,15 @@ EDDY_API EDDY_WUR int eddy_file_fstat(eddy_file *f, struct stat *st);
 EDDY_API EDDY_WUR int eddy_file_stat(const char *path, struct stat *st);
 EDDY_API EDDY_WUR int eddy_file_lstat(const char *path, struct stat *st);
 /* rename(2) from to to. Returns 0; the errors of rename(2) (-ENOENT, -EXDEV, -EISDIR,
- * -ENOTEMPTY, -EACCES, ...); -ECANCELED/-ETIMEDOUT (the rename may still happen); -ENOMEM;
+ * -ENOTEMPTY, -EACCES, -ENOSPC, -EIO, ...); -ECANCELED/-ETIMEDOUT (the rename may still happen); -ENOMEM;
  * -EAGAIN; -EINVAL for NULL paths; -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_file_rename(const char *from, const char *to);
 /* unlink(2) a file / rmdir(2) an empty directory. Returns 0; their errors (-ENOENT, -EISDIR,
  * -ENOTEMPTY, -EBUSY, ...); as eddy_file_rename otherwise. */
 EDDY_API EDDY_WUR int eddy_file_unlink(const char *path);
 EDDY_API EDDY_WUR int eddy_file_rmdir(const char *path);
-/* mkdir(2) with mode. Returns 0; -EEXIST, -ENOENT and the other errors of mkdir(2); as
- * eddy_file_rename otherwise. */
+/* mkdir(2) with mode. Returns 0; -EEXIST, -ENOENT, -ENOSPC, -EDQUOT, -EIO and the other errors
+ * of mkdir(2); as eddy_file_rename otherwise. */
 EDDY_API EDDY_WUR int eddy_file_mkdir(const char *path, mode_t mode);
 
 /* ---- F1: reading directories ---------------------------------------------------------- */
@@ -153,7 +154,7 @@ typedef struct eddy_dirent {
 
 /* Open the directory at path. Abandoned when cancelled (a directory opened too late is closed
  * again). Returns 0; the errors of open(2) with O_DIRECTORY (-ENOENT, -ENOTDIR, -EACCES,
- * -EMFILE, ...); -ECANCELED/-ETIMEDOUT; -ENOMEM; -EAGAIN; -EINVAL if path or out is NULL;
+ * -EMFILE, -ENFILE, ...); -ECANCELED/-ETIMEDOUT; -ENOMEM; -EAGAIN; -EINVAL if path or out is NULL;
  * -EPERM outside a task. */
 #define eddy_dir_open(path, out) eddy__dir_open((path), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__dir_open(const char *path, eddy_dir **out, const char *site);

@@ -368,8 +368,8 @@ typedef struct eddy_http_files {
     const char *cache_control;  /* Cache-Control value of every file response; NULL: none */
 } eddy_http_files;
 
-/* Open dir to serve its files. Returns 0; -ENOTDIR; -ENOENT; -EACCES; the errors of open(2);
- * -EINVAL for NULL arguments. */
+/* Open dir to serve its files. Returns 0; -ENOTDIR; -ENOENT; -EACCES; the errors of open(2)
+ * (-EMFILE, -ENFILE, -ENOMEM, -ELOOP, ...); -EINVAL for NULL arguments. */
 EDDY_API EDDY_WUR int eddy_http_files_init(eddy_http_files *f, const char *dir);
 /* Close the directory. Idempotent; NULL is a no-op. */
 EDDY_API void eddy_http_files_destroy(eddy_http_files *f);

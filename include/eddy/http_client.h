@@ -243,7 +243,9 @@ EDDY_API int eddy_http_client_close(eddy_http_client *c);
  * (the proxy refused the tunnel); EDDY_EHTTP_POOL_TIMEOUT, EDDY_EHTTP_CONNECT_TIMEOUT,
  * EDDY_EHTTP_TLS_TIMEOUT, EDDY_EHTTP_HEADERS_TIMEOUT, EDDY_EHTTP_TOTAL_TIMEOUT; the TLS
  * module's errors (EDDY_ETLS_*; -ENOTSUP for https when eddy was built without OpenSSL); the
- * resolver's (EDDY_ENONAME, ...); the connection's (-ECONNREFUSED, -ECONNRESET, -EPIPE, ...);
+ * resolver's (EDDY_ENONAME, ...); the connection's (-ECONNREFUSED, -ECONNRESET, -EPIPE,
+ * -ENOBUFS, -ENOSPC, ...; those of eddy_tcp_connect while connecting: -EMFILE/-ENFILE/-ENOBUFS
+ * when no socket can be had, -EAGAIN/-EADDRNOTAVAIL when no local port is free, ...);
  * the errors of reading body_stream; -ECANCELED/-ETIMEDOUT if the caller's scope was
  * cancelled (the connection in use is closed); -ENOMEM; -EPERM outside a task. *out is NULL
  * after an error. */
@@ -259,8 +261,9 @@ EDDY_API EDDY_WUR int eddy_http_client_get(eddy_http_client *c, const char *url,
  * stored, also after an error. Returns 0 at the end of the body; -EMSGSIZE if the body holds
  * more than cap bytes (buf is full, the rest unread); -EINVAL for NULL r, or NULL buf with
  * cap > 0; the errors of body reads (EDDY_EHTTP_TRUNCATED, EDDY_EHTTP_BADRESP,
- * EDDY_EHTTP_DECODE, EDDY_EHTTP_BODY_TIMEOUT, EDDY_EHTTP_TOTAL_TIMEOUT, the connection's,
- * -ECANCELED/-ETIMEDOUT: what was read stays counted in *len). */
+ * EDDY_EHTTP_DECODE, EDDY_EHTTP_BODY_TIMEOUT, EDDY_EHTTP_TOTAL_TIMEOUT, the connection's:
+ * -ECONNRESET, -ENOMEM, -ENOSPC, ...; -ECANCELED/-ETIMEDOUT: what was read stays counted in
+ * *len). */
 EDDY_API EDDY_WUR int eddy_http_client_response_read_all(eddy_http_client_response *r, void *buf,
                                                          size_t cap, size_t *len);
 

@@ -55,12 +55,13 @@ typedef struct eddy_opts {
  * eddy_loop_open, eddy_loop_spawn(main), eddy_loop_run_until and eddy_loop_close (below).
  * Returns: main's return value; -EBUSY if this thread already has a loop (running, or open
  * with eddy_loop_open); -EINVAL if main is NULL; -ENOMEM if the loop or the root task's stack
- * cannot be allocated; -EMFILE/-ENFILE if the backend's fds cannot be created; -EDEADLK if
- * every task blocked forever (nothing could wake them: no timer, fd, thread or signal) — the
- * tasks are cancelled first so they unwind, and the task tree is printed; -EINTR if a task or
- * callback called eddy_loop_stop before main finished (main and the rest are then cancelled
- * and unwound, as at eddy_loop_close); -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when
- * handles were left open. */
+ * cannot be allocated; -EMFILE/-ENFILE if the backend's fds cannot be created; -ENOMEM/-ENOSPC
+ * if the backend cannot register its own wake-up descriptor (ENOSPC: epoll's per-user watch
+ * limit, fs.epoll.max_user_watches); -EDEADLK if every task blocked forever (nothing could
+ * wake them: no timer, fd, thread or signal) — the tasks are cancelled first so they unwind,
+ * and the task tree is printed; -EINTR if a task or callback called eddy_loop_stop before
+ * main finished (main and the rest are then cancelled and unwound, as at eddy_loop_close);
+ * -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles were left open. */
 EDDY_API int eddy_run(int (*main)(void *), void *arg);
 /* eddy_run with options (NULL = defaults; a zero-filled eddy_opts is the defaults too). Same
  * returns as eddy_run; -EINVAL for a bad option (unknown backend, CUSTOM clock without a
@@ -133,7 +134,7 @@ EDDY_API eddy_loop *eddy_loop_current(void);
  * thread's loop until eddy_loop_close. Nothing runs until it is run (or stepped).
  * Returns 0; -EINVAL if out is NULL or for a bad option (as eddy_run_opts); -EBUSY if this
  * thread already has a loop (open, or running in eddy_run); -ENOMEM; -EMFILE/-ENFILE (the
- * backend's descriptors). */
+ * backend's descriptors); -ENOSPC (as eddy_run: the backend's wake-up descriptor). */
 EDDY_API EDDY_WUR int eddy_loop_open(eddy_loop **out, const eddy_opts *opts);
 /* Close l, on its thread, outside its runs: cancel every unfinished task and run the loop
  * until they have unwound (a task's stack holds what it must release, so it is never freed
@@ -314,7 +315,8 @@ EDDY_API void eddy_io_stop(eddy_io *w);
 
 /* N5 (used by C8): suspend the calling task until fd is ready for events.
  * Returns the ready events (> 0); -ECANCELED/-ETIMEDOUT when cancelled; -EBUSY if another task
- * waits on fd in the same direction; -EPERM outside a task; the errors of eddy_io_start. */
+ * waits on fd in the same direction; -EPERM outside a task; the errors of eddy_io_start
+ * (-EINVAL, -EBADF, -ENOMEM, -ENOSPC, -EPERM for a descriptor that cannot be polled). */
 EDDY_API EDDY_WUR int eddy_wait_fd(int fd, unsigned events);
 /* N5: tell the loop fd is about to be closed: tasks waiting on it get -EBADF, and the
  * loop's kernel registration of fd is dropped now. Call before close(fd) for every fd that

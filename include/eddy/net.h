@@ -37,7 +37,7 @@ EDDY_API uint16_t eddy_sockaddr_port(const eddy_sockaddr *a);
 
 /* The local and peer address of a socket stream (or any socket fd via the fd forms).
  * Returns 0; -ENOTSOCK if s has no socket; -EINVAL; the errors of getsockname/getpeername
- * (-ENOTCONN). */
+ * (-ENOTCONN, -ENOBUFS). */
 EDDY_API EDDY_WUR int eddy_stream_local_addr(eddy_stream *s, eddy_sockaddr *out);
 EDDY_API EDDY_WUR int eddy_stream_peer_addr(eddy_stream *s, eddy_sockaddr *out);
 
@@ -65,7 +65,9 @@ EDDY_API EDDY_WUR int eddy_loop_set_socket_hook(const eddy_socket_hook *h);
  * reset the connection before this call saw it complete; -ENETUNREACH/-EHOSTUNREACH;
  * -ETIMEDOUT (the kernel gave up, or a fail-after scope); -ECANCELED; -EAFNOSUPPORT for a
  * family that is not IPv4/IPv6; -EINVAL for NULL arguments; -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS
- * when no socket can be had; -EPERM outside a task. */
+ * when no socket can be had; -EADDRNOTAVAIL/-EAGAIN when no local port or route entry is
+ * free; -ENOSPC when the loop cannot register the socket (epoll's watch limit); -EPERM outside
+ * a task. */
 #define eddy_tcp_connect_addr(addr, out) eddy__tcp_connect_addr((addr), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__tcp_connect_addr(const eddy_sockaddr *addr, eddy_stream **out,
                                              const char *site);
@@ -97,8 +99,10 @@ typedef struct eddy_tcp_connect_opts {
  * wins; the others are cancelled and their sockets closed before this returns. With a single
  * address no task is spawned. o may be NULL.
  * Returns 0 and *out (a "tcp" stream); when every attempt failed, the first attempt's error
- * (in the order tried): -ECONNREFUSED, -ENETUNREACH/-EHOSTUNREACH, -ETIMEDOUT (the kernel gave
- * up), -EADDRNOTAVAIL/-EADDRINUSE (o->local), -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS; the resolver's
+ * (in the order tried): -ECONNREFUSED, -ECONNRESET (the peer accepted and reset the
+ * connection before the attempt saw it complete), -ENETUNREACH/-EHOSTUNREACH, -ETIMEDOUT (the kernel gave
+ * up), -EADDRNOTAVAIL/-EADDRINUSE (o->local, or no local port free), -EAGAIN (no route cache
+ * entry), -ENOSPC (epoll's watch limit), -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS; the resolver's
  * errors (see eddy_resolve): EDDY_ENONAME for an unknown host, EDDY_ENOADDR when it has no
  * address of o->family (a numeric host of the other family included), EDDY_EDNSTIMEDOUT,
  * EDDY_EDNSUNREACH, EDDY_EDNSFAIL, EDDY_EDNSBADRESP; -EAFNOSUPPORT if no resolved address has a
@@ -129,7 +133,7 @@ typedef struct eddy_tcp_listen_opts {
  * free port (eddy_listener_local_addr tells which). o may be NULL.
  * Returns 0 and *out; -EADDRINUSE; -EACCES (privileged port); -EADDRNOTAVAIL; -EINVAL for
  * NULL out or a negative backlog; the resolver's errors (EDDY_ENONAME, ... see eddy_resolve);
- * -EMFILE/-ENFILE/-ENOMEM; -EPERM
+ * -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS; -EPERM
  * outside a loop thread. */
 #define eddy_tcp_listen(host, port, o, out) eddy__tcp_listen((host), (port), (o), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__tcp_listen(const char *host, uint16_t port,
@@ -149,14 +153,16 @@ EDDY_API EDDY_WUR int eddy__listener_from_fd(int fd, eddy_listener **out, const 
  * Connections the peer aborted before accept (ECONNABORTED) are skipped, not reported. */
 EDDY_API EDDY_WUR int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *peer);
 
-/* The address the listener is bound to (port 0 resolved). Returns 0; -EINVAL. */
+/* The address the listener is bound to (port 0 resolved). Returns 0; -EINVAL; -ENOBUFS
+ * (getsockname found no memory). */
 EDDY_API EDDY_WUR int eddy_listener_local_addr(const eddy_listener *l, eddy_sockaddr *out);
 /* The listening descriptor (for socket options); do not close it. -1 for NULL. */
 EDDY_API int eddy_listener_fd(const eddy_listener *l);
 
 /* Stop listening and free l: a task blocked in eddy_listener_accept gets -EBADF first, and
  * this returns once it has left. A Unix listener created with unlink-on-close removes its
- * path. Returns 0 or the close error; l is freed in every case. NULL: 0. Exceptions, where l
+ * path. Returns 0 or the close error (-EIO; the descriptor is released all the same), or the
+ * error of removing the path (-EACCES, -EPERM, -EROFS, -EBUSY); l is freed in every case. NULL: 0. Exceptions, where l
  * is NOT freed (as eddy_stream_close): -EBUSY when called outside a task (callback context)
  * while a task is accepting (it cannot wait for it); -EBADF for a second close made while
  * the first still waits. */

@@ -106,8 +106,10 @@ EDDY_API EDDY_WUR int eddy__process_spawn(eddy_process *p, const char *const arg
  * returns -ECANCELED/-ETIMEDOUT (trio's run_process); the status it ended with is what later
  * calls return. This termination is not itself cancellable: it lasts at most the grace period
  * plus the time the kernel needs to end a killed process.
- * Returns the status (>= 0); -ECANCELED/-ETIMEDOUT (the child is reaped); -ECHILD if something
- * else reaped the child (see above); -EBUSY if another task is waiting for p; -EINVAL if p is
+ * Returns the status (>= 0); -ECANCELED/-ETIMEDOUT (the child is reaped); -ENOMEM/-ENOSPC if
+ * the loop cannot watch for the child's exit (it is then stopped and reaped as a cancelled
+ * wait stops it, and later calls return its status); -ECHILD if something else reaped the
+ * child (see above); -EBUSY if another task is waiting for p; -EINVAL if p is
  * NULL, not spawned, closed, or spawned on another loop; -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_process_wait(eddy_process *p);
 

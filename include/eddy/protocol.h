@@ -31,7 +31,10 @@
  * Errors passed to connection_lost: 0 for an orderly end (eddy_transport_close,
  * eddy_transport_abort, end of stream both ways, server close); otherwise the negative errno
  * that ended the connection: -ECONNRESET, -EPIPE, -ETIMEDOUT (kernel keepalive/retransmit),
- * -ECONNREFUSED/-ENETUNREACH/-EHOSTUNREACH for a client connect that failed. */
+ * -ECONNREFUSED/-ENETUNREACH/-EHOSTUNREACH for a client connect that failed; -EAGAIN/
+ * -EADDRNOTAVAIL for a client connect with no local port or route entry free; -ENOMEM when
+ * user or kernel memory ran out (a send the kernel refused with ENOBUFS or ENOMEM included);
+ * -ENOSPC when the loop could not register the socket (epoll's watch limit). */
 #ifndef EDDY_PROTOCOL_H
 #define EDDY_PROTOCOL_H
 
@@ -92,7 +95,10 @@ typedef struct eddy_transport_limits {
  * the kernel would have accepted, so a single write larger than the hard limit always fails);
  * -EPIPE after eddy_transport_shutdown_write; -EBADF after close/abort or once the connection is
  * lost; -ECONNRESET/-EPIPE/-ETIMEDOUT when the send fails: the connection is then lost and
- * connection_lost(t, that error) follows; -ENOMEM if the buffer cannot grow — nothing was
+ * connection_lost(t, that error) follows; -ENOMEM when the kernel refused the send for lack of
+ * memory (ENOBUFS or ENOMEM: the connection is lost the same way, with -ENOMEM, so -ENOBUFS
+ * always means the hard limit and a transport still usable); -ENOSPC if the write watcher
+ * cannot be registered (the connection is aborted, see below); -ENOMEM if the buffer cannot grow — nothing was
  * taken, unless the kernel had already taken part: then, as a hole in the byte stream cannot
  * be repaired, the connection is aborted and connection_lost(t, -ENOMEM) follows — or if the
  * write watcher cannot start (the connection is aborted the same way); -EINVAL for a NULL t,

@@ -31,8 +31,9 @@ extern "C" {
  * part-way); -EINVAL if s is NULL, offset is negative, or file_fd is not a regular file (a
  * pipe, socket, directory); -EBADF if file_fd is not open or not open for reading, or s is
  * being closed; -EPIPE after eddy_stream_shutdown_write or when the peer has closed;
- * -ECONNRESET; -EIO and the other errors of reading the file; -EPERM outside a task. SIGPIPE
- * never fires. */
+ * -ECONNRESET; -ENOBUFS/-ENOMEM when the kernel has no memory for the data; -ENOSPC when the
+ * loop cannot register the stream's descriptor to wait for room; -EIO and the other errors of
+ * reading the file; -EPERM outside a task. SIGPIPE never fires. */
 EDDY_API EDDY_WUR int eddy_sendfile(eddy_stream *s, int file_fd, off_t offset, size_t len,
                                     size_t *sent);
 

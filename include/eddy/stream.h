@@ -81,7 +81,9 @@ EDDY_API void eddy__stream_init(eddy_stream *s, const eddy_stream_vt *vt, const 
  * reading this stream; -EBADF if the stream is being closed (also when data, end of stream
  * or an error woke the read just before the close, on every transport); -ECANCELED/
  * -ETIMEDOUT if cancelled (no byte was consumed); -EPERM outside a task; -EINVAL if s or buf is NULL; the
- * transport's errors (-ECONNRESET, -ETIMEDOUT from TCP keep-alive, -EIO, ...). */
+ * transport's errors (-ECONNRESET, -ETIMEDOUT from TCP keep-alive, -EIO, -ENOMEM from the
+ * kernel's receive, ...); -ENOMEM/-ENOSPC when the loop cannot register the descriptor to wait
+ * for data (epoll's watch limit). */
 EDDY_API EDDY_WUR ssize_t eddy_stream_read(eddy_stream *s, void *buf, size_t len);
 
 /* R3: eddy_stream_read into the iovcnt pieces of iov (a scatter read: one system call for a
@@ -101,7 +103,9 @@ EDDY_API EDDY_WUR ssize_t eddy_stream_readv(eddy_stream *s, const struct iovec *
  * Returns 0; -ECANCELED/-ETIMEDOUT if cancelled (while waiting for its turn or part-way);
  * -EPIPE after eddy_stream_shutdown_write or when the peer has closed; -ECONNRESET; -EBADF if
  * the stream is being closed (also when the peer's close or reset woke the write just before
- * the close); -EPERM outside a task; -EINVAL if s is NULL, or buf is NULL
+ * the close); -ENOBUFS/-ENOMEM when the kernel has no memory for the data (the bytes counted
+ * in written were accepted, the rest were not); -ENOSPC when the loop cannot register the
+ * descriptor to wait for room; -EPERM outside a task; -EINVAL if s is NULL, or buf is NULL
  * with len > 0. SIGPIPE never fires. */
 EDDY_API EDDY_WUR int eddy_stream_write(eddy_stream *s, const void *buf, size_t len, size_t *written);
 /* eddy_stream_write without the count. Same returns. */

@@ -32,8 +32,9 @@ typedef struct eddy_udp eddy_udp;
  * Returns 0 and *out; -EAFNOSUPPORT for a family that is not IPv4/IPv6 (or IPv6 where the
  * system has none); -EINVAL for NULL out, a family mismatch or a bad address length;
  * -EADDRINUSE; -EADDRNOTAVAIL; -EACCES (privileged port, or a broadcast destination);
- * -ENETUNREACH for an unreachable peer; -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS when no socket
- * can be had; -EPERM outside a loop thread. */
+ * -ENETUNREACH for an unreachable peer; -EAGAIN (connecting to peer: no route cache entry
+ * free); -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS when no socket can be had; -EPERM outside a loop
+ * thread. */
 #define eddy_udp_open(local, peer, out) eddy__udp_open((local), (peer), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__udp_open(const eddy_sockaddr *local, const eddy_sockaddr *peer,
                                      eddy_udp **out, const char *site);
@@ -88,7 +89,8 @@ EDDY_API EDDY_WUR int eddy_udp_recv_many(eddy_udp *s, eddy_udp_msg *msgs, size_t
 EDDY_API EDDY_WUR int eddy_udp_send_many(eddy_udp *s, eddy_udp_msg *msgs, size_t count);
 
 /* The address s is bound to (after open with local NULL: the wildcard and port 0 until the
- * first send picks one). Returns 0; -EINVAL for NULL arguments. */
+ * first send picks one). Returns 0; -EINVAL for NULL arguments; -ENOBUFS (getsockname found no
+ * memory). */
 EDDY_API EDDY_WUR int eddy_udp_local_addr(const eddy_udp *s, eddy_sockaddr *out);
 /* The connected peer (given to eddy_udp_open). Returns 0; -ENOTCONN if s was opened without
  * one; -EINVAL. */
@@ -98,8 +100,8 @@ EDDY_API EDDY_WUR int eddy_udp_peer_addr(const eddy_udp *s, eddy_sockaddr *out);
 EDDY_API int eddy_udp_fd(const eddy_udp *s);
 
 /* Close s and free it: tasks blocked in a send or receive on s get -EBADF first, and this
- * returns once they have left. Not a cancellation point. Returns 0 or the close error; s is
- * freed in every case. Exceptions, where s is NOT freed: -EBUSY when called outside a task
+ * returns once they have left. Not a cancellation point. Returns 0 or the close error (-EIO;
+ * the descriptor is released all the same); s is freed in every case. Exceptions, where s is NOT freed: -EBUSY when called outside a task
  * (callback context) while tasks are inside s; -EBADF for a second close while the first
  * waits. NULL: 0. */
 EDDY_API EDDY_WUR int eddy_udp_close(eddy_udp *s);

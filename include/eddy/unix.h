@@ -83,7 +83,8 @@ EDDY_API EDDY_WUR int eddy_unix_send_fd(eddy_stream *s, int fd);
  * or shut down writing before sending one); -ENOTSOCK if s is not a Unix stream;
  * -ECONNRESET; -EBUSY if another task is reading s; -EBADF if s is being closed;
  * -ECANCELED/-ETIMEDOUT if cancelled (nothing consumed); -EINVAL for NULL arguments;
- * -EPERM outside a task. */
+ * -ENOMEM (the kernel's receive; the byte is not consumed); -ENOSPC when the loop cannot
+ * register the socket to wait; -EPERM outside a task. */
 EDDY_API EDDY_WUR int eddy_unix_recv_fd(eddy_stream *s, int *fd);
 
 /* The credentials of the process at the other end of a Unix stream (SO_PEERCRED: as they

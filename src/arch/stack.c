@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "eddy/task.h"
+#include "loop/sys.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -119,7 +120,7 @@ static bool install_guard(char *g)
     size_t ps = page_size();
     int mode = atomic_load(&guard_mode);
     if (mode == GUARD_UNKNOWN || mode == GUARD_MADV) {
-        if (madvise(g, ps, MADV_GUARD_INSTALL) == 0) {
+        if (eddy__sys_madvise(g, ps, MADV_GUARD_INSTALL) == 0) {
             atomic_store(&guard_mode, GUARD_MADV);
             return true;
         }
@@ -131,7 +132,7 @@ static bool install_guard(char *g)
         atomic_compare_exchange_strong(&guard_mode, &m, GUARD_MPROTECT);
     }
     if (atomic_fetch_sub(&mprotect_budget, 1) > 0) {
-        if (mprotect(g, ps, PROT_NONE) == 0) return true;
+        if (eddy__sys_mprotect(g, ps, PROT_NONE) == 0) return true;
     }
     return false;
 }
@@ -150,15 +151,15 @@ static bool guard_region_batch(region *r)
     int mode = atomic_load(&guard_mode);
     if ((mode != GUARD_UNKNOWN && mode != GUARD_MADV) || atomic_load(&batch_unsupported)) return false;
     size_t ps = page_size();
-    int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    int pfd = (int)eddy__sys_syscall(SYS_pidfd_open, getpid(), 0);
     if (pfd < 0) {
         atomic_store(&batch_unsupported, true);
         return false;
     }
     for (size_t i = 0; i < r->nslots; i++)
         guard_iov[i] = (struct iovec){r->base + i * r->slot_bytes, ps};
-    long rc = syscall(SYS_process_madvise, pfd, guard_iov, r->nslots, MADV_GUARD_INSTALL, 0u);
-    close(pfd);
+    long rc = eddy__sys_syscall(SYS_process_madvise, pfd, guard_iov, r->nslots, MADV_GUARD_INSTALL, 0u);
+    eddy__sys_close(pfd);
     if (rc != (long)(r->nslots * ps)) {
         /* Unsupported (EINVAL/ENOSYS/EPERM): never again. A partial install is redone slot by
          * slot (installing a guard twice is harmless). */
@@ -199,7 +200,7 @@ static region *new_region(size_class *c)
     pool_arm_exit();
     /* Under a small RLIMIT_AS or a full address space, shrink the region before giving up. */
     for (;; n /= 2) {
-        void *p = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
+        void *p = eddy__sys_mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
         if (p != MAP_FAILED) {
             r->base = p;
@@ -228,10 +229,10 @@ int eddy__stack_get(eddy__stack *s, size_t size)
     size_class *c = class_for(size);
     if (!c) {
         /* More distinct sizes than classes: a dedicated mapping with an mprotect guard. */
-        char *p = mmap(NULL, size + ps, PROT_READ | PROT_WRITE,
+        char *p = eddy__sys_mmap(NULL, size + ps, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
         if (p == MAP_FAILED) return -ENOMEM;
-        s->canary = mprotect(p, ps, PROT_NONE) != 0;
+        s->canary = eddy__sys_mprotect(p, ps, PROT_NONE) != 0;
         if (s->canary) *(uint64_t *)(p + ps) = CANARY;
         s->lo = p + ps;
         s->size = size;
@@ -274,7 +275,7 @@ void eddy__stack_put(eddy__stack *s)
 {
     in_use--;
     if (s->cls < 0) {
-        munmap((char *)s->lo - page_size(), s->size + page_size());
+        eddy__sys_munmap((char *)s->lo - page_size(), s->size + page_size());
         return;
     }
     size_class *c = &classes[s->cls];
@@ -305,7 +306,7 @@ static void release_class(size_class *c)
 {
     for (region *r = c->regions, *n; r; r = n) {
         n = r->next;
-        munmap(r->base, r->bytes);
+        eddy__sys_munmap(r->base, r->bytes);
         free(r);
     }
     c->regions = NULL;

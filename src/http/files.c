@@ -17,13 +17,14 @@
 
 #include "eddy/http.h"
 #include "internal.h"
+#include "loop/sys.h"
 
 #define REL_MAX 4096
 
 int eddy_http_files_init(eddy_http_files *f, const char *dir)
 {
     if (!f || !dir) return -EINVAL;
-    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = eddy__sys_open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -errno;
     f->root_fd = fd;
     f->index = "index.html";
@@ -34,7 +35,7 @@ int eddy_http_files_init(eddy_http_files *f, const char *dir)
 void eddy_http_files_destroy(eddy_http_files *f)
 {
     if (!f || f->root_fd < 0) return;
-    close(f->root_fd);
+    eddy__sys_close(f->root_fd);
     f->root_fd = -1;
 }
 
@@ -124,11 +125,11 @@ static int open_beneath(int root, const char *rel, int flags)
     struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
     long fd = eddy__http_files_no_openat2 ? (errno = ENOSYS, -1)
-                                          : syscall(SYS_openat2, root, *rel ? rel : ".", &how, sizeof how);
+                                          : eddy__sys_syscall(SYS_openat2, root, *rel ? rel : ".", &how, sizeof how);
     if (fd >= 0) return (int)fd;
     if (errno != ENOSYS && errno != EPERM) return -errno;
     /* No openat2: walk the components, refusing every symbolic link. */
-    int dir = dup(root);
+    int dir = eddy__sys_dup(root);
     if (dir < 0) return -errno;
     const char *p = rel;
     for (;;) {
@@ -136,14 +137,14 @@ static int open_beneath(int root, const char *rel, int flags)
         char seg[256];
         size_t l = e ? (size_t)(e - p) : strlen(p);
         if (l >= sizeof seg) {
-            close(dir);
+            eddy__sys_close(dir);
             return -ENAMETOOLONG;
         }
         memcpy(seg, p, l);
         seg[l] = '\0';
-        int next = openat(dir, l ? seg : ".", (e ? O_PATH | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
+        int next = eddy__sys_openat(dir, l ? seg : ".", (e ? O_PATH | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
         int err = errno;
-        close(dir);
+        eddy__sys_close(dir);
         if (next < 0) return err == ELOOP || (err == ENOTDIR && e) ? -EXDEV : -err;
         if (!e) return next;
         dir = next;
@@ -282,13 +283,13 @@ int eddy_http_files_serve(eddy_http_request *req, eddy_http_response *res, void 
     int fd = open_beneath(f->root_fd, rel, O_RDONLY);
     if (fd < 0) return send_status(res, status_of_errno(fd));
     struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        close(fd);
+    if (eddy__sys_fstat(fd, &sb) < 0) {
+        eddy__sys_close(fd);
         return send_status(res, 500);
     }
     if (S_ISDIR(sb.st_mode)) {
         if (!dir_req) { /* "/dir" -> "/dir/" so relative links inside resolve */
-            close(fd);
+            eddy__sys_close(fd);
             char loc[REL_MAX + 8];
             int n = snprintf(loc, sizeof loc, "%.*s/", (int)req->path.len, req->path.ptr);
             if (n < 0 || (size_t)n >= sizeof loc) return send_status(res, 414);
@@ -296,24 +297,24 @@ int eddy_http_files_serve(eddy_http_request *req, eddy_http_response *res, void 
             return rc < 0 ? send_status(res, 400) : send_status(res, 301);
         }
         if (!f->index) {
-            close(fd);
+            eddy__sys_close(fd);
             return send_status(res, 404);
         }
         size_t rl = strlen(rel);
         snprintf(rel + rl, sizeof rel - rl, "%s%s", rl ? "/" : "", f->index);
-        close(fd);
+        eddy__sys_close(fd);
         fd = open_beneath(f->root_fd, rel, O_RDONLY);
         if (fd < 0) return send_status(res, status_of_errno(fd));
-        if (fstat(fd, &sb) < 0) {
-            close(fd);
+        if (eddy__sys_fstat(fd, &sb) < 0) {
+            eddy__sys_close(fd);
             return send_status(res, 500);
         }
     } else if (dir_req && *rel) {
-        close(fd); /* "/file/" names no file */
+        eddy__sys_close(fd); /* "/file/" names no file */
         return send_status(res, 404);
     }
     if (!S_ISREG(sb.st_mode)) {
-        close(fd);
+        eddy__sys_close(fd);
         return send_status(res, 404);
     }
     char etag[80], lastmod[30];
@@ -362,6 +363,6 @@ int eddy_http_files_serve(eddy_http_request *req, eddy_http_response *res, void 
     if (rc == 0) rc = eddy_http_response_sendfile(res, fd, (off_t)off, (size_t)len);
     if (rc == 0) rc = eddy_http_response_end(res);
 out:
-    close(fd);
+    eddy__sys_close(fd);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "eddy/task.h"
 #include "eddy/tls.h"
 #include "http/client.h"
+#include "loop/sys.h"
 
 /* ---- origins ------------------------------------------------------------------------------ */
 
@@ -278,7 +279,7 @@ static bool conn_stale(const hc_conn *c)
     int fd = eddy_stream_fd(c->s);
     if (fd < 0) return false; /* no descriptor (a test's memory stream): trust it */
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0) return false;
+    if (eddy__sys_poll(&p, 1, 0) <= 0) return false;
     if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
     return (p.revents & POLLIN) && !c->o->tls;
 }

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include "io/io.h"
+#include "loop/sys.h"
 
 int eddy_sockaddr_parse(const char *host, uint16_t port, eddy_sockaddr *out)
 {
@@ -111,8 +112,8 @@ int eddy__fd_addr(int fd, eddy_sockaddr *out, bool peer)
 {
     memset(out, 0, sizeof *out);
     out->len = sizeof out->ss;
-    int rc = peer ? getpeername(fd, (struct sockaddr *)&out->ss, &out->len)
-                  : getsockname(fd, (struct sockaddr *)&out->ss, &out->len);
+    int rc = peer ? eddy__sys_getpeername(fd, (struct sockaddr *)&out->ss, &out->len)
+                  : eddy__sys_getsockname(fd, (struct sockaddr *)&out->ss, &out->len);
     return rc < 0 ? -errno : 0;
 }
 

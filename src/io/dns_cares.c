@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "loop/sys.h"
 
 typedef struct dns_state dns_state;
 
@@ -175,7 +176,7 @@ static void rearm(dns_state *st)
             its.it_value.tv_nsec = d % 1000000000;
             if (!d) its.it_value.tv_nsec = 1; /* 0 disarms */
         }
-        (void)timerfd_settime(st->tfd, 0, &its, NULL); /* only EINVAL, for values we never pass */
+        (void)eddy__sys_timerfd_settime(st->tfd, 0, &its, NULL); /* only EINVAL, for values we never pass */
         if (d < 0) eddy_io_stop(&st->tio);
         return;
     }
@@ -216,7 +217,7 @@ static void on_timerfd(eddy_io *w, unsigned revents)
     (void)revents;
     dns_state *st = w->data;
     uint64_t n;
-    ssize_t r = read(st->tfd, &n, sizeof n);
+    ssize_t r = eddy__sys_read(st->tfd, &n, sizeof n);
     (void)r; /* EAGAIN: not expired after all (re-armed meanwhile) */
     on_timer(st);
 }
@@ -249,27 +250,27 @@ static int sock_close(ares_socket_t fd, void *data)
 {
     (void)data;
     eddy_fd_forget(fd); /* its watchers are stopped (on_sock_state); the number may be reused */
-    return close(fd);
+    return eddy__sys_close(fd);
 }
 
 static int sock_connect(ares_socket_t fd, const struct sockaddr *a, ares_socklen_t len, void *data)
 {
     (void)data;
-    return connect(fd, a, len);
+    return eddy__sys_connect(fd, a, len);
 }
 
 static ares_ssize_t sock_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags,
                                   struct sockaddr *from, ares_socklen_t *fromlen, void *data)
 {
     (void)data;
-    return recvfrom(fd, buf, len, flags, from, fromlen);
+    return eddy__sys_recvfrom(fd, buf, len, flags, from, fromlen);
 }
 
 static ares_ssize_t sock_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *data)
 {
     (void)data;
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-    return sendmsg(fd, &m, MSG_NOSIGNAL);
+    return eddy__sys_sendmsg(fd, &m, MSG_NOSIGNAL);
 }
 
 static const struct ares_socket_functions sock_funcs = {
@@ -367,7 +368,7 @@ static void chan_destroy(dns_state *st)
     if (st->tfd >= 0) {
         eddy_io_stop(&st->tio);
         eddy_fd_forget(st->tfd);
-        close(st->tfd);
+        eddy__sys_close(st->tfd);
         st->tfd = -1;
     }
 }
@@ -436,7 +437,7 @@ static int chan_create(dns_state *st)
     st->bound = o.tries > 1 ? (int64_t)o.timeout * 1000000 * o.tries * (nservers > 0 ? nservers : 1)
                             : EDDY_FOREVER;
     if (st->loop->clock_kind != EDDY_CLOCK_MONOTONIC) {
-        st->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        st->tfd = eddy__sys_timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         if (st->tfd < 0) {
             int e = -errno;
             ares_destroy(st->chan);

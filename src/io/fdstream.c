@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "loop/sys.h"
 
 static eddy__fdstream *fds_of(eddy_stream *s) { return (eddy__fdstream *)s; }
 
@@ -68,14 +69,14 @@ static ssize_t fds_writev(eddy_stream *s, const struct iovec *iov, int iovcnt)
 static int fds_shutdown_write(eddy_stream *s)
 {
     eddy__fdstream *f = fds_of(s);
-    if (f->is_sock) return shutdown(f->io.fd, SHUT_WR) < 0 ? -errno : 0;
+    if (f->is_sock) return eddy__sys_shutdown(f->io.fd, SHUT_WR) < 0 ? -errno : 0;
     /* A pipe or FIFO write end signals end-of-stream only by being closed; a descriptor open
      * for reading too (a tty) cannot half-close. */
-    int fl = fcntl(f->io.fd, F_GETFL);
+    int fl = eddy__sys_fcntl(f->io.fd, F_GETFL);
     if (fl < 0) return -errno;
     if ((fl & O_ACCMODE) != O_WRONLY) return -ENOTSUP;
     if (f->flags & EDDY_FD_NOCLOSE) return -ENOTSUP; /* borrowed: not ours to close */
-    if (f->saved_fl >= 0) (void)fcntl(f->io.fd, F_SETFL, f->saved_fl);
+    if (f->saved_fl >= 0) (void)eddy__sys_fcntl(f->io.fd, F_SETFL, f->saved_fl);
     /* The writer turn is ours and a write end has no reader: nothing is in flight on it. */
     (void)eddy__iofd_close(&f->io, false);
     return 0;
@@ -98,9 +99,9 @@ static int fds_close(eddy_stream *s, bool graceful)
         if (!graceful && f->is_sock) {
             /* Linger 0: close sends RST and drops unsent data. */
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            (void)setsockopt(f->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            (void)eddy__sys_setsockopt(f->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         }
-        if (f->saved_fl >= 0) (void)fcntl(f->io.fd, F_SETFL, f->saved_fl);
+        if (f->saved_fl >= 0) (void)eddy__sys_fcntl(f->io.fd, F_SETFL, f->saved_fl);
         rc = eddy__iofd_close(&f->io, f->flags & EDDY_FD_NOCLOSE);
     }
     free(f);
@@ -154,16 +155,16 @@ int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
     if (!out) return -EINVAL;
     *out = NULL;
     if (!eddy__loop()) return -EPERM;
-    int fl = fcntl(fd, F_GETFL);
+    int fl = eddy__sys_fcntl(fd, F_GETFL);
     if (fl < 0) return -EBADF;
     struct stat st;
-    if (fstat(fd, &st) < 0) return -errno;
+    if (eddy__sys_fstat(fd, &st) < 0) return -errno;
     bool sock = S_ISSOCK(st.st_mode);
     if (!sock) ignore_sigpipe();
-    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+    if (!(fl & O_NONBLOCK) && eddy__sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
     int rc = eddy__fdstream_new(fd, sock, (fl & O_NONBLOCK) ? -1 : fl, flags,
                                 sock ? &eddy__fdstream_vt_unix : &eddy__fdstream_vt_fd, site, out);
-    if (rc < 0 && !(fl & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, fl);
+    if (rc < 0 && !(fl & O_NONBLOCK)) (void)eddy__sys_fcntl(fd, F_SETFL, fl);
     if (rc == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
         ((eddy__fdstream *)*out)->always_ready = true;
     if (rc == 0 && !sock && !S_ISFIFO(st.st_mode)) ((eddy__fdstream *)*out)->opflags = EDDY__OP_TRY;
@@ -171,7 +172,7 @@ int eddy__fd_stream(int fd, unsigned flags, eddy_stream **out, const char *site)
         /* Name the kind after the socket's family so reports say "tcp" for TCP sockets. */
         int dom = 0;
         socklen_t dl = sizeof dom;
-        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 && (dom == AF_INET || dom == AF_INET6))
+        if (eddy__sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 && (dom == AF_INET || dom == AF_INET6))
             (*out)->vt = &eddy__fdstream_vt_tcp;
         (*out)->handle.kind = (*out)->vt->kind;
     }
@@ -188,7 +189,7 @@ int eddy_stream_set_zerocopy(eddy_stream *s, size_t min_bytes)
         /* MSG_ZEROCOPY needs it (the epoll backend); io_uring's SEND_ZC does not, but a
          * loop may run either, and it costs nothing until a send asks for zero-copy. */
         int one = 1;
-        if (setsockopt(f->io.fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) < 0) return -errno;
+        if (eddy__sys_setsockopt(f->io.fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) < 0) return -errno;
         f->io.zc_on = true;
     }
     f->zc_min = min_bytes;

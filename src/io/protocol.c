@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "io/proto.h"
+#include "loop/sys.h"
 
 enum { ACCEPT_BATCH = 32 };
 
@@ -99,12 +100,12 @@ static void accept_one(eddy_protocol_server *s, int fd, const eddy_sockaddr *pee
     s->stats.accepted++;
     if (s->inet) {
         int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        (void)eddy__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     eddy_transport *t;
     int rc = eddy__transport_new(fd, EDDY__TP_OPEN, peer, &s->opts.limits, s->handle.site, &t);
     if (rc < 0) {
-        close(fd);
+        eddy__sys_close(fd);
         back_off(s, rc);
         return;
     }
@@ -135,7 +136,7 @@ static void on_accept(eddy_io *w, unsigned revents)
         }
         eddy_sockaddr peer;
         peer.len = sizeof peer.ss;
-        int fd = accept4(s->lfd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = eddy__sys_accept4(s->lfd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int e = errno;
             if (e == EAGAIN || e == EWOULDBLOCK) break;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "loop/sys.h"
 
 /* One sendfile call moves at most this much (the kernel caps a call at 0x7ffff000 anyway). */
 #define DIRECT_MAX ((size_t)1 << 30)
@@ -81,7 +82,7 @@ static int send_copy(eddy_stream *s, int file_fd, off_t *off, size_t len, size_t
             if (*sent == len) return 0;
             if (len - *sent < want) want = len - *sent;
         }
-        ssize_t n = pread(file_fd, buf, want, *off);
+        ssize_t n = eddy__sys_pread(file_fd, buf, want, *off);
         if (n < 0) {
             if (errno == EINTR) continue;
             return -errno;
@@ -104,9 +105,9 @@ int eddy_sendfile(eddy_stream *s, int file_fd, off_t offset, size_t len, size_t 
     *sent = 0;
     if (!s || offset < 0) return -EINVAL;
     struct stat st;
-    if (fstat(file_fd, &st) < 0) return -EBADF;
+    if (eddy__sys_fstat(file_fd, &st) < 0) return -EBADF;
     if (!S_ISREG(st.st_mode)) return -EINVAL;
-    int fl = fcntl(file_fd, F_GETFL);
+    int fl = eddy__sys_fcntl(file_fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY) return -EBADF;
     int rc = eddy__stream_write_begin(s);
     if (rc < 0) return rc;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "io/io.h"
+#include "loop/sys.h"
 
 /* Like the resolver hook, it belongs to the loop it was set on (h may not outlive it). */
 static __thread const eddy_socket_hook *tl_hook;
@@ -33,6 +34,6 @@ int eddy__socket(int domain, int type, int protocol)
 {
     const eddy_socket_hook *h = tl_hook;
     if (h) return h->socket(h->ctx, domain, type, protocol); /* fd or -errno, its contract */
-    int fd = socket(domain, type, protocol);
+    int fd = eddy__sys_socket(domain, type, protocol);
     return fd < 0 ? -errno : fd;
 }

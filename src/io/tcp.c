@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "loop/sys.h"
 
 static eddy_task *task_or_null(void)
 {
@@ -18,7 +19,7 @@ static eddy_task *task_or_null(void)
 static void set_nodelay(int fd)
 {
     int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)eddy__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 int eddy__tcp_connect_addr(const eddy_sockaddr *a, eddy_stream **out, const char *site)
@@ -46,11 +47,11 @@ int eddy__tcp_connect_from(const eddy_sockaddr *a, const eddy_sockaddr *local, e
          * destination instead of reserving an ephemeral port at bind time. */
         if (eddy_sockaddr_port(local) == 0) {
             int one = 1;
-            (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+            (void)eddy__sys_setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         }
-        if (bind(fd, (const struct sockaddr *)&local->ss, local->len) < 0) {
+        if (eddy__sys_bind(fd, (const struct sockaddr *)&local->ss, local->len) < 0) {
             int e = errno;
-            close(fd);
+            eddy__sys_close(fd);
             return -e;
         }
     }
@@ -86,13 +87,13 @@ int eddy__listener_from_fd(int fd, eddy_listener **out, const char *site)
     if (!eddy__loop()) return -EPERM;
     int v = 0, type = 0, dom = 0;
     socklen_t len = sizeof v;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || !v) return -EINVAL;
+    if (eddy__sys_getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || !v) return -EINVAL;
     len = sizeof type;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) return -EINVAL;
+    if (eddy__sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) return -EINVAL;
     len = sizeof dom;
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0) return -EINVAL;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -EBADF;
+    if (eddy__sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0) return -EINVAL;
+    int fl = eddy__sys_fcntl(fd, F_GETFL);
+    if (fl < 0 || eddy__sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -EBADF;
     return eddy__listener_new(fd, dom, NULL, site, out);
 }
 
@@ -101,19 +102,19 @@ static int listen_on(const eddy_sockaddr *a, const eddy_tcp_listen_opts *o, int 
     int fd = eddy__socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return fd;
     int one = 1;
-    if (!o->no_reuse_addr) (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (o->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) goto fail;
+    if (!o->no_reuse_addr) (void)eddy__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (o->reuse_port && eddy__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) goto fail;
     if (a->ss.ss_family == AF_INET6) {
         int v6only = o->v6only ? 1 : 0;
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        (void)eddy__sys_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     }
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) goto fail;
-    if (listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0) goto fail;
+    if (eddy__sys_bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) goto fail;
+    if (eddy__sys_listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0) goto fail;
     *fdp = fd;
     return 0;
 fail:;
     int e = errno;
-    close(fd);
+    eddy__sys_close(fd);
     return -e;
 }
 
@@ -154,7 +155,7 @@ int eddy__tcp_listen(const char *host, uint16_t port, const eddy_tcp_listen_opts
     }
     if (rc < 0) return rc;
     rc = eddy__listener_new(fd, fam, NULL, site, out);
-    if (rc < 0) close(fd);
+    if (rc < 0) eddy__sys_close(fd);
     return rc;
 }
 
@@ -197,7 +198,7 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
         int fd = eddy__io_accept(&l->io, (struct sockaddr *)&pa->ss, &pa->len, 0);
         if (fd >= 0) {
             if (l->closer) { /* accepted while the close began: the close wins */
-                close(fd);
+                eddy__sys_close(fd);
                 rc = -EBADF;
                 break;
             }
@@ -206,7 +207,7 @@ int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *pee
             rc = eddy__fdstream_new(fd, true, -1, 0,
                                     inet ? &eddy__fdstream_vt_tcp : &eddy__fdstream_vt_unix,
                                     t->site, out);
-            if (rc < 0) close(fd);
+            if (rc < 0) eddy__sys_close(fd);
             break;
         }
         /* A connection that died in the backlog: skip it, the listener is fine. */
@@ -244,7 +245,7 @@ int eddy_listener_close(eddy_listener *l)
     }
     int rc = eddy__iofd_close(&l->io, false);
     if (l->unlink_path) {
-        if (unlink(l->unlink_path) < 0 && errno != ENOENT && rc == 0) rc = -errno;
+        if (eddy__sys_unlink(l->unlink_path) < 0 && errno != ENOENT && rc == 0) rc = -errno;
         free(l->unlink_path);
     }
     eddy__handle_del(&l->handle);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "io/proto.h"
+#include "loop/sys.h"
 
 enum {
     DEF_HIGH = 64 * 1024,
@@ -135,9 +136,9 @@ static void close_sock(eddy_transport *t, bool rst)
     (void)eddy_fd_forget(t->fd);
     if (rst) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        (void)setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        (void)eddy__sys_setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
-    close(t->fd);
+    eddy__sys_close(t->fd);
     t->fd = -1;
 }
 
@@ -252,11 +253,21 @@ static void maybe_pause(eddy_transport *t)
     }
 }
 
+/* The error a failed socket call ends the connection with (protocol.h, "Errors passed to
+ * connection_lost"). The kernel's ENOBUFS (no memory for the data) becomes -ENOMEM:
+ * eddy_transport_write's -ENOBUFS means the hard limit with the transport still usable, and
+ * must not also mean a lost connection. ENOTCONN, from shutdown, means the peer's reset has
+ * already torn the connection down. */
+static int lost_code(int e)
+{
+    return e == ENOBUFS ? -ENOMEM : e == ENOTCONN ? -ECONNRESET : -e;
+}
+
 static void do_shutdown_wr(eddy_transport *t)
 {
     t->wshut_done = true;
-    if (shutdown(t->fd, SHUT_WR) < 0) {
-        lose(t, -errno, false);
+    if (eddy__sys_shutdown(t->fd, SHUT_WR) < 0) {
+        lose(t, lost_code(errno), false);
         return;
     }
     if (t->eof_seen) lose(t, 0, false);
@@ -282,7 +293,7 @@ static void connected(eddy_transport *t)
 {
     int err = 0;
     socklen_t el = sizeof err;
-    if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
+    if (eddy__sys_getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
     if (err == EINPROGRESS || err == EALREADY) return; /* spurious: keep waiting */
     if (err) {
         lose(t, -err, false);
@@ -308,11 +319,11 @@ static void on_writable(eddy_io *w, unsigned revents)
         drained(t);
         return;
     }
-    ssize_t n = send(t->fd, t->wbuf + t->woff, t->wlen, MSG_NOSIGNAL);
+    ssize_t n = eddy__sys_send(t->fd, t->wbuf + t->woff, t->wlen, MSG_NOSIGNAL);
     if (n < 0) {
         int e = errno;
         if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) return;
-        lose(t, -e, false);
+        lose(t, lost_code(e), false);
         return;
     }
     t->woff += (size_t)n;
@@ -356,14 +367,14 @@ int eddy_transport_write(eddy_transport *t, const void *buf, size_t len)
     size_t sent = 0;
     if (t->wlen == 0 && t->state == EDDY__TP_OPEN) {
         ssize_t n;
-        do n = send(t->fd, buf, len, MSG_NOSIGNAL);
+        do n = eddy__sys_send(t->fd, buf, len, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
         if (eddy__likely((size_t)n == len)) return 0;
         if (n < 0) {
             int e = errno;
             if (e != EAGAIN && e != EWOULDBLOCK) {
-                lose(t, -e, false);
-                return -e;
+                lose(t, lost_code(e), false);
+                return lost_code(e);
             }
             n = 0;
         }
@@ -487,11 +498,11 @@ int eddy__protocol_connect(const eddy_sockaddr *addr, eddy_protocol_factory fact
     int fd = eddy__socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return fd;
     int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)eddy__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     eddy_transport *t;
     int rc = eddy__transport_new(fd, EDDY__TP_CONNECTING, addr, NULL, site, &t);
     if (rc < 0) {
-        close(fd);
+        eddy__sys_close(fd);
         return rc;
     }
     const eddy_protocol *proto = NULL;
@@ -504,9 +515,9 @@ int eddy__protocol_connect(const eddy_sockaddr *addr, eddy_protocol_factory fact
     }
     t->proto = proto;
     t->user = user;
-    if (connect(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 && errno != EINPROGRESS &&
+    if (eddy__sys_connect(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 && errno != EINPROGRESS &&
         errno != EINTR) {
-        lose(t, -errno, false);
+        lose(t, lost_code(errno), false);
     } else {
         /* Connected or in progress: either way the write watcher reports it from the loop. */
         rc = start_writing(t);

@@ -10,6 +10,7 @@
 
 #include "eddy/udp.h"
 #include "io/io.h"
+#include "loop/sys.h"
 
 /* Datagrams per recvmmsg/sendmmsg call: the headers live on the task's stack (no heap), so
  * a batch stays small; 32 already cuts the system calls of a busy socket by 32x. */
@@ -47,7 +48,7 @@ static int open_socket(int family, int *fdp)
     if (fd < 0) return fd;
     if (family == AF_INET6) {
         int off = 0; /* dual-stack: an IPv6 socket also talks to IPv4-mapped peers */
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        (void)eddy__sys_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     }
     *fdp = fd;
     return 0;
@@ -76,12 +77,12 @@ int eddy__udp_open(const eddy_sockaddr *local, const eddy_sockaddr *remote, eddy
         rc = open_socket(family, &fd);
     }
     if (rc < 0) return rc;
-    if (local && bind(fd, (const struct sockaddr *)&local->ss, local->len) < 0) goto fail;
+    if (local && eddy__sys_bind(fd, (const struct sockaddr *)&local->ss, local->len) < 0) goto fail;
     /* UDP connect only records the remote (no packet is sent): it never blocks. */
-    if (remote && connect(fd, (const struct sockaddr *)&remote->ss, remote->len) < 0) goto fail;
+    if (remote && eddy__sys_connect(fd, (const struct sockaddr *)&remote->ss, remote->len) < 0) goto fail;
     eddy_udp *u = calloc(1, sizeof *u);
     if (!u) {
-        close(fd);
+        eddy__sys_close(fd);
         return -ENOMEM;
     }
     eddy__iofd_init(&u->io, fd);
@@ -91,7 +92,7 @@ int eddy__udp_open(const eddy_sockaddr *local, const eddy_sockaddr *remote, eddy
     return 0;
 fail:
     rc = -errno;
-    close(fd);
+    eddy__sys_close(fd);
     return rc;
 }
 
@@ -187,7 +188,7 @@ int eddy_udp_recv_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
                                            .msg_iov = &iov[i], .msg_iovlen = 1};
             h[i].msg_len = 0;
         }
-        int r = recvmmsg(u->io.fd, h, (unsigned)k, MSG_TRUNC, NULL);
+        int r = eddy__sys_recvmmsg(u->io.fd, h, (unsigned)k, MSG_TRUNC, NULL);
         if (r < 0) {
             int e = errno;
             if (e == EINTR) continue;
@@ -231,7 +232,7 @@ int eddy_udp_send_many(eddy_udp *u, eddy_udp_msg *msgs, size_t count)
                                            .msg_iovlen = 1};
             h[i].msg_len = 0;
         }
-        int r = sendmmsg(u->io.fd, h, (unsigned)k, MSG_NOSIGNAL);
+        int r = eddy__sys_sendmmsg(u->io.fd, h, (unsigned)k, MSG_NOSIGNAL);
         if (r < 0) {
             int e = errno;
             if (e == EINTR) continue;

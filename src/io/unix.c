@@ -9,6 +9,7 @@
 
 #include "eddy/unix.h"
 #include "io/io.h"
+#include "loop/sys.h"
 
 /* Descriptors one eddy_unix_recv_fd makes room for: one is expected; the others are there so
  * that a peer attaching a few more does not make the kernel truncate (and so drop) them
@@ -53,11 +54,11 @@ static void remove_if_stale(const eddy_sockaddr *a, const char *path)
 {
     struct stat st;
     if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) return;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = eddy__sys_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
-    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno == ECONNREFUSED)
-        (void)unlink(path);
-    close(fd);
+    if (eddy__sys_connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno == ECONNREFUSED)
+        (void)eddy__sys_unlink(path);
+    eddy__sys_close(fd);
 }
 
 int eddy__unix_listen(const char *name, const eddy_unix_listen_opts *o, eddy_listener **out,
@@ -81,20 +82,20 @@ int eddy__unix_listen(const char *name, const eddy_unix_listen_opts *o, eddy_lis
         rc = fd;
         goto fail;
     }
-    if (bind(fd, (const struct sockaddr *)&a.ss, a.len) < 0) {
+    if (eddy__sys_bind(fd, (const struct sockaddr *)&a.ss, a.len) < 0) {
         rc = -errno;
         goto fail;
     }
-    if (listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0) {
+    if (eddy__sys_listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0) {
         rc = -errno;
-        if (is_path) (void)unlink(name); /* we created the file with bind */
+        if (is_path) (void)eddy__sys_unlink(name); /* we created the file with bind */
         goto fail;
     }
     rc = eddy__listener_new(fd, AF_UNIX, unlink_path, site, out);
     if (rc == 0) return 0;
-    if (is_path) (void)unlink(name);
+    if (is_path) (void)eddy__sys_unlink(name);
 fail:
-    if (fd >= 0) close(fd);
+    if (fd >= 0) eddy__sys_close(fd);
     free(unlink_path);
     return rc;
 }
@@ -115,14 +116,14 @@ int eddy__unix_connect(const char *name, eddy_stream **out, const char *site)
     if (fd < 0) return fd;
     /* A Unix connect is synchronous: it links to the listener's backlog or fails at once
      * (EAGAIN when the backlog is full: there is no event to wait for). */
-    while (connect(fd, (const struct sockaddr *)&a.ss, a.len) < 0) {
+    while (eddy__sys_connect(fd, (const struct sockaddr *)&a.ss, a.len) < 0) {
         if (errno == EINTR) continue;
         rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        close(fd);
+        eddy__sys_close(fd);
         return rc;
     }
     rc = eddy__fdstream_new(fd, true, -1, 0, &eddy__fdstream_vt_unix, site, out);
-    if (rc < 0) close(fd);
+    if (rc < 0) eddy__sys_close(fd);
     return eddy__coop_done(t, rc); /* a Unix connect never suspends */
 }
 
@@ -133,18 +134,18 @@ int eddy__socketpair(eddy_stream **a, eddy_stream **b, const char *site)
     if (!a || !b) return -EINVAL;
     if (!eddy__loop()) return -EPERM;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
+    if (eddy__sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
     int rc = eddy__fdstream_new(sv[0], true, -1, 0, &eddy__fdstream_vt_unix, site, a);
     if (rc < 0) {
-        close(sv[0]);
-        close(sv[1]);
+        eddy__sys_close(sv[0]);
+        eddy__sys_close(sv[1]);
         return rc;
     }
     rc = eddy__fdstream_new(sv[1], true, -1, 0, &eddy__fdstream_vt_unix, site, b);
     if (rc < 0) {
         eddy_stream_abort(*a);
         *a = NULL;
-        close(sv[1]);
+        eddy__sys_close(sv[1]);
     }
     return rc;
 }
@@ -158,7 +159,7 @@ static int unix_fd(eddy_stream *s)
     /* eddy_fd_stream gives kind "unix" to any socket that is not TCP: check the family. */
     int dom = 0;
     socklen_t dl = sizeof dom;
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0 || dom != AF_UNIX) return -ENOTSOCK;
+    if (eddy__sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0 || dom != AF_UNIX) return -ENOTSOCK;
     return fd;
 }
 
@@ -205,7 +206,7 @@ static int collect_fds(struct msghdr *m, int *first)
             if (*first < 0)
                 *first = fd;
             else
-                close(fd);
+                eddy__sys_close(fd);
             count++;
         }
     }
@@ -254,7 +255,7 @@ int eddy_unix_peer_cred(eddy_stream *s, eddy_unix_cred *out)
     if (fd < 0) return fd;
     struct ucred uc;
     socklen_t len = sizeof uc;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) return -errno;
+    if (eddy__sys_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) return -errno;
     *out = (eddy_unix_cred){.pid = uc.pid, .uid = uc.uid, .gid = uc.gid};
     return 0;
 }

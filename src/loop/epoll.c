@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "loop/op.h"
+#include "loop/sys.h"
 
 #define MAX_EVENTS 256
 
@@ -48,8 +49,8 @@ static void ep_destroy(eddy_loop *l)
 {
     ep_state *s = st_of(l);
     if (!s) return;
-    if (s->epfd >= 0) close(s->epfd);
-    if (s->wakefd >= 0) close(s->wakefd);
+    if (s->epfd >= 0) eddy__sys_close(s->epfd);
+    if (s->wakefd >= 0) eddy__sys_close(s->wakefd);
     free(s->fds);
     free(s);
     l->be_data = NULL;
@@ -64,19 +65,19 @@ static int ep_init(eddy_loop *l, const char **why)
     }
     s->wakefd = -1;
     l->be_data = s;
-    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->epfd = eddy__sys_epoll_create1(EPOLL_CLOEXEC);
     int rc = 0;
     if (s->epfd < 0) {
         rc = -errno;
         *why = "epoll_create1";
-    } else if ((s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    } else if ((s->wakefd = eddy__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
         rc = -errno;
         *why = "eventfd";
     } else {
         /* data.fd = -1 marks the eventfd: no table entry, no watcher, not counted as I/O
          * that keeps the loop alive. */
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = -1};
-        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) < 0) {
+        if (eddy__sys_epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) < 0) {
             rc = -errno;
             *why = "epoll_ctl(eventfd)";
         }
@@ -90,7 +91,7 @@ static void ep_wake(eddy_loop *l)
     /* Async-signal-safe (the SIGINT handler calls it). EAGAIN: the counter is saturated, the
      * loop is awake anyway. */
     uint64_t one = 1;
-    ssize_t r = write(st_of(l)->wakefd, &one, sizeof one);
+    ssize_t r = eddy__sys_write(st_of(l)->wakefd, &one, sizeof one);
     (void)r;
 }
 
@@ -134,11 +135,11 @@ static int set_interest(ep_state *s, int fd, unsigned want)
     struct epoll_event ev = {.events = to_epoll(want), .data.fd = fd};
     int rc;
     if (f->registered == 0)
-        rc = epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+        rc = eddy__sys_epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
     else if (want == 0)
-        rc = epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+        rc = eddy__sys_epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
     else
-        rc = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
+        rc = eddy__sys_epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
     if (rc < 0) {
         int e = errno;
         /* The descriptor was closed behind our back (EBADF/ENOENT on DEL): forget it. */
@@ -147,14 +148,14 @@ static int set_interest(ep_state *s, int fd, unsigned want)
             return 0;
         }
         if (e == EEXIST) { /* registered under this number before and never dropped */
-            if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+            if (eddy__sys_epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
                 f->registered = want;
                 return 0;
             }
             e = errno;
         }
         if (e == ENOENT && f->registered != 0) { /* closed and reopened: add again */
-            if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+            if (eddy__sys_epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
                 f->registered = want;
                 return 0;
             }
@@ -367,7 +368,7 @@ static int ep_forget(eddy_loop *l, int fd)
         }
     /* Drop the kernel registration now: after close() the number may be reused. */
     if (!f->r && !f->w && f->registered) {
-        (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+        (void)eddy__sys_epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
         f->registered = 0;
     }
     return n;
@@ -424,14 +425,14 @@ static int ep_poll(eddy_loop *l, int64_t timeout_ns)
         ms = (int)((timeout_ns + 999999) / 1000000); /* round up: never wake early */
 
     struct epoll_event evs[MAX_EVENTS];
-    int n = epoll_wait(s->epfd, evs, MAX_EVENTS, ms);
+    int n = eddy__sys_epoll_wait(s->epfd, evs, MAX_EVENTS, ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         uint32_t e = evs[i].events;
         int fd = evs[i].data.fd;
         if (fd < 0) { /* the wake-up eventfd */
             uint64_t v;
-            ssize_t r = read(s->wakefd, &v, sizeof v);
+            ssize_t r = eddy__sys_read(s->wakefd, &v, sizeof v);
             (void)r;
             continue;
         }

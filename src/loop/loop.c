@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "loop/sys.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "loop/op.h"
+#include "loop/sys.h"
 
 /* sendfile has no MSG_NOSIGNAL: a send to a closed peer raises SIGPIPE. When the process has
  * a SIGPIPE handler (not SIG_IGN), block the signal around the call and consume the one the
@@ -28,13 +29,13 @@ static ssize_t sendfile_nosig(int out, int in, off_t *off, size_t n)
 {
     struct sigaction sa;
     if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN && !(sa.sa_flags & SA_SIGINFO))
-        return sendfile(out, in, off, n);
+        return eddy__sys_sendfile(out, in, off, n);
     sigset_t pipe_set, old, pend;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     bool was_pending = sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
-    ssize_t r = sendfile(out, in, off, n);
+    ssize_t r = eddy__sys_sendfile(out, in, off, n);
     int e = errno;
     if (r < 0 && e == EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
@@ -51,32 +52,32 @@ ssize_t eddy__op_syscall(eddy__op *op)
     ssize_t r;
     for (;;) {
         switch (op->kind) {
-        case EDDY__OP_READ: r = read(op->fd, op->u.rw.buf, op->u.rw.len); break;
-        case EDDY__OP_WRITE: r = write(op->fd, op->u.rw.buf, op->u.rw.len); break;
-        case EDDY__OP_READV: r = readv(op->fd, op->u.v.iov, op->u.v.iovcnt); break;
-        case EDDY__OP_WRITEV: r = writev(op->fd, op->u.v.iov, op->u.v.iovcnt); break;
-        case EDDY__OP_RECV: r = recv(op->fd, op->u.rw.buf, op->u.rw.len, op->u.rw.flags); break;
+        case EDDY__OP_READ: r = eddy__sys_read(op->fd, op->u.rw.buf, op->u.rw.len); break;
+        case EDDY__OP_WRITE: r = eddy__sys_write(op->fd, op->u.rw.buf, op->u.rw.len); break;
+        case EDDY__OP_READV: r = eddy__sys_readv(op->fd, op->u.v.iov, op->u.v.iovcnt); break;
+        case EDDY__OP_WRITEV: r = eddy__sys_writev(op->fd, op->u.v.iov, op->u.v.iovcnt); break;
+        case EDDY__OP_RECV: r = eddy__sys_recv(op->fd, op->u.rw.buf, op->u.rw.len, op->u.rw.flags); break;
         case EDDY__OP_SEND:
-            r = send(op->fd, op->u.rw.buf, op->u.rw.len, MSG_NOSIGNAL | op->u.rw.flags);
+            r = eddy__sys_send(op->fd, op->u.rw.buf, op->u.rw.len, MSG_NOSIGNAL | op->u.rw.flags);
             break;
-        case EDDY__OP_RECVMSG: r = recvmsg(op->fd, op->u.msg.msg, op->u.msg.flags); break;
+        case EDDY__OP_RECVMSG: r = eddy__sys_recvmsg(op->fd, op->u.msg.msg, op->u.msg.flags); break;
         case EDDY__OP_SENDMSG:
-            r = sendmsg(op->fd, op->u.msg.msg, MSG_NOSIGNAL | op->u.msg.flags);
+            r = eddy__sys_sendmsg(op->fd, op->u.msg.msg, MSG_NOSIGNAL | op->u.msg.flags);
             break;
         case EDDY__OP_ACCEPT:
-            r = accept4(op->fd, op->u.acc.addr, op->u.acc.alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            r = eddy__sys_accept4(op->fd, op->u.acc.addr, op->u.acc.alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
             break;
         case EDDY__OP_CONNECT:
             if (!op->u.con.started) {
                 op->u.con.started = true;
-                r = connect(op->fd, op->u.con.addr, op->u.con.alen);
+                r = eddy__sys_connect(op->fd, op->u.con.addr, op->u.con.alen);
                 /* Under way: readiness for writing says it has finished (EINTR too: the
                  * connect goes on in the kernel and must not be made again). */
                 if (r < 0 && (errno == EINPROGRESS || errno == EINTR)) return -EAGAIN;
             } else {
                 int err = 0;
                 socklen_t el = sizeof err;
-                if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
+                if (eddy__sys_getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
                 return err ? -err : 0;
             }
             break;
@@ -145,7 +146,7 @@ int eddy__iofd_close(eddy__iofd *f, bool keep)
     eddy__iofd_release(f);
     int rc = 0;
     /* Linux releases the descriptor even when close reports EINTR: never retry. */
-    if (!keep && close(f->fd) < 0 && errno != EINTR) rc = -errno;
+    if (!keep && eddy__sys_close(f->fd) < 0 && errno != EINTR) rc = -errno;
     f->fd = -1;
     return rc;
 }
@@ -280,7 +281,7 @@ static void feed_readable(eddy_io *w, unsigned revents)
 {
     (void)revents;
     eddy__feed *f = eddy__container_of(w, eddy__feed, io);
-    ssize_t n = recv(f->fd, f->buf, f->len, 0);
+    ssize_t n = eddy__sys_recv(f->fd, f->buf, f->len, 0);
     if (n > 0) {
         f->cb(f, f->buf, n);
         return;
@@ -331,7 +332,7 @@ void eddy__op_zc_purge(int fd)
 {
     /* connect(AF_UNSPEC) is TCP's disconnect: RST to the peer, the send queue dropped. */
     struct sockaddr sa = {.sa_family = AF_UNSPEC};
-    (void)connect(fd, &sa, sizeof sa);
+    (void)eddy__sys_connect(fd, &sa, sizeof sa);
 }
 
 int eddy__op_zc_reap(int fd, uint32_t id)
@@ -339,7 +340,7 @@ int eddy__op_zc_reap(int fd, uint32_t id)
     for (;;) {
         char ctl[CMSG_SPACE(sizeof(struct sock_extended_err)) + 64];
         struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof ctl};
-        if (recvmsg(fd, &m, MSG_ERRQUEUE) < 0) {
+        if (eddy__sys_recvmsg(fd, &m, MSG_ERRQUEUE) < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
         }

@@ -43,6 +43,7 @@
 
 #include "loop/op.h"
 #include "loop/uring.h"
+#include "loop/sys.h"
 
 enum {
     SQ_ENTRIES = 1024,
@@ -122,11 +123,11 @@ static const struct {
  * group io_uring_group (the set-up then fails with EPERM by itself), 0 or missing = allowed. */
 static int disabled_by_sysctl(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = eddy__sys_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
     char c = '0';
-    ssize_t n = read(fd, &c, 1);
-    close(fd);
+    ssize_t n = eddy__sys_read(fd, &c, 1);
+    eddy__sys_close(fd);
     return n == 1 && c == '2';
 }
 
@@ -177,7 +178,7 @@ static int probe(ur_state *s, const char **why)
         memset(&p, 0, sizeof p);
         p.flags = tries[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
         p.cq_entries = CQ_ENTRIES;
-        rc = h && h->setup_err ? h->setup_err : io_uring_queue_init_params(SQ_ENTRIES, &s->ring, &p);
+        rc = h && h->setup_err ? h->setup_err : eddy__sys_io_uring_queue_init_params(SQ_ENTRIES, &s->ring, &p);
     }
     if (rc < 0) {
         *why = "io_uring_setup";
@@ -193,7 +194,7 @@ static int probe(ur_state *s, const char **why)
         *why = "kernel too old (IORING_FEAT_EXT_ARG, NODROP, FAST_POLL)";
         return -ENOSYS;
     }
-    struct io_uring_probe *pr = io_uring_get_probe_ring(&s->ring);
+    struct io_uring_probe *pr = eddy__sys_io_uring_get_probe_ring(&s->ring);
     if (!pr) {
         *why = "IORING_REGISTER_PROBE";
         return -ENOSYS;
@@ -230,7 +231,7 @@ static int ur_init(eddy_loop *l, const char **why)
     s->notifyfd = -1;
     l->be_data = s;
     int rc = probe(s, why);
-    if (rc == 0 && (s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    if (rc == 0 && (s->wakefd = eddy__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
         rc = -errno;
         *why = "eventfd";
     }
@@ -254,8 +255,8 @@ static void ur_destroy(eddy_loop *l)
         io_uring_queue_exit(&s->ring);
     }
     feeds_destroy(s);
-    if (s->wakefd >= 0) close(s->wakefd);
-    if (s->notifyfd >= 0) close(s->notifyfd);
+    if (s->wakefd >= 0) eddy__sys_close(s->wakefd);
+    if (s->notifyfd >= 0) eddy__sys_close(s->notifyfd);
     for (size_t i = 0; i < s->nslabs; i++) free(s->slabs[i]);
     free(s->slabs);
     free(s->fds);
@@ -272,18 +273,18 @@ static int ur_fd_of(eddy_loop *l)
 {
     ur_state *s = st_of(l);
     if (s->notifyfd >= 0) return s->notifyfd;
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int fd = eddy__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (fd < 0) return -errno;
     int rc = io_uring_register_eventfd(&s->ring, fd);
     if (rc < 0) {
-        close(fd);
+        eddy__sys_close(fd);
         return rc;
     }
     s->notifyfd = fd;
     /* Completions that were already queued as task work when the eventfd was registered
      * signalled nobody: announce them now. At worst the host makes one step for nothing. */
     uint64_t one = 1;
-    ssize_t w = write(fd, &one, sizeof one);
+    ssize_t w = eddy__sys_write(fd, &one, sizeof one);
     (void)w;
     return fd;
 }
@@ -299,10 +300,10 @@ static void ur_flush(eddy_loop *l)
     ur_state *s = st_of(l);
     if (s->cancels || s->rearm || s->wake_unarmed) flush_pending(s);
     if (s->rearm_feeds) feeds_rearm(s);
-    (void)io_uring_submit(&s->ring);
+    (void)eddy__sys_io_uring_submit(&s->ring);
     if (s->ready_feeds && s->notifyfd >= 0) {
         uint64_t one = 1;
-        ssize_t w = write(s->notifyfd, &one, sizeof one);
+        ssize_t w = eddy__sys_write(s->notifyfd, &one, sizeof one);
         (void)w;
     }
 }
@@ -315,7 +316,7 @@ static struct io_uring_sqe *sqe_get(ur_state *s)
 {
     struct io_uring_sqe *q = io_uring_get_sqe(&s->ring);
     if (eddy__unlikely(!q)) {
-        (void)io_uring_submit(&s->ring);
+        (void)eddy__sys_io_uring_submit(&s->ring);
         q = io_uring_get_sqe(&s->ring);
     }
     return q;
@@ -341,7 +342,7 @@ static void ur_wake(eddy_loop *l)
 {
     /* Async-signal-safe (the SIGINT handler calls it). EAGAIN: saturated, awake anyway. */
     uint64_t one = 1;
-    ssize_t r = write(st_of(l)->wakefd, &one, sizeof one);
+    ssize_t r = eddy__sys_write(st_of(l)->wakefd, &one, sizeof one);
     (void)r;
 }
 
@@ -425,7 +426,7 @@ static int reserve(ur_state *s, int fd)
 static int pollable(int fd)
 {
     struct stat st;
-    if (fstat(fd, &st) < 0) return -errno;
+    if (eddy__sys_fstat(fd, &st) < 0) return -errno;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return -EPERM;
     return 0;
 }
@@ -782,23 +783,23 @@ static int bufs_setup(ur_state *s)
 {
     s->bufs_state = -1;
     size_t ring_bytes = FEED_BUFS * sizeof(struct io_uring_buf);
-    void *r = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *r = eddy__sys_mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r == MAP_FAILED) return -errno;
     /* Only the pages the kernel writes become resident: a 64-byte message costs one page of
      * one buffer, whatever the buffer's size. */
-    char *b = mmap(NULL, (size_t)FEED_BUFS * FEED_BUF, PROT_READ | PROT_WRITE,
+    char *b = eddy__sys_mmap(NULL, (size_t)FEED_BUFS * FEED_BUF, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (b == MAP_FAILED) {
         int e = errno;
-        munmap(r, ring_bytes);
+        eddy__sys_munmap(r, ring_bytes);
         return -e;
     }
     struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)r, .ring_entries = FEED_BUFS,
                                    .bgid = FEED_BGID};
-    int rc = io_uring_register_buf_ring(&s->ring, &reg, 0); /* 5.19 */
+    int rc = eddy__sys_io_uring_register_buf_ring(&s->ring, &reg, 0); /* 5.19 */
     if (rc < 0) {
-        munmap(b, (size_t)FEED_BUFS * FEED_BUF);
-        munmap(r, ring_bytes);
+        eddy__sys_munmap(b, (size_t)FEED_BUFS * FEED_BUF);
+        eddy__sys_munmap(r, ring_bytes);
         return rc;
     }
     s->br = r;
@@ -816,9 +817,9 @@ static int bufs_setup(ur_state *s)
 static void bufs_destroy(ur_state *s)
 {
     if (s->bufs_state != 1) return;
-    if (s->ring_ok) (void)io_uring_unregister_buf_ring(&s->ring, FEED_BGID);
-    munmap(s->bufs, (size_t)FEED_BUFS * FEED_BUF);
-    munmap(s->br, s->br_bytes);
+    if (s->ring_ok) (void)eddy__sys_io_uring_unregister_buf_ring(&s->ring, FEED_BGID);
+    eddy__sys_munmap(s->bufs, (size_t)FEED_BUFS * FEED_BUF);
+    eddy__sys_munmap(s->br, s->br_bytes);
     s->bufs_state = 0;
 }
 
@@ -1072,21 +1073,21 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
     if (eddy__unlikely(s->notifyfd >= 0)) {
         /* Emptied before reaping: a completion after this signals it again. */
         uint64_t v;
-        ssize_t r = read(s->notifyfd, &v, sizeof v);
+        ssize_t r = eddy__sys_read(s->notifyfd, &v, sizeof v);
         (void)r;
     }
     if (s->rearm_feeds) feeds_rearm(s);
     if (s->ready_feeds) timeout_ns = 0; /* feeds restarted with data in hand: deliver it now */
     int rc;
     if (timeout_ns == 0) {
-        rc = io_uring_submit_and_get_events(&s->ring);
+        rc = eddy__sys_io_uring_submit_and_get_events(&s->ring);
     } else if (timeout_ns < 0) {
-        rc = io_uring_submit_and_wait(&s->ring, 1);
+        rc = eddy__sys_io_uring_submit_and_wait(&s->ring, 1);
     } else {
         struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000,
                                        .tv_nsec = timeout_ns % 1000000000};
         struct io_uring_cqe *cqe;
-        rc = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
+        rc = eddy__sys_io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
     }
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) return rc;
     int n = 0;

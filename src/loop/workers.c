@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "loop/sys.h"
 
 enum { MAX_WORKERS = 4096 };
 
@@ -188,7 +189,7 @@ int eddy_run_workers_with(int n, int (*main_fn)(void *), void *arg, const eddy_r
     bool restore = g.pin && pthread_getaffinity_np(pthread_self(), sizeof caller_mask, &caller_mask) == 0;
     bool all_started = true;
     for (int i = 1; i < g.n; i++) {
-        int e = pthread_create(&g.w[i].th, NULL, worker_thread, &g.w[i]);
+        int e = eddy__sys_pthread_create(&g.w[i].th, NULL, worker_thread, &g.w[i]);
         if (e != 0) { /* the ones running are cancelled; worker 0 is not run at all */
             record(&g, -e);
             all_started = false;

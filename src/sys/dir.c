@@ -10,6 +10,7 @@
 
 #include "eddy/file.h"
 #include "sys/fileop.h"
+#include "loop/sys.h"
 
 enum { DIR_BUF = 32 * 1024 };
 
@@ -42,7 +43,7 @@ int eddy__dir_open(const char *path, eddy_dir **out, const char *site)
     if (rc < 0) return rc;
     eddy_dir *d = malloc(sizeof *d);
     if (!d) {
-        close(rc);
+        eddy__sys_close(rc);
         return -ENOMEM;
     }
     d->fd = rc;
@@ -124,7 +125,7 @@ int eddy_dir_close(eddy_dir *d)
         eddy__fop_init(&o, EDDY__FOP_CLOSE, d->fd);
         r = eddy__fop_run(&o, EDDY__JOB_UNCANCELLABLE);
     }
-    if (r < 0) close(d->fd);
+    if (r < 0) eddy__sys_close(d->fd);
     free(d);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sys/file_impl.h"
+#include "loop/sys.h"
 
 int64_t eddy__file_run(eddy_file *f, eddy__fop *o, unsigned how)
 {
@@ -107,7 +108,7 @@ static int vt_close(eddy_stream *s, bool graceful)
             if (r == 0) rc = (int)o.res;
         }
         /* Outside a task (nothing to wait with), or no worker to be had: close here. */
-        if (r < 0 && close(f->fd) < 0 && errno != EINTR) rc = -errno;
+        if (r < 0 && eddy__sys_close(f->fd) < 0 && errno != EINTR) rc = -errno;
     }
     free(f);
     return rc;
@@ -143,7 +144,7 @@ int eddy__file_open(const char *path, int flags, mode_t mode, eddy_file **out, c
     if (rc < 0) return rc;
     int fd = rc;
     rc = file_new(fd, 0, site, out);
-    if (rc < 0) close(fd);
+    if (rc < 0) eddy__sys_close(fd);
     return rc;
 }
 
@@ -153,7 +154,7 @@ int eddy__file_open_fd(int fd, unsigned flags, eddy_file **out, const char *site
     *out = NULL;
     if (flags & ~(unsigned)EDDY_FD_NOCLOSE) return -EINVAL;
     if (!eddy__tl_loop) return -EPERM;
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0) return -EBADF;
+    if (fd < 0 || eddy__sys_fcntl(fd, F_GETFD) < 0) return -EBADF;
     return file_new(fd, flags, site, out);
 }
 

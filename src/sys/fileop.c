@@ -13,39 +13,40 @@
 #include <unistd.h>
 
 #include "sys/fileop.h"
+#include "loop/sys.h"
 
 void eddy__fop_exec(eddy__fop *o)
 {
     ssize_t r = -1;
     switch (o->op) {
-    case EDDY__FOP_OPENAT: r = openat(o->fd, o->path, o->flags | O_CLOEXEC, (mode_t)o->mode); break;
+    case EDDY__FOP_OPENAT: r = eddy__sys_openat(o->fd, o->path, o->flags | O_CLOEXEC, (mode_t)o->mode); break;
     case EDDY__FOP_CLOSE:
         /* Linux releases the descriptor even when close reports EINTR: never retry. */
-        r = close(o->fd);
+        r = eddy__sys_close(o->fd);
         if (r < 0 && errno == EINTR) r = 0;
         break;
     case EDDY__FOP_READ:
-        r = o->off < 0 ? read(o->fd, o->buf, o->len) : pread(o->fd, o->buf, o->len, (off_t)o->off);
+        r = o->off < 0 ? eddy__sys_read(o->fd, o->buf, o->len) : eddy__sys_pread(o->fd, o->buf, o->len, (off_t)o->off);
         break;
     case EDDY__FOP_WRITE:
-        r = o->off < 0 ? write(o->fd, o->buf, o->len) : pwrite(o->fd, o->buf, o->len, (off_t)o->off);
+        r = o->off < 0 ? eddy__sys_write(o->fd, o->buf, o->len) : eddy__sys_pwrite(o->fd, o->buf, o->len, (off_t)o->off);
         break;
     case EDDY__FOP_READV:
-        r = o->off < 0 ? readv(o->fd, o->iov, o->iovcnt) : preadv(o->fd, o->iov, o->iovcnt, (off_t)o->off);
+        r = o->off < 0 ? eddy__sys_readv(o->fd, o->iov, o->iovcnt) : eddy__sys_preadv(o->fd, o->iov, o->iovcnt, (off_t)o->off);
         break;
     case EDDY__FOP_WRITEV:
-        r = o->off < 0 ? writev(o->fd, o->iov, o->iovcnt)
-                       : pwritev(o->fd, o->iov, o->iovcnt, (off_t)o->off);
+        r = o->off < 0 ? eddy__sys_writev(o->fd, o->iov, o->iovcnt)
+                       : eddy__sys_pwritev(o->fd, o->iov, o->iovcnt, (off_t)o->off);
         break;
-    case EDDY__FOP_FSYNC: r = o->flags == EDDY__FSYNC_DATA ? fdatasync(o->fd) : fsync(o->fd); break;
+    case EDDY__FOP_FSYNC: r = o->flags == EDDY__FSYNC_DATA ? eddy__sys_fdatasync(o->fd) : eddy__sys_fsync(o->fd); break;
     case EDDY__FOP_STATX:
-        r = statx(o->fd, o->path, o->flags, STATX_BASIC_STATS, (struct statx *)o->buf);
+        r = eddy__sys_statx(o->fd, o->path, o->flags, STATX_BASIC_STATS, (struct statx *)o->buf);
         break;
-    case EDDY__FOP_RENAMEAT: r = renameat(o->fd, o->path, o->fd2, o->path2); break;
-    case EDDY__FOP_UNLINKAT: r = unlinkat(o->fd, o->path, o->flags); break;
-    case EDDY__FOP_MKDIRAT: r = mkdirat(o->fd, o->path, (mode_t)o->mode); break;
-    case EDDY__FOP_GETDENTS: r = syscall(SYS_getdents64, o->fd, o->buf, o->len); break;
-    case EDDY__FOP_OFD_LOCK: r = fcntl(o->fd, o->flags, (struct flock *)o->buf); break;
+    case EDDY__FOP_RENAMEAT: r = eddy__sys_renameat(o->fd, o->path, o->fd2, o->path2); break;
+    case EDDY__FOP_UNLINKAT: r = eddy__sys_unlinkat(o->fd, o->path, o->flags); break;
+    case EDDY__FOP_MKDIRAT: r = eddy__sys_mkdirat(o->fd, o->path, (mode_t)o->mode); break;
+    case EDDY__FOP_GETDENTS: r = eddy__sys_syscall(SYS_getdents64, o->fd, o->buf, o->len); break;
+    case EDDY__FOP_OFD_LOCK: r = eddy__sys_fcntl(o->fd, o->flags, (struct flock *)o->buf); break;
     default: errno = EINVAL; break;
     }
     o->res = r >= 0 ? (int64_t)r : -(int64_t)errno;
@@ -122,7 +123,7 @@ static void pool_run_fop(eddy__job *j)
 static void pool_release_fop(eddy__job *j)
 {
     eddy__fop *o = eddy__container_of(j, eddy__fop, job);
-    if (o->op == EDDY__FOP_OPENAT && o->res >= 0) close((int)o->res); /* nobody took it */
+    if (o->op == EDDY__FOP_OPENAT && o->res >= 0) eddy__sys_close((int)o->res); /* nobody took it */
     free(o);
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "sys/pool.h"
+#include "loop/sys.h"
 
 typedef struct worker {
     eddy__link link;      /* P.workers */
@@ -361,7 +362,7 @@ static int worker_start(void)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&w->tid, &a, worker_main, w);
+    int rc = eddy__sys_pthread_create(&w->tid, &a, worker_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
     if (rc != 0) {

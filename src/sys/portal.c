@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "sys/pool.h"
+#include "loop/sys.h"
 
 typedef struct preq {
     eddy__link link;       /* p->pending (loop thread) */
@@ -59,13 +60,13 @@ struct eddy_portal {
 static void futex_wait_nonzero(_Atomic uint32_t *w)
 {
     while (atomic_load_explicit(w, memory_order_acquire) == 0)
-        syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+        eddy__sys_syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
 }
 
 static void futex_store_wake(_Atomic uint32_t *w, uint32_t v)
 {
     atomic_store_explicit(w, v, memory_order_release);
-    syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    eddy__sys_syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 static void portal_unref(eddy_portal *p)
@@ -192,7 +193,7 @@ int eddy_portal_start(eddy_portal **out)
     if (!p) return -ENOMEM;
     /* The loop thread takes signals like any thread of the program: it runs user tasks, and
      * the loop does not handle SIGINT/SIGTERM itself (EDDY_OPT_NO_SIGNALS). */
-    if (pthread_create(&p->thread, NULL, portal_thread, p) != 0) {
+    if (eddy__sys_pthread_create(&p->thread, NULL, portal_thread, p) != 0) {
         portal_unref(p);
         return -EAGAIN;
     }

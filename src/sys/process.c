@@ -27,6 +27,7 @@
 
 #include "io/io.h"
 #include "sys/sys.h"
+#include "loop/sys.h"
 
 extern char **environ;
 
@@ -77,9 +78,9 @@ static bool reap(eddy_process *p)
         memset(&si, 0, sizeof si);
         int r;
         if (p->pidfd >= 0 && !atomic_load_explicit(&pidfd_waitid_missing, memory_order_relaxed))
-            r = waitid(EDDY__P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+            r = eddy__sys_waitid(EDDY__P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
         else
-            r = waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
+            r = eddy__sys_waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
         if (r == 0) break;
         if (errno == EINTR) continue;
         if (errno == EINVAL && p->pidfd >= 0 && !atomic_load(&pidfd_waitid_missing)) {
@@ -116,8 +117,8 @@ void eddy__process_sigchld(eddy__sighub *h)
 static int send_sig(eddy_process *p, int sig)
 {
     if (p->state & P_REAPED) return -ESRCH;
-    int r = p->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0)
-                          : kill(p->pid, sig);
+    int r = p->pidfd >= 0 ? (int)eddy__sys_syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0)
+                          : eddy__sys_kill(p->pid, sig);
     return r < 0 ? -errno : 0;
 }
 
@@ -205,7 +206,7 @@ static int stdio_setup(int i, int mode, int fd, int *devnull, int *child, int *o
     case EDDY_STDIO_INHERIT:
         return 0;
     case EDDY_STDIO_NULL:
-        if (*devnull < 0 && (*devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) return -errno;
+        if (*devnull < 0 && (*devnull = eddy__sys_open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) return -errno;
         *child = *devnull;
         return 0;
     case EDDY_STDIO_FD:
@@ -213,15 +214,15 @@ static int stdio_setup(int i, int mode, int fd, int *devnull, int *child, int *o
         return 0;
     default: { /* EDDY_STDIO_PIPE */
         int pp[2];
-        if (pipe2(pp, O_CLOEXEC) < 0) return -errno;
+        if (eddy__sys_pipe2(pp, O_CLOEXEC) < 0) return -errno;
         /* The child's end stays blocking (programs expect blocking stdio); ours is not. */
         int mine = i == 0 ? pp[1] : pp[0];
         *own = *child = i == 0 ? pp[0] : pp[1];
-        int rc = fcntl(mine, F_SETFL, fcntl(mine, F_GETFL) | O_NONBLOCK) < 0 ? -errno : 0;
+        int rc = eddy__sys_fcntl(mine, F_SETFL, eddy__sys_fcntl(mine, F_GETFL) | O_NONBLOCK) < 0 ? -errno : 0;
         if (rc == 0)
             rc = i == 0 ? eddy__fd_stream(mine, 0, st, site) /* SIGPIPE rule of writers */
                         : eddy__fdstream_new(mine, false, -1, 0, &eddy__fdstream_vt_fd, site, st);
-        if (rc < 0) close(mine);
+        if (rc < 0) eddy__sys_close(mine);
         return rc;
     }
     }
@@ -257,7 +258,7 @@ static int spawn_child(pid_t *pid, const char *const argv[], const eddy_process_
     if (!e) e = posix_spawnattr_setsigdefault(&at, &def);
     if (!e && (fl & POSIX_SPAWN_SETPGROUP)) e = posix_spawnattr_setpgroup(&at, 0);
     if (!e)
-        e = posix_spawnp(pid, argv[0], &fa, &at, (char *const *)argv,
+        e = eddy__sys_posix_spawnp(pid, argv[0], &fa, &at, (char *const *)argv,
                          o->env ? (char *const *)o->env : environ);
     posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
@@ -277,7 +278,7 @@ int eddy__process_spawn(eddy_process *p, const char *const argv[], const eddy_pr
     if (o->grace < 0) return -EINVAL;
     for (int i = 0; i < 3; i++) {
         if (modes[i] < EDDY_STDIO_INHERIT || modes[i] > EDDY_STDIO_PIPE) return -EINVAL;
-        if (modes[i] == EDDY_STDIO_FD && (fds[i] < 0 || fcntl(fds[i], F_GETFD) < 0)) return -EBADF;
+        if (modes[i] == EDDY_STDIO_FD && (fds[i] < 0 || eddy__sys_fcntl(fds[i], F_GETFD) < 0)) return -EBADF;
     }
     if (l->current && !l->in_callback) {
         int c = eddy__cancel_code(l->current);
@@ -297,7 +298,7 @@ int eddy__process_spawn(eddy_process *p, const char *const argv[], const eddy_pr
      * closed its stdin, or stdout and stderr swapped): move such sources above 2 first. */
     for (int i = 0; i < 3 && rc == 0; i++) {
         if (child[i] < 0 || child[i] > 2 || child[i] == i) continue;
-        if ((moved[i] = fcntl(child[i], F_DUPFD_CLOEXEC, 3)) < 0)
+        if ((moved[i] = eddy__sys_fcntl(child[i], F_DUPFD_CLOEXEC, 3)) < 0)
             rc = -errno;
         else
             child[i] = moved[i];
@@ -310,12 +311,12 @@ int eddy__process_spawn(eddy_process *p, const char *const argv[], const eddy_pr
         if (rc < 0 && fallback) eddy__sig_unsubscribe(l, EDDY__SIGBIT(SIGCHLD), EDDY__SUB_INTERNAL);
     }
     for (int i = 0; i < 3; i++) {
-        if (own[i] >= 0) close(own[i]);
-        if (moved[i] >= 0) close(moved[i]);
+        if (own[i] >= 0) eddy__sys_close(own[i]);
+        if (moved[i] >= 0) eddy__sys_close(moved[i]);
     }
-    if (devnull >= 0) close(devnull);
+    if (devnull >= 0) eddy__sys_close(devnull);
     if (rc == 0 && !fallback) {
-        p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* always close-on-exec */
+        p->pidfd = (int)eddy__sys_syscall(SYS_pidfd_open, pid, 0); /* always close-on-exec */
         if (p->pidfd < 0) {
             /* No pidfd here (ENOSYS), or none to be had (EMFILE): the child runs already, so
              * watch it the other way. Subscribing after the spawn is safe: every wait reaps
@@ -324,8 +325,8 @@ int eddy__process_spawn(eddy_process *p, const char *const argv[], const eddy_pr
             fallback = true;
             rc = eddy__sig_subscribe(l, EDDY__SIGBIT(SIGCHLD), EDDY__SUB_INTERNAL);
             if (rc < 0) { /* nothing can observe the child: do not leave it behind */
-                (void)kill(pid, SIGKILL);
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+                (void)eddy__sys_kill(pid, SIGKILL);
+                while (eddy__sys_waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
                 }
             }
         }
@@ -409,7 +410,7 @@ int eddy_process_close(eddy_process *p)
     fallback_leave(p); /* reaped: already left; not reaped (no memory for a timer): now */
     if (p->pidfd >= 0) {
         (void)eddy_fd_forget(p->pidfd);
-        close(p->pidfd);
+        eddy__sys_close(p->pidfd);
         p->pidfd = -1;
     }
     eddy__handle_del(&p->handle);

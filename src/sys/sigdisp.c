@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "sys/sys.h"
+#include "loop/sys.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static eddy__link hubs = {&hubs, &hubs}; /* mu */
@@ -88,7 +89,7 @@ static void on_signal(int sig)
     int fd = atomic_load(&efd);
     if (fd >= 0) {
         uint64_t one = 1;
-        ssize_t r = write(fd, &one, sizeof one);
+        ssize_t r = eddy__sys_write(fd, &one, sizeof one);
         (void)r; /* EAGAIN: the counter is saturated, the loops are being woken anyway */
     }
     atomic_fetch_sub(&in_handler, 1);
@@ -116,7 +117,7 @@ static void drain_sfd_locked(void)
     if (sfd < 0) return;
     struct signalfd_siginfo si[8];
     for (;;) {
-        ssize_t n = read(sfd, si, sizeof si);
+        ssize_t n = eddy__sys_read(sfd, si, sizeof si);
         if (n < 0 && errno == EINTR) continue;
         if (n < (ssize_t)sizeof si[0]) return; /* EAGAIN: nothing pending for us */
         for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) deliver_locked((int)si[i].ssi_signo, true);
@@ -128,7 +129,7 @@ static void drain_caught_locked(void)
 {
     int fd = atomic_load(&efd);
     uint64_t v;
-    if (fd >= 0 && read(fd, &v, sizeof v) < 0) { /* EAGAIN: already read */
+    if (fd >= 0 && eddy__sys_read(fd, &v, sizeof v) < 0) { /* EAGAIN: already read */
     }
     for (uint64_t m = atomic_exchange(&caught, 0); m; m &= m - 1) deliver_locked(lowest_sig(m), false);
 }
@@ -168,11 +169,11 @@ static int reconfigure_locked(void)
         sigset_t s;
         set_of(block, &s);
         if (sfd < 0) {
-            int fd = signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK);
+            int fd = eddy__sys_signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK);
             if (fd < 0) return -errno;
             sfd = fd;
         } else {
-            (void)signalfd(sfd, &s, 0); /* same fd, new mask: cannot fail for a valid set */
+            (void)eddy__sys_signalfd(sfd, &s, 0); /* same fd, new mask: cannot fail for a valid set */
         }
         sfd_mask = block;
     }
@@ -204,9 +205,9 @@ static void teardown_locked(void)
     int fd = atomic_exchange(&efd, -1);
     if (fd >= 0) {
         while (atomic_load(&in_handler) > 0) sched_yield(); /* a handler mid-write */
-        close(fd);
+        eddy__sys_close(fd);
     }
-    if (sfd >= 0) close(sfd);
+    if (sfd >= 0) eddy__sys_close(sfd);
     sfd = -1;
     sfd_mask = 0;
     atomic_store(&caught, 0);
@@ -279,7 +280,7 @@ static int apply(eddy_loop *l, eddy__sighub *h)
     pthread_mutex_lock(&mu);
     int rc = 0;
     if (!empty && atomic_load(&efd) < 0) {
-        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        int fd = eddy__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (fd < 0)
             rc = -errno;
         else

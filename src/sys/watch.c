@@ -12,6 +12,7 @@
 
 #include "eddy/file.h"
 #include "sys/pool.h"
+#include "loop/sys.h"
 
 enum { WATCH_BUF = 64 * (sizeof(struct inotify_event) + NAME_MAX + 1) };
 
@@ -32,11 +33,11 @@ int eddy__watch_open(eddy_watch **out, const char *site)
     *out = NULL;
     eddy_loop *l = eddy__tl_loop;
     if (!l) return -EPERM;
-    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    int fd = eddy__sys_inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) return -errno;
     eddy_watch *w = malloc(sizeof *w);
     if (!w) {
-        close(fd);
+        eddy__sys_close(fd);
         return -ENOMEM;
     }
     w->fd = fd;
@@ -61,7 +62,7 @@ typedef struct add_job {
 static void add_run(eddy__job *j)
 {
     add_job *a = (add_job *)j;
-    int wd = inotify_add_watch(a->fd, a->path, a->mask);
+    int wd = eddy__sys_inotify_add_watch(a->fd, a->path, a->mask);
     j->result = wd >= 0 ? wd : -errno;
 }
 
@@ -80,7 +81,7 @@ int eddy_watch_add(eddy_watch *w, const char *path, uint32_t mask)
 int eddy_watch_remove(eddy_watch *w, int wd)
 {
     if (!w) return -EINVAL;
-    return inotify_rm_watch(w->fd, wd) < 0 ? -errno : 0;
+    return eddy__sys_inotify_rm_watch(w->fd, wd) < 0 ? -errno : 0;
 }
 
 /* ---- receiving ---- */
@@ -104,7 +105,7 @@ static bool take(eddy_watch *w, eddy_watch_event *ev)
 /* Refill the buffer without waiting: 1 if events came, 0 if none are there, or -errno. */
 static int refill(eddy_watch *w)
 {
-    ssize_t n = read(w->fd, w->buf, sizeof w->buf);
+    ssize_t n = eddy__sys_read(w->fd, w->buf, sizeof w->buf);
     if (n > 0) {
         w->len = (size_t)n;
         w->pos = 0;
@@ -176,7 +177,7 @@ int eddy_watch_close(eddy_watch *w)
     }
     eddy__handle_del(&w->handle);
     (void)eddy_fd_forget(w->fd);
-    close(w->fd);
+    eddy__sys_close(w->fd);
     free(w);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chan_impl.h"
+#include "loop/sys.h"
 
 static void unregister(eddy__choice *chs)
 {
@@ -106,7 +107,7 @@ static int try_now(eddy_clause *c, bool *done)
         struct pollfd p = {.fd = c->fd, .events = 0};
         if (c->events & EDDY_READ) p.events |= POLLIN;
         if (c->events & EDDY_WRITE) p.events |= POLLOUT;
-        int n = poll(&p, 1, 0);
+        int n = eddy__sys_poll(&p, 1, 0);
         if (n <= 0) return -EAGAIN; /* EINTR/ENOMEM: let the watcher find out */
         if (p.revents & POLLNVAL) return -EBADF;
         unsigned ev = 0;

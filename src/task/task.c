@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "loop/sys.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -366,7 +367,7 @@ static _Atomic int handler_installed;
 
 static void put_str(const char *s)
 {
-    ssize_t r = write(2, s, strlen(s));
+    ssize_t r = eddy__sys_write(2, s, strlen(s));
     (void)r;
 }
 
@@ -429,11 +430,11 @@ static void altstack_acquire(void)
     if (sigaltstack(NULL, &old) != 0 || !(old.ss_flags & SS_DISABLE)) return; /* one is set */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t len = page + ALTSTACK_SIZE;
-    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    char *m = eddy__sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (m == MAP_FAILED) return; /* no report on overflow, the loop runs all the same */
     stack_t ss = {.ss_sp = m + page, .ss_size = ALTSTACK_SIZE};
-    if (mprotect(m, page, PROT_NONE) != 0 || sigaltstack(&ss, NULL) != 0) {
-        munmap(m, len);
+    if (eddy__sys_mprotect(m, page, PROT_NONE) != 0 || sigaltstack(&ss, NULL) != 0) {
+        eddy__sys_munmap(m, len);
         return;
     }
     altstack.map = m;
@@ -453,7 +454,7 @@ void eddy__overflow_handler_release(void)
         if (sigaltstack(&off, NULL) != 0) return;
     }
     altstack.map = NULL;
-    munmap(m, altstack.map_len);
+    eddy__sys_munmap(m, altstack.map_len);
 }
 
 void eddy__overflow_handler_install(void)

@@ -13,18 +13,19 @@
 #include <unistd.h>
 
 #include "tls/tls_impl.h"
+#include "loop/sys.h"
 
 /* Larger than any certificate bundle: a file this big is not one (and must not eat memory). */
 #define MAX_PEM_FILE ((off_t)16 << 20)
 
 int eddy__tls_read_file(const char *path, char **out, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = eddy__sys_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
     struct stat st;
     int rc = 0;
     char *buf = NULL;
-    if (fstat(fd, &st) < 0) {
+    if (eddy__sys_fstat(fd, &st) < 0) {
         rc = -errno;
     } else if (!S_ISREG(st.st_mode)) {
         rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
@@ -35,7 +36,7 @@ int eddy__tls_read_file(const char *path, char **out, size_t *len)
     } else {
         size_t got = 0;
         while (got < (size_t)st.st_size) {
-            ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+            ssize_t n = eddy__sys_read(fd, buf + got, (size_t)st.st_size - got);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) {
                 rc = -errno;
@@ -47,7 +48,7 @@ int eddy__tls_read_file(const char *path, char **out, size_t *len)
         buf[got] = 0;
         *len = got;
     }
-    close(fd);
+    eddy__sys_close(fd);
     if (rc < 0) {
         free(buf);
         return rc;
