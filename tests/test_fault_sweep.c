@@ -64,11 +64,12 @@ static const struct {
 } site_errs[] = {
     /* adding 1 to an eventfd: never blocks (no EINTR), never short; EAGAIN only when the
      * counter is saturated, that is, already readable, so the wake-up is there anyway */
-    {EDDY__SYS_WRITE, "wake_loop", {0}},
+    {EDDY__SYS_WRITE, "ep_wake", {0}}, /* the backends' wake-ups (loop/epoll.c, loop/uring.c) */
+    {EDDY__SYS_WRITE, "ur_wake", {0}},
     {EDDY__SYS_WRITE, "on_signal", {0}},
     /* draining an eventfd, a timerfd or a signalfd: 8 bytes (or whole siginfo records) or
      * EAGAIN; a shorter buffer would be EINVAL, not a short read */
-    {EDDY__SYS_READ, "wake_io_cb", {EAGAIN}},
+    {EDDY__SYS_READ, "ep_poll", {EAGAIN}}, /* epoll's wake-up eventfd */
     {EDDY__SYS_READ, "on_timerfd", {EAGAIN}},
     {EDDY__SYS_READ, "drain_sfd_locked", {EAGAIN}},
     {EDDY__SYS_READ, "drain_caught_locked", {EAGAIN}},
