@@ -22,7 +22,8 @@
 # Instruction counts under callgrind, which do not depend on the machine's load:
 # scripts/bench_icount.sh. Then scripts/bench_echo.sh runs the echo benchmark (eddy's echo
 # servers against epoll and libuv echo servers; ~4 min, ~25 s with --quick), with the same
-# --quick, --build-dir, --no-build and --raw (as FILE.echo), then scripts/bench_http.sh
+# --quick, --build-dir, --no-build and --raw (as FILE.echo), and its --scaling run (one worker
+# against two; ~1 min, ~6 s with --quick; FILE.scaling), then scripts/bench_http.sh
 # (http_hello against nginx, h2o and Go's net/http under wrk; ~5 min, ~40 s with --quick),
 # likewise (--raw as FILE.http), then scripts/bench_http_client.sh (eddy's HTTP client against
 # aiohttp and curl --parallel, fetching from nginx; ~2 min, ~15 s with --quick; --raw as
@@ -189,6 +190,18 @@ eargs=(--build-dir "$dir")
 [ -n "$raw" ] && eargs+=(--raw "$raw.echo")
 [ $echo = 1 ] || exit $status
 bash scripts/bench_echo.sh "${eargs[@]}" || status=1
+
+# One loop per core (R4): each eddy echo server with one worker against two. It needs two
+# CPUs (the second worker's); on one there is nothing to show, which is not a failure.
+echo
+if [ "$(nproc)" -ge 2 ]; then
+    sargs=(--scaling --no-build --build-dir "$dir")
+    [ $quick = 1 ] && sargs+=(--quick)
+    [ -n "$raw" ] && sargs+=(--raw "$raw.scaling")
+    bash scripts/bench_echo.sh "${sargs[@]}" || status=1
+else
+    echo "== scaling benchmark skipped: one CPU (it compares one worker with two)"
+fi
 
 # The HTTP benchmark (http_hello against nginx, h2o and Go under wrk) has its own script too.
 echo

@@ -26,6 +26,15 @@
 #                on epoll
 #   --port-base  first TCP port (default 27100); every run gets a fresh one
 #   --table FILE print the tables from a FILE kept with --raw, without running anything
+#   --scaling    instead: one loop per core (R4). Each eddy server (--eddy) runs once with
+#                --workers 1 (on CPU 1) and once with --workers 2 --pin (on CPUs 0 and 1) per
+#                round, 100 connections x 64 B, both with --work K, a CPU-heavier handler (K
+#                rounds of a checksum over each message, ~25 us of CPU at the default 300) so
+#                that the server, not the load generator, is the bottleneck: on two CPUs the
+#                load (on CPU 0) shares a CPU with worker 0, and needs ~3 us per message of
+#                its own. Shown: msgs/s, server CPU per message, each worker's share of the
+#                server's CPU (/proc/PID/task), and the median per-round ratio 2 workers / 1.
+#   --work K     the handler's checksum rounds for --scaling (default 300; 0: plain echo)
 #
 # Each server runs pinned to CPU 0 (taskset -c 0), the load to CPU 1. Cases: 100 connections
 # with 64 B, 1 KiB and 16 KiB messages, then 10,000 connections with 64 B messages for the
@@ -40,6 +49,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 quick=0 rounds= dir=build/release build=1 raw= eddy="echo_stream echo_protocol" port=27100 table=
+scaling=0 work=300
 backends="epoll io_uring"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -59,6 +69,9 @@ while [ $# -gt 0 ]; do
     --port-base=*) port=${1#*=} ;;
     --table) table=$2; shift ;;
     --table=*) table=${1#*=} ;;
+    --scaling) scaling=1 ;;
+    --work) work=$2; shift ;;
+    --work=*) work=${1#*=} ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench_echo.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -272,6 +285,117 @@ order() {
     local r=$1 n=${#servers[@]} k
     for ((k = 0; k < n; k++)); do echo "${servers[$(((k + r) % n))]}"; done
 }
+
+# ---- --scaling: one worker against two (R4) ----
+# CPU ticks (utime + stime) of each thread of process $1, one "tid ticks" line each.
+thread_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        [ -r "$t/stat" ] || continue
+        echo "${t##*/} $(sed 's/.*) //' "$t/stat" | awk '{ print $12 + $13 }')"
+    done
+}
+
+# run_scale SERVER WORKERS ROUND: one server with --workers WORKERS --work $work, one load
+# run; stores echo_load's figures and the workers' CPU shares as "scale/N SERVER key value round".
+run_scale() {
+    local name=$1 w=$2 r=$3 cpus=1 i res rc t0 t1
+    [ "$w" -gt 1 ] && cpus=0-$((w - 1))
+    port=$((port + 1))
+    : >"$log"
+    EDDY_BACKEND=$(backend_of "$name") taskset -c "$cpus" "${linebuf[@]}" "$(path_of "$name")" \
+        --workers "$w" --pin --work "$work" "$port" >>"$log" 2>&1 &
+    srv=$!
+    for ((i = 0; i < 250; i++)); do
+        grep -q "Server listening" "$log" && break
+        kill -0 "$srv" 2>/dev/null || break
+        sleep 0.02
+    done
+    if ! grep -q "Server listening" "$log"; then
+        echo "bench_echo.sh: $name --workers $w did not say \"Server listening\":" >&2
+        sed 's/^/    /' "$log" >&2
+        kill -KILL "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; srv=
+        status=1
+        return
+    fi
+    t0=$(thread_ticks "$srv")
+    res=$(taskset -c 0 "$load" -p "$port" -c 100 -s 64 -w "$warm" -d "$dur" -P "$srv")
+    rc=$?
+    t1=$(thread_ticks "$srv")
+    kill -TERM "$srv" 2>/dev/null
+    wait "$srv" 2>/dev/null
+    srv=
+    if [ $rc -ne 0 ]; then
+        echo "bench_echo.sh: echo_load against $name --workers $w: exit status $rc" >&2
+        status=1
+    fi
+    printf '%s\n' "$res" | awk -F= -v c="scale/$w" -v s="$name" -v r="$r" 'NF == 2 { print c, s, $1, $2, r }' >>"$out"
+    # Each thread's share of the server's CPU over the run (setup and warm-up included: the
+    # shares, not the absolute figures, are what this shows), busiest first.
+    awk -v c="scale/$w" -v s="$name" -v r="$r" 'NR == FNR { a[$1] = $2; next }
+        { d[$1] = $2 - a[$1]; tot += d[$1] }
+        END { n = 0; for (t in d) v[++n] = d[t]
+              for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] < x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+              sh = ""; for (i = 1; i <= n; i++) sh = sh (i > 1 ? "/" : "") (tot > 0 ? sprintf("%.0f", 100 * v[i] / tot) : "-")
+              print c, s, "worker_shares", sh, r }' <(printf '%s\n' "$t0") <(printf '%s\n' "$t1") >>"$out"
+}
+
+if [ "$scaling" = 1 ]; then
+    if [ "$ncpu" -lt 2 ] || ! command -v taskset >/dev/null; then
+        echo "bench_echo.sh --scaling: needs two CPUs and taskset" >&2
+        exit 1
+    fi
+    start=$(date +%s)
+    echo "== scaling benchmark (R4): ${subjects[*]} with --workers 1 (CPU 1) and --workers 2 --pin (CPUs 0-1),"
+    echo "   load on CPU 0; 100 connections x 64 B, --work $work; $rounds round(s) of ${warm}+${dur} s"
+    for ((r = 1; r <= rounds; r++)); do
+        for s in "${subjects[@]}"; do
+            if [ $((r % 2)) = 1 ]; then ws="1 2"; else ws="2 1"; fi
+            for w in $ws; do
+                [ "$quiet_wait" -gt 0 ] && wait_quiet
+                run_scale "$s" "$w" "$r"
+            done
+        done
+    done
+    [ -n "$raw" ] && cp "$out" "$raw"
+    awk -v subjects="${subjects[*]}" -v work="$work" -v disturbed="$disturbed" '
+    function med(arr, n,   i, j, t) {
+        for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
+        return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
+    }
+    { v[$1, $2, $3, $5] = $4; if ($5 > maxr) maxr = $5 }
+    function m(c, s, k,   r, n, a) { n = 0; for (r = 1; r <= maxr; r++) if ((c, s, k, r) in v) a[++n] = v[c, s, k, r]; return n ? med(a, n) : -1 }
+    function fmt(x) { return x < 0 ? "-" : x >= 100 ? sprintf("%.0f", x) : sprintf("%.2f", x) }
+    END {
+        ns = split(subjects, S, " ")
+        printf "\n%-14s %7s %9s %8s %8s %6s %6s %6s  %s\n", "server", "workers", "msgs/s", "usr us", "sys us", "srv%", "load%", "other%", "CPU share per worker % (last round)"
+        for (i = 1; i <= ns; i++) for (w = 1; w <= 2; w++) {
+            c = "scale/" w; s = S[i]
+            if (m(c, s, "msgs_per_s") < 0) { printf "%-14s %7d (no result)\n", s, w; continue }
+            printf "%-14s %7d %9s %8s %8s %6s %6s %6s  %s\n", s, w, fmt(m(c, s, "msgs_per_s")), fmt(m(c, s, "server_user_us_per_msg")),
+                fmt(m(c, s, "server_sys_us_per_msg")), fmt(m(c, s, "server_cpu_pct")), fmt(m(c, s, "client_cpu_pct")),
+                fmt(m(c, s, "other_cpu_pct")), v[c, s, "worker_shares", maxr]
+        }
+        printf "\n%-40s %8s %3s   %-12s %s\n", "benchmark", "ratio", "n", "goal", "met?"
+        for (i = 1; i <= ns; i++) {
+            s = S[i]; n = 0; nc = 0
+            for (r = 1; r <= maxr; r++)
+                if ((("scale/1", s, "msgs_per_s", r) in v) && (("scale/2", s, "msgs_per_s", r) in v) && v["scale/1", s, "msgs_per_s", r] > 0) {
+                    q[++n] = v["scale/2", s, "msgs_per_s", r] / v["scale/1", s, "msgs_per_s", r]
+                    if (v["scale/1", s, "other_cpu_pct", r] > disturbed || v["scale/2", s, "other_cpu_pct", r] > disturbed) nc++
+                }
+            if (!n) { printf "%-40s (missing)\n", "echo 2 workers / 1: " s; continue }
+            x = med(q, n)
+            printf "%-40s %8.2f %3s   %-12s %s\n", "echo 2 workers / 1: " s, x, n (nc ? "!" : ""), "ratio > 1.0", (x > 1.0 ? "yes" : "no")
+        }
+        printf "\nmsgs/s with --work %d; usr/sys us: server CPU per message; srv%%: the server process (200%% =\n", work
+        printf "two CPUs busy); load%%: echo_load (on CPU 0, beside worker 0 with two workers); other%%:\n"
+        printf "every other program. n!: some rounds had other%% > %d: measure again on a quiet machine.\n", disturbed
+        printf "The shares show both workers carrying the load (SO_REUSEPORT spreads the connections).\n"
+    }' "$out"
+    echo "== scaling benchmark took $(($(date +%s) - start)) s"
+    exit $status
+fi
 
 start=$(date +%s)
 if [ -n "$table" ]; then

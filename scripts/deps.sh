@@ -25,6 +25,8 @@ pkgs_for() {
         # (openssl: the TLS tests start `openssl s_server` and `s_client` as peers.)
         grep -rqsE 'OpenSSL|openssl/' "$here/CMakeLists.txt" "$here/src" && echo libssl-dev openssl
         grep -rqsE 'c-ares|libcares|ares\.h' "$here/CMakeLists.txt" "$here/src" && echo libc-ares-dev
+        # GLib: only for examples/glib_embed.c (eddy driven by a GLib main loop) and its test.
+        grep -qsE 'glib-2\.0' "$here/CMakeLists.txt" && echo libglib2.0-dev
         grep -rqsE 'ZLIB|zlib\.h' "$here/CMakeLists.txt" "$here/src" && echo zlib1g-dev
         # Real peers the tests start: dnsmasq, the DNS server of tests/test_dns_system.c;
         # curl, the HTTP client of tests/test_http_curl.c and test_http_examples.c (and of

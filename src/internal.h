@@ -99,9 +99,9 @@ typedef struct eddy__waiter {
 enum { EDDY__READY = 1, EDDY__RUNNING, EDDY__BLOCKED, EDDY__DONE };
 enum {
     EDDY__T_JOINABLE = 1u << 0,
-    EDDY__T_JOINED = 1u << 1,    /* a joiner waits or joined */
+    EDDY__T_JOINED = 1u << 1,    /* a joiner waits or joined (or eddy_loop_run_until waits) */
     EDDY__T_PRESTART = 1u << 2,  /* started by eddy_start, eddy_started not yet called */
-    EDDY__T_ROOT = 1u << 3,
+    EDDY__T_ROOT = 1u << 3,      /* a top-level task of its loop (eddy_loop_spawn): no nursery */
     EDDY__T_HANDED = 1u << 4,    /* returned by eddy_nursery_next_done, not yet joined */
 };
 
@@ -175,8 +175,13 @@ typedef struct eddy__backend {
     /* From any thread: make the current (or next) poll return. */
     void (*wake)(eddy_loop *l);
     /* A descriptor that polls readable whenever poll would find work: what a foreign event
-     * loop waits on to drive this one (embedding). */
+     * loop waits on to drive this one (embedding: eddy_loop_fd). Made on the first call if
+     * the backend needs one of its own; a negative errno if that fails. */
     int (*fd)(eddy_loop *l);
+    /* Hand the kernel what the backend queued without telling it yet (io_uring: submit the
+     * SQEs), without waiting or dispatching: called when the loop's thread stops running it,
+     * before a host waits on fd. NULL if nothing is ever queued (epoll). */
+    void (*flush)(eddy_loop *l);
     /* Watchers (eddy_io, callback form): start w, or change the events of a started w, to
      * events (w->fd, w->cb set). 0; -EBUSY if another watcher has that direction of the
      * descriptor; the kernel's refusal (-EPERM for a regular file, -EBADF, -ENOMEM). */
@@ -241,12 +246,24 @@ struct eddy_loop {
 #endif
     eddy_task *current;           /* running task, NULL in scheduler/callback context */
     eddy_task *dead;              /* finished task whose stack is freed after the switch */
-    eddy_task *root;
-    eddy_cancel_scope root_cs;
+    eddy_cancel_scope root_cs;    /* every task's scopes hang under it */
     eddy__link ready;
     size_t nready;
     int budget, poll_interval;
-    bool stopping;
+
+    /* lifecycle (lifecycle.c): the loop outlives its runs (eddy_loop_open ... close) */
+    eddy__link tops;              /* top-level tasks (eddy_loop_spawn) not yet released */
+    size_t ntops_live;            /* of those, the ones not finished */
+    _Atomic bool running;         /* inside eddy_loop_run, run_until or step */
+    bool stop_req;                /* eddy_loop_stop: the run ends after this iteration */
+    bool blocking;                /* this run may wait in the backend (not a step) */
+    bool deadlocked;              /* this run found a deadlock and cancelled the tasks */
+    bool run_over;                /* this run cannot go on (deadlock): it returns */
+    bool abandoned;               /* tasks even cancellation could not unblock: left as they
+                                     are, their stacks leaked on purpose */
+    eddy__link reg_link;          /* in the process's list of open loops */
+    int worker_index;             /* eddy_worker_index (workers.c); 0 otherwise */
+    struct eddy__workers *group;  /* eddy_run_workers' group, NULL otherwise */
 
     /* time */
     int64_t now;
@@ -305,7 +322,6 @@ struct eddy_loop {
      * eddy__signals_check. sighub is this loop's subscription record (NULL: none). */
     _Atomic uint64_t sig_pending;
     struct eddy__sighub *sighub;
-    bool deadlocked;
 };
 
 /* initial-exec: in libeddy.so a plain __thread access calls __tls_get_addr on every use. */
@@ -345,6 +361,24 @@ static inline void eddy__io_call(eddy_loop *l, eddy_io *w, unsigned revents)
     l->in_callback = was;
 }
 EDDY__HIDDEN void eddy__ts_drain(eddy_loop *l);
+EDDY__HIDDEN void eddy__ts_free_nodes(eddy_loop *l);
+/* One iteration of the scheduler (loop.c): poll the backend (waiting only when l->blocking),
+ * then cross-thread calls, signals, due timers and up to poll_interval ready items. Sets
+ * l->run_over when a blocking run found that nothing could ever happen again. */
+EDDY__HIDDEN void eddy__loop_iterate(eddy_loop *l);
+/* How long the loop would wait in its next poll (0: not at all; -1: until woken). */
+EDDY__HIDDEN int64_t eddy__loop_sleep_for(eddy_loop *l);
+/* Cancel every unfinished top-level task (loop.c). */
+EDDY__HIDDEN void eddy__loop_cancel_tasks(eddy_loop *l);
+/* A top-level task (no nursery) has finished: called on its stack as it exits (lifecycle.c). */
+EDDY__HIDDEN void eddy__loop_task_exit(eddy_task *t);
+/* eddy_run's body on l, a loop just opened on this thread: spawn main_fn(arg) as the root
+ * task "main" (site: its spawn site), call ready(l, ctx) if given, run until main has
+ * finished, close l. Returns as eddy_run. */
+EDDY__HIDDEN int eddy__run_on(eddy_loop *l, int (*main_fn)(void *), void *arg, const char *site,
+                              void (*ready)(eddy_loop *l, void *ctx), void *ctx);
+/* eddy_run_workers' group (workers.c): cancel every worker's root, from any thread. */
+EDDY__HIDDEN void eddy__workers_cancel(struct eddy__workers *g);
 /* Slabs of eddy_loop_call_ts nodes allocated so far in the process (tests). */
 EDDY__HIDDEN size_t eddy__call_ts_slabs(void);
 EDDY__HIDDEN void eddy__handle_add(eddy_loop *l, eddy__handle *h, const char *kind, const char *site);

@@ -28,7 +28,8 @@ typedef struct child {
 
 static child ch;
 
-static void spawn_exe(child *c, const char *exe, const char *port_arg)
+/* Run the program exe with the arguments args (NULL-terminated, at most 6). */
+static void spawn_exe_args(child *c, const char *exe, const char *const *args)
 {
     int p[2];
     EDDY_CHECK(pipe2(p, O_CLOEXEC) == 0);
@@ -41,7 +42,9 @@ static void spawn_exe(child *c, const char *exe, const char *port_arg)
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
         setenv("EDDY_BACKEND", backend, 1);
-        execl(exe, exe, port_arg, (char *)NULL);
+        const char *argv[8] = {exe};
+        for (int i = 0; args[i] && i < 6; i++) argv[i + 1] = args[i];
+        execv(exe, (char *const *)argv);
         dprintf(2, "exec %s: %s\n", exe, strerror(errno));
         _exit(127);
     }
@@ -49,6 +52,14 @@ static void spawn_exe(child *c, const char *exe, const char *port_arg)
     EDDY_OK(eddy_fd_stream(p[0], 0, &c->out));
     c->len = 0;
 }
+
+static void spawn_exe(child *c, const char *exe, const char *port_arg)
+{
+    spawn_exe_args(c, exe, (const char *const[]){port_arg, NULL});
+}
+
+/* Run echo_stream with the arguments args (NULL-terminated). */
+static void spawn_server_args(child *c, const char *const *args) { spawn_exe_args(c, EXE, args); }
 
 static void spawn_server(child *c, const char *port_arg) { spawn_exe(c, EXE, port_arg); }
 
@@ -220,14 +231,33 @@ EDDY_TEST_EX(readme_server_serves_and_stops_on_sigint, .real_clock = true, .time
         EDDY_OK(eddy_stream_close(a));
     }
     EDDY_CHECK_EQ(count(ch.text, "Server listening at "), 1);
+/* --workers (R4): two loops on two threads share the port (SO_REUSEPORT); "Server listening"
+ * once both listen; every client is served (whichever worker the kernel picked, which
+ * test_workers checks) with the CPU-heavier handler on; SIGTERM stops both. */
+EDDY_TEST_EX(echo_stream_workers_serve_and_stop, .real_clock = true, .timeout = EDDY_SEC(60))
+{
+    spawn_server_args(&ch, (const char *const[]){"--workers", "2", "--work", "3", "--pin", "0", NULL});
+    EDDY_FAIL_AFTER(EDDY_SEC(20)) {
+        wait_listening(&ch);
+        int rc = 1;
+        EDDY_NURSERY(n, &rc) {
+            for (uintptr_t i = 0; i < NCLIENTS; i++) EDDY_OK(eddy_spawn(n, client_task, (void *)i));
+        }
+        EDDY_OK(rc);
+        EDDY_CHECK_EQ(stop_server(&ch), 0);
+    }
+    EDDY_CHECK_EQ(count(ch.text, "Server listening at "), 1);
+    EDDY_CHECK_EQ(count(ch.text, "Connection from 127.0.0.1:"), NCLIENTS);
+    EDDY_CHECK_EQ(count(ch.text, "Connection closed\n"), NCLIENTS);
     return 0;
 }
 
 EDDY_TEST_EX(echo_stream_bad_arguments, .real_clock = true)
 {
-    const char *bad[] = {"65536", "x", ""};
+    const char *const bad[][4] = {{"65536"}, {"x"}, {""}, {"--workers"}, {"--workers", "x"},
+                                  {"--work", "-1"}, {"--bogus"}, {"1", "2"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        spawn_server(&ch, bad[i]);
+        spawn_server_args(&ch, bad[i]);
         EDDY_FAIL_AFTER(EDDY_SEC(10)) {
             EDDY_CHECK(!read_until(&ch, "Server listening"));
             EDDY_OK(eddy_stream_close(ch.out));

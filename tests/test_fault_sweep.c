@@ -66,6 +66,9 @@ static const struct {
      * counter is saturated, that is, already readable, so the wake-up is there anyway */
     {EDDY__SYS_WRITE, "ep_wake", {0}}, /* the backends' wake-ups (loop/epoll.c, loop/uring.c) */
     {EDDY__SYS_WRITE, "ur_wake", {0}},
+    {EDDY__SYS_WRITE, "ur_fd_of", {0}},  /* io_uring's embedding eventfd (eddy_loop_fd) */
+    {EDDY__SYS_WRITE, "ur_flush", {0}},
+    {EDDY__SYS_READ, "ur_poll_wait", {EAGAIN}},
     {EDDY__SYS_WRITE, "on_signal", {0}},
     /* draining an eventfd, a timerfd or a signalfd: 8 bytes (or whole siginfo records) or
      * EAGAIN; a shorter buffer would be EINVAL, not a short read */

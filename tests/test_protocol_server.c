@@ -508,8 +508,9 @@ EDDY_TEST(serve_and_connect_ipv6)
 
 /* ---- the example program ---- */
 
-/* Run the example on a free port, echo through it, stop it with sig: it must exit 0. */
-static int run_echo_example(int sig)
+/* Run the example on a free port (with two workers sharing it, and the CPU-heavier handler,
+ * if workers), echo through it on a few connections, stop it with sig: it must exit 0. */
+static int run_echo_example(int sig, bool workers)
 {
     int out[2];
     EDDY_CHECK(pipe2(out, O_CLOEXEC) == 0);
@@ -520,7 +521,11 @@ static int run_echo_example(int sig)
         dup2(out[1], 1);
         unsetenv("EDDY_CLOCK");
         unsetenv("EDDY_SCHED_SEED");
-        execl(EDDY_BUILD_DIR "/examples/echo_protocol", "echo_protocol", "0", (char *)NULL);
+        if (workers)
+            execl(EDDY_BUILD_DIR "/examples/echo_protocol", "echo_protocol", "--workers", "2", "--work",
+                  "2", "0", (char *)NULL);
+        else
+            execl(EDDY_BUILD_DIR "/examples/echo_protocol", "echo_protocol", "0", (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -537,32 +542,40 @@ static int run_echo_example(int sig)
     EDDY_CHECK(colon != NULL);
     int port = atoi(colon + 1);
     EDDY_CHECK(port > 0 && port < 65536);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    EDDY_OK(connect(fd, (struct sockaddr *)&sa, sizeof sa));
-    static char msg[100000], back[100000];
-    pattern(msg, 3, sizeof msg);
-    size_t got = 0;
-    EDDY_CHECK_EQ(send(fd, msg, sizeof msg, 0), (ssize_t)sizeof msg);
-    while (got < sizeof back) {
-        ssize_t k = recv(fd, back + got, sizeof back - got, 0);
-        EDDY_CHECK(k > 0);
-        got += (size_t)k;
+    enum { NFD = 4 };
+    int fds[NFD];
+    for (int i = 0; i < NFD; i++) {
+        int fd = fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        EDDY_OK(connect(fd, (struct sockaddr *)&sa, sizeof sa));
+        static char msg[100000], back[100000];
+        pattern(msg, 3 + i, sizeof msg);
+        size_t got = 0;
+        EDDY_CHECK_EQ(send(fd, msg, sizeof msg, 0), (ssize_t)sizeof msg);
+        while (got < sizeof back) {
+            ssize_t k = recv(fd, back + got, sizeof back - got, 0);
+            EDDY_CHECK(k > 0);
+            got += (size_t)k;
+        }
+        EDDY_CHECK(memcmp(msg, back, sizeof msg) == 0);
     }
-    EDDY_CHECK(memcmp(msg, back, sizeof msg) == 0);
     EDDY_OK(kill(pid, sig));
     int ws;
     EDDY_CHECK(waitpid(pid, &ws, 0) == pid);
     EDDY_CHECK(WIFEXITED(ws));
     EDDY_CHECK_EQ(WEXITSTATUS(ws), 0);
-    /* The open connection was closed by the server's stop. */
-    char c;
-    EDDY_CHECK_EQ(recv(fd, &c, 1, 0), 0);
-    close(fd);
+    /* The open connections were closed by the server's stop. */
+    for (int i = 0; i < NFD; i++) {
+        char c;
+        EDDY_CHECK_EQ(recv(fds[i], &c, 1, 0), 0);
+        close(fds[i]);
+    }
     close(out[0]);
     return 0;
 }
 
-EDDY_TEST_EX(echo_protocol_example_sigterm, .raw = true) { return run_echo_example(SIGTERM); }
-EDDY_TEST_EX(echo_protocol_example_sigint, .raw = true) { return run_echo_example(SIGINT); }
+EDDY_TEST_EX(echo_protocol_example_sigterm, .raw = true) { return run_echo_example(SIGTERM, false); }
+EDDY_TEST_EX(echo_protocol_example_sigint, .raw = true) { return run_echo_example(SIGINT, false); }
+/* R4: --workers 2 (SO_REUSEPORT listeners, one loop per thread); a signal stops both. */
+EDDY_TEST_EX(echo_protocol_example_workers, .raw = true) { return run_echo_example(SIGTERM, true); }

@@ -23,8 +23,10 @@ enum {
 
 enum {
     EDDY_OPT_NO_SIGNALS = 1u << 0,   /* B9 opt-out: do not handle SIGINT/SIGTERM (by default
-                                        the first cancels the root task, a second one kills
-                                        the process: signal.h) */
+                                        the first cancels the root task — every top-level task
+                                        of the loop then running; later ones start
+                                        uncancelled — a second one kills the process:
+                                        signal.h) */
     EDDY_OPT_FAIL_ON_LEAK = 1u << 1, /* D4 test mode: leaks make eddy_run return -ENOTRECOVERABLE */
     EDDY_OPT_QUIET = 1u << 2,        /* do not print the leak report (still counted) */
     EDDY_OPT_FIFO = 1u << 3,         /* ready tasks run in FIFO order whatever sched_seed and
@@ -68,13 +70,17 @@ typedef struct eddy_opts {
 } eddy_opts;
 
 /* A1: create a loop on this thread, run main(arg) as the root task until it and everything
- * it spawned have finished, check for leaks, return main's status.
- * Returns: main's return value; -EBUSY if a loop already runs on this thread; -ENOMEM if the
- * loop or the root task's stack cannot be allocated; -EMFILE/-ENFILE if the backend's fds
- * cannot be created; -ENOMEM/-ENOSPC if the backend cannot register its own wake-up
- * descriptor (ENOSPC: epoll's per-user watch limit, fs.epoll.max_user_watches); -EDEADLK if every task blocked forever (nothing could wake them: no
- * timer, fd, thread or signal) — the tasks are cancelled first so they unwind, and the task
- * tree is printed; -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles were left open. */
+ * it spawned have finished, check for leaks, return main's status. The one-call form of
+ * eddy_loop_open, eddy_loop_spawn(main), eddy_loop_run_until and eddy_loop_close (below).
+ * Returns: main's return value; -EBUSY if this thread already has a loop (running, or open
+ * with eddy_loop_open); -EINVAL if main is NULL; -ENOMEM if the loop or the root task's stack
+ * cannot be allocated; -EMFILE/-ENFILE if the backend's fds cannot be created; -ENOMEM/-ENOSPC
+ * if the backend cannot register its own wake-up descriptor (ENOSPC: epoll's per-user watch
+ * limit, fs.epoll.max_user_watches); -EDEADLK if every task blocked forever (nothing could
+ * wake them: no timer, fd, thread or signal) — the tasks are cancelled first so they unwind,
+ * and the task tree is printed; -EINTR if a task or callback called eddy_loop_stop before
+ * main finished (main and the rest are then cancelled and unwound, as at eddy_loop_close);
+ * -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles were left open. */
 EDDY_API int eddy_run(int (*main)(void *), void *arg);
 /* eddy_run with options (NULL = defaults; a zero-filled eddy_opts is the defaults too). Same
  * returns as eddy_run; -EINVAL for a bad option (unknown backend, CUSTOM clock without a
@@ -82,8 +88,166 @@ EDDY_API int eddy_run(int (*main)(void *), void *arg);
  * stderr naming it, its value and the valid values). */
 EDDY_API int eddy_run_opts(int (*main)(void *), void *arg, const eddy_opts *opts);
 
-/* The loop running on this thread, or NULL. */
+/* ---- R4: one loop per core ----------------------------------------------------------------
+ * eddy_run_workers runs main(arg) n times at once, each on a thread of its own with a loop of
+ * its own (worker 0 on the calling thread), as eddy_run would: tasks never move between
+ * workers. Connections are spread over workers by the kernel: each worker opens its own
+ * listener on the same port with eddy_tcp_listen_opts.reuse_port (SO_REUSEPORT). Workers talk
+ * through the thread-safe objects: eddy_uqueue (chan.h), eddy_uevent, eddy_promise_set_ts
+ * (sync.h), eddy_loop_call_ts. The first SIGINT/SIGTERM cancels every worker's root (unless
+ * the loops' options say EDDY_OPT_NO_SIGNALS), and so does the first worker whose main fails
+ * (returns a negative status), as a failing child cancels a nursery. */
+typedef struct eddy_run_workers_opts {
+    bool pin_cpus;          /* pin worker i to the i-th CPU the process may run on (wrapping
+                               around when there are more workers than CPUs); the calling
+                               thread gets its own CPU set back when eddy_run_workers returns */
+    const eddy_opts *loop;  /* every worker's loop options (NULL: the defaults) */
+} eddy_run_workers_opts;
+/* Run n workers (n <= 0: one per CPU the process may run on — its affinity mask, as taskset
+ * sets it — or per online CPU if that cannot be read) and return once every one has
+ * finished. Returns 0 if every main returned 0, else the first nonzero status in the order the
+ * workers ended (a worker's status is what eddy_run would return for it: main's value,
+ * -EDEADLK, -ENOTRECOVERABLE, a loop that could not be opened); a thread that could not be
+ * made (-EAGAIN) counts as a failed worker — the started ones are cancelled, worker 0 does not
+ * run. -EINVAL if main is NULL or n > 4096; -EBUSY if this thread already has a loop; -ENOMEM. */
+EDDY_API int eddy_run_workers(int n, int (*main)(void *), void *arg);
+/* eddy_run_workers with options (NULL: the defaults, all zero). Same returns; with pin_cpus, a
+ * worker that could not be pinned fails with pthread_setaffinity_np's error (-EINVAL). */
+EDDY_API int eddy_run_workers_with(int n, int (*main)(void *), void *arg,
+                                   const eddy_run_workers_opts *o);
+/* The calling loop's worker index, in [0, n) under eddy_run_workers; 0 in any other loop
+ * (eddy_run, eddy_loop_open); -EPERM outside a loop. */
+EDDY_API int eddy_worker_index(void);
+/* The number of workers n of the calling loop's eddy_run_workers (the count it chose when
+ * called with n <= 0); 1 in any other loop; -EPERM outside a loop. What a worker compares with
+ * to know that every worker has done something (all listen, say). */
+EDDY_API int eddy_worker_count(void);
+
+/* The loop of this thread (running, or open with eddy_loop_open), or NULL. */
 EDDY_API eddy_loop *eddy_loop_current(void);
+
+/* ---- A1, I2: a loop that outlives its runs ------------------------------------------------
+ * eddy_run is one run of a loop made for it. A loop can also be opened, run several times and
+ * closed, keeping its tasks, timers, watchers and callbacks from one run to the next — the
+ * shape of asyncio's loop (run_until_complete, run_forever, stop, close) and of an embedded
+ * loop driven by another event loop (eddy_loop_fd/timeout/step, below).
+ *
+ * One loop per thread: a loop belongs to the thread that opened it, and is "the loop of this
+ * thread" (eddy_loop_current) from open to close, running or not — eddy's calls that take no
+ * loop argument (eddy_call_soon, eddy_call_later, eddy_io_start, eddy_now, ...) act on it, so
+ * code running between two runs (the host program, a GLib callback) may start timers and
+ * watchers and queue callbacks, and they run at the next run. Every call below returns
+ * -EPERM when given another thread's loop and -EBADF when given a closed one (or a pointer
+ * that never was a loop); the handle of a closed loop is invalid, and a later loop may be
+ * given the same address, so a program (a language binding's is_closed) keeps its own closed
+ * flag rather than asking eddy about a closed handle.
+ *
+ * Tasks: a loop's tasks hang under its top-level tasks (eddy_loop_spawn, task.h), which start
+ * at the next run; a run either goes on until one of them has finished (eddy_loop_run_until)
+ * or until eddy_loop_stop (eddy_loop_run). What a run leaves unfinished — tasks blocked,
+ * timers armed, watchers started, callbacks queued — is there for the next run. */
+
+/* Open a loop for the calling thread, with options opts (NULL: the defaults, as for eddy_run:
+ * the backend, the clock, the SIGINT/SIGTERM handling — an embedded loop usually passes
+ * EDDY_OPT_NO_SIGNALS and leaves the signals to its host). *out receives it; it is this
+ * thread's loop until eddy_loop_close. Nothing runs until it is run (or stepped).
+ * Returns 0; -EINVAL if out is NULL or for a bad option (as eddy_run_opts); -EBUSY if this
+ * thread already has a loop (open, or running in eddy_run); -ENOMEM; -EMFILE/-ENFILE (the
+ * backend's descriptors); -ENOSPC (as eddy_run: the backend's wake-up descriptor). */
+EDDY_API EDDY_WUR int eddy_loop_open(eddy_loop **out, const eddy_opts *opts);
+/* Close l, on its thread, outside its runs: cancel every unfinished task and run the loop
+ * until they have unwound (a task's stack holds what it must release, so it is never freed
+ * under it), release the top-level tasks nobody joined, run the io layer's per-loop clean-up,
+ * wait until no other thread holds a ref (eddy_loop_ref), report what was left open (the leak
+ * report: handles, armed timers; EDDY_OPT_QUIET: counted only), restore the signal handling
+ * and free everything. Callbacks still queued are dropped (asyncio's close does the same).
+ * The handle is invalid afterwards, whatever the return, except for -EINVAL, -EPERM, -EBADF
+ * and -EBUSY, which change nothing.
+ * Returns 0; -ENOTRECOVERABLE with EDDY_OPT_FAIL_ON_LEAK when handles or timers were left;
+ * -EDEADLK if some tasks could not be unwound even when cancelled (they wait, uncancellably,
+ * on each other: their stacks are left allocated on purpose; the task tree is printed);
+ * -EINVAL if l is NULL; -EPERM from another thread; -EBADF if l is closed; -EBUSY from inside
+ * one of l's runs (a task or a callback: asyncio's "cannot close a running loop"). */
+EDDY_API EDDY_WUR int eddy_loop_close(eddy_loop *l);
+
+/* Run l (asyncio's run_forever) until eddy_loop_stop is called — from one of its tasks or
+ * callbacks, or before this call (then the run is a single iteration that does not wait, as
+ * asyncio's). A stop called during the run ends it as soon as the callback or task that
+ * called it gives the loop back (returns, or blocks): the tasks and callbacks still queued
+ * stay queued for the next run.
+ * Returns 0 once stopped; -EDEADLK if nothing could ever stop it: no task, callback, timer,
+ * watcher or other thread (eddy_loop_ref) could run again — blocked tasks are cancelled first
+ * (the task tree is printed) and the run returns when even they cannot go on; -EINVAL if l is
+ * NULL; -EPERM on another thread; -EBADF if l is closed; -EBUSY if l is already running (a
+ * nested run from one of its tasks or callbacks). */
+EDDY_API EDDY_WUR int eddy_loop_run(eddy_loop *l);
+/* Run l until top-level task t (eddy_loop_spawn with .handle) has finished (asyncio's
+ * run_until_complete), then store its return value in *status (if status is not NULL) and
+ * release t. A t already finished returns at once, running nothing. The other tasks stay as
+ * they are, for later runs. When every task blocks forever (a deadlock) they are all
+ * cancelled so they unwind (the task tree is printed): t then finishes with its cancel code.
+ * Returns 0 (t released); -EINTR if eddy_loop_stop ended the run first (t keeps running at
+ * the next run; asyncio's "stopped before the future completed"); -EDEADLK if t could not
+ * finish even cancelled (see eddy_loop_close) — in both cases t stays valid; -EINVAL if l or t
+ * is NULL, t is not a joinable top-level task of l, or it is already joined or being joined;
+ * -EPERM, -EBADF, -EBUSY as for eddy_loop_run. */
+EDDY_API EDDY_WUR int eddy_loop_run_until(eddy_loop *l, eddy_task *t, int *status);
+/* End l's current run once the calling task or callback gives the loop back, or, called
+ * between runs, make the next run (eddy_loop_run, or eddy_loop_run_until with t unfinished) a
+ * single iteration that does not wait. Idempotent until that run ends. A step (below) is one
+ * iteration anyway: a stop asked before or during it is met by it (and ends it early, as a
+ * run). From another thread, post it: eddy_loop_call_ts with a callback that calls
+ * eddy_loop_stop.
+ * Returns 0; -EINVAL if l is NULL; -EPERM from another thread; -EBADF if l is closed. */
+EDDY_API EDDY_WUR int eddy_loop_stop(eddy_loop *l);
+/* True while l is inside eddy_loop_run, eddy_loop_run_until, eddy_loop_step or eddy_run;
+ * false for NULL. From any thread that knows l is open (a stale answer from another thread
+ * is a race the caller must accept). */
+EDDY_API bool eddy_loop_is_running(const eddy_loop *l);
+
+/* ---- I2: embedding — another event loop drives eddy (GLib, a game loop, a poll() loop) ----
+ * The host waits for eddy_loop_fd to become readable (POLLIN), for at most
+ * eddy_loop_timeout, and then calls eddy_loop_step; it does this again for as long as eddy
+ * has something to do. Tasks, timers, watchers and callbacks run inside eddy_loop_step, on
+ * the host's thread. Like libuv's backend fd and trio's guest mode:
+ *
+ *   for (;;) {
+ *       int64_t t = eddy_loop_timeout(l);                 // ns; EDDY_FOREVER: no limit
+ *       struct pollfd p = {.fd = eddy_loop_fd(l), .events = POLLIN};
+ *       poll(&p, 1, t == EDDY_FOREVER ? -1 : (int)((t + 999999) / 1000000));
+ *       if (eddy_loop_step(l) < 0) break;
+ *   }
+ *
+ * A step never waits and never reports a deadlock: the host may still call into the loop
+ * between steps. examples/glib_embed.c runs eddy tasks in a GLib main loop. */
+
+/* The descriptor that becomes readable when l has work: the epoll descriptor (with the
+ * loop's wake-up eventfd inside it) on epoll, an eventfd the ring signals on io_uring
+ * (registered with the ring at the first call). It stays the same for l's life; l owns it:
+ * never read it or close it. Another thread's eddy_loop_post_ts/call_ts makes it readable
+ * too. The same test as the loop's own: level-triggered, so after a step it is readable again
+ * only if there is more to do.
+ * Returns the descriptor (>= 0); -EINVAL if l is NULL; -EPERM from another thread; -EBADF if l
+ * is closed; -ENOMEM, -EMFILE/-ENFILE (io_uring: the eventfd could not be made or
+ * registered). */
+EDDY_API EDDY_WUR int eddy_loop_fd(eddy_loop *l);
+/* How long the host may wait for eddy_loop_fd before it calls eddy_loop_step, a duration in
+ * nanoseconds: 0 if l has work now (ready tasks or callbacks, posts from other threads, a
+ * stop, a due timer), the time to l's next timer, or EDDY_FOREVER if only the descriptor can
+ * bring work. On the virtual clock a pending timer gives the autojump threshold (0 by
+ * default: the next step moves the clock to it). Call it right before each wait: it also
+ * hands the kernel what the loop queued since the last step (io_uring submissions), without
+ * which the descriptor would not become readable for them.
+ * Returns the duration (>= 0); -EINVAL if l is NULL; -EPERM from another thread; -EBADF if l
+ * is closed. */
+EDDY_API int64_t eddy_loop_timeout(eddy_loop *l);
+/* Run one iteration of l without waiting: take what the backend has (readiness,
+ * completions, the descriptor's wake-ups), the calls posted from other threads, due timers,
+ * then up to poll_interval ready tasks and callbacks. If work is left over, the descriptor is
+ * made readable again, so a host that waits only on the descriptor still comes back.
+ * Returns 0; -EINVAL if l is NULL; -EPERM from another thread; -EBADF if l is closed; -EBUSY
+ * if l is running (a step from one of its own tasks or callbacks). */
+EDDY_API EDDY_WUR int eddy_loop_step(eddy_loop *l);
 
 /* T3: monotonic time in ns, cached once per loop iteration (cheap). 0 outside a loop. */
 EDDY_API int64_t eddy_now(void);

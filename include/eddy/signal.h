@@ -44,7 +44,8 @@
  *
  * eddy_run's own SIGINT/SIGTERM handling (loop.h, EDDY_OPT_NO_SIGNALS) rides on the same
  * dispatcher: the first SIGINT or SIGTERM cancels the root task of every loop that handles
- * them, so each program unwinds through its cancel paths; a second one while any of them is
+ * them (with eddy_loop_open's loops, every top-level task running then: the loop itself stays
+ * usable), so each program unwinds through its cancel paths; a second one while any of them is
  * still running restores the default action and re-raises it, so a stuck shutdown can always
  * be interrupted. Those two signals are deliberately not blocked for eddy_run's handling alone:
  * the handler must run even when the loop is stuck in a task that never yields. While a

@@ -309,6 +309,25 @@ extern "C" {
  * with eddy_start or already called it. */
 EDDY_API int eddy_started(void *value);
 
+/* A1, I2: a top-level task of loop l (asyncio's create_task; eddy_run's main is one): fn(arg)
+ * is queued to start at l's next run or step (not eagerly, unlike eddy_spawn), with no
+ * nursery: its scope hangs under the loop's root scope. Callable on l's thread from anywhere:
+ * between runs (the host program), from a callback, or from a task of l. With .handle the
+ * task is joinable: eddy_loop_run_until(l, t, &status) runs the loop until it has finished,
+ * or a task of l joins it with eddy_task_join; either releases it (so does eddy_loop_close).
+ * Without .handle it is released when it finishes, and a failure (a negative status other
+ * than its cancel code) is printed on stderr unless l has EDDY_OPT_QUIET, as asyncio logs
+ * an exception nobody retrieved. eddy_loop_close cancels the tasks still running.
+ * Returns 0; -EINVAL if l or fn is NULL; -EPERM on another thread; -EBADF if l is closed;
+ * -ENOMEM if no stack can be had. */
+#define eddy_loop_spawn(l, fn, arg, ...) \
+    eddy__loop_spawn((l), (fn), (arg), EDDY__SPAWN_OPTS(__VA_ARGS__), EDDY__SITE)
+EDDY_API EDDY_WUR int eddy__loop_spawn(eddy_loop *l, int (*fn)(void *), void *arg,
+                                       const eddy_spawn_opts *o, const char *site);
+/* Function form of eddy_loop_spawn (site unknown; o NULL: the defaults). Same returns. */
+EDDY_API EDDY_WUR int eddy_loop_spawn_with(eddy_loop *l, int (*fn)(void *), void *arg,
+                                           const eddy_spawn_opts *o);
+
 /* ---- joining (A5) ---------------------------------------------------------------------- */
 
 /* Wait for joinable task t (spawned with .handle) to finish; *status gets its return value and

@@ -1,4 +1,5 @@
-/* eddy loop: the scheduler, time, callbacks, the thread-safe call queue and eddy_run.
+/* eddy loop: the scheduler, time, callbacks and the thread-safe call queue (the loop's
+ * lifecycle — open, run, step, close, eddy_run — is in lifecycle.c).
  *
  * Shape of one iteration (scheduler context = the OS thread's own stack):
  *   poll the backend (timeout 0 if work is ready, else until the next timer), refresh the
@@ -12,7 +13,6 @@
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -578,31 +578,15 @@ void eddy__handle_del(eddy__handle *h)
     if (h->link.next) eddy__list_remove(&h->link);
 }
 
-static size_t leak_report(eddy_loop *l)
+/* Loop teardown (lifecycle.c): the call_ts nodes the loop still holds. Nobody can take from
+ * ts_free any more: every caller held a ref, all dropped. The nodes serve other loops and
+ * threads from now on. */
+void eddy__ts_free_nodes(eddy_loop *l)
 {
-    size_t n = 0;
-    bool quiet = l->opt_flags & EDDY_OPT_QUIET;
-    for (eddy__link *x = l->handles.next; x != &l->handles;) {
-        eddy__handle *h = eddy__container_of(x, eddy__handle, link);
-        x = x->next;
-        if (!quiet) fprintf(stderr, "eddy: leak: %s created at %s is still open\n", h->kind, h->site);
-        eddy__list_remove(&h->link);
-        n++;
-    }
-    while (l->nheap) {
-        eddy_timer *t = l->heap[0].t;
-        if (!quiet)
-            fprintf(stderr, "eddy: leak: timer armed at %s is still pending\n",
-                    t->site ? t->site : "(internal)");
-        eddy__timer_stop(l, t);
-        n++;
-    }
-    return n;
+    give_back(atomic_exchange_explicit(&l->ts_free, NULL, memory_order_acquire));
 }
 
 /* ---- the scheduler ---- */
-
-static bool root_done(eddy_loop *l) { return l->root->state == EDDY__DONE; }
 
 /* Nothing can ever make progress: no ready work, no timer, no fd, no other thread, no signal. */
 static bool nothing_can_happen(eddy_loop *l)
@@ -615,17 +599,31 @@ static bool nothing_can_happen(eddy_loop *l)
     return true;
 }
 
+/* Cancel every unfinished top-level task (and so everything it spawned), each by its own
+ * scope: the root scope stays as it was, so tasks spawned later start uncancelled. */
+void eddy__loop_cancel_tasks(eddy_loop *l)
+{
+    for (eddy__link *x = l->tops.next; x != &l->tops; x = x->next) {
+        eddy_task *t = eddy__container_of(x, eddy_task, nlink);
+        if (t->state != EDDY__DONE) eddy__scope_cancel_code(&t->own, -ECANCELED);
+    }
+}
+
+/* Nothing can happen, so this run would wait forever. The first time, with tasks blocked,
+ * cancel them so they unwind and release what they hold; if nothing can happen even then
+ * (or there is no task to cancel), the run is over. */
 static void handle_deadlock(eddy_loop *l)
 {
-    if (!l->deadlocked) {
+    if (!l->deadlocked && l->ntops_live > 0) {
         l->deadlocked = true;
         fprintf(stderr, "eddy: deadlock: every task is blocked and nothing can wake them\n");
         eddy_dump(stderr, EDDY_DUMP_TREE);
-        /* Cancel everything so the tasks unwind and release what they hold. */
-        eddy__scope_cancel_code(&l->root_cs, -ECANCELED);
-    } else {
-        l->stopping = true; /* even cancellation could not unblock them: abandon */
+        eddy__loop_cancel_tasks(l);
+        return;
     }
+    l->deadlocked = true;
+    l->run_over = true;
+    if (l->ntops_live > 0) l->abandoned = true; /* even cancellation could not unblock them */
 }
 
 /* Autojump while a descriptor is watched, for a program put on the virtual clock by
@@ -646,30 +644,42 @@ static int64_t io_jump_wait(eddy_loop *l, int64_t next, int64_t *limit)
     return left > 0 ? left : 0;
 }
 
+/* The poll's timeout: 0 if anything is ready, else until the next timer (-1: none). *io_wait
+ * (may be NULL) is set when the EDDY_CLOCK=virtual rule for pending I/O applies (below). */
+static int64_t poll_timeout(eddy_loop *l, bool *io_wait)
+{
+    if (io_wait) *io_wait = false;
+    if (l->nready || l->stop_req) return 0;
+    int64_t next = eddy__timers_next(l);
+    if (l->clock_kind == EDDY_CLOCK_VIRTUAL) {
+        if (next == EDDY_FOREVER) return -1;
+        if (next <= l->vnow) return 0; /* already due (armed by a timer callback) */
+        if (l->autojump_io > 0 && l->nwatch_ref > 0) {
+            int64_t limit;
+            if (io_wait) *io_wait = true;
+            return io_jump_wait(l, next, &limit);
+        }
+        return l->autojump < 0 ? -1 : l->autojump;
+    }
+    if (next == EDDY_FOREVER) return -1;
+    return next - l->now < 0 ? 0 : next - l->now;
+}
+
+int64_t eddy__loop_sleep_for(eddy_loop *l)
+{
+    if (atomic_load(&l->ts_head)) return 0;
+    return poll_timeout(l, NULL);
+}
+
 static void poll_once(eddy_loop *l)
 {
-    int64_t timeout;
     bool virt = l->clock_kind == EDDY_CLOCK_VIRTUAL;
+    /* A step never waits, and always polls: the host woke it because the backend's descriptor
+     * was readable, which only a poll clears. */
     bool io_wait = false; /* the EDDY_CLOCK=virtual rule for pending I/O applies */
-    if (l->nready) {
-        timeout = 0;
-    } else {
-        int64_t next = eddy__timers_next(l);
-        if (virt) {
-            timeout = next == EDDY_FOREVER ? -1 : (l->autojump < 0 ? -1 : l->autojump);
-            if (l->autojump_io > 0 && l->nwatch_ref > 0 && next != EDDY_FOREVER && next > l->vnow) {
-                int64_t limit;
-                io_wait = true;
-                timeout = io_jump_wait(l, next, &limit);
-            }
-            if (next <= l->vnow) timeout = 0; /* already due (armed by a timer callback) */
-        } else {
-            timeout = next == EDDY_FOREVER ? -1 : next - l->now;
-            if (next != EDDY_FOREVER && timeout < 0) timeout = 0;
-        }
-    }
+    int64_t timeout = l->blocking ? poll_timeout(l, &io_wait) : 0;
     int n = 0;
-    if (timeout == 0 && l->nwatch_ref == 0) {
+    if (timeout == 0 && l->nwatch_ref == 0 && l->blocking) {
         /* Only internal fds (wake-up eventfd): check their sources directly, no syscall. */
     } else {
         if (eddy__unlikely(eddy__before_sleep_hook != NULL)) eddy__before_sleep_hook(l);
@@ -680,9 +690,10 @@ static void poll_once(eddy_loop *l)
          * before the announcement, the last foreign eddy_loop_unref could land in between,
          * find the loop awake (no eventfd write) after the loop had seen its ref (no
          * deadlock), and the loop slept forever. A deadlock implies no ready work, no fd and
-         * no timer, so it is only ever found on this path. */
+         * no timer, so it is only ever found on this path (and never by a step: the host may
+         * still call into the loop between steps). */
         atomic_store(&l->sleeping, 1);
-        if (l->nready == 0 && nothing_can_happen(l)) {
+        if (l->blocking && l->nready == 0 && nothing_can_happen(l)) {
             atomic_store(&l->sleeping, 0);
             handle_deadlock(l);
             return;
@@ -693,8 +704,9 @@ static void poll_once(eddy_loop *l)
         atomic_store(&l->wake_pending, 0);
         l->stats.polls++;
     }
-    if (virt) {
-        /* Autojump (X1): every task is still blocked after the poll — nothing happened
+    if (virt && !l->stop_req) {
+        /* (An iteration asked not to wait — a stop came first — lets no virtual time pass.)
+         * Autojump (X1): every task is still blocked after the poll — nothing happened
          * within the threshold, or (threshold 0) the events only ran callbacks that woke no
          * task — so move virtual time to the next timer. Requiring "no event at all" with
          * threshold 0 froze virtual time whenever an fd stayed ready (a writable socket, a
@@ -718,174 +730,31 @@ static void poll_once(eddy_loop *l)
     l->now = eddy__clock_read(l);
 }
 
-static void sched_loop(eddy_loop *l)
+void eddy__loop_iterate(eddy_loop *l)
 {
-    while (!root_done(l) && !l->stopping) {
-        poll_once(l);
-        if (l->stopping) break;
-        eddy__ts_drain(l);
-        eddy__signals_check(l);
-        eddy__timers_run(l);
-        l->budget = l->poll_interval;
-        while (l->budget > 0) {
-            eddy__link *x = pop_ready(l);
-            if (!x) break;
-            l->budget--;
-            eddy__work *w = eddy__container_of(x, eddy__work, link);
-            if (w->fn) {
-                l->in_callback = true;
-                w->fn(w);
-                l->in_callback = false;
-            } else {
-                eddy__switch_to(l, &l->sched_ctx, NULL, eddy__container_of(w, eddy_task, work), false);
-            }
-        }
-    }
-}
-
-/* ---- eddy_run ---- */
-
-static int parse_opts(eddy_loop *l, const eddy_opts *o)
-{
-    eddy_opts d = {0};
-    if (!o) o = &d;
-    l->clock_kind = o->clock_kind;
-    /* A duration (docs/api.md): EDDY_FOREVER is "never", kept internally as -1. */
-    if (o->autojump_threshold < 0) return -EINVAL;
-    l->autojump = o->autojump_threshold == EDDY_FOREVER ? -1 : o->autojump_threshold;
-    l->opt_flags = o->flags;
-    l->poll_interval = o->poll_interval > 0 ? o->poll_interval : 64;
-    l->default_stack = o->stack_size ? o->stack_size : EDDY_DEFAULT_STACK;
-    if (l->clock_kind == EDDY_CLOCK_CUSTOM) {
-        if (!o->clock || !o->clock->now) return -EINVAL;
-        l->clock = *o->clock;
-    } else if (l->clock_kind != EDDY_CLOCK_MONOTONIC && l->clock_kind != EDDY_CLOCK_VIRTUAL) {
-        return -EINVAL;
-    }
-
-    /* The environment (src/loop/env.c): every variable is checked whether or not it applies,
-     * so a bad value is reported by any program, not only by the ones it would affect. */
-    static const char *const clocks[] = {"monotonic", "virtual"};
-    size_t ci = 0;
-    int rc = eddy__env_choice("EDDY_CLOCK", clocks, 2, &ci);
-    if (rc < 0) return rc;
-    /* It overrides the default clock only: a program that chose the virtual or a custom
-     * clock itself keeps it. */
-    if (rc > 0 && ci == 1 && l->clock_kind == EDDY_CLOCK_MONOTONIC) {
-        /* A program written for the real clock, run on the virtual one (to run its sleeps
-         * and timeouts at once in a demo or a test): autojump, but give pending I/O real
-         * time first (poll_once). The program set no autojump threshold of its own. */
-        l->clock_kind = EDDY_CLOCK_VIRTUAL;
-        l->autojump = 0;
-        l->autojump_io = EDDY_ENV_VIRTUAL_IO_WAIT;
-    }
-
-    uint64_t seed = 0;
-    rc = eddy__env_u64("EDDY_SCHED_SEED",
-                       "an unsigned integer (decimal or 0x hex; 0 keeps the FIFO order)", &seed);
-    if (rc < 0) return rc;
-    if (o->sched_seed) seed = o->sched_seed;
-    if (l->opt_flags & EDDY_OPT_FIFO) seed = 0;
-    if (seed) l->rng = seed * 0x9E3779B97F4A7C15ULL | 1;
-
-    /* EDDY_BACKEND is checked (and reported) in backend.c, likewise for every program. */
-    return eddy__backend_choose(l, o->backend);
-}
-
-static void loop_free(eddy_loop *l)
-{
-    if (l->be) l->be->destroy(l);
-    for (size_t i = 0; i < l->nsoon_blocks; i++) free(l->soon_blocks[i]);
-    /* Nobody can take from ts_free any more: every caller held a ref, all dropped. The nodes
-     * serve other loops and threads from now on. */
-    give_back(atomic_load_explicit(&l->ts_free, memory_order_acquire));
-    free(l->soon_blocks);
-    free(l->heap);
-    free(l);
-}
-
-int eddy_run(int (*main_fn)(void *), void *arg)
-{
-    return eddy_run_opts(main_fn, arg, NULL);
-}
-
-int eddy_run_opts(int (*main_fn)(void *), void *arg, const eddy_opts *opts)
-{
-    if (eddy__tl_loop) return -EBUSY;
-    if (!main_fn) return -EINVAL;
-    /* 64-byte aligned: the cross-thread fields sit on cache lines of their own. */
-    eddy_loop *l = aligned_alloc(64, (sizeof *l + 63) & ~(size_t)63);
-    if (!l) return -ENOMEM;
-    memset(l, 0, sizeof *l);
-    eddy__list_init(&l->ready);
-    eddy__list_init(&l->handles);
-    eddy__list_init(&l->exit_hooks);
-    int rc = parse_opts(l, opts);
-    if (rc < 0) {
-        l->be = NULL;
-        loop_free(l);
-        return rc;
-    }
-    rc = eddy__backend_init(l);
-    if (rc < 0) {
-        l->be = NULL;
-        loop_free(l);
-        return rc;
-    }
-    eddy__tl_loop = l;
-    l->now = eddy__clock_read(l);
-    l->next_task_id = 1;
-#if defined(__SANITIZE_THREAD__)
-    l->sched_tsan_fiber = __tsan_get_current_fiber();
-#endif
-    eddy__overflow_handler_install();
-    eddy__scope_attach(&l->root_cs, NULL, NULL, EDDY__SCOPE_ROOT, "eddy_run");
-    if (!(l->opt_flags & EDDY_OPT_NO_SIGNALS)) (void)eddy__signals_install(l);
-
-    rc = eddy__task_new(l, NULL, main_fn, arg, &(eddy_spawn_opts){.name = "main"}, "eddy_run", &l->root);
-    if (rc == 0) {
-        l->root->flags |= EDDY__T_ROOT | EDDY__T_JOINABLE;
-        l->root->stack_from = EDDY__STACK_FROM_RUN;
-        eddy__ready_task(l, l->root, false);
-        sched_loop(l);
-        if (root_done(l)) {
-            rc = l->root->status;
-            eddy__task_release(l->root);
-            if (l->deadlocked) rc = -EDEADLK;
-        } else {
-            rc = -EDEADLK; /* abandoned: the blocked tasks' stacks are leaked on purpose */
-        }
-    }
-    for (eddy__link *x; (x = eddy__list_pop_front(&l->exit_hooks));) {
-        eddy__exit_hook *h = eddy__container_of(x, eddy__exit_hook, link);
-        h->fn(h);
-    }
-    atomic_store(&l->finished, true);
-    /* Threads holding a ref may still post (and get -ESHUTDOWN): the memory must outlive
-     * them, so wait for the last unref. */
-    while (atomic_load(&l->ext_refs) > 0) {
-        atomic_store(&l->sleeping, 1);
-        if (atomic_load(&l->ext_refs) > 0) (void)l->be->poll(l, -1);
-        atomic_store(&l->sleeping, 0);
-        atomic_store(&l->wake_pending, 0);
-        eddy__ts_drain(l);
-    }
-    /* The last unref may still be inside wake_loop, reading l: wait it out (see
-     * eddy_loop_post_ts for why posts need no such wait). */
-    while (atomic_load(&l->ts_busy) > 0) sched_yield();
+    /* A stop asked before this iteration makes it the run's only one; a stop asked during it
+     * ends it as soon as the callback or task that asked gives the loop back. */
+    bool stop_before = l->stop_req;
+    poll_once(l);
+    if (l->run_over) return;
     eddy__ts_drain(l);
-    size_t leaks = leak_report(l);
-    if (leaks && (l->opt_flags & EDDY_OPT_FAIL_ON_LEAK) && rc >= 0) rc = -ENOTRECOVERABLE;
-    eddy__signals_restore(l);
-    eddy__scope_detach(&l->root_cs);
-    /* Other threads may still hold the loop pointer for eddy_loop_post_ts: they see
-     * "finished" only while the memory lives. Refs taken by such threads must be dropped
-     * before eddy_run returns; see eddy_loop_ref. */
-    eddy__tl_loop = NULL;
-    loop_free(l);
-    eddy__overflow_handler_release();
-    eddy__stack_pool_trim();
-    return rc;
+    eddy__signals_check(l);
+    eddy__timers_run(l);
+    l->budget = l->poll_interval;
+    while (l->budget > 0) {
+        if (eddy__unlikely(l->stop_req) && !stop_before) break;
+        eddy__link *x = pop_ready(l);
+        if (!x) break;
+        l->budget--;
+        eddy__work *w = eddy__container_of(x, eddy__work, link);
+        if (w->fn) {
+            l->in_callback = true;
+            w->fn(w);
+            l->in_callback = false;
+        } else {
+            eddy__switch_to(l, &l->sched_ctx, NULL, eddy__container_of(w, eddy_task, work), false);
+        }
+    }
 }
 
 eddy_loop *eddy_loop_current(void) { return eddy__tl_loop; }

@@ -37,6 +37,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #include "loop/op.h"
 #include "loop/uring.h"
@@ -76,6 +79,8 @@ typedef struct ur_state {
     bool send_zc;          /* IORING_OP_SEND_ZC / SENDMSG_ZC (6.0) */
     int wakefd;
     uint64_t wakebuf;
+    int notifyfd;          /* embedding (eddy_loop_fd): an eventfd registered with the ring,
+                              which signals it when completions are due; -1 until asked for */
     ur_fd *fds;
     size_t cap;
     ur_poll *free_polls;
@@ -130,6 +135,29 @@ static void ur_destroy(eddy_loop *l);
 static void bufs_destroy(ur_state *s);
 static void feeds_destroy(ur_state *s);
 
+/* ThreadSanitizer does not see the ring's mappings: liburing maps and unmaps them with raw
+ * system calls. A ring closed on one thread and one opened next on another (eddy_run_workers,
+ * loops on short-lived threads) can get the same addresses, and the new ring's first writes
+ * would look like a race with the old ring's last ones. The kernel orders them (the unmap
+ * comes before the map); this tells TSan so, keyed by the mappings' addresses: the closing
+ * thread releases them, the opening thread acquires them. */
+static void tsan_ring_handoff(struct io_uring *r, bool opening)
+{
+#if defined(__SANITIZE_THREAD__)
+    void *maps[] = {r->sq.ring_ptr, r->cq.ring_ptr, r->sq.sqes};
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+        if (!maps[i]) continue;
+        if (opening)
+            __tsan_acquire(maps[i]);
+        else
+            __tsan_release(maps[i]);
+    }
+#else
+    (void)r;
+    (void)opening;
+#endif
+}
+
 static int probe(ur_state *s, const char **why)
 {
     const eddy__uring_probe *h = eddy__uring_probe_hook;
@@ -157,6 +185,7 @@ static int probe(ur_state *s, const char **why)
         return rc;
     }
     s->ring_ok = true;
+    tsan_ring_handoff(&s->ring, true);
     unsigned feat = p.features;
     if (h && h->no_ext_arg) feat &= ~(unsigned)IORING_FEAT_EXT_ARG;
     /* The loop's timeout without a timer SQE (5.11), no lost completions (5.5), and sockets
@@ -199,6 +228,7 @@ static int ur_init(eddy_loop *l, const char **why)
         return -ENOMEM;
     }
     s->wakefd = -1;
+    s->notifyfd = -1;
     l->be_data = s;
     int rc = probe(s, why);
     if (rc == 0 && (s->wakefd = eddy__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
@@ -220,9 +250,13 @@ static void ur_destroy(eddy_loop *l)
     /* The ring goes with everything still in flight in it (the kernel cancels it); only the
      * records of watchers stopped without their final CQE are left to free. */
     bufs_destroy(s);
-    if (s->ring_ok) io_uring_queue_exit(&s->ring);
+    if (s->ring_ok) {
+        tsan_ring_handoff(&s->ring, false);
+        io_uring_queue_exit(&s->ring);
+    }
     feeds_destroy(s);
     if (s->wakefd >= 0) eddy__sys_close(s->wakefd);
+    if (s->notifyfd >= 0) eddy__sys_close(s->notifyfd);
     for (size_t i = 0; i < s->nslabs; i++) free(s->slabs[i]);
     free(s->slabs);
     free(s->fds);
@@ -230,7 +264,49 @@ static void ur_destroy(eddy_loop *l)
     l->be_data = NULL;
 }
 
-static int ur_fd_of(eddy_loop *l) { return st_of(l)->ring.ring_fd; }
+/* Embedding: the ring's own descriptor will not do, because with DEFER_TASKRUN the kernel
+ * queues completions as work for the loop's thread and wakes nobody who polls the ring
+ * (measured on Linux 6.18: a poll() on the ring fd slept through a completed recv). An
+ * eventfd registered with the ring is signalled for that work too, so it is the descriptor
+ * the host waits on; ur_poll_wait reads it empty before it reaps. */
+static int ur_fd_of(eddy_loop *l)
+{
+    ur_state *s = st_of(l);
+    if (s->notifyfd >= 0) return s->notifyfd;
+    int fd = eddy__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return -errno;
+    int rc = io_uring_register_eventfd(&s->ring, fd);
+    if (rc < 0) {
+        eddy__sys_close(fd);
+        return rc;
+    }
+    s->notifyfd = fd;
+    /* Completions that were already queued as task work when the eventfd was registered
+     * signalled nobody: announce them now. At worst the host makes one step for nothing. */
+    uint64_t one = 1;
+    ssize_t w = eddy__sys_write(fd, &one, sizeof one);
+    (void)w;
+    return fd;
+}
+
+static void flush_pending(ur_state *s);
+static void feeds_rearm(ur_state *s);
+
+/* The loop's thread leaves the loop (the end of a run or step, eddy_loop_timeout): what it
+ * queued must reach the kernel before a host sleeps on the descriptor. Feeds restarted with
+ * data in hand have nothing for the kernel to complete: the descriptor says so itself. */
+static void ur_flush(eddy_loop *l)
+{
+    ur_state *s = st_of(l);
+    if (s->cancels || s->rearm || s->wake_unarmed) flush_pending(s);
+    if (s->rearm_feeds) feeds_rearm(s);
+    (void)eddy__sys_io_uring_submit(&s->ring);
+    if (s->ready_feeds && s->notifyfd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = eddy__sys_write(s->notifyfd, &one, sizeof one);
+        (void)w;
+    }
+}
 
 /* ---- submission ---- */
 
@@ -994,6 +1070,12 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
 {
     ur_state *s = st_of(l);
     if (s->cancels || s->rearm || s->wake_unarmed) flush_pending(s);
+    if (eddy__unlikely(s->notifyfd >= 0)) {
+        /* Emptied before reaping: a completion after this signals it again. */
+        uint64_t v;
+        ssize_t r = eddy__sys_read(s->notifyfd, &v, sizeof v);
+        (void)r;
+    }
     if (s->rearm_feeds) feeds_rearm(s);
     if (s->ready_feeds) timeout_ns = 0; /* feeds restarted with data in hand: deliver it now */
     int rc;
@@ -1051,6 +1133,7 @@ const eddy__backend eddy__backend_uring = {
     .poll = ur_poll_wait,
     .wake = ur_wake,
     .fd = ur_fd_of,
+    .flush = ur_flush,
     .watch = ur_watch,
     .unwatch = ur_unwatch,
     .run = ur_run,

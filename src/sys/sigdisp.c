@@ -409,7 +409,10 @@ static void dispatch(eddy_loop *l, eddy__sighub *h, int sig)
     uint64_t bit = EDDY__SIGBIT(sig);
     if ((h->builtin_eff & bit) && !h->root_cancelled) {
         h->root_cancelled = true; /* the first: unwind gracefully (a second one kills) */
-        eddy__scope_cancel_code(&l->root_cs, -ECANCELED);
+        /* The loop's top-level tasks (eddy_run's main among them), each by its own scope, not
+         * the root scope: a loop that outlives its runs stays usable, and tasks spawned after
+         * the signal start uncancelled (a deadlock cancels the same way, loop.c). */
+        eddy__loop_cancel_tasks(l);
     }
     if (h->count[EDDY__SUB_RECV][sig - 1]) eddy__sigrecv_deliver(h, sig);
     if (sig == SIGCHLD && !eddy__list_empty(&h->children)) eddy__process_sigchld(h);

@@ -184,8 +184,9 @@ static void task_entry(void *p)
     const void *bottom;
     size_t size;
     __sanitizer_finish_switch_fiber(NULL, &bottom, &size);
-    if (!l->sched_stack_bottom && l->root == t) {
-        /* First switch ever comes from the scheduler: learn its stack for switching back. */
+    if (!l->sched_stack_bottom) {
+        /* The loop's first task is started by the scheduler (tasks exist only once one runs):
+         * learn the scheduler's stack for switching back. */
         l->sched_stack_bottom = bottom;
         l->sched_stack_size = size;
     }
@@ -198,7 +199,10 @@ static void task_entry(void *p)
                     eddy_task_name(t), t->site, t->cs->site);
     eddy__scope_detach(&t->own);
     t->state = EDDY__DONE;
-    if (t->nursery) eddy__task_exit_to_nursery(t);
+    if (t->nursery)
+        eddy__task_exit_to_nursery(t);
+    else
+        eddy__loop_task_exit(t); /* a top-level task (eddy_loop_spawn) */
     if (!(t->flags & EDDY__T_JOINABLE)) l->dead = t; /* freed by whoever runs next */
     eddy__schedule(l);
     __builtin_trap(); /* a finished task is never resumed */
