@@ -231,6 +231,9 @@ EDDY_TEST_EX(readme_server_serves_and_stops_on_sigint, .real_clock = true, .time
         EDDY_OK(eddy_stream_close(a));
     }
     EDDY_CHECK_EQ(count(ch.text, "Server listening at "), 1);
+    return 0;
+}
+
 /* --workers (R4): two loops on two threads share the port (SO_REUSEPORT); "Server listening"
  * once both listen; every client is served (whichever worker the kernel picked, which
  * test_workers checks) with the CPU-heavier handler on; SIGTERM stops both. */
