@@ -379,7 +379,7 @@ static const char glib_expected[] = "eddy: started inside the GLib main loop\n"
  * sleeping would show as CPU time (checked loosely: the machine may be loaded). */
 EDDY_TEST_EX(glib_embed_output, .raw = true)
 {
-    if (access(EX_DIR "glib_embed", X_OK) != 0) {
+    if (access(EX_DIR "/glib_embed", X_OK) != 0) {
         /* CI installs GLib (scripts/deps.sh lists libglib2.0-dev): there a missing example is
          * a broken build, not a machine without GLib, and must not pass as a skip. */
         const char *ci = getenv("CI");
