@@ -282,8 +282,9 @@ test_h_example() {
 }
 
 # A test program's run: every case passed.
+# (one test case, run once per I/O backend the machine has: "1 passed" or "2 passed")
 run_test_example() {
-    [ -x "$1" ] && "$1" | tee /dev/stderr | grep -q '^1 passed, 0 failed$'
+    [ -x "$1" ] && "$1" | tee /dev/stderr | grep -qE '^[1-9][0-9]* passed, 0 failed$'
 }
 
 install_check() {
