@@ -60,4 +60,15 @@ static inline unsigned short cli_port(const char *s, unsigned long min, const ch
     return (unsigned short)p;
 }
 
+/* A non-negative decimal from s, 0..max, the value of option opt; a usage error otherwise. */
+static inline long cli_number(const char *s, long max, const char *opt, const char *prog,
+                              const char *usage)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > max)
+        cli_fail(prog, usage, "bad value '%s' for %s (0..%ld)", s, opt, max);
+    return v;
+}
+
 #endif

@@ -146,16 +146,6 @@ static const char usage[] =
     "  --work K     K rounds of extra CPU work per message (for the scaling benchmark)\n"
     "Ctrl-C (SIGINT) or SIGTERM stops it.\n";
 
-/* A non-negative decimal no larger than max, else a usage error. */
-static long number(const char *opt, const char *s, long max)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 0 || v > max)
-        cli_fail("echo_stream", usage, "bad value '%s' for %s (0..%ld)", s, opt, max);
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     server_conf conf = {.port = 25000};
@@ -170,7 +160,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--workers") || !strcmp(argv[i], "--work")) {
             if (i + 1 >= argc) cli_fail("echo_stream", usage, "%s needs a value", argv[i]);
             bool workers = !strcmp(argv[i], "--workers");
-            v = number(argv[i], argv[i + 1], workers ? 4096 : 1000000);
+            v = cli_number(argv[i + 1], workers ? 4096 : 1000000, argv[i], "echo_stream", usage);
             if (workers) {
                 conf.workers = true;
                 nworkers = (int)v;
