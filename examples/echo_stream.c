@@ -81,7 +81,7 @@ static __attribute__((noinline)) int echo(eddy_stream *conn, const server_conf *
     while ((n = eddy_stream_read(conn, buf, cap)) > 0) {
         if (conf->work) burn(buf, (size_t)n, conf->work);
         if ((rc = eddy_stream_write_all(conn, buf, (size_t)n)) < 0) break;
-        if (buf == small && (size_t)n == cap) {
+        if ((size_t)n == cap && buf == small) { /* (one compare per message, usually false) */
             char *big = malloc(BUF_SIZE);
             if (big) {
                 buf = big;
