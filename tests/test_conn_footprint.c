@@ -20,6 +20,7 @@
 
 #include "eddy/test.h"
 #include "internal.h"
+#include "test_tcp_util.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(__OPTIMIZE__)
 #define FRAMES_AS_SHIPPED 0
@@ -86,16 +87,6 @@ static int serve_main(void *p)
     return 0;
 }
 
-static void read_exact(eddy_stream *s, char *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = eddy_stream_read(s, buf + got, len - got);
-        EDDY_CHECK(n > 0);
-        got += (size_t)n;
-    }
-}
-
 EDDY_TEST(conn_footprint_handler_stack_is_one_page)
 {
     static handlers h;
@@ -116,7 +107,7 @@ EDDY_TEST(conn_footprint_handler_stack_is_one_page)
         for (int round = 0; round < 3; round++)
             for (int i = 0; i < NCONN; i++) {
                 EDDY_OK(eddy_stream_write_all(c[i], msg, sizeof msg));
-                read_exact(c[i], back, sizeof back);
+                tcp_read_exact(c[i], back, sizeof back);
                 EDDY_CHECK_EQ(memcmp(back, msg, sizeof msg), 0);
             }
         EDDY_CHECK_EQ(h.n, NCONN);
