@@ -162,7 +162,8 @@ static int depth_task(void *p)
     const volatile char *here = &mark;
     d->rc = format_it(d->a);
     long deepest = 0;
-    for (const volatile char *x = here - 16384; x < here; x++)
+    /* (Not under sanitizers: ASan would take reads of dead frames for errors.) */
+    for (const volatile char *x = here - 16384; FRAMES_AS_SHIPPED && x < here; x++)
         if (*x) {
             deepest = (long)(here - x);
             break;
@@ -190,8 +191,7 @@ EDDY_TEST_EX(conn_footprint_sockaddr_format_stack, .one_backend = true, .timeout
         EDDY_OK(nrc);
         EDDY_CHECK(d.rc > 0);
         printf("# eddy_sockaddr_format(%s): %ld bytes of stack\n", hosts[i], d.depth);
-        EDDY_CHECK(d.depth > 0);
-        if (FRAMES_AS_SHIPPED) EDDY_CHECK(d.depth <= 512);
+        if (FRAMES_AS_SHIPPED) EDDY_CHECK(d.depth > 0 && d.depth <= 512);
     }
     return 0;
 }
