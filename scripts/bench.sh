@@ -32,7 +32,7 @@
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
 # util-linux gives taskset). The Makefile's dependency step installs these.
-BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl python3-aiohttp openssl python3"
+BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl python3-aiohttp python3-uvloop openssl python3"
 
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
