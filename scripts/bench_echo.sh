@@ -11,7 +11,7 @@
 #                         [--no-python] [--port-base N]
 #   scripts/bench_echo.sh --table FILE [--eddy "NAMES"]
 #
-#   --quick      1 round, shorter runs (~25 s with all four servers)
+#   --quick      1 round, shorter runs (~50 s with every server, ~20 s of it the Python anchors)
 #   --rounds N   rounds per message size (default 5; 1 with --quick); a round runs every
 #                server once, in an order rotated from round to round, so eddy and each anchor
 #                alternate and the per-round ratios pair runs made seconds apart
@@ -34,7 +34,9 @@
 #                at 10,000 connections only py_uvloop_protocol runs (and py_uvloop_streams,
 #                not with --quick). Compared with them: eddy's server CPU per message, total
 #                against py_uvloop_protocol's, user time against py_uvloop_streams'
-#   --no-python  leave the Python anchors out (saves ~20 s of --quick, ~1.5 min of a full run)
+#   --no-python  leave the Python anchors out (saves ~20 s of --quick, ~3.5 min of a full run)
+#   --py-default-malloc  run the Python anchors with glibc malloc's default thresholds (by
+#                default the script raises them: see server_cmd below)
 #   --port-base  first TCP port (default 27100); every run gets a fresh one
 #   --table FILE print the tables from a FILE kept with --raw, without running anything
 #   --scaling    instead: one loop per core (R4). Each eddy server (--eddy) runs once with
@@ -60,7 +62,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 quick=0 rounds= dir=build/release build=1 raw= eddy="echo_stream echo_protocol" port=27100 table=
-scaling=0 work=300 python=1
+scaling=0 work=300 python=1 pydefmalloc=0
 anchors="echo_epoll echo_uring echo_uv py_asyncio_streams py_asyncio_protocol py_uvloop_streams py_uvloop_protocol"
 backends="epoll io_uring"
 while [ $# -gt 0 ]; do
@@ -80,6 +82,7 @@ while [ $# -gt 0 ]; do
     --anchors) anchors=$2; shift ;;
     --anchors=*) anchors=${1#*=} ;;
     --no-python) python=0 ;;
+    --py-default-malloc) pydefmalloc=1 ;;
     --port-base) port=$2; shift ;;
     --port-base=*) port=${1#*=} ;;
     --table) table=$2; shift ;;
@@ -119,15 +122,19 @@ backend_of() { case "$1" in *@*) echo "${1#*@}" ;; *) echo epoll ;; esac; }
 py=/usr/bin/python3
 [ -x $py ] || py=python3
 # server_cmd SERVER: the command line that starts SERVER, without its PORT, in cmd[].
-# The Python anchors run with glibc malloc's trim threshold raised (env execs in place, so $!
-# stays the server's PID): each message is a new bytes object, and at 16 KiB the default lets
-# free() hand the top of the heap back to the kernel and the next malloc take it again, three
-# page faults per message or so, which on uvloop's protocol server makes the CPU time per
-# message ~5 times as high (68 against 13 us at 16 KiB, busy VM). Anchors at their best.
+# The Python anchors run with glibc malloc tuned (env execs in place, so $! stays the server's
+# PID; not with --py-default-malloc): every read makes a new bytes object, asyncio's from a
+# 256 KiB recv buffer, and with the default thresholds those come from mmap and go back with
+# munmap, or free() trims the top of the heap that the next malloc takes again: 2-8 page
+# faults per message, which made the CPU time per message 5-7 times as high (asyncio at 64 B
+# and 16 KiB, uvloop protocol at 16 KiB; 0 faults and ~10-15 us per message with these).
+# The anchors are measured at their best, as echo_uv is libuv at its best.
+pymalloc=(env MALLOC_MMAP_THRESHOLD_=4194304 MALLOC_TRIM_THRESHOLD_=67108864)
+[ $pydefmalloc = 1 ] && pymalloc=()
 server_cmd() {
     case "$1" in
     py_*) local la=${1#py_}
-        cmd=(env MALLOC_TRIM_THRESHOLD_=67108864 "$py" "$(path_of "$1")" --loop "${la%%_*}" --api "${la#*_}") ;;
+        cmd=("${pymalloc[@]}" "$py" "$(path_of "$1")" --loop "${la%%_*}" --api "${la#*_}") ;;
     *) cmd=("$(path_of "$1")") ;;
     esac
 }
