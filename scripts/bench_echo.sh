@@ -8,7 +8,7 @@
 #
 #   scripts/bench_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--raw FILE]
 #                         [--eddy "NAMES"] [--backends "NAMES"] [--anchors "NAMES"]
-#                         [--no-python] [--port-base N]
+#                         [--no-python] [--py-default-malloc] [--port-base N]
 #   scripts/bench_echo.sh --table FILE [--eddy "NAMES"]
 #
 #   --quick      1 round, shorter runs (~50 s with every server, ~20 s of it the Python anchors)
@@ -30,7 +30,7 @@
 #                py_asyncio_protocol py_uvloop_streams py_uvloop_protocol"; echo_uring where
 #                it is built). py_LOOP_API is `python3 bench/echo_asyncio.py --loop LOOP --api
 #                API`, the Python anchors (python3, and python3-uvloop for the uvloop ones;
-#                skipped with a message where missing). They are much slower per message, so
+#                skipped with a message where missing; $PYTHON: another interpreter). They are much slower per message, so
 #                at 10,000 connections only py_uvloop_protocol runs (and py_uvloop_streams,
 #                not with --quick). Compared with them: eddy's server CPU per message, total
 #                against py_uvloop_protocol's, user time against py_uvloop_streams'
@@ -109,8 +109,8 @@ big_conns=10000
 
 # Where each server lives in the build tree; the two eddy ones come from examples/. A name
 # SERVER@BACKEND is SERVER run with EDDY_BACKEND=BACKEND. The Python anchors py_LOOP_API are
-# bench/echo_asyncio.py in the source tree, run by Debian's python3 (where python3-uvloop
-# installs uvloop; a python3 of one's own earlier in PATH may lack it).
+# bench/echo_asyncio.py in the source tree, run by $PYTHON if set, else by Debian's python3
+# (where python3-uvloop installs uvloop; a python3 of one's own earlier in PATH may lack it).
 path_of() {
     case "${1%@*}" in
     echo_stream | echo_protocol) echo "$dir/examples/${1%@*}" ;;
@@ -119,8 +119,8 @@ path_of() {
     esac
 }
 backend_of() { case "$1" in *@*) echo "${1#*@}" ;; *) echo epoll ;; esac; }
-py=/usr/bin/python3
-[ -x $py ] || py=python3
+py=${PYTHON:-/usr/bin/python3}
+[ -n "${PYTHON:-}" ] || [ -x "$py" ] || py=python3
 # server_cmd SERVER: the command line that starts SERVER, without its PORT, in cmd[].
 # The Python anchors run with glibc malloc tuned (env execs in place, so $! stays the server's
 # PID; not with --py-default-malloc): every read makes a new bytes object, asyncio's from a
