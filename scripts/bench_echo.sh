@@ -152,7 +152,7 @@ runs_big() {
 [ $python = 1 ] || anchors=$(printf '%s\n' $anchors | grep -v '^py_' | tr '\n' ' ')
 # The Python anchors need python3, the uvloop ones python3-uvloop too: say once what is missing.
 pyok=1 uvok=1
-if [ -z "$table" ] && case " $anchors " in *" py_"*) true ;; *) false ;; esac; then
+if [ -z "$table" ] && [ "$scaling" = 0 ] && case " $anchors " in *" py_"*) true ;; *) false ;; esac; then
     if ! "$py" -c 'import asyncio' 2>/dev/null; then
         pyok=0 uvok=0
         echo "== skipping the Python anchors: no python3 (Debian: python3, python3-uvloop)"
