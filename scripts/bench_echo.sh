@@ -561,17 +561,31 @@ function label(c) { return c == "10k" ? big_conns " x 64 B" : "100 x " (c >= 102
 function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met, n, far) {
     if (!ran(e) || !ran(a)) return
     ev = m(c, e, k); av = m(c, a, k)
-    if (ev < 0 || av <= 0) { printf "%-44s %s\n", what, "(missing)"; return }
+    if (ev < 0 || av <= 0) { printf "%-33s %s\n", what, "(missing)"; return }
     q = mratio(c, e, a, k)
     met = op == "" ? "" : (op == ">=" && q >= goal) || (op == "<=" && q <= goal) || (op == ">" && q > goal) ? "yes" : "no"
     n = nused > 0 ? nused "" : (0 - nused) "!"
-    printf "%-44s %9s %-6s %9s %-18s %6.2f %3s  %-7s %s\n", what, fmt(ev), unit, fmt(av), a, q, n,
+    printf "%-33s %9s %-6s %9s %-10s %6.2f %3s  %-7s %s\n", what, fmt(ev), unit, fmt(av), a, q, n,
         op == "" ? "" : op " " goal, met
     if (met == "no") {
         far = op == "<=" ? sprintf("%.1f%% over", (q / goal - 1) * 100) : sprintf("%.1f%% short", (1 - q / goal) * 100)
-        why[++nwhy] = sprintf("%-44s %.3f x %s (goal %s): %s, %s", what, q, a, op " " goal, far,
+        why[++nwhy] = sprintf("%-33s %.3f x %s (goal %s): %s, %s", what, q, a, op " " goal, far,
             nused > 0 ? nused " quiet round(s)" : "noise")
     }
+}
+# prow(what, case, eddy, anchor, goal): the total CPU per message, eddy <= goal x the anchor,
+# in the table against Python (as row(), in its columns).
+function prow(what, c, e, a, goal,   ev, av, q, met, n) {
+    if (!ran(e) || !ran(a)) return
+    ev = m(c, e, "cpu"); av = m(c, a, "cpu")
+    if (ev < 0 || av <= 0) { printf "%-36s %-5s %s\n", what, "total", "(missing)"; return }
+    q = mratio(c, e, a, "cpu")
+    met = q <= goal ? "yes" : "no"
+    n = nused > 0 ? nused "" : (0 - nused) "!"
+    printf "%-36s %-5s %7s %7s %6.2f %3s  %-7s %s\n", what, "total", fmt(ev), fmt(av), q, n, "<= " goal, met
+    if (met == "no")
+        why[++nwhy] = sprintf("%-33s %.3f x %s (goal <= %s): %.1f%% over, %s", what " cpu/msg", q, a, goal, (q / goal - 1) * 100,
+            nused > 0 ? nused " quiet round(s)" : "noise")
 }
 # The uncertainty of the user CPU time U (us) of one run. The user time of a server is a few percent of
 # its CPU time, and it is not measured but sampled: with tick-based accounting every timer
@@ -591,7 +605,7 @@ function urow(what, c, e, a, goal,   k, ev, av, r, n, q, lo, hi, pass, me, ma, u
     if (!ran(e) || !ran(a)) return
     k = "server_user_us_per_msg"
     ev = m(c, e, k); av = m(c, a, k)
-    if (ev < 0 || av <= 0) { printf "%-44s %s\n", what, "(missing)"; return }
+    if (ev < 0 || av <= 0) { printf "%-36s %-5s %s\n", what, "user", "(missing)"; return }
     for (pass = 1; pass <= 2; pass++) {
         n = 0
         for (r = 1; r <= maxr; r++) {
@@ -608,7 +622,7 @@ function urow(what, c, e, a, goal,   k, ev, av, r, n, q, lo, hi, pass, me, ma, u
         }
         if (n) break
     }
-    if (!n) { printf "%-44s %s\n", what, "(missing)"; return }
+    if (!n) { printf "%-36s %-5s %s\n", what, "user", "(missing)"; return }
     qm = med(q, n); ql = med(lo, n); qh = med(hi, n)
     nn = pass == 1 ? n "" : n "!"
     met = "unsure"
@@ -616,38 +630,38 @@ function urow(what, c, e, a, goal,   k, ev, av, r, n, q, lo, hi, pass, me, ma, u
     if (ql > goal) met = "no"
     hs = "inf"
     if (qh < 1e9) hs = sprintf("%.2f", qh)
-    printf "%-44s %9s %-6s %9s %-18s %6.2f %3s  %-7s %-6s [%.2f, %s]\n", what, fmt(ev), "us usr", fmt(av), a, qm, nn,
+    printf "%-36s %-5s %7s %7s %6.2f %3s  %-7s %-6s [%.2f, %s]\n", what, "user", fmt(ev), fmt(av), qm, nn,
         "<= " goal, met, ql, hs
     if (met == "yes") return
     if (met == "no") far = sprintf("%.1f%% over even at the low end %.2f", (ql / goal - 1) * 100, ql)
-    else far = sprintf("the user time is too few clock ticks to tell (%.2f to %s)", ql, hs)
-    why[++nwhy] = sprintf("%-44s %.3f x %s (goal <= %s): %s, %s", what, qm, a, goal, far, pass == 1 ? n " quiet round(s)" : "noise")
+    else far = sprintf("too few clock ticks to tell (%.2f to %s)", ql, hs)
+    why[++nwhy] = sprintf("%-33s %.3f x %s (goal <= %s): %s, %s", what " usr/msg", qm, a, goal, far, pass == 1 ? n " quiet round(s)" : "noise")
 }
 END {
     ns = split(servers, S, " "); nsub = split(subjects, E, " "); nz = split(sizes, Z, " ")
-    printf "\n%-13s %-22s %9s %7s %7s %8s %8s %6s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
-    printf "%-13s %-22s %9s %7s %7s %8s %8s %6s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
+    printf "\n%-12s %-20s %8s %7s %7s %7s %7s %5s %5s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
+    printf "%-12s %-20s %8s %7s %7s %7s %7s %5s %5s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
     for (z = 1; z <= nz + 1; z++) {
         c = z <= nz ? Z[z] : "10k"
         for (i = 1; i <= ns; i++) {
             s = S[i]
-            if (m(c, s, "msgs_per_s") < 0) { if (c != "10k" || s !~ /^py_/ || (!table && index(" " bigpy " ", " " s " "))) printf "%-13s %-22s (no result)\n", label(c), s; continue }
-            printf "%-13s %-22s %9s %7s %7s %8s %8s %6s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
+            if (m(c, s, "msgs_per_s") < 0) { if (c != "10k" || s !~ /^py_/ || (!table && index(" " bigpy " ", " " s " "))) printf "%-12s %-20s (no result)\n", label(c), s; continue }
+            printf "%-12s %-20s %8s %7s %7s %7s %7s %5s %5s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
                 fmt(m(c, s, "p50_us")), fmt(m(c, s, "p99_us")), fmt(m(c, s, "server_user_us_per_msg")),
                 fmt(m(c, s, "server_sys_us_per_msg")), pct(m(c, s, "server_cpu_pct")), pct(m(c, s, "client_cpu_pct")),
                 pct(m(c, s, "other_cpu_pct")), err[c, s]
         }
     }
-    printf "\n%-13s %-22s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
+    printf "\n%-12s %-22s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
     for (i = 1; i <= ns; i++) {
         s = S[i]
         if (m("10k", s, "server_rss_kib") < 0) continue
-        printf "%-13s %-22s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
+        printf "%-12s %-22s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
             fmt(m("10k", s, "server_rss_per_conn_bytes")), fmt(m("10k", s, "connect_s"))
     }
 
-    printf "\n%-44s %9s %-6s %9s %-18s %6s %3s  %-7s %s\n", "echo benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
-    printf "%-44s %9s %-6s %9s %-18s %6s %3s  %-7s %s\n", "--------------", "----", "----", "------", "--------", "-----", "-", "----", "----"
+    printf "\n%-33s %9s %-6s %9s %-10s %6s %3s  %-7s %s\n", "echo benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
+    printf "%-33s %9s %-6s %9s %-10s %6s %3s  %-7s %s\n", "--------------", "----", "----", "------", "--------", "-----", "-", "----", "----"
     for (z = 1; z <= nz; z++) {
         c = Z[z]
         for (j = 1; j <= nsub; j++) {
@@ -667,15 +681,6 @@ END {
             row(label(c) ": " e " cpu/msg", c, e, "echo_epoll", "cpu", "us", "<=", "1.05")
             if (e != "echo_uv") row(label(c) ": " e, c, e, "echo_uv", "msgs_per_s", "msgs/s", ">", "1.0")
         }
-        # Against the Python anchors (issue goal): server CPU per message, which shows what
-        # msgs/s cannot when the load generator is the bottleneck; the kernel share is about
-        # the same for every server, so the user share is compared on its own too.
-        for (j = 1; j <= nsub; j++) {
-            e = E[j]
-            row(label(c) ": " e " cpu/msg", c, e, "py_uvloop_protocol", "cpu", "us", "<=", "1.0")
-            urow(label(c) ": " e " usr/msg", c, e, "py_uvloop_streams", "0.5")
-        }
-        row(label(c) ": py_uvloop_protocol cpu/msg", c, "py_uvloop_protocol", "echo_epoll", "cpu", "us", "", "")
         if ((" " servers " ") ~ / echo_uring /) {
             row(label(c) ": echo_uring (anchors)", c, "echo_uring", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
             row(label(c) ": echo_uring cpu/msg", c, "echo_uring", "echo_epoll", "cpu", "us", "", "")
@@ -707,6 +712,22 @@ END {
         row(label("10k") ": echo_uv (anchors)", "10k", "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
         row(label("10k") ": echo_uv RSS/conn", "10k", "echo_uv", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
     }
+    # Against the Python anchors (issue goal): server CPU per message, which shows what msgs/s
+    # cannot when the load generator is the bottleneck; the kernel share is about the same for
+    # every server, so the user share is compared on its own too.
+    if (ran("py_uvloop_protocol") || ran("py_uvloop_streams")) {
+        printf "\n%-36s %-5s %7s %7s %6s %3s  %-7s %s\n", "against Python: server CPU per msg", "", "eddy", "python", "ratio", "n", "goal", "met?  [bounds]"
+        printf "%-36s %-5s %7s %7s %6s %3s  %-7s %s\n", "--------------", "", "us", "us", "-----", "-", "----", "----"
+        for (z = 1; z <= nz; z++) {
+            c = Z[z]
+            for (j = 1; j <= nsub; j++) {
+                e = E[j]
+                prow(label(c) ": " e, c, e, "py_uvloop_protocol", "1.0")
+                urow(label(c) ": " e, c, e, "py_uvloop_streams", "0.5")
+            }
+        }
+    }
+
     printf "\nratio = eddy / anchor: median of the per-round ratio over the n rounds in which neither run\n"
     printf "was disturbed (other%% <= %d); \"n!\": no such round, the median is over every round: do not\n", disturbed
     printf "trust it. msgs/s: higher is better; cpu/msg = server user+system CPU time per round trip:\n"
@@ -716,6 +737,12 @@ END {
     printf "machine in the same window (/proc/stat; of 200%% on 2 CPUs)%s.\n", quick ? "" : "; runs above " disturbed "% were made again once"
     printf "RSS/conn: (VmRSS with all connections open - VmRSS before any) / connections. The goals\n"
     printf "are ratios; figures without one are measured for the record (docs/benchmarks.md).\n"
+    if (ran("py_uvloop_streams"))
+        printf "Against Python: total CPU against py_uvloop_protocol, user CPU against py_uvloop_streams;\n"
+    if (ran("py_uvloop_streams"))
+        printf "user time is tick-sampled: [bounds] are the ratio at the ends of both runs%s error\n", "\047"
+    if (ran("py_uvloop_streams"))
+        printf "(docs/benchmarks.md); \"unsure\": the goal lies within them (measure longer rounds).\n"
     if (nwhy) {
         printf "\nGoals not met (\"noise\": every round was disturbed by other programs, so the\n"
         printf "figure says nothing; otherwise the count of undisturbed rounds behind the median):\n"
