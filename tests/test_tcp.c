@@ -354,12 +354,32 @@ static long rss_kib(void)
 
 /* The writer blocks once the kernel buffers are full; a scope cancels it; *written is what
  * went out, bounded by the socket buffers (no user-space queue), and exactly what the peer
- * then reads. Repeated writes do not grow memory. */
+ * then reads. Repeated writes do not grow memory.
+ * The buffer sizes are set first: setting them turns the kernel's autotuning off for those
+ * sockets, so the bound cannot grow during the test (left to autotuning, the buffers grew
+ * while a loaded machine ran the writes, past the figures read before). */
+static int sock_buf(eddy_stream *s, int opt)
+{
+    int v = 0;
+    socklen_t sl = sizeof v;
+    EDDY_CHECK(getsockopt(eddy_stream_fd(s), SOL_SOCKET, opt, &v, &sl) == 0);
+    return v;
+}
+
 EDDY_TEST(tcp_stalled_peer_write_cancel)
 {
     eddy_stream *a, *b;
     tcp_pair(&a, &b);
-    size_t len = 64u << 20;
+    int set = 128 << 10;
+    EDDY_CHECK(setsockopt(eddy_stream_fd(a), SOL_SOCKET, SO_SNDBUF, &set, sizeof set) == 0);
+    EDDY_CHECK(setsockopt(eddy_stream_fd(b), SOL_SOCKET, SO_RCVBUF, &set, sizeof set) == 0);
+    /* Linux doubles the value set (room for its bookkeeping); the figures it reports include
+     * that overhead: an upper bound on payload. */
+    int snd = sock_buf(a, SO_SNDBUF), rcv = sock_buf(b, SO_RCVBUF);
+    EDDY_CHECK(snd >= set && snd <= 2 * set);
+    EDDY_CHECK(rcv >= set && rcv <= 2 * set);
+    size_t bound = (size_t)snd + (size_t)rcv;
+    size_t len = 64u << 20; /* far beyond the bound: a user-space queue would take it all */
     unsigned char *buf = pattern(len);
     eddy_cancel_scope cs;
     size_t written = 0;
@@ -368,12 +388,7 @@ EDDY_TEST(tcp_stalled_peer_write_cancel)
     EDDY_CHECK(cs.cancelled_caught);
     EDDY_CHECK_EQ(rc, -ECANCELED);
     EDDY_CHECK(written > 0);
-    int snd = 0, rcv = 0;
-    socklen_t sl = sizeof snd;
-    EDDY_CHECK(getsockopt(eddy_stream_fd(a), SOL_SOCKET, SO_SNDBUF, &snd, &sl) == 0);
-    EDDY_CHECK(getsockopt(eddy_stream_fd(b), SOL_SOCKET, SO_RCVBUF, &rcv, &sl) == 0);
-    /* The kernel's figures include its bookkeeping overhead: an upper bound on payload. */
-    EDDY_CHECK(written <= (size_t)snd + (size_t)rcv);
+    EDDY_CHECK(written <= bound);
     /* More cancelled writes: the total stays bounded, nothing is queued in user space. */
     long rss0 = rss_kib();
     size_t total = written;
@@ -383,8 +398,11 @@ EDDY_TEST(tcp_stalled_peer_write_cancel)
         EDDY_CHECK_EQ(rc, -ECANCELED);
         total += w2;
     }
-    EDDY_CHECK(total <= (size_t)snd + (size_t)rcv);
+    EDDY_CHECK(total <= bound);
     EDDY_CHECK(rss_kib() - rss0 < 4096);
+    /* The sizes held: the bound was the kernel's all along. */
+    EDDY_CHECK_EQ(sock_buf(a, SO_SNDBUF), snd);
+    EDDY_CHECK_EQ(sock_buf(b, SO_RCVBUF), rcv);
     /* What was reported is what arrives, in order. */
     EDDY_OK(eddy_stream_shutdown_write(a));
     drain d = {.s = b};
