@@ -594,14 +594,20 @@ static void dispatch_poll(eddy_loop *l, ur_poll *p, int res)
 
 /* ---- operations ---- */
 
+/* What eddy_dump shows a task waiting in an operation for (a table: this runs for every
+ * operation). */
 static const char *reason_of(const eddy__op *op)
 {
-    switch (op->kind) {
-    case EDDY__OP_ACCEPT: return "io_uring accept";
-    case EDDY__OP_CONNECT: return "io_uring connect";
-    case EDDY__OP_POLL: return (op->u.poll.events & EDDY_WRITE) ? "wait writable" : "wait readable";
-    default: return eddy__op_side(op) == 0 ? "io_uring read" : "io_uring write";
-    }
+    static const char *const by_kind[] = {
+        [EDDY__OP_READ] = "io_uring read",     [EDDY__OP_WRITE] = "io_uring write",
+        [EDDY__OP_READV] = "io_uring read",    [EDDY__OP_WRITEV] = "io_uring write",
+        [EDDY__OP_RECV] = "io_uring read",     [EDDY__OP_SEND] = "io_uring write",
+        [EDDY__OP_RECVMSG] = "io_uring read",  [EDDY__OP_SENDMSG] = "io_uring write",
+        [EDDY__OP_ACCEPT] = "io_uring accept", [EDDY__OP_CONNECT] = "io_uring connect",
+        [EDDY__OP_SENDFILE] = "io_uring write",
+    };
+    if (op->kind == EDDY__OP_POLL) return (op->u.poll.events & EDDY_WRITE) ? "wait writable" : "wait readable";
+    return by_kind[op->kind];
 }
 
 static void prep(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
@@ -723,8 +729,11 @@ static ssize_t ur_run(eddy_loop *l, eddy__op *op)
         if (rc < 0) return rc;
     }
     int rc = submit_wait(l, op);
-    if (!op->owner && op->kind == EDDY__OP_POLL) table_del(s, op->fd, who);
     ssize_t r = op->res;
+    /* The usual end, first: done, not cancelled, not interrupted, not a poll. */
+    if (eddy__likely(rc == 0 && r >= 0 && !op->intr && !op->be.ur.purged && op->kind != EDDY__OP_POLL))
+        return r;
+    if (!op->owner && op->kind == EDDY__OP_POLL) table_del(s, op->fd, who);
     if (op->be.ur.purged) return rc; /* the bytes went with the reset (see submit_wait) */
     if (op->intr) return r >= 0 && op->kind != EDDY__OP_POLL ? r : -EBADF;
     if (r == -ECANCELED || (rc < 0 && r < 0)) return rc < 0 ? rc : -ECANCELED;
