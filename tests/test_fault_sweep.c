@@ -162,12 +162,29 @@ static int plausible(int kind, const char *func, int *out)
         {EDDY__SYS_PTHREAD_CREATE, {EAGAIN}},
         /* the io_uring backend's kernel entries (liburing returns -errno) */
         {EDDY__SYS_IO_URING_QUEUE_INIT_PARAMS, {ENOMEM, EMFILE, EPERM, ENOSYS}},
-        {EDDY__SYS_IO_URING_SUBMIT, {EINTR, EAGAIN, EBUSY}},
-        {EDDY__SYS_IO_URING_SUBMIT_AND_WAIT, {EINTR, EAGAIN, EBUSY}},
-        {EDDY__SYS_IO_URING_SUBMIT_AND_WAIT_TIMEOUT, {EINTR, EAGAIN, EBUSY}},
-        {EDDY__SYS_IO_URING_SUBMIT_AND_GET_EVENTS, {EINTR, EAGAIN, EBUSY}},
+        {EDDY__SYS_IO_URING_SUBMIT, {EINTR, EAGAIN, EBUSY, ENOMEM}},
+        {EDDY__SYS_IO_URING_SUBMIT_AND_WAIT, {EINTR, EAGAIN, EBUSY, ENOMEM}},
+        {EDDY__SYS_IO_URING_SUBMIT_AND_WAIT_TIMEOUT, {EINTR, EAGAIN, EBUSY, ENOMEM}},
+        {EDDY__SYS_IO_URING_SUBMIT_AND_GET_EVENTS, {EINTR, EAGAIN, EBUSY, ENOMEM}},
         {EDDY__SYS_IO_URING_REGISTER_BUF_RING, {ENOMEM, EINVAL}},
         {EDDY__SYS_IO_URING_GET_PROBE_RING, {ENOMEM}},
+        {EDDY__SYS_IO_URING_GET_SQE, {EBUSY}}, /* the submission ring is full */
+        /* io_uring completions (the CQE's res): what the kernel's own handlers return there.
+         * An interrupted blocking operation in the kernel's workers completes with -EINTR
+         * (-ERESTARTSYS cannot restart a queued request); -EAGAIN is the answer of older
+         * kernels for a descriptor with O_NONBLOCK. */
+        {EDDY__SYS_CQE_READ, {EINTR, EAGAIN, SHORT}},
+        {EDDY__SYS_CQE_WRITE, {EINTR, EAGAIN, EPIPE, SHORT}},
+        {EDDY__SYS_CQE_READV, {EINTR, EAGAIN, SHORT}},
+        {EDDY__SYS_CQE_WRITEV, {EINTR, EAGAIN, EPIPE, SHORT}},
+        {EDDY__SYS_CQE_RECV, {EINTR, EAGAIN, ENOMEM, ECONNRESET, SHORT}},
+        {EDDY__SYS_CQE_SEND, {EINTR, EAGAIN, ENOBUFS, ENOMEM, EPIPE, ECONNRESET, SHORT}},
+        {EDDY__SYS_CQE_RECVMSG, {EINTR, EAGAIN, ENOMEM, ECONNRESET, SHORT}},
+        {EDDY__SYS_CQE_SENDMSG, {EINTR, EAGAIN, ENOBUFS, ENOMEM, EPIPE, ECONNRESET, SHORT}},
+        {EDDY__SYS_CQE_ACCEPT, {EINTR, EAGAIN, EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED}},
+        {EDDY__SYS_CQE_CONNECT, {EINTR, ECONNREFUSED, ENOBUFS, ENOMEM}},
+        {EDDY__SYS_CQE_POLL, {ENOMEM}},
+        {EDDY__SYS_CQE_RECV_MULTISHOT, {EINTR, ENOMEM, ECONNRESET}},
         {EDDY__SYS_SYSCALL, {ENOMEM, EMFILE}},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -390,6 +407,28 @@ EDDY_TEST_EX(fault_sweep_docs_parsed, .raw = true)
     EDDY_CHECK_EQ(doc_check("eddy_listener_accept", -EXDEV, __LINE__), -EXDEV);
     EDDY_CHECK_EQ(r.undocumented, 1);
     rep = NULL;
+    return 0;
+}
+
+/* The per-site table (site_errs) names sites by kind and calling function: a function renamed
+ * or a call moved would silently drop its entry back to the kind's general list. Every entry
+ * must match a call site linked into this program. */
+EDDY_TEST_EX(fault_sweep_site_table_matches, .raw = true, .one_backend = true)
+{
+    size_t n;
+    eddy__sys_site *const *s = eddy__sys_sites(&n);
+    int stale = 0;
+    for (size_t i = 0; i < sizeof site_errs / sizeof site_errs[0]; i++) {
+        bool found = false;
+        for (size_t j = 0; j < n && !found; j++)
+            found = s[j]->kind == site_errs[i].kind && !strcmp(s[j]->func, site_errs[i].func);
+        if (!found) {
+            printf("# site_errs: no %s() call in a function %s() is linked (renamed? moved?)\n",
+                   eddy__sys_kind_name(site_errs[i].kind), site_errs[i].func);
+            stale++;
+        }
+    }
+    EDDY_CHECK_EQ(stale, 0);
     return 0;
 }
 

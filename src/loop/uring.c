@@ -314,10 +314,10 @@ static void ur_flush(eddy_loop *l)
  * (the kernel refuses more work until completions are reaped: the caller retries later). */
 static struct io_uring_sqe *sqe_get(ur_state *s)
 {
-    struct io_uring_sqe *q = io_uring_get_sqe(&s->ring);
+    struct io_uring_sqe *q = eddy__sys_io_uring_get_sqe(&s->ring);
     if (eddy__unlikely(!q)) {
         (void)eddy__sys_io_uring_submit(&s->ring);
-        q = io_uring_get_sqe(&s->ring);
+        q = eddy__sys_io_uring_get_sqe(&s->ring);
     }
     return q;
 }
@@ -643,6 +643,86 @@ static void prep(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
     io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)op | TAG_OP);
 }
 
+#ifdef EDDY_FAULTS
+/* The completion sites (loop/sys.h, EDDY__SYS_CQE_KINDS): one per kind of operation. */
+static int cqe_fault(const eddy__op *op)
+{
+    switch (op->kind) {
+    case EDDY__OP_READ: return eddy__sys_hit(EDDY__SYS_SITE(CQE_READ));
+    case EDDY__OP_WRITE: return eddy__sys_hit(EDDY__SYS_SITE(CQE_WRITE));
+    case EDDY__OP_READV: return eddy__sys_hit(EDDY__SYS_SITE(CQE_READV));
+    case EDDY__OP_WRITEV: return eddy__sys_hit(EDDY__SYS_SITE(CQE_WRITEV));
+    case EDDY__OP_RECV: return eddy__sys_hit(EDDY__SYS_SITE(CQE_RECV));
+    case EDDY__OP_SEND: return eddy__sys_hit(EDDY__SYS_SITE(CQE_SEND));
+    case EDDY__OP_RECVMSG: return eddy__sys_hit(EDDY__SYS_SITE(CQE_RECVMSG));
+    case EDDY__OP_SENDMSG: return eddy__sys_hit(EDDY__SYS_SITE(CQE_SENDMSG));
+    case EDDY__OP_ACCEPT: return eddy__sys_hit(EDDY__SYS_SITE(CQE_ACCEPT));
+    case EDDY__OP_CONNECT: return eddy__sys_hit(EDDY__SYS_SITE(CQE_CONNECT));
+    case EDDY__OP_POLL: return eddy__sys_hit(EDDY__SYS_SITE(CQE_POLL));
+    }
+    return 0;
+}
+
+/* After prep: a fault armed for this completion turns the SQE into a NOP whose completion
+ * delivers -errno (the operation is not done, as when the kernel fails it), or halves what the
+ * operation moves (a short count): the length of a read, write, recv or send; fewer buffers of
+ * a readv or writev (a single buffer becomes a read or write of half of it); for recvmsg and
+ * sendmsg, the caller's msghdr shrunk until the completion (dispatch_op puts it back). */
+static void fault_prep(struct io_uring_sqe *q, eddy__op *op)
+{
+    op->be.ur.fault = 0;
+    op->be.ur.undo = 0;
+    int e = cqe_fault(op);
+    if (!e) return;
+    if (e > 0) {
+        uint64_t ud = q->user_data;
+        io_uring_prep_nop(q);
+        io_uring_sqe_set_data64(q, ud);
+        op->be.ur.notif = false;
+        op->be.ur.fault = -e;
+        return;
+    }
+    struct msghdr *m;
+    switch (op->kind) {
+    case EDDY__OP_READ: case EDDY__OP_WRITE: case EDDY__OP_RECV: case EDDY__OP_SEND:
+        q->len = (unsigned)eddy__sys_shorten(q->len);
+        break;
+    case EDDY__OP_READV: case EDDY__OP_WRITEV:
+        if (op->u.v.iovcnt > 1) {
+            q->len = (unsigned)eddy__sys_shorten(q->len);
+        } else if (op->u.v.iovcnt == 1) {
+            unsigned n = (unsigned)eddy__sys_shorten(op->u.v.iov[0].iov_len);
+            void *b = op->u.v.iov[0].iov_base;
+            if (op->kind == EDDY__OP_READV) io_uring_prep_read(q, op->fd, b, n, (uint64_t)-1);
+            else io_uring_prep_write(q, op->fd, b, n, (uint64_t)-1);
+            io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)op | TAG_OP);
+        }
+        break;
+    case EDDY__OP_RECVMSG: case EDDY__OP_SENDMSG:
+        m = op->u.msg.msg;
+        if (m->msg_iovlen > 1) {
+            op->be.ur.undo = 1, op->be.ur.undo_val = m->msg_iovlen;
+            m->msg_iovlen = 1;
+        } else if (m->msg_iovlen == 1) {
+            op->be.ur.undo = 2, op->be.ur.undo_val = m->msg_iov[0].iov_len;
+            m->msg_iov[0].iov_len = eddy__sys_shorten(m->msg_iov[0].iov_len);
+        }
+        break;
+    }
+}
+
+/* The completion's result as the operation sees it, the caller's msghdr restored. */
+static int fault_res(eddy__op *op, int res)
+{
+    if (op->be.ur.undo == 1) op->u.msg.msg->msg_iovlen = op->be.ur.undo_val;
+    if (op->be.ur.undo == 2) op->u.msg.msg->msg_iov[0].iov_len = op->be.ur.undo_val;
+    op->be.ur.undo = 0;
+    if (op->be.ur.fault) res = op->be.ur.fault;
+    op->be.ur.fault = 0;
+    return res;
+}
+#endif
+
 static void op_cancel_hook(eddy_task *t, void *arg)
 {
     cancel_op(t->loop, arg);
@@ -660,6 +740,9 @@ static int submit_wait(eddy_loop *l, eddy__op *op)
         eddy__coop_yield(l, op->task);
     }
     prep(s, q, op);
+#ifdef EDDY_FAULTS
+    fault_prep(q, op);
+#endif
     op->done = false;
     op->be.ur.cancelling = false;
     op->be.ur.queued = false;
@@ -777,6 +860,9 @@ typedef struct ur_feed {
     /* Completions taken while paused (or behind those), delivered after the restart. */
     struct { int res; int bid; } *pend;
     uint32_t npend, pend_head, pend_cap;
+#ifdef EDDY_FAULTS
+    int fault; /* the injected result of the NOP armed in its place (feed_arm), 0: none */
+#endif
 } ur_feed;
 
 static int bufs_setup(ur_state *s)
@@ -861,6 +947,12 @@ static bool feed_arm(ur_state *s, ur_feed *r)
     io_uring_prep_recv_multishot(q, r->f->fd, NULL, 0, 0);
     q->flags |= IOSQE_BUFFER_SELECT;
     q->buf_group = FEED_BGID;
+#ifdef EDDY_FAULTS
+    /* The completion site of a feed (loop/sys.h): the multishot recv ends at once with -errno
+     * (a NOP carries it), as the kernel ends one on an error. */
+    int e = eddy__sys_hit(EDDY__SYS_SITE(CQE_RECV_MULTISHOT));
+    if (e > 0) io_uring_prep_nop(q), r->fault = -e;
+#endif
     io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)r | TAG_FEED);
     r->armed = true;
     r->cancelling = false;
@@ -1048,6 +1140,10 @@ static void ur_feed_stop(eddy_loop *l, eddy__feed *f, bool final)
 
 static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
 {
+    int res = cqe->res;
+#ifdef EDDY_FAULTS
+    if (!(cqe->flags & IORING_CQE_F_NOTIF)) res = fault_res(op, res);
+#endif
     if (cqe->flags & IORING_CQE_F_NOTIF) { /* SEND_ZC: the kernel let go of the buffer */
         op->be.ur.notif = false;
         op->be.ur.armed = false;
@@ -1055,7 +1151,7 @@ static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
         return;
     }
     if (op->be.ur.notif && (cqe->flags & IORING_CQE_F_MORE)) {
-        op->res = cqe->res; /* sent; the buffer is still the kernel's until the notice */
+        op->res = res; /* sent; the buffer is still the kernel's until the notice */
         op->be.ur.sent = true;
         /* A task that asked for a cancel meanwhile decides now whether to reset (submit_wait). */
         if (op->be.ur.cancelling && op->task && op->task->state == EDDY__BLOCKED)
@@ -1063,7 +1159,7 @@ static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
         return;
     }
     op->be.ur.armed = false;
-    eddy__op_complete(op, cqe->res);
+    eddy__op_complete(op, res);
 }
 
 static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
@@ -1113,6 +1209,10 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
         case TAG_FEED: {
             unsigned flags = cqe->flags;
             io_uring_cqe_seen(&s->ring, cqe);
+#ifdef EDDY_FAULTS
+            ur_feed *fr = (ur_feed *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
+            if (fr->fault) res = fr->fault, flags = 0, fr->fault = 0;
+#endif
             feed_cqe(l, s, (ur_feed *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK), res, flags);
             break;
         }
