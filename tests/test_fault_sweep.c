@@ -182,7 +182,8 @@ static int plausible(int kind, const char *func, int *out)
         {EDDY__SYS_CQE_RECVMSG, {EINTR, EAGAIN, ENOMEM, ECONNRESET, SHORT}},
         {EDDY__SYS_CQE_SENDMSG, {EINTR, EAGAIN, ENOBUFS, ENOMEM, EPIPE, ECONNRESET, SHORT}},
         {EDDY__SYS_CQE_ACCEPT, {EINTR, EAGAIN, EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED}},
-        {EDDY__SYS_CQE_CONNECT, {EINTR, ECONNREFUSED, ENOBUFS, ENOMEM}},
+        /* eddy's sockets are non-blocking: a connect never sleeps, so never EINTR */
+        {EDDY__SYS_CQE_CONNECT, {ECONNREFUSED, ENOBUFS, ENOMEM}},
         {EDDY__SYS_CQE_POLL, {ENOMEM}},
         {EDDY__SYS_CQE_RECV_MULTISHOT, {EINTR, ENOMEM, ECONNRESET}},
         {EDDY__SYS_SYSCALL, {ENOMEM, EMFILE}},

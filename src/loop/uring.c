@@ -805,9 +805,16 @@ static ssize_t ur_run(eddy_loop *l, eddy__op *op)
         if (rc == 0) rc = table_add(s, op->fd, op->u.poll.events, who);
         if (rc < 0) return rc;
     }
-    int rc = submit_wait(l, op);
+    int rc;
+    ssize_t r;
+    do {
+        rc = submit_wait(l, op);
+        r = op->res;
+        /* -EINTR: a signal interrupted the operation where the kernel was doing it (an
+         * io_uring request cannot be restarted as a system call is): nothing was moved, so
+         * it is submitted again, as the readiness path retries a call that returned EINTR. */
+    } while (r == -EINTR && rc == 0 && !op->intr && !op->be.ur.purged);
     if (!op->owner && op->kind == EDDY__OP_POLL) table_del(s, op->fd, who);
-    ssize_t r = op->res;
     if (op->be.ur.purged) return rc; /* the bytes went with the reset (see submit_wait) */
     if (op->intr) return r >= 0 && op->kind != EDDY__OP_POLL ? r : -EBADF;
     if (r == -ECANCELED || (rc < 0 && r < 0)) return rc < 0 ? rc : -ECANCELED;
@@ -1028,9 +1035,10 @@ static void feed_cqe(eddy_loop *l, ur_state *s, ur_feed *r, int res, unsigned fl
         if (!r->armed) feed_release(s, r);
         return;
     }
-    if (res == -ECANCELED || res == -ENOBUFS) {
-        /* Paused, or out of buffers (each comes back as its data is delivered): arm again
-         * once the buffers or the restart are there. */
+    if (res == -ECANCELED || res == -ENOBUFS || res == -EINTR) {
+        /* Paused, or out of buffers (each comes back as its data is delivered), or
+         * interrupted by a signal (nothing was received): arm again once the buffers or the
+         * restart are there. */
         buf_put(s, bid);
         if (r->want && !r->armed) feed_rearm_later(s, r);
         return;
