@@ -47,6 +47,10 @@ EDDY_TEST_EX(fault_sweep, .raw = true)
 
 #else
 
+#include "dns_fake.h"
+#ifdef EDDY_TEST_OPENSSL
+#include "tls_util.h"
+#endif
 #include "fault_sweep_docs.h"
 #include "fault_sweep_scenarios.h"
 
@@ -77,6 +81,8 @@ static const struct {
     {EDDY__SYS_READ, "drain_sfd_locked", {EAGAIN}},
     {EDDY__SYS_READ, "drain_caught_locked", {EAGAIN}},
     {EDDY__SYS_READ, "refill", {EAGAIN, EINTR}}, /* inotify: whole events only */
+    /* a certificate or key file: a regular file (checked with fstat first), never EAGAIN */
+    {EDDY__SYS_READ, "eddy__tls_read_file", {EINTR, EIO, SHORT}},
     {EDDY__SYS_WRITE, "put_str", {0}},           /* the stack-overflow message, then abort */
     /* files on the pool's blocking threads */
     {EDDY__SYS_READ, "eddy__fop_exec", {EIO, SHORT}},
@@ -404,6 +410,11 @@ EDDY_TEST_EX(fault_sweep_docs_parsed, .raw = true)
     EDDY_CHECK_EQ(doc_check("eddy_stream_writev", -ECANCELED, __LINE__), -ECANCELED); /* "Same returns as" */
     EDDY_CHECK_EQ(doc_check("eddy_udp_send_many", -ENOBUFS, __LINE__), -ENOBUFS);     /* "the errors of" */
     EDDY_CHECK_EQ(doc_check("connection_lost", -ECONNRESET, __LINE__), -ECONNRESET);
+    /* found by the sweep: the context constructors named only -ENOENT/-EACCES/... for the
+     * errors of opening a certificate file (the tls scenario failed open() with EMFILE) */
+    EDDY_CHECK_EQ(doc_check("eddy_tls_client_ctx_open", -EMFILE, __LINE__), -EMFILE);
+    EDDY_CHECK_EQ(doc_check("eddy_tls_server_ctx_open", -ENFILE, __LINE__), -ENFILE);
+    EDDY_CHECK_EQ(doc_check("eddy_tls_server_ctx_open", -EIO, __LINE__), -EIO);
     EDDY_CHECK_EQ(r.undocumented, 0);
     EDDY_CHECK_EQ(doc_check("eddy_listener_accept", -EXDEV, __LINE__), -EXDEV);
     EDDY_CHECK_EQ(r.undocumented, 1);
@@ -478,6 +489,16 @@ EDDY_TEST_EX(fault_sweep_process, .raw = true, .timeout = EDDY_FOREVER)
     return sweep_named("process");
 }
 EDDY_TEST_EX(fault_sweep_http, .raw = true, .timeout = EDDY_FOREVER) { return sweep_named("http"); }
+EDDY_TEST_EX(fault_sweep_tls, .raw = true, .timeout = EDDY_FOREVER)
+{
+#ifdef EDDY_TEST_OPENSSL
+    return sweep_named("tls");
+#else
+    printf("# fault sweep tls: skipped, built without OpenSSL\n");
+    return 0;
+#endif
+}
+EDDY_TEST_EX(fault_sweep_dns, .raw = true, .timeout = EDDY_FOREVER) { return sweep_named("dns"); }
 EDDY_TEST_EX(fault_sweep_conformance, .raw = true, .timeout = EDDY_FOREVER)
 {
     return sweep_named("conformance");
