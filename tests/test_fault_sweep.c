@@ -1,7 +1,9 @@
 /* The syscall fault sweep (src/loop/sys.h, docs/testing.md "Syscall fault injection").
  *
- * Each scenario (core runtime, TCP, Unix sockets, pipes and descriptor streams, sendfile;
- * the stream conformance suite in the full sweep) first runs once with every call site
+ * Each scenario (core runtime, TCP, Unix sockets, pipes and descriptor streams, sendfile,
+ * protocols, UDP, files, processes, HTTP, TLS, DNS; the stream conformance suite in the full
+ * sweep), on each I/O backend (on io_uring the completion sites of loop/uring.c stand for the
+ * system calls an SQE replaces), first runs once with every call site
  * counting its calls. Then, for every call site it reached and every errno plausible for that
  * kind of call (plus a short read or write where the call moves bytes), it runs again in a
  * forked child with that one call failing once, and checks:

@@ -335,8 +335,9 @@ ssize_t eddy__sys_vshort(int kind, int fd, const struct iovec *iov, int cnt, str
 
 /* liburing's entry points return a negative errno (the probe: NULL) and leave errno alone.
  * They are the calls that enter the kernel (io_uring_setup, io_uring_enter,
- * io_uring_register); an operation's own result arrives in its CQE, which these do not
- * reach. Expanded only where liburing.h is included (the io_uring backend). */
+ * io_uring_register); an operation's own result arrives in its CQE, whose sites are the
+ * EDDY__SYS_CQE_KINDS (loop/uring.c). Expanded only where liburing.h is included (the
+ * io_uring backend). */
 #define EDDY__SYS_NEG(K, fn, ...)                                                              \
     ({                                                                                         \
         int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(K));                                   \
