@@ -1148,9 +1148,9 @@ static void ur_feed_stop(eddy_loop *l, eddy__feed *f, bool final)
 
 static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
 {
-    int res = cqe->res;
 #ifdef EDDY_FAULTS
-    if (!(cqe->flags & IORING_CQE_F_NOTIF)) res = fault_res(op, res);
+    /* the CQ ring is mapped writable, and this entry is ours until io_uring_cqe_seen */
+    if (!(cqe->flags & IORING_CQE_F_NOTIF)) cqe->res = fault_res(op, cqe->res);
 #endif
     if (cqe->flags & IORING_CQE_F_NOTIF) { /* SEND_ZC: the kernel let go of the buffer */
         op->be.ur.notif = false;
@@ -1159,7 +1159,7 @@ static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
         return;
     }
     if (op->be.ur.notif && (cqe->flags & IORING_CQE_F_MORE)) {
-        op->res = res; /* sent; the buffer is still the kernel's until the notice */
+        op->res = cqe->res; /* sent; the buffer is still the kernel's until the notice */
         op->be.ur.sent = true;
         /* A task that asked for a cancel meanwhile decides now whether to reset (submit_wait). */
         if (op->be.ur.cancelling && op->task && op->task->state == EDDY__BLOCKED)
@@ -1167,7 +1167,7 @@ static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
         return;
     }
     op->be.ur.armed = false;
-    eddy__op_complete(op, res);
+    eddy__op_complete(op, cqe->res);
 }
 
 static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
