@@ -86,6 +86,9 @@ static const struct {
     /* a certificate or key file: a regular file (checked with fstat first), never EAGAIN */
     {EDDY__SYS_READ, "eddy__tls_read_file", {EINTR, EIO, SHORT}},
     {EDDY__SYS_WRITE, "put_str", {0}},           /* the stack-overflow message, then abort */
+    /* io_uring completions on a UDP socket (eddy_udp): as recvfrom/sendto */
+    {EDDY__SYS_CQE_RECVMSG, "cqe_fault_dgram", {EINTR, EAGAIN, ENOMEM, ECONNREFUSED, SHORT}},
+    {EDDY__SYS_CQE_SENDMSG, "cqe_fault_dgram", {EINTR, EAGAIN, ENOBUFS, ENOMEM, ECONNREFUSED}},
     /* files on the pool's blocking threads */
     {EDDY__SYS_READ, "eddy__fop_exec", {EIO, SHORT}},
     {EDDY__SYS_READV, "eddy__fop_exec", {EIO, SHORT}},
