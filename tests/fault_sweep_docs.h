@@ -156,9 +156,19 @@ static void parse_header(const char *path)
         if (p[0] == '/' && p[1] == '*') {
             char *e = strstr(p + 2, "*/");
             if (!e) break;
-            size_t l = (size_t)(e - p);
-            if (l >= sizeof comment) l = sizeof comment - 1;
-            memcpy(comment, p, l);
+            /* one line of text: a line break, the next line's indent and its leading '*' are
+             * one space, so "returns as\n * eddy_x" reads as "returns as eddy_x" */
+            size_t l = 0;
+            for (const char *c = p; c < e && l + 1 < sizeof comment; c++) {
+                if (*c == '\n') {
+                    while (c + 1 < e && (c[1] == ' ' || c[1] == '\t')) c++;
+                    if (c + 1 < e && c[1] == '*') c++;
+                    while (c + 1 < e && (c[1] == ' ' || c[1] == '\t')) c++;
+                    comment[l++] = ' ';
+                    continue;
+                }
+                comment[l++] = *c;
+            }
             comment[l] = 0;
             p = e + 2;
             /* protocol.h's file comment lists what connection_lost may be given */

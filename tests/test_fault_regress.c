@@ -6,6 +6,9 @@
 
 #include "eddy/test.h"
 #include "loop/sys.h"
+#ifdef EDDY_TEST_OPENSSL
+#include "tls_util.h"
+#endif
 
 #ifndef EDDY_FAULTS
 
@@ -225,5 +228,69 @@ EDDY_TEST_EX(fault_regress_uring_feed_eintr_rearmed, .real_clock = true)
     if (on_uring()) EDDY_CHECK_EQ(fired, 1u);
     return 0;
 }
+
+#ifdef EDDY_TEST_OPENSSL
+typedef struct tls_srv {
+    eddy_listener *l;
+    eddy_tls_ctx *ctx;
+    int rc;
+} tls_srv;
+
+static int tls_srv_task(void *p)
+{
+    tls_srv *a = p;
+    eddy_stream *c, *t;
+    EDDY_OK(eddy_listener_accept(a->l, &c, NULL));
+    a->rc = eddy_tls_server(c, a->ctx, NULL, &t);
+    if (a->rc < 0) {
+        eddy_stream_abort(c);
+        return 0;
+    }
+    eddy_stream_abort(t);
+    return 0;
+}
+
+/* The client's first send (its ClientHello) fails with err; returns eddy_tls_client's result. */
+static int tls_first_send_fails(int err)
+{
+    eddy_tls_ctx *sctx = tls_server_ctx_for("server"), *cctx = tls_client_ctx();
+    tls_srv a = {.ctx = sctx};
+    eddy_sockaddr addr;
+    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &a.l));
+    EDDY_OK(eddy_listener_local_addr(a.l, &addr));
+    int crc = 0;
+    unsigned fired = 0;
+    EDDY_NURSERY(n, NULL) {
+        EDDY_OK(eddy_spawn(n, tls_srv_task, &a));
+        eddy_stream *s, *t = NULL;
+        EDDY_OK(eddy_tcp_connect_addr(&addr, &s));
+        eddy__sys_fault f = {.kind = on_uring() ? EDDY__SYS_CQE_SEND : EDDY__SYS_SEND, .nth = 1,
+                             .err = err};
+        eddy__sys_fault_set(&f);
+        crc = eddy_tls_client(s, cctx, "localhost", NULL, &t);
+        fired = eddy__sys_fault_fired();
+        eddy__sys_fault_set(NULL);
+        if (crc < 0) eddy_stream_abort(s);
+        else eddy_stream_abort(t);
+        eddy_nursery_cancel(n);
+    }
+    EDDY_OK(eddy_listener_close(a.l));
+    eddy_tls_ctx_close(sctx);
+    eddy_tls_ctx_close(cctx);
+    EDDY_CHECK_EQ(fired, 1u);
+    return crc;
+}
+
+/* Bug: a TLS client whose ClientHello could not be sent (the kernel's ENOBUFS, or any write
+ * error) went on to wait for the server's answer, as after the handshake a failed write side
+ * does not stop reads; the server waited for the ClientHello: both for ever. Now a handshake
+ * ends with the write error as soon as its flight cannot go out. */
+EDDY_TEST_EX(fault_regress_tls_handshake_write_error_ends_it, .real_clock = true)
+{
+    EDDY_CHECK_EQ(tls_first_send_fails(ENOBUFS), -ENOBUFS);
+    EDDY_CHECK_EQ(tls_first_send_fails(EPIPE), -EPIPE);
+    return 0;
+}
+#endif
 
 #endif

@@ -420,6 +420,10 @@ EDDY_TEST_EX(fault_sweep_docs_parsed, .raw = true)
     EDDY_CHECK_EQ(doc_check("eddy_tls_client_ctx_open", -EMFILE, __LINE__), -EMFILE);
     EDDY_CHECK_EQ(doc_check("eddy_tls_server_ctx_open", -ENFILE, __LINE__), -ENFILE);
     EDDY_CHECK_EQ(doc_check("eddy_tls_server_ctx_open", -EIO, __LINE__), -EIO);
+    /* "Same ... returns as eddy_tls_client", a macro for the declared eddy__tls_client */
+    EDDY_CHECK_EQ(doc_check("eddy__tls_server", -ECONNRESET, __LINE__), -ECONNRESET);
+    /* found by the sweep: a handshake whose flight could not go out (-ENOBUFS) */
+    EDDY_CHECK_EQ(doc_check("eddy__tls_client", -ENOBUFS, __LINE__), -ENOBUFS);
     EDDY_CHECK_EQ(r.undocumented, 0);
     EDDY_CHECK_EQ(doc_check("eddy_listener_accept", -EXDEV, __LINE__), -EXDEV);
     EDDY_CHECK_EQ(r.undocumented, 1);

@@ -237,8 +237,10 @@ typedef struct eddy_tls_opts {
  * Returns 0; -EINVAL for a NULL inner, ctx or out, a server context, a NULL or empty
  * hostname with a verifying context, or a negative close_timeout; -ECANCELED/-ETIMEDOUT if cancelled; EDDY_ETLS_VERIFY,
  * EDDY_ETLS_HOSTNAME, EDDY_ETLS_HANDSHAKE, EDDY_ETLS_PROTOCOL, EDDY_ETLS_ALERT,
- * EDDY_ETLS_TRUNCATED; the inner stream's errors (-ECONNRESET, -EPIPE, ...); -ENOMEM; -EPERM
- * outside a task; -ENOTSUP when built without OpenSSL. */
+ * EDDY_ETLS_TRUNCATED; the inner stream's errors (-ECONNRESET, -EPIPE, -ENOBUFS, ...: the
+ * errors of eddy_stream_read, the errors of eddy_stream_write), which a handshake returns as
+ * soon as its flight cannot go out; -ENOMEM; -EPERM outside a task; -ENOTSUP when built
+ * without OpenSSL. */
 #define eddy_tls_client(inner, ctx, hostname, opts, out) \
     eddy__tls_client((inner), (ctx), (hostname), (opts), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__tls_client(eddy_stream *inner, eddy_tls_ctx *ctx, const char *hostname,
