@@ -422,6 +422,8 @@ EDDY_TEST_EX(fault_sweep_docs_parsed, .raw = true)
     EDDY_CHECK_EQ(doc_check("eddy_tls_server_ctx_open", -EIO, __LINE__), -EIO);
     /* "Same ... returns as eddy_tls_client", a macro for the declared eddy__tls_client */
     EDDY_CHECK_EQ(doc_check("eddy__tls_server", -ECONNRESET, __LINE__), -ECONNRESET);
+    /* found by the sweep: epoll_ctl's ENOSPC (too many watches) while accepting */
+    EDDY_CHECK_EQ(doc_check("eddy_listener_accept", -ENOSPC, __LINE__), -ENOSPC);
     /* found by the sweep: a handshake whose flight could not go out (-ENOBUFS) */
     EDDY_CHECK_EQ(doc_check("eddy__tls_client", -ENOBUFS, __LINE__), -ENOBUFS);
     EDDY_CHECK_EQ(r.undocumented, 0);
