@@ -250,39 +250,12 @@ static const char *verdict(int st, bool baseline, char *why, size_t len)
     return NULL;
 }
 
-/* Counting only, in one child: run scenarios[0 .. upto) (the bounded sweep's full-only ones
- * left out), each in its own eddy_run, and report the sites any of them reached (a hit count
- * above 0) through the shared page after rep. One child, one leak check: this runs once per
- * scenario, and a child per earlier scenario made it the sweep's largest cost after the pairs. */
-static int run_earlier(size_t upto, int errfd)
-{
-    memset(rep, 0, sizeof *rep);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    EDDY_CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(errfd, 2);
-        alarm((unsigned)(10 * mult * (upto + 1)));
-        eddy_opts o = {.flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS};
-        eddy__sys_count_reset();
-        for (size_t j = 0; j < upto; j++)
-            if (!scenarios[j].full_only) (void)eddy_run_opts(scenarios[j].main, NULL, &o);
-        size_t n;
-        eddy__sys_site *const *s = eddy__sys_sites(&n);
-        unsigned *hits = (unsigned *)(rep + 1);
-        for (size_t i = 0; i < n && i < 4000; i++) hits[i] = s[i]->hits;
-        fflush(stderr);
-        _exit(0);
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0) EDDY_CHECK(errno == EINTR);
-    return st;
-}
-
 /* Run sc once in a child, with fault f armed (NULL: counting only). Returns the wait status;
- * the child's stderr goes to errfd. */
-static int run_child(const scenario *sc, const eddy__sys_fault *f, int errfd)
+ * the child's stderr goes to errfd. n > 1 (counting only): run sc[0 .. n), each in its own
+ * eddy_run, full-only ones left out, and count the sites any of them reached: the bounded
+ * sweep's earlier scenarios, in one child with one leak check rather than one each (which
+ * made them the sweep's largest cost after the pairs). */
+static int run_child(const scenario *sc, size_t n, const eddy__sys_fault *f, int errfd)
 {
     memset(rep, 0, sizeof *rep);
     fflush(stdout);
@@ -291,12 +264,13 @@ static int run_child(const scenario *sc, const eddy__sys_fault *f, int errfd)
     EDDY_CHECK(pid >= 0);
     if (pid == 0) {
         dup2(errfd, 2);
-        alarm((unsigned)(10 * mult));
+        alarm((unsigned)(10 * mult * n));
         rep->fds_before = eddy_test_fd_count();
         eddy_opts o = {.flags = EDDY_OPT_FAIL_ON_LEAK | EDDY_OPT_NO_SIGNALS};
         eddy__sys_count_reset();
         eddy__sys_fault_set(f);
-        rep->run_rc = eddy_run_opts(sc->main, NULL, &o);
+        for (size_t j = 0; j < n; j++)
+            if (n == 1 || !sc[j].full_only) rep->run_rc = eddy_run_opts(sc[j].main, NULL, &o);
         eddy__sys_fault_set(NULL);
         rep->fired = eddy__sys_fault_fired();
         rep->fds_after = eddy_test_fd_count();
@@ -347,7 +321,7 @@ static void sweep(const scenario *sc, size_t idx, bool full, totals *t)
     char why[200];
 
     /* counting run: which sites the scenario reaches, and how often */
-    int st = run_child(sc, NULL, errfd);
+    int st = run_child(sc, 1, NULL, errfd);
     const char *bad = verdict(st, true, why, sizeof why);
     if (bad) {
         printf("# %s: the scenario fails with no fault: %s\n", sc->name, bad);
@@ -359,8 +333,8 @@ static void sweep(const scenario *sc, size_t idx, bool full, totals *t)
     EDDY_CHECK(hits != NULL && before != NULL);
     memcpy(hits, rep + 1, nsites * sizeof *hits);
     if (!full && idx > 0) {
-        st = run_earlier(idx, errfd);
-        EDDY_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        st = run_child(scenarios, idx, NULL, errfd);
+        EDDY_CHECK(WIFEXITED(st));
         const unsigned *h = (const unsigned *)(rep + 1);
         for (size_t i = 0; i < nsites; i++) before[i] = h[i] > 0;
     }
@@ -381,7 +355,7 @@ static void sweep(const scenario *sc, size_t idx, bool full, totals *t)
             for (int e = 0; e < ne; e++) {
                 eddy__sys_fault f = {.site = sites[i], .kind = -1, .nth = nths[k], .err = errs[e]};
                 if (ftruncate(errfd, 0) != 0 || lseek(errfd, 0, SEEK_SET) != 0) EDDY_CHECK(0);
-                st = run_child(sc, &f, errfd);
+                st = run_child(sc, 1, &f, errfd);
                 pairs++;
                 if (!rep->fired && WIFEXITED(st)) unfired++;
                 bad = verdict(st, false, why, sizeof why);
