@@ -87,7 +87,9 @@ static const struct {
     /* a certificate or key file: a regular file (checked with fstat first), never EAGAIN */
     {EDDY__SYS_READ, "eddy__tls_read_file", {EINTR, EIO, SHORT}},
     {EDDY__SYS_WRITE, "put_str", {0}},           /* the stack-overflow message, then abort */
-    /* io_uring completions on a UDP socket (eddy_udp): as recvfrom/sendto */
+    /* recvmsg/sendmsg on a UDP socket (eddy_udp): as recvfrom/sendto */
+    {EDDY__SYS_RECVMSG, "dgram_msg", {EINTR, EAGAIN, ENOMEM, ECONNREFUSED, SHORT}},
+    {EDDY__SYS_SENDMSG, "dgram_msg", {EINTR, EAGAIN, ENOBUFS, ENOMEM, ECONNREFUSED}},
     {EDDY__SYS_CQE_RECVMSG, "cqe_fault_dgram", {EINTR, EAGAIN, ENOMEM, ECONNREFUSED, SHORT}},
     {EDDY__SYS_CQE_SENDMSG, "cqe_fault_dgram", {EINTR, EAGAIN, ENOBUFS, ENOMEM, ECONNREFUSED}},
     /* files on the pool's blocking threads */
@@ -428,6 +430,7 @@ EDDY_TEST_EX(fault_sweep_docs_parsed, .raw = true)
     EDDY_CHECK_EQ(doc_check("eddy__tls_server", -ECONNRESET, __LINE__), -ECONNRESET);
     /* found by the sweep: epoll_ctl's ENOSPC (too many watches) while accepting */
     EDDY_CHECK_EQ(doc_check("eddy_listener_accept", -ENOSPC, __LINE__), -ENOSPC);
+    EDDY_CHECK_EQ(doc_check("eddy_protocol_serve", -ENOSPC, __LINE__), -ENOSPC);
     /* found by the sweep: a handshake whose flight could not go out (-ENOBUFS) */
     EDDY_CHECK_EQ(doc_check("eddy__tls_client", -ENOBUFS, __LINE__), -ENOBUFS);
     EDDY_CHECK_EQ(r.undocumented, 0);

@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <sys/epoll.h>
@@ -393,6 +394,10 @@ unsigned eddy__sys_fault_fired(void) __attribute__((visibility("hidden")));
 void eddy__sys_count_reset(void) __attribute__((visibility("hidden")));
 /* Every call site linked into the program: *n records. */
 eddy__sys_site *const *eddy__sys_sites(size_t *n) __attribute__((visibility("hidden")));
+/* fd is a datagram socket (asked directly, not through the layer): the sites that a UDP
+ * socket's recvmsg/sendmsg share with a stream's tell them apart with it, because what the
+ * kernel can answer differs (ECONNREFUSED; never ECONNRESET, EPIPE or a partial datagram). */
+bool eddy__sys_is_dgram(int fd) __attribute__((visibility("hidden")));
 /* "read", "accept4", ...; "?" for a bad kind. */
 const char *eddy__sys_kind_name(int kind) __attribute__((visibility("hidden")));
 

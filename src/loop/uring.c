@@ -644,26 +644,17 @@ static void prep(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
 }
 
 #ifdef EDDY_FAULTS
-/* A datagram socket's recvmsg and sendmsg are sites of their own: what the kernel can answer
- * there differs from a stream's (ECONNREFUSED from an ICMP error; never ECONNRESET or EPIPE,
- * never a datagram sent in part). The type is asked directly (not a call the sweep fails). */
+/* A datagram socket's recvmsg and sendmsg are sites of their own (eddy__sys_is_dgram). */
 static int cqe_fault_dgram(const eddy__op *op)
 {
     if (op->kind == EDDY__OP_RECVMSG) return eddy__sys_hit(EDDY__SYS_SITE(CQE_RECVMSG));
     return eddy__sys_hit(EDDY__SYS_SITE(CQE_SENDMSG));
 }
 
-static bool is_dgram(int fd)
-{
-    int type = 0;
-    socklen_t len = sizeof type;
-    return (getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM;
-}
-
 /* The completion sites (loop/sys.h, EDDY__SYS_CQE_KINDS): one per kind of operation. */
 static int cqe_fault(const eddy__op *op)
 {
-    if ((op->kind == EDDY__OP_RECVMSG || op->kind == EDDY__OP_SENDMSG) && is_dgram(op->fd))
+    if ((op->kind == EDDY__OP_RECVMSG || op->kind == EDDY__OP_SENDMSG) && eddy__sys_is_dgram(op->fd))
         return cqe_fault_dgram(op);
     switch (op->kind) {
     case EDDY__OP_READ: return eddy__sys_hit(EDDY__SYS_SITE(CQE_READ));
