@@ -229,6 +229,59 @@ EDDY_TEST_EX(fault_regress_uring_feed_eintr_rearmed, .real_clock = true)
     return 0;
 }
 
+static int say_x(eddy_stream *c, void *arg)
+{
+    (void)arg;
+    return eddy_stream_write_all(c, "x", 1);
+}
+
+typedef struct srv_run {
+    eddy_listener *l;
+    eddy_server srv;
+    int rc;
+} srv_run;
+
+static int serve_task(void *p)
+{
+    srv_run *r = p;
+    eddy_serve_opts o = EDDY_SERVE_OPTS_INIT;
+    o.server = &r->srv;
+    r->rc = eddy_serve(r->l, say_x, NULL, &o);
+    return 0;
+}
+
+/* Bug: eddy_serve ended with -ENOSPC when the loop could not register the listener to wait
+ * for a connection (epoll's limit of watches per user), leaving the listener open and its
+ * pending clients waiting for ever (the fault sweep's http scenario hung). Now it is a lack
+ * of resources like EMFILE: counted, backed off, accepted again. */
+EDDY_TEST_EX(fault_regress_serve_watch_limit_backs_off, .real_clock = true)
+{
+    srv_run r = {.rc = 1};
+    eddy_sockaddr a;
+    EDDY_OK(eddy_tcp_listen("127.0.0.1", 0, NULL, &r.l));
+    EDDY_OK(eddy_listener_local_addr(r.l, &a));
+    bool epoll = !on_uring();
+    eddy__sys_fault f = {.kind = EDDY__SYS_EPOLL_CTL, .func = "set_interest", .nth = 1,
+                         .err = ENOSPC};
+    if (epoll) eddy__sys_fault_set(&f);
+    unsigned fired = 0;
+    EDDY_NURSERY(n, NULL) {
+        EDDY_OK(eddy_spawn(n, serve_task, &r));
+        eddy_stream *c;
+        EDDY_OK(eddy_tcp_connect_addr(&a, &c));
+        char b;
+        EDDY_CHECK_EQ(eddy_stream_read(c, &b, 1), 1);
+        fired = eddy__sys_fault_fired();
+        eddy__sys_fault_set(NULL);
+        eddy_stream_abort(c);
+        EDDY_OK(eddy_server_shutdown(&r.srv));
+    }
+    EDDY_CHECK_EQ(r.rc, 0);
+    EDDY_OK(eddy_listener_close(r.l));
+    if (epoll) EDDY_CHECK_EQ(fired, 1u);
+    return 0;
+}
+
 #ifdef EDDY_TEST_OPENSSL
 typedef struct tls_srv {
     eddy_listener *l;
