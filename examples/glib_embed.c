@@ -4,7 +4,8 @@
  * that never waits). The eddy tasks sleep, wait for an event that a GLib timeout sets, and
  * echo a message between two tasks over a socket pair; then the main task ends GLib's loop.
  *
- *   glib_embed [BACKEND]     ("epoll" or "io_uring"; default: eddy's default)
+ *   glib_embed [BACKEND]     ("epoll" or "io_uring"; default: eddy's default; another name
+ *                            is a usage error: exit status 2)
  *
  * Prints, in this order:
  *   eddy: started inside the GLib main loop
@@ -172,6 +173,10 @@ int main(int argc, char **argv)
     const char *backend = NULL;
     if (i < argc && argv[i][0] != '-') backend = argv[i++];
     cli_no_more(argc, argv, i, "glib_embed", usage);
+    /* A name eddy does not know is a usage error (exit 2), as in taskgroup; a backend this
+     * machine cannot run is not: eddy_loop_open falls back to epoll. */
+    if (backend && eddy_backend_probe(backend) == -EINVAL)
+        cli_fail("glib_embed", usage, "unknown backend '%s'", backend);
     /* The host owns the signals; eddy leaves SIGINT/SIGTERM alone. */
     eddy_opts o = {.flags = EDDY_OPT_NO_SIGNALS, .backend = backend};
     eddy_loop *l;

@@ -3,7 +3,7 @@
 # same run, with the ratio.
 #
 #   scripts/bench.sh [--quick] [--reps N] [--cpu N] [--build-dir DIR] [--no-build] [--raw FILE]
-#                    [--no-echo]
+#                    [--no-echo] [--no-python]
 #
 #   --quick      fewer rounds and smaller N (CI-like smoke run, ~15 s)
 #   --reps N     run every benchmark binary N times (default 3; 1 with --quick), interleaved
@@ -14,6 +14,7 @@
 #                -DEDDY_BUILD_BENCH=ON and the bench targets built unless --no-build
 #   --raw FILE   also keep every key=value line of every run in FILE
 #   --no-echo    skip the echo benchmark (below)
+#   --no-python  run the echo benchmark without its Python (asyncio, uvloop) anchors
 #
 # Each binary alternates eddy and its anchors round by round (A B A B ...) inside one process,
 # pinned with taskset; bench_tsq pins its loop thread and producer thread to two different
@@ -21,9 +22,9 @@
 # workers each) runs on CPUs 0 and 1. docs/benchmarks.md says what each figure means.
 # Instruction counts under callgrind, which do not depend on the machine's load:
 # scripts/bench_icount.sh. Then scripts/bench_echo.sh runs the echo benchmark (eddy's echo
-# servers against epoll and libuv echo servers; ~4 min, ~25 s with --quick), with the same
-# --quick, --build-dir, --no-build and --raw (as FILE.echo), and its --scaling run (one worker
-# against two; ~1 min, ~6 s with --quick; FILE.scaling), then scripts/bench_http.sh
+# servers against epoll, io_uring, libuv, asyncio and uvloop echo servers; ~12 min, ~70 s with
+# --quick), with the same --quick, --build-dir, --no-build and --raw (as FILE.echo), and its
+# --scaling run (one worker against two; ~1 min, ~6 s with --quick; FILE.scaling), then scripts/bench_http.sh
 # (http_hello against nginx, h2o and Go's net/http under wrk; ~5 min, ~40 s with --quick),
 # likewise (--raw as FILE.http), then scripts/bench_http_client.sh (eddy's HTTP client against
 # aiohttp and curl --parallel, fetching from nginx; ~2 min, ~15 s with --quick; --raw as
@@ -32,13 +33,13 @@
 
 # Debian packages the benchmarks need (the anchors and the C++ compiler for Boost.Context;
 # util-linux gives taskset). The Makefile's dependency step installs these.
-BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl python3-aiohttp openssl python3"
+BENCH_DEB_PACKAGES="libuv1-dev libev-dev libboost-context-dev g++ cmake util-linux wrk nginx-light h2o golang-go curl python3-aiohttp python3-uvloop openssl python3"
 
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
-quick=0 reps= cpu=1 dir=build/release build=1 raw= echo=1
+quick=0 reps= cpu=1 dir=build/release build=1 raw= echo=1 nopy=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
     --build-dir=*) dir=${1#*=} ;;
     --no-build) build=0 ;;
     --no-echo) echo=0 ;;
+    --no-python) nopy=1 ;;
     --raw) raw=$2; shift ;;
     --raw=*) raw=${1#*=} ;;
     -h | --help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -188,6 +190,7 @@ eargs=(--build-dir "$dir")
 [ $quick = 1 ] && eargs+=(--quick)
 [ $build = 1 ] || eargs+=(--no-build)
 [ -n "$raw" ] && eargs+=(--raw "$raw.echo")
+[ $nopy = 1 ] && eargs+=(--no-python)
 [ $echo = 1 ] || exit $status
 bash scripts/bench_echo.sh "${eargs[@]}" || status=1
 

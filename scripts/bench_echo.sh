@@ -2,14 +2,16 @@
 # The echo benchmark: eddy's echo servers (examples/echo_stream, coroutine style, and
 # examples/echo_protocol, callback style), on each I/O backend, against three anchors written in
 # bench/: echo_epoll (hand-written level-triggered epoll, no runtime at all), echo_uring
-# (hand-written io_uring on liburing) and echo_uv (libuv). Load from bench/echo_load: strict
-# ping-pong on many connections.
+# (hand-written io_uring on liburing) and echo_uv (libuv), and four Python ones
+# (bench/echo_asyncio.py: asyncio and uvloop, each with the streams and the protocol API).
+# Load from bench/echo_load: strict ping-pong on many connections.
 #
 #   scripts/bench_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--raw FILE]
-#                         [--eddy "NAMES"] [--backends "NAMES"] [--port-base N]
+#                         [--eddy "NAMES"] [--backends "NAMES"] [--anchors "NAMES"]
+#                         [--no-python] [--py-default-malloc] [--port-base N]
 #   scripts/bench_echo.sh --table FILE [--eddy "NAMES"]
 #
-#   --quick      1 round, shorter runs (~25 s with all four servers)
+#   --quick      1 round, shorter runs (~50 s with every server, ~20 s of it the Python anchors)
 #   --rounds N   rounds per message size (default 5; 1 with --quick); a round runs every
 #                server once, in an order rotated from round to round, so eddy and each anchor
 #                alternate and the per-round ratios pair runs made seconds apart
@@ -24,6 +26,17 @@
 #                EDDY_BACKEND=BACKEND; plain SERVER is SERVER@epoll. eddy on epoll is compared
 #                with echo_epoll and echo_uv, eddy on io_uring with echo_uring and with itself
 #                on epoll
+#   --anchors    the anchors to run (default "echo_epoll echo_uring echo_uv py_asyncio_streams
+#                py_asyncio_protocol py_uvloop_streams py_uvloop_protocol"; echo_uring where
+#                it is built). py_LOOP_API is `python3 bench/echo_asyncio.py --loop LOOP --api
+#                API`, the Python anchors (python3, and python3-uvloop for the uvloop ones;
+#                skipped with a message where missing; $PYTHON: another interpreter). They are much slower per message, so
+#                at 10,000 connections only py_uvloop_protocol runs (and py_uvloop_streams,
+#                not with --quick). Compared with them: eddy's server CPU per message, total
+#                against py_uvloop_protocol's, user time against py_uvloop_streams'
+#   --no-python  leave the Python anchors out (saves ~20 s of --quick, ~3.5 min of a full run)
+#   --py-default-malloc  run the Python anchors with glibc malloc's default thresholds (by
+#                default the script raises them: see server_cmd below)
 #   --port-base  first TCP port (default 27100); every run gets a fresh one
 #   --table FILE print the tables from a FILE kept with --raw, without running anything
 #   --scaling    instead: one loop per core (R4). Each eddy server (--eddy) runs once with
@@ -49,7 +62,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 quick=0 rounds= dir=build/release build=1 raw= eddy="echo_stream echo_protocol" port=27100 table=
-scaling=0 work=300
+scaling=0 work=300 python=1 pydefmalloc=0
+anchors="echo_epoll echo_uring echo_uv py_asyncio_streams py_asyncio_protocol py_uvloop_streams py_uvloop_protocol"
 backends="epoll io_uring"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -65,6 +79,10 @@ while [ $# -gt 0 ]; do
     --eddy=*) eddy=${1#*=} ;;
     --backends) backends=$2; shift ;;
     --backends=*) backends=${1#*=} ;;
+    --anchors) anchors=$2; shift ;;
+    --anchors=*) anchors=${1#*=} ;;
+    --no-python) python=0 ;;
+    --py-default-malloc) pydefmalloc=1 ;;
     --port-base) port=$2; shift ;;
     --port-base=*) port=${1#*=} ;;
     --table) table=$2; shift ;;
@@ -90,15 +108,59 @@ sizes=(64 1024 16384)
 big_conns=10000
 
 # Where each server lives in the build tree; the two eddy ones come from examples/. A name
-# SERVER@BACKEND is SERVER run with EDDY_BACKEND=BACKEND.
+# SERVER@BACKEND is SERVER run with EDDY_BACKEND=BACKEND. The Python anchors py_LOOP_API are
+# bench/echo_asyncio.py in the source tree, run by $PYTHON if set, else by Debian's python3
+# (where python3-uvloop installs uvloop; a python3 of one's own earlier in PATH may lack it).
 path_of() {
     case "${1%@*}" in
     echo_stream | echo_protocol) echo "$dir/examples/${1%@*}" ;;
+    py_*) echo "$top/bench/echo_asyncio.py" ;;
     *) echo "$dir/bench/${1%@*}" ;;
     esac
 }
 backend_of() { case "$1" in *@*) echo "${1#*@}" ;; *) echo epoll ;; esac; }
-anchors=(echo_epoll echo_uring echo_uv)
+py=${PYTHON:-/usr/bin/python3}
+[ -n "${PYTHON:-}" ] || [ -x "$py" ] || py=python3
+# server_cmd SERVER: the command line that starts SERVER, without its PORT, in cmd[].
+# The Python anchors run with glibc malloc tuned (env execs in place, so $! stays the server's
+# PID; not with --py-default-malloc): every read makes a new bytes object, asyncio's from a
+# 256 KiB recv buffer, and with the default thresholds those come from mmap and go back with
+# munmap, or free() trims the top of the heap that the next malloc takes again: 2-8 page
+# faults per message, which made the CPU time per message 5-7 times as high (asyncio at 64 B
+# and 16 KiB, uvloop protocol at 16 KiB; 0 faults and ~10-15 us per message with these).
+# The anchors are measured at their best, as echo_uv is libuv at its best.
+pymalloc=(env MALLOC_MMAP_THRESHOLD_=4194304 MALLOC_TRIM_THRESHOLD_=67108864)
+[ $pydefmalloc = 1 ] && pymalloc=()
+server_cmd() {
+    case "$1" in
+    py_*) local la=${1#py_}
+        cmd=("${pymalloc[@]}" "$py" "$(path_of "$1")" --loop "${la%%_*}" --api "${la#*_}") ;;
+    *) cmd=("$(path_of "$1")") ;;
+    esac
+}
+# Whether SERVER runs at 10,000 connections too: every C server; of the Python anchors only
+# uvloop's (the goal's anchor, py_uvloop_protocol, and py_uvloop_streams but not with --quick).
+# The asyncio ones would take ~10 s per run to connect and to exit, and add nothing the uvloop
+# ones do not show: Python's memory per connection is the protocol object or the task.
+runs_big() {
+    case "$1" in
+    py_uvloop_protocol) return 0 ;;
+    py_uvloop_streams) [ $quick = 0 ] ;;
+    py_*) return 1 ;;
+    esac
+}
+[ $python = 1 ] || anchors=$(printf '%s\n' $anchors | grep -v '^py_' | tr '\n' ' ')
+# The Python anchors need python3, the uvloop ones python3-uvloop too: say once what is missing.
+pyok=1 uvok=1
+if [ -z "$table" ] && [ "$scaling" = 0 ] && case " $anchors " in *" py_"*) true ;; *) false ;; esac; then
+    if ! "$py" -c 'import asyncio' 2>/dev/null; then
+        pyok=0 uvok=0
+        echo "== skipping the Python anchors: no python3 (Debian: python3, python3-uvloop)"
+    elif ! "$py" -c 'import uvloop' 2>/dev/null; then
+        uvok=0
+        echo "== skipping the uvloop anchors: $py cannot import uvloop (Debian: python3-uvloop)"
+    fi
+fi
 
 [ -n "$table" ] && build=0
 if [ $build = 1 ]; then
@@ -108,8 +170,10 @@ if [ $build = 1 ]; then
     done
     mkdir -p "$dir"
     echo "== building the echo benchmark in $dir (log: $dir/bench-echo-build.log)"
+    # echo_uring exists where liburing does. (Not `cmake ... | grep -q`: under pipefail, grep
+    # leaving early can fail the pipe with SIGPIPE, which left echo_uring unbuilt.)
     if ! { cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DEDDY_BUILD_BENCH=ON &&
-        { ! cmake --build "$dir" --target help 2>/dev/null | grep -q echo_uring || targets+=(echo_uring); } &&
+        { [[ $(cmake --build "$dir" --target help 2>/dev/null) != *echo_uring* ]] || targets+=(echo_uring); } &&
         cmake --build "$dir" -j"${JOBS:-2}" --target "${targets[@]}"; } >"$dir/bench-echo-build.log" 2>&1; then
         tail -n 30 "$dir/bench-echo-build.log"
         echo "bench_echo.sh: build failed (see $dir/bench-echo-build.log)" >&2
@@ -124,7 +188,13 @@ done
 # With --table, a server "exists" when the file has results for it.
 has() {
     if [ -n "$table" ]; then awk -v s="$1" '$2 == s { f = 1; exit } END { exit !f }' "$table"
-    else [ -x "$(path_of "$1")" ]; fi
+    else
+        case "$1" in
+        py_uvloop_*) [ $uvok = 1 ] && [ -f "$(path_of "$1")" ] ;;
+        py_*) [ $pyok = 1 ] && [ -f "$(path_of "$1")" ] ;;
+        *) [ -x "$(path_of "$1")" ] ;;
+        esac
+    fi
 }
 
 # Each eddy server on each backend that runs here (the taskgroup example names the backend
@@ -158,8 +228,19 @@ for s in "${named[@]}"; do
     fi
 done
 servers=("${subjects[@]}")
-for a in "${anchors[@]}"; do
-    has "$a" || continue
+for a in $anchors; do
+    case "$a" in
+    py_asyncio_streams | py_asyncio_protocol | py_uvloop_streams | py_uvloop_protocol) ;;
+    py_*) echo "bench_echo.sh: unknown anchor $a (py_LOOP_API: LOOP asyncio or uvloop, API streams or protocol)" >&2; exit 2 ;;
+    esac
+    if ! has "$a"; then
+        case "$a" in
+        py_*) ;; # said above
+        echo_uring) ;; # built only where liburing is
+        *) [ "$scaling" = 1 ] || { [ -n "$table" ] && echo "== no results for $a in $table" || echo "== skipping $a: $(path_of "$a") is not built"; } ;;
+        esac
+        continue
+    fi
     case " ${servers[*]} " in *" $a "*) ;; *) servers+=("$a") ;; esac
 done
 
@@ -198,13 +279,17 @@ status=0
 # run_once SERVER CONNS SIZE WARM DUR ROUND: one server process, one load run against it;
 # echo_load's output is left in $res.
 run_once() {
-    local name=$1 conns=$2 size=$3 w=$4 d=$5 r=$6 rc i try vflag=()
+    local name=$1 conns=$2 size=$3 w=$4 d=$5 r=$6 rc i try vflag=() cmd grace=150
     res=
+    server_cmd "$name"
+    # The Python servers at 10,000 connections take a second or two to see every connection
+    # end and to cancel their tasks (not measured): give them 10 s rather than 3 to exit.
+    case "$name" in py_*) grace=500 ;; esac
     # A port some other program holds (another engineer's run, say) is skipped, not fatal.
     for ((try = 0; try < 10; try++)); do
         port=$((port + 1))
         : >"$log" # here, not in the child: the wait below must not see the last server's line
-        EDDY_BACKEND=$(backend_of "$name") "${pin_s[@]}" "${linebuf[@]}" "$(path_of "$name")" "$port" >>"$log" 2>&1 &
+        EDDY_BACKEND=$(backend_of "$name") "${pin_s[@]}" "${linebuf[@]}" "${cmd[@]}" "$port" >>"$log" 2>&1 &
         srv=$!
         for ((i = 0; i < 250; i++)); do
             grep -q "Server listening" "$log" && break
@@ -228,14 +313,14 @@ run_once() {
     res=$("${pin_l[@]}" "$load" -p "$port" -c "$conns" -s "$size" -w "$w" -d "$d" -P "$srv" "${vflag[@]}")
     rc=$?
     kill -TERM "$srv" 2>/dev/null
-    for ((i = 0; i < 150; i++)); do
+    for ((i = 0; i < grace; i++)); do
         kill -0 "$srv" 2>/dev/null || break
         # A zombie still answers kill -0; wait below reaps it.
         [ "$(awk '{print $3}' "/proc/$srv/stat" 2>/dev/null)" = Z ] && break
         sleep 0.02
     done
     if kill -0 "$srv" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$srv/stat" 2>/dev/null)" != Z ]; then
-        echo "bench_echo.sh: $name did not exit within 3 s of SIGTERM; killed" >&2
+        echo "bench_echo.sh: $name did not exit within $((grace / 50)) s of SIGTERM; killed" >&2
         kill -KILL "$srv" 2>/dev/null
         status=1
     fi
@@ -398,27 +483,39 @@ if [ "$scaling" = 1 ]; then
 fi
 
 start=$(date +%s)
+big=() # the Python anchors that run at 10,000 connections
+for s in "${servers[@]}"; do case "$s" in py_*) runs_big "$s" && big+=("$s") ;; esac; done
 if [ -n "$table" ]; then
     cp "$table" "$out" || exit 1
 else
 echo "== echo benchmark: servers ${servers[*]}"
 echo "   server on CPU $scpu, load on CPU $lcpu; 100 connections x (${sizes[*]}) B:"
 echo "   $rounds round(s) of ${warm}+${dur} s; $big_conns connections x 64 B:" \
-    "$big_rounds round(s) of ${big_warm}+${big_dur} s"
+    "$big_rounds round(s) of ${big_warm}+${big_dur} s${big:+ (of the Python anchors ${big[*]} only)}"
 for size in "${sizes[@]}"; do
     for ((r = 1; r <= rounds; r++)); do
         for s in $(order "$r"); do run "$size" "$s" 100 "$size" "$warm" "$dur" "$r"; done
     done
 done
 for ((r = 1; r <= big_rounds; r++)); do
-    for s in $(order "$r"); do run 10k "$s" "$big_conns" 64 "$big_warm" "$big_dur" "$r"; done
+    for s in $(order "$r"); do
+        runs_big "$s" && run 10k "$s" "$big_conns" 64 "$big_warm" "$big_dur" "$r"
+    done
 done
 [ -n "$raw" ] && cp "$out" "$raw"
 fi
 
+# The kernel's CPU-time accounting, for the bounds of the user-time rows: /proc/PID/stat counts
+# in USER_HZ ticks, and with tick-based accounting each timer tick (CONFIG_HZ; 250 on the VM
+# these scripts were written on, used where the kernel's config is not readable) charges the
+# whole tick to user or system time by where the CPU was.
+user_hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+hz=$({ cat "/boot/config-$(uname -r)" 2>/dev/null || zcat /proc/config.gz 2>/dev/null; } | sed -n 's/^CONFIG_HZ=//p')
+[ -n "$hz" ] || hz=250
+
 awk -v subjects="${subjects[*]}" -v servers="${servers[*]}" -v sizes="${sizes[*]}" \
     -v rounds="$rounds" -v big_rounds="$big_rounds" -v big_conns="$big_conns" -v quick=$quick \
-    -v disturbed=$disturbed '
+    -v disturbed=$disturbed -v bigpy="${big[*]}" -v table="$table" -v tick_us=$((1000000 / user_hz)) -v sample_us=$((1000000 / hz)) '
 function med(arr, n,   i, j, t) {
     for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
     return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
@@ -454,12 +551,15 @@ function mratio(c, e, a, k,   r, n, q, pass) {
     nused = 0
     return -1
 }
+# Whether server s was in this run at all (a row against an anchor left out is left out too).
+function ran(s) { return index(" " servers " ", " " s " ") > 0 }
 function fmt(x) { return x < 0 ? "-" : x >= 100 ? sprintf("%.0f", x) : sprintf("%.2f", x) }
 function pct(x) { return x < 0 ? "-" : sprintf("%.0f", x) }
 function label(c) { return c == "10k" ? big_conns " x 64 B" : "100 x " (c >= 1024 ? c / 1024 " KiB" : c " B") }
 # row(what, case, eddy, anchor, key, unit, op, goal): op ">=", "<=", ">" or "" (no goal).
 # Every goal that is not met gets one line of explanation under the table (why[]).
 function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met, n, far) {
+    if (!ran(e) || !ran(a)) return
     ev = m(c, e, k); av = m(c, a, k)
     if (ev < 0 || av <= 0) { printf "%-33s %s\n", what, "(missing)"; return }
     q = mratio(c, e, a, k)
@@ -473,31 +573,96 @@ function row(what, c, e, a, k, unit, op, goal,   ev, av, q, met, n, far) {
             nused > 0 ? nused " quiet round(s)" : "noise")
     }
 }
+# prow(what, case, eddy, anchor, goal): the total CPU per message, eddy <= goal x the anchor,
+# in the table against Python (as row(), in its columns).
+function prow(what, c, e, a, goal,   ev, av, q, met, n) {
+    if (!ran(e) || !ran(a)) return
+    ev = m(c, e, "cpu"); av = m(c, a, "cpu")
+    if (ev < 0 || av <= 0) { printf "%-36s %-5s %s\n", what, "total", "(missing)"; return }
+    q = mratio(c, e, a, "cpu")
+    met = q <= goal ? "yes" : "no"
+    n = nused > 0 ? nused "" : (0 - nused) "!"
+    printf "%-36s %-5s %7s %7s %6.2f %3s  %-7s %s\n", what, "total", fmt(ev), fmt(av), q, n, "<= " goal, met
+    if (met == "no")
+        why[++nwhy] = sprintf("%-33s %.3f x %s (goal <= %s): %.1f%% over, %s", what " cpu/msg", q, a, goal, (q / goal - 1) * 100,
+            nused > 0 ? nused " quiet round(s)" : "noise")
+}
+# The uncertainty of the user CPU time U (us) of one run. The user time of a server is a few percent of
+# its CPU time, and it is not measured but sampled: with tick-based accounting every timer
+# tick (sample_us) charges the whole tick to user or system time by where the CPU was, so the
+# count of user ticks has a standard deviation of about sqrt(U / sample_us); and /proc/PID/stat
+# reads it in whole USER_HZ ticks (tick_us), so each edge of the window truncates. The bound:
+# two standard deviations (of U + one sample: a reading of 0 still allows a few ticks) plus
+# one tick of reading.
+function uerr(u) { return tick_us + 2 * sqrt((u + sample_us) * sample_us) }
+# urow(what, case, eddy, anchor, goal): user CPU per message, eddy <= goal x the anchor. As
+# row(), the ratio is the median of the per-round ratios; with it, the medians of the ratio at
+# the two ends of the uncertainty of both runs (eddy low / anchor high, eddy high / anchor low). The
+# goal is met ("yes") only when even the high end is within it, missed ("no") only when even
+# the low end is not; otherwise "unsure": the user time was too few ticks to tell (a 0.8 s
+# --quick window reads a few ticks of eddy user time, often none).
+function urow(what, c, e, a, goal,   k, ev, av, r, n, q, lo, hi, pass, me, ma, ue, ua, de, da, ql, qh, qm, met, nn, hs, far) {
+    if (!ran(e) || !ran(a)) return
+    k = "server_user_us_per_msg"
+    ev = m(c, e, k); av = m(c, a, k)
+    if (ev < 0 || av <= 0) { printf "%-36s %-5s %s\n", what, "user", "(missing)"; return }
+    for (pass = 1; pass <= 2; pass++) {
+        n = 0
+        for (r = 1; r <= maxr; r++) {
+            if (!(((c, e, k, r) in v) && ((c, a, k, r) in v) && v[c, e, "msgs", r] > 0 && v[c, a, "msgs", r] > 0)) continue
+            if (pass == 1 && !(clean(c, e, r) && clean(c, a, r))) continue
+            me = v[c, e, "msgs", r]; ma = v[c, a, "msgs", r]
+            ue = v[c, e, k, r] * me; ua = v[c, a, k, r] * ma
+            if (ua <= 0) continue
+            de = uerr(ue); da = uerr(ua)
+            n++
+            q[n] = (ue / me) / (ua / ma)
+            lo[n] = (ue > de ? ue - de : 0) / me / ((ua + da) / ma)
+            hi[n] = ua > da ? ((ue + de) / me) / ((ua - da) / ma) : 1e9
+        }
+        if (n) break
+    }
+    if (!n) { printf "%-36s %-5s %s\n", what, "user", "(missing)"; return }
+    qm = med(q, n); ql = med(lo, n); qh = med(hi, n)
+    nn = pass == 1 ? n "" : n "!"
+    met = "unsure"
+    if (qh <= goal) met = "yes"
+    if (ql > goal) met = "no"
+    hs = "inf"
+    if (qh < 1e9) hs = sprintf("%.2f", qh)
+    printf "%-36s %-5s %7s %7s %6.2f %3s  %-7s %-6s [%.2f, %s]\n", what, "user", fmt(ev), fmt(av), qm, nn,
+        "<= " goal, met, ql, hs
+    if (met == "yes") return
+    if (met == "no") far = sprintf("%.1f%% over even at the low end %.2f", (ql / goal - 1) * 100, ql)
+    else far = sprintf("too few clock ticks to tell (%.2f to %s)", ql, hs)
+    why[++nwhy] = sprintf("%-33s %.3f x %s (goal <= %s): %s, %s", what " usr/msg", qm, a, goal, far, pass == 1 ? n " quiet round(s)" : "noise")
+}
 END {
     ns = split(servers, S, " "); nsub = split(subjects, E, " "); nz = split(sizes, Z, " ")
-    printf "\n%-13s %-14s %9s %7s %7s %8s %8s %6s %6s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
-    printf "%-13s %-14s %9s %7s %7s %8s %8s %6s %6s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
+    printf "\n%-12s %-20s %8s %7s %7s %7s %7s %5s %5s %6s %6s\n", "echo", "server", "msgs/s", "p50 us", "p99 us", "usr us", "sys us", "srv%", "load%", "other%", "errors"
+    printf "%-12s %-20s %8s %7s %7s %7s %7s %5s %5s %6s %6s\n", "", "", "", "", "", "per msg", "per msg", "cpu", "cpu", "cpu", ""
     for (z = 1; z <= nz + 1; z++) {
         c = z <= nz ? Z[z] : "10k"
         for (i = 1; i <= ns; i++) {
             s = S[i]
-            if (m(c, s, "msgs_per_s") < 0) { printf "%-13s %-14s (no result)\n", label(c), s; continue }
-            printf "%-13s %-14s %9s %7s %7s %8s %8s %6s %6s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
+            if (m(c, s, "msgs_per_s") < 0) { if (c != "10k" || s !~ /^py_/ || (!table && index(" " bigpy " ", " " s " "))) printf "%-12s %-20s (no result)\n", label(c), s; continue }
+            printf "%-12s %-20s %8s %7s %7s %7s %7s %5s %5s %6s %6d\n", label(c), s, fmt(m(c, s, "msgs_per_s")),
                 fmt(m(c, s, "p50_us")), fmt(m(c, s, "p99_us")), fmt(m(c, s, "server_user_us_per_msg")),
                 fmt(m(c, s, "server_sys_us_per_msg")), pct(m(c, s, "server_cpu_pct")), pct(m(c, s, "client_cpu_pct")),
                 pct(m(c, s, "other_cpu_pct")), err[c, s]
         }
     }
-    printf "\n%-13s %-14s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
+    printf "\n%-12s %-22s %12s %12s %14s %10s\n", label("10k"), "server", "idle RSS KiB", "RSS KiB", "RSS/conn bytes", "connect s"
     for (i = 1; i <= ns; i++) {
         s = S[i]
         if (m("10k", s, "server_rss_kib") < 0) continue
-        printf "%-13s %-14s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
+        printf "%-12s %-22s %12s %12s %14s %10s\n", "", s, fmt(m("10k", s, "server_rss_idle_kib")), fmt(m("10k", s, "server_rss_kib")),
             fmt(m("10k", s, "server_rss_per_conn_bytes")), fmt(m("10k", s, "connect_s"))
     }
 
-    printf "\n%-33s %9s %-6s %9s %-10s %6s %3s  %-7s %s\n", "echo benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
-    printf "%-33s %9s %-6s %9s %-10s %6s %3s  %-7s %s\n", "--------------", "----", "----", "------", "--------", "-----", "-", "----", "----"
+    # (No header when --anchors left out all three C anchors: the table would be empty.)
+    if (ran("echo_epoll") || ran("echo_uring") || ran("echo_uv")) printf "\n%-33s %9s %-6s %9s %-10s %6s %3s  %-7s %s\n", "echo benchmark", "eddy", "unit", "anchor", "(anchor)", "ratio", "n", "goal", "met?"
+    if (ran("echo_epoll") || ran("echo_uring") || ran("echo_uv")) printf "%-33s %9s %-6s %9s %-10s %6s %3s  %-7s %s\n", "--------------", "----", "----", "------", "--------", "-----", "-", "----", "----"
     for (z = 1; z <= nz; z++) {
         c = Z[z]
         for (j = 1; j <= nsub; j++) {
@@ -548,6 +713,22 @@ END {
         row(label("10k") ": echo_uv (anchors)", "10k", "echo_uv", "echo_epoll", "msgs_per_s", "msgs/s", "", "")
         row(label("10k") ": echo_uv RSS/conn", "10k", "echo_uv", "echo_epoll", "server_rss_per_conn_bytes", "bytes", "", "")
     }
+    # Against the Python anchors (issue goal): server CPU per message, which shows what msgs/s
+    # cannot when the load generator is the bottleneck; the kernel share is about the same for
+    # every server, so the user share is compared on its own too.
+    if (ran("py_uvloop_protocol") || ran("py_uvloop_streams")) {
+        printf "\n%-36s %-5s %7s %7s %6s %3s  %-7s %s\n", "against Python: server CPU per msg", "", "eddy", "python", "ratio", "n", "goal", "met?  [bounds]"
+        printf "%-36s %-5s %7s %7s %6s %3s  %-7s %s\n", "--------------", "", "us", "us", "-----", "-", "----", "----"
+        for (z = 1; z <= nz; z++) {
+            c = Z[z]
+            for (j = 1; j <= nsub; j++) {
+                e = E[j]
+                prow(label(c) ": " e, c, e, "py_uvloop_protocol", "1.0")
+                urow(label(c) ": " e, c, e, "py_uvloop_streams", "0.5")
+            }
+        }
+    }
+
     printf "\nratio = eddy / anchor: median of the per-round ratio over the n rounds in which neither run\n"
     printf "was disturbed (other%% <= %d); \"n!\": no such round, the median is over every round: do not\n", disturbed
     printf "trust it. msgs/s: higher is better; cpu/msg = server user+system CPU time per round trip:\n"
@@ -557,6 +738,12 @@ END {
     printf "machine in the same window (/proc/stat; of 200%% on 2 CPUs)%s.\n", quick ? "" : "; runs above " disturbed "% were made again once"
     printf "RSS/conn: (VmRSS with all connections open - VmRSS before any) / connections. The goals\n"
     printf "are ratios; figures without one are measured for the record (docs/benchmarks.md).\n"
+    if (ran("py_uvloop_streams"))
+        printf "Against Python: total CPU against py_uvloop_protocol, user CPU against py_uvloop_streams;\n"
+    if (ran("py_uvloop_streams"))
+        printf "user time is tick-sampled: [bounds] are the ratio at the ends of both runs%s error\n", "\047"
+    if (ran("py_uvloop_streams"))
+        printf "(docs/benchmarks.md); \"unsure\": the goal lies within them (measure longer rounds).\n"
     if (nwhy) {
         printf "\nGoals not met (\"noise\": every round was disturbed by other programs, so the\n"
         printf "figure says nothing; otherwise the count of undisturbed rounds behind the median):\n"

@@ -7,6 +7,7 @@
  * a failure cancels the nursery, and the runner closes whatever ends the check left open.
  * Bytes are a pattern computed from (seed, offset), so a reader can verify any stretch
  * without keeping a copy of what was written, however large. */
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,12 +45,13 @@ int eddy__st_fail_code(chk *c, int code, const char *fmt, ...)
 
 /* ---- the byte pattern and sizes -------------------------------------------------------- */
 
-/* Bytes [off, off + n) of the stream named by seed: no period a reordering could hide in. */
+/* Bytes [off, off + n) of the stream named by seed: no period a reordering could hide in
+ * (but with PERIODIC, see streamtest_impl.h). */
 void eddy__st_fill(uint64_t seed, uint64_t off, unsigned char *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        uint64_t pos = off + i;
+        uint64_t pos = seed & PERIODIC ? (off + i) % WCHUNK : off + i;
         uint64_t w = mix64(seed ^ mix64(pos >> 3));
         for (unsigned k = (unsigned)(pos & 7); k < 8 && i < n; k++, i++)
             p[i] = (unsigned char)(w >> (8 * k));
@@ -90,9 +92,51 @@ static int write_piece(eddy_stream *s, const unsigned char *b, size_t n, bool v,
     return eddy_stream_writev(s, iov, 3, w);
 }
 
+/* A stuck writer's body: j->n bytes in one writev of WCHUNK pieces, all from one buffer
+ * (the pattern repeats every WCHUNK bytes), so one call holds the writers' turn until the
+ * peer has read nearly all of them, or close, abort, cancellation or the peer's end stops it.
+ * In several calls, a writer that was suspended but not stuck (its transport's buffer freed
+ * up, or it let others run between two pieces) could end its call while a writer or a
+ * shutdown_write the check queued behind it waited for the turn: that one went ahead of the
+ * next call, legitimately (the FIFO order is per call), and the check mistook it for a
+ * failure. With j->writev every other piece is empty. */
+static int stuck_body(wjob *j)
+{
+    chk *c = j->c;
+    eddy_stream *s = j->p->s[j->idx];
+    size_t pieces = (j->n + WCHUNK - 1) / WCHUNK, cnt = j->writev ? 2 * pieces : pieces;
+    unsigned char *buf = malloc(WCHUNK);
+    struct iovec *iov = calloc(cnt, sizeof *iov);
+    if (!buf || !iov || cnt > INT_MAX) {
+        free(buf);
+        free(iov);
+        return eddy__st_fail_code(c, -ENOMEM, "no memory for a %zu-byte write", j->n);
+    }
+    eddy__st_fill(j->seed, 0, buf, WCHUNK);
+    size_t k = 0;
+    for (size_t left = j->n; left;) {
+        size_t len = left < WCHUNK ? left : WCHUNK;
+        iov[k++] = (struct iovec){buf, len};
+        if (j->writev) iov[k++] = (struct iovec){buf, 0};
+        left -= len;
+    }
+    size_t w = 0;
+    int rc = eddy_stream_writev(s, iov, (int)k, &w);
+    free(iov);
+    free(buf);
+    if (w > j->n) return fail(c, "writev reported %zu bytes written of %zu", w, j->n);
+    j->written = w;
+    if (rc == 0 && w != j->n)
+        return fail(c, "writev returned 0 after writing %zu of %zu bytes", w, j->n);
+    j->rc = rc;
+    if (rc < 0 && !j->quiet) return fail(c, "writev of %zu bytes (after %zu): %s", j->n, w, RC(rc));
+    return rc;
+}
+
 static int writer_body(wjob *j)
 {
     chk *c = j->c;
+    if (j->stuck) return stuck_body(j);
     eddy_stream *s = j->p->s[j->idx];
     size_t cap = j->rng ? MAX_WRITE : j->chunk ? j->chunk : WCHUNK;
     if (cap > j->n) cap = j->n ? j->n : 1;
@@ -305,7 +349,7 @@ int eddy_check_stream(const eddy_stream_factory *f)
 {
     if (!f || !f->make || f->timeout < 0) return -EINVAL;
     if (!eddy_task_current()) return -EPERM;
-    chk c = {.f = f, .name = "setup", .seed = f->seed ? f->seed : 0x5eed0fedd1u,
+    chk c = {.f = f, .name = "setup", .seed = (f->seed ? f->seed : 0x5eed0fedd1u) & ~PERIODIC,
              .volume = f->volume ? f->volume : 4 * MiB};
     c.rbuf = malloc(RBUF);
     if (!c.rbuf) return -ENOMEM;

@@ -421,9 +421,14 @@ done:
     return c->err;
 }
 
-/* Start a writer that writes until it blocks on a peer that does not read. */
+/* Start a writer of STUCK_LIMIT bytes in one call, which blocks on a peer that does not read. */
 static int start_stuck_writer(chk *c, eddy_nursery *nu, wjob *j, eddy_task **h)
 {
+    /* Not done when the spawn returned means suspended inside its one call, not necessarily
+     * blocked on the full buffer yet: that one call is what keeps whatever the check queues
+     * behind it waiting (stuck_body). */
+    j->stuck = true;
+    j->seed |= PERIODIC;
     if (eddy__st_spawn(c, nu, eddy__st_writer_task, j, h) < 0) return c->err;
     if (j->done) {
         if (j->rc == 0)

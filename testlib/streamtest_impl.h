@@ -20,6 +20,10 @@
 #define WCHUNK MiB               /* piece size of the blocking writers */
 #define MAX_WRITE (2 * MiB)      /* largest write of the bulk transfer */
 #define STUCK_LIMIT ((size_t)256 * MiB) /* a writer that gets this far never blocks */
+/* A seed with this bit names a pattern that repeats every WCHUNK bytes: a stuck writer's
+ * (start_stuck_writer), which sends STUCK_LIMIT bytes in one call from one WCHUNK buffer.
+ * The factory's seed never has it. */
+#define PERIODIC ((uint64_t)1 << 63)
 #define LEAK_CYCLES 200
 
 typedef struct chk {
@@ -50,6 +54,7 @@ typedef struct wjob {
     bool writev;      /* every call is a writev of three pieces (one empty) */
     bool cancellable; /* run inside cs, which the check cancels */
     bool quiet;       /* an error is the expected outcome: record it, do not report */
+    bool stuck;       /* n bytes in one call (writev of WCHUNK pieces; seed has PERIODIC) */
     int then;
     eddy_cancel_scope cs;
     size_t written;   /* bytes accepted, over all calls */

@@ -2,6 +2,7 @@
  * close, trickling and stalled peers, refused and cancelled connects, descriptor hygiene
  * over many cycles, close and listener close racing blocked tasks, FIFO writers, the
  * one-reader rule, adopted listeners, addresses. All traffic stays on loopback. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -914,6 +915,68 @@ EDDY_TEST(tcp_sockaddr_parse_format)
     EDDY_CHECK_EQ(got[0], 0);
     EDDY_CHECK_EQ(eddy_sockaddr_port(&u), 0);
     EDDY_CHECK_EQ(eddy_sockaddr_port(NULL), 0);
+    return 0;
+}
+
+/* eddy_sockaddr_format writes addresses by hand (no stdio: see src/io/addr.c); its text must
+ * be inet_ntop's, "::" placement and dotted IPv4 tails included. Addresses built from groups
+ * that are mostly 0 (runs of zeros of every length and place) and a few 0xffff, 1 and random
+ * ones, from a fixed seed; each also truncated at every length, like snprintf. */
+EDDY_TEST_EX(tcp_sockaddr_format_matches_inet_ntop, .one_backend = true, .timeout = EDDY_SEC(20))
+{
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 20000; i++) {
+        eddy_sockaddr a = {0};
+        char text[INET6_ADDRSTRLEN], want[96], got[96];
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint16_t port = (uint16_t)(x >> 48);
+        if (i % 4 == 0) {
+            struct sockaddr_in *a4 = (struct sockaddr_in *)&a.ss;
+            a4->sin_family = AF_INET;
+            a4->sin_port = htons(port);
+            uint32_t v = (uint32_t)x;
+            if (i % 8 == 0) v &= 0xff00ff00u; /* zero bytes */
+            memcpy(&a4->sin_addr, &v, 4);
+            a.len = sizeof *a4;
+            EDDY_CHECK(inet_ntop(AF_INET, &a4->sin_addr, text, sizeof text) != NULL);
+            snprintf(want, sizeof want, "%s:%u", text, port);
+        } else {
+            struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&a.ss;
+            a6->sin6_family = AF_INET6;
+            a6->sin6_port = htons(port);
+            uint64_t y = x;
+            for (int g = 0; g < 8; g++) {
+                y = y * 6364136223846793005ULL + 1442695040888963407ULL;
+                unsigned kind = (unsigned)(y >> 60), w;
+                if (kind < 9)
+                    w = 0;
+                else if (kind < 11)
+                    w = 0xffff;
+                else if (kind < 12)
+                    w = 1;
+                else
+                    w = (unsigned)(y >> 40) & 0xffff;
+                a6->sin6_addr.s6_addr[2 * g] = (uint8_t)(w >> 8);
+                a6->sin6_addr.s6_addr[2 * g + 1] = (uint8_t)w;
+            }
+            a.len = sizeof *a6;
+            EDDY_CHECK(inet_ntop(AF_INET6, &a6->sin6_addr, text, sizeof text) != NULL);
+            snprintf(want, sizeof want, "[%s]:%u", text, port);
+        }
+        int n = eddy_sockaddr_format(&a, got, sizeof got);
+        if (n != (int)strlen(want) || strcmp(got, want) != 0)
+            eddy_test_fail(__FILE__, __LINE__, "got \"%s\" (%d), want \"%s\"", got, n, want);
+        if (i % 64 == 0)
+            for (size_t len = 0; len <= strlen(want) + 1; len++) {
+                char cut[96], ref[96];
+                memset(cut, 'x', sizeof cut);
+                int m = eddy_sockaddr_format(&a, cut, len);
+                EDDY_CHECK_EQ(m, n);
+                snprintf(ref, len ? len : 1, "%s", want);
+                if (len) EDDY_CHECK_EQ(strcmp(cut, ref), 0);
+                EDDY_CHECK_EQ(cut[len], 'x'); /* nothing written past len */
+            }
+    }
     return 0;
 }
 

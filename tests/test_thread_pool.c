@@ -703,9 +703,12 @@ EDDY_TEST_EX(forked_child_starts_with_an_empty_pool, .raw = true)
 
 static int stuck_fd = -1, report_fd = -1;
 
+/* The exit jobs report their start (id 1) first: see abandon_and_return. */
 static int stuck_read(void *arg)
 {
     (void)arg;
+    int one = 1;
+    if (eddy_uqueue_put(&started, &one) != 0) return -EIO;
     char c;
     return (int)read(stuck_fd, &c, 1); /* nobody ever writes */
 }
@@ -713,20 +716,40 @@ static int stuck_read(void *arg)
 static int coop_report(void *arg)
 {
     (void)arg;
+    int one = 1;
+    if (eddy_uqueue_put(&started, &one) != 0) return -EIO;
     while (!eddy_thread_cancel_requested()) sched_yield();
     return write(report_fd, "stopped", 7) == 7 ? 0 : -EIO;
 }
 
 static int (*exit_job)(void *);
 
+static int run_exit_job(void *arg)
+{
+    (void)arg;
+    int rc = eddy_run_in_thread_with(exit_job, NULL,
+                                     &(eddy_run_in_thread_opts){.abandon_on_cancel = true});
+    return rc == -ECANCELED ? 0 : 1;
+}
+
+/* Abandon the exit job once it runs on a worker, and return (the process then exits with it
+ * still running). Cancelled before a worker took it, the job would be dropped and never run:
+ * this used to cancel after 10 ms of real time, and on a loaded machine the worker sometimes
+ * had not taken the job by then, so coop_report never wrote "stopped" (and the stuck job's
+ * case passed without a stuck job). The cancel now waits for the job's own report. */
 static int abandon_and_return(void *arg)
 {
     (void)arg;
-    EDDY_MOVE_ON_AFTER(EDDY_MSEC(10)) {
-        int rc = eddy_run_in_thread_with(exit_job, NULL, &(eddy_run_in_thread_opts){.abandon_on_cancel = true});
-        (void)rc;
+    eddy_task *t;
+    int rc, st, id = 0;
+    bool ok = false;
+    EDDY_NURSERY(n, &rc) {
+        if (eddy_spawn(n, run_exit_job, NULL, .handle = &t) != 0) break;
+        ok = eddy_uqueue_get(&started, &id) == 0 && id == 1;
+        eddy_task_cancel(t);
+        ok = eddy_task_join(t, &st) == 0 && st == 0 && ok;
     }
-    return 0;
+    return rc == 0 && ok ? 0 : 1;
 }
 
 /* A child process whose pool runs job at exit(): returns the seconds exit took, and what the
@@ -743,6 +766,7 @@ static double child_exit(int (*job)(void *), int64_t shutdown_timeout, char *out
         stuck_fd = stuck[0];
         report_fd = rep[1];
         exit_job = job;
+        setup();
         eddy_threadpool_opts o = EDDY_THREADPOOL_OPTS_INIT;
         o.shutdown_timeout = shutdown_timeout;
         if (eddy_threadpool_configure(&o) != 0) _exit(2);

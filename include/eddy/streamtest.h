@@ -121,6 +121,9 @@ typedef struct eddy_stream_factory {
  *                    the same for a writer stuck on a full buffer (and a shutdown_write
  *                    queued behind it); after the close the peer reads exactly the bytes
  *                    the writer reported, then 0
+ * (A writer "stuck on a full buffer" writes 256 MiB in one writev call, which cannot end
+ * before the peer reads; what a check queues behind it waits for that call, whether the
+ * writer is blocked yet or only suspended while the transport's buffer still grows.)
  *   close_racing_write_peer_close, close_racing_write_peer_abort
  *                    a writer stuck on a full buffer, woken by the peer's close or abort,
  *                    whose stream is closed before it ran, gets -EBADF
