@@ -54,9 +54,10 @@ static int errno_of_name(const char *s, size_t len)
 }
 
 #define MAX_DOCS 1024
-#define MAX_CODES 48
+#define MAX_CODES 96
 typedef struct docfn {
     char name[64];
+    int pass;
     int ncodes;
     int codes[MAX_CODES];
 } docfn;
@@ -83,6 +84,13 @@ static int codes_in(const char *c, int *out)
     return n;
 }
 
+static void add_code(docfn *d, int code)
+{
+    for (int i = 0; i < d->ncodes; i++)
+        if (d->codes[i] == code) return;
+    if (d->ncodes < MAX_CODES) d->codes[d->ncodes++] = code;
+}
+
 static docfn *doc_find(const char *name)
 {
     for (int i = 0; i < ndocs; i++)
@@ -100,8 +108,7 @@ static void inherit_from(docfn *d, const char *comment, const char *pat)
         while (k + 1 < sizeof ref && (isalnum((unsigned char)s[k]) || s[k] == '_')) ref[k] = s[k], k++;
         ref[k] = 0;
         const docfn *from = doc_find(ref);
-        for (int i = 0; from && from != d && i < from->ncodes && d->ncodes < MAX_CODES; i++)
-            d->codes[d->ncodes++] = from->codes[i];
+        for (int i = 0; from && from != d && i < from->ncodes; i++) add_code(d, from->codes[i]);
     }
 }
 
@@ -114,17 +121,29 @@ static void doc_inherit(docfn *d, const char *comment)
 
 /* A comment saying "Same returns as eddy_x" or "the errors of eddy_x" adds eddy_x's codes;
  * "Same returns." alone, those of the function declared just before. */
+static int doc_pass;      /* parse_headers reads every header more than once (see there) */
+static docfn *doc_prev;   /* the function declared just before */
 static void doc_add(const char *name, size_t len, const char *comment)
 {
-    if (ndocs == MAX_DOCS || len >= sizeof docs[0].name) return;
-    docfn *d = &docs[ndocs++];
-    memcpy(d->name, name, len);
-    d->name[len] = 0;
-    d->ncodes = codes_in(comment, d->codes);
+    if (len >= sizeof docs[0].name) return;
+    char nm[sizeof docs[0].name];
+    memcpy(nm, name, len);
+    nm[len] = 0;
+    docfn *d = doc_find(nm);
+    if (!d) {
+        if (ndocs == MAX_DOCS) return;
+        d = &docs[ndocs++];
+        memcpy(d->name, nm, len + 1);
+    }
+    const docfn *from = doc_prev;
+    doc_prev = d;
+    if (d->pass != doc_pass) d->pass = doc_pass, d->ncodes = 0; /* declared twice: both */
+    int own[MAX_CODES];
+    int n = codes_in(comment, own);
+    for (int i = 0; i < n; i++) add_code(d, own[i]);
     doc_inherit(d, comment);
     const char *same = strcasestr(comment, "same returns");
     if (!same) return;
-    const docfn *from = ndocs > 1 ? &docs[ndocs - 2] : NULL;
     const char *as = same + 12;
     while (*as == ' ' || *as == '\n' || *as == '*') as++;
     if (!strncmp(as, "as ", 3)) {
@@ -135,8 +154,7 @@ static void doc_add(const char *name, size_t len, const char *comment)
         ref[k] = 0;
         from = doc_find(ref);
     }
-    for (int i = 0; from && from != d && i < from->ncodes && d->ncodes < MAX_CODES; i++)
-        d->codes[d->ncodes++] = from->codes[i];
+    for (int i = 0; from && from != d && i < from->ncodes; i++) add_code(d, from->codes[i]);
 }
 
 
@@ -156,9 +174,19 @@ static void parse_header(const char *path)
         if (p[0] == '/' && p[1] == '*') {
             char *e = strstr(p + 2, "*/");
             if (!e) break;
-            size_t l = (size_t)(e - p);
-            if (l >= sizeof comment) l = sizeof comment - 1;
-            memcpy(comment, p, l);
+            /* one line of text: a line break, the next line's indent and its leading '*' are
+             * one space, so "returns as\n * eddy_x" reads as "returns as eddy_x" */
+            size_t l = 0;
+            for (const char *c = p; c < e && l + 1 < sizeof comment; c++) {
+                if (*c == '\n') {
+                    while (c + 1 < e && (c[1] == ' ' || c[1] == '\t')) c++;
+                    if (c + 1 < e && c[1] == '*') c++;
+                    while (c + 1 < e && (c[1] == ' ' || c[1] == '\t')) c++;
+                    comment[l++] = ' ';
+                    continue;
+                }
+                comment[l++] = *c;
+            }
             comment[l] = 0;
             p = e + 2;
             /* protocol.h's file comment lists what connection_lost may be given */
@@ -198,17 +226,21 @@ static void parse_headers(void)
 {
     if (ndocs) return;
     const char *dir = EDDY_SOURCE_DIR "/include/eddy";
-    DIR *d = opendir(dir);
-    EDDY_CHECK(d != NULL);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t l = strlen(e->d_name);
-        if (l < 3 || strcmp(e->d_name + l - 2, ".h")) continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        parse_header(path);
+    /* "the errors of eddy_x" may name a function of a header read later (readdir's order):
+     * each pass sees what the one before found, so three passes settle chains of three. */
+    for (doc_pass = 1; doc_pass <= 3; doc_pass++) {
+        DIR *d = opendir(dir);
+        EDDY_CHECK(d != NULL);
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            size_t l = strlen(e->d_name);
+            if (l < 3 || strcmp(e->d_name + l - 2, ".h")) continue;
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            parse_header(path);
+        }
+        closedir(d);
     }
-    closedir(d);
 }
 
 /* Shared with the parent: what a faulted run saw. */

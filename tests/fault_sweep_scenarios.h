@@ -113,9 +113,10 @@ static int client_round(eddy_stream *s, size_t len)
     return finish(s, bad);
 }
 
-/* Run a server task on l and client(arg) in this task; the client's end cancels the server
- * if it is still waiting (the client failed before it connected). */
-static int with_server(eddy_listener *l, int (*client)(void *), void *arg)
+/* Run server(sarg) as a task serving l, and client(arg) in this task; the client's end
+ * cancels the server if it is still waiting (the client failed before it connected). */
+static int with_server_fn(eddy_listener *l, int (*server)(void *), void *sarg,
+                          int (*client)(void *), void *arg)
 {
     eddy_nursery n;
     if (CALL(eddy_nursery_open, eddy_nursery_open(&n))) {
@@ -123,7 +124,7 @@ static int with_server(eddy_listener *l, int (*client)(void *), void *arg)
         return 1;
     }
     int bad = 0;
-    if (CALL(eddy_spawn, eddy_spawn(&n, serve_one, l))) {
+    if (CALL(eddy_spawn, eddy_spawn(&n, server, sarg))) {
         bad = 1;
         (void)CALL(eddy_listener_close, eddy_listener_close(l));
     } else {
@@ -132,6 +133,12 @@ static int with_server(eddy_listener *l, int (*client)(void *), void *arg)
     eddy_nursery_cancel(&n);
     if (CALL(eddy_nursery_close, eddy_nursery_close(&n))) bad = 1;
     return bad;
+}
+
+/* The same with serve_one: accept one connection on l and echo it. */
+static int with_server(eddy_listener *l, int (*client)(void *), void *arg)
+{
+    return with_server_fn(l, serve_one, l, client, arg);
 }
 
 typedef struct addr_arg {
@@ -780,6 +787,114 @@ static int scen_conformance(void *unused)
     return eddy_check_stream(&f) ? 1 : 0;
 }
 
+/* TLS over TCP: contexts from the test certificates (tls_util.h), a server task accepting
+ * one connection, handshaking and echoing; the client connects, handshakes (verifying the
+ * chain and the name), writes, half-closes (close_notify), reads the echo and closes. */
+#ifdef EDDY_TEST_OPENSSL
+typedef struct tls_arg {
+    eddy_listener *l;
+    eddy_sockaddr addr;
+    eddy_tls_ctx *sctx, *cctx;
+    eddy_tls_opts opts;
+} tls_arg;
+
+static int tls_serve(void *p)
+{
+    tls_arg *a = p;
+    eddy_stream *c, *t;
+    int acc = accept_one(a->l, &c);
+    if (acc < 0) return 1;
+    if (CALL(eddy__tls_server, eddy_tls_server(c, a->sctx, &a->opts, &t))) {
+        eddy_stream_abort(c);
+        return 1;
+    }
+    return echo(t) | acc;
+}
+
+static int tls_client(void *p)
+{
+    tls_arg *a = p;
+    eddy_stream *s, *t;
+    if (CALL(eddy_tcp_connect_addr, eddy_tcp_connect_addr(&a->addr, &s))) return 1;
+    if (CALL(eddy__tls_client, eddy_tls_client(s, a->cctx, "localhost", &a->opts, &t))) {
+        eddy_stream_abort(s);
+        return 1;
+    }
+    return client_round(t, 20000);
+}
+
+static int scen_tls(void *unused)
+{
+    (void)unused;
+    tls_arg a = {.opts = EDDY_TLS_OPTS_INIT};
+    /* a close waits this long for close_notify to go out, well inside the sweep's alarm */
+    a.opts.close_timeout = EDDY_SEC(1);
+    eddy_tls_cert ck = {.cert_file = tls_file("server.pem"), .key_file = tls_file("server.key")};
+    eddy_tls_server_opts so = EDDY_TLS_SERVER_OPTS_INIT;
+    so.certs = &ck;
+    so.ncerts = 1;
+    eddy_tls_client_opts co = EDDY_TLS_CLIENT_OPTS_INIT;
+    co.ca_file = tls_file("ca.pem");
+    int bad = 1;
+    if (CALL(eddy_tls_server_ctx_open, eddy_tls_server_ctx_open(&so, &a.sctx))) return 1;
+    if (CALL(eddy_tls_client_ctx_open, eddy_tls_client_ctx_open(&co, &a.cctx))) goto out_s;
+    if (listen_local(&a.l, &a.addr)) goto out_c;
+    bad = with_server_fn(a.l, tls_serve, &a, tls_client, &a);
+out_c:
+    eddy_tls_ctx_close(a.cctx);
+out_s:
+    eddy_tls_ctx_close(a.sctx);
+    return bad;
+}
+#endif
+
+/* Name resolution through eddy's c-ares channel (whose sockets eddy makes and drives:
+ * ares_set_socket_functions) against the fake DNS server of dns_fake.h, A and AAAA. */
+static const rr sweep_zone[] = {
+    {"www.example.test", T_A, "192.0.2.10"},
+    {"www.example.test", T_AAAA, "2001:db8::10"},
+};
+
+/* The server's own failure (a fault in its eddy_wait_fd) is not the question: the lookup
+ * then times out, an error eddy_resolve names. Its task's code would be its own. */
+static int dns_server(void *s)
+{
+    (void)fake_serve(s);
+    return 0;
+}
+
+static int scen_dns(void *unused)
+{
+    (void)unused;
+    if (eddy__dns_configure(NULL) == -ENOTSUP) return 0; /* built without c-ares */
+    fake_dns s;
+    fake_open(&s, M_ANSWER, sweep_zone, sizeof sweep_zone / sizeof sweep_zone[0]);
+    eddy_nursery n;
+    if (CALL(eddy_nursery_open, eddy_nursery_open(&n))) {
+        fake_close(&s);
+        return 1;
+    }
+    int bad = 0;
+    if (CALL(eddy_spawn, eddy_spawn(&n, dns_server, &s))) {
+        bad = 1;
+    } else {
+        char csv[64];
+        snprintf(csv, sizeof csv, "127.0.0.1:%u", s.port);
+        /* a lost query (a failed send or receive) times out in 300 ms, within the alarm */
+        if (eddy__dns_configure(&(eddy__dns_conf){.servers = csv, .timeout_ms = 300, .tries = 2})) {
+            bad = 1;
+        } else {
+            eddy_sockaddr a[4];
+            long k = CALL(eddy_resolve, eddy_resolve("www.example.test", 443, AF_UNSPEC, a, 4));
+            bad = k != 2;
+        }
+    }
+    eddy_nursery_cancel(&n);
+    if (CALL(eddy_nursery_close, eddy_nursery_close(&n))) bad = 1;
+    fake_close(&s);
+    return bad;
+}
+
 static const scenario scenarios[] = {
     {"core", scen_core, false},
     {"tcp", scen_tcp, false},
@@ -791,6 +906,10 @@ static const scenario scenarios[] = {
     {"files", scen_files, false},
     {"process", scen_process, false},
     {"http", scen_http, false},
+#ifdef EDDY_TEST_OPENSSL
+    {"tls", scen_tls, false},
+#endif
+    {"dns", scen_dns, false},
     {"conformance", scen_conformance, true},
 };
 

@@ -121,8 +121,13 @@ static void tls__cleanup(void)
 }
 
 /* Made once, in the runner process before any test forks (the children inherit the files);
- * removed when the runner exits. */
-__attribute__((constructor)) static void tls__make_certs(void)
+ * removed when the runner exits. A file defining TLS_UTIL_ON_DEMAND calls tls__make_certs
+ * (and tls__cleanup) itself, in the one case that needs them: the fault sweep, where
+ * OpenSSL's state in every process would lengthen each of its thousand leak checks. */
+#ifndef TLS_UTIL_ON_DEMAND
+__attribute__((constructor))
+#endif
+static void tls__make_certs(void)
 {
     strcpy(tls__certs.dir, "/tmp/eddy-tls-XXXXXX");
     if (!mkdtemp(tls__certs.dir)) abort();

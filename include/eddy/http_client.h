@@ -214,7 +214,7 @@ struct eddy_http_client_stats {
  * Returns 0; -EINVAL for NULL out, max_conns or max_conns_per_host 0, a negative duration, a
  * max_header_bytes below 64, max_headers 0 or a user_agent with control characters;
  * EDDY_EHTTP_BADURL for a proxy that is not "http://host[:port]"; with tls_opts, the errors of
- * eddy_tls_client_ctx_open (-EINVAL, -ENOENT/-EACCES for its files, EDDY_ETLS_LOAD, -ENOTSUP
+ * eddy_tls_client_ctx_open (-EINVAL, -ENOENT, -EACCES, -EMFILE, ... for its files, EDDY_ETLS_LOAD, -ENOTSUP
  * when built without OpenSSL); -ENOMEM; -EPERM outside a loop thread. */
 #define eddy_http_client_open(o, out) eddy__http_client_open((o), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__http_client_open(const eddy_http_client_opts *o,

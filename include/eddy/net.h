@@ -148,8 +148,10 @@ EDDY_API EDDY_WUR int eddy__listener_from_fd(int fd, eddy_listener **out, const 
 /* Accept one connection, suspending until one arrives. peer (may be NULL) gets its address.
  * Returns 0 and *out; -ECANCELED/-ETIMEDOUT if cancelled (no connection is lost: one not yet
  * taken stays in the backlog); -EMFILE/-ENFILE when out of descriptors (the listener stays
- * usable: back off and retry — eddy_serve does); -ENOBUFS/-ENOMEM; -EBADF if the listener is
- * being closed; -EBUSY if another task is accepting on it; -EINVAL; -EPERM outside a task.
+ * usable: back off and retry — eddy_serve does); -ENOBUFS/-ENOMEM; -ENOSPC when the loop
+ * cannot register the listener to wait on it (epoll's limit of watches per user, as for
+ * eddy_stream_read); -EBADF if the listener is being closed; -EBUSY if another task is
+ * accepting on it; -EINVAL; -EPERM outside a task.
  * Connections the peer aborted before accept (ECONNABORTED) are skipped, not reported. */
 EDDY_API EDDY_WUR int eddy_listener_accept(eddy_listener *l, eddy_stream **out, eddy_sockaddr *peer);
 

@@ -206,7 +206,8 @@ struct eddy_protocol_server_stats {
  * stays open, so it recovers once descriptors are free again. Other accept errors that
  * concern one connection (ECONNABORTED, ...) are skipped.
  * Returns 0 and *out; -EINVAL for NULL l, factory or out, or a negative grace/backoff;
- * -EBUSY if something else watches l; -ENOMEM; -EPERM outside a loop thread. */
+ * -EBUSY if something else watches l; -ENOMEM; -ENOSPC when the loop cannot register l (epoll's
+ * limit of watches per user); -EPERM outside a loop thread. */
 #define eddy_protocol_serve(l, factory, arg, o, out) \
     eddy__protocol_serve((l), (factory), (arg), (o), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__protocol_serve(eddy_listener *l, eddy_protocol_factory factory, void *arg,

@@ -32,7 +32,7 @@ struct eddy_server_stats {
     uint64_t accepted;        /* connections accepted */
     uint64_t accept_calls;    /* eddy_listener_accept calls (shows the EMFILE back-off) */
     uint64_t accept_errors;   /* accepts failed for lack of resources (EMFILE, ENFILE,
-                                 ENOBUFS, ENOMEM, no stack for a handler task) */
+                                 ENOBUFS, ENOMEM, ENOSPC, no stack for a handler task) */
     uint64_t handler_errors;  /* handlers that returned a negative errno, not a cancel code,
                                  or whose connection's close then failed (-EIO) */
     uint64_t aborted;         /* handlers that ended cancelled, their connections reset:
@@ -89,7 +89,8 @@ typedef struct eddy_serve_opts {
  * eddy_serve then returns 0. Cancelling the scope around eddy_serve (a SIGINT with eddy_run's
  * default handling) cancels everything at once: handlers get the cancel code, and eddy_serve
  * returns it once they have all returned.
- * Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM from accept): the listener
+ * Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM from accept; ENOSPC, the
+ * loop's watch limit, while waiting for a connection): the listener
  * is kept and the pending connection stays in the backlog; the server goes on serving and
  * accepts again when one of its connections closes or after a back-off (10 ms, doubling to
  * 1 s), whichever comes first: no busy loop. A connection accepted when no stack can be had

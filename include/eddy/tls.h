@@ -173,15 +173,18 @@ typedef struct eddy_tls_server_opts {
  * handshake. Call from any thread. Returns 0; -EINVAL for a version other than 0,
  * EDDY_TLS_V1_2 or EDDY_TLS_V1_3, min above max, an ALPN name of 0 or more than 255 bytes,
  * only one of a certificate and its key, a cipher list OpenSSL rejects, or out NULL;
- * -ENOENT/-EACCES/... (errno of opening a file); EDDY_ETLS_LOAD for a file or text that holds
- * no usable certificate or key; -ENOMEM; -ENOTSUP when built without OpenSSL. */
+ * for a file: -ENOENT, -EACCES, -ENOTDIR, -ELOOP, -ENAMETOOLONG (its path), -EMFILE, -ENFILE
+ * (no descriptor to open it with), -EISDIR (a directory), -EFBIG (over 16 MiB: no certificate
+ * bundle), -EIO (reading it); EDDY_ETLS_LOAD for a file or text that holds no usable
+ * certificate or key; -ENOMEM; -ENOTSUP when built without OpenSSL. */
 EDDY_API EDDY_WUR int eddy_tls_client_ctx_open(const eddy_tls_client_opts *opts,
                                                eddy_tls_ctx **out);
 /* Make a server context in *out: every certificate and key is loaded and checked (the key
  * must match its certificate) now. Returns 0; -EINVAL for opts NULL, no certificate (ncerts
  * 0 or certs NULL), an entry with neither file nor text for its certificate or key, a bad
- * version, ALPN name, client_cert value or cipher list, or out NULL; -ENOENT/-EACCES/...;
- * EDDY_ETLS_LOAD; -ENOMEM; -ENOTSUP when built without OpenSSL. */
+ * version, ALPN name, client_cert value or cipher list, or out NULL; for a file, the
+ * errors of eddy_tls_client_ctx_open (-ENOENT, -EACCES, -EMFILE, ..., -EIO); EDDY_ETLS_LOAD;
+ * -ENOMEM; -ENOTSUP when built without OpenSSL. */
 EDDY_API EDDY_WUR int eddy_tls_server_ctx_open(const eddy_tls_server_opts *opts,
                                                eddy_tls_ctx **out);
 /* Drop the caller's reference: the context goes once no TLS stream uses it. NULL: nothing. */
@@ -234,8 +237,10 @@ typedef struct eddy_tls_opts {
  * Returns 0; -EINVAL for a NULL inner, ctx or out, a server context, a NULL or empty
  * hostname with a verifying context, or a negative close_timeout; -ECANCELED/-ETIMEDOUT if cancelled; EDDY_ETLS_VERIFY,
  * EDDY_ETLS_HOSTNAME, EDDY_ETLS_HANDSHAKE, EDDY_ETLS_PROTOCOL, EDDY_ETLS_ALERT,
- * EDDY_ETLS_TRUNCATED; the inner stream's errors (-ECONNRESET, -EPIPE, ...); -ENOMEM; -EPERM
- * outside a task; -ENOTSUP when built without OpenSSL. */
+ * EDDY_ETLS_TRUNCATED; the inner stream's errors (-ECONNRESET, -EPIPE, -ENOBUFS, ...: the
+ * errors of eddy_stream_read, the errors of eddy_stream_write), which a handshake returns as
+ * soon as its flight cannot go out; -ENOMEM; -EPERM outside a task; -ENOTSUP when built
+ * without OpenSSL. */
 #define eddy_tls_client(inner, ctx, hostname, opts, out) \
     eddy__tls_client((inner), (ctx), (hostname), (opts), (out), EDDY__SITE)
 EDDY_API EDDY_WUR int eddy__tls_client(eddy_stream *inner, eddy_tls_ctx *ctx, const char *hostname,

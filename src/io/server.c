@@ -81,10 +81,12 @@ static int conn_main(void *p)
     return 0;
 }
 
-/* Accept errors that mean "no resources right now": retry later, keep the listener. */
+/* Accept errors that mean "no resources right now": retry later, keep the listener. ENOSPC:
+ * the loop could not register the listener to wait on it (epoll's limit of watches per user),
+ * which connections closing give back like descriptors. */
 static bool resource_error(int e)
 {
-    return e == -EMFILE || e == -ENFILE || e == -ENOBUFS || e == -ENOMEM;
+    return e == -EMFILE || e == -ENFILE || e == -ENOBUFS || e == -ENOMEM || e == -ENOSPC;
 }
 
 static int accept_loop(eddy_server *srv, eddy_listener *l, eddy_conn_handler handler, void *arg,

@@ -47,6 +47,15 @@ static ssize_t sendfile_nosig(int out, int in, off_t *off, size_t n)
     return r;
 }
 
+#ifdef EDDY_FAULTS
+/* A datagram socket's recvmsg and sendmsg are sites of their own (eddy__sys_is_dgram). */
+static ssize_t dgram_msg(eddy__op *op)
+{
+    if (op->kind == EDDY__OP_RECVMSG) return eddy__sys_recvmsg(op->fd, op->u.msg.msg, op->u.msg.flags);
+    return eddy__sys_sendmsg(op->fd, op->u.msg.msg, MSG_NOSIGNAL | op->u.msg.flags);
+}
+#endif
+
 ssize_t eddy__op_syscall(eddy__op *op)
 {
     ssize_t r;
@@ -60,8 +69,22 @@ ssize_t eddy__op_syscall(eddy__op *op)
         case EDDY__OP_SEND:
             r = eddy__sys_send(op->fd, op->u.rw.buf, op->u.rw.len, MSG_NOSIGNAL | op->u.rw.flags);
             break;
-        case EDDY__OP_RECVMSG: r = eddy__sys_recvmsg(op->fd, op->u.msg.msg, op->u.msg.flags); break;
+        case EDDY__OP_RECVMSG:
+#ifdef EDDY_FAULTS
+            if (eddy__sys_is_dgram(op->fd)) {
+                r = dgram_msg(op);
+                break;
+            }
+#endif
+            r = eddy__sys_recvmsg(op->fd, op->u.msg.msg, op->u.msg.flags);
+            break;
         case EDDY__OP_SENDMSG:
+#ifdef EDDY_FAULTS
+            if (eddy__sys_is_dgram(op->fd)) {
+                r = dgram_msg(op);
+                break;
+            }
+#endif
             r = eddy__sys_sendmsg(op->fd, op->u.msg.msg, MSG_NOSIGNAL | op->u.msg.flags);
             break;
         case EDDY__OP_ACCEPT:

@@ -103,6 +103,11 @@ struct eddy__op {
             bool armed;         /* submitted, its completion not yet seen */
             bool queued;        /* in the backend's list of cancels to submit */
             struct eddy__op *next; /* in the backend's list of cancels to submit */
+#ifdef EDDY_FAULTS
+            int fault;          /* an injected completion result (-errno), 0: none */
+            uint8_t undo;       /* a short count made by shrinking the caller's msghdr: */
+            size_t undo_val;    /* 1, its msg_iovlen was undo_val; 2, msg_iov[0].iov_len */
+#endif
         } ur;
     } be;
 };

@@ -114,6 +114,13 @@ void eddy__sys_count_reset(void)
     for (size_t i = 0; i < n; i++) __atomic_store_n(&s[i]->hits, 0, __ATOMIC_RELAXED);
 }
 
+bool eddy__sys_is_dgram(int fd)
+{
+    int type = 0;
+    socklen_t len = sizeof type;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM;
+}
+
 #define EDDY__SYS_NAME_(E, n) #n,
 static const char *const kind_names[] = {EDDY__SYS_KINDS(EDDY__SYS_NAME_)};
 

@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <sys/epoll.h>
@@ -66,7 +67,20 @@
     X(IO_URING_SUBMIT_AND_GET_EVENTS, io_uring_submit_and_get_events)                           \
     X(IO_URING_REGISTER_BUF_RING, io_uring_register_buf_ring)                                   \
     X(IO_URING_UNREGISTER_BUF_RING, io_uring_unregister_buf_ring)                               \
-    X(IO_URING_GET_PROBE_RING, io_uring_get_probe_ring)
+    X(IO_URING_GET_PROBE_RING, io_uring_get_probe_ring) X(IO_URING_GET_SQE, io_uring_get_sqe)     \
+    EDDY__SYS_CQE_KINDS(X)
+
+/* The io_uring backend's completions (loop/uring.c): an operation submitted as an SQE makes no
+ * system call of its own, so its result is a site of its own, one per kind of operation, where
+ * the CQE's res is delivered. A fault there completes the operation with -errno without doing
+ * it (the SQE becomes a NOP carrying the errno), or does it with half the length (a short
+ * count), as the kernel could. Their names are not functions: scripts/sys-calls.py finds no
+ * call to rewrite. */
+#define EDDY__SYS_CQE_KINDS(X)                                                                 \
+    X(CQE_READ, cqe_read) X(CQE_WRITE, cqe_write) X(CQE_READV, cqe_readv)                       \
+    X(CQE_WRITEV, cqe_writev) X(CQE_RECV, cqe_recv) X(CQE_SEND, cqe_send)                       \
+    X(CQE_RECVMSG, cqe_recvmsg) X(CQE_SENDMSG, cqe_sendmsg) X(CQE_ACCEPT, cqe_accept)           \
+    X(CQE_CONNECT, cqe_connect) X(CQE_POLL, cqe_poll) X(CQE_RECV_MULTISHOT, cqe_recv_multishot)
 
 #define EDDY__SYS_ENUM_(E, n) EDDY__SYS_##E,
 enum { EDDY__SYS_KINDS(EDDY__SYS_ENUM_) EDDY__SYS_NKINDS };
@@ -147,6 +161,7 @@ enum { EDDY__SYS_KINDS(EDDY__SYS_ENUM_) EDDY__SYS_NKINDS };
 #define eddy__sys_io_uring_register_buf_ring(...) io_uring_register_buf_ring(__VA_ARGS__)
 #define eddy__sys_io_uring_unregister_buf_ring(...) io_uring_unregister_buf_ring(__VA_ARGS__)
 #define eddy__sys_io_uring_get_probe_ring(...) io_uring_get_probe_ring(__VA_ARGS__)
+#define eddy__sys_io_uring_get_sqe(...) io_uring_get_sqe(__VA_ARGS__)
 
 #else /* EDDY_FAULTS */
 
@@ -321,8 +336,9 @@ ssize_t eddy__sys_vshort(int kind, int fd, const struct iovec *iov, int cnt, str
 
 /* liburing's entry points return a negative errno (the probe: NULL) and leave errno alone.
  * They are the calls that enter the kernel (io_uring_setup, io_uring_enter,
- * io_uring_register); an operation's own result arrives in its CQE, which these do not
- * reach. Expanded only where liburing.h is included (the io_uring backend). */
+ * io_uring_register); an operation's own result arrives in its CQE, whose sites are the
+ * EDDY__SYS_CQE_KINDS (loop/uring.c). Expanded only where liburing.h is included (the
+ * io_uring backend). */
 #define EDDY__SYS_NEG(K, fn, ...)                                                              \
     ({                                                                                         \
         int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(K));                                   \
@@ -346,6 +362,12 @@ ssize_t eddy__sys_vshort(int kind, int fd, const struct iovec *iov, int cnt, str
         int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(IO_URING_GET_PROBE_RING));             \
         eddy__sys_e_ > 0 ? (errno = eddy__sys_e_, (struct io_uring_probe *)NULL)               \
                          : io_uring_get_probe_ring(__VA_ARGS__);                               \
+    })
+/* No free SQE: the ring is full (any errno armed means that; the sweep arms EBUSY). */
+#define eddy__sys_io_uring_get_sqe(...)                                                        \
+    ({                                                                                         \
+        int eddy__sys_e_ = eddy__sys_hit(EDDY__SYS_SITE(IO_URING_GET_SQE));                    \
+        eddy__sys_e_ > 0 ? (struct io_uring_sqe *)NULL : io_uring_get_sqe(__VA_ARGS__);        \
     })
 
 /* ---- test-side control (tests/test_fault_sweep.c, regression tests) ---------------------- */
@@ -372,6 +394,10 @@ unsigned eddy__sys_fault_fired(void) __attribute__((visibility("hidden")));
 void eddy__sys_count_reset(void) __attribute__((visibility("hidden")));
 /* Every call site linked into the program: *n records. */
 eddy__sys_site *const *eddy__sys_sites(size_t *n) __attribute__((visibility("hidden")));
+/* fd is a datagram socket (asked directly, not through the layer): the sites that a UDP
+ * socket's recvmsg/sendmsg share with a stream's tell them apart with it, because what the
+ * kernel can answer differs (ECONNREFUSED; never ECONNRESET, EPIPE or a partial datagram). */
+bool eddy__sys_is_dgram(int fd) __attribute__((visibility("hidden")));
 /* "read", "accept4", ...; "?" for a bad kind. */
 const char *eddy__sys_kind_name(int kind) __attribute__((visibility("hidden")));
 

@@ -314,10 +314,10 @@ static void ur_flush(eddy_loop *l)
  * (the kernel refuses more work until completions are reaped: the caller retries later). */
 static struct io_uring_sqe *sqe_get(ur_state *s)
 {
-    struct io_uring_sqe *q = io_uring_get_sqe(&s->ring);
+    struct io_uring_sqe *q = eddy__sys_io_uring_get_sqe(&s->ring);
     if (eddy__unlikely(!q)) {
         (void)eddy__sys_io_uring_submit(&s->ring);
-        q = io_uring_get_sqe(&s->ring);
+        q = eddy__sys_io_uring_get_sqe(&s->ring);
     }
     return q;
 }
@@ -594,14 +594,20 @@ static void dispatch_poll(eddy_loop *l, ur_poll *p, int res)
 
 /* ---- operations ---- */
 
+/* What eddy_dump shows a task waiting in an operation for (a table: this runs for every
+ * operation). */
 static const char *reason_of(const eddy__op *op)
 {
-    switch (op->kind) {
-    case EDDY__OP_ACCEPT: return "io_uring accept";
-    case EDDY__OP_CONNECT: return "io_uring connect";
-    case EDDY__OP_POLL: return (op->u.poll.events & EDDY_WRITE) ? "wait writable" : "wait readable";
-    default: return eddy__op_side(op) == 0 ? "io_uring read" : "io_uring write";
-    }
+    static const char *const by_kind[] = {
+        [EDDY__OP_READ] = "io_uring read",     [EDDY__OP_WRITE] = "io_uring write",
+        [EDDY__OP_READV] = "io_uring read",    [EDDY__OP_WRITEV] = "io_uring write",
+        [EDDY__OP_RECV] = "io_uring read",     [EDDY__OP_SEND] = "io_uring write",
+        [EDDY__OP_RECVMSG] = "io_uring read",  [EDDY__OP_SENDMSG] = "io_uring write",
+        [EDDY__OP_ACCEPT] = "io_uring accept", [EDDY__OP_CONNECT] = "io_uring connect",
+        [EDDY__OP_SENDFILE] = "io_uring write",
+    };
+    if (op->kind == EDDY__OP_POLL) return (op->u.poll.events & EDDY_WRITE) ? "wait writable" : "wait readable";
+    return by_kind[op->kind];
 }
 
 static void prep(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
@@ -643,6 +649,95 @@ static void prep(ur_state *s, struct io_uring_sqe *q, eddy__op *op)
     io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)op | TAG_OP);
 }
 
+#ifdef EDDY_FAULTS
+/* A datagram socket's recvmsg and sendmsg are sites of their own (eddy__sys_is_dgram). */
+static int cqe_fault_dgram(const eddy__op *op)
+{
+    if (op->kind == EDDY__OP_RECVMSG) return eddy__sys_hit(EDDY__SYS_SITE(CQE_RECVMSG));
+    return eddy__sys_hit(EDDY__SYS_SITE(CQE_SENDMSG));
+}
+
+/* The completion sites (loop/sys.h, EDDY__SYS_CQE_KINDS): one per kind of operation. */
+static int cqe_fault(const eddy__op *op)
+{
+    if ((op->kind == EDDY__OP_RECVMSG || op->kind == EDDY__OP_SENDMSG) && eddy__sys_is_dgram(op->fd))
+        return cqe_fault_dgram(op);
+    switch (op->kind) {
+    case EDDY__OP_READ: return eddy__sys_hit(EDDY__SYS_SITE(CQE_READ));
+    case EDDY__OP_WRITE: return eddy__sys_hit(EDDY__SYS_SITE(CQE_WRITE));
+    case EDDY__OP_READV: return eddy__sys_hit(EDDY__SYS_SITE(CQE_READV));
+    case EDDY__OP_WRITEV: return eddy__sys_hit(EDDY__SYS_SITE(CQE_WRITEV));
+    case EDDY__OP_RECV: return eddy__sys_hit(EDDY__SYS_SITE(CQE_RECV));
+    case EDDY__OP_SEND: return eddy__sys_hit(EDDY__SYS_SITE(CQE_SEND));
+    case EDDY__OP_RECVMSG: return eddy__sys_hit(EDDY__SYS_SITE(CQE_RECVMSG));
+    case EDDY__OP_SENDMSG: return eddy__sys_hit(EDDY__SYS_SITE(CQE_SENDMSG));
+    case EDDY__OP_ACCEPT: return eddy__sys_hit(EDDY__SYS_SITE(CQE_ACCEPT));
+    case EDDY__OP_CONNECT: return eddy__sys_hit(EDDY__SYS_SITE(CQE_CONNECT));
+    case EDDY__OP_POLL: return eddy__sys_hit(EDDY__SYS_SITE(CQE_POLL));
+    }
+    return 0;
+}
+
+/* After prep: a fault armed for this completion turns the SQE into a NOP whose completion
+ * delivers -errno (the operation is not done, as when the kernel fails it), or halves what the
+ * operation moves (a short count): the length of a read, write, recv or send; fewer buffers of
+ * a readv or writev (a single buffer becomes a read or write of half of it); for recvmsg and
+ * sendmsg, the caller's msghdr shrunk until the completion (dispatch_op puts it back). */
+static void fault_prep(struct io_uring_sqe *q, eddy__op *op)
+{
+    op->be.ur.fault = 0;
+    op->be.ur.undo = 0;
+    int e = cqe_fault(op);
+    if (!e) return;
+    if (e > 0) {
+        uint64_t ud = q->user_data;
+        io_uring_prep_nop(q);
+        io_uring_sqe_set_data64(q, ud);
+        op->be.ur.notif = false;
+        op->be.ur.fault = -e;
+        return;
+    }
+    struct msghdr *m;
+    switch (op->kind) {
+    case EDDY__OP_READ: case EDDY__OP_WRITE: case EDDY__OP_RECV: case EDDY__OP_SEND:
+        q->len = (unsigned)eddy__sys_shorten(q->len);
+        break;
+    case EDDY__OP_READV: case EDDY__OP_WRITEV:
+        if (op->u.v.iovcnt > 1) {
+            q->len = (unsigned)eddy__sys_shorten(q->len);
+        } else if (op->u.v.iovcnt == 1) {
+            unsigned n = (unsigned)eddy__sys_shorten(op->u.v.iov[0].iov_len);
+            void *b = op->u.v.iov[0].iov_base;
+            if (op->kind == EDDY__OP_READV) io_uring_prep_read(q, op->fd, b, n, (uint64_t)-1);
+            else io_uring_prep_write(q, op->fd, b, n, (uint64_t)-1);
+            io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)op | TAG_OP);
+        }
+        break;
+    case EDDY__OP_RECVMSG: case EDDY__OP_SENDMSG:
+        m = op->u.msg.msg;
+        if (m->msg_iovlen > 1) {
+            op->be.ur.undo = 1, op->be.ur.undo_val = m->msg_iovlen;
+            m->msg_iovlen = 1;
+        } else if (m->msg_iovlen == 1) {
+            op->be.ur.undo = 2, op->be.ur.undo_val = m->msg_iov[0].iov_len;
+            m->msg_iov[0].iov_len = eddy__sys_shorten(m->msg_iov[0].iov_len);
+        }
+        break;
+    }
+}
+
+/* The completion's result as the operation sees it, the caller's msghdr restored. */
+static int fault_res(eddy__op *op, int res)
+{
+    if (op->be.ur.undo == 1) op->u.msg.msg->msg_iovlen = op->be.ur.undo_val;
+    if (op->be.ur.undo == 2) op->u.msg.msg->msg_iov[0].iov_len = op->be.ur.undo_val;
+    op->be.ur.undo = 0;
+    if (op->be.ur.fault) res = op->be.ur.fault;
+    op->be.ur.fault = 0;
+    return res;
+}
+#endif
+
 static void op_cancel_hook(eddy_task *t, void *arg)
 {
     cancel_op(t->loop, arg);
@@ -660,6 +755,9 @@ static int submit_wait(eddy_loop *l, eddy__op *op)
         eddy__coop_yield(l, op->task);
     }
     prep(s, q, op);
+#ifdef EDDY_FAULTS
+    fault_prep(q, op);
+#endif
     op->done = false;
     op->be.ur.cancelling = false;
     op->be.ur.queued = false;
@@ -722,9 +820,19 @@ static ssize_t ur_run(eddy_loop *l, eddy__op *op)
         if (rc == 0) rc = table_add(s, op->fd, op->u.poll.events, who);
         if (rc < 0) return rc;
     }
-    int rc = submit_wait(l, op);
+    int rc;
+    ssize_t r;
+    do {
+        rc = submit_wait(l, op);
+        r = op->res;
+        /* -EINTR: a signal interrupted the operation where the kernel was doing it (an
+         * io_uring request cannot be restarted as a system call is): nothing was moved, so
+         * it is submitted again, as the readiness path retries a call that returned EINTR. */
+    } while (eddy__unlikely(r == -EINTR) && rc == 0 && !op->intr && !op->be.ur.purged);
+    /* The usual end, first: done, not cancelled, not interrupted, not a poll. */
+    if (eddy__likely(rc == 0 && r >= 0 && !op->intr && !op->be.ur.purged && op->kind != EDDY__OP_POLL))
+        return r;
     if (!op->owner && op->kind == EDDY__OP_POLL) table_del(s, op->fd, who);
-    ssize_t r = op->res;
     if (op->be.ur.purged) return rc; /* the bytes went with the reset (see submit_wait) */
     if (op->intr) return r >= 0 && op->kind != EDDY__OP_POLL ? r : -EBADF;
     if (r == -ECANCELED || (rc < 0 && r < 0)) return rc < 0 ? rc : -ECANCELED;
@@ -777,6 +885,9 @@ typedef struct ur_feed {
     /* Completions taken while paused (or behind those), delivered after the restart. */
     struct { int res; int bid; } *pend;
     uint32_t npend, pend_head, pend_cap;
+#ifdef EDDY_FAULTS
+    int fault; /* the injected result of the NOP armed in its place (feed_arm), 0: none */
+#endif
 } ur_feed;
 
 static int bufs_setup(ur_state *s)
@@ -861,6 +972,12 @@ static bool feed_arm(ur_state *s, ur_feed *r)
     io_uring_prep_recv_multishot(q, r->f->fd, NULL, 0, 0);
     q->flags |= IOSQE_BUFFER_SELECT;
     q->buf_group = FEED_BGID;
+#ifdef EDDY_FAULTS
+    /* The completion site of a feed (loop/sys.h): the multishot recv ends at once with -errno
+     * (a NOP carries it), as the kernel ends one on an error. */
+    int e = eddy__sys_hit(EDDY__SYS_SITE(CQE_RECV_MULTISHOT));
+    if (e > 0) io_uring_prep_nop(q), r->fault = -e;
+#endif
     io_uring_sqe_set_data64(q, (uint64_t)(uintptr_t)r | TAG_FEED);
     r->armed = true;
     r->cancelling = false;
@@ -936,9 +1053,10 @@ static void feed_cqe(eddy_loop *l, ur_state *s, ur_feed *r, int res, unsigned fl
         if (!r->armed) feed_release(s, r);
         return;
     }
-    if (res == -ECANCELED || res == -ENOBUFS) {
-        /* Paused, or out of buffers (each comes back as its data is delivered): arm again
-         * once the buffers or the restart are there. */
+    if (res == -ECANCELED || res == -ENOBUFS || res == -EINTR) {
+        /* Paused, or out of buffers (each comes back as its data is delivered), or
+         * interrupted by a signal (nothing was received): arm again once the buffers or the
+         * restart are there. */
         buf_put(s, bid);
         if (r->want && !r->armed) feed_rearm_later(s, r);
         return;
@@ -1048,6 +1166,10 @@ static void ur_feed_stop(eddy_loop *l, eddy__feed *f, bool final)
 
 static void dispatch_op(eddy__op *op, struct io_uring_cqe *cqe)
 {
+#ifdef EDDY_FAULTS
+    /* the CQ ring is mapped writable, and this entry is ours until io_uring_cqe_seen */
+    if (!(cqe->flags & IORING_CQE_F_NOTIF)) cqe->res = fault_res(op, cqe->res);
+#endif
     if (cqe->flags & IORING_CQE_F_NOTIF) { /* SEND_ZC: the kernel let go of the buffer */
         op->be.ur.notif = false;
         op->be.ur.armed = false;
@@ -1113,6 +1235,10 @@ static int ur_poll_wait(eddy_loop *l, int64_t timeout_ns)
         case TAG_FEED: {
             unsigned flags = cqe->flags;
             io_uring_cqe_seen(&s->ring, cqe);
+#ifdef EDDY_FAULTS
+            ur_feed *fr = (ur_feed *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
+            if (fr->fault) res = fr->fault, flags = 0, fr->fault = 0;
+#endif
             feed_cqe(l, s, (ur_feed *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK), res, flags);
             break;
         }

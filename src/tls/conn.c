@@ -199,11 +199,15 @@ static int wait_io(eddy__tls *t, int want)
     if (want == SSL_ERROR_WANT_WRITE) return flush_all(t);
     /* Before waiting for the peer, send what is queued, unless a flush is under way (it
      * sends these bytes too, after its own; waiting for it could stop this task reading
-     * while the peer waits for us to read). A failed write side does not stop reads. */
+     * while the peer waits for us to read). A failed write side does not stop reads, except
+     * in a handshake: the peer waits for the flight that did not go out, and would never
+     * answer (both sides waiting for ever). */
     if (!t->flusher && t->sent < t->queued && !t->out_err) {
         int rc = flush_all(t);
         if (rc < 0 && rc != t->out_err) return rc;
     }
+    if (t->out_err && t->sent < t->queued && (!t->hs_done || SSL_in_init(t->ssl)))
+        return t->out_err;
     /* News a task pumping for us brought (bytes, the end, an error) while OpenSSL was not
      * looking, or bytes OpenSSL left: call it again before reading more. */
     if (t->itail > t->ihead || t->in_eof || t->in_err) return 0;
